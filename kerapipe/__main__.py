@@ -1,0 +1,3 @@
+from kerapipe.cli import main
+
+main()

@@ -1,0 +1,114 @@
+"""The `kerapipe` command: a thin click shell over the Python API.
+
+Each command parses its options, calls one API function and maps the outcome to a
+documented exit code (see ``kerapipe/errors.py``). TensorFlow is imported only by the
+commands that train or build a model, never by ``validate`` or ``schema``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from typing import Optional
+
+import click
+
+from kerapipe import __version__
+from kerapipe.errors import EXIT_CODES, EXIT_INTERNAL, EXIT_SIGINT, EXIT_SIGTERM, KerapipeError
+
+_EXIT_CODE_HELP = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=f"Exit codes:\n\n{_EXIT_CODE_HELP}")
+@click.version_option(__version__, prog_name="kerapipe")
+def cli() -> None:
+    """Compile a declarative YAML pipeline into a Keras model and tf.data pipeline."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True, help="text: FILE:LINE:COL lines; json: one JSON document; "
+              "github: GitHub Actions annotations.")
+@click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@click.option("--deep", is_flag=True, help="Also import Keras and build each model "
+              "symbolically (no data read, no training) to catch shape errors.")
+def validate(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool) -> None:
+    """Check pipeline files, directories or globs; report every problem at once.
+
+    Exit 0 when every file is valid, 2 when any has an error (or, with --strict, a
+    warning). Without --deep it never imports TensorFlow or Keras.
+    """
+    from kerapipe.spec.issues import ERROR, WARNING, render
+    from kerapipe.spec.validate import collect_pipeline_files, validate_file
+
+    files, issues = collect_pipeline_files(paths)
+    results = [validate_file(f) for f in files]
+    for result in results:
+        issues += result.issues
+    if deep:
+        from kerapipe.compiler.deep import deep_check  # imports Keras
+
+        for result in results:
+            if result.spec is not None:
+                issues += deep_check(result.spec, result.document, base_dir=os.path.dirname(
+                    result.file))
+    failed = any(i.severity == ERROR or (strict and i.severity == WARNING) for i in issues)
+    output = render(issues, fmt, len(files))
+    if output:
+        click.echo(output)
+    if fmt != "json":
+        errors = sum(i.severity == ERROR for i in issues)
+        warnings = sum(i.severity == WARNING for i in issues)
+        summary = (f"{len(files)} file(s) checked: {errors} error(s), {warnings} warning(s)"
+                   + (" (warnings fail under --strict)" if strict and warnings else ""))
+        click.echo(summary, err=fmt == "github")
+    sys.exit(2 if failed else 0)
+
+
+@cli.command()
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
+              help="Write the schema to this file instead of standard output.")
+def schema(output: Optional[str]) -> None:
+    """Print the JSON Schema of the pipeline file format (for editors and CI)."""
+    from kerapipe.spec.schema import pipeline_json_schema
+
+    text = json.dumps(pipeline_json_schema(), indent=1) + "\n"
+    if output:
+        from kerapipe.io import write_text_atomic
+
+        write_text_atomic(output, text)
+    else:
+        click.echo(text, nl=False)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(EXIT_SIGTERM)
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Entry point: maps every failure to its documented exit code, never a traceback."""
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        cli.main(args=argv, prog_name="kerapipe", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Interrupted.", err=True)
+        sys.exit(EXIT_SIGINT)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except KerapipeError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(EXIT_SIGINT)
+    except Exception as err:  # a bug in kerapipe, never a problem in the user's input
+        if os.environ.get("KERAPIPE_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(err).__name__}: {err}\nThis is a bug in kerapipe; "
+                   "rerun with KERAPIPE_DEBUG=1 for the traceback and report it.", err=True)
+        sys.exit(EXIT_INTERNAL)

@@ -1,0 +1,71 @@
+"""Exception types and exit codes, one per failure class (Click style).
+
+Every command maps what went wrong to one documented exit code. The code lives on
+the exception so that the CLI never needs a lookup table of its own.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1  # a bug in kerapipe: never on user input
+EXIT_SPEC = 2  # invalid pipeline file or command-line usage
+EXIT_DATA = 3
+EXIT_TRAINING = 4
+EXIT_OUTPUT = 5
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success",
+    EXIT_INTERNAL: "internal error (a bug in kerapipe; never caused by user input)",
+    EXIT_SPEC: "invalid pipeline file or command-line usage",
+    EXIT_DATA: "data error (missing, unreadable or invalid data)",
+    EXIT_TRAINING: "training failure (e.g. NaN loss, out of memory)",
+    EXIT_OUTPUT: "output or I/O error (e.g. unwritable output folder)",
+    EXIT_SIGINT: "interrupted by SIGINT (Ctrl-C)",
+    EXIT_SIGTERM: "terminated by SIGTERM",
+}
+
+
+class KerapipeError(Exception):
+    """Base class of every error kerapipe reports to a user."""
+
+    exit_code = EXIT_INTERNAL
+
+
+class SpecError(KerapipeError):
+    """A pipeline file (or an override of it) is invalid.
+
+    Args:
+        issues: every problem found, not just the first.
+    """
+
+    exit_code = EXIT_SPEC
+
+    def __init__(self, issues: list) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(issue.format() for issue in self.issues))
+
+
+class UsageError(KerapipeError):
+    """The command line asks for something impossible."""
+
+    exit_code = EXIT_SPEC
+
+
+class DataError(KerapipeError):
+    """The data a pipeline names is missing, unreadable or invalid."""
+
+    exit_code = EXIT_DATA
+
+
+class TrainingError(KerapipeError):
+    """Training failed (non-finite loss, out of memory, ...)."""
+
+    exit_code = EXIT_TRAINING
+
+
+class OutputError(KerapipeError):
+    """The run folder or another output cannot be written."""
+
+    exit_code = EXIT_OUTPUT

@@ -1,0 +1,74 @@
+"""The Keras name catalogue: layers, losses, metrics, optimizers, schedules, activations.
+
+It ships as plain JSON (``keras_catalog.json``) generated from the installed Keras by
+``scripts/gen_keras_catalog.py``, so the spec side can check names and keyword arguments
+without importing Keras. ``tests/test_catalog.py`` keeps it in step with Keras.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One constructible Keras class: its accepted and required keyword arguments."""
+
+    name: str
+    params: frozenset
+    required: tuple
+    logged_name: str = ""
+
+
+class Family:
+    """The classes of one Keras family (e.g. losses), looked up by class name or alias."""
+
+    def __init__(self, raw: dict) -> None:
+        self.entries: dict[str, Entry] = {}
+        self.by_alias: dict[str, str] = {}
+        for name, info in raw.items():
+            entry = Entry(name, frozenset(info["params"]), tuple(info["required"]),
+                          info.get("logged_name", ""))
+            self.entries[name] = entry
+            for alias in info.get("aliases", []):
+                self.by_alias[alias] = name
+
+    def get(self, name: str) -> Entry | None:
+        key = self.by_alias.get(name, name)
+        return self.entries.get(key)
+
+    def names(self) -> list[str]:
+        """Every accepted name: aliases first (the usual spelling), then class names."""
+        return sorted(self.by_alias) + sorted(self.entries)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    keras_version: str
+    layers: Family
+    refused_layers: dict
+    activations: frozenset
+    losses: Family
+    metrics: Family
+    optimizers: Family
+    schedules: Family
+
+
+@lru_cache(maxsize=1)
+def load_catalog() -> Catalog:
+    """Load the shipped catalogue (once per process)."""
+    text = resources.files("kerapipe.spec").joinpath("keras_catalog.json").read_text("utf-8")
+    raw = json.loads(text)
+    return Catalog(
+        keras_version=raw["keras_version"],
+        layers=Family(raw["layers"]),
+        refused_layers=dict(raw["refused_layers"]),
+        activations=frozenset(raw["activations"]),
+        losses=Family(raw["losses"]),
+        metrics=Family(raw["metrics"]),
+        optimizers=Family(raw["optimizers"]),
+        schedules=Family(raw["schedules"]),
+    )

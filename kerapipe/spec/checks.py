@@ -1,0 +1,244 @@
+"""Checks across keys that need no data: they run on a fully typed ``PipelineSpec``.
+
+Each check is a small function ``(spec, issues) -> None``; ``CHECKS`` lists them in the
+order a run meets the things they look at (data, model, loss, training).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+from kerapipe.spec.catalog import load_catalog
+from kerapipe.spec.datasets import KERAS_DATASETS, SAMPLES, KnownDataset
+from kerapipe.spec.issues import WARNING, Issue, did_you_mean
+from kerapipe.spec.model import LayerSpec, PipelineSpec, ScheduleSpec
+
+_LAYERS = ("model", "layers")
+_TEXT_DATASETS = ("imdb", "reuters")
+_PASS_THROUGH = ("Activation", "Softmax", "Dropout", "GaussianDropout", "GaussianNoise",
+                 "AlphaDropout", "ActivityRegularization")
+
+
+def known_dataset(spec: PipelineSpec) -> Optional[KnownDataset]:
+    """Facts about the data set when the source names one kerapipe knows."""
+    source = spec.data.source
+    if source.sample is not None:
+        return SAMPLES[source.sample]
+    if source.keras is not None:
+        return KERAS_DATASETS[source.keras.name]
+    return None
+
+
+def output_activation(layers: list[LayerSpec]) -> str:
+    """Activation of the model's output: ``softmax``, ``sigmoid``, ``linear``, ...
+
+    The compile side uses it to infer ``from_logits`` when the loss does not say.
+    """
+    for layer in reversed(layers):
+        if layer.name == "Softmax":
+            return "softmax"
+        if layer.name == "Activation" or "activation" in layer.kwargs:
+            return str(layer.kwargs.get("activation") or "linear")
+        if layer.name not in _PASS_THROUGH:
+            return "linear"
+    return "linear"
+
+
+def _output_layer(layers: list[LayerSpec]) -> tuple[int, LayerSpec] | None:
+    """The last layer that sets the output width (skipping activations and dropout)."""
+    for index in range(len(layers) - 1, -1, -1):
+        if layers[index].name not in _PASS_THROUGH:
+            return index, layers[index]
+    return None
+
+
+def _loss_class(spec: PipelineSpec) -> str:
+    entry = load_catalog().losses.get(spec.loss.name)
+    return entry.name if entry else spec.loss.name
+
+
+def check_split(spec: PipelineSpec, issues: list[Issue]) -> None:
+    split = spec.data.split
+    known = known_dataset(spec)
+    test = 0.0 if known is not None and known.has_test_split else split.test
+    if split.validation + test >= 1:
+        issues.append(Issue("no-training-data", ("data", "split"), "validation and test fractions "
+                            f"add up to {split.validation + test:g}, which leaves no training "
+                            "examples. Make them sum to less than 1 (e.g. 0.1 and 0.1)."))
+    if known is not None and spec.data.source.keras is not None:
+        keras_source = spec.data.source.keras
+        if keras_source.num_words is not None and keras_source.name not in _TEXT_DATASETS:
+            issues.append(Issue("not-applicable", ("data", "source", "keras", "num_words"),
+                                f"num_words applies to imdb and reuters only, not "
+                                f"'{keras_source.name}'. Remove it."))
+
+
+def _shape_after_preprocess(spec: PipelineSpec, issues: list[Issue]) -> None:
+    """Follow the example shape through the preprocessing steps to check reshapes."""
+    known = known_dataset(spec)
+    source = spec.data.source
+    shape: Optional[tuple[int, ...]] = known.input_shape if known else None
+    if source.images is not None:
+        channels = {"grayscale": 1, "rgb": 3, "rgba": 4}[source.images.color_mode]
+        shape = (*source.images.image_size, channels)
+    for index, step in enumerate(spec.data.preprocess):
+        path = ("data", "preprocess", index, step.kind)
+        if step.kind == "reshape":
+            target = list(step.options.target_shape)
+            shape = _check_reshape(shape, target, path + ("target_shape",), issues)
+        elif step.kind == "resize" and shape is not None and len(shape) >= 2:
+            shape = (*step.options.size, *shape[2:])
+        elif step.kind == "pad_sequences":
+            shape = (step.options.maxlen,)
+
+
+def _check_reshape(shape: Optional[tuple[int, ...]], target: list[int], path: tuple,
+                   issues: list[Issue]) -> Optional[tuple[int, ...]]:
+    unknown = [d for d in target if d == -1]
+    if len(unknown) > 1 or any(d == 0 or d < -1 for d in target):
+        issues.append(Issue("reshape-size", path, "a target shape holds positive sizes and at "
+                            f"most one -1. Received: target_shape={target}"))
+        return None
+    if shape is None:
+        return None
+    size = math.prod(shape)
+    known_part = math.prod(d for d in target if d != -1)
+    fits = size % known_part == 0 if unknown else size == known_part
+    if not fits:
+        issues.append(Issue("reshape-size", path, f"cannot reshape an example of shape "
+                            f"{list(shape)} ({size} values) to {target} ({known_part} values). "
+                            f"Use sizes whose product is {size}."))
+        return None
+    return tuple(size // known_part if d == -1 else d for d in target)
+
+
+def check_output_units(spec: PipelineSpec, issues: list[Issue]) -> None:
+    known = known_dataset(spec)
+    if known is None or known.num_classes is None:
+        return
+    found = _output_layer(spec.model.layers)
+    if found is None:
+        return
+    index, layer = found
+    units = layer.kwargs.get("units")
+    classes = known.num_classes
+    if not isinstance(units, int) or units == classes or (classes == 2 and units == 1):
+        return
+    name = spec.data.source.sample or spec.data.source.keras.name
+    issues.append(Issue("class-count-mismatch", _LAYERS + (index, layer.name, "units"),
+                        f"the output layer has {units} units but '{name}' has {classes} "
+                        f"classes. Set units: {classes}" + (" (or 1 with a sigmoid and "
+                        "binary_crossentropy)." if classes == 2 else ".")))
+
+
+def check_logits(spec: PipelineSpec, issues: list[Issue]) -> None:
+    activation = output_activation(spec.model.layers)
+    from_logits = spec.loss.kwargs.get("from_logits")
+    if activation in ("softmax", "sigmoid") and from_logits is True:
+        issues.append(Issue("logits-conflict", ("loss", "from_logits"), f"the last layer applies "
+                            f"{activation}, so it outputs probabilities, not logits. Remove "
+                            "`from_logits: true` (kerapipe infers it) or drop the activation."))
+    elif activation == "linear" and from_logits is False:
+        issues.append(Issue("probabilities-expected", ("loss", "from_logits"), "the last layer has "
+                            "no activation, so it outputs logits, but the loss says "
+                            "`from_logits: false`. Remove it (kerapipe infers it).",
+                            severity=WARNING))
+
+
+def check_loss_matches_labels(spec: PipelineSpec, issues: list[Issue]) -> None:
+    loss = _loss_class(spec)
+    one_hot = any(step.kind == "one_hot" for step in spec.data.preprocess)
+    known = known_dataset(spec)
+    if one_hot and loss == "SparseCategoricalCrossentropy":
+        issues.append(Issue("loss-label-mismatch", ("loss",), "labels are one-hot (a `one_hot` "
+                            "step) but sparse_categorical_crossentropy expects class indices. "
+                            "Use categorical_crossentropy, or remove the one_hot step."))
+    elif not one_hot and loss == "CategoricalCrossentropy" and (known is None or known.num_classes):
+        issues.append(Issue("loss-label-mismatch", ("loss",), "categorical_crossentropy expects "
+                            "one-hot labels, but labels are class indices. Use "
+                            "sparse_categorical_crossentropy, or add `- one_hot: {}` to "
+                            "data.preprocess."))
+    if known is not None and known.num_classes is None and loss in (
+            "SparseCategoricalCrossentropy", "CategoricalCrossentropy"):
+        issues.append(Issue("regression-target", ("loss",), "this data set has a continuous "
+                            "target, not classes; a classification loss will not learn it. Use "
+                            "mean_squared_error with `Dense: {units: 1}`.", severity=WARNING))
+
+
+def logged_metric_names(spec: PipelineSpec) -> list[str]:
+    """Names that Keras's History will hold for this run (what `monitor` may name)."""
+    names = ["loss"]
+    metrics = load_catalog().metrics
+    for metric in spec.metrics:
+        if "name" in metric.kwargs:
+            names.append(str(metric.kwargs["name"]))
+        elif metric.name in ("accuracy", "acc") or metric.name in metrics.by_alias:
+            names.append(metric.name)  # Keras logs string identifiers as written
+        else:
+            entry = metrics.get(metric.name)
+            names.append(entry.logged_name if entry and entry.logged_name else metric.name)
+    if spec.data.split.validation > 0:
+        names += ["val_" + name for name in list(names)]
+    return names
+
+
+def check_early_stopping(spec: PipelineSpec, issues: list[Issue]) -> None:
+    early = spec.train.early_stopping
+    if early is None:
+        return
+    path = ("train", "early_stopping", "monitor")
+    available = logged_metric_names(spec)
+    if early.monitor not in available:
+        if early.monitor.startswith("val_") and spec.data.split.validation == 0:
+            why = " There is no validation split (data.split.validation is 0)."
+        else:
+            why = did_you_mean(early.monitor, available)
+        issues.append(Issue("unknown-monitor", path, f"'{early.monitor}' is not a metric this "
+                            f"run logs.{why} It logs: {', '.join(available)}."))
+    if early.patience >= spec.train.epochs:
+        issues.append(Issue("patience-ge-epochs", ("train", "early_stopping", "patience"),
+                            f"patience {early.patience} is not below epochs "
+                            f"{spec.train.epochs}, so early stopping can never trigger.",
+                            severity=WARNING))
+
+
+def check_suspicious_values(spec: PipelineSpec, issues: list[Issue]) -> None:
+    rate = spec.optimizer.learning_rate
+    if not isinstance(rate, ScheduleSpec) and rate > 1:
+        issues.append(Issue("large-learning-rate", ("optimizer", "learning_rate"), f"learning "
+                            f"rate {rate:g} is above 1; training will most likely diverge "
+                            "(typical values: 0.0001 to 0.01).", severity=WARNING))
+    known = known_dataset(spec)
+    if known is not None and spec.data.batch_size > known.train_size:
+        issues.append(Issue("batch-larger-than-data", ("data", "batch_size"), f"batch size "
+                            f"{spec.data.batch_size} exceeds the {known.train_size} training "
+                            "examples; each epoch is a single partial batch.", severity=WARNING))
+    last = spec.model.layers[-1]
+    if last.name in ("Dropout", "GaussianDropout", "AlphaDropout"):
+        issues.append(Issue("dropout-last", _LAYERS + (len(spec.model.layers) - 1, last.name),
+                            "dropout as the last layer drops output logits; put it before the "
+                            "output layer.", severity=WARNING))
+
+
+CHECKS: list[Callable[[PipelineSpec, list[Issue]], None]] = [
+    check_split,
+    _shape_after_preprocess,
+    check_output_units,
+    check_logits,
+    check_loss_matches_labels,
+    check_early_stopping,
+    check_suspicious_values,
+]
+
+
+def run_checks(spec: PipelineSpec) -> list[Issue]:
+    """Every cross-key issue of a typed spec (errors and warnings)."""
+    issues: list[Issue] = []
+    for check in CHECKS:
+        check(spec, issues)
+    return issues
+
+
+__all__ = ["run_checks", "logged_metric_names", "output_activation", "known_dataset",
+           "did_you_mean"]

@@ -1,0 +1,532 @@
+"""The pipeline file format, version 1, declared once as typed dataclasses.
+
+Everything about a key lives here: its type, default, bounds and one-line doc. The
+validator, ``kerapipe schema`` and the README's key reference are all derived from
+these classes (see ``spec/typed.py``). YAML keys equal the Keras argument they feed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Literal, Optional, Union
+
+from kerapipe.spec.catalog import Family, load_catalog
+from kerapipe.spec.datasets import KERAS_DATASETS, SAMPLES
+from kerapipe.spec.issues import Issue, Path, did_you_mean
+from kerapipe.spec.typed import parse, parse_spec, spec_field, to_plain
+
+FORMAT_VERSION = 1
+
+SampleName = Literal[tuple(SAMPLES)]  # type: ignore[valid-type]
+KerasDatasetName = Literal[tuple(KERAS_DATASETS)]  # type: ignore[valid-type]
+
+# Keyword arguments whose value is itself a layer (Bidirectional, TimeDistributed).
+NESTED_LAYER_ARGS = ("layer", "backward_layer")
+
+_FRACTION = re.compile(r"\s*([0-9.eE+-]+)\s*/\s*([0-9.eE+-]+)\s*\Z")
+
+
+def parse_fraction(value: Any) -> Any:
+    """Accept ``1/255`` (a string in YAML) as the number it means."""
+    if isinstance(value, str):
+        match = _FRACTION.match(value)
+        if not match:
+            raise ValueError("expected a number or a fraction such as 1/255.")
+        try:
+            numerator, denominator = float(match.group(1)), float(match.group(2))
+        except ValueError:
+            raise ValueError("expected a number or a fraction such as 1/255.") from None
+        if denominator == 0:
+            raise ValueError("the fraction divides by zero.")
+        return numerator / denominator
+    return value
+
+
+# --- Keras objects named in the file (layers, schedules) ---------------------------
+
+def _check_named_object(family: Family, kind: str, name: str, kwargs: Any, path: Path,
+                        issues: list[Issue]) -> dict:
+    """Check a ``{KerasName: {kwargs}}`` entry against the catalogue; return kwargs."""
+    catalog = load_catalog()
+    entry = family.get(name)
+    if entry is None:
+        refused = catalog.refused_layers.get(name) if family is catalog.layers else None
+        if refused:
+            issues.append(Issue("refused-layer", path + (name,), f"layer '{name}' is not allowed "
+                                f"in a pipeline file: {refused}.", at_key=True))
+        else:
+            issues.append(Issue(f"unknown-{kind}", path + (name,), f"unknown {kind} '{name}'."
+                                f"{did_you_mean(name, family.names())} Names are Keras's own "
+                                f"class names; `kerapipe schema` lists them all.", at_key=True))
+        return {}
+    if kwargs is None:
+        kwargs = {}
+    if not isinstance(kwargs, dict):
+        issues.append(Issue("wrong-type", path + (name,), f"the arguments of {kind} '{name}' must "
+                            f"be a mapping of Keras keyword arguments. Received: {kwargs!r}"))
+        return {}
+    checked: dict = {}
+    for arg, value in kwargs.items():
+        arg_path = path + (name, arg)
+        if arg not in entry.params:
+            issues.append(Issue("unknown-argument", arg_path, f"unknown argument '{arg}' of "
+                                f"{entry.name}.{_suggest_or_list(arg, entry.params)}",
+                                at_key=True))
+            continue
+        if kind == "layer" and arg in NESTED_LAYER_ARGS and isinstance(value, (dict, str)):
+            value = LayerSpec.from_yaml(value, arg_path, issues)
+        elif arg == "activation" and isinstance(value, str) and value not in catalog.activations:
+            issues.append(Issue("unknown-activation", arg_path, f"unknown activation '{value}'."
+                                f"{did_you_mean(value, catalog.activations)}"))
+        checked[arg] = value
+    for arg in entry.required:
+        if arg not in kwargs:
+            issues.append(Issue("missing-argument", path + (name,), f"{entry.name} needs the "
+                                f"argument '{arg}'. Add `{arg}: ...` under {name}.", at_key=True))
+    return checked
+
+
+def _suggest_or_list(name: str, accepted: Iterable[str]) -> str:
+    hint = did_you_mean(name, accepted)
+    return hint or f" Accepted: {', '.join(sorted(accepted))}."
+
+
+def _single_key(value: Any, kind: str, path: Path, issues: list[Issue]) -> tuple[str, Any] | None:
+    if isinstance(value, str):
+        return value, {}  # `- Flatten` is short for `- Flatten: {}`
+    if isinstance(value, dict) and len(value) == 1:
+        (name, kwargs), = value.items()
+        return name, kwargs
+    issues.append(Issue("wrong-type", path, f"a {kind} is written as `{kind.capitalize()}Name: "
+                        f"{{argument: value}}` (one key: the Keras name). Received: {value!r}"))
+    return None
+
+
+def _named_object_schema(family: Family, allow_bare: bool) -> dict:
+    variants: list[dict] = []
+    for name in sorted(family.entries):
+        entry = family.entries[name]
+        args = {"type": ["object", "null"], "properties": {p: {} for p in sorted(entry.params)},
+                "additionalProperties": False}
+        if entry.required:
+            args["required"] = list(entry.required)
+            args["type"] = "object"
+        variants.append({"type": "object", "properties": {name: args}, "required": [name],
+                         "additionalProperties": False})
+    if allow_bare:
+        bare = [n for n, e in sorted(family.entries.items()) if not e.required]
+        variants.append({"enum": bare})
+    return {"anyOf": variants}
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """A Keras layer: `ClassName: {keyword: value}` exactly as in Keras."""
+
+    name: str
+    kwargs: dict
+
+    @classmethod
+    def from_yaml(cls, value: Any, path: Path, issues: list[Issue]) -> "LayerSpec | None":
+        parsed = _single_key(value, "layer", path, issues)
+        if parsed is None:
+            return None
+        before = len(issues)
+        kwargs = _check_named_object(load_catalog().layers, "layer", parsed[0], parsed[1], path,
+                                     issues)
+        return cls(parsed[0], kwargs) if len(issues) == before else None
+
+    @staticmethod
+    def json_schema() -> dict:
+        schema = _named_object_schema(load_catalog().layers, allow_bare=True)
+        schema["description"] = "A Keras layer: `ClassName: {keyword: value}`."
+        return schema
+
+    def to_yaml(self) -> Any:
+        return {self.name: to_plain(self.kwargs)}
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A learning-rate schedule from keras.optimizers.schedules: `ExponentialDecay: {...}`."""
+
+    name: str
+    kwargs: dict
+
+    @classmethod
+    def from_yaml(cls, value: Any, path: Path, issues: list[Issue]) -> "ScheduleSpec | None":
+        if not isinstance(value, dict) or len(value) != 1:
+            issues.append(Issue("wrong-type", path, "expected a number greater than 0 or a "
+                                "schedule such as `{ExponentialDecay: {initial_learning_rate: "
+                                f"0.001, decay_steps: 1000, decay_rate: 0.9}}`. Received: {value!r}"))
+            return None
+        (name, kwargs), = value.items()
+        before = len(issues)
+        kwargs = _check_named_object(load_catalog().schedules, "schedule", name, kwargs, path,
+                                     issues)
+        return cls(name, kwargs) if len(issues) == before else None
+
+    @staticmethod
+    def json_schema() -> dict:
+        return _named_object_schema(load_catalog().schedules, allow_bare=False)
+
+    def to_yaml(self) -> Any:
+        return {self.name: to_plain(self.kwargs)}
+
+
+# --- data --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KerasSource:
+    """A data set from keras.datasets, downloaded once into the Keras cache."""
+
+    name: KerasDatasetName = spec_field(doc="Name of the keras.datasets module.")
+    num_words: Optional[int] = spec_field(None, "imdb/reuters: keep only the most frequent "
+                                          "words.", ge=1)
+    shorthand = "name"
+
+
+@dataclass(frozen=True)
+class NpzSource:
+    """A NumPy .npz file with arrays x/y, or x_train/y_train[/x_test/y_test]."""
+
+    path: str = spec_field(doc="Path of the .npz file, relative to the pipeline file.")
+    x: Optional[str] = spec_field(None, "Name of the feature array. Defaults to `x` "
+                                  "(or `x_train`/`x_test`).")
+    y: Optional[str] = spec_field(None, "Name of the label array. Defaults to `y` "
+                                  "(or `y_train`/`y_test`).")
+    shorthand = "path"
+
+
+@dataclass(frozen=True)
+class CsvSource:
+    """A CSV table with a header row: feature columns and one label column."""
+
+    path: str = spec_field(doc="Path of the CSV file, relative to the pipeline file.")
+    label: str = spec_field(doc="Name of the label column; string labels become class "
+                            "indices in sorted order.")
+    features: Optional[list[str]] = spec_field(None, "Feature columns. Defaults to every "
+                                               "column but the label.", min_items=1)
+    delimiter: str = spec_field(",", "Field delimiter.")
+
+
+@dataclass(frozen=True)
+class ImagesSource:
+    """A folder of images with one sub-folder per class (keras.utils.image_dataset_from_directory)."""
+
+    dir: str = spec_field(doc="Folder path, relative to the pipeline file.")
+    image_size: list[int] = spec_field([256, 256], "Images are resized to [height, width] "
+                                       "when read.", min_items=2, max_items=2)
+    color_mode: Literal["grayscale", "rgb", "rgba"] = spec_field("rgb", "Channels to read.")
+    shorthand = "dir"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where the examples come from: exactly one kind of source."""
+
+    sample: Optional[SampleName] = spec_field(None, "A small real data set shipped inside "
+                                              "kerapipe (works offline): `mnist` is 5,000 MNIST "
+                                              "digits.")
+    keras: Optional[KerasSource] = spec_field(None, "A keras.datasets set by name, e.g. "
+                                              "`fashion_mnist`.")
+    npz: Optional[NpzSource] = spec_field(None, "A NumPy .npz file.")
+    csv: Optional[CsvSource] = spec_field(None, "A CSV file with a label column.")
+    images: Optional[ImagesSource] = spec_field(None, "A folder of images, one sub-folder per "
+                                                "class.")
+    exactly_one = True
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("sample", "keras", "npz", "csv", "images")
+                    if getattr(self, k) is not None)
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How examples are split; shuffled with the seed, never "the last 10%"."""
+
+    validation: float = spec_field(0.1, "Fraction of the training examples held out for "
+                                   "validation (0 for none).", ge=0, lt=1)
+    test: float = spec_field(0.1, "Fraction held out for the final test, used only when the "
+                             "source has no test split of its own.", ge=0, lt=1)
+    stratify: bool = spec_field(True, "Keep class proportions equal across the splits.")
+
+
+@dataclass(frozen=True)
+class RescaleStep:
+    """Multiply inputs by `scale` and add `offset` (keras.layers.Rescaling)."""
+
+    scale: float = spec_field(doc="Factor; a fraction such as 1/255 is fine.",
+                              coerce=parse_fraction)
+    offset: float = spec_field(0.0, "Added after scaling.")
+    shorthand = "scale"
+
+
+@dataclass(frozen=True)
+class NormalizeStep:
+    """Standardise inputs with mean and variance learned from the training split only."""
+
+    axis: Optional[int] = spec_field(-1, "Axis that keeps separate statistics (-1: per "
+                                     "channel/feature; null: one mean and variance).")
+
+
+@dataclass(frozen=True)
+class ReshapeStep:
+    """Reshape each example (keras.layers.Reshape); one entry may be -1."""
+
+    target_shape: list[int] = spec_field(doc="Shape of one example, without the batch axis.",
+                                         min_items=1)
+    shorthand = "target_shape"
+
+
+@dataclass(frozen=True)
+class ResizeStep:
+    """Resize images to [height, width] (keras.layers.Resizing)."""
+
+    size: list[int] = spec_field(doc="[height, width] in pixels.", min_items=2, max_items=2)
+    interpolation: Literal["bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5",
+                           "gaussian", "mitchellcubic"] = spec_field("bilinear",
+                                                                     "Interpolation method.")
+    shorthand = "size"
+
+
+@dataclass(frozen=True)
+class OneHotStep:
+    """Turn integer labels into one-hot vectors (for categorical_crossentropy)."""
+
+    num_classes: Optional[int] = spec_field(None, "Number of classes. Defaults to the number "
+                                            "found in the data.", ge=2)
+
+
+@dataclass(frozen=True)
+class PadSequencesStep:
+    """Pad or cut integer sequences to one length (keras.utils.pad_sequences)."""
+
+    maxlen: int = spec_field(doc="Length of every sequence.", ge=1)
+    padding: Literal["pre", "post"] = spec_field("pre", "Where padding goes.")
+    truncating: Literal["pre", "post"] = spec_field("pre", "Where long sequences are cut.")
+    shorthand = "maxlen"
+
+
+PREPROCESS_STEPS: dict[str, type] = {
+    "rescale": RescaleStep,
+    "normalize": NormalizeStep,
+    "reshape": ReshapeStep,
+    "resize": ResizeStep,
+    "one_hot": OneHotStep,
+    "pad_sequences": PadSequencesStep,
+}
+
+
+def is_augmentation_layer(name: str) -> bool:
+    """Keras's random preprocessing layers run on training batches only."""
+    return name.startswith("Random") and load_catalog().layers.get(name) is not None
+
+
+@dataclass(frozen=True)
+class PreprocessStep:
+    """One preprocessing step: a kerapipe step (`rescale: 1/255`) or a Keras `Random*` layer."""
+
+    kind: str
+    options: Any  # a *Step dataclass, or a LayerSpec for augmentation layers
+
+    @classmethod
+    def from_yaml(cls, value: Any, path: Path, issues: list[Issue]) -> "PreprocessStep | None":
+        if not isinstance(value, dict) or len(value) != 1:
+            issues.append(Issue("wrong-type", path, "a preprocessing step is one key, e.g. "
+                                f"`- rescale: 1/255` or `- RandomFlip: {{mode: horizontal}}`. "
+                                f"Received: {value!r}"))
+            return None
+        (kind, options), = value.items()
+        if kind in PREPROCESS_STEPS:
+            parsed = parse_spec(PREPROCESS_STEPS[kind], options, path + (kind,), issues)
+            return cls(kind, parsed) if parsed is not None else None
+        if is_augmentation_layer(kind):
+            layer = LayerSpec.from_yaml(value, path, issues)
+            return cls(kind, layer) if layer is not None else None
+        random_layers = [n for n in load_catalog().layers.entries if n.startswith("Random")]
+        issues.append(Issue("unknown-step", path + (kind,), f"unknown preprocessing step "
+                            f"'{kind}'.{did_you_mean(kind, list(PREPROCESS_STEPS) + random_layers)} "
+                            f"Steps: {', '.join(PREPROCESS_STEPS)}, or a Keras Random* layer "
+                            "(training only).", at_key=True))
+        return None
+
+    @staticmethod
+    def json_schema() -> dict:
+        from kerapipe.spec.typed import json_schema_for
+        defs: dict = {}
+        variants = [{"type": "object", "properties": {k: json_schema_for(t, defs)},
+                     "required": [k], "additionalProperties": False, "description":
+                     (t.__doc__ or "").strip()} for k, t in PREPROCESS_STEPS.items()]
+        for variant in variants:  # inline the step definitions: this schema is a leaf
+            (key, ref), = variant["properties"].items()
+            variant["properties"][key] = defs[ref["$ref"].rsplit("/", 1)[1]]
+        catalog = load_catalog()
+        randoms = Family({n: {"params": sorted(e.params), "required": list(e.required)}
+                          for n, e in catalog.layers.entries.items() if n.startswith("Random")})
+        variants += _named_object_schema(randoms, allow_bare=False)["anyOf"]
+        return {"anyOf": variants}
+
+    def to_yaml(self) -> Any:
+        if isinstance(self.options, LayerSpec):
+            return self.options.to_yaml()
+        return {self.kind: to_plain(self.options)}
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The data: source, split, preprocessing and batching (a tf.data pipeline)."""
+
+    source: SourceSpec = spec_field(doc="Exactly one of: sample, keras, npz, csv, images.")
+    split: SplitSpec = spec_field(SplitSpec(), "Validation and test fractions.")
+    preprocess: list[PreprocessStep] = spec_field([], "Steps in order; they run in tf.data "
+                                                  "and are saved in the inference model.")
+    batch_size: int = spec_field(32, "Examples per training step.", ge=1)
+    shuffle: int = spec_field(10000, "Shuffle buffer size in examples (0 turns shuffling "
+                              "off).", ge=0)
+    cache: bool = spec_field(True, "Cache the preprocessed examples after the first epoch.")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The model: a stack of Keras layers; the input shape is inferred from the data."""
+
+    layers: list[LayerSpec] = spec_field(doc="Keras layers in order; the last one outputs "
+                                         "the logits (or probabilities).", min_items=1)
+
+
+# --- loss, optimizer, metrics ------------------------------------------------------
+
+def _check_kwargs_in(family: Family, kind: str, name: str, kwargs: dict, path: Path,
+                     issues: list[Issue], typed: tuple[str, ...] = ()) -> None:
+    if not isinstance(name, str):
+        return  # a wrong type is already reported
+    entry = family.get(name)
+    if entry is None:
+        issues.append(Issue(f"unknown-{kind}", path + ("name",) if kwargs or typed else path,
+                            f"unknown {kind} '{name}'.{did_you_mean(name, family.names())}"))
+        return
+    for arg in kwargs:
+        if arg not in entry.params:
+            issues.append(Issue("unknown-argument", path + (arg,), f"unknown argument '{arg}' of "
+                                f"{entry.name}.{_suggest_or_list(arg, entry.params)}",
+                                at_key=True))
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """The loss: a keras.losses name, with its keyword arguments beside `name`."""
+
+    name: str = spec_field(doc="Keras loss name, e.g. `sparse_categorical_crossentropy`.")
+    kwargs: dict = spec_field({}, "Keyword arguments of the Keras loss class (e.g. "
+                              "`from_logits`, `label_smoothing`).")
+    shorthand = "name"
+    extra = "kwargs"
+
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        _check_kwargs_in(load_catalog().losses, "loss", values.get("name"), values["kwargs"],
+                         path, issues)
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """The optimizer: a keras.optimizers name, learning rate, and its keyword arguments."""
+
+    name: str = spec_field("adam", "Keras optimizer name, e.g. `adam`, `sgd`, `adamw`.")
+    learning_rate: Union[float, ScheduleSpec] = spec_field(
+        0.001, "A number, or a schedule such as `{ExponentialDecay: {...}}`.", gt=0)
+    kwargs: dict = spec_field({}, "Other keyword arguments of the Keras optimizer class "
+                              "(e.g. `momentum`, `weight_decay`).")
+    shorthand = "name"
+    extra = "kwargs"
+
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        _check_kwargs_in(load_catalog().optimizers, "optimizer", values.get("name", "adam"),
+                         values["kwargs"], path, issues, typed=("learning_rate",))
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric: a keras.metrics name (or `accuracy`), with its keyword arguments."""
+
+    name: str = spec_field(doc="Keras metric name, e.g. `accuracy`.")
+    kwargs: dict = spec_field({}, "Keyword arguments of the Keras metric class.")
+    shorthand = "name"
+    extra = "kwargs"
+
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        if values.get("name") in ("accuracy", "acc") and not values["kwargs"]:
+            return  # Keras picks the accuracy that matches the loss
+        _check_kwargs_in(load_catalog().metrics, "metric", values.get("name"), values["kwargs"],
+                         path, issues)
+
+
+# --- training and output ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class EarlyStoppingSpec:
+    """Stop when a metric stops improving (keras.callbacks.EarlyStopping)."""
+
+    monitor: str = spec_field("val_loss", "Metric to watch, e.g. `val_loss`, `val_accuracy`.")
+    patience: int = spec_field(3, "Epochs without improvement before stopping.", ge=0)
+    min_delta: float = spec_field(0.0, "Smallest change that counts as an improvement.", ge=0)
+    mode: Literal["auto", "min", "max"] = spec_field("auto", "Whether lower or higher is "
+                                                     "better; `auto` infers it from the name.")
+    restore_best_weights: bool = spec_field(True, "Keep the weights of the best epoch.")
+    start_from_epoch: int = spec_field(0, "Epochs to wait before watching.", ge=0)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How long to train and when to stop."""
+
+    epochs: int = spec_field(10, "Passes over the training split.", ge=1)
+    early_stopping: Optional[EarlyStoppingSpec] = spec_field(None, "Stop early when `monitor` "
+                                                             "stops improving (off when absent).")
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Where results go: every run gets its own new folder."""
+
+    dir: str = spec_field("runs", "Folder that receives one new run folder per run, "
+                          "relative to the current directory.")
+    predictions: Literal["argmax", "none"] = spec_field("argmax", "Write predictions.csv with "
+                                                        "the argmax class of each test example.")
+    top_k: int = spec_field(1, "Also list the k most probable classes per example.", ge=1)
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A kerapipe pipeline file: data -> model -> loss -> optimizer, for some epochs."""
+
+    kerapipe: Literal[1] = spec_field(doc="Format version of the file; always 1.")
+    data: DataSpec = spec_field(doc="The data and its tf.data pipeline.")
+    model: ModelSpec = spec_field(doc="The layers of the model.")
+    name: Optional[str] = spec_field(None, "Name of the run. Defaults to the file name "
+                                     "without `.yaml`.")
+    seed: Optional[int] = spec_field(42, "Seed of Python, NumPy, TensorFlow and Keras; null "
+                                     "for a different run each time.", ge=0)
+    loss: LossSpec = spec_field(LossSpec("sparse_categorical_crossentropy", {}),
+                                "A keras.losses name, or `{name: ..., <kwargs>}`.")
+    optimizer: OptimizerSpec = spec_field(OptimizerSpec("adam", 0.001, {}),
+                                          "A keras.optimizers name, or `{name: ..., "
+                                          "learning_rate: ..., <kwargs>}`.")
+    metrics: list[MetricSpec] = spec_field([MetricSpec("accuracy", {})], "keras.metrics names "
+                                           "(or `{name: ..., <kwargs>}`), logged every epoch.")
+    train: TrainSpec = spec_field(TrainSpec(), "Epochs and early stopping.")
+    output: OutputSpec = spec_field(OutputSpec(), "The run folder and predictions.")
+
+
+def parse_pipeline(data: Any, issues: list[Issue]) -> PipelineSpec | None:
+    """Typed ``PipelineSpec`` from loaded YAML data; problems go to ``issues``."""
+    if not isinstance(data, dict):
+        issues.append(Issue("wrong-type", (), "a pipeline file is a mapping that starts with "
+                            f"`kerapipe: 1`. Received: {type(data).__name__}"))
+        return None
+    return parse(PipelineSpec, data, (), issues)

@@ -1,0 +1,132 @@
+"""The spec side's front door: YAML text -> located document -> typed spec -> issues.
+
+``validate`` and ``run`` share this path, so a file that validates is exactly a file
+that compiles (dbt-style: one front end for the parse-only and the real command).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any, Iterable, Optional, Union
+
+from kerapipe.errors import SpecError
+from kerapipe.spec.checks import run_checks
+from kerapipe.spec.issues import ERROR, WARNING, Issue
+from kerapipe.spec.model import PipelineSpec, parse_pipeline
+from kerapipe.spec.yaml_loader import Document, LoadProblem, load_document
+
+PIPELINE_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class ValidationResult:
+    """What validating one pipeline file found.
+
+    Args:
+        file: the file name used in messages.
+        spec: the typed spec, or ``None`` when there are errors.
+        issues: every problem found, errors and warnings, in file order.
+        document: the loaded YAML with positions, or ``None`` when it did not load.
+    """
+
+    file: str
+    spec: Optional[PipelineSpec]
+    issues: list = field(default_factory=list)
+    document: Optional[Document] = None
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == WARNING]
+
+    def ok(self, strict: bool = False) -> bool:
+        return not self.errors and not (strict and self.warnings)
+
+
+def validate_data(data: Any, file: str = "<dict>", document: Optional[Document] = None
+                  ) -> ValidationResult:
+    """Validate already-loaded data (a dict), positions taken from ``document`` if given."""
+    issues: list[Issue] = list(document.issues) if document else []
+    spec = parse_pipeline(data, issues)
+    if spec is not None and not any(i.severity == ERROR for i in issues):
+        issues += run_checks(spec)
+        if spec.name is None:
+            stem = FsPath(file).stem if not file.startswith("<") else "pipeline"
+            spec = dataclasses.replace(spec, name=stem)
+    for issue in issues:
+        if document is not None:
+            document.locate(issue)
+        else:
+            issue.file = file
+    issues.sort(key=lambda i: (i.line, i.column))
+    has_errors = any(i.severity == ERROR for i in issues)
+    return ValidationResult(file, None if has_errors else spec, issues, document)
+
+
+def validate_text(text: str, file: str = "<string>") -> ValidationResult:
+    """Validate pipeline YAML text; never raises for a problem in the text."""
+    try:
+        document = load_document(text, file)
+    except LoadProblem as problem:
+        return ValidationResult(file, None, [problem.issue])
+    return validate_data(document.data, file, document)
+
+
+def validate_file(path: Union[str, os.PathLike]) -> ValidationResult:
+    """Validate one pipeline file; an unreadable file is an issue, not an exception."""
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8") as handle:
+            text = handle.read(10_000_000)
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        return ValidationResult(name, None, [Issue("unreadable-file", (), f"cannot read the file: "
+                                                   f"{reason}.", file=name)])
+    return validate_text(text, name)
+
+
+def load_spec(source: Union[str, os.PathLike, dict]) -> PipelineSpec:
+    """A typed, validated spec from a path, a YAML string or a dict.
+
+    Raises:
+        SpecError: with every issue found, when the spec has errors.
+    """
+    if isinstance(source, dict):
+        result = validate_data(source)
+    elif isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
+                                              and source.endswith(PIPELINE_SUFFIXES)):
+        result = validate_file(source)
+    else:
+        result = validate_text(source)
+    if result.spec is None:
+        raise SpecError(result.errors)
+    return result.spec
+
+
+def collect_pipeline_files(paths: Iterable[str]) -> tuple[list[str], list[Issue]]:
+    """Expand files, directories (recursively: ``*.yaml``, ``*.yml``) and globs.
+
+    Returns the files in a stable order, and an issue for each path that matches nothing.
+    """
+    files: list[str] = []
+    problems: list[Issue] = []
+    for raw in paths:
+        if os.path.isdir(raw):
+            found = sorted(str(p) for p in FsPath(raw).rglob("*")
+                           if p.suffix in PIPELINE_SUFFIXES and p.is_file())
+        elif os.path.exists(raw):
+            found = [raw]
+        else:
+            found = sorted(glob.glob(raw, recursive=True))
+        if not found:
+            problems.append(Issue("no-such-file", (), "no pipeline file matches this path.",
+                                  file=raw))
+        files += [f for f in found if f not in files]
+    return files, problems

@@ -1,0 +1,267 @@
+"""A safe, bounded YAML loader that remembers where every key and value came from.
+
+PyYAML's loaders are not enough for a pipeline file:
+- ``safe_load`` follows YAML 1.1, so ``1e-3`` is a string and ``yes``/``off`` are booleans;
+- duplicate keys silently keep the last value;
+- positions are thrown away, so an error cannot name a line;
+- alias expansion ("billion laughs") and nesting depth are unbounded, and the C loader
+  segfaults on deep nesting.
+
+So we drive PyYAML's pure-Python scanner, parser and composer (no implicit tag
+resolution at all), refuse explicit tags, bound depth while composing, and convert the
+node tree ourselves with YAML 1.2 core-schema scalars, counting every value produced so
+that alias expansion is bounded before it can cost memory.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.composer import Composer
+from yaml.events import AliasEvent
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import BaseResolver
+from yaml.scanner import Scanner
+
+from kerapipe.spec.issues import Issue, Path
+
+MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 64
+MAX_VALUES = 100_000  # after alias expansion
+
+_NULLS = {"", "~", "null", "Null", "NULL"}
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT = re.compile(r"[-+]?[0-9]+\Z")
+_HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
+_OCT = re.compile(r"0o[0-7]+\Z")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+_SPECIAL_FLOATS = {".inf": float("inf"), ".Inf": float("inf"), ".INF": float("inf"),
+                   "+.inf": float("inf"), "-.inf": float("-inf"), "-.Inf": float("-inf"),
+                   ".nan": float("nan"), ".NaN": float("nan"), ".NAN": float("nan")}
+
+
+class LoadProblem(Exception):
+    """A problem that stops loading; carries the issue to report."""
+
+    def __init__(self, issue: Issue) -> None:
+        super().__init__(issue.message)
+        self.issue = issue
+
+
+def typed_scalar(text: str) -> Any:
+    """Type a plain (unquoted) scalar by the YAML 1.2 core schema.
+
+    ``1e-3``, ``1E3`` and ``.5`` are floats; only ``true``/``false`` are booleans, so
+    ``yes``, ``no``, ``on`` and ``off`` stay strings (and a strict field refuses them).
+    """
+    if text in _NULLS:
+        return None
+    if text in _BOOLS:
+        return _BOOLS[text]
+    if _INT.match(text):
+        return int(text)
+    if _HEX.match(text):
+        return int(text, 16)
+    if _OCT.match(text):
+        return int(text, 8)
+    if _FLOAT.match(text):
+        return float(text)
+    if text in _SPECIAL_FLOATS:
+        return _SPECIAL_FLOATS[text]
+    return text
+
+
+class _BoundedLoader(Reader, Scanner, Parser, Composer, BaseResolver):
+    """Pure-Python PyYAML front end with no tag resolution and a depth bound."""
+
+    def __init__(self, text: str) -> None:
+        Reader.__init__(self, text)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        Composer.__init__(self)
+        BaseResolver.__init__(self)
+        self.depth = 0
+
+    def compose_node(self, parent, index):  # noqa: D102 - PyYAML hook
+        event = self.peek_event()
+        if not isinstance(event, AliasEvent) and event.tag not in (None, "!"):
+            mark = event.start_mark
+            raise LoadProblem(Issue(
+                "forbidden-tag", (),
+                f"explicit YAML tags are not allowed in a pipeline file (it never runs code "
+                f"or builds objects). Remove the tag. Received: tag={event.tag!r}",
+                line=mark.line + 1, column=mark.column + 1))
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            mark = event.start_mark
+            raise LoadProblem(Issue(
+                "too-deep", (),
+                f"nesting is deeper than {MAX_DEPTH} levels; a pipeline file never needs that. "
+                "Check for unbalanced '[' or '{'.",
+                line=mark.line + 1, column=mark.column + 1))
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+@dataclass
+class Document:
+    """Plain Python data loaded from YAML, with the position of every key and value.
+
+    Args:
+        data: the loaded value (dicts, lists, str, int, float, bool, None).
+        file: the file name used in messages.
+        value_marks: ``path -> (line, column)`` of each value, 1-based.
+        key_marks: ``path -> (line, column)`` of each mapping key, 1-based.
+        issues: non-fatal problems found while loading (duplicate keys, ...).
+    """
+
+    data: Any
+    file: str = "<string>"
+    value_marks: dict = field(default_factory=dict)
+    key_marks: dict = field(default_factory=dict)
+    issues: list = field(default_factory=list)
+
+    def position(self, path: Path, at_key: bool = False) -> tuple[int, int]:
+        """Position of ``path``, or of its closest enclosing value that has one."""
+        path = tuple(path)
+        if at_key and path in self.key_marks:
+            return self.key_marks[path]
+        while path:
+            if path in self.value_marks:
+                return self.value_marks[path]
+            if path in self.key_marks:
+                return self.key_marks[path]
+            path = path[:-1]
+        return self.value_marks.get((), (1, 1))
+
+    def locate(self, issue: Issue) -> Issue:
+        """Fill in the file, line and column of an issue from its path."""
+        issue.file = self.file
+        if not issue.line:
+            issue.line, issue.column = self.position(issue.path, issue.at_key)
+        return issue
+
+
+class _Converter:
+    """Node tree -> plain data, recording positions and bounding alias expansion."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.values = 0
+        self.seen: set[int] = set()
+        self.expanded_alias = False
+
+    def convert(self, node, path: Path) -> Any:
+        self.values += 1
+        if id(node) in self.seen and not isinstance(node, ScalarNode):
+            self.expanded_alias = True
+        self.seen.add(id(node))
+        if self.values > MAX_VALUES:
+            code = "alias-bomb" if self.expanded_alias else "too-large"
+            why = "alias expansion" if self.expanded_alias else "the file"
+            raise LoadProblem(Issue(code, (), f"{why} produces more than {MAX_VALUES} values; "
+                                    "a pipeline file never needs that many. Remove the repeated aliases.",
+                                    line=1, column=1))
+        mark = (node.start_mark.line + 1, node.start_mark.column + 1)
+        self.doc.value_marks.setdefault(path, mark)
+        if isinstance(node, ScalarNode):
+            return typed_scalar(node.value) if node.style is None else node.value
+        if isinstance(node, SequenceNode):
+            return [self.convert(child, path + (index,)) for index, child in enumerate(node.value)]
+        assert isinstance(node, MappingNode)  # the composer yields no other node kind
+        return self.convert_mapping(node, path)
+
+    def convert_mapping(self, node: MappingNode, path: Path) -> dict:
+        result: dict = {}
+        merged: dict = {}
+        for key_node, value_node in node.value:
+            key_mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if isinstance(key_node, ScalarNode) and key_node.style is None and key_node.value == "<<":
+                merged.update(self.convert_merge(value_node, path))
+                continue
+            if not isinstance(key_node, ScalarNode):
+                self.doc.issues.append(Issue("bad-key", path, "a key must be a plain name, not a list "
+                                             "or mapping", line=key_mark[0], column=key_mark[1]))
+                continue
+            key = key_node.value
+            if key in result:
+                first = self.doc.key_marks[path + (key,)]
+                self.doc.issues.append(Issue(
+                    "duplicate-key", path + (key,),
+                    f"key '{key}' appears twice in the same mapping (first at line {first[0]}); "
+                    "YAML would silently keep only the last one. Remove one of them.",
+                    line=key_mark[0], column=key_mark[1]))
+                continue
+            self.doc.key_marks[path + (key,)] = key_mark
+            result[key] = self.convert(value_node, path + (key,))
+        for key, value in merged.items():
+            result.setdefault(key, value)
+        return result
+
+    def convert_merge(self, node, path: Path) -> dict:
+        sources = node.value if isinstance(node, SequenceNode) else [node]
+        merged: dict = {}
+        for source in sources:
+            value = self.convert(source, path)
+            if not isinstance(value, dict):
+                raise LoadProblem(Issue("yaml-syntax", path, "a merge key '<<' needs a mapping or a "
+                                        "list of mappings", line=node.start_mark.line + 1,
+                                        column=node.start_mark.column + 1))
+            for key, item in value.items():
+                merged.setdefault(key, item)
+        return merged
+
+
+def load_document(text: str, file: str = "<string>") -> Document:
+    """Load one YAML document safely, keeping positions.
+
+    Args:
+        text: the YAML source.
+        file: the name used in messages. Defaults to ``<string>``.
+
+    Returns:
+        The loaded ``Document``; its ``issues`` hold non-fatal problems.
+
+    Raises:
+        LoadProblem: the text is too large, malformed, hostile or empty.
+    """
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        raise LoadProblem(Issue("too-large", (), f"the file is {size} bytes; a pipeline file may be "
+                                f"at most {MAX_FILE_BYTES} bytes", file=file, line=1, column=1))
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+    except LoadProblem as problem:
+        problem.issue.file = file
+        raise
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        message = " ".join(part for part in (err.context, err.problem) if part)
+        raise LoadProblem(Issue("yaml-syntax", (), f"invalid YAML: {message}", file=file,
+                                line=mark.line + 1 if mark else 1,
+                                column=mark.column + 1 if mark else 1)) from err
+    except yaml.YAMLError as err:
+        raise LoadProblem(Issue("yaml-syntax", (), f"invalid YAML: {err}", file=file,
+                                line=1, column=1)) from err
+    finally:
+        loader.dispose()
+    if node is None:
+        raise LoadProblem(Issue("empty-file", (), "the file holds no YAML document; a pipeline "
+                                "starts with 'kerapipe: 1'", file=file, line=1, column=1))
+    doc = Document(data=None, file=file)
+    try:
+        doc.data = _Converter(doc).convert(node, ())
+    except LoadProblem as problem:
+        problem.issue.file = file
+        raise
+    for issue in doc.issues:
+        issue.file = file
+    return doc
