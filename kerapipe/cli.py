@@ -54,8 +54,7 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool) -> None
 
         for result in results:
             if result.spec is not None:
-                issues += deep_check(result.spec, result.document, base_dir=os.path.dirname(
-                    result.file))
+                issues += deep_check(result.spec, result.document)
     failed = any(i.severity == ERROR or (strict and i.severity == WARNING) for i in issues)
     output = render(issues, fmt, len(files))
     if output:

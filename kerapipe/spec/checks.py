@@ -74,8 +74,14 @@ def check_split(spec: PipelineSpec, issues: list[Issue]) -> None:
                                 f"'{keras_source.name}'. Remove it."))
 
 
-def _shape_after_preprocess(spec: PipelineSpec, issues: list[Issue]) -> None:
-    """Follow the example shape through the preprocessing steps to check reshapes."""
+def trace_example_shape(spec: PipelineSpec, issues: Optional[list[Issue]] = None
+                        ) -> Optional[tuple[int, ...]]:
+    """Shape of one example after preprocessing, when it is known without data.
+
+    Follows the shape through reshape/resize/pad_sequences steps; reports impossible
+    reshapes to ``issues`` when given. ``None`` when the shape depends on the data.
+    """
+    issues = [] if issues is None else issues
     known = known_dataset(spec)
     source = spec.data.source
     shape: Optional[tuple[int, ...]] = known.input_shape if known else None
@@ -87,10 +93,15 @@ def _shape_after_preprocess(spec: PipelineSpec, issues: list[Issue]) -> None:
         if step.kind == "reshape":
             target = list(step.options.target_shape)
             shape = _check_reshape(shape, target, path + ("target_shape",), issues)
-        elif step.kind == "resize" and shape is not None and len(shape) >= 2:
-            shape = (*step.options.size, *shape[2:])
+        elif step.kind == "resize":
+            shape = (*step.options.size, *shape[2:]) if shape and len(shape) >= 2 else None
         elif step.kind == "pad_sequences":
             shape = (step.options.maxlen,)
+    return shape
+
+
+def check_shapes(spec: PipelineSpec, issues: list[Issue]) -> None:
+    trace_example_shape(spec, issues)
 
 
 def _check_reshape(shape: Optional[tuple[int, ...]], target: list[int], path: tuple,
@@ -223,7 +234,7 @@ def check_suspicious_values(spec: PipelineSpec, issues: list[Issue]) -> None:
 
 CHECKS: list[Callable[[PipelineSpec, list[Issue]], None]] = [
     check_split,
-    _shape_after_preprocess,
+    check_shapes,
     check_output_units,
     check_logits,
     check_loss_matches_labels,
@@ -241,4 +252,4 @@ def run_checks(spec: PipelineSpec) -> list[Issue]:
 
 
 __all__ = ["run_checks", "logged_metric_names", "output_activation", "known_dataset",
-           "did_you_mean"]
+           "trace_example_shape", "did_you_mean"]

@@ -25,6 +25,7 @@ KerasDatasetName = Literal[tuple(KERAS_DATASETS)]  # type: ignore[valid-type]
 NESTED_LAYER_ARGS = ("layer", "backward_layer")
 
 _FRACTION = re.compile(r"\s*([0-9.eE+-]+)\s*/\s*([0-9.eE+-]+)\s*\Z")
+_FRACTION_JSON_PATTERN = r"^\s*[0-9.eE+-]+\s*/\s*[0-9.eE+-]+\s*$"
 
 
 def parse_fraction(value: Any) -> Any:
@@ -259,7 +260,9 @@ class RescaleStep:
     """Multiply inputs by `scale` and add `offset` (keras.layers.Rescaling)."""
 
     scale: float = spec_field(doc="Factor; a fraction such as 1/255 is fine.",
-                              coerce=parse_fraction)
+                              coerce=parse_fraction, json_schema={"anyOf": [
+                                  {"type": "number"},
+                                  {"type": "string", "pattern": _FRACTION_JSON_PATTERN}]})
     offset: float = spec_field(0.0, "Added after scaling.")
     shorthand = "scale"
 
@@ -501,17 +504,17 @@ class OutputSpec:
     top_k: int = spec_field(1, "Also list the k most probable classes per example.", ge=1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PipelineSpec:
     """A kerapipe pipeline file: data -> model -> loss -> optimizer, for some epochs."""
 
     kerapipe: Literal[1] = spec_field(doc="Format version of the file; always 1.")
-    data: DataSpec = spec_field(doc="The data and its tf.data pipeline.")
-    model: ModelSpec = spec_field(doc="The layers of the model.")
     name: Optional[str] = spec_field(None, "Name of the run. Defaults to the file name "
                                      "without `.yaml`.")
     seed: Optional[int] = spec_field(42, "Seed of Python, NumPy, TensorFlow and Keras; null "
                                      "for a different run each time.", ge=0)
+    data: DataSpec = spec_field(doc="The data and its tf.data pipeline.")
+    model: ModelSpec = spec_field(doc="The layers of the model.")
     loss: LossSpec = spec_field(LossSpec("sparse_categorical_crossentropy", {}),
                                 "A keras.losses name, or `{name: ..., <kwargs>}`.")
     optimizer: OptimizerSpec = spec_field(OptimizerSpec("adam", 0.001, {}),

@@ -7,6 +7,7 @@ same declaration the validator runs on, so the two cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing
 from typing import Any, Iterator
 
@@ -35,17 +36,28 @@ def iter_keys(cls: type = PipelineSpec, prefix: str = "") -> Iterator[tuple[str,
     """Every documented key: ``(dotted.path, type, default, doc)``, depth first.
 
     Used by the README key reference and by the test that keeps the README complete.
+    List items show as ``key[]``; the keyword arguments a Keras class takes beside
+    ``name`` show as ``key.<kwarg>``.
     """
+    from kerapipe.spec.model import PREPROCESS_STEPS, PreprocessStep
+
     for fld in spec_fields(cls):
-        if fld.name == getattr(cls, "extra", None):
-            continue
         path = f"{prefix}{fld.name}"
+        if fld.name == getattr(cls, "extra", None):
+            yield f"{prefix}<kwarg>", "any", "", fld.metadata.get("doc", "")
+            continue
         tp = hints(cls)[fld.name]
         default = default_of(fld)
         shown = "required" if default is dataclasses.MISSING else default
         yield path, type_name(tp), shown, fld.metadata.get("doc", "")
+        if typing.get_origin(tp) is list:
+            path += "[]"
         for inner in _nested_classes(tp):
-            if not hasattr(inner, "from_yaml"):
+            if inner is PreprocessStep:
+                for kind, step in PREPROCESS_STEPS.items():
+                    yield f"{path}.{kind}", type_name(step), "", (step.__doc__ or "").strip()
+                    yield from iter_keys(step, f"{path}.{kind}.")
+            elif not hasattr(inner, "from_yaml"):
                 yield from iter_keys(inner, path + ".")
 
 
@@ -53,3 +65,35 @@ def _nested_classes(tp: Any) -> list[type]:
     if dataclasses.is_dataclass(tp):
         return [tp]
     return [c for a in typing.get_args(tp) for c in _nested_classes(a)]
+
+
+def render_key_table() -> str:
+    """Markdown table of every key (the README's key reference)."""
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for path, kind, default, doc in iter_keys():
+        shown = ("**required**" if default == "required" else "" if default == ""
+                 else f"`{_yaml_scalar(default)}`")
+        rows.append(f"| `{path}` | {kind} | {shown} | {doc} |")
+    return "\n".join(rows)
+
+
+def render_code_table() -> str:
+    """Markdown table of every issue code (the README's error reference)."""
+    from kerapipe.spec.codes import ISSUE_CODES
+
+    rows = ["| code | meaning |", "|---|---|"]
+    rows += [f"| `{code}` | {meaning} |" for code, meaning in ISSUE_CODES.items()]
+    return "\n".join(rows)
+
+
+def _yaml_scalar(value: Any) -> str:
+    from kerapipe.spec.typed import to_plain
+
+    value = to_plain(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value).replace('"', "")
+    return str(value)

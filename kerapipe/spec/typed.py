@@ -33,7 +33,7 @@ _HINTS_CACHE: dict[type, dict[str, Any]] = {}
 def spec_field(default: Any = _REQUIRED, doc: str = "", *, ge: float | None = None,
                gt: float | None = None, le: float | None = None, lt: float | None = None,
                min_items: int | None = None, max_items: int | None = None,
-               coerce: Any = None) -> Any:
+               coerce: Any = None, json_schema: dict | None = None) -> Any:
     """Declare a field of a spec dataclass.
 
     Args:
@@ -44,9 +44,11 @@ def spec_field(default: Any = _REQUIRED, doc: str = "", *, ge: float | None = No
         min_items, max_items: bounds on a list's length.
         coerce: ``f(value) -> value`` run before type checking; raises ``ValueError``
             with a message for a value it cannot accept (e.g. the fraction ``1/255``).
+        json_schema: the field's JSON Schema when the type alone does not say it (a
+            coerced field accepts more than its type).
     """
     meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "min_items": min_items,
-            "max_items": max_items, "coerce": coerce}
+            "max_items": max_items, "coerce": coerce, "json_schema": json_schema}
     if default is _REQUIRED:
         return dataclasses.field(metadata=meta)
     if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
@@ -339,7 +341,7 @@ def _dataclass_schema(cls: type, defs: dict) -> dict:
     for fld in spec_fields(cls):
         if fld.name == extra_name:
             continue
-        schema = dict(json_schema_for(hints(cls)[fld.name], defs))
+        schema = _field_schema(cls, fld, defs)
         meta = fld.metadata
         if meta.get("doc"):
             schema["description"] = meta["doc"]
@@ -364,9 +366,15 @@ def _dataclass_schema(cls: type, defs: dict) -> dict:
         obj["minProperties"] = obj["maxProperties"] = 1
     short = getattr(cls, "shorthand", None)
     if short:
-        return {"anyOf": [json_schema_for(hints(cls)[short], defs), obj],
+        short_field = next(f for f in spec_fields(cls) if f.name == short)
+        return {"anyOf": [_field_schema(cls, short_field, defs), obj],
                 "description": obj.get("description", "")}
     return obj
+
+
+def _field_schema(cls: type, fld: dataclasses.Field, defs: dict) -> dict:
+    override = fld.metadata.get("json_schema")
+    return dict(override) if override else dict(json_schema_for(hints(cls)[fld.name], defs))
 
 
 def default_of(fld: dataclasses.Field) -> Any:

@@ -1,0 +1,58 @@
+"""Every issue code kerapipe reports, with its meaning: the one list the README shows.
+
+``tests/test_codes.py`` checks that each code used in the source is listed here.
+"""
+
+from __future__ import annotations
+
+ISSUE_CODES: dict[str, str] = {
+    # reading the file
+    "unreadable-file": "the file cannot be read (missing, a folder, not UTF-8)",
+    "no-such-file": "a path given to `validate` matches no file",
+    "too-large": "the file (or its values) exceeds the size bound",
+    "empty-file": "the file holds no YAML document",
+    "yaml-syntax": "the text is not valid YAML",
+    "forbidden-tag": "an explicit YAML tag such as `!!python/object` (never allowed)",
+    "too-deep": "nesting deeper than the bound (e.g. a run of `[`)",
+    "alias-bomb": "YAML aliases expand to more values than the bound",
+    "duplicate-key": "the same key twice in one mapping",
+    "bad-key": "a key that is a list or mapping instead of a name",
+    # keys and types
+    "missing-key": "a required key is absent",
+    "unknown-key": "a key the format does not have (with a did-you-mean)",
+    "wrong-type": "a value of the wrong type (strict: `yes` is not true, `\"3\"` is not 3)",
+    "unknown-value": "a value outside the allowed choices",
+    "out-of-range": "a number or list length outside its bounds",
+    "one-of": "a source that names none or several kinds",
+    # Keras names
+    "unknown-layer": "a layer name that keras.layers does not have",
+    "refused-layer": "a layer that runs code or loads external models (Lambda, TFSMLayer, ...)",
+    "unknown-argument": "a keyword argument the Keras class does not accept",
+    "missing-argument": "a Keras class argument without a default is not given",
+    "unknown-activation": "an activation name keras.activations does not have",
+    "unknown-loss": "a loss name keras.losses does not have",
+    "unknown-optimizer": "an optimizer name keras.optimizers does not have",
+    "unknown-metric": "a metric name keras.metrics does not have",
+    "unknown-schedule": "a learning-rate schedule keras.optimizers.schedules does not have",
+    "unknown-step": "a preprocessing step kerapipe does not have",
+    # checks across keys
+    "no-training-data": "split fractions leave no training examples",
+    "not-applicable": "an option that does not apply to this source",
+    "reshape-size": "a reshape whose size cannot match the example",
+    "class-count-mismatch": "output units differ from the data set's class count",
+    "logits-conflict": "a softmax/sigmoid output with `from_logits: true`",
+    "loss-label-mismatch": "one-hot labels with a sparse loss, or the reverse",
+    "unknown-monitor": "early stopping watches a metric the run does not log",
+    # warnings (fail only under --strict)
+    "patience-ge-epochs": "warning: early stopping can never trigger",
+    "probabilities-expected": "warning: a linear output with `from_logits: false`",
+    "regression-target": "warning: a classification loss on a continuous target",
+    "large-learning-rate": "warning: a learning rate above 1",
+    "batch-larger-than-data": "warning: a batch larger than the training data",
+    "dropout-last": "warning: dropout as the last layer",
+    # validate --deep (imports Keras)
+    "layer-arguments": "--deep: Keras refused a layer's arguments",
+    "shape-error": "--deep: a layer cannot take the shape it receives",
+    "keras-arguments": "--deep: Keras refused the loss, optimizer or metric arguments",
+    "deep-skipped": "note: --deep needs the example shape, which depends on the data",
+}

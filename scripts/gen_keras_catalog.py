@@ -1,0 +1,303 @@
+"""Generate ``kerapipe/spec/keras_catalog.json`` from the installed Keras.
+
+Why: the spec side of kerapipe validates layer names, layer keyword arguments,
+losses, optimizers, metrics, activations and learning-rate schedules without
+importing Keras or TensorFlow (slow, heavy, not always installed). So we ship
+the names Keras accepts as plain JSON, built from the real classes here.
+
+Regenerate after upgrading Keras:
+
+    .venv/bin/python scripts/gen_keras_catalog.py          # rewrite the JSON
+    .venv/bin/python scripts/gen_keras_catalog.py --check  # exit 1 if stale
+
+``tests/test_catalog.py`` fails when the shipped file and the installed Keras
+disagree.
+
+How keyword arguments are found: ``inspect.signature(cls.__init__)``, and when
+it takes ``**kwargs`` we follow them up the class chain, level by level, for as
+long as each level really forwards ``**kwargs`` to its parent's ``__init__``
+(read from the source). Arguments a class passes to its parent itself (Conv2D
+passes ``rank``, GRU passes ``cell``) are not open to the caller. The chain of
+a layer ends in ``keras.layers.Layer.__init__``, which also pops
+``input_shape``/``input_dim`` out of its ``**kwargs``; those are added from its
+source too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import collections
+import inspect
+import json
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+CATALOG_PATH = Path(__file__).resolve().parents[1] / "kerapipe" / "spec" / "keras_catalog.json"
+
+# Public layers a pipeline file may not use (only those present in keras.layers are written).
+REFUSED_LAYERS = {
+    "Lambda": "runs arbitrary Python code",
+    "TFSMLayer": "loads an external SavedModel",
+    "TorchModuleWrapper": "wraps foreign (PyTorch) code",
+    "JaxLayer": "wraps foreign (JAX) code",
+    "FlaxLayer": "wraps foreign (Flax) code",
+    "Layer": "abstract base class",
+    "Wrapper": "abstract base class",
+    "RNN": "needs a cell object that a file cannot express; use LSTM, GRU or SimpleRNN",
+    "InputLayer": "kerapipe infers the input",
+}
+# Public classes left out of the other families, and why.
+SKIPPED_LOSSES = {"Loss", "LossFunctionWrapper"}  # base classes
+SKIPPED_OPTIMIZERS = {
+    "Optimizer",  # base class
+    "LossScaleOptimizer",  # wraps another optimizer object
+    "MultiOptimizer",  # needs a map of optimizer objects
+}
+SKIPPED_METRICS = {
+    "Metric",  # base class
+    "MeanMetricWrapper",  # needs a Python function
+    "Mean",  # reduces one tensor: in compile() it would average y_true weighted by y_pred
+    "Sum",  # same as Mean
+}
+SKIPPED_SCHEDULES = {"LearningRateSchedule"}  # base class
+# Placeholder values for required metric arguments, only to read the default `.name`.
+METRIC_SAMPLE_ARGS = {
+    "num_classes": 2,
+    "target_class_ids": [0],
+    "recall": 0.5,
+    "precision": 0.5,
+    "sensitivity": 0.5,
+    "specificity": 0.5,
+}
+
+_NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+def _forwarding_call(owner: type, varkw: str) -> tuple[type, list[ast.expr], set[str]] | None:
+    """Where ``owner.__init__`` forwards its ``**varkw``: the parent class, and the
+    positional arguments and keyword names it passes there itself. None if it does not."""
+    init = owner.__dict__["__init__"]
+    mro = owner.__mro__
+    for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(init)))):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "__init__"):
+            continue
+        if not any(kw.arg is None and getattr(kw.value, "id", None) == varkw
+                   for kw in node.keywords):
+            continue
+        target, args = node.func.value, node.args
+        if isinstance(target, ast.Call) and getattr(target.func, "id", None) == "super":
+            start = mro.index(owner) + 1  # super(): the next class in the MRO
+        elif isinstance(target, ast.Name) and init.__globals__.get(target.id) in mro:
+            start = mro.index(init.__globals__[target.id])  # Base.__init__(self, ...)
+            args = args[1:]  # drop `self`
+        else:
+            continue
+        parent = next(k for k in mro[start:] if "__init__" in k.__dict__)
+        return parent, args, {kw.arg for kw in node.keywords if kw.arg}
+    return None
+
+
+def _popped_kwargs(init: Any, varkw: str) -> set[str]:
+    """Names read with ``varkw.pop("name", ...)`` in a function's source."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+    return {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "pop" and getattr(node.func.value, "id", None) == varkw
+        and node.args and isinstance(node.args[0], ast.Constant)
+    }
+
+
+def init_params(cls: type, layer_base: type | None = None) -> dict[str, list[str]]:
+    """Accepted and required keyword arguments of ``cls(...)``.
+
+    ``layer_base`` is ``keras.layers.Layer``: when the chain reaches it, the names its
+    ``__init__`` pops from ``**kwargs`` (``input_shape``, ``input_dim``) are accepted too.
+    """
+    accepted: dict[str, bool] = {}  # name -> required
+    consumed: set[str] = set()  # passed to a parent by a subclass, so not open to the caller
+    owner = next(k for k in cls.__mro__ if "__init__" in k.__dict__)
+    while True:
+        init = owner.__dict__["__init__"]
+        parameters = list(inspect.signature(init).parameters.values())[1:]  # drop self
+        named = [p for p in parameters if p.kind in _NAMED]
+        for p in named:
+            if p.name not in consumed:
+                accepted.setdefault(p.name, p.default is inspect.Parameter.empty)
+        varkw = next((p.name for p in parameters if p.kind is p.VAR_KEYWORD), None)
+        if varkw is None:
+            break
+        if owner is layer_base:
+            for name in _popped_kwargs(init, varkw):
+                accepted.setdefault(name, False)
+        found = _forwarding_call(owner, varkw)
+        if found is None:
+            break
+        parent, args, keywords = found
+        parent_params = list(inspect.signature(parent.__dict__["__init__"]).parameters)[1:]
+        n_positional = sum(not isinstance(arg, ast.Starred) for arg in args)
+        consumed |= keywords | set(parent_params[:n_positional])
+        owner = parent
+    return {
+        "params": sorted(accepted),
+        "required": sorted(name for name, required in accepted.items() if required),
+    }
+
+
+def public_classes(module: Any, base: type) -> dict[str, type]:
+    """Public names in ``module`` bound to subclasses of ``base`` (aliases included)."""
+    return {
+        name: obj for name in dir(module)
+        if not name.startswith("_")
+        and inspect.isclass(obj := getattr(module, name)) and issubclass(obj, base)
+    }
+
+
+def string_aliases(cls: type, candidates: Any, get: Any, instance: Any) -> list[str]:
+    """Lowercase identifiers that ``get`` resolves to ``cls`` (a class or its function)."""
+    aliases = []
+    for key in candidates:
+        if not isinstance(key, str) or key != key.lower() or key == cls.__name__:
+            continue
+        try:
+            obj = get(key)
+        except Exception:  # e.g. the class needs arguments: the alias does not work
+            continue
+        fn = getattr(instance, "fn", None)  # losses: LossFunctionWrapper keeps its function
+        if type(obj) is cls or (fn is not None and obj is fn):
+            aliases.append(key)
+    return sorted(aliases)
+
+
+def fresh_name_instance(cls: type, **kwargs: Any) -> Any:
+    """``cls(**kwargs)`` built as if first of its name in the process.
+
+    Keras appends ``_1``, ``_2``... to auto-generated names (``precision_1``) from a
+    process-wide counter; a fresh counter makes ``.name`` the default logged name.
+    """
+    from keras.src.backend.common import global_state
+
+    saved = global_state.get_global_attribute("object_name_uids")
+    global_state.set_global_attribute("object_name_uids", collections.defaultdict(int))
+    try:
+        return cls(**kwargs)
+    finally:
+        global_state.set_global_attribute("object_name_uids", saved)
+
+
+def build_catalog() -> dict[str, Any]:
+    """Build the catalogue from the installed Keras (deterministic)."""
+    import keras
+    from keras.src.losses import ALL_OBJECTS_DICT as LOSS_NAMES
+    from keras.src.metrics import ALL_OBJECTS_DICT as METRIC_NAMES
+    from keras.src.optimizers import ALL_OBJECTS_DICT as OPTIMIZER_NAMES
+
+    layer_classes = public_classes(keras.layers, keras.layers.Layer)
+    layers = {name: init_params(cls, keras.layers.Layer)
+              for name, cls in layer_classes.items() if name not in REFUSED_LAYERS}
+    refused = {name: why for name, why in REFUSED_LAYERS.items() if name in layer_classes}
+
+    activations = []
+    for name in dir(keras.activations):
+        if name.startswith("_") or name in ("get", "serialize", "deserialize"):
+            continue
+        fn = keras.activations.get(name)
+        extra = list(inspect.signature(fn).parameters.values())[1:]
+        if all(p.default is not p.empty for p in extra):  # `threshold` needs more than x
+            activations.append(name)
+
+    losses = {}
+    for name, cls in public_classes(keras.losses, keras.losses.Loss).items():
+        if name not in SKIPPED_LOSSES:
+            entry = init_params(cls)
+            entry["aliases"] = string_aliases(cls, LOSS_NAMES, keras.losses.get, cls())
+            losses[name] = entry
+
+    metrics = {}
+    for name, cls in public_classes(keras.metrics, keras.metrics.Metric).items():
+        if name not in SKIPPED_METRICS:
+            entry = init_params(cls)
+            sample = {arg: METRIC_SAMPLE_ARGS[arg] for arg in entry["required"]}
+            instance = fresh_name_instance(cls, **sample)
+            entry["aliases"] = string_aliases(cls, METRIC_NAMES, keras.metrics.get, instance)
+            entry["logged_name"] = instance.name
+            metrics[name] = entry
+
+    optimizers = {}
+    for name, cls in public_classes(keras.optimizers, keras.optimizers.Optimizer).items():
+        if name not in SKIPPED_OPTIMIZERS:
+            entry = init_params(cls)
+            entry["aliases"] = string_aliases(cls, OPTIMIZER_NAMES, keras.optimizers.get, None)
+            optimizers[name] = entry
+
+    schedule_base = keras.optimizers.schedules.LearningRateSchedule
+    schedules = {name: init_params(cls)
+                 for name, cls in public_classes(keras.optimizers.schedules, schedule_base).items()
+                 if name not in SKIPPED_SCHEDULES}
+
+    return {
+        "keras_version": keras.__version__,
+        "layers": layers,
+        "refused_layers": refused,
+        "activations": sorted(activations),
+        "losses": losses,
+        "metrics": metrics,
+        "optimizers": optimizers,
+        "schedules": schedules,
+    }
+
+
+def render(catalog: dict[str, Any]) -> str:
+    return json.dumps(catalog, sort_keys=True, indent=1) + "\n"
+
+
+def diff_summary(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """One line per top-level section (and entry) that differs."""
+    lines = []
+    for section in sorted(set(old) | set(new)):
+        a, b = old.get(section), new.get(section)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b)):
+                if key not in a:
+                    lines.append(f"{section}: + {key}")
+                elif key not in b:
+                    lines.append(f"{section}: - {key}")
+                elif a[key] != b[key]:
+                    lines.append(f"{section}: ~ {key}")
+        else:
+            lines.append(f"{section}: {a!r} -> {b!r}"[:200])
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="compare the shipped file with a fresh build; exit 1 if they differ")
+    args = parser.parse_args(argv)
+    catalog = build_catalog()
+    if args.check:
+        text = CATALOG_PATH.read_text("utf-8") if CATALOG_PATH.exists() else "{}"
+        lines = diff_summary(json.loads(text), catalog)
+        if text != render(catalog):
+            print(f"{CATALOG_PATH} is stale; regenerate with scripts/gen_keras_catalog.py")
+            for line in lines[:50]:
+                print("  " + line)
+            if len(lines) > 50:
+                print(f"  ... and {len(lines) - 50} more")
+            return 1
+        print(f"{CATALOG_PATH} is up to date")
+        return 0
+    CATALOG_PATH.write_text(render(catalog), encoding="utf-8")
+    print(f"wrote {CATALOG_PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
