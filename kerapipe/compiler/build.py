@@ -8,12 +8,14 @@ name in the public ``keras.layers`` / ``keras.losses`` / ... namespaces only.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Optional
 
 import keras
 
 from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.checks import output_activation
+from kerapipe.spec.issues import Issue
 from kerapipe.spec.model import (NESTED_LAYER_ARGS, LayerSpec, LossSpec, MetricSpec,
                                  OptimizerSpec, PipelineSpec, ScheduleSpec)
 
@@ -53,3 +55,39 @@ def build_metric(spec: MetricSpec) -> Any:
         return spec.name
     entry = load_catalog().metrics.get(spec.name)
     return getattr(keras.metrics, entry.name)(**spec.kwargs)
+
+
+def short_error(err: Exception) -> str:
+    """One readable line from a Keras exception (they can be long and multi-line)."""
+    text = re.sub(r"\s+", " ", str(err)).strip()
+    text = text.split(" Arguments received by ")[0]  # Keras appends a long call dump
+    return (text[:400] + "...") if len(text) > 400 else text
+
+
+def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = "float32"
+                     ) -> tuple[Optional[keras.Model], list[Issue]]:
+    """The trainable model: ``keras.Input(input_shape)`` followed by the spec's layers.
+
+    Returns the model, or ``None`` and the issue at the first layer Keras refused
+    (construction error or shape error), located by its key path.
+    """
+    inputs = keras.Input(shape=tuple(input_shape), dtype=input_dtype, name="features")
+    tensor = inputs
+    for index, layer_spec in enumerate(spec.model.layers):
+        path = ("model", "layers", index, layer_spec.name)
+        try:
+            layer = build_layer(layer_spec)
+        except Exception as err:  # Keras raises many types for bad arguments
+            return None, [Issue("layer-arguments", path, f"Keras refused the arguments of "
+                                f"{layer_spec.name}: {short_error(err)}", at_key=True)]
+        try:
+            tensor = layer(tensor)
+        except Exception as err:
+            return None, [Issue("shape-error", path, f"{layer_spec.name} cannot take an input "
+                                f"of shape {tuple(inputs.shape if tensor is inputs else tensor.shape)}: "
+                                f"{short_error(err)}", at_key=True)]
+    return keras.Model(inputs, tensor, name=_model_name(spec.name)), []
+
+
+def _model_name(name: Optional[str]) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", name or "model")

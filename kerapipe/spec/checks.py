@@ -182,9 +182,7 @@ def logged_metric_names(spec: PipelineSpec) -> list[str]:
     names = ["loss"]
     metrics = load_catalog().metrics
     for metric in spec.metrics:
-        if "name" in metric.kwargs:
-            names.append(str(metric.kwargs["name"]))
-        elif metric.name in ("accuracy", "acc") or metric.name in metrics.by_alias:
+        if metric.name in ("accuracy", "acc") or metric.name in metrics.by_alias:
             names.append(metric.name)  # Keras logs string identifiers as written
         else:
             entry = metrics.get(metric.name)
@@ -225,6 +223,13 @@ def check_suspicious_values(spec: PipelineSpec, issues: list[Issue]) -> None:
         issues.append(Issue("batch-larger-than-data", ("data", "batch_size"), f"batch size "
                             f"{spec.data.batch_size} exceeds the {known.train_size} training "
                             "examples; each epoch is a single partial batch.", severity=WARNING))
+    for index, layer in enumerate(spec.model.layers):
+        for arg in ("input_shape", "input_dim"):
+            if arg in layer.kwargs and layer.name != "Embedding":  # Embedding.input_dim is vocab
+                issues.append(Issue("input-shape-ignored", _LAYERS + (index, layer.name, arg),
+                                    f"kerapipe infers the model's input from the data; Keras "
+                                    f"ignores `{arg}` here (with a warning). Remove it.",
+                                    severity=WARNING))
     last = spec.model.layers[-1]
     if last.name in ("Dropout", "GaussianDropout", "AlphaDropout"):
         issues.append(Issue("dropout-last", _LAYERS + (len(spec.model.layers) - 1, last.name),

@@ -17,6 +17,7 @@ ISSUE_CODES: dict[str, str] = {
     "alias-bomb": "YAML aliases expand to more values than the bound",
     "duplicate-key": "the same key twice in one mapping",
     "bad-key": "a key that is a list or mapping instead of a name",
+    "bad-override": "a `--set` that is not KEY.PATH=VALUE or names no place in the file",
     # keys and types
     "missing-key": "a required key is absent",
     "unknown-key": "a key the format does not have (with a did-you-mean)",
@@ -50,6 +51,7 @@ ISSUE_CODES: dict[str, str] = {
     "large-learning-rate": "warning: a learning rate above 1",
     "batch-larger-than-data": "warning: a batch larger than the training data",
     "dropout-last": "warning: dropout as the last layer",
+    "input-shape-ignored": "warning: `input_shape`/`input_dim` on a layer (the input is inferred)",
     # validate --deep (imports Keras)
     "layer-arguments": "--deep: Keras refused a layer's arguments",
     "shape-error": "--deep: a layer cannot take the shape it receives",

@@ -432,6 +432,9 @@ class LossSpec:
     def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
         _check_kwargs_in(load_catalog().losses, "loss", values.get("name"), values["kwargs"],
                          path, issues)
+        from_logits = values["kwargs"].get("from_logits")
+        if from_logits is not None and not isinstance(from_logits, bool):
+            parse(bool, from_logits, path + ("from_logits",), issues)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ Class-level options a spec dataclass may declare:
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from typing import Any, ClassVar, Literal, Union
 
@@ -143,7 +144,8 @@ def parse(tp: Any, value: Any, path: Path, issues: list[Issue], meta: dict | Non
         choices = typing.get_args(tp)
         if value in choices and type(value) in {type(c) for c in choices}:
             return value
-        hint = did_you_mean(str(value), [str(c) for c in choices]) if isinstance(value, str) else ""
+        words = all(isinstance(c, str) for c in choices) and isinstance(value, str)
+        hint = did_you_mean(value, choices) if words else ""
         issues.append(Issue("unknown-value", path, f"expected {type_name(tp)}.{hint} "
                             f"{_received(path, value)}"))
         return None
@@ -177,16 +179,28 @@ def _parse_scalar(tp: Any, value: Any, path: Path, issues: list[Issue], meta: di
         hint = ""
         if tp is bool and isinstance(value, str) and value.lower() in {"yes", "no", "on", "off", "y", "n"}:
             hint = " Write true or false (YAML 1.2: 'yes'/'no'/'on'/'off' are strings)."
-        elif tp in (int, float) and isinstance(value, str):
+        elif tp in (int, float) and isinstance(value, str) and _looks_numeric(value):
             hint = " Write the number without quotes."
         issues.append(Issue("wrong-type", path, f"expected {type_name(tp)}.{hint} "
                             f"{_received(path, value)}"))
         return None
     if tp is float:
         value = float(value)
+        if not math.isfinite(value):
+            issues.append(Issue("out-of-range", path, f"must be a finite number. "
+                                f"{_received(path, value)}"))
+            return None
     if tp in (int, float):
         _check_bounds(value, path, issues, meta)
     return value
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_bounds(value: float, path: Path, issues: list[Issue], meta: dict) -> None:
@@ -228,8 +242,8 @@ def _kind_matches(tp: Any, value: Any) -> bool:
         return isinstance(value, list)
     if origin is dict:
         return isinstance(value, dict)
-    if origin is Literal:
-        return value in typing.get_args(tp)
+    if origin is Literal:  # same kind as the choices: parse() then names the closest one
+        return any(type(value) is type(choice) for choice in typing.get_args(tp))
     if tp is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if tp is int:

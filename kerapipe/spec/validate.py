@@ -11,12 +11,13 @@ import glob
 import os
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, Optional, Sequence, Union
 
 from kerapipe.errors import SpecError
 from kerapipe.spec.checks import run_checks
 from kerapipe.spec.issues import ERROR, WARNING, Issue
 from kerapipe.spec.model import PipelineSpec, parse_pipeline
+from kerapipe.spec.overrides import apply_overrides
 from kerapipe.spec.yaml_loader import Document, LoadProblem, load_document
 
 PIPELINE_SUFFIXES = (".yaml", ".yml")
@@ -70,16 +71,28 @@ def validate_data(data: Any, file: str = "<dict>", document: Optional[Document] 
     return ValidationResult(file, None if has_errors else spec, issues, document)
 
 
-def validate_text(text: str, file: str = "<string>") -> ValidationResult:
-    """Validate pipeline YAML text; never raises for a problem in the text."""
+def validate_text(text: str, file: str = "<string>", overrides: Sequence[str] = ()
+                  ) -> ValidationResult:
+    """Validate pipeline YAML text; never raises for a problem in the text.
+
+    Args:
+        text: the YAML source.
+        file: the name used in messages. Defaults to ``<string>``.
+        overrides: ``KEY.PATH=VALUE`` strings applied before validation (``--set``).
+    """
     try:
         document = load_document(text, file)
     except LoadProblem as problem:
         return ValidationResult(file, None, [problem.issue])
+    if overrides:
+        override_issues = apply_overrides(document, list(overrides))
+        if override_issues:
+            return ValidationResult(file, None, override_issues, document)
     return validate_data(document.data, file, document)
 
 
-def validate_file(path: Union[str, os.PathLike]) -> ValidationResult:
+def validate_file(path: Union[str, os.PathLike], overrides: Sequence[str] = ()
+                  ) -> ValidationResult:
     """Validate one pipeline file; an unreadable file is an issue, not an exception."""
     name = os.fspath(path)
     try:
@@ -89,7 +102,7 @@ def validate_file(path: Union[str, os.PathLike]) -> ValidationResult:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         return ValidationResult(name, None, [Issue("unreadable-file", (), f"cannot read the file: "
                                                    f"{reason}.", file=name)])
-    return validate_text(text, name)
+    return validate_text(text, name, overrides)
 
 
 def load_spec(source: Union[str, os.PathLike, dict]) -> PipelineSpec:

@@ -86,6 +86,7 @@ class _BoundedLoader(Reader, Scanner, Parser, Composer, BaseResolver):
         Composer.__init__(self)
         BaseResolver.__init__(self)
         self.depth = 0
+        self.nodes = 0
 
     def compose_node(self, parent, index):  # noqa: D102 - PyYAML hook
         event = self.peek_event()
@@ -96,6 +97,12 @@ class _BoundedLoader(Reader, Scanner, Parser, Composer, BaseResolver):
                 f"explicit YAML tags are not allowed in a pipeline file (it never runs code "
                 f"or builds objects). Remove the tag. Received: tag={event.tag!r}",
                 line=mark.line + 1, column=mark.column + 1))
+        self.nodes += 1
+        if self.nodes > MAX_VALUES:
+            mark = event.start_mark
+            raise LoadProblem(Issue(
+                "too-large", (), f"the file holds more than {MAX_VALUES} values; a pipeline "
+                "file never needs that many.", line=mark.line + 1, column=mark.column + 1))
         self.depth += 1
         if self.depth > MAX_DEPTH:
             mark = event.start_mark
@@ -120,6 +127,7 @@ class Document:
         value_marks: ``path -> (line, column)`` of each value, 1-based.
         key_marks: ``path -> (line, column)`` of each mapping key, 1-based.
         issues: non-fatal problems found while loading (duplicate keys, ...).
+        overrides: ``path -> "--set ..."`` for values set on the command line.
     """
 
     data: Any
@@ -127,6 +135,7 @@ class Document:
     value_marks: dict = field(default_factory=dict)
     key_marks: dict = field(default_factory=dict)
     issues: list = field(default_factory=list)
+    overrides: dict = field(default_factory=dict)
 
     def position(self, path: Path, at_key: bool = False) -> tuple[int, int]:
         """Position of ``path``, or of its closest enclosing value that has one."""
@@ -143,6 +152,11 @@ class Document:
 
     def locate(self, issue: Issue) -> Issue:
         """Fill in the file, line and column of an issue from its path."""
+        path = tuple(issue.path)
+        for length in range(len(path), 0, -1):
+            if path[:length] in self.overrides:  # the value came from the command line
+                issue.file, issue.line, issue.column = self.overrides[path[:length]], 0, 0
+                return issue
         issue.file = self.file
         if not issue.line:
             issue.line, issue.column = self.position(issue.path, issue.at_key)
@@ -156,27 +170,40 @@ class _Converter:
         self.doc = doc
         self.values = 0
         self.seen: set[int] = set()
+        self.ancestors: set[int] = set()
         self.expanded_alias = False
 
     def convert(self, node, path: Path) -> Any:
+        mark = (node.start_mark.line + 1, node.start_mark.column + 1)
         self.values += 1
         if id(node) in self.seen and not isinstance(node, ScalarNode):
             self.expanded_alias = True
         self.seen.add(id(node))
-        if self.values > MAX_VALUES:
-            code = "alias-bomb" if self.expanded_alias else "too-large"
-            why = "alias expansion" if self.expanded_alias else "the file"
-            raise LoadProblem(Issue(code, (), f"{why} produces more than {MAX_VALUES} values; "
-                                    "a pipeline file never needs that many. Remove the repeated aliases.",
-                                    line=1, column=1))
-        mark = (node.start_mark.line + 1, node.start_mark.column + 1)
-        self.doc.value_marks.setdefault(path, mark)
+        if self.values > MAX_VALUES:  # only aliases can get here: the composer counted nodes
+            raise LoadProblem(Issue("alias-bomb", (), f"alias expansion produces more than "
+                                    f"{MAX_VALUES} values; a pipeline file never needs that "
+                                    "many. Remove the repeated aliases.", line=1, column=1))
         if isinstance(node, ScalarNode):
+            self.doc.value_marks.setdefault(path, mark)
             return typed_scalar(node.value) if node.style is None else node.value
-        if isinstance(node, SequenceNode):
-            return [self.convert(child, path + (index,)) for index, child in enumerate(node.value)]
-        assert isinstance(node, MappingNode)  # the composer yields no other node kind
-        return self.convert_mapping(node, path)
+        if id(node) in self.ancestors:
+            raise LoadProblem(Issue("alias-bomb", (), "an alias refers to a value that contains "
+                                    "it, which would never end. Remove the self-reference.",
+                                    line=mark[0], column=mark[1]))
+        if len(self.ancestors) >= MAX_DEPTH:  # aliases can nest deeper than the text shows
+            raise LoadProblem(Issue("too-deep", (), f"nesting (after alias expansion) is deeper "
+                                    f"than {MAX_DEPTH} levels; a pipeline file never needs that.",
+                                    line=mark[0], column=mark[1]))
+        self.doc.value_marks.setdefault(path, mark)
+        self.ancestors.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                return [self.convert(child, path + (index,))
+                        for index, child in enumerate(node.value)]
+            assert isinstance(node, MappingNode)  # the composer yields no other node kind
+            return self.convert_mapping(node, path)
+        finally:
+            self.ancestors.discard(id(node))
 
     def convert_mapping(self, node: MappingNode, path: Path) -> dict:
         result: dict = {}
@@ -235,16 +262,17 @@ def load_document(text: str, file: str = "<string>") -> Document:
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_FILE_BYTES:
         raise LoadProblem(Issue("too-large", (), f"the file is {size} bytes; a pipeline file may be "
-                                f"at most {MAX_FILE_BYTES} bytes", file=file, line=1, column=1))
-    loader = _BoundedLoader(text)
+                                f"at most {MAX_FILE_BYTES} bytes.", file=file, line=1, column=1))
+    loader = None
     try:
+        loader = _BoundedLoader(text)  # the reader checks characters here
         node = loader.get_single_node()
     except LoadProblem as problem:
         problem.issue.file = file
         raise
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        message = " ".join(part for part in (err.context, err.problem) if part)
+        message = "; ".join(part for part in (err.context, err.problem) if part)
         raise LoadProblem(Issue("yaml-syntax", (), f"invalid YAML: {message}", file=file,
                                 line=mark.line + 1 if mark else 1,
                                 column=mark.column + 1 if mark else 1)) from err
@@ -252,7 +280,8 @@ def load_document(text: str, file: str = "<string>") -> Document:
         raise LoadProblem(Issue("yaml-syntax", (), f"invalid YAML: {err}", file=file,
                                 line=1, column=1)) from err
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if node is None:
         raise LoadProblem(Issue("empty-file", (), "the file holds no YAML document; a pipeline "
                                 "starts with 'kerapipe: 1'", file=file, line=1, column=1))
