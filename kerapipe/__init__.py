@@ -11,7 +11,24 @@ from kerapipe.errors import (DataError, KerapipeError, OutputError, SpecError,  
 from kerapipe.spec import (Issue, PipelineSpec, ValidationResult, load_spec,  # noqa: E402
                            validate_file, validate_text)
 
+# The compile/run side imports TensorFlow: load it only when first used.
+_LAZY = {
+    "compile_pipeline": "kerapipe.compiler.pipeline",
+    "CompiledPipeline": "kerapipe.compiler.pipeline",
+    "RunResult": "kerapipe.runner",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'kerapipe' has no attribute {name!r}")
+
+
 __all__ = [
+    "CompiledPipeline",
     "DataError",
     "Issue",
     "KerapipeError",
@@ -20,8 +37,10 @@ __all__ = [
     "SpecError",
     "TrainingError",
     "UsageError",
+    "RunResult",
     "ValidationResult",
     "__version__",
+    "compile_pipeline",
     "load_spec",
     "validate_file",
     "validate_text",

@@ -84,6 +84,83 @@ def schema(output: Optional[str]) -> None:
         click.echo(text, nl=False)
 
 
+def _check_spec_or_exit(file: str, overrides: tuple[str, ...]) -> None:
+    """Validate before importing TensorFlow, so a typo is reported in a fraction of a second."""
+    from kerapipe.spec.issues import render
+    from kerapipe.spec.validate import validate_file
+
+    result = validate_file(file, overrides)
+    if result.issues:
+        click.echo(render(result.issues, "text", 1), err=True)
+    if result.errors:
+        sys.exit(2)
+
+
+_SET_OPTION = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+                           help="Override a key of the file, e.g. --set train.epochs=3 "
+                           "(repeatable; typed and validated like the file).")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@_SET_OPTION
+@click.option("--output", "-o", "output_dir", metavar="DIR",
+              help="Folder that receives the new run folder. Defaults to output.dir.")
+def run(file: str, overrides: tuple[str, ...], output_dir: Optional[str]) -> None:
+    """Train a pipeline: fit, evaluate on the test split, write argmax predictions.
+
+    Every run writes a new folder (never overwriting): spec.yaml, model.keras,
+    history.csv, metrics.json, predictions.csv and run.json.
+    """
+    _check_spec_or_exit(file, overrides)
+    from kerapipe.compiler.pipeline import compile_pipeline
+    from kerapipe.report import format_run_summary
+
+    compiled = compile_pipeline(file, overrides)
+    click.echo(f"kerapipe: {compiled.spec.name}: {compiled.data.description}", err=True)
+    result = compiled.run(output_dir=output_dir, command=["kerapipe", *sys.argv[1:]])
+    click.echo(format_run_summary(result))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@_SET_OPTION
+def plan(file: str, overrides: tuple[str, ...]) -> None:
+    """Show what would run: data stages with shapes, splits, model summary. No training."""
+    _check_spec_or_exit(file, overrides)
+    from kerapipe.compiler.pipeline import compile_pipeline
+    from kerapipe.report import format_plan
+
+    click.echo(format_plan(compile_pipeline(file, overrides)))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.option("--output", "-o", "output_file", metavar="FILE",
+              help="Write the CSV to a new file (never overwritten) instead of standard output.")
+def predict(run_dir: str, input_path: str, output_file: Optional[str]) -> None:
+    """Argmax predictions of a finished run's model for INPUT (.npz, .csv or image folder)."""
+    from kerapipe.saved_run import open_run, predict_to_csv, write_new_file
+
+    text = predict_to_csv(open_run(run_dir), input_path)
+    if output_file:
+        write_new_file(output_file, text)
+        click.echo(f"wrote {output_file}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+def evaluate(run_dir: str) -> None:
+    """Re-evaluate a finished run's model on its test split (same data, same seed)."""
+    from kerapipe.report import format_metrics
+    from kerapipe.saved_run import evaluate_run, open_run
+
+    click.echo(format_metrics(evaluate_run(open_run(run_dir))))
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise SystemExit(EXIT_SIGTERM)
 

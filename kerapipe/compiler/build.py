@@ -91,3 +91,12 @@ def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = 
 
 def _model_name(name: Optional[str]) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", name or "model")
+
+
+def build_loss_on_probabilities(spec: PipelineSpec) -> keras.losses.Loss:
+    """The run's loss for a model that outputs probabilities (the inference model)."""
+    entry = load_catalog().losses.get(spec.loss.name)
+    kwargs = dict(spec.loss.kwargs)
+    if "from_logits" in entry.params:
+        kwargs["from_logits"] = False
+    return getattr(keras.losses, entry.name)(**kwargs)

@@ -1,0 +1,84 @@
+"""Raw splits -> tf.data pipelines: parallel map, cache, shuffle, batch, prefetch.
+
+Deterministic preprocessing runs once on large batches before the cache (vectorised,
+parallel); random augmentation runs after it, on every training batch, so each epoch
+sees fresh augmentations while the expensive work is paid once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import tensorflow as tf
+
+from kerapipe.compiler.data import LoadedData, Split, decode_image
+from kerapipe.compiler.preprocess import Preprocessing, apply_layers
+from kerapipe.spec.model import PipelineSpec
+
+AUTOTUNE = tf.data.AUTOTUNE
+_PREPROCESS_BATCH = 512  # examples per vectorised preprocessing call before the cache
+
+
+def make_dataset(spec: PipelineSpec, split: Split, data: LoadedData, prep: Preprocessing,
+                 training: bool) -> tf.data.Dataset:
+    """The batched dataset of one split; shuffled and augmented only when ``training``."""
+    ds = tf.data.Dataset.from_tensor_slices((split.x, split.y))
+    if data.is_images:
+        images = spec.data.source.images
+        ds = ds.map(lambda path, y: (decode_image(path, images.image_size, images.color_mode), y),
+                    num_parallel_calls=AUTOTUNE)
+    one_hot = prep.one_hot_classes
+
+    def before_cache(x, y):
+        x = apply_layers(prep.before_cache, tf.cast(x, input_dtype(spec)), training=False)
+        if one_hot:
+            y = tf.one_hot(tf.cast(y, tf.int32), one_hot)
+        return x, y
+
+    def after_cache(x, y):
+        return apply_layers(prep.after_cache, x, training=training), y
+
+    shuffle = spec.data.shuffle if training else 0
+    seed = spec.seed
+    if spec.data.cache:
+        ds = ds.batch(_PREPROCESS_BATCH).map(before_cache, num_parallel_calls=AUTOTUNE).unbatch()
+        ds = ds.cache()
+        if shuffle:
+            ds = ds.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(spec.data.batch_size)
+    else:
+        if shuffle:
+            ds = ds.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(spec.data.batch_size).map(before_cache, num_parallel_calls=AUTOTUNE)
+    if prep.after_cache:
+        ds = ds.map(after_cache, num_parallel_calls=AUTOTUNE)
+    # unbatch() hides the length; Keras needs it to end epochs without warnings.
+    batches = math.ceil(len(split.y) / spec.data.batch_size)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
+    return ds.prefetch(AUTOTUNE)
+
+
+def input_dtype(spec: PipelineSpec) -> str:
+    """Token ids stay integers (for Embedding); everything else is float32."""
+    return "int32" if any(s.kind == "pad_sequences" for s in spec.data.preprocess) else "float32"
+
+
+def features_dataset(x, data: LoadedData, spec: PipelineSpec, batch_size: int
+                     ) -> tf.data.Dataset:
+    """Raw features only (no labels), batched for ``predict`` on the inference model."""
+    ds = tf.data.Dataset.from_tensor_slices(x)
+    if data.is_images:
+        images = spec.data.source.images
+        ds = ds.map(lambda path: decode_image(path, images.image_size, images.color_mode),
+                    num_parallel_calls=AUTOTUNE)
+    else:
+        ds = ds.map(lambda v: tf.cast(v, input_dtype(spec)))
+    return ds.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def optional_dataset(spec: PipelineSpec, split: Optional[Split], data: LoadedData,
+                     prep: Preprocessing) -> Optional[tf.data.Dataset]:
+    if split is None or len(split.y) == 0:
+        return None
+    return make_dataset(spec, split, data, prep, training=False)

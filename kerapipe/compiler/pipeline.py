@@ -1,0 +1,227 @@
+"""`compile_pipeline`: a pipeline file -> the real Keras model, tf.data datasets, callbacks.
+
+Nothing is hidden: ``CompiledPipeline`` holds plain ``keras.Model`` and
+``tf.data.Dataset`` objects that a user may fit, inspect or replace. Nothing is trained
+or written until a method (``fit``, ``evaluate``, ``predict``, ``run``) asks for it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerapipe.compiler.build import (build_core_model, build_loss, build_metric,
+                                     build_optimizer)
+from kerapipe.compiler.data import LoadedData, load_data
+from kerapipe.compiler.datasets import features_dataset, input_dtype, optional_dataset, \
+    make_dataset
+from kerapipe.compiler.preprocess import Preprocessing, build_preprocessing
+from kerapipe.errors import SpecError, UsageError
+from kerapipe.spec.checks import output_activation
+from kerapipe.spec.model import PipelineSpec
+from kerapipe.spec.validate import ValidationResult, validate_data, validate_file, validate_text
+from kerapipe.spec.yaml_loader import Document
+
+
+@dataclass
+class Datasets:
+    """The batched tf.data pipelines of the three splits (``None`` when a split is empty)."""
+
+    train: tf.data.Dataset
+    validation: Optional[tf.data.Dataset]
+    test: Optional[tf.data.Dataset]
+
+
+def seed_everything(seed: Optional[int]) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras; deterministic TF ops when seeded."""
+    if seed is None:
+        return
+    keras.utils.set_random_seed(seed)
+    random.seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+class CompiledPipeline:
+    """A validated pipeline compiled into Keras objects.
+
+    Attributes:
+        spec: the typed, fully resolved ``PipelineSpec``.
+        source_file: the pipeline file, or ``None`` for a string or dict.
+        data: the loaded raw splits (``LoadedData``).
+        preprocessing: the preprocessing layers (shared with the inference model).
+        model: the trainable ``keras.Model`` (input: preprocessed examples), compiled.
+        datasets: ``Datasets`` (train, validation, test) as ``tf.data.Dataset``.
+        callbacks: the Keras callbacks ``fit`` uses (early stopping, ...).
+    """
+
+    def __init__(self, spec: PipelineSpec, data: LoadedData, preprocessing: Preprocessing,
+                 model: keras.Model, source_file: Optional[str] = None,
+                 base_dir: Optional[Path] = None) -> None:
+        self.spec = spec
+        self.source_file = source_file
+        self.base_dir = base_dir or Path.cwd()
+        self.data = data
+        self.preprocessing = preprocessing
+        self.model = model
+        self.datasets = Datasets(
+            train=make_dataset(spec, data.train, data, preprocessing, training=True),
+            validation=optional_dataset(spec, data.validation, data, preprocessing),
+            test=optional_dataset(spec, data.test, data, preprocessing))
+        self.callbacks: list[keras.callbacks.Callback] = _callbacks(spec, self.datasets)
+        self.history: Optional[keras.callbacks.History] = None
+
+    # --- the loop -------------------------------------------------------------------
+
+    def fit(self, verbose: Union[int, str] = "auto", **kwargs: Any) -> keras.callbacks.History:
+        """Train with ``model.fit`` on the train split for ``train.epochs`` epochs."""
+        # shuffle=False: the training dataset shuffles itself (seeded, every epoch).
+        options = dict(epochs=self.spec.train.epochs, validation_data=self.datasets.validation,
+                       callbacks=self.callbacks, verbose=verbose, shuffle=False)
+        options.update(kwargs)
+        self.history = self.model.fit(self.datasets.train, **options)
+        return self.history
+
+    def evaluate(self, verbose: Union[int, str] = 0) -> dict[str, float]:
+        """Loss and metrics on the test split (``{"loss": ..., "accuracy": ...}``)."""
+        if self.datasets.test is None:
+            return {}
+        return {k: float(v) for k, v in self.model.evaluate(
+            self.datasets.test, verbose=verbose, return_dict=True).items()}
+
+    def predict_proba(self, x: Optional[np.ndarray] = None) -> np.ndarray:
+        """Class probabilities for raw inputs ``x`` (default: the test split's inputs)."""
+        if x is None:
+            if self.data.test is None:
+                raise UsageError("this pipeline has no test split (data.split.test is 0); "
+                                 "pass the inputs to predict.")
+            x = self.data.test.x
+        batch = max(self.spec.data.batch_size, 256)
+        return self.inference_model.predict(features_dataset(x, self.data, self.spec, batch),
+                                            verbose=0)
+
+    def predict(self, x: Optional[np.ndarray] = None) -> np.ndarray:
+        """Argmax class indices for raw inputs ``x`` (default: the test split's inputs)."""
+        return probabilities_to_classes(self.predict_proba(x))
+
+    def run(self, output_dir: Optional[str] = None, command: Optional[Sequence[str]] = None,
+            verbose: Union[int, str] = "auto"):
+        """Fit, evaluate, predict and write a new run folder; returns a ``RunResult``."""
+        from kerapipe.runner import run_pipeline
+
+        return run_pipeline(self, output_dir=output_dir, command=command, verbose=verbose)
+
+    # --- the exported model -----------------------------------------------------------
+
+    @cached_property
+    def inference_model(self) -> keras.Model:
+        """Raw input -> preprocessing layers -> trained model -> class probabilities.
+
+        Shares its layers with ``model``, so it always reflects the current weights; it is
+        what ``model.keras`` in a run folder holds.
+        """
+        raw = keras.Input(shape=self.data.example_shape, dtype=input_dtype(self.spec),
+                          name="raw_features")
+        tensor = raw
+        for layer in self.preprocessing.layers:
+            tensor = layer(tensor)
+        tensor = self.model(tensor)
+        activation = output_activation(self.spec.model.layers)
+        if self.data.num_classes is not None and activation not in ("softmax", "sigmoid"):
+            final = "sigmoid" if tensor.shape[-1] == 1 else "softmax"
+            tensor = keras.layers.Activation(final, name="probabilities")(tensor)
+        return keras.Model(raw, tensor, name=f"{self.model.name}_inference")
+
+
+def probabilities_to_classes(probabilities: np.ndarray) -> np.ndarray:
+    """Argmax over the last axis; a single sigmoid output thresholds at 0.5."""
+    if probabilities.ndim == 2 and probabilities.shape[1] == 1:
+        return (probabilities[:, 0] >= 0.5).astype(np.int64)
+    return np.argmax(probabilities, axis=-1)
+
+
+def _callbacks(spec: PipelineSpec, datasets: Datasets) -> list:
+    early = spec.train.early_stopping
+    if early is None:
+        return []
+    return [keras.callbacks.EarlyStopping(
+        monitor=early.monitor, patience=early.patience, min_delta=early.min_delta,
+        mode=early.mode, restore_best_weights=early.restore_best_weights,
+        start_from_epoch=early.start_from_epoch)]
+
+
+def validate_source(source: Union[str, os.PathLike, dict], overrides: Sequence[str] = ()
+                    ) -> tuple[ValidationResult, Optional[str]]:
+    """Validate a path, YAML text or dict; return the result and the file path (if any)."""
+    if isinstance(source, dict):
+        if overrides:
+            import copy
+
+            from kerapipe.spec.overrides import apply_overrides
+
+            document = Document(data=copy.deepcopy(source), file="<dict>")
+            issues = apply_overrides(document, list(overrides))
+            if issues:
+                return ValidationResult("<dict>", None, issues, document), None
+            return validate_data(document.data, "<dict>", document), None
+        return validate_data(source), None
+    text = os.fspath(source) if isinstance(source, os.PathLike) else source
+    if isinstance(source, os.PathLike) or ("\n" not in text and text.endswith((".yaml", ".yml"))):
+        return validate_file(text, overrides), text
+    return validate_text(text, "<string>", overrides), None
+
+
+def compile_pipeline(source: Union[str, os.PathLike, dict],
+                     overrides: Optional[Sequence[str]] = None) -> CompiledPipeline:
+    """Compile a pipeline into Keras objects without training or writing anything.
+
+    Args:
+        source: a pipeline file path, YAML text, or a dict of the same structure.
+        overrides: ``KEY.PATH=VALUE`` strings, as ``--set`` on the command line.
+            Defaults to none.
+
+    Returns:
+        A ``CompiledPipeline`` with ``.spec``, ``.model``, ``.datasets``, ``.callbacks``.
+
+    Raises:
+        SpecError: the pipeline is invalid (every issue is listed), or Keras refuses a
+            layer (reported at that layer's line).
+        DataError: the data is missing, unreadable or invalid.
+    """
+    result, path = validate_source(source, overrides or ())
+    if result.spec is None:
+        raise SpecError(result.errors)
+    spec = result.spec
+    seed_everything(spec.seed)
+    base_dir = Path(path).resolve().parent if path else Path.cwd()
+    data = load_data(spec, base_dir)
+    preprocessing = build_preprocessing(spec, data.train.x, data.num_classes, data.example_shape,
+                                        data.is_images, _decoder(spec, data))
+    model_input = preprocessing.stages[-1][1]
+    model, issues = build_core_model(spec, model_input, input_dtype(spec))
+    if model is None:
+        for issue in issues:
+            if result.document is not None:
+                result.document.locate(issue)
+            else:
+                issue.file = result.file
+        raise SpecError(issues)
+    model.compile(loss=build_loss(spec), optimizer=build_optimizer(spec.optimizer),
+                  metrics=[build_metric(m) for m in spec.metrics])
+    return CompiledPipeline(spec, data, preprocessing, model, source_file=path, base_dir=base_dir)
+
+
+def _decoder(spec: PipelineSpec, data: LoadedData):
+    if not data.is_images:
+        return None
+    from kerapipe.compiler.data import decode_image
+
+    images = spec.data.source.images
+    return lambda path: decode_image(path, images.image_size, images.color_mode)

@@ -1,0 +1,111 @@
+"""Preprocessing steps -> Keras preprocessing layers, shared by tf.data and the saved model.
+
+Each step of ``data.preprocess`` becomes one Keras layer (``Rescaling``,
+``Normalization``, ``Reshape``, ``Resizing``, or a ``Random*`` augmentation layer). The
+same layer objects run inside the tf.data pipeline during training and are stacked in
+front of the trained model in the exported inference model, so ``model.keras`` accepts
+raw inputs and can never disagree with training. Label steps (``one_hot``) and
+``pad_sequences`` (applied when the data is loaded) are not layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerapipe.compiler.build import build_layer
+from kerapipe.spec.model import LayerSpec, PipelineSpec
+
+
+@dataclass
+class Preprocessing:
+    """The preprocessing of one pipeline, as Keras layers.
+
+    Args:
+        before_cache: deterministic layers before the first random one (cacheable).
+        after_cache: layers from the first random one on (run every epoch).
+        one_hot_classes: number of classes for one-hot labels, or ``None``.
+        stages: ``(step name, output shape)`` for ``kerapipe plan``.
+    """
+
+    before_cache: list = field(default_factory=list)
+    after_cache: list = field(default_factory=list)
+    one_hot_classes: Optional[int] = None
+    stages: list = field(default_factory=list)
+
+    @property
+    def layers(self) -> list:
+        return self.before_cache + self.after_cache
+
+
+def _step_layer(kind: str, options) -> keras.layers.Layer:
+    if kind == "rescale":
+        return keras.layers.Rescaling(scale=options.scale, offset=options.offset, name="rescale")
+    if kind == "normalize":
+        return keras.layers.Normalization(axis=options.axis, name="normalize")
+    if kind == "reshape":
+        return keras.layers.Reshape(tuple(options.target_shape), name="reshape")
+    if kind == "resize":
+        height, width = options.size
+        return keras.layers.Resizing(height, width, interpolation=options.interpolation,
+                                     name="resize")
+    raise ValueError(f"not a layer step: {kind}")  # pad_sequences/one_hot are handled apart
+
+
+def build_preprocessing(spec: PipelineSpec, train_x: np.ndarray, num_classes: Optional[int],
+                        raw_shape: tuple, is_images: bool = False, decode=None) -> Preprocessing:
+    """Build the preprocessing layers; ``Normalization`` adapts on the training split only.
+
+    Args:
+        spec: the pipeline spec.
+        train_x: the training features (file paths for images, then ``decode`` reads them).
+        num_classes: classes in the data (for ``one_hot`` without ``num_classes``).
+        raw_shape: shape of one raw example.
+        is_images: whether ``train_x`` holds image paths.
+        decode: ``path -> image tensor`` for image folders.
+    """
+    result = Preprocessing()
+    shape = tuple(raw_shape)
+    result.stages.append(("raw input", shape))
+    applied: list = []
+    for step in spec.data.preprocess:
+        if step.kind == "pad_sequences":
+            continue  # applied when the data is loaded: ragged lists are not tensors
+        if step.kind == "one_hot":
+            result.one_hot_classes = step.options.num_classes or num_classes
+            continue
+        if isinstance(step.options, LayerSpec):
+            layer = build_layer(step.options)
+        else:
+            layer = _step_layer(step.kind, step.options)
+        if isinstance(layer, keras.layers.Normalization):
+            layer.adapt(_adapt_dataset(train_x, applied, is_images, decode))
+        shape = tuple(layer.compute_output_shape((None, *shape))[1:])
+        result.stages.append((step.kind, shape))
+        random = step.kind.startswith("Random")
+        (result.after_cache if random or result.after_cache else result.before_cache).append(layer)
+        applied.append(layer)
+    return result
+
+
+def _adapt_dataset(train_x: np.ndarray, layers: list, is_images: bool, decode) -> tf.data.Dataset:
+    data = tf.data.Dataset.from_tensor_slices(train_x)
+    if is_images:
+        data = data.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        data = data.map(lambda x: tf.cast(x, tf.float32))
+    data = data.batch(256)
+    if layers:
+        data = data.map(lambda x: apply_layers(layers, x, training=False),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+    return data
+
+
+def apply_layers(layers: list, x, training: bool):
+    for layer in layers:
+        x = layer(x, training=training)
+    return x

@@ -1,0 +1,250 @@
+"""The run side: fit, evaluate, predict, and the run folder with its artifacts.
+
+Every run gets a new folder ``<output.dir>/<name>-<timestamp>/`` (never reused, never
+overwritten) and every file in it is written atomically (temporary file, fsync, rename),
+so an interrupted run never leaves a half-written artifact under its final name.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from kerapipe.errors import OutputError
+from kerapipe.io import write_text_atomic
+from kerapipe.spec.typed import to_plain
+
+
+@dataclass
+class RunResult:
+    """What ``kerapipe run`` (or ``CompiledPipeline.run``) produced.
+
+    Args:
+        run_dir: the new run folder.
+        test_metrics: loss and metrics on the test split.
+        history: per-epoch values logged by Keras (``{"loss": [...], ...}``).
+        predicted: argmax class of each test example.
+        true: the true class of each test example.
+        class_names: names of the classes, when known.
+        seconds: wall time of the stages (``fit``, ``evaluate``, ``total``).
+    """
+
+    run_dir: Path
+    test_metrics: dict
+    history: dict
+    predicted: Optional[np.ndarray] = None
+    true: Optional[np.ndarray] = None
+    class_names: Optional[list] = None
+    seconds: dict = field(default_factory=dict)
+
+    @property
+    def epochs_run(self) -> int:
+        return len(next(iter(self.history.values()), []))
+
+    @property
+    def accuracy(self) -> Optional[float]:
+        if self.predicted is None or self.true is None or len(self.true) == 0:
+            return None
+        return float(np.mean(self.predicted == self.true))
+
+    def most_confused(self, top: int = 3) -> list[tuple[str, str, int]]:
+        """``(true name, predicted name, count)`` of the most frequent mistakes."""
+        if self.predicted is None or self.true is None:
+            return []
+        wrong = self.predicted != self.true
+        pairs: dict[tuple[int, int], int] = {}
+        for t, p in zip(self.true[wrong], self.predicted[wrong]):
+            pairs[(int(t), int(p))] = pairs.get((int(t), int(p)), 0) + 1
+        ranked = sorted(pairs.items(), key=lambda item: (-item[1], item[0]))[:top]
+        return [(self._name(t), self._name(p), n) for (t, p), n in ranked]
+
+    def _name(self, index: int) -> str:
+        names = self.class_names
+        return str(names[index]) if names and index < len(names) else str(index)
+
+
+def verbosity(stream=None) -> int:
+    """Keras progress bars at a terminal, one line per epoch otherwise (logs, CI)."""
+    stream = stream or sys.stdout
+    return 1 if getattr(stream, "isatty", lambda: False)() else 2
+
+
+def new_run_dir(output_dir: Union[str, os.PathLike], name: str) -> Path:
+    """Create ``<output_dir>/<name>-<timestamp>[-N]``: always a new, empty folder.
+
+    Raises:
+        OutputError: the output folder cannot be created or written.
+    """
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(output_dir)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, 1000):
+            candidate = base / (f"{name}-{stamp}" + (f"-{attempt}" if attempt > 1 else ""))
+            try:
+                candidate.mkdir()
+            except FileExistsError:
+                continue
+            probe = candidate / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+            return candidate
+    except OSError as err:
+        raise OutputError(f"cannot create a run folder in '{base}': {err.strerror or err}. "
+                          "Choose another folder with --output or output.dir.") from err
+    raise OutputError(f"too many runs named '{name}' started at {stamp} in '{base}'.")
+
+
+def run_pipeline(compiled, output_dir: Optional[str] = None,
+                 command: Optional[Sequence[str]] = None,
+                 verbose: Union[int, str] = "auto") -> RunResult:
+    """Fit, evaluate on the test split, predict (argmax), and write the run folder."""
+    spec = compiled.spec
+    started = time.perf_counter()
+    run_dir = new_run_dir(output_dir or spec.output.dir, spec.name)
+    write_text_atomic(run_dir / "spec.yaml", _resolved_yaml(spec))
+    verbose = verbosity() if verbose == "auto" else verbose
+    seconds: dict[str, float] = {}
+
+    tick = time.perf_counter()
+    history = compiled.fit(verbose=verbose)
+    seconds["fit"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    test_metrics = compiled.evaluate()
+    seconds["evaluate"] = time.perf_counter() - tick
+
+    result = RunResult(run_dir, test_metrics, {k: [float(v) for v in vs]
+                                               for k, vs in history.history.items()},
+                       class_names=compiled.data.class_names)
+    test = compiled.data.test
+    if test is not None and len(test.y) and spec.output.predictions == "argmax":
+        tick = time.perf_counter()
+        probabilities = compiled.predict_proba()
+        seconds["predict"] = time.perf_counter() - tick
+        write_text_atomic(run_dir / "predictions.csv",
+                          predictions_csv(probabilities, test.y, compiled.data.class_names,
+                                          spec.output.top_k, compiled.data.num_classes))
+        if compiled.data.num_classes is not None:
+            from kerapipe.compiler.pipeline import probabilities_to_classes
+
+            result.predicted = probabilities_to_classes(probabilities)
+            result.true = np.asarray(test.y).astype(np.int64)
+
+    save_model_atomic(compiled.inference_model, run_dir / "model.keras")
+    write_text_atomic(run_dir / "history.csv", history_csv(result.history))
+    seconds["total"] = time.perf_counter() - started
+    result.seconds = seconds
+    write_text_atomic(run_dir / "metrics.json", json.dumps({
+        "test": test_metrics,
+        "test_accuracy_argmax": result.accuracy,
+        "epochs_run": result.epochs_run,
+        "epochs_planned": spec.train.epochs,
+        "last_epoch": {k: v[-1] for k, v in result.history.items() if v},
+    }, indent=2) + "\n")
+    write_text_atomic(run_dir / "run.json", json.dumps(
+        run_record(compiled, command, seconds), indent=2) + "\n")
+    return result
+
+
+def save_model_atomic(model, path: Path) -> None:
+    """``model.save`` to a temporary ``.keras`` name in the same folder, then rename."""
+    tmp = path.with_name(f".tmp-{path.name}")  # Keras requires the .keras suffix
+    try:
+        model.save(tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        raise OutputError(f"cannot write {path}: {err.strerror or err}.") from err
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _resolved_yaml(spec) -> str:
+    import yaml
+
+    header = "# The pipeline as it ran: every default filled in (kerapipe resolved spec).\n"
+    return header + yaml.safe_dump(to_plain(spec), sort_keys=False, default_flow_style=None)
+
+
+def history_csv(history: dict) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    keys = list(history)
+    writer.writerow(["epoch", *keys])
+    for epoch in range(len(history[keys[0]]) if keys else 0):
+        writer.writerow([epoch + 1, *(repr(history[k][epoch]) for k in keys)])
+    return out.getvalue()
+
+
+def predictions_csv(probabilities: np.ndarray, true: np.ndarray, class_names: Optional[list],
+                    top_k: int, num_classes: Optional[int]) -> str:
+    """index, predicted, predicted_name, confidence, true, true_name (+ top-k columns)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if num_classes is None:  # regression: the predicted value itself
+        writer.writerow(["index", "predicted", "true"])
+        for index, (value, target) in enumerate(zip(probabilities.reshape(len(true), -1)[:, 0],
+                                                    true)):
+            writer.writerow([index, f"{value:.6g}", f"{float(target):.6g}"])
+        return out.getvalue()
+    if probabilities.ndim == 2 and probabilities.shape[1] == 1:  # one sigmoid unit
+        probabilities = np.concatenate([1 - probabilities, probabilities], axis=1)
+    name = (lambda i: str(class_names[i]) if class_names and i < len(class_names) else str(i))
+    order = np.argsort(-probabilities, axis=1)[:, :max(top_k, 1)]
+    header = ["index", "predicted", "predicted_name", "confidence", "true", "true_name"]
+    for rank in range(2, top_k + 1):
+        header += [f"top{rank}", f"top{rank}_name", f"top{rank}_confidence"]
+    writer.writerow(header)
+    for index, row in enumerate(order):
+        best = int(row[0])
+        label = int(true[index])
+        line: list[Any] = [index, best, name(best), f"{probabilities[index, best]:.6f}", label,
+                           name(label)]
+        for cls in row[1:]:
+            line += [int(cls), name(int(cls)), f"{probabilities[index, cls]:.6f}"]
+        writer.writerow(line)
+    return out.getvalue()
+
+
+def run_record(compiled, command: Optional[Sequence[str]], seconds: dict) -> dict:
+    """run.json: versions, seed, data fingerprint, command line, timings."""
+    import keras
+    import tensorflow as tf
+
+    from kerapipe import __version__
+
+    data = compiled.data
+    splits = {"train": len(data.train.y)}
+    for name in ("validation", "test"):
+        split = getattr(data, name)
+        splits[name] = 0 if split is None else len(split.y)
+    return {
+        "kerapipe": __version__,
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seed": compiled.spec.seed,
+        "pipeline_file": os.path.abspath(compiled.source_file) if compiled.source_file else None,
+        "base_dir": str(compiled.base_dir),
+        "command": list(command) if command else None,
+        "data": {"description": data.description, "fingerprint": data.fingerprint,
+                 "splits": splits, "class_names": data.class_names,
+                 "num_classes": data.num_classes, "example_shape": list(data.example_shape)},
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+    }

@@ -1,0 +1,217 @@
+"""A finished run folder, reopened: `kerapipe predict RUN_DIR INPUT` and `kerapipe evaluate RUN_DIR`.
+
+The folder's ``model.keras`` is the inference model (raw input -> class probabilities),
+loaded with Keras's safe mode; ``spec.yaml`` and ``run.json`` say how its data was read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from kerapipe.errors import DataError, OutputError, SpecError, UsageError
+from kerapipe.spec.model import PipelineSpec
+from kerapipe.spec.validate import validate_text
+
+
+@dataclass
+class SavedRun:
+    """A run folder: its spec, run record and inference model."""
+
+    run_dir: Path
+    spec: PipelineSpec
+    record: dict
+    model: object  # keras.Model
+
+    @property
+    def class_names(self) -> Optional[list]:
+        return self.record.get("data", {}).get("class_names")
+
+
+def open_run(run_dir: str | os.PathLike) -> SavedRun:
+    """Load a run folder written by ``kerapipe run``.
+
+    Raises:
+        UsageError: the folder is not a complete run folder.
+        SpecError: its spec.yaml no longer validates.
+    """
+    folder = Path(run_dir)
+    needed = ["spec.yaml", "run.json", "model.keras"]
+    missing = [name for name in needed if not (folder / name).is_file()]
+    if missing:
+        raise UsageError(f"'{folder}' is not a finished kerapipe run folder (missing "
+                         f"{', '.join(missing)}). Give a folder that `kerapipe run` created.")
+    result = validate_text((folder / "spec.yaml").read_text("utf-8"), str(folder / "spec.yaml"))
+    if result.spec is None:
+        raise SpecError(result.errors)
+    record = json.loads((folder / "run.json").read_text("utf-8"))
+    import kerapipe.compiler  # noqa: F401  (backend and quiet TensorFlow import first)
+
+    import keras
+
+    model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
+    return SavedRun(folder, result.spec, record, model)
+
+
+def read_inputs(saved: SavedRun, path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
+    """Raw model inputs from an .npz, a .csv or a folder of images; and a label per row."""
+    from kerapipe.compiler.data import IMAGE_EXTENSIONS
+
+    source = Path(path)
+    if source.is_dir():
+        files = sorted(str(p) for p in source.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise DataError(f"{source}: no images ({', '.join(IMAGE_EXTENSIONS)}) found.")
+        return _decode_images(saved, files), [os.path.relpath(f, source) for f in files]
+    if not source.is_file():
+        raise DataError(f"{source}: no such file or folder.")
+    if source.suffix == ".npz":
+        with np.load(source, allow_pickle=False) as arrays:
+            names = [n for n in ("x", "x_test", "x_train") if n in arrays.files] or arrays.files
+            x = arrays[names[0]]
+        x = _pad_if_needed(saved.spec, x)
+        return x, [str(i) for i in range(len(x))]
+    if source.suffix == ".csv":
+        return _read_csv_features(saved.spec, source)
+    raise DataError(f"{source}: expected an .npz file, a .csv file or a folder of images.")
+
+
+def _pad_if_needed(spec: PipelineSpec, x: np.ndarray) -> np.ndarray:
+    for step in spec.data.preprocess:
+        if step.kind == "pad_sequences":
+            import keras
+
+            options = step.options
+            return keras.utils.pad_sequences(list(x), maxlen=options.maxlen,
+                                             padding=options.padding,
+                                             truncating=options.truncating)
+    return x
+
+
+def _read_csv_features(spec: PipelineSpec, path: Path) -> tuple[np.ndarray, list[str]]:
+    csv_source = spec.data.source.csv
+    delimiter = csv_source.delimiter if csv_source else ","
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle, delimiter=delimiter))
+    if not rows:
+        raise DataError(f"{path}: the file is empty; it needs a header row.")
+    header, body = rows[0], rows[1:]
+    if csv_source and csv_source.features:
+        wanted = list(csv_source.features)
+    elif csv_source:
+        wanted = [c for c in header if c != csv_source.label]
+    else:
+        wanted = header
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        raise DataError(f"{path}: missing feature column(s) {', '.join(missing)}; the model was "
+                        f"trained on {', '.join(wanted)}.")
+    columns = [header.index(c) for c in wanted]
+    values = np.zeros((len(body), len(columns)), dtype=np.float32)
+    for row_number, row in enumerate(body, start=2):
+        for out, column in enumerate(columns):
+            try:
+                values[row_number - 2, out] = float(row[column])
+            except (ValueError, IndexError):
+                cell = row[column] if column < len(row) else "<missing>"
+                raise DataError(f"{path}:{row_number}: column '{header[column]}' is not a number. "
+                                f"Received: {cell!r}") from None
+    return values, [str(i) for i in range(len(body))]
+
+
+def _decode_images(saved: SavedRun, files: list[str]) -> np.ndarray:
+    from kerapipe.compiler.data import decode_image
+
+    images = saved.spec.data.source.images
+    if images is None:
+        raise DataError("this run was not trained on images; give an .npz or .csv file.")
+    return np.stack([decode_image(f, images.image_size, images.color_mode).numpy()
+                     for f in files])
+
+
+def predict_to_csv(saved: SavedRun, input_path: str | os.PathLike) -> str:
+    """Argmax predictions for the inputs, as CSV text (one row per example)."""
+    from kerapipe.compiler.pipeline import probabilities_to_classes
+
+    x, labels = read_inputs(saved, input_path)
+    try:
+        probabilities = saved.model.predict(x, batch_size=256, verbose=0)
+    except ValueError as err:
+        raise DataError(f"{input_path}: the inputs do not fit the model: {err}") from err
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if saved.record.get("data", {}).get("num_classes") is None:
+        writer.writerow(["index", "input", "predicted"])
+        for index, value in enumerate(probabilities.reshape(len(x), -1)[:, 0]):
+            writer.writerow([index, labels[index], f"{value:.6g}"])
+        return out.getvalue()
+    classes = probabilities_to_classes(probabilities)
+    if probabilities.ndim == 2 and probabilities.shape[1] == 1:
+        probabilities = np.concatenate([1 - probabilities, probabilities], axis=1)
+    names = saved.class_names
+    writer.writerow(["index", "input", "predicted", "predicted_name", "confidence"])
+    for index, cls in enumerate(classes):
+        name = names[cls] if names and cls < len(names) else str(cls)
+        writer.writerow([index, labels[index], int(cls), name,
+                         f"{probabilities[index, cls]:.6f}"])
+    return out.getvalue()
+
+
+def write_new_file(path: str | os.PathLike, text: str) -> None:
+    """Write a file that must not exist yet: nothing a user had is overwritten."""
+    from kerapipe.io import write_text_atomic
+
+    if os.path.exists(path):
+        raise OutputError(f"{path} already exists; kerapipe never overwrites a file. Choose "
+                          "another name.")
+    write_text_atomic(str(path), text)
+
+
+def evaluate_run(saved: SavedRun) -> dict[str, float]:
+    """Re-evaluate the saved model on its run's test split (same seed, same split)."""
+    import keras
+
+    from kerapipe.compiler.build import build_metric
+    from kerapipe.compiler.data import load_data
+    from kerapipe.compiler.datasets import features_dataset
+
+    base_dir = saved.record.get("base_dir") or os.getcwd()
+    data = load_data(saved.spec, base_dir)
+    if data.test is None or len(data.test.y) == 0:
+        raise DataError("this run has no test split to evaluate (data.split.test is 0).")
+    if data.fingerprint != saved.record.get("data", {}).get("fingerprint"):
+        raise DataError("the data changed since this run (its fingerprint differs from "
+                        "run.json), so its test split is not the one the run held out.")
+    probabilities = saved.model.predict(
+        features_dataset(data.test.x, data, saved.spec, 256), verbose=0)
+    y = data.test.y
+    one_hot = next((s.options for s in saved.spec.data.preprocess if s.kind == "one_hot"), None)
+    if one_hot is not None:
+        y = keras.ops.convert_to_numpy(keras.ops.one_hot(y, one_hot.num_classes
+                                                         or data.num_classes))
+    from kerapipe.compiler.build import build_loss_on_probabilities
+
+    results = {"loss": float(build_loss_on_probabilities(saved.spec)(y, probabilities))}
+    for metric_spec in saved.spec.metrics:
+        metric = build_metric(metric_spec)
+        if isinstance(metric, str):
+            metric = _accuracy_for(saved.spec, one_hot is not None, probabilities)
+        metric.update_state(y, probabilities)
+        results[metric_spec.name] = float(metric.result())
+    return results
+
+
+def _accuracy_for(spec: PipelineSpec, one_hot: bool, probabilities: np.ndarray):
+    import keras
+
+    if probabilities.ndim == 2 and probabilities.shape[1] == 1:
+        return keras.metrics.BinaryAccuracy()
+    return keras.metrics.CategoricalAccuracy() if one_hot else \
+        keras.metrics.SparseCategoricalAccuracy()
