@@ -98,3 +98,20 @@ def test_pre_commit_hook_runs_validate():
     assert hooks[0]["id"] == "kerapipe-validate"
     assert hooks[0]["entry"] == "kerapipe validate"
     assert json.dumps(hooks)  # plain data only
+
+
+def python_blocks() -> list[str]:
+    section = README.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    return [part.split("```", 1)[0] for part in section.split("```python\n")[1:]]
+
+
+def test_readme_python_examples_run(tmp_path, monkeypatch, capsys):
+    blocks = python_blocks()
+    assert len(blocks) == 2
+    monkeypatch.chdir(ROOT)
+    compile_block = blocks[0].replace('output_dir="runs"', f'output_dir="{tmp_path}"')
+    namespace: dict = {}
+    exec(compile_block, namespace)  # noqa: S102 - our own README
+    exec(blocks[1], {})  # noqa: S102
+    assert namespace["result"].run_dir.parent == tmp_path
+    assert "error[missing-key]" in capsys.readouterr().out
