@@ -84,7 +84,7 @@ def schema(output: Optional[str]) -> None:
         click.echo(text, nl=False)
 
 
-def _check_spec_or_exit(file: str, overrides: tuple[str, ...]) -> None:
+def _check_spec_or_exit(file: str, overrides: tuple[str, ...]):
     """Validate before importing TensorFlow, so a typo is reported in a fraction of a second."""
     from kerapipe.spec.issues import render
     from kerapipe.spec.validate import validate_file
@@ -94,6 +94,7 @@ def _check_spec_or_exit(file: str, overrides: tuple[str, ...]) -> None:
         click.echo(render(result.issues, "text", 1), err=True)
     if result.errors:
         sys.exit(2)
+    return result.spec
 
 
 _SET_OPTION = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
@@ -112,13 +113,20 @@ def run(file: str, overrides: tuple[str, ...], output_dir: Optional[str]) -> Non
     Every run writes a new folder (never overwriting): spec.yaml, model.keras,
     history.csv, metrics.json, predictions.csv and run.json.
     """
-    _check_spec_or_exit(file, overrides)
+    spec = _check_spec_or_exit(file, overrides)
+    from kerapipe.runner import ensure_writable_dir
+
+    ensure_writable_dir(output_dir or spec.output.dir)  # fail before minutes of loading
     from kerapipe.compiler.pipeline import compile_pipeline
     from kerapipe.report import format_run_summary
 
     compiled = compile_pipeline(file, overrides)
     click.echo(f"kerapipe: {compiled.spec.name}: {compiled.data.description}", err=True)
-    result = compiled.run(output_dir=output_dir, command=["kerapipe", *sys.argv[1:]])
+    command = ["kerapipe", "run", file]
+    for override in overrides:
+        command += ["--set", override]
+    command += ["--output", output_dir] if output_dir else []
+    result = compiled.run(output_dir=output_dir, command=command)
     click.echo(format_run_summary(result))
 
 

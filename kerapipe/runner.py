@@ -80,6 +80,29 @@ def verbosity(stream=None) -> int:
     return 1 if getattr(stream, "isatty", lambda: False)() else 2
 
 
+def ensure_writable_dir(folder: Union[str, os.PathLike]) -> None:
+    """Prove that run folders can be created under ``folder``, before any training.
+
+    Creates nothing: checks the folder, or its closest existing parent when it does not
+    exist yet.
+
+    Raises:
+        OutputError: it cannot be created or written.
+    """
+    base = Path(folder).absolute()
+    existing = base
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = ""
+    if not existing.is_dir():
+        problem = f"'{existing}' is a file, not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"'{existing}' is not writable"
+    if problem:
+        raise OutputError(f"cannot write run folders into '{folder}': {problem}. Choose "
+                          "another folder with --output or output.dir.")
+
+
 def new_run_dir(output_dir: Union[str, os.PathLike], name: str) -> Path:
     """Create ``<output_dir>/<name>-<timestamp>[-N]``: always a new, empty folder.
 

@@ -7,8 +7,10 @@ or written until a method (``fit``, ``evaluate``, ``predict``, ``run``) asks for
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
+import secrets
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -27,7 +29,8 @@ from kerapipe.compiler.preprocess import Preprocessing, build_preprocessing
 from kerapipe.errors import SpecError, UsageError
 from kerapipe.spec.checks import output_activation
 from kerapipe.spec.model import PipelineSpec
-from kerapipe.spec.validate import ValidationResult, validate_data, validate_file, validate_text
+from kerapipe.spec.validate import (ValidationResult, is_path_like, validate_data,
+                                    validate_file, validate_text)
 from kerapipe.spec.yaml_loader import Document
 
 
@@ -173,7 +176,7 @@ def validate_source(source: Union[str, os.PathLike, dict], overrides: Sequence[s
             return validate_data(document.data, "<dict>", document), None
         return validate_data(source), None
     text = os.fspath(source) if isinstance(source, os.PathLike) else source
-    if isinstance(source, os.PathLike) or ("\n" not in text and text.endswith((".yaml", ".yml"))):
+    if isinstance(source, os.PathLike) or is_path_like(text):
         return validate_file(text, overrides), text
     return validate_text(text, "<string>", overrides), None
 
@@ -199,6 +202,8 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
     if result.spec is None:
         raise SpecError(result.errors)
     spec = result.spec
+    if spec.seed is None:  # draw one and keep it in the spec: the run stays reproducible
+        spec = dataclasses.replace(spec, seed=secrets.randbelow(2**31))
     seed_everything(spec.seed)
     base_dir = Path(path).resolve().parent if path else Path.cwd()
     data = load_data(spec, base_dir)

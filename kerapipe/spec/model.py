@@ -515,8 +515,8 @@ class PipelineSpec:
     name: Optional[str] = spec_field(None, "Name of the run. Defaults to the file name "
                                      "without `.yaml`.")
     seed: Optional[int] = spec_field(42, "Seed of Python, NumPy, TensorFlow and Keras (and "
-                                     "TensorFlow's deterministic ops); null for a different "
-                                     "run each time.", ge=0)
+                                     "TensorFlow's deterministic ops); null draws a new one "
+                                     "per run, recorded in the run's spec.yaml.", ge=0)
     data: DataSpec = spec_field(doc="The data and its tf.data pipeline.")
     model: ModelSpec = spec_field(doc="The layers of the model.")
     loss: LossSpec = spec_field(LossSpec("sparse_categorical_crossentropy", {}),

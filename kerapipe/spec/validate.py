@@ -113,14 +113,20 @@ def load_spec(source: Union[str, os.PathLike, dict]) -> PipelineSpec:
     """
     if isinstance(source, dict):
         result = validate_data(source)
-    elif isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
-                                              and source.endswith(PIPELINE_SUFFIXES)):
+    elif isinstance(source, os.PathLike) or is_path_like(source):
         result = validate_file(source)
     else:
         result = validate_text(source)
     if result.spec is None:
         raise SpecError(result.errors)
     return result.spec
+
+
+def is_path_like(text: str) -> bool:
+    """A one-line string naming a pipeline file (or any existing file) rather than YAML."""
+    if "\n" in text:
+        return False
+    return text.endswith(PIPELINE_SUFFIXES) or os.path.isfile(text)
 
 
 def collect_pipeline_files(paths: Iterable[str]) -> tuple[list[str], list[Issue]]:
