@@ -38,7 +38,9 @@ def format_plan(compiled) -> str:
     lines.append("stages (shape of one example):")
     for name, shape in compiled.preprocessing.stages:
         lines.append(f"  {name:<16} {tuple(shape)}")
-    cache = "cache, " if spec.data.cache else ""
+    from kerapipe.compiler.datasets import use_cache
+
+    cache = "cache, " if use_cache(spec, data.train, compiled.preprocessing) else ""
     lines.append(f"  tf.data: {cache}shuffle {spec.data.shuffle}, batch {spec.data.batch_size}, "
                  "prefetch (parallel map, AUTOTUNE)")
     buffer = io.StringIO()

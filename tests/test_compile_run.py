@@ -458,8 +458,8 @@ def test_resolved_spec_yaml_validates_again_with_defaults_filled_in(first_run):
     text = first_run.snapshot["spec.yaml"].decode()
     result = validate_text(text, "spec.yaml")
     assert result.errors == [] and result.spec is not None
-    assert "batch_size: 64" in text and "cache: true" in text and "shuffle: 10000" in text
-    assert result.spec.data.batch_size == 64 and result.spec.data.cache is True
+    assert "batch_size: 64" in text and "cache: auto" in text and "shuffle: 10000" in text
+    assert result.spec.data.batch_size == 64 and result.spec.data.cache == "auto"
     assert result.spec.data.split.validation == 0.1
     assert result.spec.name == "tiny"
 

@@ -8,6 +8,7 @@ sees fresh augmentations while the expensive work is paid once.
 from __future__ import annotations
 
 import math
+import os
 from typing import Optional
 
 import tensorflow as tf
@@ -41,7 +42,7 @@ def make_dataset(spec: PipelineSpec, split: Split, data: LoadedData, prep: Prepr
 
     shuffle = spec.data.shuffle if training else 0
     seed = spec.seed
-    if spec.data.cache:
+    if use_cache(spec, split, prep):
         ds = ds.batch(_PREPROCESS_BATCH).map(before_cache, num_parallel_calls=AUTOTUNE).unbatch()
         ds = ds.cache()
         if shuffle:
@@ -57,6 +58,29 @@ def make_dataset(spec: PipelineSpec, split: Split, data: LoadedData, prep: Prepr
     batches = math.ceil(len(split.y) / spec.data.batch_size)
     ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
     return ds.prefetch(AUTOTUNE)
+
+
+def memory_budget() -> int:
+    """Bytes a cache may take: a quarter of physical memory, at most 2 GiB."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return min(total // 4, 2 << 30)
+
+
+def cached_bytes(split: Split, prep: Preprocessing) -> int:
+    """Size of a split's examples after the cacheable preprocessing, as float32."""
+    shape = prep.cached_shape
+    return len(split.y) * math.prod(shape) * 4 if shape else 0
+
+
+def use_cache(spec: PipelineSpec, split: Split, prep: Preprocessing) -> bool:
+    """``cache: auto`` caches in memory only what fits the budget, so memory stays flat
+    on large data (the data is then re-read and re-preprocessed every epoch)."""
+    if spec.data.cache != "auto":
+        return bool(spec.data.cache)
+    return cached_bytes(split, prep) <= memory_budget()
 
 
 def input_dtype(spec: PipelineSpec) -> str:

@@ -43,13 +43,18 @@ class Datasets:
     test: Optional[tf.data.Dataset]
 
 
-def seed_everything(seed: Optional[int]) -> None:
-    """Seed Python, NumPy, TensorFlow and Keras; deterministic TF ops when seeded."""
+def seed_everything(seed: Optional[int], deterministic: bool = True) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras; deterministic TF ops if asked.
+
+    TensorFlow's op determinism is process-wide and cannot be turned off again, so it is
+    switched on only when a pipeline asks for it.
+    """
     if seed is None:
         return
     keras.utils.set_random_seed(seed)
     random.seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
 
 
 class CompiledPipeline:
@@ -204,7 +209,7 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
     spec = result.spec
     if spec.seed is None:  # draw one and keep it in the spec: the run stays reproducible
         spec = dataclasses.replace(spec, seed=secrets.randbelow(2**31))
-    seed_everything(spec.seed)
+    seed_everything(spec.seed, spec.train.deterministic)
     base_dir = Path(path).resolve().parent if path else Path.cwd()
     data = load_data(spec, base_dir)
     preprocessing = build_preprocessing(spec, data.train.x, data.num_classes, data.example_shape,
@@ -219,7 +224,9 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
                 issue.file = result.file
         raise SpecError(issues)
     model.compile(loss=build_loss(spec), optimizer=build_optimizer(spec.optimizer),
-                  metrics=[build_metric(m) for m in spec.metrics])
+                  metrics=[build_metric(m) for m in spec.metrics],
+                  steps_per_execution=spec.train.steps_per_execution,
+                  jit_compile=spec.train.jit_compile)
     return CompiledPipeline(spec, data, preprocessing, model, source_file=path, base_dir=base_dir)
 
 

@@ -41,6 +41,12 @@ class Preprocessing:
     def layers(self) -> list:
         return self.before_cache + self.after_cache
 
+    @property
+    def cached_shape(self) -> tuple:
+        """Shape of one example where the cache sits (after the deterministic steps)."""
+        shape_stages = [shape for _, shape in self.stages]
+        return tuple(shape_stages[len(self.before_cache)]) if shape_stages else ()
+
 
 def _step_layer(kind: str, options) -> keras.layers.Layer:
     if kind == "rescale":

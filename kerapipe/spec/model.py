@@ -389,7 +389,9 @@ class DataSpec:
     batch_size: int = spec_field(32, "Examples per training step.", ge=1)
     shuffle: int = spec_field(10000, "Shuffle buffer size in examples (0 turns shuffling "
                               "off).", ge=0)
-    cache: bool = spec_field(True, "Cache the preprocessed examples after the first epoch.")
+    cache: Union[bool, Literal["auto"]] = spec_field(
+        "auto", "Cache the preprocessed examples in memory after the first epoch; `auto` "
+        "caches when they fit the memory budget (a quarter of RAM, at most 2 GiB).")
 
 
 @dataclass(frozen=True)
@@ -494,6 +496,13 @@ class TrainSpec:
     epochs: int = spec_field(10, "Passes over the training split.", ge=1)
     early_stopping: Optional[EarlyStoppingSpec] = spec_field(None, "Stop early when `monitor` "
                                                              "stops improving (off when absent).")
+    steps_per_execution: int = spec_field(1, "Training steps per call into the compiled "
+                                          "graph (keras Model.compile).", ge=1)
+    jit_compile: Union[bool, Literal["auto"]] = spec_field(
+        "auto", "XLA compilation (keras Model.compile); `auto` lets Keras decide, which is "
+        "off while deterministic ops are on.")
+    deterministic: bool = spec_field(True, "With a seed, also make TensorFlow's ops "
+                                     "deterministic (bit-for-bit repeatable runs).")
 
 
 @dataclass(frozen=True)

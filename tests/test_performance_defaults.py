@@ -1,0 +1,69 @@
+"""The performance knobs: cache policy, steps_per_execution, jit_compile, determinism."""
+
+import subprocess
+import sys
+
+import pytest
+
+from kerapipe import compile_pipeline
+from kerapipe.compiler import datasets
+
+TINY = {"kerapipe": 1, "seed": 3,
+        "data": {"source": {"sample": "mnist"}, "preprocess": [{"rescale": "1/255"}]},
+        "model": {"layers": ["Flatten", {"Dense": {"units": 10}}]}}
+
+
+def with_keys(**sections):
+    spec = {k: dict(v) if isinstance(v, dict) else v for k, v in TINY.items()}
+    for section, values in sections.items():
+        spec[section] = {**spec.get(section, {}), **values}
+    return spec
+
+
+def test_auto_cache_keeps_what_fits_the_memory_budget(monkeypatch):
+    compiled = compile_pipeline(TINY)
+    size = datasets.cached_bytes(compiled.data.train, compiled.preprocessing)
+    assert size == 4000 * 28 * 28 * 4
+    assert datasets.use_cache(compiled.spec, compiled.data.train, compiled.preprocessing)
+    monkeypatch.setattr(datasets, "memory_budget", lambda: size - 1)
+    assert not datasets.use_cache(compiled.spec, compiled.data.train, compiled.preprocessing)
+
+
+@pytest.mark.parametrize("cache, expected", [(True, True), (False, False)],
+                         ids=["forced-on", "forced-off"])
+def test_explicit_cache_setting_wins_over_the_budget(monkeypatch, cache, expected):
+    monkeypatch.setattr(datasets, "memory_budget", lambda: 0)
+    compiled = compile_pipeline(with_keys(data={"cache": cache}))
+    assert datasets.use_cache(compiled.spec, compiled.data.train,
+                              compiled.preprocessing) is expected
+
+
+def test_uncached_pipeline_yields_the_same_examples_as_the_cached_one():
+    import numpy as np
+
+    cached = compile_pipeline(with_keys(data={"cache": True}))
+    uncached = compile_pipeline(with_keys(data={"cache": False}))
+    first = np.concatenate([x for x, _ in cached.datasets.test])
+    second = np.concatenate([x for x, _ in uncached.datasets.test])
+    np.testing.assert_allclose(first, second)
+
+
+def test_steps_per_execution_and_jit_compile_reach_keras():
+    compiled = compile_pipeline(with_keys(train={"steps_per_execution": 8,
+                                                 "jit_compile": False}))
+    assert compiled.model.steps_per_execution == 8
+    assert compiled.model.jit_compile is False
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_op_determinism_follows_the_spec(deterministic):
+    code = (
+        "from kerapipe import compile_pipeline\n"
+        "from tensorflow.python.framework.config import is_op_determinism_enabled\n"
+        f"spec = {TINY!r}\n"
+        f"spec['train'] = {{'deterministic': {deterministic}}}\n"
+        "compile_pipeline(spec)\n"
+        "print(is_op_determinism_enabled())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip().splitlines()[-1] == str(deterministic)
