@@ -180,7 +180,7 @@ def evaluate_run(saved: SavedRun) -> dict[str, float]:
 
     from kerapipe.compiler.build import build_metric
     from kerapipe.compiler.data import load_data
-    from kerapipe.compiler.datasets import features_dataset
+    from kerapipe.compiler.datasets import split_features
 
     base_dir = saved.record.get("base_dir") or os.getcwd()
     data = load_data(saved.spec, base_dir)
@@ -190,7 +190,7 @@ def evaluate_run(saved: SavedRun) -> dict[str, float]:
         raise DataError("the data changed since this run (its fingerprint differs from "
                         "run.json), so its test split is not the one the run held out.")
     probabilities = saved.model.predict(
-        features_dataset(data.test.x, data, saved.spec, 256), verbose=0)
+        split_features(data.test, data, saved.spec, 256), verbose=0)
     y = data.test.y
     one_hot = next((s.options for s in saved.spec.data.preprocess if s.kind == "one_hot"), None)
     if one_hot is not None:

@@ -396,7 +396,9 @@ def test_csv_string_labels_become_classes_in_sorted_order(tmp_path):
     name = write_csv(tmp_path / "iris.csv", iris_like())
     data = load_data(make_spec({"csv": {"path": name, "label": "species"}}), tmp_path)
     assert data.class_names == ["setosa", "versicolor", "virginica"] and data.num_classes == 3
-    assert data.example_shape == (2,) and data.train.x.dtype == np.float32
+    assert data.example_shape == (2,) and data.csv is not None
+    # Streamed: a split holds row numbers, ascending (file order); tf.data parses the rows.
+    assert data.train.x.dtype == np.int64 and list(data.train.x) == sorted(data.train.x)
     assert [len(s.y) for s in (data.train, data.validation, data.test)] == [24, 3, 3]
     assert set(data.test.y.tolist()) == {0, 1, 2}
 
@@ -408,8 +410,23 @@ def test_csv_integer_labels_feature_subset_and_delimiter(tmp_path):
                               "delimiter": ";"}}, [{"Dense": {"units": 4}}])
     data = load_data(spec, tmp_path)
     assert data.class_names == ["0", "1", "2", "3"] and data.num_classes == 4
-    x = np.concatenate([data.train.x, data.validation.x, data.test.x])
-    assert sorted(map(tuple, x)) == sorted((-i, i) for i in range(40))
+    rows = np.concatenate([data.train.x, data.validation.x, data.test.x])
+    assert sorted(rows.tolist()) == list(range(40))
+    x = [tuple(v.numpy().tolist()) for v in data.csv.features(np.sort(rows))]
+    assert x == [(-i, i) for i in range(40)]  # the chosen columns, in the chosen order
+
+
+def test_csv_stream_reads_only_the_split_rows_and_skips_blank_lines(tmp_path):
+    (tmp_path / "b.csv").write_text("a,label\r\n1,x\r\n\r\n2,y\r\n3,x\r\n4,y\r\n")
+    data = load_data(make_spec({"csv": {"path": "b.csv", "label": "label"}}), tmp_path)
+    assert [v.numpy().tolist() for v in data.csv.features(np.array([1, 3]))] == [[2.0], [4.0]]
+
+
+def test_csv_value_spanning_lines_is_refused(tmp_path):
+    (tmp_path / "q.csv").write_text('a,label\n1,"x\ny"\n2,y\n')
+    with pytest.raises(DataError) as caught:
+        load_data(make_spec({"csv": {"path": "q.csv", "label": "label"}}), tmp_path)
+    assert "q.csv, line 2: a quoted value spans several lines" in str(caught.value)
 
 
 def test_csv_missing_label_column_lists_columns_and_suggests(tmp_path):

@@ -16,6 +16,7 @@ import importlib.resources
 import math
 import os
 import zipfile
+from array import array
 import zlib
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
@@ -76,6 +77,7 @@ class LoadedData:
     is_images: bool
     fingerprint: str
     description: str
+    csv: Optional["CsvStream"] = None  # set for CSV sources: split x are row numbers
 
 
 @dataclass
@@ -95,7 +97,8 @@ class _Raw:
     description: str = ""
     is_images: bool = False
     example_shape: Optional[tuple[int, ...]] = None
-    lines: Optional[list[int]] = None  # CSV: the file line of each example, for messages
+    lines: Optional[np.ndarray] = None  # CSV: the file line of each example, for messages
+    csv: Optional["CsvStream"] = None  # CSV: x holds row numbers; tf.data reads the features
 
 
 # --- public API ----------------------------------------------------------------------
@@ -148,6 +151,11 @@ def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
                         f"with data.split validation={split.validation:g}"
                         + ("" if raw.x_test is not None else f", test={split.test:g}")
                         + ". Lower the fractions or add data.")
+    if raw.csv is not None:  # streamed in file order: each split's rows ascending
+        train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
+        if raw.x_test is None and test is not None:
+            test_idx = np.sort(test_idx)
+            test = Split(x[test_idx], y[test_idx])
     validation = Split(x[val_idx], y[val_idx]) if split.validation > 0 else None
 
     # Images: (h, w, c) as decoded; arrays (padded sequences included): one row's shape.
@@ -155,7 +163,7 @@ def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
     return LoadedData(train=Split(x[train_idx], y[train_idx]), validation=validation, test=test,
                       class_names=class_names, num_classes=num_classes,
                       example_shape=example_shape, is_images=raw.is_images,
-                      fingerprint=raw.fingerprint, description=raw.description)
+                      fingerprint=raw.fingerprint, description=raw.description, csv=raw.csv)
 
 
 def decode_image(path, image_size: Sequence[int], color_mode: str):
@@ -306,11 +314,52 @@ def _check_lengths(where: str, x_name: str, x: np.ndarray, y_name: str, y: np.nd
         raise DataError(f"{where}: '{x_name}' and '{y_name}' hold no examples.")
 
 
+@dataclass(frozen=True)
+class CsvStream:
+    """How tf.data reads a CSV file's feature columns: streamed, never loaded whole.
+
+    The first pass (``_load_csv``) checks every row and keeps only the labels; the
+    features are parsed again by ``tf.io.decode_csv`` while training, in batches.
+    """
+
+    path: str
+    delimiter: str
+    feature_columns: tuple[int, ...]  # in the order the model sees them
+    num_rows: int
+
+    def features(self, rows: np.ndarray):
+        """float32 feature vectors of data rows ``rows`` (ascending), in file order."""
+        import tensorflow as tf
+
+        selected = sorted(set(self.feature_columns))
+        order = [selected.index(c) for c in self.feature_columns]
+        wanted = np.zeros(self.num_rows, dtype=bool)
+        wanted[np.asarray(rows, dtype=np.int64)] = True
+        wanted = tf.constant(wanted)
+        delimiter = self.delimiter
+
+        def decode(lines):
+            lines = tf.strings.regex_replace(lines, "\r$", "")
+            columns = tf.io.decode_csv(lines, record_defaults=[[0.0]] * len(selected),
+                                       field_delim=delimiter, select_cols=selected)
+            return tf.gather(tf.stack(columns, axis=1), order, axis=1)
+
+        lines = tf.data.TextLineDataset(self.path).skip(1)  # the header
+        lines = lines.filter(lambda line: tf.strings.length(tf.strings.strip(line)) > 0)
+        lines = lines.enumerate().filter(lambda i, line: tf.gather(wanted, i))
+        return (lines.map(lambda i, line: line).batch(1024)
+                .map(decode, num_parallel_calls=tf.data.AUTOTUNE).unbatch())
+
+
 def _load_csv(source: CsvSource, base: str) -> _Raw:
+    """Check every row of a CSV in one streaming pass; keep only labels and line numbers."""
     path = _resolve(base, source.path)
     where = source.path
     if not os.path.isfile(path):
         raise _missing_file("csv.path", source.path, path)
+    line_numbers = array("l")
+    label_codes = array("l")
+    distinct: dict[str, int] = {}
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle, delimiter=source.delimiter)
@@ -319,56 +368,66 @@ def _load_csv(source: CsvSource, base: str) -> _Raw:
                 raise DataError(f"{where}: the file is empty. A CSV source needs a header row "
                                 "naming the columns, then one row per example.")
             header = [name.strip() for name in header]
-            columns = _csv_columns(where, header, source)
-            rows = []
+            label_index, feature_indices = _csv_columns(where, header, source)
+            previous_line = reader.line_num
             for row in reader:
-                if not row or all(not field.strip() for field in row):
+                line = reader.line_num
+                if line - previous_line > 1 and row:
+                    raise DataError(f"{where}, line {previous_line + 1}: a quoted value spans "
+                                    "several lines; kerapipe streams CSV files line by line. "
+                                    "Put each example on one line.")
+                previous_line = line
+                if not row:
                     continue  # blank line
-                rows.append((reader.line_num, row))
+                _check_csv_row(where, line, row, header, feature_indices)
+                label = row[label_index].strip()
+                if not label:
+                    raise DataError(f"{where}, line {line}, column '{header[label_index]}': an "
+                                    "empty label. Every row needs a label.")
+                label_codes.append(distinct.setdefault(label, len(distinct)))
+                line_numbers.append(line)
     except UnicodeDecodeError as err:
         raise DataError(f"{where}: not UTF-8 text ({err}). Save the CSV as UTF-8.") from err
     except csv.Error as err:
         raise DataError(f"{where}: not a readable CSV file ({err}).") from err
     except OSError as err:
         raise DataError(f"{where}: cannot read the file ({err.strerror or err}).") from err
-    if not rows:
+    if not label_codes:
         raise DataError(f"{where}: the file has a header row but no data rows.")
 
-    label_index, feature_indices = columns
-    x = np.empty((len(rows), len(feature_indices)), dtype=np.float32)
-    labels: list[str] = []
-    for i, (line, row) in enumerate(rows):
-        if len(row) != len(header):
-            raise DataError(f"{where}, line {line}: {len(row)} fields, but the header has "
-                            f"{len(header)} ({', '.join(header)}). Fix the row (a missing or "
-                            "extra delimiter, or an unquoted delimiter inside a value).")
-        for j, column in enumerate(feature_indices):
-            value = row[column]
-            try:
-                number = float(value)
-            except ValueError:
-                number = None
-            if number is None or not math.isfinite(number):
-                problem = "an empty value" if not value.strip() else (
-                    f"{value!r}, which is not a finite number" if number is not None
-                    else f"{value!r}, which is not a number")
-                raise DataError(f"{where}, line {line}, column '{header[column]}': "
-                                f"{problem}. Feature columns must hold numbers; fix the value "
-                                "or leave the column out of data.source.csv.features.")
-            x[i, j] = number
-        label = row[label_index].strip()
-        if not label:
-            raise DataError(f"{where}, line {line}, column '{header[label_index]}': an empty "
-                            "label. Every row needs a label.")
-        labels.append(label)
-
-    raw = _Raw(x, np.empty(0), where=where, names=("x", header[label_index], "", ""),
-               lines=[line for line, _ in rows])
-    raw.y = _csv_labels(labels, raw)
+    count = len(label_codes)
+    raw = _Raw(np.arange(count, dtype=np.int64), np.empty(0), where=where,
+               names=("x", header[label_index], "", ""),
+               lines=np.frombuffer(line_numbers, dtype=line_numbers.typecode).astype(np.int64),
+               example_shape=(len(feature_indices),),
+               csv=CsvStream(path, source.delimiter, tuple(feature_indices), count))
+    codes = np.frombuffer(label_codes, dtype=label_codes.typecode).astype(np.int64)
+    raw.y = _csv_labels(list(distinct), codes, raw)
     raw.fingerprint = _hash_file(path)
-    raw.description = f"csv:{source.path} ({len(rows):,} examples, {len(feature_indices)} " \
-                      "features)"
+    raw.description = f"csv:{source.path} ({count:,} examples, {len(feature_indices)} " \
+                      "features, streamed)"
     return raw
+
+
+def _check_csv_row(where: str, line: int, row: list[str], header: list[str],
+                   feature_indices: list[int]) -> None:
+    if len(row) != len(header):
+        raise DataError(f"{where}, line {line}: {len(row)} fields, but the header has "
+                        f"{len(header)} ({', '.join(header)}). Fix the row (a missing or "
+                        "extra delimiter, or an unquoted delimiter inside a value).")
+    for column in feature_indices:
+        value = row[column]
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if number is None or not math.isfinite(number):
+            problem = "an empty value" if not value.strip() else (
+                f"{value!r}, which is not a finite number" if number is not None
+                else f"{value!r}, which is not a number")
+            raise DataError(f"{where}, line {line}, column '{header[column]}': "
+                            f"{problem}. Feature columns must hold numbers; fix the value "
+                            "or leave the column out of data.source.csv.features.")
 
 
 def _csv_columns(where: str, header: list[str], source: CsvSource) -> tuple[int, list[int]]:
@@ -407,18 +466,22 @@ def _is_float(text: str) -> bool:
     return True
 
 
-def _csv_labels(labels: list[str], raw: _Raw) -> np.ndarray:
-    """Integer labels stay numbers; floats too (checked later); strings become classes."""
+def _csv_labels(distinct: list[str], codes: np.ndarray, raw: _Raw) -> np.ndarray:
+    """Integer labels stay numbers; floats too (checked later); strings become classes.
+
+    ``distinct`` holds each label text once, ``codes`` its position for every row.
+    """
     try:
-        return np.array([int(label) for label in labels], dtype=np.int64)
+        values = np.array([int(label) for label in distinct], dtype=np.int64)
+        return values[codes]
     except ValueError:
         pass
-    if all(_is_float(label) for label in labels):
-        return np.array([float(label) for label in labels], dtype=np.float64)
-    raw.class_names = sorted(set(labels))
+    if all(_is_float(label) for label in distinct):
+        return np.array([float(label) for label in distinct], dtype=np.float64)[codes]
+    raw.class_names = sorted(distinct)
     raw.regression = False
-    index = {name: i for i, name in enumerate(raw.class_names)}
-    return np.array([index[label] for label in labels], dtype=np.int64)
+    rank = {name: i for i, name in enumerate(raw.class_names)}
+    return np.array([rank[label] for label in distinct], dtype=np.int64)[codes]
 
 
 def _load_images(source: ImagesSource, base: str) -> _Raw:
@@ -481,6 +544,11 @@ def _is_ragged(x: Any) -> bool:
 def _prepare_x(x: Any, name: str, raw: _Raw, pad_steps: list) -> np.ndarray:
     """Pad sequences when asked; check that features are finite numbers."""
     where = raw.where
+    if raw.csv is not None:
+        if pad_steps:
+            raise DataError(f"{where}: pad_sequences applies to sequences, not CSV columns. "
+                            "Remove the `pad_sequences` step from data.preprocess.")
+        return x  # row numbers: the first pass already checked every value
     if raw.is_images:
         if pad_steps:
             raise DataError(f"{where}: pad_sequences applies to sequences, not images. Remove "
@@ -516,13 +584,15 @@ def _prepare_x(x: Any, name: str, raw: _Raw, pad_steps: list) -> np.ndarray:
     return x
 
 
-def _locate(name: str, index: int, lines: Optional[list[int]] = None) -> str:
+def _locate(name: str, index: int, lines: Optional[np.ndarray] = None) -> str:
     """``'y[7]'``, or ``line 9, column 'label'`` for a CSV file."""
-    return f"line {lines[index]}, column '{name}'" if lines else f"'{name}[{index}]'"
+    if lines is not None:
+        return f"line {int(lines[index])}, column '{name}'"
+    return f"'{name}[{index}]'"
 
 
 def _check_finite(where: str, name: str, values: np.ndarray,
-                  lines: Optional[list[int]] = None) -> None:
+                  lines: Optional[np.ndarray] = None) -> None:
     bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1) if len(values) else []
     if np.any(bad):
         first = int(np.flatnonzero(bad)[0])

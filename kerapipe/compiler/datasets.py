@@ -1,8 +1,10 @@
 """Raw splits -> tf.data pipelines: parallel map, cache, shuffle, batch, prefetch.
 
-Deterministic preprocessing runs once on large batches before the cache (vectorised,
+Deterministic preprocessing runs on large batches before the cache (vectorised,
 parallel); random augmentation runs after it, on every training batch, so each epoch
-sees fresh augmentations while the expensive work is paid once.
+sees fresh augmentations while the expensive work is paid once. Arrays are sliced from
+memory; image files are decoded and CSV rows parsed inside tf.data, so those two
+sources stream from disk.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 import os
 from typing import Optional
 
+import numpy as np
 import tensorflow as tf
 
 from kerapipe.compiler.data import LoadedData, Split, decode_image
@@ -21,18 +24,35 @@ AUTOTUNE = tf.data.AUTOTUNE
 _PREPROCESS_BATCH = 512  # examples per vectorised preprocessing call before the cache
 
 
+def raw_features(split: Split, data: LoadedData, spec: PipelineSpec) -> tf.data.Dataset:
+    """One split's raw examples, features only, unbatched (numbers not yet cast)."""
+    if data.csv is not None:
+        return data.csv.features(split.x)
+    ds = tf.data.Dataset.from_tensor_slices(split.x)
+    if data.is_images:
+        images = spec.data.source.images
+        ds = ds.map(lambda path: decode_image(path, images.image_size, images.color_mode),
+                    num_parallel_calls=AUTOTUNE)
+    return ds
+
+
+def raw_examples(split: Split, data: LoadedData, spec: PipelineSpec) -> tf.data.Dataset:
+    """One split's raw ``(x, y)`` examples, unbatched."""
+    if data.csv is None and not data.is_images:
+        return tf.data.Dataset.from_tensor_slices((split.x, split.y))
+    labels = tf.data.Dataset.from_tensor_slices(split.y)
+    return tf.data.Dataset.zip((raw_features(split, data, spec), labels))
+
+
 def make_dataset(spec: PipelineSpec, split: Split, data: LoadedData, prep: Preprocessing,
                  training: bool) -> tf.data.Dataset:
     """The batched dataset of one split; shuffled and augmented only when ``training``."""
-    ds = tf.data.Dataset.from_tensor_slices((split.x, split.y))
-    if data.is_images:
-        images = spec.data.source.images
-        ds = ds.map(lambda path, y: (decode_image(path, images.image_size, images.color_mode), y),
-                    num_parallel_calls=AUTOTUNE)
+    ds = raw_examples(split, data, spec)
     one_hot = prep.one_hot_classes
+    dtype = input_dtype(spec)
 
     def before_cache(x, y):
-        x = apply_layers(prep.before_cache, tf.cast(x, input_dtype(spec)), training=False)
+        x = apply_layers(prep.before_cache, tf.cast(x, dtype), training=False)
         if one_hot:
             y = tf.one_hot(tf.cast(y, tf.int32), one_hot)
         return x, y
@@ -54,10 +74,27 @@ def make_dataset(spec: PipelineSpec, split: Split, data: LoadedData, prep: Prepr
         ds = ds.batch(spec.data.batch_size).map(before_cache, num_parallel_calls=AUTOTUNE)
     if prep.after_cache:
         ds = ds.map(after_cache, num_parallel_calls=AUTOTUNE)
-    # unbatch() hides the length; Keras needs it to end epochs without warnings.
+    # unbatch() and filter() hide the length; Keras needs it to end epochs without warnings.
     batches = math.ceil(len(split.y) / spec.data.batch_size)
     ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
     return ds.prefetch(AUTOTUNE)
+
+
+def split_features(split: Split, data: LoadedData, spec: PipelineSpec,
+                   batch_size: int) -> tf.data.Dataset:
+    """A split's raw features, batched and cast: the inference model's input."""
+    dtype = input_dtype(spec)
+    ds = (raw_features(split, data, spec).batch(batch_size)
+          .map(lambda x: tf.cast(x, dtype), num_parallel_calls=AUTOTUNE))
+    ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(len(split.y) / batch_size)))
+    return ds.prefetch(AUTOTUNE)
+
+
+def array_features(x: np.ndarray, spec: PipelineSpec, batch_size: int) -> tf.data.Dataset:
+    """Raw features given as an array (already decoded images, padded sequences, ...)."""
+    dtype = input_dtype(spec)
+    return (tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
+            .map(lambda v: tf.cast(v, dtype), num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE))
 
 
 def memory_budget() -> int:
@@ -86,19 +123,6 @@ def use_cache(spec: PipelineSpec, split: Split, prep: Preprocessing) -> bool:
 def input_dtype(spec: PipelineSpec) -> str:
     """Token ids stay integers (for Embedding); everything else is float32."""
     return "int32" if any(s.kind == "pad_sequences" for s in spec.data.preprocess) else "float32"
-
-
-def features_dataset(x, data: LoadedData, spec: PipelineSpec, batch_size: int
-                     ) -> tf.data.Dataset:
-    """Raw features only (no labels), batched for ``predict`` on the inference model."""
-    ds = tf.data.Dataset.from_tensor_slices(x)
-    if data.is_images:
-        images = spec.data.source.images
-        ds = ds.map(lambda path: decode_image(path, images.image_size, images.color_mode),
-                    num_parallel_calls=AUTOTUNE)
-    else:
-        ds = ds.map(lambda v: tf.cast(v, input_dtype(spec)))
-    return ds.batch(batch_size).prefetch(AUTOTUNE)
 
 
 def optional_dataset(spec: PipelineSpec, split: Optional[Split], data: LoadedData,

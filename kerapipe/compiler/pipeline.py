@@ -23,8 +23,8 @@ import tensorflow as tf
 from kerapipe.compiler.build import (build_core_model, build_loss, build_metric,
                                      build_optimizer)
 from kerapipe.compiler.data import LoadedData, load_data
-from kerapipe.compiler.datasets import features_dataset, input_dtype, optional_dataset, \
-    make_dataset
+from kerapipe.compiler.datasets import (array_features, input_dtype, make_dataset,
+                                        optional_dataset, raw_features, split_features)
 from kerapipe.compiler.preprocess import Preprocessing, build_preprocessing
 from kerapipe.errors import SpecError, UsageError
 from kerapipe.spec.checks import output_activation
@@ -105,15 +105,20 @@ class CompiledPipeline:
             self.datasets.test, verbose=verbose, return_dict=True).items()}
 
     def predict_proba(self, x: Optional[np.ndarray] = None) -> np.ndarray:
-        """Class probabilities for raw inputs ``x`` (default: the test split's inputs)."""
-        if x is None:
-            if self.data.test is None:
-                raise UsageError("this pipeline has no test split (data.split.test is 0); "
-                                 "pass the inputs to predict.")
-            x = self.data.test.x
+        """Class probabilities for raw inputs ``x`` (default: the test split's inputs).
+
+        ``x`` is an array of raw examples as the data holds them (uint8 images, CSV
+        feature rows, padded token ids); for image folders, decoded images.
+        """
         batch = max(self.spec.data.batch_size, 256)
-        return self.inference_model.predict(features_dataset(x, self.data, self.spec, batch),
-                                            verbose=0)
+        if x is not None:
+            features = array_features(x, self.spec, batch)
+        elif self.data.test is not None:
+            features = split_features(self.data.test, self.data, self.spec, batch)
+        else:
+            raise UsageError("this pipeline has no test split (data.split.test is 0); "
+                             "pass the inputs to predict.")
+        return self.inference_model.predict(features, verbose=0)
 
     def predict(self, x: Optional[np.ndarray] = None) -> np.ndarray:
         """Argmax class indices for raw inputs ``x`` (default: the test split's inputs)."""
@@ -212,8 +217,8 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
     seed_everything(spec.seed, spec.train.deterministic)
     base_dir = Path(path).resolve().parent if path else Path.cwd()
     data = load_data(spec, base_dir)
-    preprocessing = build_preprocessing(spec, data.train.x, data.num_classes, data.example_shape,
-                                        data.is_images, _decoder(spec, data))
+    preprocessing = build_preprocessing(spec, lambda: raw_features(data.train, data, spec),
+                                        data.num_classes, data.example_shape)
     model_input = preprocessing.stages[-1][1]
     model, issues = build_core_model(spec, model_input, input_dtype(spec))
     if model is None:
@@ -228,12 +233,3 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
                   steps_per_execution=spec.train.steps_per_execution,
                   jit_compile=spec.train.jit_compile)
     return CompiledPipeline(spec, data, preprocessing, model, source_file=path, base_dir=base_dir)
-
-
-def _decoder(spec: PipelineSpec, data: LoadedData):
-    if not data.is_images:
-        return None
-    from kerapipe.compiler.data import decode_image
-
-    images = spec.data.source.images
-    return lambda path: decode_image(path, images.image_size, images.color_mode)

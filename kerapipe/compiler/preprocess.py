@@ -11,10 +11,9 @@ raw inputs and can never disagree with training. Label steps (``one_hot``) and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from kerapipe.compiler.build import build_layer
@@ -62,17 +61,15 @@ def _step_layer(kind: str, options) -> keras.layers.Layer:
     raise ValueError(f"not a layer step: {kind}")  # pad_sequences/one_hot are handled apart
 
 
-def build_preprocessing(spec: PipelineSpec, train_x: np.ndarray, num_classes: Optional[int],
-                        raw_shape: tuple, is_images: bool = False, decode=None) -> Preprocessing:
+def build_preprocessing(spec: PipelineSpec, train_features: Callable[[], tf.data.Dataset],
+                        num_classes: Optional[int], raw_shape: tuple) -> Preprocessing:
     """Build the preprocessing layers; ``Normalization`` adapts on the training split only.
 
     Args:
         spec: the pipeline spec.
-        train_x: the training features (file paths for images, then ``decode`` reads them).
+        train_features: returns the training split's raw features (unbatched dataset).
         num_classes: classes in the data (for ``one_hot`` without ``num_classes``).
         raw_shape: shape of one raw example.
-        is_images: whether ``train_x`` holds image paths.
-        decode: ``path -> image tensor`` for image folders.
     """
     result = Preprocessing()
     shape = tuple(raw_shape)
@@ -89,7 +86,7 @@ def build_preprocessing(spec: PipelineSpec, train_x: np.ndarray, num_classes: Op
         else:
             layer = _step_layer(step.kind, step.options)
         if isinstance(layer, keras.layers.Normalization):
-            layer.adapt(_adapt_dataset(train_x, applied, is_images, decode))
+            layer.adapt(_adapt_dataset(train_features(), applied))
         shape = tuple(layer.compute_output_shape((None, *shape))[1:])
         result.stages.append((step.kind, shape))
         random = step.kind.startswith("Random")
@@ -98,13 +95,9 @@ def build_preprocessing(spec: PipelineSpec, train_x: np.ndarray, num_classes: Op
     return result
 
 
-def _adapt_dataset(train_x: np.ndarray, layers: list, is_images: bool, decode) -> tf.data.Dataset:
-    data = tf.data.Dataset.from_tensor_slices(train_x)
-    if is_images:
-        data = data.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        data = data.map(lambda x: tf.cast(x, tf.float32))
-    data = data.batch(256)
+def _adapt_dataset(features: tf.data.Dataset, layers: list) -> tf.data.Dataset:
+    data = features.batch(256).map(lambda x: tf.cast(x, tf.float32),
+                                   num_parallel_calls=tf.data.AUTOTUNE)
     if layers:
         data = data.map(lambda x: apply_layers(layers, x, training=False),
                         num_parallel_calls=tf.data.AUTOTUNE)
