@@ -69,3 +69,13 @@ class OutputError(KerapipeError):
     """The run folder or another output cannot be written."""
 
     exit_code = EXIT_OUTPUT
+
+
+class Interrupted(KerapipeError):
+    """A run stopped on SIGINT or SIGTERM after saving what it had."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        import signal
+
+        self.exit_code = EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT

@@ -131,25 +131,57 @@ def new_run_dir(output_dir: Union[str, os.PathLike], name: str) -> Path:
 
 def run_pipeline(compiled, output_dir: Optional[str] = None,
                  command: Optional[Sequence[str]] = None,
-                 verbose: Union[int, str] = "auto") -> RunResult:
-    """Fit, evaluate on the test split, predict (argmax), and write the run folder."""
+                 verbose: Union[int, str] = "auto",
+                 resume_dir: Optional[Union[str, os.PathLike]] = None) -> RunResult:
+    """Fit, evaluate on the test split, predict (argmax), and write the run folder.
+
+    Every finished epoch is checkpointed. SIGINT/SIGTERM stop at the next step boundary
+    (``Interrupted``, exit 130/143); a non-finite loss stops with ``TrainingError``
+    (exit 4). Both still write history.csv and metrics.json for the finished epochs.
+    With ``resume_dir``, training continues from that run's last checkpoint.
+    """
+    from kerapipe.callbacks import (EpochCheckpoint, NonFiniteLossGuard, SignalStop,
+                                    latest_checkpoint, restore_checkpoint)
+
     spec = compiled.spec
     started = time.perf_counter()
-    run_dir = new_run_dir(output_dir or spec.output.dir, spec.name)
-    write_text_atomic(run_dir / "spec.yaml", _resolved_yaml(spec))
+    state: dict = {}
+    if resume_dir is not None:
+        run_dir = Path(resume_dir)
+        checkpoint = latest_checkpoint(run_dir)
+        if checkpoint is not None:
+            state = restore_checkpoint(compiled.model, checkpoint)
+    else:
+        run_dir = new_run_dir(output_dir or spec.output.dir, spec.name)
+        write_text_atomic(run_dir / "spec.yaml", _resolved_yaml(spec))
+    write_text_atomic(run_dir / "run.json", json.dumps(
+        run_record(compiled, command, {}, status="running"), indent=2) + "\n")
     verbose = verbosity() if verbose == "auto" else verbose
     seconds: dict[str, float] = {}
 
+    early = _resumable_early_stopping(compiled, state, checkpoint if state else None)
+    others = [c for c in compiled.callbacks if not isinstance(c, keras_early_stopping())]
+    guard, stopper = NonFiniteLossGuard(), SignalStop()
+    saver = EpochCheckpoint(run_dir, early, state.get("history"))
+    callbacks = others + ([early] if early else []) + [guard, stopper, saver]
+    done = int(state.get("epochs_done", 0))
     tick = time.perf_counter()
-    history = compiled.fit(verbose=verbose)
+    stopper.install()
+    try:
+        if done < spec.train.epochs and not _stopped_early(state, spec):
+            compiled.fit(verbose=verbose, callbacks=callbacks, initial_epoch=done)
+    finally:
+        stopper.uninstall()
     seconds["fit"] = time.perf_counter() - tick
+    history = saver.history
+    if guard.tripped or stopper.received:
+        _write_partial(compiled, run_dir, history, seconds, command, early, guard, stopper)
+
     tick = time.perf_counter()
     test_metrics = compiled.evaluate()
     seconds["evaluate"] = time.perf_counter() - tick
 
-    result = RunResult(run_dir, test_metrics, {k: [float(v) for v in vs]
-                                               for k, vs in history.history.items()},
-                       class_names=compiled.data.class_names)
+    result = RunResult(run_dir, test_metrics, history, class_names=compiled.data.class_names)
     test = compiled.data.test
     if test is not None and len(test.y) and spec.output.predictions == "argmax":
         tick = time.perf_counter()
@@ -168,16 +200,87 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
     write_text_atomic(run_dir / "history.csv", history_csv(result.history))
     seconds["total"] = time.perf_counter() - started
     result.seconds = seconds
-    write_text_atomic(run_dir / "metrics.json", json.dumps({
-        "test": test_metrics,
-        "test_accuracy_argmax": result.accuracy,
-        "epochs_run": result.epochs_run,
-        "epochs_planned": spec.train.epochs,
-        "last_epoch": {k: v[-1] for k, v in result.history.items() if v},
-    }, indent=2) + "\n")
+    _write_metrics(run_dir, spec, result.history, test_metrics, result.accuracy)
     write_text_atomic(run_dir / "run.json", json.dumps(
-        run_record(compiled, command, seconds), indent=2) + "\n")
+        run_record(compiled, command, seconds, status="finished"), indent=2) + "\n")
     return result
+
+
+def keras_early_stopping():
+    import keras
+
+    return keras.callbacks.EarlyStopping
+
+
+def _resumable_early_stopping(compiled, state: dict, checkpoint: Optional[Path]):
+    """The pipeline's EarlyStopping, rebuilt so a resume carries its patience and best."""
+    from kerapipe.callbacks import BEST_WEIGHTS, ResumableEarlyStopping
+
+    early = compiled.spec.train.early_stopping
+    if early is None:
+        return None
+    return ResumableEarlyStopping(
+        monitor=early.monitor, patience=early.patience, min_delta=early.min_delta,
+        mode=early.mode, restore_best_weights=early.restore_best_weights,
+        start_from_epoch=early.start_from_epoch, restored=state.get("early_stopping"),
+        best_weights_file=checkpoint / BEST_WEIGHTS if checkpoint else None)
+
+
+def _stopped_early(state: dict, spec) -> bool:
+    early, saved = spec.train.early_stopping, state.get("early_stopping")
+    return bool(early and saved and saved["wait"] >= early.patience
+                and state.get("epochs_done", 0) > early.start_from_epoch)
+
+
+def _write_metrics(run_dir: Path, spec, history: dict, test_metrics: dict,
+                   accuracy: Optional[float], stopped: Optional[str] = None) -> None:
+    epochs_run = len(next(iter(history.values()), []))
+    payload = {"test": test_metrics, "test_accuracy_argmax": accuracy,
+               "epochs_run": epochs_run, "epochs_planned": spec.train.epochs,
+               "last_epoch": {k: v[-1] for k, v in history.items() if v}}
+    if stopped:
+        payload["stopped"] = stopped
+    write_text_atomic(run_dir / "metrics.json", json.dumps(payload, indent=2) + "\n")
+
+
+def _write_partial(compiled, run_dir: Path, history: dict, seconds: dict, command, early,
+                   guard, stopper) -> None:
+    """A run that stops early keeps what it finished, then raises the matching error."""
+    from kerapipe.callbacks import latest_checkpoint, restore_checkpoint
+    from kerapipe.errors import Interrupted, TrainingError
+
+    checkpoint = latest_checkpoint(run_dir)
+    if guard.tripped:
+        epoch, batch, loss = guard.tripped
+        if early is not None and early.best_weights is not None:
+            compiled.model.set_weights(early.best_weights)
+            kept = f"the best weights (epoch {early.best_epoch + 1})"
+        elif checkpoint is not None:
+            restore_checkpoint(compiled.model, checkpoint)
+            kept = f"the last good checkpoint ({checkpoint.name})"
+        else:
+            kept = ""
+        if kept:
+            save_model_atomic(compiled.inference_model, run_dir / "model.keras")
+        reason = f"loss became {loss} at epoch {epoch}, batch {batch}"
+        status = "failed"
+    else:
+        reason = f"interrupted by {'SIGTERM' if stopper.received == 15 else 'SIGINT'}"
+        status = "interrupted"
+    write_text_atomic(run_dir / "history.csv", history_csv(history))
+    _write_metrics(run_dir, compiled.spec, history, {}, None, stopped=reason)
+    write_text_atomic(run_dir / "run.json", json.dumps(
+        run_record(compiled, command, seconds, status=status), indent=2) + "\n")
+    done = len(next(iter(history.values()), []))
+    if guard.tripped:
+        raise TrainingError(
+            f"{reason}; training stopped. The run folder {run_dir} keeps "
+            f"{kept or 'no model (no epoch finished)'} and the history of {done} finished "
+            "epoch(s). Lower optimizer.learning_rate (e.g. 10x), check the data for extreme "
+            "values, or add a normalize step.")
+    raise Interrupted(f"{reason} after {done} finished epoch(s); the run folder {run_dir} "
+                      f"keeps its last checkpoint. Continue it with: kerapipe run --resume "
+                      f"{run_dir}", stopper.received)
 
 
 def save_model_atomic(model, path: Path) -> None:
@@ -242,7 +345,8 @@ def predictions_csv(probabilities: np.ndarray, true: np.ndarray, class_names: Op
     return out.getvalue()
 
 
-def run_record(compiled, command: Optional[Sequence[str]], seconds: dict) -> dict:
+def run_record(compiled, command: Optional[Sequence[str]], seconds: dict,
+               status: str = "finished") -> dict:
     """run.json: versions, seed, data fingerprint, command line, timings."""
     import keras
     import tensorflow as tf
@@ -255,6 +359,7 @@ def run_record(compiled, command: Optional[Sequence[str]], seconds: dict) -> dic
         split = getattr(data, name)
         splits[name] = 0 if split is None else len(split.y)
     return {
+        "status": status,
         "kerapipe": __version__,
         "keras": keras.__version__,
         "tensorflow": tf.__version__,

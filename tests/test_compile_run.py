@@ -396,7 +396,14 @@ def test_missing_data_raises_data_error_naming_it(source, mentioned, tmp_path, m
 # --- run: the run folder and the saved model ----------------------------------------------
 
 RUN_FILES = {"spec.yaml", "model.keras", "history.csv", "metrics.json", "predictions.csv",
-             "run.json"}
+             "run.json", "checkpoints/LATEST", "checkpoints/epoch-0001/last.keras",
+             "checkpoints/epoch-0001/state.json"}
+
+
+def tree_snapshot(folder: Path) -> dict:
+    """Every file below ``folder`` (relative POSIX path -> bytes)."""
+    return {path.relative_to(folder).as_posix(): path.read_bytes()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -406,7 +413,7 @@ def first_run(tmp_path_factory):
     pipeline = write(folder, "tiny.yaml", TINY_MNIST)
     compiled = compile_pipeline(pipeline)
     result = compiled.run(output_dir=str(folder / "runs"), verbose=0)
-    snapshot = {name: (result.run_dir / name).read_bytes() for name in os.listdir(result.run_dir)}
+    snapshot = tree_snapshot(result.run_dir)
     return SimpleNamespace(pipeline=pipeline, compiled=compiled, result=result,
                            output=folder / "runs", snapshot=snapshot,
                            predicted=compiled.predict())
@@ -436,8 +443,7 @@ def test_running_again_makes_a_second_folder_and_leaves_the_first_byte_identical
     assert again.run_dir != first_run.result.run_dir
     assert set(os.listdir(first_run.output)) == {first_run.result.run_dir.name,
                                                  again.run_dir.name}
-    assert {name: (first_run.result.run_dir / name).read_bytes()
-            for name in os.listdir(first_run.result.run_dir)} == first_run.snapshot
+    assert tree_snapshot(first_run.result.run_dir) == first_run.snapshot
 
 
 @saves_model

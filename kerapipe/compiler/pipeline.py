@@ -125,11 +125,15 @@ class CompiledPipeline:
         return probabilities_to_classes(self.predict_proba(x))
 
     def run(self, output_dir: Optional[str] = None, command: Optional[Sequence[str]] = None,
-            verbose: Union[int, str] = "auto"):
-        """Fit, evaluate, predict and write a new run folder; returns a ``RunResult``."""
+            verbose: Union[int, str] = "auto", resume_dir: Optional[str] = None):
+        """Fit, evaluate, predict and write a new run folder (or continue ``resume_dir``).
+
+        Returns a ``RunResult``.
+        """
         from kerapipe.runner import run_pipeline
 
-        return run_pipeline(self, output_dir=output_dir, command=command, verbose=verbose)
+        return run_pipeline(self, output_dir=output_dir, command=command, verbose=verbose,
+                            resume_dir=resume_dir)
 
     # --- the exported model -----------------------------------------------------------
 

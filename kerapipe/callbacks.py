@@ -1,0 +1,176 @@
+"""Callbacks that make a run safe to leave alone: checkpoints, signals, non-finite loss.
+
+They are added by the run side (``runner.py``) on top of the pipeline's own callbacks
+(early stopping): a finished epoch is checkpointed atomically, SIGINT/SIGTERM stop at
+the next step boundary, and a NaN or infinite loss stops training with the epoch and
+batch where it happened.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+from pathlib import Path
+from typing import Optional
+
+import keras
+import numpy as np
+
+from kerapipe.io import write_text_atomic
+
+CHECKPOINT_DIR = "checkpoints"
+LATEST = "LATEST"
+LAST_MODEL = "last.keras"
+BEST_WEIGHTS = "best.weights.h5"
+STATE_FILE = "state.json"
+
+
+class NonFiniteLossGuard(keras.callbacks.Callback):
+    """Stop at the first batch whose loss is NaN or infinite, and remember where."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch = 0
+        self.tripped: Optional[tuple[int, int, float]] = None  # (epoch, batch, loss), 1-based
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.tripped = (self.epoch + 1, batch + 1, float(loss))
+            self.model.stop_training = True
+
+
+class SignalStop(keras.callbacks.Callback):
+    """Turn SIGINT/SIGTERM into a stop at the next step boundary (not a traceback)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: Optional[int] = None
+        self._previous: dict = {}
+
+    def install(self) -> None:
+        for signum in self.SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def uninstall(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _handle(self, signum, frame) -> None:
+        if self.received is not None:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.received = signum
+        if self.model is not None:
+            self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.received is not None:
+            self.model.stop_training = True
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After every finished epoch, a complete checkpoint in its own folder.
+
+    ``checkpoints/epoch-NNNN/`` holds ``last.keras`` (weights and optimizer state),
+    ``best.weights.h5`` (the early-stopping best, when there is one) and ``state.json``
+    (epochs done, history, early-stopping counters). It is written under a temporary
+    name, fsynced and renamed, then ``checkpoints/LATEST`` is switched to it atomically
+    and older epochs are removed: a kill at any moment leaves a complete checkpoint.
+    """
+
+    def __init__(self, run_dir: Path, early_stopping: Optional[keras.callbacks.EarlyStopping],
+                 history: Optional[dict] = None) -> None:
+        super().__init__()
+        self.folder = Path(run_dir) / CHECKPOINT_DIR
+        self.folder.mkdir(exist_ok=True)
+        self.early_stopping = early_stopping
+        self.history: dict = {k: list(v) for k, v in (history or {}).items()}
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if not all(math.isfinite(float(v)) for v in logs.values()):
+            return  # never checkpoint a diverged model: keep the last good one
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        name = f"epoch-{epoch + 1:04d}"
+        tmp = self.folder / f".tmp-{name}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        self.model.save(tmp / LAST_MODEL)
+        state = {"epochs_done": epoch + 1, "history": self.history}
+        early = self.early_stopping
+        if early is not None:
+            state["early_stopping"] = {
+                "wait": int(early.wait), "best_epoch": int(early.best_epoch),
+                "best": None if early.best is None else float(early.best)}
+            previous = latest_checkpoint(self.folder.parent)
+            if early.wait == 0:  # this epoch is the new best
+                self.model.save_weights(tmp / BEST_WEIGHTS)
+            elif previous is not None and (previous / BEST_WEIGHTS).exists():
+                shutil.copy2(previous / BEST_WEIGHTS, tmp / BEST_WEIGHTS)
+        (tmp / STATE_FILE).write_text(json.dumps(state, indent=1) + "\n")
+        for file in tmp.iterdir():
+            _fsync(file)
+        os.replace(tmp, self.folder / name)
+        write_text_atomic(str(self.folder / LATEST), name + "\n")
+        for old in self.folder.glob("epoch-*"):
+            if old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def latest_checkpoint(run_dir: Path) -> Optional[Path]:
+    """The folder of the newest complete checkpoint of a run, or ``None``."""
+    pointer = Path(run_dir) / CHECKPOINT_DIR / LATEST
+    if not pointer.exists():
+        return None
+    folder = pointer.parent / pointer.read_text("utf-8").strip()
+    return folder if (folder / STATE_FILE).exists() else None
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras's EarlyStopping, whose patience counter and best weights survive a resume."""
+
+    def __init__(self, *args, restored: Optional[dict] = None,
+                 best_weights_file: Optional[Path] = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.restored = restored
+        self.best_weights_file = best_weights_file
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if not self.restored:
+            return
+        self.wait = self.restored["wait"]
+        self.best_epoch = self.restored["best_epoch"]
+        self.best = self.restored["best"]
+        if self.restore_best_weights and self.best_weights_file and self.best_weights_file.exists():
+            current = self.model.get_weights()
+            self.model.load_weights(self.best_weights_file)
+            self.best_weights = self.model.get_weights()
+            self.model.set_weights(current)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def restore_checkpoint(model: keras.Model, folder: Path) -> dict:
+    """Load a checkpoint's weights and optimizer state into ``model``; return its state."""
+    state = json.loads((folder / STATE_FILE).read_text("utf-8"))
+    saved = keras.saving.load_model(folder / LAST_MODEL, safe_mode=True)
+    model.set_weights(saved.get_weights())
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)
+    for target, source in zip(optimizer.variables, saved.optimizer.variables):
+        target.assign(np.asarray(source))
+    return state
