@@ -28,6 +28,15 @@ BEST_WEIGHTS = "best.weights.h5"
 STATE_FILE = "state.json"
 
 
+class TrainingStopped(Exception):
+    """Raised from a batch callback to leave ``fit`` at once.
+
+    Setting ``model.stop_training`` would let Keras finish the epoch's bookkeeping
+    (validation, ``on_epoch_end``) on a partial epoch; leaving by an exception keeps a
+    partial epoch out of the history, the checkpoints and the early-stopping state.
+    """
+
+
 class NonFiniteLossGuard(keras.callbacks.Callback):
     """Stop at the first batch whose loss is NaN or infinite, and remember where."""
 
@@ -43,7 +52,7 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.tripped = (self.epoch + 1, batch + 1, float(loss))
-            self.model.stop_training = True
+            raise TrainingStopped("non-finite loss")
 
 
 class SignalStop(keras.callbacks.Callback):
@@ -69,12 +78,14 @@ class SignalStop(keras.callbacks.Callback):
         if self.received is not None:  # a second Ctrl-C: stop now
             raise KeyboardInterrupt
         self.received = signum
-        if self.model is not None:
-            self.model.stop_training = True
 
     def on_train_batch_end(self, batch, logs=None):
         if self.received is not None:
-            self.model.stop_training = True
+            raise TrainingStopped("signal")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.received is not None:  # arrived during validation: the epoch is complete
+            raise TrainingStopped("signal")
 
 
 class EpochCheckpoint(keras.callbacks.Callback):

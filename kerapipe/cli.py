@@ -103,22 +103,39 @@ _SET_OPTION = click.option("--set", "overrides", multiple=True, metavar="KEY.PAT
 
 
 @cli.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False), required=False)
 @_SET_OPTION
 @click.option("--output", "-o", "output_dir", metavar="DIR",
               help="Folder that receives the new run folder. Defaults to output.dir.")
-def run(file: str, overrides: tuple[str, ...], output_dir: Optional[str]) -> None:
+@click.option("--resume", "resume_dir", metavar="RUN_DIR", type=click.Path(file_okay=False),
+              help="Continue an interrupted run from its last checkpoint (FILE defaults to "
+              "the run's pipeline file).")
+@click.option("--force", is_flag=True, help="With --resume: continue even though the "
+              "pipeline file changed.")
+def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[str],
+        resume_dir: Optional[str], force: bool) -> None:
     """Train a pipeline: fit, evaluate on the test split, write argmax predictions.
 
     Every run writes a new folder (never overwriting): spec.yaml, model.keras,
-    history.csv, metrics.json, predictions.csv and run.json.
+    history.csv, metrics.json, predictions.csv, run.json and checkpoints/. Ctrl-C or
+    SIGTERM stops at the next step, keeps the last finished epoch, and exits 130/143.
     """
+    from kerapipe.report import format_run_summary
+
+    if resume_dir:
+        from kerapipe.runner import resume_run
+
+        command = ["kerapipe", "run", *([file] if file else []), "--resume", resume_dir]
+        result = resume_run(resume_dir, file, overrides, force, command=command)
+        click.echo(format_run_summary(result))
+        return
+    if not file:
+        raise click.UsageError("give a pipeline FILE (or --resume RUN_DIR).")
     spec = _check_spec_or_exit(file, overrides)
     from kerapipe.runner import ensure_writable_dir
 
     ensure_writable_dir(output_dir or spec.output.dir)  # fail before minutes of loading
     from kerapipe.compiler.pipeline import compile_pipeline
-    from kerapipe.report import format_run_summary
 
     compiled = compile_pipeline(file, overrides)
     click.echo(f"kerapipe: {compiled.spec.name}: {compiled.data.description}", err=True)

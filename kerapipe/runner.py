@@ -141,7 +141,7 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
     With ``resume_dir``, training continues from that run's last checkpoint.
     """
     from kerapipe.callbacks import (EpochCheckpoint, NonFiniteLossGuard, SignalStop,
-                                    latest_checkpoint, restore_checkpoint)
+                                    TrainingStopped, latest_checkpoint, restore_checkpoint)
 
     spec = compiled.spec
     started = time.perf_counter()
@@ -163,13 +163,16 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
     others = [c for c in compiled.callbacks if not isinstance(c, keras_early_stopping())]
     guard, stopper = NonFiniteLossGuard(), SignalStop()
     saver = EpochCheckpoint(run_dir, early, state.get("history"))
-    callbacks = others + ([early] if early else []) + [guard, stopper, saver]
+    # The saver checkpoints a finished epoch before the stopper acts on a signal.
+    callbacks = others + ([early] if early else []) + [guard, saver, stopper]
     done = int(state.get("epochs_done", 0))
     tick = time.perf_counter()
     stopper.install()
     try:
         if done < spec.train.epochs and not _stopped_early(state, spec):
             compiled.fit(verbose=verbose, callbacks=callbacks, initial_epoch=done)
+    except TrainingStopped:
+        pass  # the guard or the signal handler says why
     finally:
         stopper.uninstall()
     seconds["fit"] = time.perf_counter() - tick
@@ -204,6 +207,64 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
     write_text_atomic(run_dir / "run.json", json.dumps(
         run_record(compiled, command, seconds, status="finished"), indent=2) + "\n")
     return result
+
+
+def resume_run(run_dir: Union[str, os.PathLike], file: Optional[str] = None,
+               overrides: Sequence[str] = (), force: bool = False,
+               command: Optional[Sequence[str]] = None,
+               verbose: Union[int, str] = "auto") -> RunResult:
+    """Continue an interrupted run from its last checkpoint, in its own folder.
+
+    The pipeline file (``file``, else the one recorded in run.json) must resolve to the
+    same spec as the run's spec.yaml; otherwise the resume is refused with a diff of
+    what changed, unless ``force``.
+
+    Raises:
+        UsageError: not a resumable run folder, already finished, or the file changed.
+    """
+    import difflib
+
+    from kerapipe.compiler.pipeline import compile_pipeline
+    from kerapipe.errors import SpecError, UsageError
+    from kerapipe.spec.validate import validate_file
+
+    folder = Path(run_dir)
+    try:
+        record = json.loads((folder / "run.json").read_text("utf-8"))
+        stored = (folder / "spec.yaml").read_text("utf-8")
+    except (OSError, ValueError) as err:
+        raise UsageError(f"'{folder}' is not a kerapipe run folder that can be resumed "
+                         f"({err}).") from err
+    if record.get("status") == "finished":
+        raise UsageError(f"'{folder}' finished already; there is nothing to resume.")
+    file = file or record.get("pipeline_file")
+    if not file:
+        raise UsageError("this run was not started from a file; give the pipeline file.")
+    overrides = list(overrides) or list(record.get("overrides") or [])  # as the run had them
+    result = validate_file(file, overrides)
+    if result.spec is None:
+        raise SpecError(result.errors)
+    if result.spec.seed is None:  # the run drew a seed: keep it
+        overrides.append(f"seed={yaml_seed(stored)}")
+        result = validate_file(file, overrides)
+    current = _resolved_yaml(result.spec)
+    if current != stored and not force:
+        diff = "".join(difflib.unified_diff(stored.splitlines(True), current.splitlines(True),
+                                            f"{folder}/spec.yaml (the run)",
+                                            f"{file} (now)"))
+        raise UsageError(f"the pipeline changed since this run started, so resuming would "
+                         f"mix two different runs:\n{diff}Resume with the unchanged file, or "
+                         "pass --force to continue with the new one.")
+    compiled = compile_pipeline(file, overrides)
+    if force and current != stored:
+        write_text_atomic(folder / "spec.yaml", current)
+    return run_pipeline(compiled, command=command, verbose=verbose, resume_dir=folder)
+
+
+def yaml_seed(spec_text: str) -> int:
+    import yaml
+
+    return int(yaml.safe_load(spec_text)["seed"])
 
 
 def keras_early_stopping():
@@ -371,6 +432,7 @@ def run_record(compiled, command: Optional[Sequence[str]], seconds: dict,
         "pipeline_file": os.path.abspath(compiled.source_file) if compiled.source_file else None,
         "base_dir": str(compiled.base_dir),
         "command": list(command) if command else None,
+        "overrides": list(getattr(compiled, "overrides", [])),
         "data": {"description": data.description, "fingerprint": data.fingerprint,
                  "splits": splits, "class_names": data.class_names,
                  "num_classes": data.num_classes, "example_shape": list(data.example_shape)},

@@ -85,6 +85,7 @@ class CompiledPipeline:
             test=optional_dataset(spec, data.test, data, preprocessing))
         self.callbacks: list[keras.callbacks.Callback] = _callbacks(spec, self.datasets)
         self.history: Optional[keras.callbacks.History] = None
+        self.overrides: list[str] = []  # the `--set` values it was compiled with
 
     # --- the loop -------------------------------------------------------------------
 
@@ -236,4 +237,7 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
                   metrics=[build_metric(m) for m in spec.metrics],
                   steps_per_execution=spec.train.steps_per_execution,
                   jit_compile=spec.train.jit_compile)
-    return CompiledPipeline(spec, data, preprocessing, model, source_file=path, base_dir=base_dir)
+    compiled = CompiledPipeline(spec, data, preprocessing, model, source_file=path,
+                                base_dir=base_dir)
+    compiled.overrides = list(overrides or ())
+    return compiled
