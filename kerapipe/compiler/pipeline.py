@@ -233,6 +233,7 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
             else:
                 issue.file = result.file
         raise SpecError(issues)
+    _check_labels_fit_model(spec, data, model)
     model.compile(loss=build_loss(spec), optimizer=build_optimizer(spec.optimizer),
                   metrics=[build_metric(m) for m in spec.metrics],
                   steps_per_execution=spec.train.steps_per_execution,
@@ -241,3 +242,21 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
                                 base_dir=base_dir)
     compiled.overrides = list(overrides or ())
     return compiled
+
+
+def _check_labels_fit_model(spec: PipelineSpec, data: LoadedData, model: keras.Model) -> None:
+    """Labels beyond the output's class range give NaN on GPU and a buried error on CPU:
+    refuse them before training."""
+    classes = data.num_classes
+    units = model.output_shape[-1] if len(model.output_shape) == 2 else None
+    if classes is None or units is None:
+        return
+    if units == 1 and classes <= 2:
+        return  # one sigmoid unit for two classes
+    if classes > units:
+        from kerapipe.errors import DataError
+
+        index = len(spec.model.layers) - 1
+        raise DataError(f"{data.description}: labels go up to {classes - 1} ({classes} "
+                        f"classes), but the model outputs {units} value(s) per example "
+                        f"(model.layers[{index}]). Set the output layer's units to {classes}.")
