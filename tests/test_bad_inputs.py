@@ -361,6 +361,10 @@ GOLDEN = {
                             "warning[large-learning-rate]: optimizer.learning_rate: learning rate "
                             "2.5 is above 1; training will most likely diverge (typical values: "
                             "0.0001 to 0.01)."),
+    "jit-ignored": (change("  epochs: 15", "  epochs: 15\n  jit_compile: true"),
+                    "p.yaml:23:16: warning[jit-ignored]: train.jit_compile: Keras turns XLA off "
+                    "while deterministic ops are on, so `jit_compile: true` has no effect. Set "
+                    "train.deterministic: false to use XLA."),
     "dropout-last": (change("- Dense: {units: 10}", "- Dense: {units: 10}\n    - Dropout: {rate: 0.5}"),
                      "p.yaml:18:16: warning[dropout-last]: model.layers[4].Dropout: dropout as the "
                      "last layer drops output logits; put it before the output layer."),

@@ -223,6 +223,11 @@ def check_suspicious_values(spec: PipelineSpec, issues: list[Issue]) -> None:
         issues.append(Issue("batch-larger-than-data", ("data", "batch_size"), f"batch size "
                             f"{spec.data.batch_size} exceeds the {known.train_size} training "
                             "examples; each epoch is a single partial batch.", severity=WARNING))
+    train = spec.train
+    if train.jit_compile is True and train.deterministic and spec.seed is not None:
+        issues.append(Issue("jit-ignored", ("train", "jit_compile"), "Keras turns XLA off while "
+                            "deterministic ops are on, so `jit_compile: true` has no effect. "
+                            "Set train.deterministic: false to use XLA.", severity=WARNING))
     for index, layer in enumerate(spec.model.layers):
         for arg in ("input_shape", "input_dim"):
             if arg in layer.kwargs and layer.name != "Embedding":  # Embedding.input_dim is vocab

@@ -51,6 +51,7 @@ ISSUE_CODES: dict[str, str] = {
     "large-learning-rate": "warning: a learning rate above 1",
     "batch-larger-than-data": "warning: a batch larger than the training data",
     "dropout-last": "warning: dropout as the last layer",
+    "jit-ignored": "warning: `jit_compile: true` with deterministic ops (Keras ignores it)",
     "input-shape-ignored": "warning: `input_shape`/`input_dim` on a layer (the input is inferred)",
     # validate --deep (imports Keras)
     "layer-arguments": "--deep: Keras refused a layer's arguments",

@@ -499,8 +499,8 @@ class TrainSpec:
     steps_per_execution: int = spec_field(1, "Training steps per call into the compiled "
                                           "graph (keras Model.compile).", ge=1)
     jit_compile: Union[bool, Literal["auto"]] = spec_field(
-        "auto", "XLA compilation (keras Model.compile); `auto` lets Keras decide, which is "
-        "off while deterministic ops are on.")
+        "auto", "XLA compilation (keras Model.compile); `auto` lets Keras decide: off on "
+        "machines without a GPU/TPU and while deterministic ops are on.")
     deterministic: bool = spec_field(True, "With a seed, also make TensorFlow's ops "
                                      "deterministic (bit-for-bit repeatable runs).")
 
