@@ -67,3 +67,27 @@ def test_op_determinism_follows_the_spec(deterministic):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, check=True)
     assert done.stdout.strip().splitlines()[-1] == str(deterministic)
+
+
+def test_uncached_image_folder_shuffles_files_fully_every_epoch(tmp_path):
+    import numpy as np
+    import tensorflow as tf
+
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(8):
+            value = (1 if label == "a" else 100) + i  # every image has its own grey level
+            pixels = tf.fill((4, 4, 1), tf.constant(value, tf.uint8))
+            tf.io.write_file(str(tmp_path / label / f"{i}.png"), tf.io.encode_png(pixels))
+    compiled = compile_pipeline({
+        "kerapipe": 1, "seed": 5,
+        "data": {"source": {"images": {"dir": str(tmp_path), "image_size": [4, 4],
+                                       "color_mode": "grayscale"}},
+                 "split": {"validation": 0, "test": 0}, "cache": False, "batch_size": 4},
+        "model": {"layers": ["Flatten", {"Dense": {"units": 2}}]}})
+    epochs = [[int(x[i, 0, 0, 0]) for x, _ in compiled.datasets.train for i in range(len(x))]
+              for _ in range(2)]
+    assert sorted(epochs[0]) == sorted(epochs[1]) == sorted(list(range(1, 9)) +
+                                                            list(range(100, 108)))
+    assert epochs[0] != epochs[1]  # reshuffled each epoch
+    assert np.abs(np.diff(epochs[0][:8])).max() > 50  # not label-grouped: both classes early

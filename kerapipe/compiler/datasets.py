@@ -36,9 +36,22 @@ def raw_features(split: Split, data: LoadedData, spec: PipelineSpec) -> tf.data.
     return ds
 
 
-def raw_examples(split: Split, data: LoadedData, spec: PipelineSpec) -> tf.data.Dataset:
-    """One split's raw ``(x, y)`` examples, unbatched."""
-    if data.csv is None and not data.is_images:
+def raw_examples(split: Split, data: LoadedData, spec: PipelineSpec,
+                 shuffle_files: bool = False) -> tf.data.Dataset:
+    """One split's raw ``(x, y)`` examples, unbatched.
+
+    With ``shuffle_files``, image paths are shuffled (all of them, every epoch) before
+    decoding: a full shuffle that costs a few bytes per file, where a shuffle buffer of
+    decoded images would hold ``data.shuffle`` full images in memory.
+    """
+    if data.is_images:
+        ds = tf.data.Dataset.from_tensor_slices((split.x, split.y))
+        if shuffle_files:
+            ds = ds.shuffle(len(split.y), seed=spec.seed, reshuffle_each_iteration=True)
+        images = spec.data.source.images
+        return ds.map(lambda path, y: (decode_image(path, images.image_size, images.color_mode),
+                                       y), num_parallel_calls=AUTOTUNE)
+    if data.csv is None:
         return tf.data.Dataset.from_tensor_slices((split.x, split.y))
     labels = tf.data.Dataset.from_tensor_slices(split.y)
     return tf.data.Dataset.zip((raw_features(split, data, spec), labels))
@@ -47,7 +60,10 @@ def raw_examples(split: Split, data: LoadedData, spec: PipelineSpec) -> tf.data.
 def make_dataset(spec: PipelineSpec, split: Split, data: LoadedData, prep: Preprocessing,
                  training: bool) -> tf.data.Dataset:
     """The batched dataset of one split; shuffled and augmented only when ``training``."""
-    ds = raw_examples(split, data, spec)
+    shuffle = spec.data.shuffle if training else 0
+    cached = use_cache(spec, split, prep)
+    files_shuffled = bool(shuffle) and data.is_images and not cached
+    ds = raw_examples(split, data, spec, shuffle_files=files_shuffled)
     one_hot = prep.one_hot_classes
     dtype = input_dtype(spec)
 
@@ -60,16 +76,15 @@ def make_dataset(spec: PipelineSpec, split: Split, data: LoadedData, prep: Prepr
     def after_cache(x, y):
         return apply_layers(prep.after_cache, x, training=training), y
 
-    shuffle = spec.data.shuffle if training else 0
     seed = spec.seed
-    if use_cache(spec, split, prep):
+    if cached:
         ds = ds.batch(_PREPROCESS_BATCH).map(before_cache, num_parallel_calls=AUTOTUNE).unbatch()
         ds = ds.cache()
         if shuffle:
             ds = ds.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(spec.data.batch_size)
     else:
-        if shuffle:
+        if shuffle and not files_shuffled:
             ds = ds.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(spec.data.batch_size).map(before_cache, num_parallel_calls=AUTOTUNE)
     if prep.after_cache:
