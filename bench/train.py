@@ -171,15 +171,12 @@ ROWS = [  # (key, label, format, ratio?)
 ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=None, help="A/B pairs (default 3)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs (default 15)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 3 epochs, 1 pair")
-    args = parser.parse_args()
-    pairs = args.pairs or (1 if args.quick else 3)
-    epochs = args.epochs or (3 if args.quick else 15)
+def benchmark(pairs: int, epochs: int) -> dict[str, Any]:
+    """Run `pairs` alternating A/B pairs of `epochs` epochs; medians, B/A ratios, raw runs.
 
+    Prints one line per finished process (so a long run shows progress); returns what
+    bench/results-train.json holds (without the command line).
+    """
     # Warm the file cache for both sides alike (TensorFlow, Keras, kerapipe) before timing.
     subprocess.run([sys.executable, "-c", "import keras, kerapipe.compiler.pipeline"],
                    cwd=ROOT, check=True, capture_output=True)
@@ -197,17 +194,35 @@ def main() -> None:
                   f"(load {run['load_before']:.2f})", flush=True)
 
     medians = {side: {key: median(runs[side], key) for key, *_ in ROWS} for side in SIDES}
-    medians["kerapipe"]["in_process_fit_per_epoch"] = statistics.median(
-        r["in_process_fit"] / r["epochs_run"] for r in runs["kerapipe"])
-    medians["keras"]["in_process_fit_per_epoch"] = statistics.median(
-        r["in_process_fit"] / r["epochs_run"] for r in runs["keras"])
+    for side in SIDES:
+        medians[side]["in_process_fit_per_epoch"] = statistics.median(
+            r["in_process_fit"] / r["epochs_run"] for r in runs[side])
     ratios = {key: medians["kerapipe"][key] / medians["keras"][key]
               for key, _, _, ratio in ROWS
               if ratio and medians["keras"][key] and medians["kerapipe"][key] is not None}
     points = 100 * abs(medians["kerapipe"]["test_accuracy"] - medians["keras"]["test_accuracy"])
+    stamp_errors = [r["stamp_vs_callback_max_error"] for r in runs["keras"]
+                    if r["stamp_vs_callback_max_error"] is not None]
+    return {
+        "pairs": pairs, "epochs": epochs, "cpus": os.cpu_count(),
+        "platform": platform.platform(), "python": platform.python_version(),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "sides": {"keras": "python bench/mnist_keras.py --epochs E",
+                  "kerapipe": f"kerapipe run {PIPELINE} --set train.epochs=E --output <tmp>"},
+        "medians": medians, "ratios_b_over_a": ratios,
+        "accuracy_difference_points": points,
+        "stamp_vs_callback_max_error": max(stamp_errors) if stamp_errors else None,
+        "targets": {"wall_ratio_max": TARGET_RATIO, "wall_ratio_met": ratios["wall"] <= TARGET_RATIO,
+                    "accuracy_points_max": TARGET_POINTS, "accuracy_met": points <= TARGET_POINTS},
+        "runs": runs,
+    }
 
+
+def print_table(result: dict[str, Any]) -> None:
+    """The medians of both sides and their B/A ratio, one row per measure."""
+    medians, ratios = result["medians"], result["ratios_b_over_a"]
     a, b = LABELS["keras"], LABELS["kerapipe"]
-    print(f"\n{'median of ' + str(pairs) + ' pair(s), ' + str(epochs) + ' epochs':<36}"
+    print(f"\n{'median of ' + str(result['pairs']) + ' pair(s), ' + str(result['epochs']) + ' epochs':<36}"
           f"{a:>22}{b:>17}{'B/A':>8}")
     for key, label, fmt, ratio in ROWS:
         cells = [fmt.format(medians[s][key]) if medians[s][key] is not None else "-"
@@ -217,33 +232,32 @@ def main() -> None:
     print(f"{'  in-process fit s / epochs run':<36}"
           f"{medians['keras']['in_process_fit_per_epoch']:>22.3f}"
           f"{medians['kerapipe']['in_process_fit_per_epoch']:>17.3f}")
-    stamp_errors = [r["stamp_vs_callback_max_error"] for r in runs["keras"]
-                    if r["stamp_vs_callback_max_error"] is not None]
-    if stamp_errors:
+    if result["stamp_vs_callback_max_error"] is not None:
         print(f"(epoch times come from output-line stamps; on side A they agree with an "
-              f"in-process callback to within {max(stamp_errors) * 1000:.0f} ms)")
+              f"in-process callback to within {result['stamp_vs_callback_max_error'] * 1000:.0f} ms)")
 
-    wall_ok = ratios["wall"] <= TARGET_RATIO
-    acc_ok = points <= TARGET_POINTS
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=None, help="A/B pairs (default 3)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default 15)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3 epochs, 1 pair")
+    args = parser.parse_args()
+    pairs = args.pairs or (1 if args.quick else 3)
+    epochs = args.epochs or (3 if args.quick else 15)
+
+    result = benchmark(pairs, epochs)
+    print_table(result)
+    ratios, points, targets = (result["ratios_b_over_a"], result["accuracy_difference_points"],
+                               result["targets"])
     print(f"\nwall time B/A {ratios['wall']:.3f} (target <= {TARGET_RATIO}): "
-          f"{'met' if wall_ok else 'NOT met'}")
+          f"{'met' if targets['wall_ratio_met'] else 'NOT met'}")
     print(f"test accuracy difference {points:.2f} points (target <= {TARGET_POINTS:g}): "
-          f"{'met' if acc_ok else 'NOT met'}")
+          f"{'met' if targets['accuracy_met'] else 'NOT met'}")
     print(f"{pairs} alternating pair(s), {os.cpu_count()} CPUs; wrote "
           f"{RESULTS.relative_to(ROOT)}")
-
     RESULTS.write_text(json.dumps({
-        "command": " ".join(["python", "bench/train.py", *sys.argv[1:]]),
-        "pairs": pairs, "epochs": epochs, "cpus": os.cpu_count(),
-        "platform": platform.platform(), "python": platform.python_version(),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "sides": {"keras": "python bench/mnist_keras.py --epochs E",
-                  "kerapipe": f"kerapipe run {PIPELINE} --set train.epochs=E --output <tmp>"},
-        "medians": medians, "ratios_b_over_a": ratios,
-        "accuracy_difference_points": points,
-        "targets": {"wall_ratio_max": TARGET_RATIO, "wall_ratio_met": wall_ok,
-                    "accuracy_points_max": TARGET_POINTS, "accuracy_met": acc_ok},
-        "runs": runs,
+        "command": " ".join(["python", "bench/train.py", *sys.argv[1:]]), **result,
     }, indent=2) + "\n")
 
 

@@ -1,0 +1,298 @@
+"""Does the cost per example stay flat, and memory stay put, as the data set grows?
+
+Two file sources, each generated at 1x, 4x and 16x rows into a temporary folder:
+
+* **csv**: 1x = 20,000 rows of 16 float features and a string label of 4 classes;
+* **images**: 1x = 500 PNG files, 32x32 RGB, in 4 class folders.
+
+Each (source, scale) runs in three data configurations (``--set`` overrides):
+
+* ``auto``: the defaults, ``data.cache: auto`` and ``data.shuffle: 10000``; the in-memory
+  cache is used while it fits the budget, so memory grows with the data *by design*;
+* ``stream``: ``data.cache=false``, ``data.shuffle=1000``: the streaming configuration,
+  every buffer bounded by a fixed number of examples;
+* ``stream10k``: ``data.cache=false`` with the default ``data.shuffle: 10000``: the shuffle
+  buffer holds up to 10,000 *decoded* examples (an image here: 32*32*3 float32 = 12 KiB),
+  i.e. every training example at these sizes, so it grows with the data until 10,000.
+
+For each (source, configuration, scale) a fresh process runs ``compile_pipeline`` on a
+tiny model (csv: normalize + Dense 32 + Dense 4; images: rescale + Flatten + Dense 4),
+then 3 epochs of ``compiled.model.fit(compiled.datasets.train)``, and reports:
+
+* **steady time per sample**: the median of epochs 2..3 (timed by a Keras callback,
+  ``on_epoch_begin`` -> ``on_epoch_end``) / training examples: the cost per example once
+  the fixed start-up (tracing, the first pass and cache fill) is paid; with the first
+  epoch's time per sample, as information;
+* **load**: ``compile_pipeline`` seconds (reading, checking and splitting the files);
+* **peak RSS**: VmHWM of the process at its end, with VmRSS after importing TensorFlow,
+  after ``compile_pipeline`` and at the end of each epoch, to tell the data's share from the
+  libraries'.
+
+Runs alternate in rounds (every cell once, then again, ...) so that load from other users
+of the machine hits them alike; medians over rounds. Targets: steady time per sample within
+15% of 1x (``auto`` and ``stream``); peak RSS growth 1x -> 16x under 10% when streaming
+(``stream``, and ``stream10k`` to show the shuffle buffer's share); ``auto`` RSS is information.
+
+    python bench/scale.py [--rounds 2] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+MARK = "SCALE-RESULT "
+SCALES = (1, 4, 16)
+BASE = {"csv": 20_000, "images": 500}  # rows at 1x
+QUICK_BASE = {"csv": 5_000, "images": 200}
+CLASSES = ("alpha", "beta", "gamma", "delta")
+TIME_TOLERANCE, RSS_GROWTH_MAX = 0.15, 0.10
+EPOCHS = 3  # epoch 1 pays the start-up; the steady time is the median of epochs 2..EPOCHS
+# name -> (--set overrides, label); the pipeline's own values are cache: auto, shuffle: 10000
+CONFIGS: dict[str, tuple[list[str], str]] = {
+    "auto": ([], "cache auto (in-memory cache within budget, grows with data by design)"),
+    "stream": (["data.cache=false", "data.shuffle=1000"],
+               "streaming: cache=false, shuffle 1000"),
+    "stream10k": (["data.cache=false"], "cache=false, default shuffle 10000 (decoded examples)"),
+}
+TIME_CONFIGS = ("auto", "stream")  # steady time per sample is a target in these
+RSS_CONFIGS = ("stream", "stream10k")  # peak RSS growth is a target in these
+
+
+def make_csv(path: Path, rows: int) -> None:
+    """`rows` rows: f0..f15 (floats whose mean depends on the class) and a string label."""
+    rng = np.random.default_rng(rows)
+    labels = rng.integers(0, len(CLASSES), rows)
+    x = rng.normal(size=(rows, 16)) + labels[:, None] * 0.5
+    with path.open("w") as f:
+        f.write(",".join(f"f{i}" for i in range(16)) + ",label\n")
+        for row, label in zip(x, labels):
+            f.write(",".join(f"{v:.5f}" for v in row) + f",{CLASSES[label]}\n")
+
+
+def make_images(folder: Path, count: int) -> None:
+    """`count` 32x32 RGB PNG files in one sub-folder per class (colour tinted by class)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(count)
+    for name in CLASSES:
+        (folder / name).mkdir(parents=True)
+    for i in range(count):
+        label = i % len(CLASSES)
+        pixels = rng.integers(0, 192, (32, 32, 3), dtype=np.uint8)
+        pixels[..., label % 3] += 63
+        Image.fromarray(pixels).save(folder / CLASSES[label] / f"{i:06d}.png")
+
+
+def pipeline(kind: str, path: str) -> dict[str, Any]:
+    """The tiny pipeline (a dict for compile_pipeline) over the generated data at `path`."""
+    if kind == "csv":
+        source = {"csv": {"path": path, "label": "label"}}
+        preprocess = [{"normalize": {}}]
+        layers = [{"Dense": {"units": 32, "activation": "relu"}}, {"Dense": {"units": 4}}]
+    else:
+        source = {"images": {"dir": path, "image_size": [32, 32]}}
+        preprocess = [{"rescale": 1 / 255}]
+        layers = [{"Flatten": {}}, {"Dense": {"units": 4}}]
+    return {"kerapipe": 1, "name": f"scale-{kind}", "seed": 42,
+            "data": {"source": source, "split": {"validation": 0.1, "test": 0.1},
+                     "preprocess": preprocess, "batch_size": 64, "shuffle": 10000},
+            "model": {"layers": layers}, "loss": "sparse_categorical_crossentropy",
+            "optimizer": {"name": "adam", "learning_rate": 0.001}, "metrics": ["accuracy"],
+            "train": {"epochs": EPOCHS}}
+
+
+def memory_mib() -> dict[str, float]:
+    """VmRSS (now) and VmHWM (peak so far) of this process, MiB."""
+    status = Path("/proc/self/status").read_text().splitlines()
+    values = {line.split(":")[0]: int(line.split()[1]) / 1024 for line in status
+              if line.startswith(("VmRSS:", "VmHWM:"))}
+    return {"rss": values["VmRSS"], "peak": values["VmHWM"]}
+
+
+def child(kind: str, path: str, config: str) -> dict[str, Any]:
+    """One (source, scale, configuration) in this process: compile, fit 3 epochs; times, memory."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+    import tensorflow  # noqa: F401  (imported before the baseline memory reading)
+
+    from kerapipe import compile_pipeline
+
+    overrides = CONFIGS[config][0]
+    after_import = memory_mib()
+    start = time.perf_counter()
+    compiled = compile_pipeline(pipeline(kind, path), overrides)
+    load_seconds = time.perf_counter() - start
+    after_compile = memory_mib()
+
+    class EpochTimer(keras.callbacks.Callback):
+        """Wall seconds of every epoch, and the RSS at its end."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+            self.rss: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None) -> None:
+            self.began = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            self.seconds.append(time.perf_counter() - self.began)
+            self.rss.append(memory_mib()["rss"])
+
+    timer = EpochTimer()
+    start = time.perf_counter()
+    compiled.model.fit(compiled.datasets.train, epochs=EPOCHS, verbose=0, callbacks=[timer])
+    fit_seconds = time.perf_counter() - start
+    end = memory_mib()
+    samples = len(compiled.data.train)
+    steady = statistics.median(timer.seconds[1:])
+    from kerapipe.compiler.datasets import use_cache
+
+    return {"kind": kind, "config": config, "overrides": overrides,
+            "cache_used": use_cache(compiled.spec, compiled.data.train, compiled.preprocessing),
+            "shuffle": compiled.spec.data.shuffle, "train_samples": samples,
+            "load_seconds": load_seconds, "fit_seconds": fit_seconds,
+            "epoch_seconds": timer.seconds, "first_epoch_us_per_sample":
+            1e6 * timer.seconds[0] / samples, "steady_us_per_sample": 1e6 * steady / samples,
+            "rss_after_import_mib": after_import["rss"],
+            "rss_after_compile_mib": after_compile["rss"], "rss_epoch_end_mib": timer.rss,
+            "rss_end_mib": end["rss"], "peak_rss_mib": end["peak"]}
+
+
+def run_child(kind: str, path: Path, config: str) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, __file__, "--child", kind, str(path), config],
+                          cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    lines = [line for line in done.stdout.splitlines() if line.startswith(MARK)]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"scale child {kind} {path} {config} failed:\n"
+                           f"{(done.stdout + done.stderr)[-2000:]}")
+    return json.loads(lines[-1][len(MARK):])
+
+
+MEDIANS = ("load_seconds", "fit_seconds", "first_epoch_us_per_sample", "steady_us_per_sample",
+           "rss_after_import_mib", "rss_after_compile_mib", "peak_rss_mib")
+
+
+def benchmark(rounds: int = 2, quick: bool = False) -> dict[str, Any]:
+    """Generate the data, run every (source, configuration, scale) `rounds` times in turn;
+    medians over rounds, ratios against 1x."""
+    base = QUICK_BASE if quick else BASE
+    folder = Path(tempfile.mkdtemp(prefix="kerapipe-scale-"))
+    samples: dict[str, dict[str, dict[int, list[dict]]]] = {
+        k: {c: {s: [] for s in SCALES} for c in CONFIGS} for k in BASE}
+    try:
+        paths: dict[tuple[str, int], Path] = {}
+        start = time.perf_counter()
+        for scale in SCALES:
+            paths["csv", scale] = folder / f"csv-{scale}x.csv"
+            make_csv(paths["csv", scale], base["csv"] * scale)
+            paths["images", scale] = folder / f"images-{scale}x"
+            make_images(paths["images", scale], base["images"] * scale)
+        print(f"  generated data in {time.perf_counter() - start:.1f} s", flush=True)
+        sizes = {f"{kind} {scale}x": {"rows": base[kind] * scale,
+                                      "mib": round(disk_mib(paths[kind, scale]), 1)}
+                 for kind, scale in paths}
+        for r in range(rounds):
+            for kind in BASE:
+                for config in CONFIGS:
+                    for scale in SCALES:
+                        run = run_child(kind, paths[kind, scale], config)
+                        samples[kind][config][scale].append(run)
+                        print(f"  round {r + 1}/{rounds} {kind:<6} {config:<9} {scale:>2}x  "
+                              f"epochs {' '.join(f'{s:.2f}' for s in run['epoch_seconds'])} s  "
+                              f"steady {run['steady_us_per_sample']:6.1f} us/sample  "
+                              f"peak RSS {run['peak_rss_mib']:4.0f} MiB", flush=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    rows: dict[str, dict[str, dict[str, dict]]] = {}
+    for kind, by_config in samples.items():
+        rows[kind] = {}
+        for config, by_scale in by_config.items():
+            table = rows[kind][config] = {}
+            for scale, runs in by_scale.items():
+                row = {"rows": base[kind] * scale, "train_samples": runs[0]["train_samples"],
+                       "cache_used": runs[0]["cache_used"], "shuffle": runs[0]["shuffle"]}
+                row.update({key: statistics.median(run[key] for run in runs) for key in MEDIANS})
+                table[f"{scale}x"] = row
+            one = table["1x"]
+            for row in table.values():
+                row["time_vs_1x"] = row["steady_us_per_sample"] / one["steady_us_per_sample"]
+                row["first_epoch_vs_1x"] = (row["first_epoch_us_per_sample"]
+                                            / one["first_epoch_us_per_sample"])
+                row["rss_vs_1x"] = row["peak_rss_mib"] / one["peak_rss_mib"]
+                row["time_met"] = abs(row["time_vs_1x"] - 1) <= TIME_TOLERANCE
+            table["16x"]["rss_met"] = table["16x"]["rss_vs_1x"] - 1 < RSS_GROWTH_MAX
+    return {"rounds": rounds, "quick": quick, "epochs": EPOCHS, "sizes": sizes,
+            "configs": {name: {"overrides": o, "label": label}
+                        for name, (o, label) in CONFIGS.items()},
+            "rows": rows, "samples": samples,
+            "targets": {"time_vs_1x_tolerance": TIME_TOLERANCE, "rss_growth_max": RSS_GROWTH_MAX,
+                        "time_configs": list(TIME_CONFIGS), "rss_configs": list(RSS_CONFIGS)}}
+
+
+def disk_mib(path: Path) -> float:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files) / 2**20
+
+
+def print_table(result: dict[str, Any]) -> None:
+    """One row per (source, configuration, scale): sizes, load, time per sample, RSS vs 1x."""
+    print(f"{'source':<24}{'rows':>7}{'MiB':>6}{'train':>7}{'load s':>7}{'epoch1':>8}"
+          f"{'steady':>8}{'vs 1x':>7}{'RSS import':>11}{'compile':>8}{'peak':>6}{'vs 1x':>7}"
+          "  targets")
+    for kind, by_config in result["rows"].items():
+        for config, by_scale in by_config.items():
+            for scale, row in by_scale.items():
+                size = result["sizes"][f"{kind} {scale}"]
+                verdicts = []
+                if config in TIME_CONFIGS:
+                    verdicts.append("time " + ("met" if row["time_met"] else "NOT met"))
+                if "rss_met" in row:
+                    verdicts.append(("RSS " + ("met" if row["rss_met"] else "NOT met"))
+                                    if config in RSS_CONFIGS else "RSS info")
+                name = f"{kind} {config} {scale}"
+                print(f"{name:<24}{row['rows']:>7}{size['mib']:>6.1f}{row['train_samples']:>7}"
+                      f"{row['load_seconds']:>7.2f}{row['first_epoch_us_per_sample']:>8.1f}"
+                      f"{row['steady_us_per_sample']:>8.1f}{row['time_vs_1x']:>7.2f}"
+                      f"{row['rss_after_import_mib']:>11.0f}{row['rss_after_compile_mib']:>8.0f}"
+                      f"{row['peak_rss_mib']:>6.0f}{row['rss_vs_1x']:>7.2f}  {', '.join(verdicts)}")
+    print(f"(medians of {result['rounds']} round(s), one fresh process per row, "
+          f"{result['epochs']} epochs of model.fit;\n epoch1 / steady: us per train example in "
+          f"epoch 1 (tracing, first pass, cache fill) / median of epochs 2..{result['epochs']};"
+          f"\n RSS in MiB: after importing TensorFlow, after compile_pipeline, peak (VmHWM);\n "
+          "configurations: " + "; ".join(f"{name} = {label}" + (
+              f" [--set {' '.join(o)}]" if o else "")
+              for name, (o, label) in CONFIGS.items())
+          + f";\n targets: steady us/sample within {TIME_TOLERANCE:.0%} of 1x "
+          f"({', '.join(TIME_CONFIGS)}), peak RSS 1x -> 16x under +{RSS_GROWTH_MAX:.0%} "
+          f"({', '.join(RSS_CONFIGS)}); auto RSS is information)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 2; quick 1)")
+    parser.add_argument("--quick", action="store_true", help="1 round, 1x = 5,000 rows / 200 images")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(MARK + json.dumps(child(*args.child)), flush=True)
+        return
+    print_table(benchmark(args.rounds or (1 if args.quick else 2), args.quick))
+
+
+if __name__ == "__main__":
+    main()
