@@ -179,9 +179,22 @@ def restore_checkpoint(model: keras.Model, folder: Path) -> dict:
     """Load a checkpoint's weights and optimizer state into ``model``; return its state."""
     state = json.loads((folder / STATE_FILE).read_text("utf-8"))
     saved = keras.saving.load_model(folder / LAST_MODEL, safe_mode=True)
-    model.set_weights(saved.get_weights())
-    optimizer = model.optimizer
-    optimizer.build(model.trainable_variables)
-    for target, source in zip(optimizer.variables, saved.optimizer.variables):
-        target.assign(np.asarray(source))
+    try:
+        model.set_weights(saved.get_weights())
+        optimizer = model.optimizer
+        optimizer.build(model.trainable_variables)
+        pairs = list(zip(optimizer.variables, saved.optimizer.variables))
+        if len(optimizer.variables) != len(saved.optimizer.variables) or any(
+                tuple(t.shape) != tuple(v.shape) for t, v in pairs):
+            raise ValueError("the optimizer state does not match")
+        for target, source in pairs:
+            if target.name == "learning_rate":
+                continue  # the pipeline's (possibly changed) learning rate wins
+            target.assign(np.asarray(source))
+    except ValueError as err:
+        from kerapipe.errors import UsageError
+
+        raise UsageError(f"the checkpoint {folder} does not fit this pipeline's model or "
+                         f"optimizer ({err}). Resume with the pipeline it was trained with, "
+                         "or start a new run.") from err
     return state

@@ -132,7 +132,8 @@ def new_run_dir(output_dir: Union[str, os.PathLike], name: str) -> Path:
 def run_pipeline(compiled, output_dir: Optional[str] = None,
                  command: Optional[Sequence[str]] = None,
                  verbose: Union[int, str] = "auto",
-                 resume_dir: Optional[Union[str, os.PathLike]] = None) -> RunResult:
+                 resume_dir: Optional[Union[str, os.PathLike]] = None,
+                 resumed_spec_text: Optional[str] = None) -> RunResult:
     """Fit, evaluate on the test split, predict (argmax), and write the run folder.
 
     Every finished epoch is checkpointed. SIGINT/SIGTERM stop at the next step boundary
@@ -151,6 +152,10 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
         checkpoint = latest_checkpoint(run_dir)
         if checkpoint is not None:
             state = restore_checkpoint(compiled.model, checkpoint)
+            # Later epochs must not replay the first epochs' data order.
+            compiled.reshuffle(int(state.get("epochs_done", 0)))
+        if resumed_spec_text is not None:  # --force: only once the checkpoint fits
+            write_text_atomic(run_dir / "spec.yaml", resumed_spec_text)
     else:
         run_dir = new_run_dir(output_dir or spec.output.dir, spec.name)
         write_text_atomic(run_dir / "spec.yaml", _resolved_yaml(spec))
@@ -256,9 +261,8 @@ def resume_run(run_dir: Union[str, os.PathLike], file: Optional[str] = None,
                          f"mix two different runs:\n{diff}Resume with the unchanged file, or "
                          "pass --force to continue with the new one.")
     compiled = compile_pipeline(file, overrides)
-    if force and current != stored:
-        write_text_atomic(folder / "spec.yaml", current)
-    return run_pipeline(compiled, command=command, verbose=verbose, resume_dir=folder)
+    return run_pipeline(compiled, command=command, verbose=verbose, resume_dir=folder,
+                        resumed_spec_text=current if current != stored else None)
 
 
 def yaml_seed(spec_text: str) -> int:

@@ -37,7 +37,7 @@ def raw_features(split: Split, data: LoadedData, spec: PipelineSpec) -> tf.data.
 
 
 def raw_examples(split: Split, data: LoadedData, spec: PipelineSpec,
-                 shuffle_files: bool = False) -> tf.data.Dataset:
+                 shuffle_files: bool = False, seed: Optional[int] = None) -> tf.data.Dataset:
     """One split's raw ``(x, y)`` examples, unbatched.
 
     With ``shuffle_files``, image paths are shuffled (all of them, every epoch) before
@@ -47,7 +47,7 @@ def raw_examples(split: Split, data: LoadedData, spec: PipelineSpec,
     if data.is_images:
         ds = tf.data.Dataset.from_tensor_slices((split.x, split.y))
         if shuffle_files:
-            ds = ds.shuffle(len(split.y), seed=spec.seed, reshuffle_each_iteration=True)
+            ds = ds.shuffle(len(split.y), seed=seed, reshuffle_each_iteration=True)
         images = spec.data.source.images
         return ds.map(lambda path, y: (decode_image(path, images.image_size, images.color_mode),
                                        y), num_parallel_calls=AUTOTUNE)
@@ -58,12 +58,13 @@ def raw_examples(split: Split, data: LoadedData, spec: PipelineSpec,
 
 
 def make_dataset(spec: PipelineSpec, split: Split, data: LoadedData, prep: Preprocessing,
-                 training: bool) -> tf.data.Dataset:
+                 training: bool, seed_offset: int = 0) -> tf.data.Dataset:
     """The batched dataset of one split; shuffled and augmented only when ``training``."""
     shuffle = spec.data.shuffle if training else 0
     cached = use_cache(spec, split, prep)
     files_shuffled = bool(shuffle) and data.is_images and not cached
-    ds = raw_examples(split, data, spec, shuffle_files=files_shuffled)
+    ds = raw_examples(split, data, spec, shuffle_files=files_shuffled,
+                      seed=None if spec.seed is None else spec.seed + seed_offset)
     one_hot = prep.one_hot_classes
     dtype = input_dtype(spec)
 
@@ -76,7 +77,7 @@ def make_dataset(spec: PipelineSpec, split: Split, data: LoadedData, prep: Prepr
     def after_cache(x, y):
         return apply_layers(prep.after_cache, x, training=training), y
 
-    seed = spec.seed
+    seed = None if spec.seed is None else spec.seed + seed_offset
     if cached:
         ds = ds.batch(_PREPROCESS_BATCH).map(before_cache, num_parallel_calls=AUTOTUNE).unbatch()
         ds = ds.cache()

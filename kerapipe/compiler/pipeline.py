@@ -87,6 +87,18 @@ class CompiledPipeline:
         self.history: Optional[keras.callbacks.History] = None
         self.overrides: list[str] = []  # the `--set` values it was compiled with
 
+    def reshuffle(self, epochs_done: int) -> None:
+        """Rebuild the training dataset so its shuffling continues after ``epochs_done``.
+
+        tf.data reshuffles per iteration from the seed, so a new process would replay
+        the first epoch's order; a resumed run offsets the seed by the epochs done.
+        (Resumed epochs see other orders than an uninterrupted run would: close, not
+        bit-identical.)
+        """
+        self.datasets.train = make_dataset(self.spec, self.data.train, self.data,
+                                           self.preprocessing, training=True,
+                                           seed_offset=epochs_done)
+
     # --- the loop -------------------------------------------------------------------
 
     def fit(self, verbose: Union[int, str] = "auto", **kwargs: Any) -> keras.callbacks.History:
