@@ -108,10 +108,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        if not all(math.isfinite(float(v)) for v in logs.values()):
-            return  # never checkpoint a diverged model: keep the last good one
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
+        if not math.isfinite(float(logs.get("loss", 0.0))):
+            return  # never checkpoint a diverged model: keep the last good one
         name = f"epoch-{epoch + 1:04d}"
         tmp = self.folder / f".tmp-{name}"
         shutil.rmtree(tmp, ignore_errors=True)

@@ -229,7 +229,6 @@ def resume_run(run_dir: Union[str, os.PathLike], file: Optional[str] = None,
     """
     import difflib
 
-    from kerapipe.compiler.pipeline import compile_pipeline
     from kerapipe.errors import SpecError, UsageError
     from kerapipe.spec.validate import validate_file
 
@@ -260,6 +259,8 @@ def resume_run(run_dir: Union[str, os.PathLike], file: Optional[str] = None,
         raise UsageError(f"the pipeline changed since this run started, so resuming would "
                          f"mix two different runs:\n{diff}Resume with the unchanged file, or "
                          "pass --force to continue with the new one.")
+    from kerapipe.compiler.pipeline import compile_pipeline  # TensorFlow: only now
+
     compiled = compile_pipeline(file, overrides)
     return run_pipeline(compiled, command=command, verbose=verbose, resume_dir=folder,
                         resumed_spec_text=current if current != stored else None)
