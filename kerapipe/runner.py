@@ -172,19 +172,35 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
     callbacks = others + ([early] if early else []) + [guard, saver, stopper]
     done = int(state.get("epochs_done", 0))
     tick = time.perf_counter()
-    stopper.install()
+    stopper.install()  # until the last file is written: a late signal is handled too
     try:
-        if done < spec.train.epochs and not _stopped_early(state, spec):
-            compiled.fit(verbose=verbose, callbacks=callbacks, initial_epoch=done)
-    except TrainingStopped:
-        pass  # the guard or the signal handler says why
+        try:
+            if done < spec.train.epochs and not _stopped_early(state, spec):
+                compiled.fit(verbose=verbose, callbacks=callbacks, initial_epoch=done)
+        except TrainingStopped:
+            pass  # the guard or the signal handler says why
+        seconds["fit"] = time.perf_counter() - tick
+        history = saver.history
+        if guard.tripped or stopper.received:
+            _write_partial(compiled, run_dir, history, seconds, command, early, guard, stopper)
+        result = _evaluate_and_predict(compiled, run_dir, history, seconds)
+        if stopper.received:  # arrived during evaluation: --resume redoes only that part
+            _write_partial(compiled, run_dir, history, seconds, command, early, guard, stopper)
+        save_model_atomic(compiled.inference_model, run_dir / "model.keras")
+        write_text_atomic(run_dir / "history.csv", history_csv(result.history))
+        seconds["total"] = time.perf_counter() - started
+        result.seconds = seconds
+        _write_metrics(run_dir, spec, result.history, result.test_metrics, result.accuracy)
+        write_text_atomic(run_dir / "run.json", json.dumps(
+            run_record(compiled, command, seconds, status="finished"), indent=2) + "\n")
     finally:
         stopper.uninstall()
-    seconds["fit"] = time.perf_counter() - tick
-    history = saver.history
-    if guard.tripped or stopper.received:
-        _write_partial(compiled, run_dir, history, seconds, command, early, guard, stopper)
+    return result
 
+
+def _evaluate_and_predict(compiled, run_dir: Path, history: dict, seconds: dict) -> RunResult:
+    """Test metrics, and predictions.csv with the argmax class of each test example."""
+    spec = compiled.spec
     tick = time.perf_counter()
     test_metrics = compiled.evaluate()
     seconds["evaluate"] = time.perf_counter() - tick
@@ -203,14 +219,6 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
 
             result.predicted = probabilities_to_classes(probabilities)
             result.true = np.asarray(test.y).astype(np.int64)
-
-    save_model_atomic(compiled.inference_model, run_dir / "model.keras")
-    write_text_atomic(run_dir / "history.csv", history_csv(result.history))
-    seconds["total"] = time.perf_counter() - started
-    result.seconds = seconds
-    _write_metrics(run_dir, spec, result.history, test_metrics, result.accuracy)
-    write_text_atomic(run_dir / "run.json", json.dumps(
-        run_record(compiled, command, seconds, status="finished"), indent=2) + "\n")
     return result
 
 
