@@ -399,7 +399,7 @@ def test_message_text_of_each_code_is_golden(code):
 
 
 def test_every_code_validation_reports_has_a_golden_message():
-    not_from_text = {"unreadable-file", "no-such-file",  # about paths, not text
+    not_from_text = {"unreadable-file", "no-such-file", "outside-path",  # about paths
                      "layer-arguments", "shape-error", "keras-arguments", "deep-skipped"}  # --deep
     assert set(GOLDEN) == set(ISSUE_CODES) - not_from_text
     tabled = {case.values[1] for case in BAD_INPUTS} | {case.values[1] for case in WARNINGS}
@@ -465,3 +465,16 @@ def test_undecodable_file_is_an_unreadable_file_issue(tmp_path):
     (issue,) = validate_file(path).issues
     assert (issue.code, issue.file) == ("unreadable-file", str(path))
     assert "can't decode byte 0xff" in issue.message
+
+
+@pytest.mark.parametrize("vocabulary, refused", [
+    ("/etc/passwd", True), ("../secrets.txt", True), ("~/.ssh/id_rsa", True),
+    ("vocab.txt", False), ("data/vocab.txt", False),
+], ids=["absolute", "parent", "home", "beside-the-file", "below-the-file"])
+def test_a_layer_argument_that_reads_a_file_must_stay_in_the_pipeline_folder(
+        tmp_path, vocabulary, refused):
+    path = tmp_path / "p.yaml"
+    path.write_text(change("    - Flatten: {}", "    - Flatten: {}\n"
+                           f"    - StringLookup: {{vocabulary: '{vocabulary}'}}"))
+    codes = [(i.code, i.key_path) for i in validate_file(path).issues]
+    assert (("outside-path", "model.layers[3].StringLookup.vocabulary") in codes) is refused

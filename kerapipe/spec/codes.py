@@ -37,6 +37,7 @@ ISSUE_CODES: dict[str, str] = {
     "unknown-schedule": "a learning-rate schedule keras.optimizers.schedules does not have",
     "unknown-step": "a preprocessing step kerapipe does not have",
     # checks across keys
+    "outside-path": "a layer argument that reads a file points outside the pipeline's folder",
     "no-training-data": "split fractions leave no training examples",
     "not-applicable": "an option that does not apply to this source",
     "reshape-size": "a reshape whose size cannot match the example",

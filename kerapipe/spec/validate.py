@@ -58,6 +58,7 @@ def validate_data(data: Any, file: str = "<dict>", document: Optional[Document] 
     spec = parse_pipeline(data, issues)
     if spec is not None and not any(i.severity == ERROR for i in issues):
         issues += run_checks(spec)
+        issues += check_file_arguments(spec, file)
         if spec.name is None:
             stem = FsPath(file).stem if not file.startswith("<") else "pipeline"
             spec = dataclasses.replace(spec, name=stem)
@@ -69,6 +70,32 @@ def validate_data(data: Any, file: str = "<dict>", document: Optional[Document] 
     issues.sort(key=lambda i: (i.line, i.column))
     has_errors = any(i.severity == ERROR for i in issues)
     return ValidationResult(file, None if has_errors else spec, issues, document)
+
+
+# Keras layer arguments that name a file Keras will read.
+FILE_ARGUMENTS = ("vocabulary",)
+
+
+def check_file_arguments(spec: PipelineSpec, file: str) -> list[Issue]:
+    """A layer argument that reads a file must point inside the pipeline's own folder.
+
+    A pipeline file from someone else must not make kerapipe read ``/etc/passwd`` or
+    ``~/.ssh/id_rsa`` into a vocabulary (and from there into a saved model).
+    """
+    folder = os.path.dirname(os.path.abspath(file)) if not file.startswith("<") else os.getcwd()
+    issues: list[Issue] = []
+    for index, layer in enumerate(spec.model.layers):
+        for arg in FILE_ARGUMENTS:
+            value = layer.kwargs.get(arg)
+            if not isinstance(value, str):
+                continue
+            target = os.path.realpath(os.path.join(folder, os.path.expanduser(value)))
+            if os.path.commonpath([target, os.path.realpath(folder)]) != os.path.realpath(folder):
+                issues.append(Issue("outside-path", ("model", "layers", index, layer.name, arg),
+                                    f"'{value}' is outside the pipeline's folder; a file a "
+                                    "layer reads must be inside it (next to the pipeline "
+                                    "file or below it). Copy the file there."))
+    return issues
 
 
 def validate_text(text: str, file: str = "<string>", overrides: Sequence[str] = ()
