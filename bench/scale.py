@@ -5,15 +5,17 @@ Two file sources, each generated at 1x, 4x and 16x rows into a temporary folder:
 * **csv**: 1x = 20,000 rows of 16 float features and a string label of 4 classes;
 * **images**: 1x = 500 PNG files, 32x32 RGB, in 4 class folders.
 
-Each (source, scale) runs in three data configurations (``--set`` overrides):
+Each (source, scale) runs in these data configurations (``--set`` overrides):
 
 * ``auto``: the defaults, ``data.cache: auto`` and ``data.shuffle: 10000``; the in-memory
   cache is used while it fits the budget, so memory grows with the data *by design*;
-* ``stream``: ``data.cache=false``, ``data.shuffle=1000``: the streaming configuration,
-  every buffer bounded by a fixed number of examples;
-* ``stream10k``: ``data.cache=false`` with the default ``data.shuffle: 10000``: the shuffle
-  buffer holds up to 10,000 *decoded* examples (an image here: 32*32*3 float32 = 12 KiB),
-  i.e. every training example at these sizes, so it grows with the data until 10,000.
+* ``stream``: ``--set data.cache=false``, the streaming configuration: nothing holds the
+  data set; image folders shuffle file paths (a few bytes each) and decode after, CSV rows
+  are parsed by tf.data and shuffled in a buffer of ``data.shuffle`` (10,000) rows;
+* ``stream1k`` (images only): ``data.cache=false`` and ``data.shuffle=1000``: the shuffle
+  buffer's share of memory (a buffer of decoded examples would hold ``data.shuffle`` of
+  them, 12 KiB per 32x32x3 float32 image; a CSV row of 16 float32 is 64 bytes, so 10,000
+  of them are well under 1% of the process and the CSV run is left out, to save minutes).
 
 For each (source, configuration, scale) a fresh process runs ``compile_pipeline`` on a
 tiny model (csv: normalize + Dense 32 + Dense 4; images: rescale + Flatten + Dense 4),
@@ -22,7 +24,8 @@ then 3 epochs of ``compiled.model.fit(compiled.datasets.train)``, and reports:
 * **steady time per sample**: the median of epochs 2..3 (timed by a Keras callback,
   ``on_epoch_begin`` -> ``on_epoch_end``) / training examples: the cost per example once
   the fixed start-up (tracing, the first pass and cache fill) is paid; with the first
-  epoch's time per sample, as information;
+  epoch's time per sample and the steady epochs' CPU time per sample (process CPU seconds,
+  all threads: what other users of a shared machine barely move), as information;
 * **load**: ``compile_pipeline`` seconds (reading, checking and splitting the files);
 * **peak RSS**: VmHWM of the process at its end, with VmRSS after importing TensorFlow,
   after ``compile_pipeline`` and at the end of each epoch, to tell the data's share from the
@@ -31,7 +34,7 @@ then 3 epochs of ``compiled.model.fit(compiled.datasets.train)``, and reports:
 Runs alternate in rounds (every cell once, then again, ...) so that load from other users
 of the machine hits them alike; medians over rounds. Targets: steady time per sample within
 15% of 1x (``auto`` and ``stream``); peak RSS growth 1x -> 16x under 10% when streaming
-(``stream``, and ``stream10k`` to show the shuffle buffer's share); ``auto`` RSS is information.
+(``stream``); the RSS of ``auto`` and ``stream1k`` is information.
 
     python bench/scale.py [--rounds 2] [--quick]
 """
@@ -63,12 +66,12 @@ EPOCHS = 3  # epoch 1 pays the start-up; the steady time is the median of epochs
 # name -> (--set overrides, label); the pipeline's own values are cache: auto, shuffle: 10000
 CONFIGS: dict[str, tuple[list[str], str]] = {
     "auto": ([], "cache auto (in-memory cache within budget, grows with data by design)"),
-    "stream": (["data.cache=false", "data.shuffle=1000"],
-               "streaming: cache=false, shuffle 1000"),
-    "stream10k": (["data.cache=false"], "cache=false, default shuffle 10000 (decoded examples)"),
+    "stream": (["data.cache=false"], "streaming: cache=false, default shuffle 10000"),
+    "stream1k": (["data.cache=false", "data.shuffle=1000"], "cache=false, shuffle 1000"),
 }
+CONFIG_KINDS = {"stream1k": ("images",)}  # configurations run for some sources only
 TIME_CONFIGS = ("auto", "stream")  # steady time per sample is a target in these
-RSS_CONFIGS = ("stream", "stream10k")  # peak RSS growth is a target in these
+RSS_CONFIGS = ("stream",)  # peak RSS growth is a target in these
 
 
 def make_csv(path: Path, rows: int) -> None:
@@ -138,18 +141,26 @@ def child(kind: str, path: str, config: str) -> dict[str, Any]:
     after_compile = memory_mib()
 
     class EpochTimer(keras.callbacks.Callback):
-        """Wall seconds of every epoch, and the RSS at its end."""
+        """Wall seconds of every epoch and to the end of its first step, and the RSS at its end."""
 
         def __init__(self) -> None:
             super().__init__()
             self.seconds: list[float] = []
+            self.cpu_seconds: list[float] = []
+            self.first_step: list[float] = []
             self.rss: list[float] = []
 
         def on_epoch_begin(self, epoch, logs=None) -> None:
             self.began = time.perf_counter()
+            self.cpu_began = time.process_time()
+
+        def on_train_batch_end(self, batch, logs=None) -> None:
+            if batch == 0:
+                self.first_step.append(time.perf_counter() - self.began)
 
         def on_epoch_end(self, epoch, logs=None) -> None:
             self.seconds.append(time.perf_counter() - self.began)
+            self.cpu_seconds.append(time.process_time() - self.cpu_began)
             self.rss.append(memory_mib()["rss"])
 
     timer = EpochTimer()
@@ -165,7 +176,12 @@ def child(kind: str, path: str, config: str) -> dict[str, Any]:
             "cache_used": use_cache(compiled.spec, compiled.data.train, compiled.preprocessing),
             "shuffle": compiled.spec.data.shuffle, "train_samples": samples,
             "load_seconds": load_seconds, "fit_seconds": fit_seconds,
-            "epoch_seconds": timer.seconds, "first_epoch_us_per_sample":
+            "epoch_seconds": timer.seconds, "epoch_first_step_seconds": timer.first_step,
+            "steady_seconds": steady, "epoch_cpu_seconds": timer.cpu_seconds,
+            "steady_cpu_us_per_sample":
+            1e6 * statistics.median(timer.cpu_seconds[1:]) / samples,
+            "steady_first_step_ms": 1e3 * statistics.median(timer.first_step[1:]),
+            "first_epoch_us_per_sample":
             1e6 * timer.seconds[0] / samples, "steady_us_per_sample": 1e6 * steady / samples,
             "rss_after_import_mib": after_import["rss"],
             "rss_after_compile_mib": after_compile["rss"], "rss_epoch_end_mib": timer.rss,
@@ -184,6 +200,7 @@ def run_child(kind: str, path: Path, config: str) -> dict[str, Any]:
 
 
 MEDIANS = ("load_seconds", "fit_seconds", "first_epoch_us_per_sample", "steady_us_per_sample",
+           "steady_seconds", "steady_first_step_ms", "steady_cpu_us_per_sample",
            "rss_after_import_mib", "rss_after_compile_mib", "peak_rss_mib")
 
 
@@ -193,7 +210,8 @@ def benchmark(rounds: int = 2, quick: bool = False) -> dict[str, Any]:
     base = QUICK_BASE if quick else BASE
     folder = Path(tempfile.mkdtemp(prefix="kerapipe-scale-"))
     samples: dict[str, dict[str, dict[int, list[dict]]]] = {
-        k: {c: {s: [] for s in SCALES} for c in CONFIGS} for k in BASE}
+        k: {c: {s: [] for s in SCALES} for c in CONFIGS if k in CONFIG_KINDS.get(c, (k,))}
+        for k in BASE}
     try:
         paths: dict[tuple[str, int], Path] = {}
         start = time.perf_counter()
@@ -208,13 +226,14 @@ def benchmark(rounds: int = 2, quick: bool = False) -> dict[str, Any]:
                  for kind, scale in paths}
         for r in range(rounds):
             for kind in BASE:
-                for config in CONFIGS:
+                for config in samples[kind]:
                     for scale in SCALES:
                         run = run_child(kind, paths[kind, scale], config)
                         samples[kind][config][scale].append(run)
                         print(f"  round {r + 1}/{rounds} {kind:<6} {config:<9} {scale:>2}x  "
                               f"epochs {' '.join(f'{s:.2f}' for s in run['epoch_seconds'])} s  "
-                              f"steady {run['steady_us_per_sample']:6.1f} us/sample  "
+                              f"steady {run['steady_us_per_sample']:6.1f} us/sample "
+                              f"(CPU {run['steady_cpu_us_per_sample']:6.1f})  "
                               f"peak RSS {run['peak_rss_mib']:4.0f} MiB", flush=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -228,9 +247,17 @@ def benchmark(rounds: int = 2, quick: bool = False) -> dict[str, Any]:
                        "cache_used": runs[0]["cache_used"], "shuffle": runs[0]["shuffle"]}
                 row.update({key: statistics.median(run[key] for run in runs) for key in MEDIANS})
                 table[f"{scale}x"] = row
-            one = table["1x"]
+            one, before = table["1x"], None
             for row in table.values():
+                # us per extra example between this scale's steady epoch and the one before:
+                # the cost per example with any fixed cost per epoch taken out
+                row["marginal_us_per_sample"] = None if before is None else 1e6 * (
+                    row["steady_seconds"] - before["steady_seconds"]) / (
+                    row["train_samples"] - before["train_samples"])
+                before = row
                 row["time_vs_1x"] = row["steady_us_per_sample"] / one["steady_us_per_sample"]
+                row["cpu_vs_1x"] = (row["steady_cpu_us_per_sample"]
+                                    / one["steady_cpu_us_per_sample"])
                 row["first_epoch_vs_1x"] = (row["first_epoch_us_per_sample"]
                                             / one["first_epoch_us_per_sample"])
                 row["rss_vs_1x"] = row["peak_rss_mib"] / one["peak_rss_mib"]
@@ -251,9 +278,10 @@ def disk_mib(path: Path) -> float:
 
 def print_table(result: dict[str, Any]) -> None:
     """One row per (source, configuration, scale): sizes, load, time per sample, RSS vs 1x."""
-    print(f"{'source':<24}{'rows':>7}{'MiB':>6}{'train':>7}{'load s':>7}{'epoch1':>8}"
-          f"{'steady':>8}{'vs 1x':>7}{'RSS import':>11}{'compile':>8}{'peak':>6}{'vs 1x':>7}"
-          "  targets")
+    print(f"{'source':<22}{'rows':>7}{'MiB':>6}{'train':>7}{'load s':>7}{'epoch1':>7}"
+          f"{'steady':>7}{'vs 1x':>6}{'CPU':>7}{'vs 1x':>6}{'step1 ms':>9}{'marginal':>9}"
+          f"{'RSS import':>11}"
+          f"{'compile':>8}{'peak':>6}{'vs 1x':>6}  targets")
     for kind, by_config in result["rows"].items():
         for config, by_scale in by_config.items():
             for scale, row in by_scale.items():
@@ -264,22 +292,32 @@ def print_table(result: dict[str, Any]) -> None:
                 if "rss_met" in row:
                     verdicts.append(("RSS " + ("met" if row["rss_met"] else "NOT met"))
                                     if config in RSS_CONFIGS else "RSS info")
+                marginal = ("-" if row["marginal_us_per_sample"] is None
+                            else f"{row['marginal_us_per_sample']:.1f}")
                 name = f"{kind} {config} {scale}"
-                print(f"{name:<24}{row['rows']:>7}{size['mib']:>6.1f}{row['train_samples']:>7}"
-                      f"{row['load_seconds']:>7.2f}{row['first_epoch_us_per_sample']:>8.1f}"
-                      f"{row['steady_us_per_sample']:>8.1f}{row['time_vs_1x']:>7.2f}"
+                print(f"{name:<22}{row['rows']:>7}{size['mib']:>6.1f}{row['train_samples']:>7}"
+                      f"{row['load_seconds']:>7.2f}{row['first_epoch_us_per_sample']:>7.0f}"
+                      f"{row['steady_us_per_sample']:>7.1f}{row['time_vs_1x']:>6.2f}"
+                      f"{row['steady_cpu_us_per_sample']:>7.1f}{row['cpu_vs_1x']:>6.2f}"
+                      f"{row['steady_first_step_ms']:>9.1f}{marginal:>9}"
                       f"{row['rss_after_import_mib']:>11.0f}{row['rss_after_compile_mib']:>8.0f}"
-                      f"{row['peak_rss_mib']:>6.0f}{row['rss_vs_1x']:>7.2f}  {', '.join(verdicts)}")
-    print(f"(medians of {result['rounds']} round(s), one fresh process per row, "
-          f"{result['epochs']} epochs of model.fit;\n epoch1 / steady: us per train example in "
-          f"epoch 1 (tracing, first pass, cache fill) / median of epochs 2..{result['epochs']};"
-          f"\n RSS in MiB: after importing TensorFlow, after compile_pipeline, peak (VmHWM);\n "
+                      f"{row['peak_rss_mib']:>6.0f}{row['rss_vs_1x']:>6.2f}  {', '.join(verdicts)}")
+    epochs = result["epochs"]
+    print(f"(medians of {result['rounds']} round(s), one fresh process per row, {epochs} epochs "
+          f"of model.fit;\n epoch1 / steady: us per train example in epoch 1 (tracing, first "
+          f"pass, cache fill) / median of epochs 2..{epochs}, timed on_epoch_begin -> "
+          f"on_epoch_end;\n CPU: the same steady epochs in CPU seconds of the process (all "
+          f"its threads) per train example, which other users' load barely moves "
+          f"(information);\n step1 ms: steady epochs, epoch start to the end of their first "
+          f"step (new iterator, buffers filling: a cost per epoch);\n marginal: steady us per "
+          f"extra train example since the scale before (costs per epoch taken out);\n RSS in "
+          f"MiB: after importing TensorFlow, after compile_pipeline, peak (VmHWM);\n "
           "configurations: " + "; ".join(f"{name} = {label}" + (
               f" [--set {' '.join(o)}]" if o else "")
               for name, (o, label) in CONFIGS.items())
           + f";\n targets: steady us/sample within {TIME_TOLERANCE:.0%} of 1x "
           f"({', '.join(TIME_CONFIGS)}), peak RSS 1x -> 16x under +{RSS_GROWTH_MAX:.0%} "
-          f"({', '.join(RSS_CONFIGS)}); auto RSS is information)")
+          f"({', '.join(RSS_CONFIGS)}); other RSS is information)")
 
 
 def main() -> None:
