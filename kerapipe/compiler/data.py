@@ -28,6 +28,7 @@ from kerapipe.errors import DataError
 from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.datasets import KERAS_DATASETS, SAMPLES
 from kerapipe.spec.issues import did_you_mean
+from kerapipe.spec.typed import looks_numeric
 from kerapipe.spec.model import CsvSource, ImagesSource, NpzSource, PipelineSpec
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -432,7 +433,7 @@ def _check_csv_row(where: str, line: int, row: list[str], header: list[str],
 
 def _csv_columns(where: str, header: list[str], source: CsvSource) -> tuple[int, list[int]]:
     listing = ", ".join(header)
-    looks_like_data = all(_is_float(name) for name in header if name)
+    looks_like_data = all(looks_numeric(name) for name in header if name)
     no_header = (" The first row looks like data: add a header row naming the columns."
                  if looks_like_data else "")
     duplicates = sorted({name for name in header if header.count(name) > 1})
@@ -458,14 +459,6 @@ def _csv_columns(where: str, header: list[str], source: CsvSource) -> tuple[int,
     return label_index, indices
 
 
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _csv_labels(distinct: list[str], codes: np.ndarray, raw: _Raw) -> np.ndarray:
     """Integer labels stay numbers; floats too (checked later); strings become classes.
 
@@ -476,7 +469,7 @@ def _csv_labels(distinct: list[str], codes: np.ndarray, raw: _Raw) -> np.ndarray
         return values[codes]
     except ValueError:
         pass
-    if all(_is_float(label) for label in distinct):
+    if all(looks_numeric(label) for label in distinct):
         return np.array([float(label) for label in distinct], dtype=np.float64)[codes]
     raw.class_names = sorted(distinct)
     raw.regression = False
@@ -699,16 +692,16 @@ def _hash_file(path: str) -> str:
 def _hash_arrays(*arrays: Any) -> str:
     """sha256 of array contents (dtype, shape and bytes; ragged object arrays item by item)."""
     digest = hashlib.sha256()
-    for array in arrays:
-        array = np.asarray(array) if not _is_ragged(array) else array
-        if _is_ragged(array):
-            digest.update(f"ragged:{len(array)};".encode())
-            for item in array:
+    for values in arrays:
+        values = np.asarray(values) if not _is_ragged(values) else values
+        if _is_ragged(values):
+            digest.update(f"ragged:{len(values)};".encode())
+            for item in values:
                 item = np.ascontiguousarray(np.asarray(item, dtype=np.int64))
                 digest.update(f"{item.size};".encode())
                 digest.update(item.tobytes())
         else:
-            array = np.ascontiguousarray(array)
-            digest.update(f"{array.dtype.str}{array.shape};".encode())
-            digest.update(array.tobytes())
+            values = np.ascontiguousarray(values)
+            digest.update(f"{values.dtype.str}{values.shape};".encode())
+            digest.update(values.tobytes())
     return digest.hexdigest()

@@ -29,9 +29,7 @@ from kerapipe.compiler.preprocess import Preprocessing, build_preprocessing
 from kerapipe.errors import SpecError, UsageError
 from kerapipe.spec.checks import output_activation
 from kerapipe.spec.model import PipelineSpec
-from kerapipe.spec.validate import (ValidationResult, is_path_like, validate_data,
-                                    validate_file, validate_text)
-from kerapipe.spec.yaml_loader import Document
+from kerapipe.spec.validate import validate_source
 
 
 @dataclass
@@ -185,27 +183,6 @@ def _callbacks(spec: PipelineSpec, datasets: Datasets) -> list:
         monitor=early.monitor, patience=early.patience, min_delta=early.min_delta,
         mode=early.mode, restore_best_weights=early.restore_best_weights,
         start_from_epoch=early.start_from_epoch)]
-
-
-def validate_source(source: Union[str, os.PathLike, dict], overrides: Sequence[str] = ()
-                    ) -> tuple[ValidationResult, Optional[str]]:
-    """Validate a path, YAML text or dict; return the result and the file path (if any)."""
-    if isinstance(source, dict):
-        if overrides:
-            import copy
-
-            from kerapipe.spec.overrides import apply_overrides
-
-            document = Document(data=copy.deepcopy(source), file="<dict>")
-            issues = apply_overrides(document, list(overrides))
-            if issues:
-                return ValidationResult("<dict>", None, issues, document), None
-            return validate_data(document.data, "<dict>", document), None
-        return validate_data(source), None
-    text = os.fspath(source) if isinstance(source, os.PathLike) else source
-    if isinstance(source, os.PathLike) or is_path_like(text):
-        return validate_file(text, overrides), text
-    return validate_text(text, "<string>", overrides), None
 
 
 def compile_pipeline(source: Union[str, os.PathLike, dict],

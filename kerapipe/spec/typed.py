@@ -179,7 +179,7 @@ def _parse_scalar(tp: Any, value: Any, path: Path, issues: list[Issue], meta: di
         hint = ""
         if tp is bool and isinstance(value, str) and value.lower() in {"yes", "no", "on", "off", "y", "n"}:
             hint = " Write true or false (YAML 1.2: 'yes'/'no'/'on'/'off' are strings)."
-        elif tp in (int, float) and isinstance(value, str) and _looks_numeric(value):
+        elif tp in (int, float) and isinstance(value, str) and looks_numeric(value):
             hint = " Write the number without quotes."
         issues.append(Issue("wrong-type", path, f"expected {type_name(tp)}.{hint} "
                             f"{_received(path, value)}"))
@@ -195,7 +195,8 @@ def _parse_scalar(tp: Any, value: Any, path: Path, issues: list[Issue], meta: di
     return value
 
 
-def _looks_numeric(text: str) -> bool:
+def looks_numeric(text: str) -> bool:
+    """Whether ``float(text)`` accepts the text (e.g. a quoted number)."""
     try:
         float(text)
     except ValueError:

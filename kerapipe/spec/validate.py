@@ -6,6 +6,7 @@ that compiles (dbt-style: one front end for the parse-only and the real command)
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import glob
 import os
@@ -132,18 +133,30 @@ def validate_file(path: Union[str, os.PathLike], overrides: Sequence[str] = ()
     return validate_text(text, name, overrides)
 
 
+def validate_source(source: Union[str, os.PathLike, dict], overrides: Sequence[str] = ()
+                    ) -> tuple[ValidationResult, Optional[str]]:
+    """Validate a path, YAML text or dict; return the result and the file path (if any)."""
+    if isinstance(source, dict):
+        if overrides:
+            document = Document(data=copy.deepcopy(source), file="<dict>")
+            issues = apply_overrides(document, list(overrides))
+            if issues:
+                return ValidationResult("<dict>", None, issues, document), None
+            return validate_data(document.data, "<dict>", document), None
+        return validate_data(source), None
+    text = os.fspath(source) if isinstance(source, os.PathLike) else source
+    if isinstance(source, os.PathLike) or is_path_like(text):
+        return validate_file(text, overrides), text
+    return validate_text(text, "<string>", overrides), None
+
+
 def load_spec(source: Union[str, os.PathLike, dict]) -> PipelineSpec:
     """A typed, validated spec from a path, a YAML string or a dict.
 
     Raises:
         SpecError: with every issue found, when the spec has errors.
     """
-    if isinstance(source, dict):
-        result = validate_data(source)
-    elif isinstance(source, os.PathLike) or is_path_like(source):
-        result = validate_file(source)
-    else:
-        result = validate_text(source)
+    result, _ = validate_source(source)
     if result.spec is None:
         raise SpecError(result.errors)
     return result.spec
