@@ -91,3 +91,36 @@ def test_uncached_image_folder_shuffles_files_fully_every_epoch(tmp_path):
                                                             list(range(100, 108)))
     assert epochs[0] != epochs[1]  # reshuffled each epoch
     assert np.abs(np.diff(epochs[0][:8])).max() > 50  # not label-grouped: both classes early
+
+
+def test_the_in_memory_cache_costs_about_its_payload_not_per_row_overhead(tmp_path):
+    # tf.data keeps a few hundred bytes per cached element: caching 200,000 rows of 4
+    # floats one by one would take ~80 MB for a 3 MB payload, far beyond cached_bytes().
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "rows.npz", x=rng.normal(size=(200_000, 4)).astype("float32"),
+             y=rng.integers(0, 2, 200_000))
+    spec = {"kerapipe": 1, "seed": 1,
+            "data": {"source": {"npz": str(tmp_path / "rows.npz")}, "cache": True,
+                     "split": {"validation": 0.05, "test": 0.9}},
+            "model": {"layers": [{"Dense": {"units": 2}}]}}
+    code = (
+        "from kerapipe import compile_pipeline\n"
+        "from kerapipe.compiler.datasets import cached_bytes\n"
+        "def rss():\n"
+        "    line = [l for l in open('/proc/self/status') if l.startswith('VmRSS')][0]\n"
+        "    return int(line.split()[1]) * 1024\n"
+        f"compiled = compile_pipeline({spec!r})\n"
+        "test = compiled.datasets.test\n"
+        "for _ in test.take(1): pass\n"
+        "before = rss()\n"
+        "for _ in range(2):\n"
+        "    for _ in test: pass\n"
+        "print(rss() - before, cached_bytes(compiled.data.test, compiled.preprocessing))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    grown, payload = map(int, done.stdout.split()[-2:])
+    assert payload == 180_000 * 4 * 4
+    assert grown < 3 * payload + (8 << 20), (grown, payload)
