@@ -19,6 +19,7 @@ from typing import Optional
 import keras
 import numpy as np
 
+from kerapipe.errors import OutputError
 from kerapipe.io import write_text_atomic
 
 CHECKPOINT_DIR = "checkpoints"
@@ -114,6 +115,18 @@ class EpochCheckpoint(keras.callbacks.Callback):
             return  # never checkpoint a diverged model: keep the last good one
         name = f"epoch-{epoch + 1:04d}"
         tmp = self.folder / f".tmp-{name}"
+        try:
+            self._write(epoch, name, tmp)
+        except OSError as err:  # disk full, folder removed, ...: the last checkpoint stands
+            shutil.rmtree(tmp, ignore_errors=True)
+            previous = latest_checkpoint(self.folder.parent)
+            kept = (f"the checkpoint {previous.name} is intact; free some space and continue "
+                    f"with: kerapipe run --resume {self.folder.parent}") if previous else (
+                    "no epoch was checkpointed")
+            raise OutputError(f"cannot write the checkpoint of epoch {epoch + 1} in "
+                              f"{self.folder}: {err.strerror or err}. {kept}.") from err
+
+    def _write(self, epoch: int, name: str, tmp: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         self.model.save(tmp / LAST_MODEL)

@@ -84,19 +84,29 @@ def schema(output: Optional[str]) -> None:
         click.echo(text, nl=False)
 
 
-def _check_spec_or_exit(file: str, overrides: tuple[str, ...]):
-    """Validate before importing TensorFlow, so a typo is reported in a fraction of a second."""
+def _check_spec_or_exit(file: str, overrides: tuple[str, ...], allow_imports: bool):
+    """Validate before importing TensorFlow, so a typo is reported in a fraction of a second
+    (and code the pipeline imports is refused before any of it runs)."""
+    from kerapipe.spec.checks import imports_not_allowed
     from kerapipe.spec.issues import render
     from kerapipe.spec.validate import validate_file
 
     result = validate_file(file, overrides)
-    if result.issues:
-        click.echo(render(result.issues, "text", 1), err=True)
-    if result.errors:
+    issues = list(result.issues)
+    if result.spec is not None and result.spec.imports and not allow_imports:
+        issue = imports_not_allowed(result.spec)
+        result.document.locate(issue)
+        issues.append(issue)
+    if issues:
+        click.echo(render(issues, "text", 1), err=True)
+    if result.errors or len(issues) > len(result.issues):
         sys.exit(2)
     return result.spec
 
 
+_ALLOW_IMPORTS = click.option("--allow-imports", is_flag=True, help="Run the Python files "
+                              "and modules the pipeline lists under `imports:` (custom layers "
+                              "and losses). Refused without it: read that code first.")
 _SET_OPTION = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
                            help="Override a key of the file, e.g. --set train.epochs=3 "
                            "(repeatable; typed and validated like the file).")
@@ -112,8 +122,9 @@ _SET_OPTION = click.option("--set", "overrides", multiple=True, metavar="KEY.PAT
               "the run's pipeline file).")
 @click.option("--force", is_flag=True, help="With --resume: continue even though the "
               "pipeline file changed.")
+@_ALLOW_IMPORTS
 def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[str],
-        resume_dir: Optional[str], force: bool) -> None:
+        resume_dir: Optional[str], force: bool, allow_imports: bool) -> None:
     """Train a pipeline: fit, evaluate on the test split, write argmax predictions.
 
     Every run writes a new folder (never overwriting): spec.yaml, model.keras,
@@ -126,18 +137,19 @@ def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[st
         from kerapipe.runner import resume_run
 
         command = ["kerapipe", "run", *([file] if file else []), "--resume", resume_dir]
-        result = resume_run(resume_dir, file, overrides, force, command=command)
+        result = resume_run(resume_dir, file, overrides, force, command=command,
+                            allow_imports=allow_imports)
         click.echo(format_run_summary(result))
         return
     if not file:
         raise click.UsageError("give a pipeline FILE (or --resume RUN_DIR).")
-    spec = _check_spec_or_exit(file, overrides)
+    spec = _check_spec_or_exit(file, overrides, allow_imports)
     from kerapipe.runner import ensure_writable_dir
 
     ensure_writable_dir(output_dir or spec.output.dir)  # fail before minutes of loading
     from kerapipe.compiler.pipeline import compile_pipeline
 
-    compiled = compile_pipeline(file, overrides)
+    compiled = compile_pipeline(file, overrides, allow_imports=allow_imports)
     click.echo(f"kerapipe: {compiled.spec.name}: {compiled.data.description}", err=True)
     command = ["kerapipe", "run", file]
     for override in overrides:
@@ -150,13 +162,14 @@ def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[st
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @_SET_OPTION
-def plan(file: str, overrides: tuple[str, ...]) -> None:
+@_ALLOW_IMPORTS
+def plan(file: str, overrides: tuple[str, ...], allow_imports: bool) -> None:
     """Show what would run: data stages with shapes, splits, model summary. No training."""
-    _check_spec_or_exit(file, overrides)
+    _check_spec_or_exit(file, overrides, allow_imports)
     from kerapipe.compiler.pipeline import compile_pipeline
     from kerapipe.report import format_plan
 
-    click.echo(format_plan(compile_pipeline(file, overrides)))
+    click.echo(format_plan(compile_pipeline(file, overrides, allow_imports=allow_imports)))
 
 
 @cli.command()
@@ -164,11 +177,13 @@ def plan(file: str, overrides: tuple[str, ...]) -> None:
 @click.argument("input_path", metavar="INPUT", type=click.Path())
 @click.option("--output", "-o", "output_file", metavar="FILE",
               help="Write the CSV to a new file (never overwritten) instead of standard output.")
-def predict(run_dir: str, input_path: str, output_file: Optional[str]) -> None:
+@_ALLOW_IMPORTS
+def predict(run_dir: str, input_path: str, output_file: Optional[str],
+            allow_imports: bool) -> None:
     """Argmax predictions of a finished run's model for INPUT (.npz, .csv or image folder)."""
     from kerapipe.saved_run import open_run, predict_to_csv, write_new_file
 
-    text = predict_to_csv(open_run(run_dir), input_path)
+    text = predict_to_csv(open_run(run_dir, allow_imports), input_path)
     if output_file:
         write_new_file(output_file, text)
         click.echo(f"wrote {output_file}", err=True)
@@ -178,12 +193,13 @@ def predict(run_dir: str, input_path: str, output_file: Optional[str]) -> None:
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-def evaluate(run_dir: str) -> None:
+@_ALLOW_IMPORTS
+def evaluate(run_dir: str, allow_imports: bool) -> None:
     """Re-evaluate a finished run's model on its test split (same data, same seed)."""
     from kerapipe.report import format_metrics
     from kerapipe.saved_run import evaluate_run, open_run
 
-    click.echo(format_metrics(evaluate_run(open_run(run_dir))))
+    click.echo(format_metrics(evaluate_run(open_run(run_dir, allow_imports))))
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -8,8 +8,17 @@ import tempfile
 from kerapipe.errors import OutputError
 
 
-def write_text_atomic(path: str, text: str) -> None:
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file, fsync and rename.
+
+    Raises:
+        OutputError: the folder cannot be written.
+    """
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file, fsync and rename.
 
     Raises:
         OutputError: the folder cannot be written.
@@ -18,8 +27,8 @@ def write_text_atomic(path: str, text: str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)

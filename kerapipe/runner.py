@@ -12,6 +12,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,8 +22,8 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from kerapipe.errors import OutputError
-from kerapipe.io import write_text_atomic
+from kerapipe.errors import KerapipeError, OutputError
+from kerapipe.io import write_bytes_atomic, write_text_atomic
 from kerapipe.spec.typed import to_plain
 
 
@@ -89,10 +90,7 @@ def ensure_writable_dir(folder: Union[str, os.PathLike]) -> None:
     Raises:
         OutputError: it cannot be created or written.
     """
-    base = Path(folder).absolute()
-    existing = base
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = _closest_existing(folder)
     problem = ""
     if not existing.is_dir():
         problem = f"'{existing}' is a file, not a folder"
@@ -101,6 +99,43 @@ def ensure_writable_dir(folder: Union[str, os.PathLike]) -> None:
     if problem:
         raise OutputError(f"cannot write run folders into '{folder}': {problem}. Choose "
                           "another folder with --output or output.dir.")
+
+
+def _closest_existing(folder: Union[str, os.PathLike]) -> Path:
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return existing
+
+
+def estimated_run_bytes(compiled) -> int:
+    """Disk a run needs at its peak: while a checkpoint rotates, two of them (weights and
+    optimizer state, up to 3x the weights for Adam) plus the best weights, the final
+    model and predictions.csv; 1 MiB for the small files."""
+    weights = 4 * compiled.model.count_params()
+    test = compiled.data.test
+    predictions = 0 if test is None else 120 * len(test.y)
+    return 2 * 3 * weights + 2 * weights + predictions + (1 << 20)
+
+
+def ensure_free_space(folder: Union[str, os.PathLike], compiled) -> None:
+    """Refuse to start a run that would fill the disk halfway through.
+
+    Raises:
+        OutputError: the folder's file system has less free space than the run needs.
+    """
+    existing = _closest_existing(folder)
+    try:
+        free = shutil.disk_usage(existing).free
+    except OSError:
+        return  # cannot tell: the writes themselves will report a full disk
+    need = estimated_run_bytes(compiled)
+    if free < need:
+        raise OutputError(f"'{folder}' has {free / 2**20:.1f} MiB free, and this run needs "
+                          f"about {need / 2**20:.1f} MiB (checkpoints of "
+                          f"{compiled.model.count_params():,} parameters, the final model and "
+                          "predictions). Free some space, or choose another folder with "
+                          "--output or output.dir.")
 
 
 def new_run_dir(output_dir: Union[str, os.PathLike], name: str) -> Path:
@@ -143,15 +178,20 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
     """
     from kerapipe.callbacks import (EpochCheckpoint, NonFiniteLossGuard, SignalStop,
                                     TrainingStopped, latest_checkpoint, restore_checkpoint)
+    from kerapipe.compiler.faults import user_faults
+    from kerapipe.compiler.imports import copy_import_files, saving_scope
 
     spec = compiled.spec
     started = time.perf_counter()
     state: dict = {}
+    ensure_free_space(resume_dir if resume_dir is not None else
+                      (output_dir or spec.output.dir), compiled)
     if resume_dir is not None:
         run_dir = Path(resume_dir)
         checkpoint = latest_checkpoint(run_dir)
         if checkpoint is not None:
-            state = restore_checkpoint(compiled.model, checkpoint)
+            with saving_scope(compiled.custom_objects):
+                state = restore_checkpoint(compiled.model, checkpoint)
             # Later epochs must not replay the first epochs' data order.
             compiled.reshuffle(int(state.get("epochs_done", 0)))
         if resumed_spec_text is not None:  # --force: only once the checkpoint fits
@@ -159,6 +199,7 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
     else:
         run_dir = new_run_dir(output_dir or spec.output.dir, spec.name)
         write_text_atomic(run_dir / "spec.yaml", _resolved_yaml(spec))
+        copy_import_files(spec, compiled.base_dir, run_dir, write_bytes_atomic)
     write_text_atomic(run_dir / "run.json", json.dumps(
         run_record(compiled, command, {}, status="running"), indent=2) + "\n")
     verbose = verbosity() if verbose == "auto" else verbose
@@ -176,14 +217,23 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
     try:
         try:
             if done < spec.train.epochs and not _stopped_early(state, spec):
-                compiled.fit(verbose=verbose, callbacks=callbacks, initial_epoch=done)
+                with user_faults(spec, compiled.data, "training"):
+                    compiled.fit(verbose=verbose, callbacks=callbacks, initial_epoch=done)
         except TrainingStopped:
             pass  # the guard or the signal handler says why
+        except KerapipeError as err:  # out of memory, an undecodable image, ...
+            _write_failed(compiled, run_dir, saver.history, seconds, command, err)
+            raise
         seconds["fit"] = time.perf_counter() - tick
         history = saver.history
         if guard.tripped or stopper.received:
             _write_partial(compiled, run_dir, history, seconds, command, early, guard, stopper)
-        result = _evaluate_and_predict(compiled, run_dir, history, seconds)
+        try:
+            with user_faults(spec, compiled.data, "evaluation"):
+                result = _evaluate_and_predict(compiled, run_dir, history, seconds)
+        except KerapipeError as err:
+            _write_failed(compiled, run_dir, history, seconds, command, err)
+            raise
         if stopper.received:  # arrived during evaluation: --resume redoes only that part
             _write_partial(compiled, run_dir, history, seconds, command, early, guard, stopper)
         save_model_atomic(compiled.inference_model, run_dir / "model.keras")
@@ -225,7 +275,7 @@ def _evaluate_and_predict(compiled, run_dir: Path, history: dict, seconds: dict)
 def resume_run(run_dir: Union[str, os.PathLike], file: Optional[str] = None,
                overrides: Sequence[str] = (), force: bool = False,
                command: Optional[Sequence[str]] = None,
-               verbose: Union[int, str] = "auto") -> RunResult:
+               verbose: Union[int, str] = "auto", allow_imports: bool = False) -> RunResult:
     """Continue an interrupted run from its last checkpoint, in its own folder.
 
     The pipeline file (``file``, else the one recorded in run.json) must resolve to the
@@ -269,7 +319,7 @@ def resume_run(run_dir: Union[str, os.PathLike], file: Optional[str] = None,
                          "pass --force to continue with the new one.")
     from kerapipe.compiler.pipeline import compile_pipeline  # TensorFlow: only now
 
-    compiled = compile_pipeline(file, overrides)
+    compiled = compile_pipeline(file, overrides, allow_imports=allow_imports)
     return run_pipeline(compiled, command=command, verbose=verbose, resume_dir=folder,
                         resumed_spec_text=current if current != stored else None)
 
@@ -355,6 +405,19 @@ def _write_partial(compiled, run_dir: Path, history: dict, seconds: dict, comman
     raise Interrupted(f"{reason} after {done} finished epoch(s); the run folder {run_dir} "
                       f"keeps its last checkpoint. Continue it with: kerapipe run --resume "
                       f"{run_dir}", stopper.received)
+
+
+def _write_failed(compiled, run_dir: Path, history: dict, seconds: dict, command,
+                  err: Exception) -> None:
+    """A run that fails after it started keeps its checkpoints and finished epochs, and
+    says why in run.json and metrics.json (best effort: the folder may be what failed)."""
+    try:
+        write_text_atomic(run_dir / "history.csv", history_csv(history))
+        _write_metrics(run_dir, compiled.spec, history, {}, None, stopped=str(err))
+        write_text_atomic(run_dir / "run.json", json.dumps(
+            run_record(compiled, command, seconds, status="failed"), indent=2) + "\n")
+    except OutputError:
+        pass  # the original error is the one to report
 
 
 def save_model_atomic(model, path: Path) -> None:

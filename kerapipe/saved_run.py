@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from kerapipe.errors import DataError, OutputError, SpecError, UsageError
-from kerapipe.spec.model import PipelineSpec
+from kerapipe.spec.model import PipelineSpec, is_custom_name
 from kerapipe.spec.validate import validate_text
 
 
@@ -35,12 +35,15 @@ class SavedRun:
         return self.record.get("data", {}).get("class_names")
 
 
-def open_run(run_dir: str | os.PathLike) -> SavedRun:
+def open_run(run_dir: str | os.PathLike, allow_imports: bool = False) -> SavedRun:
     """Load a run folder written by ``kerapipe run``.
+
+    A run whose pipeline imports code keeps those files in its folder; they are imported
+    (to rebuild the custom layers) only with ``allow_imports``.
 
     Raises:
         UsageError: the folder is not a complete run folder.
-        SpecError: its spec.yaml no longer validates.
+        SpecError: its spec.yaml no longer validates, or it imports code not allowed.
     """
     folder = Path(run_dir)
     needed = ["spec.yaml", "run.json", "model.keras"]
@@ -56,7 +59,18 @@ def open_run(run_dir: str | os.PathLike) -> SavedRun:
 
     import keras
 
-    model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
+    from kerapipe.compiler.imports import (imports_not_allowed, load_imports,
+                                           resolve_custom_objects, saving_scope)
+
+    custom: dict = {}
+    if result.spec.imports:
+        if not allow_imports:
+            issue = imports_not_allowed(result.spec)
+            result.document.locate(issue)
+            raise SpecError([issue])
+        custom = resolve_custom_objects(result.spec, load_imports(result.spec, folder))
+    with saving_scope(custom):
+        model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
     return SavedRun(folder, result.spec, record, model)
 
 
@@ -198,7 +212,9 @@ def evaluate_run(saved: SavedRun) -> dict[str, float]:
                                                          or data.num_classes))
     from kerapipe.compiler.build import build_loss_on_probabilities
 
-    results = {"loss": float(build_loss_on_probabilities(saved.spec)(y, probabilities))}
+    results = {}
+    if not is_custom_name(saved.spec.loss.name):  # a custom loss may expect logits: skipped
+        results["loss"] = float(build_loss_on_probabilities(saved.spec)(y, probabilities))
     for metric_spec in saved.spec.metrics:
         metric = build_metric(metric_spec)
         if isinstance(metric, str):

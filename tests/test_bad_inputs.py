@@ -383,6 +383,16 @@ GOLDEN = {
                             "model.layers[0].Conv2D.input_shape: kerapipe infers the model's input "
                             "from the data; Keras ignores `input_shape` here (with a warning). "
                             "Remove it."),
+    "bad-import": (change("kerapipe: 1\n", "kerapipe: 1\nimports: [my-layers.py]\n"),
+                   "p.yaml:2:11: error[bad-import]: imports[0]: 'my-layers.py' is neither a `.py` "
+                   "file whose name is a Python module name (letters, digits, _) nor an "
+                   "installed module name such as `my_package.layers`."),
+    "unknown-import": (change("- Dense: {units: 10}",
+                              "- Dense: {units: 10}\n    - custom.Scale: {factor: 2}"),
+                       "p.yaml:18:7: error[unknown-import]: model.layers[4].custom.Scale: "
+                       "'custom.Scale' names module 'custom', but the pipeline has no "
+                       "`imports:`. Keras names have no dot; a custom class needs its file in "
+                       "`imports:`, e.g. `imports: [custom.py]`."),
     "regression-target": (change("{sample: mnist}", "{keras: boston_housing}",
                                  "    - reshape: [28, 28, 1]\n", ""), "p.yaml:17:7: "
                           "warning[regression-target]: loss: this data set has a continuous "
@@ -400,6 +410,7 @@ def test_message_text_of_each_code_is_golden(code):
 
 def test_every_code_validation_reports_has_a_golden_message():
     not_from_text = {"unreadable-file", "no-such-file", "outside-path",  # about paths
+                     "missing-import", "imports-not-allowed",  # tests/test_faults.py
                      "layer-arguments", "shape-error", "keras-arguments", "deep-skipped"}  # --deep
     assert set(GOLDEN) == set(ISSUE_CODES) - not_from_text
     tabled = {case.values[1] for case in BAD_INPUTS} | {case.values[1] for case in WARNINGS}

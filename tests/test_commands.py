@@ -8,7 +8,6 @@ predict and evaluate tests.
 import csv
 import importlib.resources
 import json
-import signal
 import subprocess
 import sys
 import textwrap
@@ -20,7 +19,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from kerapipe.cli import cli, main
+from kerapipe.cli import cli
 
 # Keras 3.15 + TensorFlow 2.21 + NumPy 2.4: `model.save` (every `run`) converts variables
 # with np.array(variable); TF's ResourceVariable.__array__ has no `copy` keyword, so NumPy
@@ -56,23 +55,6 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-@pytest.fixture
-def call_main(capsys):
-    """Run ``main(argv)``; return (exit code, stdout, stderr). Restores SIGTERM's handler."""
-    def call(*args):
-        previous = signal.getsignal(signal.SIGTERM)
-        try:
-            main([str(a) for a in args])
-            code = 0  # a command that returns normally exits 0
-        except SystemExit as exit_:
-            code = exit_.code
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-    return call
 
 
 def mnist_sample_images(count: int) -> np.ndarray:

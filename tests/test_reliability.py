@@ -254,28 +254,6 @@ def folder_bytes(folder: Path) -> dict:
             if p.is_file()}
 
 
-@pytest.fixture
-def call_main(capsys):
-    """``kerapipe.cli.main(argv)`` in this process, for commands refused before any
-    training (a child process would spend seconds importing TensorFlow first).
-    Returns (exit code, stdout, stderr); restores SIGTERM's handler."""
-    from kerapipe.cli import main
-
-    def call(*args) -> tuple[int, str, str]:
-        previous = signal.getsignal(signal.SIGTERM)
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return call
-
-
 def assert_interrupted_run_keeps_finished_epochs(run_dir: Path, signame: str,
                                                  planned: int) -> int:
     """The guarantees of a run stopped by a signal; returns the epochs it finished."""

@@ -17,19 +17,29 @@ from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.checks import output_activation
 from kerapipe.spec.issues import Issue
 from kerapipe.spec.model import (NESTED_LAYER_ARGS, LayerSpec, LossSpec, MetricSpec,
-                                 OptimizerSpec, PipelineSpec, ScheduleSpec)
+                                 OptimizerSpec, PipelineSpec, ScheduleSpec, is_custom_name)
 
 
-def build_layer(spec: LayerSpec) -> keras.layers.Layer:
-    """A new Keras layer from ``ClassName: {kwargs}``; nested layer arguments recurse."""
-    kwargs = {key: build_layer(value) if key in NESTED_LAYER_ARGS and isinstance(value, LayerSpec)
-              else value for key, value in spec.kwargs.items()}
+def build_layer(spec: LayerSpec, custom: Optional[dict[str, Any]] = None) -> keras.layers.Layer:
+    """A new Keras layer from ``ClassName: {kwargs}``; nested layer arguments recurse.
+
+    ``custom`` maps the pipeline's ``module.Name`` references to imported classes.
+    """
+    kwargs = {key: build_layer(value, custom)
+              if key in NESTED_LAYER_ARGS and isinstance(value, LayerSpec) else value
+              for key, value in spec.kwargs.items()}
+    if is_custom_name(spec.name):
+        return (custom or {})[spec.name](**kwargs)
     return getattr(keras.layers, spec.name)(**kwargs)
 
 
-def build_loss(spec: PipelineSpec) -> keras.losses.Loss:
+def build_loss(spec: PipelineSpec, custom: Optional[dict[str, Any]] = None) -> Any:
     """The loss object; ``from_logits`` is inferred from the output activation unless set."""
     loss: LossSpec = spec.loss
+    if is_custom_name(loss.name):
+        from kerapipe.compiler.imports import custom_loss
+
+        return custom_loss((custom or {})[loss.name], dict(loss.kwargs))
     entry = load_catalog().losses.get(loss.name)
     kwargs = dict(loss.kwargs)
     if "from_logits" in entry.params and "from_logits" not in kwargs:
@@ -64,7 +74,8 @@ def short_error(err: Exception) -> str:
     return (text[:400] + "...") if len(text) > 400 else text
 
 
-def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = "float32"
+def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = "float32",
+                     custom: Optional[dict[str, Any]] = None
                      ) -> tuple[Optional[keras.Model], list[Issue]]:
     """The trainable model: ``keras.Input(input_shape)`` followed by the spec's layers.
 
@@ -76,7 +87,7 @@ def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = 
     for index, layer_spec in enumerate(spec.model.layers):
         path = ("model", "layers", index, layer_spec.name)
         try:
-            layer = build_layer(layer_spec)
+            layer = build_layer(layer_spec, custom)
         except Exception as err:  # Keras raises many types for bad arguments
             return None, [Issue("layer-arguments", path, f"Keras refused the arguments of "
                                 f"{layer_spec.name}: {short_error(err)}", at_key=True)]

@@ -512,9 +512,14 @@ def _load_images(source: ImagesSource, base: str) -> _Raw:
     for path in paths:
         digest.update(os.path.relpath(path, root).replace(os.sep, "/").encode() + b"\0")
         try:
-            digest.update(bytes.fromhex(_hash_file(path)))
+            file_hash, head, tail, size = _read_file(path)
         except OSError as err:
             raise DataError(f"{where}: cannot read {path} ({err.strerror or err}).") from err
+        problem = image_file_problem(head, tail, size)
+        if problem:
+            raise DataError(f"{where}: {path} is not a readable image: {problem}. Replace "
+                            "or delete the file (a training run would stop at it).")
+        digest.update(bytes.fromhex(file_hash))
     height, width = (int(d) for d in source.image_size)
     return _Raw(np.array(paths, dtype=str), np.array(labels, dtype=np.int64), where=where,
                 class_names=class_names, regression=False, fingerprint=digest.hexdigest(),
@@ -682,11 +687,61 @@ def _class_indices(raw: _Raw, name: str, labels: np.ndarray) -> np.ndarray:
 # --- fingerprints --------------------------------------------------------------------
 
 def _hash_file(path: str) -> str:
+    return _read_file(path)[0]
+
+
+_TAIL = 4096  # bytes kept from a file's end, where image formats put their end marker
+
+
+def _read_file(path: str) -> tuple[str, bytes, bytes, int]:
+    """sha256 of a file, its first 32 and last ``_TAIL`` bytes, and its size: one pass."""
     digest = hashlib.sha256()
+    head, tail, size = b"", b"", 0
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
-    return digest.hexdigest()
+            head = head or chunk[:32]
+            tail = (tail + chunk)[-_TAIL:]
+            size += len(chunk)
+    return digest.hexdigest(), head, tail, size
+
+
+def image_file_problem(head: bytes, tail: bytes, size: int) -> Optional[str]:
+    """Why a file cannot be a whole PNG, JPEG, GIF or BMP image, or ``None``.
+
+    A check of the signature and the end marker, made while the files are read for the
+    fingerprint anyway: it finds empty, truncated and non-image files before training
+    without decoding every image. (Damage inside a file is found when tf.data decodes
+    it; see ``find_undecodable_image``.)
+    """
+    if size == 0:
+        return "the file is empty"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return None if tail.endswith(b"IEND\xaeB`\x82") else "a truncated PNG (no IEND chunk)"
+    if head.startswith(b"\xff\xd8\xff"):
+        return None if b"\xff\xd9" in tail else "a truncated JPEG (no end-of-image marker)"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return None if b";" in tail[-16:] else "a truncated GIF (no trailer byte)"
+    if head.startswith(b"BM") and len(head) >= 6:
+        declared = int.from_bytes(head[2:6], "little")
+        return None if declared <= size else (f"a truncated BMP ({size} of {declared} "
+                                              "bytes)")
+    return (f"not a PNG, JPEG, GIF or BMP file (it starts with {head[:8]!r})")
+
+
+def find_undecodable_image(paths: Sequence[str], channels: int) -> Optional[tuple[str, str]]:
+    """The first image file that TensorFlow cannot decode, with its error, or ``None``.
+
+    Run only after tf.data failed on a decode: one eager decode per file.
+    """
+    import tensorflow as tf
+
+    for path in paths:
+        try:
+            tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+        except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as err:
+            return str(path), err.message.strip().splitlines()[0]
+    return None
 
 
 def _hash_arrays(*arrays: Any) -> str:

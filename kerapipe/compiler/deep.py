@@ -14,7 +14,7 @@ from kerapipe.compiler.build import (build_core_model, build_loss, build_metric,
                                      build_optimizer, short_error)
 from kerapipe.spec.checks import known_dataset, trace_example_shape
 from kerapipe.spec.issues import ERROR, NOTE, Issue
-from kerapipe.spec.model import PipelineSpec
+from kerapipe.spec.model import PipelineSpec, is_custom_name
 from kerapipe.spec.yaml_loader import Document
 
 
@@ -23,7 +23,11 @@ def deep_check(spec: PipelineSpec, document: Optional[Document] = None) -> list[
     issues: list[Issue] = []
     shape = trace_example_shape(spec)
     known = known_dataset(spec)
-    if shape is None:
+    if spec.imports:
+        issues.append(Issue("deep-skipped", ("imports",), "this pipeline imports Python code, "
+                            "which validate never runs, so --deep did not build the model; "
+                            "`kerapipe plan --allow-imports` builds it.", severity=NOTE))
+    elif shape is None:
         issues.append(Issue("deep-skipped", ("data", "source"), "the example shape depends on "
                             "the data, so --deep did not build the model (it reads no data).",
                             severity=NOTE))
@@ -31,7 +35,8 @@ def deep_check(spec: PipelineSpec, document: Optional[Document] = None) -> list[
         sequences = known is not None and known.input_shape is None
         _, model_issues = build_core_model(spec, shape, "int32" if sequences else "float32")
         issues += model_issues
-    for path, build in ((("loss",), lambda: build_loss(spec)),
+    loss = () if is_custom_name(spec.loss.name) else ((("loss",), lambda: build_loss(spec)),)
+    for path, build in (*loss,
                         (("optimizer",), lambda: build_optimizer(spec.optimizer))):
         try:
             build()

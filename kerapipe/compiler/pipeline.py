@@ -23,6 +23,8 @@ import tensorflow as tf
 from kerapipe.compiler.build import (build_core_model, build_loss, build_metric,
                                      build_optimizer)
 from kerapipe.compiler.data import LoadedData, load_data
+from kerapipe.compiler.faults import user_faults
+from kerapipe.compiler.imports import imports_not_allowed, load_imports, resolve_custom_objects
 from kerapipe.compiler.datasets import (array_features, input_dtype, make_dataset,
                                         optional_dataset, raw_features, split_features)
 from kerapipe.compiler.preprocess import Preprocessing, build_preprocessing
@@ -84,6 +86,7 @@ class CompiledPipeline:
         self.callbacks: list[keras.callbacks.Callback] = _callbacks(spec, self.datasets)
         self.history: Optional[keras.callbacks.History] = None
         self.overrides: list[str] = []  # the `--set` values it was compiled with
+        self.custom_objects: dict[str, Any] = {}  # `module.Name` -> imported class/function
 
     def reshuffle(self, epochs_done: int) -> None:
         """Rebuild the training dataset so its shuffling continues after ``epochs_done``.
@@ -186,13 +189,17 @@ def _callbacks(spec: PipelineSpec, datasets: Datasets) -> list:
 
 
 def compile_pipeline(source: Union[str, os.PathLike, dict],
-                     overrides: Optional[Sequence[str]] = None) -> CompiledPipeline:
+                     overrides: Optional[Sequence[str]] = None,
+                     allow_imports: bool = False) -> CompiledPipeline:
     """Compile a pipeline into Keras objects without training or writing anything.
 
     Args:
         source: a pipeline file path, YAML text, or a dict of the same structure.
         overrides: ``KEY.PATH=VALUE`` strings, as ``--set`` on the command line.
             Defaults to none.
+        allow_imports: run the Python files and modules of the pipeline's ``imports:``
+            (custom layers and losses). Off by default: a pipeline that imports code is
+            refused (``SpecError``, code ``imports-not-allowed``) unless the caller allows it.
 
     Returns:
         A ``CompiledPipeline`` with ``.spec``, ``.model``, ``.datasets``, ``.callbacks``.
@@ -206,31 +213,41 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
     if result.spec is None:
         raise SpecError(result.errors)
     spec = result.spec
+    if spec.imports and not allow_imports:
+        raise SpecError(_located(result, [imports_not_allowed(spec)]))
     if spec.seed is None:  # draw one and keep it in the spec: the run stays reproducible
         spec = dataclasses.replace(spec, seed=secrets.randbelow(2**31))
     seed_everything(spec.seed, spec.train.deterministic)
     base_dir = Path(path).resolve().parent if path else Path.cwd()
+    custom = resolve_custom_objects(spec, load_imports(spec, base_dir)) if spec.imports else {}
     data = load_data(spec, base_dir)
-    preprocessing = build_preprocessing(spec, lambda: raw_features(data.train, data, spec),
-                                        data.num_classes, data.example_shape)
+    with user_faults(spec, data, "adapting the preprocessing"):
+        preprocessing = build_preprocessing(spec, lambda: raw_features(data.train, data, spec),
+                                            data.num_classes, data.example_shape)
     model_input = preprocessing.stages[-1][1]
-    model, issues = build_core_model(spec, model_input, input_dtype(spec))
+    model, issues = build_core_model(spec, model_input, input_dtype(spec), custom)
     if model is None:
-        for issue in issues:
-            if result.document is not None:
-                result.document.locate(issue)
-            else:
-                issue.file = result.file
-        raise SpecError(issues)
+        raise SpecError(_located(result, issues))
     _check_labels_fit_model(spec, data, model)
-    model.compile(loss=build_loss(spec), optimizer=build_optimizer(spec.optimizer),
+    model.compile(loss=build_loss(spec, custom), optimizer=build_optimizer(spec.optimizer),
                   metrics=[build_metric(m) for m in spec.metrics],
                   steps_per_execution=spec.train.steps_per_execution,
                   jit_compile=spec.train.jit_compile)
     compiled = CompiledPipeline(spec, data, preprocessing, model, source_file=path,
                                 base_dir=base_dir)
     compiled.overrides = list(overrides or ())
+    compiled.custom_objects = custom
     return compiled
+
+
+def _located(result, issues: list) -> list:
+    """Issues found after validation, given the file, line and column of their key."""
+    for issue in issues:
+        if result.document is not None:
+            result.document.locate(issue)
+        else:
+            issue.file = result.file
+    return issues
 
 
 def _check_labels_fit_model(spec: PipelineSpec, data: LoadedData, model: keras.Model) -> None:

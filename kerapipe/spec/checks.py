@@ -7,12 +7,14 @@ order a run meets the things they look at (data, model, loss, training).
 from __future__ import annotations
 
 import math
+import re
 from typing import Callable, Optional
 
 from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.datasets import KERAS_DATASETS, SAMPLES, KnownDataset
 from kerapipe.spec.issues import WARNING, Issue, did_you_mean
-from kerapipe.spec.model import LayerSpec, PipelineSpec, ScheduleSpec
+from kerapipe.spec.model import (NESTED_LAYER_ARGS, LayerSpec, PipelineSpec, ScheduleSpec,
+                                 is_custom_name)
 
 _LAYERS = ("model", "layers")
 _TEXT_DATASETS = ("imdb", "reuters")
@@ -242,7 +244,74 @@ def check_suspicious_values(spec: PipelineSpec, issues: list[Issue]) -> None:
                             "output layer.", severity=WARNING))
 
 
+_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
+
+
+def import_name(entry: str) -> Optional[str]:
+    """The module name an `imports:` entry defines (a file's stem, or the module name
+    itself), or ``None`` when the entry is neither a ``.py`` file nor a module name."""
+    if entry.endswith(".py"):
+        stem = entry.replace("\\", "/").rsplit("/", 1)[-1][:-3]
+        return stem if _MODULE_NAME.match(stem) and "." not in stem else None
+    return entry if _MODULE_NAME.match(entry) else None
+
+
+def custom_references(spec: PipelineSpec) -> list[tuple[tuple, str]]:
+    """``(key path, name)`` of every ``module.Name`` layer (nested ones too) and loss."""
+    found: list[tuple[tuple, str]] = []
+
+    def visit(layer: LayerSpec, path: tuple) -> None:
+        if is_custom_name(layer.name):
+            found.append((path + (layer.name,), layer.name))
+        for arg in NESTED_LAYER_ARGS:
+            nested = layer.kwargs.get(arg)
+            if isinstance(nested, LayerSpec):
+                visit(nested, path + (layer.name, arg))
+
+    for index, layer in enumerate(spec.model.layers):
+        visit(layer, _LAYERS + (index,))
+    if is_custom_name(spec.loss.name):
+        found.append((("loss",), spec.loss.name))
+    return found
+
+
+def check_imports(spec: PipelineSpec, issues: list[Issue]) -> None:
+    """Every `imports:` entry defines one module name; every ``module.Name`` uses one."""
+    names: dict[str, int] = {}
+    for index, entry in enumerate(spec.imports):
+        name = import_name(entry)
+        if name is None:
+            issues.append(Issue("bad-import", ("imports", index), f"'{entry}' is neither a "
+                                "`.py` file whose name is a Python module name (letters, "
+                                "digits, _) nor an installed module name such as "
+                                "`my_package.layers`."))
+        elif name in names:
+            issues.append(Issue("bad-import", ("imports", index), f"'{entry}' defines the "
+                                f"module name '{name}', like imports[{names[name]}]; rename "
+                                "one of the files."))
+        else:
+            names[name] = index
+    for path, reference in custom_references(spec):
+        module = reference.rsplit(".", 1)[0]
+        if module not in names:
+            listed = (f"imports: lists {', '.join(names)}" if names
+                      else "the pipeline has no `imports:`")
+            issues.append(Issue("unknown-import", path, f"'{reference}' names module "
+                                f"'{module}', but {listed}. Keras names have no dot; a custom "
+                                f"class needs its file in `imports:`, e.g. `imports: "
+                                f"[{module}.py]`.", at_key=path[0] != "loss"))
+
+
+def imports_not_allowed(spec: PipelineSpec) -> Issue:
+    """The issue (exit 2) of a pipeline that imports code the caller did not allow."""
+    return Issue("imports-not-allowed", ("imports",), f"this pipeline imports Python code "
+                 f"({', '.join(spec.imports)}), which would run with your permissions. Read "
+                 "it first; to run it, pass --allow-imports (Python: allow_imports=True).",
+                 at_key=True)
+
+
 CHECKS: list[Callable[[PipelineSpec, list[Issue]], None]] = [
+    check_imports,
     check_split,
     check_shapes,
     check_output_units,

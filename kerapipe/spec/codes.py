@@ -37,7 +37,12 @@ ISSUE_CODES: dict[str, str] = {
     "unknown-schedule": "a learning-rate schedule keras.optimizers.schedules does not have",
     "unknown-step": "a preprocessing step kerapipe does not have",
     # checks across keys
-    "outside-path": "a layer argument that reads a file points outside the pipeline's folder",
+    "outside-path": "a layer argument or an `imports:` file points outside the pipeline's "
+                    "folder",
+    "bad-import": "an `imports:` entry that is not a `.py` file or module name, or a repeat",
+    "unknown-import": "a `module.Name` layer or loss whose module is not in `imports:`",
+    "missing-import": "an `imports:` file that does not exist",
+    "imports-not-allowed": "a pipeline with `imports:` run without `--allow-imports`",
     "no-training-data": "split fractions leave no training examples",
     "not-applicable": "an option that does not apply to this source",
     "reshape-size": "a reshape whose size cannot match the example",

@@ -46,10 +46,27 @@ def parse_fraction(value: Any) -> Any:
 
 # --- Keras objects named in the file (layers, schedules) ---------------------------
 
+# `module.Name`: a layer or loss from a module in the pipeline's `imports:` list.
+CUSTOM_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+\Z")
+
+
+def is_custom_name(name: Any) -> bool:
+    """Whether ``name`` refers to an imported object (``module.Name``), not a Keras one."""
+    return isinstance(name, str) and bool(CUSTOM_NAME.match(name))
+
+
 def _check_named_object(family: Family, kind: str, name: str, kwargs: Any, path: Path,
                         issues: list[Issue]) -> dict:
     """Check a ``{KerasName: {kwargs}}`` entry against the catalogue; return kwargs."""
     catalog = load_catalog()
+    if kind == "layer" and is_custom_name(name):
+        # An imported class: its arguments are known only once its module runs, which
+        # validation never does (checks.check_imports ties the prefix to `imports:`).
+        if kwargs is None or isinstance(kwargs, dict):
+            return dict(kwargs or {})
+        issues.append(Issue("wrong-type", path + (name,), f"the arguments of layer '{name}' "
+                            f"must be a mapping of keyword arguments. Received: {kwargs!r}"))
+        return {}
     entry = family.get(name)
     if entry is None:
         refused = catalog.refused_layers.get(name) if family is catalog.layers else None
@@ -408,6 +425,8 @@ def _check_kwargs_in(family: Family, kind: str, name: str, kwargs: dict, path: P
                      issues: list[Issue], typed: tuple[str, ...] = ()) -> None:
     if not isinstance(name, str):
         return  # a wrong type is already reported
+    if kind == "loss" and is_custom_name(name):
+        return  # an imported loss: checked against `imports:` (checks.check_imports)
     entry = family.get(name)
     if entry is None:
         issues.append(Issue(f"unknown-{kind}", path + ("name",) if kwargs or typed else path,
@@ -526,6 +545,11 @@ class PipelineSpec:
     seed: Optional[int] = spec_field(42, "Seed of Python, NumPy, TensorFlow and Keras (and "
                                      "TensorFlow's deterministic ops); null draws a new one "
                                      "per run, recorded in the run's spec.yaml.", ge=0)
+    imports: list[str] = spec_field(
+        [], "Python code the pipeline needs for custom layers and losses, named "
+        "`module.Name` in the file: `.py` files inside the pipeline's folder (module name: "
+        "the file name) or installed module names. It runs only when the command line "
+        "passes `--allow-imports` (Python: `allow_imports=True`); `validate` never runs it.")
     data: DataSpec = spec_field(doc="The data and its tf.data pipeline.")
     model: ModelSpec = spec_field(doc="The layers of the model.")
     loss: LossSpec = spec_field(LossSpec("sparse_categorical_crossentropy", {}),

@@ -15,7 +15,7 @@ from pathlib import Path as FsPath
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from kerapipe.errors import SpecError
-from kerapipe.spec.checks import run_checks
+from kerapipe.spec.checks import import_name, run_checks
 from kerapipe.spec.issues import ERROR, WARNING, Issue
 from kerapipe.spec.model import PipelineSpec, parse_pipeline
 from kerapipe.spec.overrides import apply_overrides
@@ -83,20 +83,41 @@ def check_file_arguments(spec: PipelineSpec, file: str) -> list[Issue]:
     A pipeline file from someone else must not make kerapipe read ``/etc/passwd`` or
     ``~/.ssh/id_rsa`` into a vocabulary (and from there into a saved model).
     """
-    folder = os.path.dirname(os.path.abspath(file)) if not file.startswith("<") else os.getcwd()
+    folder = pipeline_folder(file)
     issues: list[Issue] = []
     for index, layer in enumerate(spec.model.layers):
         for arg in FILE_ARGUMENTS:
             value = layer.kwargs.get(arg)
-            if not isinstance(value, str):
-                continue
-            target = os.path.realpath(os.path.join(folder, os.path.expanduser(value)))
-            if os.path.commonpath([target, os.path.realpath(folder)]) != os.path.realpath(folder):
+            if isinstance(value, str) and inside_folder(folder, value) is None:
                 issues.append(Issue("outside-path", ("model", "layers", index, layer.name, arg),
                                     f"'{value}' is outside the pipeline's folder; a file a "
                                     "layer reads must be inside it (next to the pipeline "
                                     "file or below it). Copy the file there."))
+    for index, entry in enumerate(spec.imports):
+        if not entry.endswith(".py") or import_name(entry) is None:
+            continue  # a module name, or an entry check_imports refuses already
+        target = inside_folder(folder, entry)
+        if target is None:
+            issues.append(Issue("outside-path", ("imports", index), f"'{entry}' is outside the "
+                                "pipeline's folder; an imported file must be inside it. Copy "
+                                "it there, or install it and import it by module name."))
+        elif not os.path.isfile(target):
+            issues.append(Issue("missing-import", ("imports", index), f"'{entry}' does not "
+                                f"exist (looked for {target}). Paths are relative to the "
+                                "pipeline file."))
     return issues
+
+
+def pipeline_folder(file: str) -> str:
+    """The folder a pipeline's relative paths start from (the cwd for text and dicts)."""
+    return os.path.dirname(os.path.abspath(file)) if not file.startswith("<") else os.getcwd()
+
+
+def inside_folder(folder: str, value: str) -> Optional[str]:
+    """``value`` resolved against ``folder`` (links followed) when it stays inside it."""
+    target = os.path.realpath(os.path.join(folder, os.path.expanduser(value)))
+    root = os.path.realpath(folder)
+    return target if os.path.commonpath([target, root]) == root else None
 
 
 def validate_text(text: str, file: str = "<string>", overrides: Sequence[str] = ()

@@ -1,0 +1,135 @@
+"""The pipeline's `imports:`: the only way Python code of the user's reaches a run.
+
+A pipeline file names custom layers and losses as ``module.Name``; the module comes
+from its `imports:` list: a ``.py`` file inside the pipeline's folder (module name: the
+file's stem) or an installed module. Nothing is imported unless the caller allows it
+(``--allow-imports`` / ``allow_imports=True``), so a pipeline file received from
+someone else can be validated, planned and reviewed without running its code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+import keras
+
+from kerapipe.errors import UsageError
+from kerapipe.spec.checks import custom_references, import_name, imports_not_allowed
+from kerapipe.spec.model import PipelineSpec
+from kerapipe.spec.validate import inside_folder
+
+_PACKAGE = "kerapipe_imports"  # file imports live under this name in sys.modules
+
+
+def load_imports(spec: PipelineSpec, base_dir: os.PathLike | str) -> dict[str, ModuleType]:
+    """Import every `imports:` entry; ``{module name used in the file: module}``.
+
+    Raises:
+        UsageError: a file is missing or outside ``base_dir``, or importing fails.
+    """
+    modules: dict[str, ModuleType] = {}
+    for entry in spec.imports:
+        name = import_name(entry)
+        try:
+            if entry.endswith(".py"):
+                modules[name] = _import_file(name, entry, str(base_dir))
+            else:
+                modules[name] = importlib.import_module(entry)
+        except UsageError:
+            raise
+        except Exception as err:  # the user's code may raise anything while importing
+            raise UsageError(f"imports: importing '{entry}' failed: "
+                             f"{type(err).__name__}: {err}") from err
+    return modules
+
+
+def _import_file(name: str, entry: str, base_dir: str) -> ModuleType:
+    path = inside_folder(base_dir, entry)
+    if path is None or not os.path.isfile(path):
+        raise UsageError(f"imports: '{entry}' is not a file inside {base_dir}.")
+    qualified = f"{_PACKAGE}.{name}"
+    module_spec = importlib.util.spec_from_file_location(qualified, path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[qualified] = module  # Keras serialisation looks classes up by module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[qualified]
+        raise
+    return module
+
+
+def resolve_custom_objects(spec: PipelineSpec, modules: dict[str, ModuleType]
+                           ) -> dict[str, Any]:
+    """``{"module.Name": object}`` for every custom name the pipeline uses.
+
+    Raises:
+        UsageError: the module has no such name, or it is not a layer class (layers) or a
+            loss class or function (the loss).
+    """
+    objects: dict[str, Any] = {}
+    for path, reference in custom_references(spec):
+        module_name, attribute = reference.rsplit(".", 1)
+        module = modules[module_name]
+        obj = getattr(module, attribute, None)
+        where = ".".join(str(p) for p in path)
+        if obj is None:
+            public = sorted(n for n in vars(module) if not n.startswith("_"))
+            raise UsageError(f"{where}: module '{module_name}' has no '{attribute}'. It "
+                             f"defines: {', '.join(public) or 'nothing public'}.")
+        if path[0] == "loss":
+            if not (_is_subclass(obj, keras.losses.Loss) or inspect.isfunction(obj)):
+                raise UsageError(f"loss: '{reference}' is a {type(obj).__name__}, not a "
+                                 "keras.losses.Loss subclass or a function (y_true, y_pred).")
+        elif not _is_subclass(obj, keras.layers.Layer):
+            raise UsageError(f"{where}: '{reference}' is not a keras.layers.Layer subclass.")
+        objects[reference] = obj
+    return objects
+
+
+def saving_scope(objects: dict[str, Any]) -> keras.saving.CustomObjectScope:
+    """A scope in which Keras finds the custom classes when it loads a saved model."""
+    by_name: dict[str, Any] = {}
+    for obj in objects.values():
+        by_name[obj.__name__] = obj
+        by_name[keras.saving.get_registered_name(obj)] = obj
+    return keras.saving.CustomObjectScope(by_name)
+
+
+def copy_import_files(spec: PipelineSpec, base_dir: os.PathLike | str, run_dir: Path,
+                      write: Callable[[Path, bytes], None]) -> None:
+    """Keep each imported ``.py`` file in the run folder, at the same relative path, so
+    the run's model can be reloaded (and audited) with the code it was trained with."""
+    for entry in spec.imports:
+        if entry.endswith(".py"):
+            source = inside_folder(str(base_dir), entry)
+            target = run_dir / os.path.relpath(source, os.path.realpath(base_dir))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write(target, Path(source).read_bytes())
+
+
+def _is_subclass(obj: Any, base: type) -> bool:
+    return inspect.isclass(obj) and issubclass(obj, base)
+
+
+def custom_loss(obj: Any, kwargs: dict) -> Any:
+    """An imported loss: a Loss subclass is instantiated with the file's arguments; a
+    function is used as it is (it takes no arguments from the file)."""
+    if inspect.isclass(obj):
+        return obj(**kwargs)
+    if kwargs:
+        raise UsageError(f"loss: the function '{obj.__name__}' takes no arguments from the "
+                         f"file (got {', '.join(kwargs)}); make it a keras.losses.Loss "
+                         "subclass to pass arguments.")
+    return obj
+
+
+__all__ = ["imports_not_allowed", "load_imports", "resolve_custom_objects", "saving_scope",
+           "copy_import_files", "custom_loss"]
