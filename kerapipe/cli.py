@@ -72,10 +72,11 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool, deep: bool) -> None
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
               help="Write the schema to this file instead of standard output.")
 def schema(output: Optional[str]) -> None:
-    """Print the JSON Schema of the pipeline file format (for editors and CI)."""
-    from kerapipe.spec.schema import pipeline_json_schema
+    """Print the JSON Schema of the pipeline file format (for editors and CI).
 
-    text = json.dumps(pipeline_json_schema(), indent=1) + "\n"
+    Its ``x-kerapipe-commands`` annotation lists every command and option of this CLI.
+    """
+    text = json.dumps(schema_document(), indent=1) + "\n"
     if output:
         from kerapipe.io import write_text_atomic
 
@@ -200,6 +201,38 @@ def evaluate(run_dir: str, allow_imports: bool) -> None:
     from kerapipe.saved_run import evaluate_run, open_run
 
     click.echo(format_metrics(evaluate_run(open_run(run_dir, allow_imports))))
+
+
+def schema_document() -> dict:
+    """The JSON Schema of the format, annotated with the CLI's commands and options (what
+    `kerapipe schema` prints and schema/pipeline.schema.json holds)."""
+    from kerapipe.spec.schema import pipeline_json_schema
+
+    document = pipeline_json_schema()
+    document["x-kerapipe-commands"] = command_reference()
+    return document
+
+
+def command_reference() -> list[dict]:
+    """Every command with its arguments and options, read from click's declarations."""
+    context = click.Context(cli)
+    reference = [{"command": "kerapipe", "help": cli.help,
+                  "options": _options(cli.get_params(context))}]
+    for name in sorted(cli.commands):
+        command = cli.commands[name]
+        params = command.get_params(context)
+        reference.append({
+            "command": f"kerapipe {name}",
+            "help": (command.help or "").split("\n\n")[0].strip(),
+            "arguments": [p.human_readable_name for p in params
+                          if isinstance(p, click.Argument)],
+            "options": _options(params)})
+    return reference
+
+
+def _options(params: list) -> list[dict]:
+    return [{"names": list(p.opts), "help": p.help or "", "flag": bool(p.is_flag)}
+            for p in params if isinstance(p, click.Option)]
 
 
 def _terminate(signum: int, frame: object) -> None:

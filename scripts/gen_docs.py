@@ -1,5 +1,5 @@
-"""Regenerate what is derived from the spec declarations: the JSON Schema file and the
-README's key and error-code tables. Run after changing kerapipe/spec/model.py or codes.py:
+"""Regenerate what is derived from the spec declarations: the JSON Schema file (with the
+CLI's commands and options) and the README's key and error-code tables. Run after changing kerapipe/spec/model.py or codes.py:
 
     python scripts/gen_docs.py          # rewrite
     python scripts/gen_docs.py --check  # exit 1 if anything is stale (tests do this too)
@@ -12,7 +12,8 @@ import re
 import sys
 from pathlib import Path
 
-from kerapipe.spec.schema import pipeline_json_schema, render_code_table, render_key_table
+from kerapipe.cli import schema_document
+from kerapipe.spec.schema import render_code_table, render_key_table
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "schema" / "pipeline.schema.json"
@@ -20,7 +21,7 @@ README = ROOT / "README.md"
 
 
 def schema_text() -> str:
-    return json.dumps(pipeline_json_schema(), indent=1) + "\n"
+    return json.dumps(schema_document(), indent=1) + "\n"
 
 
 def readme_text(current: str) -> str:

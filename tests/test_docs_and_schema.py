@@ -44,6 +44,24 @@ def test_every_spec_key_is_in_the_readme():
     assert missing == []
 
 
+def test_every_command_and_option_is_in_the_readme_and_in_kerapipe_schema():
+    from click.testing import CliRunner
+
+    from kerapipe.cli import cli, command_reference
+
+    printed = json.loads(CliRunner().invoke(cli, ["schema"]).output)
+    assert printed["x-kerapipe-commands"] == command_reference()
+    names = {entry["command"] for entry in command_reference()}
+    assert {f"kerapipe {name}" for name in cli.commands} <= names
+    missing = [entry["command"] for entry in command_reference()
+               if f"`{entry['command']}" not in README and entry["command"] != "kerapipe"]
+    for entry in command_reference():
+        for option in entry["options"]:
+            if not any(name in README for name in option["names"] if name.startswith("--")):
+                missing.append(f"{entry['command']} {option['names']}")
+    assert missing == []
+
+
 def test_every_exit_code_is_in_the_readme():
     for code, meaning in EXIT_CODES.items():
         assert f"| {code} | {meaning} |" in README

@@ -406,3 +406,15 @@ def test_a_failed_run_records_why_and_keeps_its_finished_epochs(tmp_path, call_m
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["LATEST",
                                                                            "epoch-0001"]
     assert not list(run_dir.rglob(".tmp-*"))
+
+
+def test_a_label_sorted_source_gives_every_split_every_class(tmp_path):
+    """Handled by the shuffled, stratified split (never "the last 10%")."""
+    from kerapipe import compile_pipeline
+
+    y = np.sort(np.arange(60) % 3)  # 0 0 ... 1 1 ... 2 2
+    (tmp_path / "data.npz").write_bytes(npz_bytes(good_x(60), y))
+    (tmp_path / "p.yaml").write_text(NPZ)
+    data = compile_pipeline(tmp_path / "p.yaml").data
+    for split in (data.train, data.validation, data.test):
+        assert set(np.asarray(split.y).tolist()) == {0, 1, 2}
