@@ -8,6 +8,7 @@ batch where it happened.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -100,8 +101,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
     """
 
     def __init__(self, run_dir: Path, early_stopping: Optional[keras.callbacks.EarlyStopping],
-                 history: Optional[dict] = None) -> None:
+                 history: Optional[dict] = None, resume_command: str = "") -> None:
         super().__init__()
+        self.resume_command = resume_command or f"kerapipe run --resume {run_dir}"
         self.folder = Path(run_dir) / CHECKPOINT_DIR
         self.folder.mkdir(exist_ok=True)
         self.early_stopping = early_stopping
@@ -120,9 +122,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
         except OSError as err:  # disk full, folder removed, ...: the last checkpoint stands
             shutil.rmtree(tmp, ignore_errors=True)
             previous = latest_checkpoint(self.folder.parent)
-            kept = (f"the checkpoint {previous.name} is intact; free some space and continue "
-                    f"with: kerapipe run --resume {self.folder.parent}") if previous else (
-                    "no epoch was checkpointed")
+            fix = ("free some space" if err.errno in (errno.ENOSPC, errno.EDQUOT)
+                   else "make the folder writable")
+            kept = (f"the checkpoint {previous.name} is intact; {fix} and continue with: "
+                    f"{self.resume_command}") if previous else "no epoch was checkpointed"
             raise OutputError(f"cannot write the checkpoint of epoch {epoch + 1} in "
                               f"{self.folder}: {err.strerror or err}. {kept}.") from err
 
@@ -188,10 +191,17 @@ def _fsync(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def restore_checkpoint(model: keras.Model, folder: Path) -> dict:
-    """Load a checkpoint's weights and optimizer state into ``model``; return its state."""
+def restore_checkpoint(model: keras.Model, folder: Path,
+                       custom_objects: Optional[dict] = None) -> dict:
+    """Load a checkpoint's weights and optimizer state into ``model``; return its state.
+
+    ``custom_objects``: the pipeline's imported classes (``CompiledPipeline.custom_objects``).
+    """
+    from kerapipe.compiler.imports import saving_scope
+
     state = json.loads((folder / STATE_FILE).read_text("utf-8"))
-    saved = keras.saving.load_model(folder / LAST_MODEL, safe_mode=True)
+    with saving_scope(custom_objects or {}):
+        saved = keras.saving.load_model(folder / LAST_MODEL, safe_mode=True)
     try:
         model.set_weights(saved.get_weights())
         optimizer = model.optimizer

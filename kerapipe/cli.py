@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sys
+import traceback
 from typing import Optional
 
 import click
@@ -215,7 +216,8 @@ def schema_document() -> dict:
 
 def command_reference() -> list[dict]:
     """Every command with its arguments and options, read from click's declarations."""
-    context = click.Context(cli)
+    # The context that `kerapipe ...` itself gets (context_settings: -h as well as --help).
+    context = cli.make_context("kerapipe", [], resilient_parsing=True)
     reference = [{"command": "kerapipe", "help": cli.help,
                   "options": _options(cli.get_params(context))}]
     for name in sorted(cli.commands):
@@ -251,6 +253,8 @@ def main(argv: Optional[list[str]] = None) -> None:
         err.show()
         sys.exit(err.exit_code)
     except KerapipeError as err:
+        if os.environ.get("KERAPIPE_DEBUG"):
+            traceback.print_exception(err)  # with its cause: what the user's code raised
         click.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)
     except KeyboardInterrupt:

@@ -179,61 +179,53 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
     from kerapipe.callbacks import (EpochCheckpoint, NonFiniteLossGuard, SignalStop,
                                     TrainingStopped, latest_checkpoint, restore_checkpoint)
     from kerapipe.compiler.faults import user_faults
-    from kerapipe.compiler.imports import copy_import_files, saving_scope
+    from kerapipe.compiler.imports import copy_import_files
+    from kerapipe.errors import Interrupted
 
     spec = compiled.spec
     started = time.perf_counter()
     state: dict = {}
     ensure_free_space(resume_dir if resume_dir is not None else
                       (output_dir or spec.output.dir), compiled)
-    if resume_dir is not None:
+    if resume_dir is not None:  # a refusal here leaves the run folder as it was
         run_dir = Path(resume_dir)
         checkpoint = latest_checkpoint(run_dir)
         if checkpoint is not None:
-            with saving_scope(compiled.custom_objects):
-                state = restore_checkpoint(compiled.model, checkpoint)
+            state = restore_checkpoint(compiled.model, checkpoint, compiled.custom_objects)
             # Later epochs must not replay the first epochs' data order.
             compiled.reshuffle(int(state.get("epochs_done", 0)))
-        if resumed_spec_text is not None:  # --force: only once the checkpoint fits
-            write_text_atomic(run_dir / "spec.yaml", resumed_spec_text)
     else:
         run_dir = new_run_dir(output_dir or spec.output.dir, spec.name)
-        write_text_atomic(run_dir / "spec.yaml", _resolved_yaml(spec))
-        copy_import_files(spec, compiled.base_dir, run_dir, write_bytes_atomic)
-    write_text_atomic(run_dir / "run.json", json.dumps(
-        run_record(compiled, command, {}, status="running"), indent=2) + "\n")
     verbose = verbosity() if verbose == "auto" else verbose
     seconds: dict[str, float] = {}
-
     early = _resumable_early_stopping(compiled, state, checkpoint if state else None)
     others = [c for c in compiled.callbacks if not isinstance(c, keras_early_stopping())]
     guard, stopper = NonFiniteLossGuard(), SignalStop()
-    saver = EpochCheckpoint(run_dir, early, state.get("history"))
+    saver = EpochCheckpoint(run_dir, early, state.get("history"),
+                            resume_command=resume_command(compiled, run_dir))
     # The saver checkpoints a finished epoch before the stopper acts on a signal.
     callbacks = others + ([early] if early else []) + [guard, saver, stopper]
     done = int(state.get("epochs_done", 0))
-    tick = time.perf_counter()
     stopper.install()  # until the last file is written: a late signal is handled too
     try:
+        if resume_dir is None or resumed_spec_text is not None:  # --force: the new file
+            write_text_atomic(run_dir / "spec.yaml", resumed_spec_text or _resolved_yaml(spec))
+            copy_import_files(spec, compiled.base_dir, run_dir, write_bytes_atomic)
+        write_text_atomic(run_dir / "run.json", json.dumps(
+            run_record(compiled, command, {}, status="running"), indent=2) + "\n")
+        tick = time.perf_counter()
         try:
             if done < spec.train.epochs and not _stopped_early(state, spec):
-                with user_faults(spec, compiled.data, "training"):
+                with user_faults(compiled, "training"):
                     compiled.fit(verbose=verbose, callbacks=callbacks, initial_epoch=done)
         except TrainingStopped:
             pass  # the guard or the signal handler says why
-        except KerapipeError as err:  # out of memory, an undecodable image, ...
-            _write_failed(compiled, run_dir, saver.history, seconds, command, err)
-            raise
         seconds["fit"] = time.perf_counter() - tick
         history = saver.history
         if guard.tripped or stopper.received:
             _write_partial(compiled, run_dir, history, seconds, command, early, guard, stopper)
-        try:
-            with user_faults(spec, compiled.data, "evaluation"):
-                result = _evaluate_and_predict(compiled, run_dir, history, seconds)
-        except KerapipeError as err:
-            _write_failed(compiled, run_dir, history, seconds, command, err)
-            raise
+        with user_faults(compiled, "evaluation"):
+            result = _evaluate_and_predict(compiled, run_dir, history, seconds)
         if stopper.received:  # arrived during evaluation: --resume redoes only that part
             _write_partial(compiled, run_dir, history, seconds, command, early, guard, stopper)
         save_model_atomic(compiled.inference_model, run_dir / "model.keras")
@@ -243,9 +235,19 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
         _write_metrics(run_dir, spec, result.history, result.test_metrics, result.accuracy)
         write_text_atomic(run_dir / "run.json", json.dumps(
             run_record(compiled, command, seconds, status="finished"), indent=2) + "\n")
+    except KerapipeError as err:  # out of memory, a full disk, an undecodable image, ...
+        if not isinstance(err, Interrupted) and not getattr(err, "recorded", False):
+            _write_failed(compiled, run_dir, saver.history, seconds, command, err)
+        raise
     finally:
         stopper.uninstall()
     return result
+
+
+def resume_command(compiled, run_dir: Path) -> str:
+    """The command line that continues this run (what the messages tell a user to type)."""
+    allow = " --allow-imports" if compiled.spec.imports else ""
+    return f"kerapipe run --resume {run_dir}{allow}"
 
 
 def _evaluate_and_predict(compiled, run_dir: Path, history: dict, seconds: dict) -> RunResult:
@@ -317,11 +319,24 @@ def resume_run(run_dir: Union[str, os.PathLike], file: Optional[str] = None,
         raise UsageError(f"the pipeline changed since this run started, so resuming would "
                          f"mix two different runs:\n{diff}Resume with the unchanged file, or "
                          "pass --force to continue with the new one.")
-    from kerapipe.compiler.pipeline import compile_pipeline  # TensorFlow: only now
+    from kerapipe.compiler.imports import import_file_hashes  # TensorFlow: only now
+
+    if result.spec.imports and allow_imports:  # compare before any of the code runs
+        base = Path(file).resolve().parent
+        was, now = record.get("imports") or {}, import_file_hashes(result.spec, base)
+        changed = sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k))
+        if changed and not force:
+            raise UsageError(f"the imported code changed since this run started "
+                             f"({', '.join(changed)}), so resuming would mix two different "
+                             "models. Restore it, or pass --force to continue with the new "
+                             "code (the run folder then keeps the new copy).")
+    from kerapipe.compiler.pipeline import compile_pipeline
 
     compiled = compile_pipeline(file, overrides, allow_imports=allow_imports)
+    forced = force and (current != stored or (record.get("imports") or {}) != import_file_hashes(
+        compiled.spec, compiled.base_dir))
     return run_pipeline(compiled, command=command, verbose=verbose, resume_dir=folder,
-                        resumed_spec_text=current if current != stored else None)
+                        resumed_spec_text=current if forced else None)
 
 
 def yaml_seed(spec_text: str) -> int:
@@ -380,7 +395,7 @@ def _write_partial(compiled, run_dir: Path, history: dict, seconds: dict, comman
             compiled.model.set_weights(early.best_weights)
             kept = f"the best weights (epoch {early.best_epoch + 1})"
         elif checkpoint is not None:
-            restore_checkpoint(compiled.model, checkpoint)
+            restore_checkpoint(compiled.model, checkpoint, compiled.custom_objects)
             kept = f"the last good checkpoint ({checkpoint.name})"
         else:
             kept = ""
@@ -397,14 +412,17 @@ def _write_partial(compiled, run_dir: Path, history: dict, seconds: dict, comman
         run_record(compiled, command, seconds, status=status), indent=2) + "\n")
     done = len(next(iter(history.values()), []))
     if guard.tripped:
-        raise TrainingError(
+        error: Exception = TrainingError(
             f"{reason}; training stopped. The run folder {run_dir} keeps "
             f"{kept or 'no model (no epoch finished)'} and the history of {done} finished "
             "epoch(s). Lower optimizer.learning_rate (e.g. 10x), check the data for extreme "
             "values, or add a normalize step.")
-    raise Interrupted(f"{reason} after {done} finished epoch(s); the run folder {run_dir} "
-                      f"keeps its last checkpoint. Continue it with: kerapipe run --resume "
-                      f"{run_dir}", stopper.received)
+    else:
+        error = Interrupted(f"{reason} after {done} finished epoch(s); the run folder "
+                            f"{run_dir} keeps its last checkpoint. Continue it with: "
+                            f"{resume_command(compiled, run_dir)}", stopper.received)
+    error.recorded = True  # run.json and metrics.json say why already
+    raise error
 
 
 def _write_failed(compiled, run_dir: Path, history: dict, seconds: dict, command,
@@ -489,6 +507,7 @@ def run_record(compiled, command: Optional[Sequence[str]], seconds: dict,
     import tensorflow as tf
 
     from kerapipe import __version__
+    from kerapipe.compiler.imports import import_file_hashes
 
     data = compiled.data
     splits = {"train": len(data.train.y)}
@@ -509,6 +528,7 @@ def run_record(compiled, command: Optional[Sequence[str]], seconds: dict,
         "base_dir": str(compiled.base_dir),
         "command": list(command) if command else None,
         "overrides": list(getattr(compiled, "overrides", [])),
+        "imports": import_file_hashes(compiled.spec, compiled.base_dir),
         "data": {"description": data.description, "fingerprint": data.fingerprint,
                  "splits": splits, "class_names": data.class_names,
                  "num_classes": data.num_classes, "example_shape": list(data.example_shape)},

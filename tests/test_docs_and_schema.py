@@ -57,7 +57,8 @@ def test_every_command_and_option_is_in_the_readme_and_in_kerapipe_schema():
                if f"`{entry['command']}" not in README and entry["command"] != "kerapipe"]
     for entry in command_reference():
         for option in entry["options"]:
-            if not any(name in README for name in option["names"] if name.startswith("--")):
+            if not any(re.search(rf"`[^`]*{re.escape(name)}(?![\w-])", README)
+                       for name in option["names"]):
                 missing.append(f"{entry['command']} {option['names']}")
     assert missing == []
 
@@ -102,6 +103,15 @@ def test_json_schema_rejects_an_unknown_key_and_an_unknown_layer():
     assert list(validator.iter_errors({**base, "epochs": 3}))
     bad_layer = {**base, "model": {"layers": [{"Dense": {"unit": 3}}]}}
     assert list(validator.iter_errors(bad_layer))
+
+
+def test_json_schema_accepts_an_imported_module_name_layer_and_nothing_else_dotted():
+    schema = pipeline_json_schema()
+    layers = {"$defs": schema["$defs"], **schema["$defs"]["LayerSpec"]}
+    jsonschema.validate({"custom.Scale": {"factor": 2}}, layers)
+    jsonschema.validate("custom.Identity", layers)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"custom.": {}}, layers)
 
 
 def test_readme_example_pipeline_is_valid():

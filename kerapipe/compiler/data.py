@@ -516,6 +516,8 @@ def _load_images(source: ImagesSource, base: str) -> _Raw:
         except OSError as err:
             raise DataError(f"{where}: cannot read {path} ({err.strerror or err}).") from err
         problem = image_file_problem(head, tail, size)
+        if problem and find_undecodable_image([path], CHANNELS[source.color_mode]) is None:
+            problem = None  # e.g. data appended after the end marker: TensorFlow reads it
         if problem:
             raise DataError(f"{where}: {path} is not a readable image: {problem}. Replace "
                             "or delete the file (a training run would stop at it).")
@@ -711,8 +713,9 @@ def image_file_problem(head: bytes, tail: bytes, size: int) -> Optional[str]:
 
     A check of the signature and the end marker, made while the files are read for the
     fingerprint anyway: it finds empty, truncated and non-image files before training
-    without decoding every image. (Damage inside a file is found when tf.data decodes
-    it; see ``find_undecodable_image``.)
+    without decoding every image. A file it suspects is then decoded once, to be sure
+    (some writers append data after the end marker). Damage inside a file is found when
+    tf.data decodes it; see ``find_undecodable_image``.
     """
     if size == 0:
         return "the file is empty"

@@ -9,6 +9,7 @@ someone else can be validated, planned and reviewed without running its code.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -20,7 +21,7 @@ from typing import Any, Callable
 
 import keras
 
-from kerapipe.errors import UsageError
+from kerapipe.errors import OutputError, UsageError
 from kerapipe.spec.checks import custom_references, import_name, imports_not_allowed
 from kerapipe.spec.model import PipelineSpec
 from kerapipe.spec.validate import inside_folder
@@ -44,7 +45,7 @@ def load_imports(spec: PipelineSpec, base_dir: os.PathLike | str) -> dict[str, M
                 modules[name] = importlib.import_module(entry)
         except UsageError:
             raise
-        except Exception as err:  # the user's code may raise anything while importing
+        except (Exception, SystemExit) as err:  # the user's code may raise anything
             raise UsageError(f"imports: importing '{entry}' failed: "
                              f"{type(err).__name__}: {err}") from err
     return modules
@@ -58,11 +59,15 @@ def _import_file(name: str, entry: str, base_dir: str) -> ModuleType:
     module_spec = importlib.util.spec_from_file_location(qualified, path)
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[qualified] = module  # Keras serialisation looks classes up by module
+    write_bytecode = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # no __pycache__ in the user's (or a run's) folder
     try:
         module_spec.loader.exec_module(module)
     except BaseException:
         del sys.modules[qualified]
         raise
+    finally:
+        sys.dont_write_bytecode = write_bytecode
     return module
 
 
@@ -84,6 +89,13 @@ def resolve_custom_objects(spec: PipelineSpec, modules: dict[str, ModuleType]
             public = sorted(n for n in vars(module) if not n.startswith("_"))
             raise UsageError(f"{where}: module '{module_name}' has no '{attribute}'. It "
                              f"defines: {', '.join(public) or 'nothing public'}.")
+        if getattr(obj, "__module__", None) != module.__name__:
+            # `imports: [keras.layers]` must not reopen the door to TFSMLayer or Lambda:
+            # only what the imported module itself defines is accepted.
+            raise UsageError(f"{where}: '{reference}' is defined in "
+                             f"'{getattr(obj, '__module__', '?')}', not in the imported "
+                             f"module; use only classes and functions written in "
+                             f"'{module_name}' itself.")
         if path[0] == "loss":
             if not (_is_subclass(obj, keras.losses.Loss) or inspect.isfunction(obj)):
                 raise UsageError(f"loss: '{reference}' is a {type(obj).__name__}, not a "
@@ -97,22 +109,46 @@ def resolve_custom_objects(spec: PipelineSpec, modules: dict[str, ModuleType]
 def saving_scope(objects: dict[str, Any]) -> keras.saving.CustomObjectScope:
     """A scope in which Keras finds the custom classes when it loads a saved model."""
     by_name: dict[str, Any] = {}
-    for obj in objects.values():
-        by_name[obj.__name__] = obj
-        by_name[keras.saving.get_registered_name(obj)] = obj
+    for reference, obj in objects.items():
+        for name in {obj.__name__, keras.saving.get_registered_name(obj)}:
+            if by_name.setdefault(name, obj) is not obj:
+                raise UsageError(f"two imported objects are named '{name}'; Keras saves "
+                                 "custom classes by name, so rename one (or register it "
+                                 "with keras.saving.register_keras_serializable(package=...)).")
     return keras.saving.CustomObjectScope(by_name)
+
+
+def import_file_hashes(spec: PipelineSpec, base_dir: os.PathLike | str) -> dict[str, str]:
+    """sha256 of each imported ``.py`` file, by its `imports:` entry (for run.json, so a
+    resume notices changed code)."""
+    hashes = {}
+    for entry in spec.imports:
+        source = inside_folder(str(base_dir), entry) if entry.endswith(".py") else None
+        if source and os.path.isfile(source):
+            hashes[entry] = hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    return hashes
 
 
 def copy_import_files(spec: PipelineSpec, base_dir: os.PathLike | str, run_dir: Path,
                       write: Callable[[Path, bytes], None]) -> None:
-    """Keep each imported ``.py`` file in the run folder, at the same relative path, so
-    the run's model can be reloaded (and audited) with the code it was trained with."""
+    """Keep each imported ``.py`` file in the run folder, at its `imports:` path, so the
+    run's model can be reloaded (and audited) with the code it was trained with.
+
+    Raises:
+        OutputError: a file cannot be read or written.
+    """
     for entry in spec.imports:
-        if entry.endswith(".py"):
-            source = inside_folder(str(base_dir), entry)
-            target = run_dir / os.path.relpath(source, os.path.realpath(base_dir))
+        if not entry.endswith(".py"):
+            continue  # an installed module: its installed version is what reloads
+        source = inside_folder(str(base_dir), entry)
+        target = run_dir / os.path.normpath(entry)  # the entry's path, not a link's target
+        try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            write(target, Path(source).read_bytes())
+            data = Path(source).read_bytes()
+        except OSError as err:
+            raise OutputError(f"cannot keep a copy of {entry} in {run_dir}: "
+                              f"{err.strerror or err}.") from err
+        write(target, data)
 
 
 def _is_subclass(obj: Any, base: type) -> bool:
@@ -132,4 +168,4 @@ def custom_loss(obj: Any, kwargs: dict) -> Any:
 
 
 __all__ = ["imports_not_allowed", "load_imports", "resolve_custom_objects", "saving_scope",
-           "copy_import_files", "custom_loss"]
+           "copy_import_files", "import_file_hashes", "custom_loss"]

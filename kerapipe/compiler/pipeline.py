@@ -21,15 +21,16 @@ import numpy as np
 import tensorflow as tf
 
 from kerapipe.compiler.build import (build_core_model, build_loss, build_metric,
-                                     build_optimizer)
+                                     build_optimizer, short_error)
 from kerapipe.compiler.data import LoadedData, load_data
-from kerapipe.compiler.faults import user_faults
+from kerapipe.compiler.faults import translate_faults
 from kerapipe.compiler.imports import imports_not_allowed, load_imports, resolve_custom_objects
 from kerapipe.compiler.datasets import (array_features, input_dtype, make_dataset,
                                         optional_dataset, raw_features, split_features)
 from kerapipe.compiler.preprocess import Preprocessing, build_preprocessing
 from kerapipe.errors import SpecError, UsageError
 from kerapipe.spec.checks import output_activation
+from kerapipe.spec.issues import Issue
 from kerapipe.spec.model import PipelineSpec
 from kerapipe.spec.validate import validate_source
 
@@ -221,7 +222,7 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
     base_dir = Path(path).resolve().parent if path else Path.cwd()
     custom = resolve_custom_objects(spec, load_imports(spec, base_dir)) if spec.imports else {}
     data = load_data(spec, base_dir)
-    with user_faults(spec, data, "adapting the preprocessing"):
+    with translate_faults(spec, data, "adapting the preprocessing", imported=bool(custom)):
         preprocessing = build_preprocessing(spec, lambda: raw_features(data.train, data, spec),
                                             data.num_classes, data.example_shape)
     model_input = preprocessing.stages[-1][1]
@@ -229,7 +230,12 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
     if model is None:
         raise SpecError(_located(result, issues))
     _check_labels_fit_model(spec, data, model)
-    model.compile(loss=build_loss(spec, custom), optimizer=build_optimizer(spec.optimizer),
+    try:
+        loss = build_loss(spec, custom)
+    except Exception as err:  # an imported Loss class refusing the file's arguments
+        raise SpecError(_located(result, [Issue("keras-arguments", ("loss",), f"the loss "
+                                                f"refused its arguments: {short_error(err)}")]))
+    model.compile(loss=loss, optimizer=build_optimizer(spec.optimizer),
                   metrics=[build_metric(m) for m in spec.metrics],
                   steps_per_execution=spec.train.steps_per_execution,
                   jit_compile=spec.train.jit_compile)

@@ -158,7 +158,13 @@ class LayerSpec:
     @staticmethod
     def json_schema() -> dict:
         schema = _named_object_schema(load_catalog().layers, allow_bare=True)
-        schema["description"] = "A Keras layer: `ClassName: {keyword: value}`."
+        custom = "^" + CUSTOM_NAME.pattern.replace("\\Z", "$")
+        schema["anyOf"] += [  # `module.Name` from `imports:`: arguments known at run time
+            {"type": "object", "patternProperties": {custom: {"type": ["object", "null"]}},
+             "minProperties": 1, "maxProperties": 1, "additionalProperties": False},
+            {"type": "string", "pattern": custom}]
+        schema["description"] = ("A Keras layer: `ClassName: {keyword: value}`, or an "
+                                 "imported `module.Name: {keyword: value}`.")
         return schema
 
     def to_yaml(self) -> Any:
