@@ -422,6 +422,19 @@ def test_csv_stream_reads_only_the_split_rows_and_skips_blank_lines(tmp_path):
     assert [v.numpy().tolist() for v in data.csv.features(np.array([1, 3]))] == [[2.0], [4.0]]
 
 
+def test_csv_stream_counts_rows_across_blocks_of_lines(tmp_path, monkeypatch):
+    import kerapipe.compiler.data as data_module
+
+    monkeypatch.setattr(data_module, "_CSV_BLOCK", 4)  # many blocks, blanks at their edges
+    lines = ["a,label"] + [f"{i},x" if i % 5 else "" for i in range(1, 40)]
+    (tmp_path / "b.csv").write_text("\n".join(lines) + "\n")
+    data = load_data(make_spec({"csv": {"path": "b.csv", "label": "label"}}), tmp_path)
+    values = [i for i in range(1, 40) if i % 5]  # data row r holds values[r]
+    rows = np.array([0, 3, 4, 5, 11, 20, len(values) - 1])
+    got = [v.numpy().tolist()[0] for v in data.csv.features(rows)]
+    assert got == [float(values[r]) for r in rows]
+
+
 def test_csv_value_spanning_lines_is_refused(tmp_path):
     (tmp_path / "q.csv").write_text('a,label\n1,"x\ny"\n2,y\n')
     with pytest.raises(DataError) as caught:

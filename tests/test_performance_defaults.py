@@ -124,3 +124,17 @@ def test_the_in_memory_cache_costs_about_its_payload_not_per_row_overhead(tmp_pa
     grown, payload = map(int, done.stdout.split()[-2:])
     assert payload == 180_000 * 4 * 4
     assert grown < 3 * payload + (8 << 20), (grown, payload)
+
+
+def test_file_permutation_is_full_new_every_epoch_and_reproducible_from_the_seed():
+    from kerapipe.compiler.datasets import permutation
+
+    def epochs(seed, count=3):
+        ds = permutation(50, seed)
+        return [[int(i) for i in ds] for _ in range(count)]
+
+    first, again = epochs(7), epochs(7)
+    assert first == again  # the same seed, the same orders, epoch by epoch
+    assert all(sorted(order) == list(range(50)) for order in first)
+    assert first[0] != first[1] != first[2]
+    assert epochs(8)[0] != first[0]
