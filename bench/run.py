@@ -11,7 +11,7 @@ A B A B so that other work on a shared machine hits both sides alike):
 3. ``input_pipeline``: for every pipelines/*.yaml, batches/s of the compiled training
    dataset alone against the model's training steps/s (bench/input_pipeline.py).
 4. ``scale``: a CSV and an image-folder source at 1x, 4x, 16x rows: steady time per
-   training example (epochs 2..3) and peak RSS (streaming, ``data.cache=false``) against
+   training example (epochs 2..4) and peak RSS (streaming, ``data.cache=false``) against
    1x; ``cache: auto`` memory as information (bench/scale.py).
 
 Every figure is printed; targets are checked and summarised, never asserted. Writes
@@ -138,7 +138,8 @@ def scale_section(quick: bool) -> tuple[dict, list[Target]]:
             one, big = by_scale["1x"], by_scale["16x"]
             print(f"  {kind + ' ' + config:<17} peak RSS 1x -> 16x {one['peak_rss_mib']:.0f} -> "
                   f"{big['peak_rss_mib']:.0f} MiB ({big['rss_vs_1x'] - 1:+.1%}); first-epoch "
-                  f"us/sample 16x vs 1x {big['first_epoch_vs_1x']:.2f}: "
+                  f"us/sample 16x vs 1x {big['first_epoch_vs_1x']:.2f}; steady CPU us/sample "
+                  f"4x, 16x vs 1x {by_scale['4x']['cpu_vs_1x']:.2f}, {big['cpu_vs_1x']:.2f}: "
                   f"{result['configs'][config]['label']}")
     return result, targets
 

@@ -93,11 +93,8 @@ def make_dataset(spec: PipelineSpec, split: Split, data: LoadedData, prep: Prepr
 
     seed = None if spec.seed is None else spec.seed + seed_offset
     if cached:
-        # Cache the preprocessed batches, not rows: tf.data keeps a few hundred bytes of
-        # bookkeeping per cached element, 6x the payload of a 16-float CSV row
-        # (bench/scale.py); per batch of 512 it is noise, so cached_bytes() holds.
         ds = ds.batch(_PREPROCESS_BATCH).map(before_cache, num_parallel_calls=AUTOTUNE)
-        ds = ds.cache().unbatch()
+        ds = ds.unbatch().cache() if caches_rows(prep) else ds.cache().unbatch()
         if shuffle:
             ds = ds.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(spec.data.batch_size)
@@ -139,10 +136,34 @@ def memory_budget() -> int:
     return min(total // 4, 2 << 30)
 
 
-def cached_bytes(split: Split, prep: Preprocessing) -> int:
-    """Size of a split's examples after the cacheable preprocessing, as float32."""
+# tf.data keeps a few hundred bytes of bookkeeping per cached element (measured: ~400 B
+# beside a 64 B CSV row, bench/scale.py). Small examples are therefore cached in batches of
+# _PREPROCESS_BATCH (and unbatched again every epoch); large ones one by one, since
+# unbatching copies every example every epoch, which grew a 15-epoch MNIST run's peak RSS
+# by 40 MiB (bench/run.py end_to_end).
+_ELEMENT_OVERHEAD = 512
+_ROW_CACHE_MIN_BYTES = 4 * _ELEMENT_OVERHEAD  # overhead at most a quarter of the payload
+
+
+def example_bytes(prep: Preprocessing) -> int:
+    """Bytes of one example after the cacheable preprocessing, as float32."""
     shape = prep.cached_shape
-    return len(split.y) * math.prod(shape) * 4 if shape else 0
+    return math.prod(shape) * 4 if shape else 0
+
+
+def caches_rows(prep: Preprocessing) -> bool:
+    """Whether the cache holds examples one by one (large ones) or in batches (small)."""
+    return example_bytes(prep) >= _ROW_CACHE_MIN_BYTES
+
+
+def cached_bytes(split: Split, prep: Preprocessing) -> int:
+    """Memory the cache of a split takes: its preprocessed examples as float32, plus
+    tf.data's bookkeeping per cached element (an example or a batch)."""
+    size = example_bytes(prep)
+    if not size:
+        return 0
+    elements = len(split.y) if caches_rows(prep) else math.ceil(len(split.y) / _PREPROCESS_BATCH)
+    return len(split.y) * size + elements * _ELEMENT_OVERHEAD
 
 
 def use_cache(spec: PipelineSpec, split: Split, prep: Preprocessing) -> bool:
