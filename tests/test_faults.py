@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import os
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,6 +160,10 @@ CASES = [
          {"data.csv": GOOD_CSV.replace("1.5,1,y\n", "one,1,y\n", 1)}),
     Case("csv-label-column-missing", with_keys(CSV, **{"label: label": "label: target"}), 3,
          ("data.csv", "target"), {"data.csv": GOOD_CSV}),
+    Case("csv-lone-carriage-returns", CSV, 3, ("data.csv", "lone carriage return"),
+         {"data.csv": GOOD_CSV.replace("\n", "\r")}),
+    Case("csv-number-python-reads-but-tensorflow-does-not", CSV, 3,
+         ("data.csv", "line 4", "'1_0'"), {"data.csv": GOOD_CSV.replace("2.5,2,z\n", "1_0,2,z\n", 1)}),
     Case("csv-nan-feature", CSV, 3, ("data.csv", "line 4"),
          {"data.csv": GOOD_CSV.replace("2.5,2,z\n", "nan,2,z\n", 1)}),
     Case("csv-header-only", CSV, 3, ("data.csv",), {"data.csv": "a,b,label\n"}),
@@ -577,3 +582,15 @@ def test_an_imported_function_used_as_a_layer_is_refused(tmp_path, call_main):
     path = imports_case(tmp_path / "p", layers="[{custom.sparse_ce_from_logits: {}}]")
     code, out, err = call_main("run", path, "--allow-imports", "--output", tmp_path / "runs")
     assert code == 2 and "not a keras.layers.Layer subclass" in err, out + err
+
+
+def test_an_image_whose_name_is_not_utf8_is_a_data_error(tmp_path, call_main):
+    for name, content in image_folder().items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(content)
+    bad = os.path.join(os.fsencode(tmp_path / "pics" / "a"), b"caf\xe9.png")
+    with open(bad, "wb") as handle:
+        handle.write(png(9))
+    (tmp_path / "p.yaml").write_text(IMAGES)
+    code, out, err = call_main("run", tmp_path / "p.yaml", "--output", tmp_path / "runs")
+    assert code == 3 and "not valid UTF-8" in err and "internal error" not in err, out + err

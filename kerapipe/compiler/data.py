@@ -15,6 +15,7 @@ import hashlib
 import importlib.resources
 import math
 import os
+import re
 import zipfile
 from array import array
 import zlib
@@ -415,6 +416,10 @@ def _load_csv(source: CsvSource, base: str) -> _Raw:
     codes = np.frombuffer(label_codes, dtype=label_codes.typecode).astype(np.int64)
     raw.y = _csv_labels(list(distinct), codes, raw)
     raw.fingerprint = _hash_file(path)
+    if _has_lone_carriage_return(path):
+        raise DataError(f"{where}: its lines end with a lone carriage return (\\r, classic Mac "
+                        "style); tf.data splits lines at \\n only, so the rows would not line "
+                        "up. Save the file with \\n (or \\r\\n) line endings.")
     raw.description = f"csv:{source.path} ({count:,} examples, {len(feature_indices)} " \
                       "features, streamed)"
     return raw
@@ -429,7 +434,9 @@ def _check_csv_row(where: str, line: int, row: list[str], header: list[str],
     for column in feature_indices:
         value = row[column]
         try:
-            number = float(value)
+            # tf.io.decode_csv parses ASCII numbers only: Python's float() also takes
+            # `1_000` and other scripts' digits, which would fail mid-training
+            number = float(value) if value.isascii() and "_" not in value else None
         except ValueError:
             number = None
         if number is None or not math.isfinite(number):
@@ -520,7 +527,12 @@ def _load_images(source: ImagesSource, base: str) -> _Raw:
                         f"Image files end in {', '.join(IMAGE_EXTENSIONS)}. {layout}")
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(os.path.relpath(path, root).replace(os.sep, "/").encode() + b"\0")
+        try:
+            relative = os.path.relpath(path, root).replace(os.sep, "/").encode()
+        except UnicodeEncodeError as err:
+            raise DataError(f"{where}: the file name {path!r} is not valid UTF-8; rename "
+                            "the file.") from err
+        digest.update(relative + b"\0")
         try:
             file_hash, head, tail, size = _read_file(path)
         except OSError as err:
@@ -699,6 +711,20 @@ def _class_indices(raw: _Raw, name: str, labels: np.ndarray) -> np.ndarray:
 
 
 # --- fingerprints --------------------------------------------------------------------
+
+def _has_lone_carriage_return(path: str) -> bool:
+    """Whether a text file has a \\r not followed by \\n (a line end tf.data does not see)."""
+    lone = re.compile(rb"\r(?!\n)")
+    with open(path, "rb") as handle:
+        previous = b""
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            block = previous + chunk
+            # a \r at the very end may be followed by \n in the next chunk: decide then
+            searched, previous = (block[:-1], block[-1:]) if block.endswith(b"\r") else (block, b"")
+            if lone.search(searched):
+                return True
+    return previous == b"\r"
+
 
 def _hash_file(path: str) -> str:
     return _read_file(path)[0]
