@@ -94,14 +94,11 @@ def _check_spec_or_exit(file: str, overrides: tuple[str, ...], allow_imports: bo
     from kerapipe.spec.validate import validate_file
 
     result = validate_file(file, overrides)
-    issues = list(result.issues)
-    if result.spec is not None and result.spec.imports and not allow_imports:
-        issue = imports_not_allowed(result.spec)
-        result.document.locate(issue)
-        issues.append(issue)
+    refused = result.spec is not None and bool(result.spec.imports) and not allow_imports
+    issues = result.issues + (result.locate([imports_not_allowed(result.spec)]) if refused else [])
     if issues:
         click.echo(render(issues, "text", 1), err=True)
-    if result.errors or len(issues) > len(result.issues):
+    if result.errors or refused:
         sys.exit(2)
     return result.spec
 

@@ -321,6 +321,7 @@ def resume_run(run_dir: Union[str, os.PathLike], file: Optional[str] = None,
                          "pass --force to continue with the new one.")
     from kerapipe.compiler.imports import import_file_hashes  # TensorFlow: only now
 
+    changed: list[str] = []
     if result.spec.imports and allow_imports:  # compare before any of the code runs
         base = Path(file).resolve().parent
         was, now = record.get("imports") or {}, import_file_hashes(result.spec, base)
@@ -333,8 +334,7 @@ def resume_run(run_dir: Union[str, os.PathLike], file: Optional[str] = None,
     from kerapipe.compiler.pipeline import compile_pipeline
 
     compiled = compile_pipeline(file, overrides, allow_imports=allow_imports)
-    forced = force and (current != stored or (record.get("imports") or {}) != import_file_hashes(
-        compiled.spec, compiled.base_dir))
+    forced = force and (current != stored or bool(changed))
     return run_pipeline(compiled, command=command, verbose=verbose, resume_dir=folder,
                         resumed_spec_text=current if forced else None)
 
@@ -507,7 +507,6 @@ def run_record(compiled, command: Optional[Sequence[str]], seconds: dict,
     import tensorflow as tf
 
     from kerapipe import __version__
-    from kerapipe.compiler.imports import import_file_hashes
 
     data = compiled.data
     splits = {"train": len(data.train.y)}
@@ -528,7 +527,7 @@ def run_record(compiled, command: Optional[Sequence[str]], seconds: dict,
         "base_dir": str(compiled.base_dir),
         "command": list(command) if command else None,
         "overrides": list(getattr(compiled, "overrides", [])),
-        "imports": import_file_hashes(compiled.spec, compiled.base_dir),
+        "imports": compiled.import_hashes,
         "data": {"description": data.description, "fingerprint": data.fingerprint,
                  "splits": splits, "class_names": data.class_names,
                  "num_classes": data.num_classes, "example_shape": list(data.example_shape)},

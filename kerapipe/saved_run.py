@@ -59,16 +59,9 @@ def open_run(run_dir: str | os.PathLike, allow_imports: bool = False) -> SavedRu
 
     import keras
 
-    from kerapipe.compiler.imports import (imports_not_allowed, load_imports,
-                                           resolve_custom_objects, saving_scope)
+    from kerapipe.compiler.imports import imported_objects, saving_scope
 
-    custom: dict = {}
-    if result.spec.imports:
-        if not allow_imports:
-            issue = imports_not_allowed(result.spec)
-            result.document.locate(issue)
-            raise SpecError([issue])
-        custom = resolve_custom_objects(result.spec, load_imports(result.spec, folder))
+    custom = imported_objects(result, allow_imports, folder)  # the run's copies of the files
     with saving_scope(custom):
         model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
     return SavedRun(folder, result.spec, record, model)

@@ -20,7 +20,7 @@ import zipfile
 from array import array
 import zlib
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -282,7 +282,7 @@ def _load_npz(source: NpzSource, base: str) -> _Raw:
         if arrays[name].dtype.kind not in "biuf":
             raise DataError(f"{where}: array '{name}' holds {arrays[name].dtype} values; "
                             "features must be numbers. Convert them before saving the file.")
-    raw.fingerprint = _hash_file(path)
+    raw.fingerprint = _read_file(path).sha256
     total = len(raw.y) + (len(raw.y_test) if raw.y_test is not None else 0)
     raw.description = f"npz:{source.path} ({total:,} examples)"
     return raw
@@ -415,8 +415,9 @@ def _load_csv(source: CsvSource, base: str) -> _Raw:
                csv=CsvStream(path, source.delimiter, tuple(feature_indices), count))
     codes = np.frombuffer(label_codes, dtype=label_codes.typecode).astype(np.int64)
     raw.y = _csv_labels(list(distinct), codes, raw)
-    raw.fingerprint = _hash_file(path)
-    if _has_lone_carriage_return(path):
+    scan = _read_file(path, find_lone_cr=True)
+    raw.fingerprint = scan.sha256
+    if scan.lone_cr:
         raise DataError(f"{where}: its lines end with a lone carriage return (\\r, classic Mac "
                         "style); tf.data splits lines at \\n only, so the rows would not line "
                         "up. Save the file with \\n (or \\r\\n) line endings.")
@@ -534,16 +535,16 @@ def _load_images(source: ImagesSource, base: str) -> _Raw:
                             "the file.") from err
         digest.update(relative + b"\0")
         try:
-            file_hash, head, tail, size = _read_file(path)
+            scan = _read_file(path)
         except OSError as err:
             raise DataError(f"{where}: cannot read {path} ({err.strerror or err}).") from err
-        problem = image_file_problem(head, tail, size)
+        problem = image_file_problem(scan.head, scan.tail, scan.size)
         if problem and find_undecodable_image([path], CHANNELS[source.color_mode]) is None:
             problem = None  # e.g. data appended after the end marker: TensorFlow reads it
         if problem:
             raise DataError(f"{where}: {path} is not a readable image: {problem}. Replace "
                             "or delete the file (a training run would stop at it).")
-        digest.update(bytes.fromhex(file_hash))
+        digest.update(bytes.fromhex(scan.sha256))
     height, width = (int(d) for d in source.image_size)
     # An object array shares the path strings between the splits; a fixed-width str array
     # would take 4 bytes a character in every split's copy (tens of MiB at 100k files).
@@ -712,38 +713,38 @@ def _class_indices(raw: _Raw, name: str, labels: np.ndarray) -> np.ndarray:
 
 # --- fingerprints --------------------------------------------------------------------
 
-def _has_lone_carriage_return(path: str) -> bool:
-    """Whether a text file has a \\r not followed by \\n (a line end tf.data does not see)."""
-    lone = re.compile(rb"\r(?!\n)")
-    with open(path, "rb") as handle:
-        previous = b""
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            block = previous + chunk
-            # a \r at the very end may be followed by \n in the next chunk: decide then
-            searched, previous = (block[:-1], block[-1:]) if block.endswith(b"\r") else (block, b"")
-            if lone.search(searched):
-                return True
-    return previous == b"\r"
-
-
-def _hash_file(path: str) -> str:
-    return _read_file(path)[0]
-
-
 _TAIL = 4096  # bytes kept from a file's end, where image formats put their end marker
+_LONE_CR = re.compile(rb"\r(?!\n)")  # a line end that tf.data's TextLineDataset does not see
 
 
-def _read_file(path: str) -> tuple[str, bytes, bytes, int]:
-    """sha256 of a file, its first 32 and last ``_TAIL`` bytes, and its size: one pass."""
+class FileScan(NamedTuple):
+    """What one pass over a file's bytes found (``_read_file``)."""
+
+    sha256: str
+    head: bytes  # the first 32 bytes
+    tail: bytes  # the last _TAIL bytes
+    size: int
+    lone_cr: bool  # a \r not followed by \n (only when asked for)
+
+
+def _read_file(path: str, find_lone_cr: bool = False) -> FileScan:
+    """Hash a file in one pass, keeping its head and tail (image checks) and, if asked,
+    whether it has a lone carriage return (CSV checks), so no check reads it again."""
     digest = hashlib.sha256()
-    head, tail, size = b"", b"", 0
+    head, tail, size, lone_cr, pending = b"", b"", 0, False, b""
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
             head = head or chunk[:32]
-            tail = (tail + chunk)[-_TAIL:]
+            tail = (tail + chunk[-_TAIL:])[-_TAIL:]
             size += len(chunk)
-    return digest.hexdigest(), head, tail, size
+            if find_lone_cr and not lone_cr:
+                block = pending + chunk
+                # a \r at the very end may be followed by \n in the next chunk: decide then
+                searched, pending = ((block[:-1], block[-1:]) if block.endswith(b"\r")
+                                     else (block, b""))
+                lone_cr = bool(_LONE_CR.search(searched))
+    return FileScan(digest.hexdigest(), head, tail, size, lone_cr or pending == b"\r")
 
 
 def image_file_problem(head: bytes, tail: bytes, size: int) -> Optional[str]:

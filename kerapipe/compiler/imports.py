@@ -21,12 +21,28 @@ from typing import Any, Callable
 
 import keras
 
-from kerapipe.errors import OutputError, UsageError
+from kerapipe.errors import OutputError, SpecError, UsageError
 from kerapipe.spec.checks import custom_references, import_name, imports_not_allowed
 from kerapipe.spec.model import PipelineSpec
 from kerapipe.spec.validate import inside_folder
 
 _PACKAGE = "kerapipe_imports"  # file imports live under this name in sys.modules
+
+
+def imported_objects(result, allowed: bool, base_dir: os.PathLike | str) -> dict[str, Any]:
+    """``{"module.Name": object}`` of a validated pipeline (``ValidationResult``), its
+    modules imported from ``base_dir``; ``{}`` when it imports nothing.
+
+    Raises:
+        SpecError: it imports code and ``allowed`` is false (before any of it runs).
+        UsageError: a module cannot be imported or lacks a name the pipeline uses.
+    """
+    spec = result.spec
+    if not spec.imports:
+        return {}
+    if not allowed:
+        raise SpecError(result.locate([imports_not_allowed(spec)]))
+    return resolve_custom_objects(spec, load_imports(spec, base_dir))
 
 
 def load_imports(spec: PipelineSpec, base_dir: os.PathLike | str) -> dict[str, ModuleType]:
@@ -167,5 +183,5 @@ def custom_loss(obj: Any, kwargs: dict) -> Any:
     return obj
 
 
-__all__ = ["imports_not_allowed", "load_imports", "resolve_custom_objects", "saving_scope",
+__all__ = ["imported_objects", "imports_not_allowed", "load_imports", "resolve_custom_objects", "saving_scope",
            "copy_import_files", "import_file_hashes", "custom_loss"]

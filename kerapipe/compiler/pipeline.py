@@ -24,7 +24,7 @@ from kerapipe.compiler.build import (build_core_model, build_loss, build_metric,
                                      build_optimizer, short_error)
 from kerapipe.compiler.data import LoadedData, load_data
 from kerapipe.compiler.faults import translate_faults
-from kerapipe.compiler.imports import imports_not_allowed, load_imports, resolve_custom_objects
+from kerapipe.compiler.imports import import_file_hashes, imported_objects
 from kerapipe.compiler.datasets import (array_features, input_dtype, make_dataset,
                                         optional_dataset, raw_features, split_features)
 from kerapipe.compiler.preprocess import Preprocessing, build_preprocessing
@@ -88,6 +88,7 @@ class CompiledPipeline:
         self.history: Optional[keras.callbacks.History] = None
         self.overrides: list[str] = []  # the `--set` values it was compiled with
         self.custom_objects: dict[str, Any] = {}  # `module.Name` -> imported class/function
+        self.import_hashes: dict[str, str] = {}  # `imports:` .py entry -> sha256 (run.json)
 
     def reshuffle(self, epochs_done: int) -> None:
         """Rebuild the training dataset so its shuffling continues after ``epochs_done``.
@@ -214,13 +215,11 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
     if result.spec is None:
         raise SpecError(result.errors)
     spec = result.spec
-    if spec.imports and not allow_imports:
-        raise SpecError(_located(result, [imports_not_allowed(spec)]))
+    base_dir = Path(path).resolve().parent if path else Path.cwd()
+    custom = imported_objects(result, allow_imports, base_dir)  # refused unless allowed
     if spec.seed is None:  # draw one and keep it in the spec: the run stays reproducible
         spec = dataclasses.replace(spec, seed=secrets.randbelow(2**31))
     seed_everything(spec.seed, spec.train.deterministic)
-    base_dir = Path(path).resolve().parent if path else Path.cwd()
-    custom = resolve_custom_objects(spec, load_imports(spec, base_dir)) if spec.imports else {}
     data = load_data(spec, base_dir)
     with translate_faults(spec, data, "adapting the preprocessing", imported=bool(custom)):
         preprocessing = build_preprocessing(spec, lambda: raw_features(data.train, data, spec),
@@ -228,13 +227,13 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
     model_input = preprocessing.stages[-1][1]
     model, issues = build_core_model(spec, model_input, input_dtype(spec), custom)
     if model is None:
-        raise SpecError(_located(result, issues))
+        raise SpecError(result.locate(issues))
     _check_labels_fit_model(spec, data, model)
     try:
         loss = build_loss(spec, custom)
     except Exception as err:  # an imported Loss class refusing the file's arguments
-        raise SpecError(_located(result, [Issue("keras-arguments", ("loss",), f"the loss "
-                                                f"refused its arguments: {short_error(err)}")]))
+        raise SpecError(result.locate([Issue("keras-arguments", ("loss",), f"the loss refused "
+                                             f"its arguments: {short_error(err)}")]))
     model.compile(loss=loss, optimizer=build_optimizer(spec.optimizer),
                   metrics=[build_metric(m) for m in spec.metrics],
                   steps_per_execution=spec.train.steps_per_execution,
@@ -243,17 +242,8 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
                                 base_dir=base_dir)
     compiled.overrides = list(overrides or ())
     compiled.custom_objects = custom
+    compiled.import_hashes = import_file_hashes(spec, base_dir)
     return compiled
-
-
-def _located(result, issues: list) -> list:
-    """Issues found after validation, given the file, line and column of their key."""
-    for issue in issues:
-        if result.document is not None:
-            result.document.locate(issue)
-        else:
-            issue.file = result.file
-    return issues
 
 
 def _check_labels_fit_model(spec: PipelineSpec, data: LoadedData, model: keras.Model) -> None:

@@ -51,6 +51,16 @@ class ValidationResult:
     def ok(self, strict: bool = False) -> bool:
         return not self.errors and not (strict and self.warnings)
 
+    def locate(self, issues: list[Issue]) -> list[Issue]:
+        """Give issues found after validation (by compiling, by a command) the file, line
+        and column of their key in this result's document; returns them."""
+        for issue in issues:
+            if self.document is not None:
+                self.document.locate(issue)
+            else:
+                issue.file = self.file
+        return issues
+
 
 def validate_data(data: Any, file: str = "<dict>", document: Optional[Document] = None
                   ) -> ValidationResult:
