@@ -4,16 +4,19 @@ For every ``pipelines/*.yaml`` a fresh process (TensorFlow's op determinism is
 process-global) compiles the pipeline with ``compile_pipeline`` and measures:
 
 * **input**: batches per second of ``compiled.datasets.train`` alone, no model, taken the
-  way ``model.fit`` takes them: a new iterator per epoch (``iter()``), drained by a
-  ``tf.function`` that calls ``get_next()`` once per batch (Keras's train step does the
-  same), so no Python runs per batch;
+  way ``CompiledPipeline.fit`` has ``model.fit`` take them: one iterator over the repeated
+  dataset for the whole run, drained by a ``tf.function`` that calls ``get_next()`` once
+  per batch (Keras's train step does the same), so no Python runs per batch; each round
+  drains whole epochs, at least ``--model-steps`` batches. Starting the iterator (``iter()``
+  and its first batch: tf.data instantiating its functions and threads, 10-20 ms) happens
+  once per ``fit``, like tracing the train step, and is reported apart (start ms);
 * **loop** (information): the same pass as a Python ``for`` loop, from ``iter()`` to the
   last batch; the seconds to the first batch (shuffle-buffer fill) and to close the
   iterator (tf.data stopping its threads) are recorded apart. The loop has a floor of its
   own (below): on iris, with 6 batches an epoch and a tiny model, that floor was only
   about 4x the model's step rate, so the loop measured itself rather than the pipeline;
-* **fit**: steps per second of one epoch of ``compiled.model.fit(compiled.datasets.train)``:
-  the model fed by the real pipeline;
+* **fit**: steps per second of ``compiled.fit`` (the same epochs as one input round, no
+  validation): the model fed by the real pipeline;
 * **floor**: the same loop over an in-memory dataset that yields that one batch as many
   times as an epoch has batches: the fastest rate this eager Python loop can measure (in
   ``fit`` the batches are taken inside the compiled graph, without this loop);
@@ -139,24 +142,35 @@ def child(pipeline: str, model_steps: int, repeats: int) -> dict[str, Any]:
         return seconds, count, first, time.perf_counter() - start - seconds
 
     batches = sum(1 for _ in train)  # also fills the cache, like the warm-up below
+    epochs = -(-model_steps // batches)  # whole epochs, at least model_steps batches
 
     @tf.function
-    def drain(iterator) -> None:
-        for _ in tf.range(batches):
+    def drain(iterator, count) -> None:
+        for _ in tf.range(count):
             iterator.get_next()
 
-    def graph_pass() -> tuple[float, int]:
-        """Seconds and batches of one epoch pulled inside the graph, as model.fit does."""
+    def graph_pass() -> tuple[float, int, float]:
+        """Seconds and batches of `epochs` epochs pulled inside the graph, as fit does, and
+        the seconds to start the iterator (once per fit, like tracing: timed apart)."""
         start = time.perf_counter()
-        drain(iter(train))
-        return time.perf_counter() - start, batches
+        iterator = iter(train.repeat())
+        drain(iterator, tf.constant(1, tf.int64))
+        started = time.perf_counter()
+        drain(iterator, tf.constant(epochs * batches, tf.int64))
+        return time.perf_counter() - started, epochs * batches, started - start
 
     def fit_epoch(data, **options) -> tuple[float, int]:
         timer = epoch_timer()
         model.fit(data, epochs=1, verbose=0, callbacks=[timer], **options)
         return timer.seconds[0], timer.steps[0]
 
-    warm_up = {"input": input_pass(), "graph": graph_pass(), "fit": fit_epoch(train),
+    def fit_pipeline() -> tuple[float, int]:
+        """Seconds and steps of `epochs` epochs of compiled.fit (no validation)."""
+        timer = epoch_timer()
+        compiled.fit(epochs=epochs, verbose=0, callbacks=[timer], validation_data=None)
+        return sum(timer.seconds), sum(timer.steps)
+
+    warm_up = {"input": input_pass(), "graph": graph_pass(), "fit": fit_pipeline(),
                "model_only": fit_epoch(fixed, steps_per_epoch=model_steps)}
     floor = fixed.take(warm_up["input"][1])  # as many batches as an epoch, nothing to compute
     warm_up["floor"] = input_pass(floor)
@@ -166,20 +180,22 @@ def child(pipeline: str, model_steps: int, repeats: int) -> dict[str, Any]:
         rounds["input"].append(input_pass())
         rounds["graph"].append(graph_pass())
         rounds["floor"].append(input_pass(floor))
-        rounds["fit"].append(fit_epoch(train))
+        rounds["fit"].append(fit_pipeline())
         rounds["model_only"].append(fit_epoch(fixed, steps_per_epoch=model_steps))
     rate = {name: statistics.median(sample[1] / sample[0] for sample in samples)
             for name, samples in rounds.items()}
     return {
         "pipeline": pipeline, "data": "synthetic stand-in" if called else "real",
         "train_examples": len(compiled.data.train), "batch_size": compiled.spec.data.batch_size,
-        "batches_per_epoch": rounds["input"][0][1], "compile_seconds": compile_seconds,
+        "batches_per_epoch": rounds["input"][0][1], "epochs_per_round": epochs,
+        "compile_seconds": compile_seconds,
         "warm_up_seconds_steps": warm_up, "rounds_seconds_steps": rounds,
         "input_batches_per_s": rate["input"], "graph_batches_per_s": rate["graph"],
         "fit_steps_per_s": rate["fit"],
         "model_only_steps_per_s": rate["model_only"],
         "input_first_batch_ms": 1000 * statistics.median(r[2] for r in rounds["input"]),
         "input_close_ms": 1000 * statistics.median(r[3] for r in rounds["input"]),
+        "graph_start_ms": 1000 * statistics.median(r[2] for r in rounds["graph"]),
         "input_ms_per_batch_after_first": 1000 * statistics.median(
             (r[0] - r[2]) / (r[1] - 1) for r in rounds["input"]) if rounds["input"][0][1] > 1 else None,
         "floor_batches_per_s": rate["floor"],
@@ -199,7 +215,7 @@ def run_child(pipeline: str, model_steps: int, repeats: int) -> dict[str, Any]:
 
 
 MEDIANS = ("input_batches_per_s", "graph_batches_per_s", "fit_steps_per_s", "model_only_steps_per_s",
-           "input_first_batch_ms", "input_close_ms", "input_ms_per_batch_after_first",
+           "input_first_batch_ms", "input_close_ms", "graph_start_ms", "input_ms_per_batch_after_first",
            "floor_batches_per_s")
 
 
@@ -241,7 +257,7 @@ def benchmark(repeats: int = 3, model_steps: int = 50, processes: int = 1) -> di
 
 def print_table(result: dict[str, Any]) -> None:
     """One row per pipeline: rates, the ratio and its target, first-batch and close times."""
-    print(f"{'pipeline':<20}{'data':<19}{'train':>6}{'batch':>6}{'b/ep':>5}{'input b/s':>10}"
+    print(f"{'pipeline':<20}{'data':<19}{'train':>6}{'batch':>6}{'b/ep':>5}{'input b/s':>10}{'start ms':>9}"
           f"{'fit st/s':>9}{'model st/s':>11}{'ratio':>7}{'fit/model':>10}{'loop b/s':>9}"
           f"{'loop ratio':>11}{'1st ms':>7}{'ms/b':>6}{'close ms':>9}{'floor b/s':>10}"
           f"  >= {TARGET_RATIO:g}x")
@@ -252,6 +268,7 @@ def print_table(result: dict[str, Any]) -> None:
             continue
         print(f"{name:<20}{row['data']:<19}{row['train_examples']:>6}{row['batch_size']:>6}"
               f"{row['batches_per_epoch']:>5}{row['graph_batches_per_s']:>10.1f}"
+              f"{row['graph_start_ms']:>9.1f}"
               f"{row['fit_steps_per_s']:>9.1f}{row['model_only_steps_per_s']:>11.1f}"
               f"{row['ratio']:>7.1f}{row['fit_over_model_only']:>10.2f}"
               f"{row['input_batches_per_s']:>9.1f}{row['loop_ratio']:>11.1f}"
@@ -261,11 +278,12 @@ def print_table(result: dict[str, Any]) -> None:
     processes = result["processes"]
     print(f"(each figure: median of {result['repeats']} alternating in-process rounds after a "
           f"warm-up{'' if processes == 1 else f', then median of {processes} processes'};\n"
-          f" input: a new iterator over datasets.train drained in a tf.function (get_next per"
-          f" batch, as model.fit does);\n loop: the same pass as a Python for loop, iter() to last"
-          f" batch (1st ms: to its first batch; ms/b: per"
+          f" input: one iterator over datasets.train.repeat() drained in a tf.function for whole"
+          f" epochs, >= {result['model_steps']} batches (get_next per batch, as compiled.fit"
+          f" has model.fit do; start ms: iter() and the first batch, once per fit, not in b/s);\n loop: the same pass as a Python for loop, iter() to last"
+          f" batch of one epoch (1st ms: to its first batch; ms/b: per"
           f" batch after it; close ms: deleting the iterator, not in b/s);\n floor: the same loop"
-          f" over one in-memory batch repeated (the loop's own limit);\n fit: one epoch of model.fit on it; model only:"
+          f" over one in-memory batch repeated (the loop's own limit);\n fit: compiled.fit for the input's epochs; model only:"
           f" {result['model_steps']} model.fit steps on one in-memory batch; ratio = input / model"
           f" only;\n synthetic stand-in: {STAND_IN_TRAIN} train / {STAND_IN_TEST} test random"
           f" examples of the real shapes and dtypes, keras.datasets being offline)")

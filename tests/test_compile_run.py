@@ -194,6 +194,32 @@ def test_train_dataset_reshuffles_each_epoch_but_is_reproducible_with_the_same_s
     assert np.array_equal(batches(second)[1], epoch2)
 
 
+@pytest.mark.parametrize("steps_per_execution, one_iterator", [(1, True), (2, True), (3, False)])
+def test_fit_keeps_one_training_iterator_when_executions_fill_whole_epochs(
+        steps_per_execution, one_iterator, data_dir, monkeypatch):
+    # 160 train examples = 10 batches of 16 (validation: 40 = 3 batches). When the batches
+    # divide into steps_per_execution calls, the train split is repeated and read by one
+    # iterator for the whole fit; otherwise by new iterators each epoch, because over a
+    # repeated dataset the last call of an epoch would take batches of the next one.
+    compiled = compile_pipeline(npz_pipeline(data_dir), [
+        "train.epochs=3", f"train.steps_per_execution={steps_per_execution}"])
+    assert int(compiled.datasets.train.cardinality()) == 10
+    assert int(compiled.datasets.validation.cardinality()) == 3
+    train_iterators = []
+    original_iter = tf.data.Dataset.__iter__
+
+    def counting_iter(dataset):
+        if int(dataset.cardinality()) in (10, tf.data.INFINITE_CARDINALITY):  # not validation
+            train_iterators.append(dataset)
+        return original_iter(dataset)
+
+    monkeypatch.setattr(tf.data.Dataset, "__iter__", counting_iter)
+    history = compiled.fit(verbose=0)
+    assert (len(train_iterators) == 1) == one_iterator
+    assert len(history.history["val_loss"]) == 3
+    assert int(compiled.model.optimizer.iterations) == 3 * 10  # each epoch: exactly its batches
+
+
 # --- each preprocessing step ------------------------------------------------------------
 
 NPZ_CLASSIFIER = """\
