@@ -12,11 +12,12 @@ A B A B so that other work on a shared machine hits both sides alike):
    dataset alone against the model's training steps/s (bench/input_pipeline.py).
 4. ``scale``: a CSV and an image-folder source at 1x, 4x, 16x rows: steady time per
    training example (epochs 2..4) and peak RSS (streaming, ``data.cache=false``) against
-   1x; ``cache: auto`` memory as information (bench/scale.py).
+   1x; ``cache: auto`` memory as information (bench/scale.py). 3 rounds (quick: 1).
 
 Every figure is printed; targets are checked and summarised, never asserted. Writes
 bench/results.json: machine and versions, then per section its medians, ratios and raw
-samples (only the sections that ran).
+samples, with the commit and command that measured it. ``--only`` replaces only the
+sections it runs and keeps the others from the file as they were measured.
 
     python bench/run.py [--quick] [--only end_to_end validate input_pipeline scale]
 """
@@ -119,7 +120,7 @@ def input_section(quick: bool) -> tuple[dict, list[Target]]:
 
 def scale_section(quick: bool) -> tuple[dict, list[Target]]:
     """Steady time per example and peak RSS at 1x, 4x, 16x rows (bench/scale.py)."""
-    result = scale.benchmark(rounds=1 if quick else 2, quick=quick)
+    result = scale.benchmark(rounds=1 if quick else 3, quick=quick)
     scale.print_table(result)
     targets = []
     for kind, by_config in result["rows"].items():
@@ -180,6 +181,10 @@ def main() -> None:
     if info["uncommitted_kerapipe_files"]:
         print(f"note: uncommitted changes in kerapipe/: {info['uncommitted_kerapipe_files']}")
 
+    if args.only and args.output.exists() and not args.quick:
+        earlier = json.loads(args.output.read_text()).get("sections", {})
+        report["sections"] = {name: section for name, section in earlier.items()
+                              if name in SECTIONS and name not in names}
     all_targets: list[Target] = []
     for name in names:
         print(f"\n=== {name}", flush=True)
@@ -189,11 +194,14 @@ def main() -> None:
         print(f"({name}: {seconds:.0f} s, load average now {os.getloadavg()[0]:.2f})", flush=True)
         all_targets += targets
         report["sections"][name] = {
+            "command": report["command"], "git_commit": info["git_commit"],
             "section_seconds": seconds, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "load_average_after": os.getloadavg(),
             "targets": [dict(zip(("what", "value", "target", "met"), t[1:])) for t in targets],
             **result}
     print_summary(all_targets)
+    report["sections"] = {name: report["sections"][name] for name in SECTIONS
+                          if name in report["sections"]}  # in section order
     args.output.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}")
 

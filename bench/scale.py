@@ -37,7 +37,7 @@ of the machine hits them alike; medians over rounds. Targets: steady time per sa
 15% of 1x (``auto`` and ``stream``); peak RSS growth 1x -> 16x under 10% when streaming
 (``stream``); the RSS of ``auto`` is information.
 
-    python bench/scale.py [--rounds 2] [--quick]
+    python bench/scale.py [--rounds 3] [--quick]
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ MEDIANS = ("load_seconds", "fit_seconds", "first_epoch_us_per_sample", "steady_u
            "rss_after_import_mib", "rss_after_compile_mib", "peak_rss_mib")
 
 
-def benchmark(rounds: int = 2, quick: bool = False) -> dict[str, Any]:
+def benchmark(rounds: int = 3, quick: bool = False) -> dict[str, Any]:
     """Generate the data, run every (source, configuration, scale) `rounds` times in turn;
     medians over rounds, ratios against 1x."""
     base = QUICK_BASE if quick else BASE
@@ -322,14 +322,14 @@ def print_table(result: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 2; quick 1)")
-    parser.add_argument("--quick", action="store_true", help="1 round, 1x = 5,000 rows / 200 images")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3; quick 1)")
+    parser.add_argument("--quick", action="store_true", help="1 round, 1x = 5,000 rows / 500 images")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(MARK + json.dumps(child(*args.child)), flush=True)
         return
-    print_table(benchmark(args.rounds or (1 if args.quick else 2), args.quick))
+    print_table(benchmark(args.rounds or (1 if args.quick else 3), args.quick))
 
 
 if __name__ == "__main__":
