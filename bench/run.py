@@ -11,7 +11,7 @@ A B A B so that other work on a shared machine hits both sides alike):
 3. ``input_pipeline``: for every pipelines/*.yaml, batches/s of the compiled training
    dataset alone against the model's training steps/s (bench/input_pipeline.py).
 4. ``scale``: a CSV and an image-folder source at 1x, 4x, 16x rows: steady time per
-   training example (epochs 2..4) and peak RSS (streaming, ``data.cache=false``) against
+   training example (a window of the same examples at every scale) and peak RSS (streaming, ``data.cache=false``) against
    1x; ``cache: auto`` memory as information (bench/scale.py). 3 rounds (quick: 1).
 
 Every figure is printed; targets are checked and summarised, never asserted. Writes

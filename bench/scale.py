@@ -19,14 +19,19 @@ Each (source, scale) runs in these data configurations (``--set`` overrides):
 
 For each (source, configuration, scale) a fresh process runs ``compile_pipeline`` on a
 tiny model (csv: normalize + Dense 32 + Dense 4; images: rescale + Flatten + Dense 4),
-then 4 epochs of ``compiled.fit`` (as ``kerapipe run`` trains: one iterator over the
-repeated train split; no validation), and reports:
+then ``compiled.fit`` (as ``kerapipe run`` trains: one iterator over the repeated train
+split; no validation) for one epoch and then the *steady window*: 48 epochs at 1x, 12 at
+4x, 3 at 16x, so that every scale's window trains the same number of examples and lasts
+about as long. (With 3 steady epochs at every scale, a 1x epoch lasted 0.15-0.5 s, short
+enough that the median of three often fell between the pauses other users of the machine
+cause, while no 16x epoch could: 1x images cached measured 24-26 us a sample that way, and
+31-33 us over 12 epochs, the same as 4x.) It reports:
 
-* **steady time per sample**: the median of epochs 2..4 (timed by a Keras callback,
-  ``on_epoch_begin`` -> ``on_epoch_end``) / training examples: the cost per example once
-  the fixed start-up (tracing, the first pass and cache fill) is paid; with the first
-  epoch's time per sample and the steady epochs' CPU time per sample (process CPU seconds,
-  all threads: what other users of a shared machine barely move), as information;
+* **steady time per sample**: the window's seconds (epochs timed by a Keras callback,
+  ``on_epoch_begin`` -> ``on_epoch_end``, so costs paid once per epoch stay in) / the
+  examples it trained: the cost per example once the fixed start-up (tracing, the first
+  pass and cache fill) is paid; with the first epoch's time per sample and the window's
+  CPU time per sample (process CPU seconds, all threads), as information;
 * **load**: ``compile_pipeline`` seconds (reading, checking and splitting the files);
 * **peak RSS**: VmHWM of the process at its end, with VmRSS after importing TensorFlow,
   after ``compile_pipeline`` and at the end of each epoch, to tell the data's share from the
@@ -63,7 +68,12 @@ BASE = {"csv": 20_000, "images": 8_000}  # rows at 1x
 QUICK_BASE = {"csv": 5_000, "images": 500}
 CLASSES = ("alpha", "beta", "gamma", "delta")
 TIME_TOLERANCE, RSS_GROWTH_MAX = 0.15, 0.10
-EPOCHS = 4  # epoch 1 pays the start-up; the steady time is the median of epochs 2..EPOCHS
+STEADY_EPOCHS_AT_16X = 3  # the steady window: this many epochs at 16x, as many examples at 1x, 4x
+
+
+def steady_epochs(scale: int) -> int:
+    """Epochs in the steady window at `scale`: the same number of examples at every scale."""
+    return STEADY_EPOCHS_AT_16X * max(SCALES) // scale
 # name -> (--set overrides, label); the pipeline's own values are cache: auto, shuffle: 10000
 CONFIGS: dict[str, tuple[list[str], str]] = {
     "auto": ([], "cache auto (in-memory cache within budget, grows with data by design)"),
@@ -114,7 +124,7 @@ def pipeline(kind: str, path: str) -> dict[str, Any]:
                      "preprocess": preprocess, "batch_size": 64, "shuffle": 10000},
             "model": {"layers": layers}, "loss": "sparse_categorical_crossentropy",
             "optimizer": {"name": "adam", "learning_rate": 0.001}, "metrics": ["accuracy"],
-            "train": {"epochs": EPOCHS}}
+            "train": {"epochs": 1 + steady_epochs(1)}}
 
 
 def memory_mib() -> dict[str, float]:
@@ -125,8 +135,9 @@ def memory_mib() -> dict[str, float]:
     return {"rss": values["VmRSS"], "peak": values["VmHWM"]}
 
 
-def child(kind: str, path: str, config: str) -> dict[str, Any]:
-    """One (source, scale, configuration) in this process: compile, fit 4 epochs; times, memory."""
+def child(kind: str, path: str, config: str, window: int) -> dict[str, Any]:
+    """One (source, scale, configuration) in this process: compile, fit 1 + `window` epochs;
+    times, memory."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
     import tensorflow  # noqa: F401  (imported before the baseline memory reading)
@@ -165,11 +176,11 @@ def child(kind: str, path: str, config: str) -> dict[str, Any]:
 
     timer = EpochTimer()
     start = time.perf_counter()
-    compiled.fit(epochs=EPOCHS, verbose=0, callbacks=[timer], validation_data=None)
+    compiled.fit(epochs=1 + window, verbose=0, callbacks=[timer], validation_data=None)
     fit_seconds = time.perf_counter() - start
     end = memory_mib()
     samples = len(compiled.data.train)
-    steady = statistics.median(timer.seconds[1:])
+    steady = sum(timer.seconds[1:]) / window  # seconds per epoch over the window
     from kerapipe.compiler.datasets import use_cache
 
     return {"kind": kind, "config": config, "overrides": overrides,
@@ -178,8 +189,8 @@ def child(kind: str, path: str, config: str) -> dict[str, Any]:
             "load_seconds": load_seconds, "fit_seconds": fit_seconds,
             "epoch_seconds": timer.seconds, "epoch_first_step_seconds": timer.first_step,
             "steady_seconds": steady, "epoch_cpu_seconds": timer.cpu_seconds,
-            "steady_cpu_us_per_sample":
-            1e6 * statistics.median(timer.cpu_seconds[1:]) / samples,
+            "steady_epochs": window, "steady_cpu_us_per_sample":
+            1e6 * sum(timer.cpu_seconds[1:]) / window / samples,
             "steady_first_step_ms": 1e3 * statistics.median(timer.first_step[1:]),
             "first_epoch_us_per_sample":
             1e6 * timer.seconds[0] / samples, "steady_us_per_sample": 1e6 * steady / samples,
@@ -188,8 +199,9 @@ def child(kind: str, path: str, config: str) -> dict[str, Any]:
             "rss_end_mib": end["rss"], "peak_rss_mib": end["peak"]}
 
 
-def run_child(kind: str, path: Path, config: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, "--child", kind, str(path), config],
+def run_child(kind: str, path: Path, config: str, window: int) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, __file__, "--child", kind, str(path), config,
+                           str(window)],
                           cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     lines = [line for line in done.stdout.splitlines() if line.startswith(MARK)]
@@ -228,10 +240,13 @@ def benchmark(rounds: int = 3, quick: bool = False) -> dict[str, Any]:
             for kind in BASE:
                 for config in samples[kind]:
                     for scale in SCALES:
-                        run = run_child(kind, paths[kind, scale], config)
+                        run = run_child(kind, paths[kind, scale], config,
+                                        steady_epochs(scale))
                         samples[kind][config][scale].append(run)
+                        window = run["epoch_seconds"][1:]
                         print(f"  round {r + 1}/{rounds} {kind:<6} {config:<9} {scale:>2}x  "
-                              f"epochs {' '.join(f'{s:.2f}' for s in run['epoch_seconds'])} s  "
+                              f"epoch 1 {run['epoch_seconds'][0]:.2f} s, {len(window)} more "
+                              f"{min(window):.2f}..{max(window):.2f} s  "
                               f"steady {run['steady_us_per_sample']:6.1f} us/sample "
                               f"(CPU {run['steady_cpu_us_per_sample']:6.1f})  "
                               f"peak RSS {run['peak_rss_mib']:4.0f} MiB", flush=True)
@@ -263,7 +278,9 @@ def benchmark(rounds: int = 3, quick: bool = False) -> dict[str, Any]:
                 row["rss_vs_1x"] = row["peak_rss_mib"] / one["peak_rss_mib"]
                 row["time_met"] = abs(row["time_vs_1x"] - 1) <= TIME_TOLERANCE
             table["16x"]["rss_met"] = table["16x"]["rss_vs_1x"] - 1 < RSS_GROWTH_MAX
-    return {"rounds": rounds, "quick": quick, "epochs": EPOCHS, "sizes": sizes,
+    return {"rounds": rounds, "quick": quick,
+            "steady_epochs": {f"{scale}x": steady_epochs(scale) for scale in SCALES},
+            "sizes": sizes,
             "configs": {name: {"overrides": o, "label": label}
                         for name, (o, label) in CONFIGS.items()},
             "rows": rows, "samples": samples,
@@ -302,14 +319,14 @@ def print_table(result: dict[str, Any]) -> None:
                       f"{row['steady_first_step_ms']:>9.1f}{marginal:>9}"
                       f"{row['rss_after_import_mib']:>11.0f}{row['rss_after_compile_mib']:>8.0f}"
                       f"{row['peak_rss_mib']:>6.0f}{row['rss_vs_1x']:>6.2f}  {', '.join(verdicts)}")
-    epochs = result["epochs"]
-    print(f"(medians of {result['rounds']} round(s), one fresh process per row, {epochs} epochs "
-          f"of model.fit;\n epoch1 / steady: us per train example in epoch 1 (tracing, first "
-          f"pass, cache fill) / median of epochs 2..{epochs}, timed on_epoch_begin -> "
-          f"on_epoch_end;\n CPU: the same steady epochs in CPU seconds of the process (all "
-          f"its threads) per train example, which other users' load barely moves "
-          f"(information);\n step1 ms: steady epochs, epoch start to the end of their first "
-          f"step (new iterator, buffers filling: a cost per epoch);\n marginal: steady us per "
+    window = ", ".join(f"{n} at {scale}" for scale, n in result["steady_epochs"].items())
+    print(f"(medians of {result['rounds']} round(s), one fresh process per row, compiled.fit "
+          f"for 1 epoch + a steady window of the same examples at every scale ({window} "
+          f"epochs);\n epoch1 / steady: us per train example in epoch 1 (tracing, first "
+          f"pass, cache fill) / over the window, epochs timed on_epoch_begin -> "
+          f"on_epoch_end;\n CPU: the window in CPU seconds of the process (all "
+          f"its threads) per train example (information);\n step1 ms: window epochs, epoch start to the end of their first "
+          f"step (the shuffle buffer refilling: a cost per epoch);\n marginal: steady us per "
           f"extra train example since the scale before (costs per epoch taken out);\n RSS in "
           f"MiB: after importing TensorFlow, after compile_pipeline, peak (VmHWM);\n "
           "configurations: " + "; ".join(f"{name} = {label}" + (
@@ -324,10 +341,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3; quick 1)")
     parser.add_argument("--quick", action="store_true", help="1 round, 1x = 5,000 rows / 500 images")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(MARK + json.dumps(child(*args.child)), flush=True)
+        kind, path, config, window = args.child
+        print(MARK + json.dumps(child(kind, path, config, int(window))), flush=True)
         return
     print_table(benchmark(args.rounds or (1 if args.quick else 3), args.quick))
 
