@@ -182,9 +182,12 @@ def main() -> None:
         print(f"note: uncommitted changes in kerapipe/: {info['uncommitted_kerapipe_files']}")
 
     if args.only and args.output.exists() and not args.quick:
-        earlier = json.loads(args.output.read_text()).get("sections", {})
-        report["sections"] = {name: section for name, section in earlier.items()
-                              if name in SECTIONS and name not in names}
+        earlier = json.loads(args.output.read_text())
+        for name, section in earlier.get("sections", {}).items():
+            if name in SECTIONS and name not in names:
+                report["sections"][name] = {  # measured by the earlier command, at its commit
+                    "command": earlier.get("command"),
+                    "git_commit": earlier.get("machine", {}).get("git_commit"), **section}
     all_targets: list[Target] = []
     for name in names:
         print(f"\n=== {name}", flush=True)

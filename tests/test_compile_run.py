@@ -220,6 +220,25 @@ def test_fit_keeps_one_training_iterator_when_executions_fill_whole_epochs(
     assert int(compiled.model.optimizer.iterations) == 3 * 10  # each epoch: exactly its batches
 
 
+@pytest.mark.parametrize("case", ["replaced-unknown-length", "steps_per_epoch=None",
+                                  "steps_per_epoch=2"])
+def test_fit_gives_keras_the_finite_split_when_it_cannot_count_the_epoch(
+        case, data_dir, monkeypatch):
+    # Repeating a split whose epoch length fit cannot state would make epoch 1 endless.
+    compiled = compile_pipeline(npz_pipeline(data_dir))
+    kwargs = {}
+    if case == "replaced-unknown-length":
+        compiled.datasets.train = compiled.datasets.train.filter(lambda x, y: True)
+    else:
+        kwargs["steps_per_epoch"] = None if case.endswith("None") else 2
+    given = {}
+    monkeypatch.setattr(compiled.model, "fit",
+                        lambda data, **options: given.update(data=data, **options))
+    compiled.fit(verbose=0, **kwargs)
+    assert given["data"] is compiled.datasets.train  # not repeated
+    assert given.get("steps_per_epoch") == kwargs.get("steps_per_epoch")
+
+
 # --- each preprocessing step ------------------------------------------------------------
 
 NPZ_CLASSIFIER = """\
