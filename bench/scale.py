@@ -22,10 +22,11 @@ tiny model (csv: normalize + Dense 32 + Dense 4; images: rescale + Flatten + Den
 then ``compiled.fit`` (as ``kerapipe run`` trains: one iterator over the repeated train
 split; no validation) for one epoch and then the *steady window*: 48 epochs at 1x, 12 at
 4x, 3 at 16x, so that every scale's window trains the same number of examples and lasts
-about as long. (With 3 steady epochs at every scale, a 1x epoch lasted 0.15-0.5 s, short
-enough that the median of three often fell between the pauses other users of the machine
-cause, while no 16x epoch could: 1x images cached measured 24-26 us a sample that way, and
-31-33 us over 12 epochs, the same as 4x.) It reports:
+about as long, so that pauses caused by other users of a shared machine hit every scale
+alike. (With the median of 3 steady epochs at every scale, a 1x epoch lasted 0.15-0.5 s
+and a 16x one 3-10 s, and the 1x figures swung most: cached 1x images gave 24-38 us a
+sample across runs. In three alternating pairs, 1x over 12 epochs gave 31-33 us and 4x
+over 3 epochs 29-31 us.) It reports:
 
 * **steady time per sample**: the window's seconds (epochs timed by a Keras callback,
   ``on_epoch_begin`` -> ``on_epoch_end``, so costs paid once per epoch stay in) / the
