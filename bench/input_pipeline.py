@@ -8,8 +8,9 @@ process-global) compiles the pipeline with ``compile_pipeline`` and measures:
   dataset for the whole run, drained by a ``tf.function`` that calls ``get_next()`` once
   per batch (Keras's train step does the same), so no Python runs per batch; each round
   drains whole epochs, at least ``--model-steps`` batches. Starting the iterator (``iter()``
-  and its first batch: tf.data instantiating its functions and threads, 10-20 ms) happens
-  once per ``fit``, like tracing the train step, and is reported apart (start ms);
+  and its first batch: tf.data instantiating its functions and threads; 20-31 ms, and 106
+  ms for cifar10, on 2026-11-28) happens once per ``fit``, like tracing the train step,
+  and is reported apart (start ms);
 * **loop** (information): the same pass as a Python ``for`` loop, from ``iter()`` to the
   last batch; the seconds to the first batch (shuffle-buffer fill) and to close the
   iterator (tf.data stopping its threads) are recorded apart. The loop has a floor of its

@@ -311,10 +311,7 @@ def test_the_table_has_at_least_30_cases_of_each_promise():
 def test_allowed_imports_do_run_so_the_canary_would_catch_them(tmp_path, call_main):
     """The canary is live: the same evil.py, allowed, runs and leaves it."""
     folder = tmp_path / "case"
-    folder.mkdir()
-    (folder / "evil.py").write_text(EVIL_PY)
-    (folder / "data.npz").write_bytes(npz_bytes(good_x(), good_y()))
-    (folder / "p.yaml").write_text(with_keys(NPZ, **{"data:": "imports: [evil.py]\ndata:"}))
+    evil_case(folder)
     code, out, err = call_main("run", folder / "p.yaml", "--allow-imports", "--output",
                                tmp_path / "runs")
     assert code == 0, out + err
@@ -372,10 +369,7 @@ def test_custom_layer_and_loss_from_imports_train_save_and_reload(tmp_path, call
 
 def test_plan_of_a_pipeline_with_imports_needs_allow_imports_too(tmp_path, call_main):
     folder = tmp_path / "case"
-    folder.mkdir()
-    (folder / "evil.py").write_text(EVIL_PY)
-    (folder / "data.npz").write_bytes(npz_bytes(good_x(), good_y()))
-    (folder / "p.yaml").write_text(with_keys(NPZ, **{"data:": "imports: [evil.py]\ndata:"}))
+    evil_case(folder)
     code, out, err = call_main("plan", folder / "p.yaml")
     assert code == 2 and "imports-not-allowed" in err
     assert not (folder / CANARY).exists()
@@ -388,9 +382,7 @@ def test_compile_pipeline_refuses_imports_unless_allowed(tmp_path):
     from kerapipe import compile_pipeline
     from kerapipe.errors import SpecError
 
-    (tmp_path / "evil.py").write_text(EVIL_PY)
-    (tmp_path / "data.npz").write_bytes(npz_bytes(good_x(), good_y()))
-    (tmp_path / "p.yaml").write_text(with_keys(NPZ, **{"data:": "imports: [evil.py]\ndata:"}))
+    evil_case(tmp_path)
     with pytest.raises(SpecError, match="imports-not-allowed"):
         compile_pipeline(tmp_path / "p.yaml")
     assert not (tmp_path / CANARY).exists()
@@ -433,6 +425,7 @@ def test_a_label_sorted_source_gives_every_split_every_class(tmp_path):
 def imports_case(folder: Path, code: str = CUSTOM_PY, layers: str = "[{custom.Scale: "
                  "{factor: 0.5}}, {Dense: {units: 3}}]", extra: Optional[dict] = None,
                  entry: str = "custom.py", data: Optional[bytes] = None) -> Path:
+    """`folder`/p.yaml: the NPZ pipeline importing `entry` (holding `code`), data.npz beside."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / entry).write_text(code)
     (folder / "data.npz").write_bytes(data or npz_bytes(good_x(), good_y()))
@@ -440,6 +433,11 @@ def imports_case(folder: Path, code: str = CUSTOM_PY, layers: str = "[{custom.Sc
                              "[{Dense: {units: 3}}]": layers, **(extra or {})})
     (folder / "p.yaml").write_text(text)
     return folder / "p.yaml"
+
+
+def evil_case(folder: Path) -> Path:
+    """The NPZ pipeline importing evil.py, which leaves the canary file when it runs."""
+    return imports_case(folder, EVIL_PY, layers="[{Dense: {units: 3}}]", entry="evil.py")
 
 
 def test_an_imported_module_cannot_hand_out_keras_refused_layers(tmp_path, call_main):
