@@ -7,10 +7,12 @@ so a user fixes a file in one round trip instead of one error at a time.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import json
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence, Union
+from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 PathPart = Union[str, int]
 Path = tuple  # tuple[PathPart, ...]
@@ -31,19 +33,91 @@ def format_path(path: Sequence[PathPart]) -> str:
     return text or "<file>"
 
 
+# The cost of one file's report is bounded: at most MAX_ISSUES issues are kept (plus one
+# summary, see validate.py), and at most MAX_SUGGESTIONS names get a difflib search, the
+# only step whose cost grows with the catalogue (~0.1-0.3 ms a name against ~300 layers).
+MAX_ISSUES = 100
+MAX_SUGGESTIONS = 2 * MAX_ISSUES
+# No Keras or kerapipe name is a tenth as long; difflib's cost grows with the square.
+MAX_SUGGESTED_NAME = 100
+MAX_SHOWN_VALUE = 60  # characters of a value's repr shown in a message
+
+_SUGGESTIONS_LEFT: contextvars.ContextVar[Optional[list]] = contextvars.ContextVar(
+    "kerapipe_suggestions_left", default=None)
+_LOWERED: dict[tuple, dict] = {}
+_CLOSEST: dict[tuple, Optional[str]] = {}
+_MEMO_SIZE = 4096
+
+
+@contextlib.contextmanager
+def suggestion_budget(limit: int = MAX_SUGGESTIONS) -> Iterator[None]:
+    """Within the block, at most ``limit`` new names get a did-you-mean search."""
+    token = _SUGGESTIONS_LEFT.set([limit])
+    try:
+        yield
+    finally:
+        _SUGGESTIONS_LEFT.reset(token)
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest candidate, or ``""``.
 
-    Case is ignored when matching (``conv2d`` finds ``Conv2D``).
+    Case is ignored when matching (``conv2d`` finds ``Conv2D``). Answers are remembered
+    per (name, candidates); inside ``suggestion_budget`` only the first names searched
+    get a close match (a case-insensitive exact match is always found), and a name over
+    ``MAX_SUGGESTED_NAME`` characters gets none.
     """
-    by_lower: dict[str, str] = {}
-    for candidate in candidates:
-        by_lower.setdefault(candidate.lower(), candidate)
-    lowered = str(name).lower()
+    if not isinstance(name, str):
+        return ""
+    choices = tuple(candidates)
+    by_lower = _LOWERED.get(choices)
+    if by_lower is None:
+        by_lower = {}
+        for candidate in choices:
+            by_lower.setdefault(candidate.lower(), candidate)
+        _remember(_LOWERED, choices, by_lower)
+    lowered = name.lower()
     if lowered in by_lower:
         return f" Did you mean '{by_lower[lowered]}'?"
-    matches = difflib.get_close_matches(lowered, list(by_lower), n=1, cutoff=0.6)
-    return f" Did you mean '{by_lower[matches[0]]}'?" if matches else ""
+    if len(lowered) > MAX_SUGGESTED_NAME:
+        return ""
+    key = (lowered, choices)
+    if key not in _CLOSEST:
+        left = _SUGGESTIONS_LEFT.get()
+        if left is not None:
+            if left[0] <= 0:
+                return ""
+            left[0] -= 1
+        matches = difflib.get_close_matches(lowered, list(by_lower), n=1, cutoff=0.6)
+        _remember(_CLOSEST, key, matches[0] if matches else None)
+    match = _CLOSEST[key]
+    return f" Did you mean '{by_lower[match]}'?" if match is not None else ""
+
+
+def _remember(memo: dict, key: tuple, value: Any) -> None:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()  # names in a file are few; a full memo means a hostile file
+    memo[key] = value
+
+
+def safe_repr(value: Any, limit: int = MAX_SHOWN_VALUE) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages.
+
+    Never raises: Python refuses to print an int over 4,300 digits (``ValueError``), and
+    data given as a dict may nest deeper than ``repr`` recurses.
+    """
+    try:
+        text = repr(value)
+    except ValueError:
+        if isinstance(value, int):
+            digits = int(abs(value).bit_length() * 0.30103) + 1
+            return f"<an integer of about {digits} digits>"
+        text = f"<{type(value).__name__} holding an integer too long to print>"
+    except RecursionError:
+        text = f"<{type(value).__name__} nested too deep to show>"
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    return text
 
 
 @dataclass

@@ -3,73 +3,126 @@
 The value is read by the same safe YAML loader (``--set train.epochs=3`` is an integer,
 ``--set data.preprocess[1].reshape=[28,28,1]`` a list), applied to the loaded data, and
 then validated with the file, so an override gets exactly the file's errors, located
-at the ``--set`` that caused it.
+at the ``--set`` that caused it (``Document.locate``).
+
+A key under a shorthand scalar expands the shorthand first, as the file format reads it:
+with ``loss: sparse_categorical_crossentropy`` in the file, ``--set loss.from_logits=true``
+means ``loss: {name: sparse_categorical_crossentropy, from_logits: true}``. Which keys are
+shorthands is read from the spec dataclasses' ``shorthand`` declarations in ``model.py``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from typing import Any
+import typing
+from typing import Any, Union
 
 from kerapipe.spec.issues import Issue
 from kerapipe.spec.yaml_loader import Document, LoadProblem, load_document
 
 _PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+MAX_INDEX_DIGITS = 9  # a list index in a pipeline file is far below 10**9
+_MAX_SHOWN = 100  # characters of a `--set` shown as the place of its issues
+_ARGUMENTS = object()  # the keyword arguments of a Keras layer (free-form below)
+_SYNTAX = ("expected KEY.PATH=VALUE, e.g. `--set train.epochs=3` or "
+           "`--set model.layers[0].Dense.units=64`.")
 
 
 def parse_key_path(text: str) -> tuple | None:
-    """``model.layers[2].Dense.units`` -> ``("model", "layers", 2, "Dense", "units")``."""
+    """``model.layers[2].Dense.units`` -> ``("model", "layers", 2, "Dense", "units")``.
+
+    ``None`` when the text is not a key path or an index has over ``MAX_INDEX_DIGITS``
+    digits.
+    """
+    parts = _split_key_path(text)
+    return parts if isinstance(parts, tuple) else None
+
+
+def _split_key_path(text: str) -> tuple | str:
+    """The key path's parts, or why it is not one."""
     parts: list = []
     for segment in text.split("."):
         pieces = list(_PART.finditer(segment))
         if not pieces or "".join(m.group(0) for m in pieces) != segment or pieces[0].group(1) is None:
-            return None
-        parts += [m.group(1) if m.group(1) is not None else int(m.group(2)) for m in pieces]
+            return _SYNTAX
+        for match in pieces:
+            if match.group(1) is not None:
+                parts.append(match.group(1))
+            elif len(match.group(2)) > MAX_INDEX_DIGITS:
+                return (f"a list index has at most {MAX_INDEX_DIGITS} digits; no list in a "
+                        f"pipeline file is that long. Received: index of "
+                        f"{len(match.group(2))} digits")
+            else:
+                parts.append(int(match.group(2)))
     return tuple(parts)
 
 
+def override_origin(text: str) -> str:
+    """``--set KEY.PATH=VALUE`` as the place of an issue, cut to a readable length."""
+    origin = f"--set {text}"
+    return origin if len(origin) <= _MAX_SHOWN else origin[:_MAX_SHOWN - 3] + "..."
+
+
 def apply_overrides(document: Document, overrides: list[str]) -> list[Issue]:
-    """Apply ``KEY.PATH=VALUE`` overrides to ``document`` in place; return syntax issues."""
+    """Apply ``KEY.PATH=VALUE`` overrides to ``document`` in place; return their issues.
+
+    The issues are those of the overrides themselves (syntax, no such place, a value
+    YAML refuses), each located at its ``--set``.
+    """
     issues: list[Issue] = []
     for text in overrides:
-        origin = f"--set {text}"
+        origin = override_origin(text)
         key, sep, raw_value = text.partition("=")
-        path = parse_key_path(key.strip()) if sep else None
-        if path is None:
-            issues.append(Issue("bad-override", (), "expected KEY.PATH=VALUE, e.g. "
-                                "`--set train.epochs=3` or `--set model.layers[0].Dense.units=64`.",
-                                file=origin))
+        path = _split_key_path(key.strip()) if sep else _SYNTAX
+        if isinstance(path, str):
+            issues.append(Issue("bad-override", (), path, file=origin))
             continue
         try:
-            value = load_document(raw_value, origin).data if raw_value.strip() else None
+            loaded = load_document(raw_value, origin) if raw_value.strip() else None
         except LoadProblem as problem:
-            problem.issue.file, problem.issue.line = origin, 0
+            problem.issue.file, problem.issue.line, problem.issue.column = origin, 0, 0
             problem.issue.path = path
             issues.append(problem.issue)
             continue
-        problem = _assign(document.data, path, value)
+        if loaded is not None and loaded.issues:  # e.g. a duplicate key inside the value
+            for issue in loaded.issues:
+                issue.path = path + tuple(issue.path)
+                issue.file, issue.line, issue.column = origin, 0, 0
+            issues += loaded.issues
+            continue
+        created: list[tuple] = []
+        problem = _assign(document.data, path, loaded.data if loaded else None, created)
         if problem:
             issues.append(Issue("bad-override", path, problem, file=origin))
             continue
+        for made in created:  # what is inside a mapping the --set made is the --set's
+            document.overrides[made] = origin
         document.overrides[path] = origin
     return issues
 
 
-def _assign(data: Any, path: tuple, value: Any) -> str:
+def _assign(data: Any, path: tuple, value: Any, created: list[tuple]) -> str:
     target = data
+    spec_type: Any = _pipeline_spec()
     for depth, part in enumerate(path[:-1]):
         nxt = path[depth + 1]
+        spec_type = _member_type(spec_type, part)
         if isinstance(part, int):
             if not isinstance(target, list) or part >= len(target):
                 return f"there is no item [{part}] to change here."
-            target = target[part]
-            continue
-        if not isinstance(target, dict):
-            return f"'{part}' is not inside a mapping."
-        if part not in target or target[part] is None:
-            if isinstance(nxt, int):
-                return f"there is no list '{part}' to index."
-            target[part] = {}
+        else:
+            if not isinstance(target, dict):
+                return f"'{part}' is not inside a mapping."
+            if part not in target or target[part] is None:
+                if isinstance(nxt, int):
+                    return f"there is no list '{part}' to index."
+                target[part] = {}
+                created.append(path[:depth + 1])
+        if isinstance(nxt, str) and not isinstance(target[part], (dict, type(None))):
+            expanded = _expand_shorthand(spec_type, target[part], nxt)
+            if expanded is not None:
+                target[part] = expanded
         target = target[part]
     last = path[-1]
     if isinstance(last, int):
@@ -79,3 +132,58 @@ def _assign(data: Any, path: tuple, value: Any) -> str:
         return f"'{last}' is not inside a mapping."
     target[last] = value
     return ""
+
+
+# --- the spec type at a key path (for shorthands) ------------------------------------
+
+def _pipeline_spec() -> type:
+    from kerapipe.spec.model import PipelineSpec  # model imports the catalogue: on demand
+
+    return PipelineSpec
+
+
+def _member_type(spec_type: Any, part: Any) -> Any:
+    """The annotation the value at ``part`` inside a ``spec_type`` value is read as;
+    ``None`` where the format says nothing (unknown keys, Keras arguments)."""
+    from kerapipe.spec.model import NESTED_LAYER_ARGS, PREPROCESS_STEPS, LayerSpec, PreprocessStep
+    from kerapipe.spec.typed import hints
+
+    if spec_type is _ARGUMENTS:
+        return LayerSpec if part in NESTED_LAYER_ARGS else None
+    spec_type = _container_member(spec_type, part)
+    if spec_type is None:
+        return None
+    if typing.get_origin(spec_type) is list:
+        return typing.get_args(spec_type)[0] if isinstance(part, int) else None
+    if spec_type is LayerSpec:
+        return _ARGUMENTS
+    if spec_type is PreprocessStep:
+        return PREPROCESS_STEPS.get(part, _ARGUMENTS)  # or a Keras Random* layer's arguments
+    if dataclasses.is_dataclass(spec_type) and isinstance(part, str):
+        if getattr(spec_type, "from_yaml", None) is not None:
+            return None  # a schedule: `Name: {kwargs}`
+        return hints(spec_type).get(part)
+    return None
+
+
+def _container_member(spec_type: Any, part: Any) -> Any:
+    """The member of a union that can hold ``part`` (a list for an index, else a mapping)."""
+    if typing.get_origin(spec_type) is not Union:
+        return spec_type
+    for member in typing.get_args(spec_type):
+        is_list = typing.get_origin(member) is list
+        if is_list == isinstance(part, int) and (is_list or dataclasses.is_dataclass(member)):
+            return member
+    return None
+
+
+def _expand_shorthand(spec_type: Any, value: Any, key: str) -> dict | None:
+    """``value`` written in full as a mapping, so ``key`` can be set inside it; ``None``
+    when the format has no shorthand there."""
+    from kerapipe.spec.model import LayerSpec
+
+    spec_type = _container_member(spec_type, key)
+    if spec_type is LayerSpec and isinstance(value, str) and value == key:
+        return {value: {}}  # `- Flatten` is short for `- Flatten: {}`
+    short = getattr(spec_type, "shorthand", None) if dataclasses.is_dataclass(spec_type) else None
+    return {short: value} if short else None

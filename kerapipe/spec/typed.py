@@ -25,7 +25,8 @@ import math
 import typing
 from typing import Any, ClassVar, Literal, Union
 
-from kerapipe.spec.issues import Issue, Path, did_you_mean, format_path
+from kerapipe.spec.issues import Issue, Path, did_you_mean, format_path, safe_repr
+from kerapipe.spec.yaml_loader import OversizedInteger
 
 _REQUIRED = dataclasses.MISSING
 _HINTS_CACHE: dict[type, dict[str, Any]] = {}
@@ -84,10 +85,7 @@ def describe_value(value: Any) -> str:
 
 def _received(path: Path, value: Any) -> str:
     name = next((p for p in reversed(path) if isinstance(p, str)), "value")
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"Received: {name}={text} ({describe_value(value)})"
+    return f"Received: {name}={safe_repr(value)} ({describe_value(value)})"
 
 
 def type_name(tp: Any) -> str:
@@ -129,6 +127,8 @@ def parse(tp: Any, value: Any, path: Path, issues: list[Issue], meta: dict | Non
     Problems are appended to ``issues``; the return value is then best effort.
     """
     meta = meta or {}
+    if isinstance(value, OversizedInteger):
+        return None  # the loader reported it where it stands
     if meta.get("coerce") is not None and value is not None:
         try:
             value = meta["coerce"](value)
@@ -185,11 +185,18 @@ def _parse_scalar(tp: Any, value: Any, path: Path, issues: list[Issue], meta: di
                             f"{_received(path, value)}"))
         return None
     if tp is float:
-        value = float(value)
-        if not math.isfinite(value):
-            issues.append(Issue("out-of-range", path, f"must be a finite number. "
+        try:
+            number = float(value)
+        except OverflowError:
+            issues.append(Issue("out-of-range", path, f"must be a finite number; this integer "
+                                f"is beyond the range of a float (about 1.8e308). "
                                 f"{_received(path, value)}"))
             return None
+        if not math.isfinite(number):
+            issues.append(Issue("out-of-range", path, f"must be a finite number. "
+                                f"{_received(path, number)}"))
+            return None
+        value = number
     if tp in (int, float):
         _check_bounds(value, path, issues, meta)
     return value

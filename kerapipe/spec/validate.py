@@ -16,10 +16,10 @@ from typing import Any, Iterable, Optional, Sequence, Union
 
 from kerapipe.errors import SpecError
 from kerapipe.spec.checks import import_name, run_checks
-from kerapipe.spec.issues import ERROR, WARNING, Issue
+from kerapipe.spec.issues import ERROR, MAX_ISSUES, NOTE, WARNING, Issue, suggestion_budget
 from kerapipe.spec.model import PipelineSpec, parse_pipeline
 from kerapipe.spec.overrides import apply_overrides
-from kerapipe.spec.yaml_loader import Document, LoadProblem, load_document
+from kerapipe.spec.yaml_loader import Document, LoadProblem, bound_integers, load_document
 
 PIPELINE_SUFFIXES = (".yaml", ".yml")
 
@@ -64,15 +64,21 @@ class ValidationResult:
 
 def validate_data(data: Any, file: str = "<dict>", document: Optional[Document] = None
                   ) -> ValidationResult:
-    """Validate already-loaded data (a dict), positions taken from ``document`` if given."""
+    """Validate already-loaded data (a dict), positions taken from ``document`` if given.
+
+    The report is bounded: at most ``MAX_ISSUES`` issues in file order, then one
+    ``too-large`` issue that counts the rest (see ``bound_report``).
+    """
     issues: list[Issue] = list(document.issues) if document else []
-    spec = parse_pipeline(data, issues)
-    if spec is not None and not any(i.severity == ERROR for i in issues):
-        issues += run_checks(spec)
-        issues += check_file_arguments(spec, file)
-        if spec.name is None:
-            stem = FsPath(file).stem if not file.startswith("<") else "pipeline"
-            spec = dataclasses.replace(spec, name=stem)
+    data = bound_integers(data, issues)  # data from YAML is bounded already; a dict may not be
+    with suggestion_budget():
+        spec = parse_pipeline(data, issues)
+        if spec is not None and not any(i.severity == ERROR for i in issues):
+            issues += run_checks(spec)
+            issues += check_file_arguments(spec, file)
+            if spec.name is None:
+                stem = FsPath(file).stem if not file.startswith("<") else "pipeline"
+                spec = dataclasses.replace(spec, name=stem)
     for issue in issues:
         if document is not None:
             document.locate(issue)
@@ -80,7 +86,23 @@ def validate_data(data: Any, file: str = "<dict>", document: Optional[Document] 
             issue.file = file
     issues.sort(key=lambda i: (i.line, i.column))
     has_errors = any(i.severity == ERROR for i in issues)
-    return ValidationResult(file, None if has_errors else spec, issues, document)
+    return ValidationResult(file, None if has_errors else spec, bound_report(issues), document)
+
+
+def bound_report(issues: list[Issue], limit: int = MAX_ISSUES) -> list[Issue]:
+    """The first ``limit`` issues, and one ``too-large`` issue for the rest, at the first
+    one left out: its severity is the highest of theirs, so a result fails as before."""
+    if len(issues) <= limit:
+        return issues
+    rest = issues[limit:]
+    counts = {sev: sum(i.severity == sev for i in rest) for sev in (ERROR, WARNING, NOTE)}
+    shown = " and ".join(f"{n} {sev}(s)" for sev, n in counts.items() if n)
+    severity = next(sev for sev in (ERROR, WARNING, NOTE) if counts[sev])
+    first = rest[0]
+    return issues[:limit] + [Issue(
+        "too-large", (), f"{len(rest)} more issue(s) from here on are not shown ({shown}): "
+        f"a report stops at {limit} issues per file. Fix the ones above and validate again.",
+        severity=severity, file=first.file, line=first.line, column=first.column)]
 
 
 # Keras layer arguments that name a file Keras will read.

@@ -10,7 +10,10 @@ PyYAML's loaders are not enough for a pipeline file:
 So we drive PyYAML's pure-Python scanner, parser and composer (no implicit tag
 resolution at all), refuse explicit tags, bound depth while composing, and convert the
 node tree ourselves with YAML 1.2 core-schema scalars, counting every value produced so
-that alias expansion is bounded before it can cost memory.
+that alias expansion is bounded before it can cost memory. An integer scalar longer than
+``MAX_INT_DIGITS`` is never converted (Python refuses to read or print one over 4,300
+digits, and no key takes one): it is reported at its position and stands in the data as
+an ``OversizedInteger``, which the typed layer skips.
 """
 
 from __future__ import annotations
@@ -28,11 +31,15 @@ from yaml.reader import Reader
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
-from kerapipe.spec.issues import Issue, Path
+from kerapipe.spec.issues import Issue, Path, format_path
 
 MAX_FILE_BYTES = 1_000_000
 MAX_DEPTH = 64
 MAX_VALUES = 100_000  # after alias expansion
+# More digits than the largest float (309), far fewer than Python's 4,300-digit limit on
+# converting an int to or from text: every message can still print the value.
+MAX_INT_DIGITS = 400
+_INT_LIMIT = 10 ** MAX_INT_DIGITS
 
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
@@ -53,22 +60,54 @@ class LoadProblem(Exception):
         self.issue = issue
 
 
+class OversizedInteger:
+    """Stands in for an integer over ``MAX_INT_DIGITS`` digits, already reported."""
+
+    def __init__(self, digits: int, shown: str) -> None:
+        self.digits = digits
+        self.shown = shown
+
+    def __repr__(self) -> str:
+        return f"<an integer of {self.digits} digits>"
+
+    def issue(self, path: Path, line: int = 0, column: int = 0) -> Issue:
+        name = next((p for p in reversed(path) if isinstance(p, str)), "value")
+        return Issue("out-of-range", path, f"an integer of {self.digits} digits is too long: "
+                     f"a pipeline file's integers have at most {MAX_INT_DIGITS} digits (no key "
+                     f"takes more; the largest float has 309). Write a smaller number. "
+                     f"Received: {name}={self.shown} ({self.digits} digits)",
+                     line=line, column=column)
+
+
+def _oversized(text: str) -> OversizedInteger:
+    shown = text if len(text) <= 24 else text[:21] + "..."
+    return OversizedInteger(len(text.lstrip("+-").lstrip("0")), shown)
+
+
 def typed_scalar(text: str) -> Any:
     """Type a plain (unquoted) scalar by the YAML 1.2 core schema.
 
     ``1e-3``, ``1E3`` and ``.5`` are floats; only ``true``/``false`` are booleans, so
     ``yes``, ``no``, ``on`` and ``off`` stay strings (and a strict field refuses them).
+    An integer over ``MAX_INT_DIGITS`` digits is an ``OversizedInteger`` (leading zeros
+    do not count).
     """
     if text in _NULLS:
         return None
     if text in _BOOLS:
         return _BOOLS[text]
     if _INT.match(text):
-        return int(text)
-    if _HEX.match(text):
-        return int(text, 16)
-    if _OCT.match(text):
-        return int(text, 8)
+        digits = text.lstrip("+-").lstrip("0")
+        if len(digits) > MAX_INT_DIGITS:  # int() itself refuses 4,300 digits
+            return _oversized(text)
+        return -int(digits or "0") if text.startswith("-") else int(digits or "0")
+    if _HEX.match(text) or _OCT.match(text):
+        value = int(text[2:], 16 if text[1] == "x" else 8)  # no digit limit in these bases
+        if value >= _INT_LIMIT:
+            oversized = _oversized(text)
+            oversized.digits = int(value.bit_length() * 0.30103) + 1  # decimal digits
+            return oversized
+        return value
     if _FLOAT.match(text):
         return float(text)
     if text in _SPECIAL_FLOATS:
@@ -127,7 +166,8 @@ class Document:
         value_marks: ``path -> (line, column)`` of each value, 1-based.
         key_marks: ``path -> (line, column)`` of each mapping key, 1-based.
         issues: non-fatal problems found while loading (duplicate keys, ...).
-        overrides: ``path -> "--set ..."`` for values set on the command line.
+        overrides: ``path -> "--set ..."`` for values set on the command line, and for
+            mappings a ``--set`` created to hold its value.
     """
 
     data: Any
@@ -150,13 +190,33 @@ class Document:
             path = path[:-1]
         return self.value_marks.get((), (1, 1))
 
-    def locate(self, issue: Issue) -> Issue:
-        """Fill in the file, line and column of an issue from its path."""
-        path = tuple(issue.path)
+    def override_of(self, path: Path) -> str | None:
+        """The ``--set`` an issue at ``path`` is about, if any.
+
+        That is the ``--set`` of the value at ``path`` or of a value around it (also a
+        mapping the ``--set`` created), or else of a value inside it: an issue on
+        ``data.split`` after ``--set data.split.validation=0.9`` is the ``--set``'s.
+        """
+        path = tuple(path)
         for length in range(len(path), 0, -1):
-            if path[:length] in self.overrides:  # the value came from the command line
-                issue.file, issue.line, issue.column = self.overrides[path[:length]], 0, 0
-                return issue
+            if path[:length] in self.overrides:
+                return self.overrides[path[:length]]
+        if path:
+            for set_path, origin in self.overrides.items():
+                if set_path[:len(path)] == path:
+                    return origin
+        return None
+
+    def locate(self, issue: Issue) -> Issue:
+        """Fill in the file, line and column of an issue from its path.
+
+        An issue about a ``--set`` value (see ``override_of``) is located at the
+        ``--set``: its file is ``--set KEY.PATH=VALUE`` and its line 0.
+        """
+        origin = self.override_of(issue.path)
+        if origin is not None:
+            issue.file, issue.line, issue.column = origin, 0, 0
+            return issue
         issue.file = self.file
         if not issue.line:
             issue.line, issue.column = self.position(issue.path, issue.at_key)
@@ -185,7 +245,10 @@ class _Converter:
                                     "many. Remove the repeated aliases.", line=1, column=1))
         if isinstance(node, ScalarNode):
             self.doc.value_marks.setdefault(path, mark)
-            return typed_scalar(node.value) if node.style is None else node.value
+            value = typed_scalar(node.value) if node.style is None else node.value
+            if isinstance(value, OversizedInteger):
+                self.doc.issues.append(value.issue(path, *mark))
+            return value
         if id(node) in self.ancestors:
             raise LoadProblem(Issue("alias-bomb", (), "an alias refers to a value that contains "
                                     "it, which would never end. Remove the self-reference.",
@@ -244,6 +307,34 @@ class _Converter:
             for key, item in value.items():
                 merged.setdefault(key, item)
         return merged
+
+
+def bound_integers(data: Any, issues: list[Issue], path: Path = ()) -> Any:
+    """Plain Python data (not from YAML) with the loader's bounds on values: each int
+    over ``MAX_INT_DIGITS`` digits becomes an ``OversizedInteger`` reported to ``issues``,
+    and nesting deeper than ``MAX_DEPTH`` (a dict that contains itself) is reported.
+    Containers without such values are returned as they are."""
+    if isinstance(data, int) and not isinstance(data, bool):
+        if abs(data) < _INT_LIMIT:
+            return data
+        digits = int(abs(data).bit_length() * 0.30103) + 1
+        oversized = OversizedInteger(digits, f"<an integer of about {digits} digits>")
+        issues.append(oversized.issue(path))
+        return oversized
+    if not isinstance(data, (dict, list)):
+        return data
+    if len(path) >= MAX_DEPTH:
+        issues.append(Issue("too-deep", path, f"nesting is deeper than {MAX_DEPTH} levels at "
+                            f"{format_path(path)}; a pipeline never needs that (does a dict "
+                            "contain itself?)."))
+        return None
+    if isinstance(data, dict):
+        bounded = {key: bound_integers(value, issues, path + (key,)) for key, value in data.items()}
+        same = all(bounded[key] is value for key, value in data.items())
+    else:
+        bounded = [bound_integers(value, issues, path + (index,)) for index, value in enumerate(data)]
+        same = all(new is old for new, old in zip(bounded, data))
+    return data if same else bounded
 
 
 def load_document(text: str, file: str = "<string>") -> Document:
