@@ -15,7 +15,7 @@ import os
 import shutil
 import signal
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import keras
 import numpy as np
@@ -101,12 +101,20 @@ class EpochCheckpoint(keras.callbacks.Callback):
     """
 
     def __init__(self, run_dir: Path, early_stopping: Optional[keras.callbacks.EarlyStopping],
-                 history: Optional[dict] = None, resume_command: str = "") -> None:
+                 history: Optional[dict] = None, resume_command: str = "",
+                 after_checkpoint: Optional[Callable[[dict], None]] = None) -> None:
+        """``after_checkpoint(history)`` runs once an epoch's checkpoint is complete (the
+        run side rewrites history.csv there, so a later failure cannot lose it)."""
         super().__init__()
         self.resume_command = resume_command or f"kerapipe run --resume {run_dir}"
         self.folder = Path(run_dir) / CHECKPOINT_DIR
-        self.folder.mkdir(exist_ok=True)
+        try:
+            self.folder.mkdir(exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"cannot create {self.folder}: {err.strerror or err}. Free some "
+                              "space or make the folder writable, then run again.") from err
         self.early_stopping = early_stopping
+        self.after_checkpoint = after_checkpoint
         self.history: dict = {k: list(v) for k, v in (history or {}).items()}
 
     def on_epoch_end(self, epoch, logs=None):
@@ -128,6 +136,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
                     f"{self.resume_command}") if previous else "no epoch was checkpointed"
             raise OutputError(f"cannot write the checkpoint of epoch {epoch + 1} in "
                               f"{self.folder}: {err.strerror or err}. {kept}.") from err
+        if self.after_checkpoint is not None:
+            self.after_checkpoint(self.history)
 
     def _write(self, epoch: int, name: str, tmp: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -252,14 +252,20 @@ def main(argv: Optional[list[str]] = None) -> None:
     except KerapipeError as err:
         if os.environ.get("KERAPIPE_DEBUG"):
             traceback.print_exception(err)  # with its cause: what the user's code raised
-        click.echo(f"error: {err}", err=True)
+        click.echo(f"error: {err}{_notes(err)}", err=True)
         sys.exit(err.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
+    except KeyboardInterrupt as err:
+        click.echo(f"Interrupted.{_notes(err)}", err=True)
         sys.exit(EXIT_SIGINT)
     except Exception as err:  # a bug in kerapipe, never a problem in the user's input
         if os.environ.get("KERAPIPE_DEBUG"):
             raise
-        click.echo(f"internal error: {type(err).__name__}: {err}\nThis is a bug in kerapipe; "
-                   "rerun with KERAPIPE_DEBUG=1 for the traceback and report it.", err=True)
+        click.echo(f"internal error: {type(err).__name__}: {err}{_notes(err)}\nThis is a bug "
+                   "in kerapipe; rerun with KERAPIPE_DEBUG=1 for the traceback and report it.",
+                   err=True)
         sys.exit(EXIT_INTERNAL)
+
+
+def _notes(err: BaseException) -> str:
+    """What the run side added to an error on its way out (what the run folder kept)."""
+    return "".join(f"\n{note}" for note in getattr(err, "__notes__", ()))

@@ -24,6 +24,7 @@ def format_run_summary(result) -> str:
         confused = ", ".join(f"{t} -> {p} ({n})" for t, p, n in result.most_confused())
         lines.append(f"predictions: {correct}/{len(result.true)} correct "
                      f"({result.accuracy:.2%}); most confused: {confused or 'none'}")
+    lines += [f"note: {note}" for note in getattr(result, "notes", [])]
     lines.append(f"run folder: {result.run_dir}")
     return "\n".join(lines)
 

@@ -22,7 +22,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from kerapipe.errors import KerapipeError, OutputError
+from kerapipe.errors import Interrupted, KerapipeError, OutputError, UsageError
 from kerapipe.io import write_bytes_atomic, write_text_atomic
 from kerapipe.spec.typed import to_plain
 
@@ -39,6 +39,7 @@ class RunResult:
         true: the true class of each test example.
         class_names: names of the classes, when known.
         seconds: wall time of the stages (``fit``, ``evaluate``, ``total``).
+        notes: what the run adjusted and a user should know (e.g. a clamped top_k).
     """
 
     run_dir: Path
@@ -48,6 +49,7 @@ class RunResult:
     true: Optional[np.ndarray] = None
     class_names: Optional[list] = None
     seconds: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
 
     @property
     def epochs_run(self) -> int:
@@ -88,7 +90,8 @@ def ensure_writable_dir(folder: Union[str, os.PathLike]) -> None:
     exist yet.
 
     Raises:
-        OutputError: it cannot be created or written.
+        UsageError: the folder's name holds a NUL byte (it cannot name a folder at all).
+        OutputError: it cannot be created or written, or it lies inside an earlier run.
     """
     existing = _closest_existing(folder)
     problem = ""
@@ -99,10 +102,54 @@ def ensure_writable_dir(folder: Union[str, os.PathLike]) -> None:
     if problem:
         raise OutputError(f"cannot write run folders into '{folder}': {problem}. Choose "
                           "another folder with --output or output.dir.")
+    _refuse_inside_a_run(folder)
+
+
+RESOLVED_SPEC_HEADER = ("# The pipeline as it ran: every default filled in "
+                        "(kerapipe resolved spec).\n")
+
+
+def is_run_folder(folder: Union[str, os.PathLike]) -> bool:
+    """A folder that ``kerapipe run`` made: its run.json is a kerapipe run record, or its
+    spec.yaml the resolved spec of one (a pipeline file of a user's is neither)."""
+    folder = Path(folder)
+    try:
+        with open(folder / "run.json", "rb") as handle:
+            record = json.loads(handle.read(1 << 20))
+        if isinstance(record, dict) and {"status", "kerapipe"} <= set(record):
+            return True
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(folder / "spec.yaml", "rb") as handle:
+            return handle.read(len(RESOLVED_SPEC_HEADER)) == RESOLVED_SPEC_HEADER.encode()
+    except OSError:
+        return False
+
+
+def _refuse_inside_a_run(folder: Union[str, os.PathLike]) -> None:
+    """A run folder holds one run: a new run nested in it (or in its checkpoints) would be
+    taken for part of the earlier one, and `--resume` or a clean-up would mix them."""
+    resolved = Path(os.path.realpath(_checked_path_text(folder)))
+    for candidate in (resolved, *resolved.parents):
+        if candidate.is_dir() and is_run_folder(candidate):
+            raise OutputError(f"'{folder}' is inside the run folder {candidate} of an earlier "
+                              "run; a run folder holds exactly one run. Give the folder that "
+                              f"holds the runs instead, e.g. --output {candidate.parent}.")
+
+
+def _checked_path_text(folder: Union[str, os.PathLike]) -> str:
+    text = os.fspath(folder)
+    if "\0" in text:
+        shown = repr(text if len(text) <= 80 else text[:77] + "...")
+        raise UsageError("the output folder's name holds a NUL byte, which no file system "
+                         "accepts in a path. Give a plain folder path with --output or "
+                         f"output.dir. Received: output={shown}")
+    return text
 
 
 def _closest_existing(folder: Union[str, os.PathLike]) -> Path:
-    existing = Path(folder).absolute()
+    existing = Path(_checked_path_text(folder)).absolute()
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     return existing
@@ -138,22 +185,66 @@ def ensure_free_space(folder: Union[str, os.PathLike], compiled) -> None:
                           "--output or output.dir.")
 
 
-def new_run_dir(output_dir: Union[str, os.PathLike], name: str) -> Path:
-    """Create ``<output_dir>/<name>-<timestamp>[-N]``: always a new, empty folder.
+_STAMP_LENGTH = len("-20260101-120000-999")  # what new_run_dir appends to the name
+_NAME_MAX = 255  # bytes in one folder name (ext4, XFS, APFS, NTFS)
+
+
+def check_run_name(name: str, output_dir: Union[str, os.PathLike]) -> None:
+    """Refuse a run name that is not one plain folder name.
+
+    The run folder is ``<output_dir>/<name>-<timestamp>``; a separator, ``..``, an absolute
+    path or a NUL byte in the name would put it elsewhere (or nowhere).
 
     Raises:
-        OutputError: the output folder cannot be created or written.
+        UsageError: the name is empty, ``.``/``..``, or holds a separator or NUL byte, or
+            is too long for a folder name.
     """
+    limit = _NAME_MAX - _STAMP_LENGTH
+    separators = sorted({"/", "\\", os.sep, os.altsep} - {None})
+    if not isinstance(name, str) or name in ("", ".", ".."):
+        problem = "it is empty, '.' or '..'"
+    elif "\0" in name:
+        problem = "it holds a NUL byte"
+    elif any(sep in name for sep in separators):
+        problem = f"it holds a path separator ({' or '.join(map(repr, separators))})"
+    elif len(name.encode("utf-8", "surrogatepass")) > limit:
+        problem = f"it is longer than {limit} bytes"
+    else:
+        return
+    shown = repr(name if not isinstance(name, str) or len(name) <= 80 else name[:77] + "...")
+    raise UsageError(f"the run name {shown} is not one folder name: {problem}. The run folder "
+                     f"<name>-<timestamp> must lie directly inside the output folder "
+                     f"'{output_dir}'. Set name to letters, digits, '_', '-' and '.' (at most "
+                     f"{limit} bytes). Received: name={shown}")
+
+
+def new_run_dir(output_dir: Union[str, os.PathLike], name: str) -> Path:
+    """Create ``<output_dir>/<name>-<timestamp>[-N]``: always a new, empty folder, proven
+    to lie directly inside ``output_dir``.
+
+    Raises:
+        UsageError: ``name`` is not one folder name (see ``check_run_name``), or
+            ``output_dir`` holds a NUL byte.
+        OutputError: the output folder cannot be created or written, or it lies inside
+            the folder of an earlier run.
+    """
+    check_run_name(name, output_dir)
+    _refuse_inside_a_run(output_dir)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(output_dir)
     try:
         base.mkdir(parents=True, exist_ok=True)
+        real_base = os.path.realpath(base)
         for attempt in range(1, 1000):
             candidate = base / (f"{name}-{stamp}" + (f"-{attempt}" if attempt > 1 else ""))
             try:
                 candidate.mkdir()
             except FileExistsError:
                 continue
+            if os.path.dirname(os.path.realpath(candidate)) != real_base:
+                candidate.rmdir()  # cannot happen after check_run_name: the proof, kept
+                raise UsageError(f"the run folder {candidate} would not lie directly inside "
+                                 f"the output folder '{base}'. Received: name={name!r}")
             probe = candidate / ".write-test"
             probe.write_text("")
             probe.unlink()
@@ -171,22 +262,25 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
                  resumed_spec_text: Optional[str] = None) -> RunResult:
     """Fit, evaluate on the test split, predict (argmax), and write the run folder.
 
-    Every finished epoch is checkpointed. SIGINT/SIGTERM stop at the next step boundary
-    (``Interrupted``, exit 130/143); a non-finite loss stops with ``TrainingError``
-    (exit 4). Both still write history.csv and metrics.json for the finished epochs.
-    With ``resume_dir``, training continues from that run's last checkpoint.
+    Every finished epoch is checkpointed and its history.csv rewritten. SIGINT/SIGTERM
+    stop at the next step boundary (``Interrupted``, exit 130/143); a non-finite loss
+    stops with ``TrainingError`` (exit 4). Any other failure once the run folder exists
+    (a kerapipe error, an unexpected exception, a KeyboardInterrupt) marks run.json
+    ``failed`` (or ``interrupted``) with the reason, keeps the finished epochs' history,
+    and is re-raised unchanged. With ``resume_dir``, training continues from that run's
+    last checkpoint.
     """
     from kerapipe.callbacks import (EpochCheckpoint, NonFiniteLossGuard, SignalStop,
                                     TrainingStopped, latest_checkpoint, restore_checkpoint)
     from kerapipe.compiler.faults import user_faults
     from kerapipe.compiler.imports import copy_import_files
-    from kerapipe.errors import Interrupted
 
     spec = compiled.spec
     started = time.perf_counter()
     state: dict = {}
     ensure_free_space(resume_dir if resume_dir is not None else
                       (output_dir or spec.output.dir), compiled)
+    checkpoint = None
     if resume_dir is not None:  # a refusal here leaves the run folder as it was
         run_dir = Path(resume_dir)
         checkpoint = latest_checkpoint(run_dir)
@@ -198,16 +292,21 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
         run_dir = new_run_dir(output_dir or spec.output.dir, spec.name)
     verbose = verbosity() if verbose == "auto" else verbose
     seconds: dict[str, float] = {}
-    early = _resumable_early_stopping(compiled, state, checkpoint if state else None)
-    others = [c for c in compiled.callbacks if not isinstance(c, keras_early_stopping())]
-    guard, stopper = NonFiniteLossGuard(), SignalStop()
-    saver = EpochCheckpoint(run_dir, early, state.get("history"),
-                            resume_command=resume_command(compiled, run_dir))
-    # The saver checkpoints a finished epoch before the stopper acts on a signal.
-    callbacks = others + ([early] if early else []) + [guard, saver, stopper]
-    done = int(state.get("epochs_done", 0))
+    saver = None
+    stopper = SignalStop()
     stopper.install()  # until the last file is written: a late signal is handled too
-    try:
+    try:  # from here on, every failure is recorded in the run folder
+        early = _resumable_early_stopping(compiled, state, checkpoint if state else None)
+        others = [c for c in compiled.callbacks if not isinstance(c, keras_early_stopping())]
+        guard = NonFiniteLossGuard()
+        saver = EpochCheckpoint(
+            run_dir, early, state.get("history"),
+            resume_command=resume_command(compiled, run_dir),
+            after_checkpoint=lambda history: write_text_atomic(run_dir / "history.csv",
+                                                               history_csv(history)))
+        # The saver checkpoints a finished epoch before the stopper acts on a signal.
+        callbacks = others + ([early] if early else []) + [guard, saver, stopper]
+        done = int(state.get("epochs_done", 0))
         if resume_dir is None or resumed_spec_text is not None:  # --force: the new file
             write_text_atomic(run_dir / "spec.yaml", resumed_spec_text or _resolved_yaml(spec))
             copy_import_files(spec, compiled.base_dir, run_dir, write_bytes_atomic)
@@ -235,9 +334,10 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
         _write_metrics(run_dir, spec, result.history, result.test_metrics, result.accuracy)
         write_text_atomic(run_dir / "run.json", json.dumps(
             run_record(compiled, command, seconds, status="finished"), indent=2) + "\n")
-    except KerapipeError as err:  # out of memory, a full disk, an undecodable image, ...
-        if not isinstance(err, Interrupted) and not getattr(err, "recorded", False):
-            _write_failed(compiled, run_dir, saver.history, seconds, command, err)
+    except BaseException as err:  # out of memory, a full disk, a bug, a second Ctrl-C, ...
+        if not getattr(err, "recorded", False):  # _write_partial said why already
+            history = saver.history if saver is not None else dict(state.get("history") or {})
+            _write_failed(compiled, run_dir, history, seconds, command, err)
         raise
     finally:
         stopper.uninstall()
@@ -266,6 +366,11 @@ def _evaluate_and_predict(compiled, run_dir: Path, history: dict, seconds: dict)
         write_text_atomic(run_dir / "predictions.csv",
                           predictions_csv(probabilities, test.y, compiled.data.class_names,
                                           spec.output.top_k, compiled.data.num_classes))
+        classes = probabilities.shape[1] if probabilities.ndim == 2 else 1
+        classes = 2 if classes == 1 else classes  # one sigmoid unit: two classes
+        if compiled.data.num_classes is not None and spec.output.top_k > classes:
+            result.notes.append(f"output.top_k is {spec.output.top_k} but the model has "
+                                f"{classes} classes; predictions.csv ranks all {classes}.")
         if compiled.data.num_classes is not None:
             from kerapipe.compiler.pipeline import probabilities_to_classes
 
@@ -386,7 +491,7 @@ def _write_partial(compiled, run_dir: Path, history: dict, seconds: dict, comman
                    guard, stopper) -> None:
     """A run that stops early keeps what it finished, then raises the matching error."""
     from kerapipe.callbacks import latest_checkpoint, restore_checkpoint
-    from kerapipe.errors import Interrupted, TrainingError
+    from kerapipe.errors import TrainingError
 
     checkpoint = latest_checkpoint(run_dir)
     if guard.tripped:
@@ -409,7 +514,7 @@ def _write_partial(compiled, run_dir: Path, history: dict, seconds: dict, comman
     write_text_atomic(run_dir / "history.csv", history_csv(history))
     _write_metrics(run_dir, compiled.spec, history, {}, None, stopped=reason)
     write_text_atomic(run_dir / "run.json", json.dumps(
-        run_record(compiled, command, seconds, status=status), indent=2) + "\n")
+        run_record(compiled, command, seconds, status=status, reason=reason), indent=2) + "\n")
     done = len(next(iter(history.values()), []))
     if guard.tripped:
         error: Exception = TrainingError(
@@ -425,17 +530,61 @@ def _write_partial(compiled, run_dir: Path, history: dict, seconds: dict, comman
     raise error
 
 
+_REASON_LIMIT = 2000  # characters of an error kept in run.json and metrics.json
+
+
+def failure_reason(err: BaseException) -> str:
+    """What run.json says about a failed run: a kerapipe error's own message; for anything
+    else (a bug, a signal turned exception) its type as well."""
+    if isinstance(err, KerapipeError):
+        text = str(err)
+    elif isinstance(err, KeyboardInterrupt):
+        text = "interrupted by KeyboardInterrupt (a second Ctrl-C)"
+    elif isinstance(err, SystemExit):
+        text = f"stopped by SystemExit({err.code!r})"
+    else:
+        text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    return text if len(text) <= _REASON_LIMIT else text[:_REASON_LIMIT - 3] + "..."
+
+
 def _write_failed(compiled, run_dir: Path, history: dict, seconds: dict, command,
-                  err: Exception) -> None:
-    """A run that fails after it started keeps its checkpoints and finished epochs, and
-    says why in run.json and metrics.json (best effort: the folder may be what failed)."""
+                  err: BaseException) -> None:
+    """A run that fails after its folder exists says why and keeps its checkpoints and
+    finished epochs: run.json first (the smallest, and what says the run is over), then
+    history.csv and metrics.json. Each write is tried on its own, and when the disk is
+    full run.json is rewritten in the blocks it already holds. Never raises: the original
+    error is the one to report (a note on it says what could not be written)."""
+    from kerapipe.io import rewrite_when_full
+
+    interrupted = not isinstance(err, Exception)  # KeyboardInterrupt, SystemExit
+    status = "interrupted" if interrupted else "failed"
+    reason = failure_reason(err)
     try:
-        write_text_atomic(run_dir / "history.csv", history_csv(history))
-        _write_metrics(run_dir, compiled.spec, history, {}, None, stopped=str(err))
-        write_text_atomic(run_dir / "run.json", json.dumps(
-            run_record(compiled, command, seconds, status="failed"), indent=2) + "\n")
-    except OutputError:
-        pass  # the original error is the one to report
+        record = run_record(compiled, command, seconds, status=status, reason=reason)
+    except Exception:  # the record's own parts failed: the status and reason still go
+        record = {"status": status, "reason": reason,
+                  "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    done = len(next(iter(history.values()), []))
+    writes = [("run.json", lambda: rewrite_when_full(
+                   run_dir / "run.json", json.dumps(record, indent=2) + "\n")),
+              ("history.csv", lambda: write_text_atomic(run_dir / "history.csv",
+                                                        history_csv(history))),
+              ("metrics.json", lambda: _write_metrics(run_dir, compiled.spec, history, {},
+                                                      None, stopped=reason))]
+    unwritten = []
+    for name, write in writes:
+        try:
+            write()
+        except Exception as problem:  # noqa: BLE001 (best effort, reported below)
+            unwritten.append(f"{name} ({problem})")
+    if unwritten:
+        err.add_note(f"kerapipe could not record the failure in {run_dir}: "
+                     + "; ".join(unwritten))
+    elif not isinstance(err, KerapipeError):  # a kerapipe error says what was kept itself
+        continue_with = (f"; continue it with: {resume_command(compiled, run_dir)}"
+                         if (run_dir / "checkpoints" / "LATEST").exists() else "")
+        err.add_note(f"The run folder {run_dir} is marked {status} and keeps the history of "
+                     f"{done} finished epoch(s){continue_with}")
 
 
 def save_model_atomic(model, path: Path) -> None:
@@ -456,8 +605,8 @@ def save_model_atomic(model, path: Path) -> None:
 def _resolved_yaml(spec) -> str:
     import yaml
 
-    header = "# The pipeline as it ran: every default filled in (kerapipe resolved spec).\n"
-    return header + yaml.safe_dump(to_plain(spec), sort_keys=False, default_flow_style=None)
+    return RESOLVED_SPEC_HEADER + yaml.safe_dump(to_plain(spec), sort_keys=False,
+                                                 default_flow_style=None)
 
 
 def history_csv(history: dict) -> str:
@@ -470,9 +619,37 @@ def history_csv(history: dict) -> str:
     return out.getvalue()
 
 
+def ranked_columns(top_k: int, classes: int) -> int:
+    """How many classes predictions.csv ranks per example: ``output.top_k``, at most the
+    classes the model outputs (a larger top_k would promise columns no row can fill)."""
+    return max(1, min(int(top_k), int(classes)))
+
+
+_RANK_CHUNK = 1 << 22  # index entries ranked at a time (32 MiB): memory bounded by rows x classes
+
+
+def _top_classes(probabilities: np.ndarray, k: int):
+    """Per row, the ``k`` most probable classes, most probable first; ties go to the lower
+    class index, so the first column is ``argmax``. Yields one block of rows at a time."""
+    classes = probabilities.shape[1]
+    rows = max(1, _RANK_CHUNK // max(classes, 1))
+    for start in range(0, len(probabilities), rows):
+        block = probabilities[start:start + rows]
+        if k < classes and classes > 64:  # many classes, few asked for: partition first
+            part = np.argpartition(-block, k - 1, axis=1)[:, :k]
+            values = np.take_along_axis(block, part, axis=1)
+            order = np.lexsort((part, -values), axis=1)
+            yield np.take_along_axis(part, order, axis=1)
+        else:
+            yield np.argsort(-block, axis=1, kind="stable")[:, :k]
+
+
 def predictions_csv(probabilities: np.ndarray, true: np.ndarray, class_names: Optional[list],
                     top_k: int, num_classes: Optional[int]) -> str:
-    """index, predicted, predicted_name, confidence, true, true_name (+ top-k columns)."""
+    """index, predicted, predicted_name, confidence, true, true_name (+ top-k columns).
+
+    ``top_k`` is clamped to the number of classes the model outputs (``ranked_columns``).
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if num_classes is None:  # regression: the predicted value itself
@@ -484,25 +661,29 @@ def predictions_csv(probabilities: np.ndarray, true: np.ndarray, class_names: Op
     if probabilities.ndim == 2 and probabilities.shape[1] == 1:  # one sigmoid unit
         probabilities = np.concatenate([1 - probabilities, probabilities], axis=1)
     name = (lambda i: str(class_names[i]) if class_names and i < len(class_names) else str(i))
-    order = np.argsort(-probabilities, axis=1)[:, :max(top_k, 1)]
+    k = ranked_columns(top_k, probabilities.shape[1])
     header = ["index", "predicted", "predicted_name", "confidence", "true", "true_name"]
-    for rank in range(2, top_k + 1):
+    for rank in range(2, k + 1):
         header += [f"top{rank}", f"top{rank}_name", f"top{rank}_confidence"]
     writer.writerow(header)
-    for index, row in enumerate(order):
-        best = int(row[0])
-        label = int(true[index])
-        line: list[Any] = [index, best, name(best), f"{probabilities[index, best]:.6f}", label,
-                           name(label)]
-        for cls in row[1:]:
-            line += [int(cls), name(int(cls)), f"{probabilities[index, cls]:.6f}"]
-        writer.writerow(line)
+    index = 0
+    for block in _top_classes(probabilities, k):
+        for row in block:
+            best = int(row[0])
+            label = int(true[index])
+            line: list[Any] = [index, best, name(best), f"{probabilities[index, best]:.6f}",
+                               label, name(label)]
+            for cls in row[1:]:
+                line += [int(cls), name(int(cls)), f"{probabilities[index, cls]:.6f}"]
+            writer.writerow(line)
+            index += 1
     return out.getvalue()
 
 
 def run_record(compiled, command: Optional[Sequence[str]], seconds: dict,
-               status: str = "finished") -> dict:
-    """run.json: versions, seed, data fingerprint, command line, timings."""
+               status: str = "finished", reason: Optional[str] = None) -> dict:
+    """run.json: status (and the reason a run did not finish), versions, seed, data
+    fingerprint, command line, timings."""
     import keras
     import tensorflow as tf
 
@@ -515,6 +696,7 @@ def run_record(compiled, command: Optional[Sequence[str]], seconds: dict,
         splits[name] = 0 if split is None else len(split.y)
     return {
         "status": status,
+        **({"reason": reason} if reason is not None else {}),
         "kerapipe": __version__,
         "keras": keras.__version__,
         "tensorflow": tf.__version__,

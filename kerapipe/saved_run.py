@@ -10,6 +10,8 @@ import csv
 import io
 import json
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -80,14 +82,60 @@ def read_inputs(saved: SavedRun, path: str | os.PathLike) -> tuple[np.ndarray, l
     if not source.is_file():
         raise DataError(f"{source}: no such file or folder.")
     if source.suffix == ".npz":
-        with np.load(source, allow_pickle=False) as arrays:
-            names = [n for n in ("x", "x_test", "x_train") if n in arrays.files] or arrays.files
-            x = arrays[names[0]]
-        x = _pad_if_needed(saved.spec, x)
+        x = _pad_if_needed(saved.spec, _read_npz_features(source))
         return x, [str(i) for i in range(len(x))]
     if source.suffix == ".csv":
         return _read_csv_features(saved.spec, source)
     raise DataError(f"{source}: expected an .npz file, a .csv file or a folder of images.")
+
+
+_NPZ_FIX = "Save the inputs with numpy.savez(path, x=features)."
+
+
+def _read_npz_features(path: Path) -> np.ndarray:
+    """The feature array of an .npz (``x``, else ``x_test``, ``x_train``, else the first),
+    never unpickled; whatever is wrong with the file is a ``DataError`` naming it."""
+    try:
+        with open(path, "rb") as handle:  # closed even when numpy gives up half-way
+            loaded = np.load(handle, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                raise DataError(f"{path}: a single .npy array, not an .npz file of named "
+                                f"arrays. {_NPZ_FIX}")
+            with loaded as arrays:
+                names = ([n for n in ("x", "x_test", "x_train") if n in arrays.files]
+                         or list(arrays.files))
+                if not names:
+                    raise DataError(f"{path}: holds no arrays. {_NPZ_FIX}")
+                x = _read_npz_array(path, arrays, names[0])
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise DataError(f"{path}: not a NumPy .npz file ({_short(err)}). {_NPZ_FIX}") from err
+    if x.ndim == 0:
+        raise DataError(f"{path}: array '{names[0]}' is a single value, not one row per "
+                        f"example. {_NPZ_FIX}")
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{path}: array '{names[0]}' holds {x.dtype} values; the model's "
+                        "inputs must be numbers. Convert them before saving the file.")
+    return x
+
+
+def _read_npz_array(path: Path, arrays, name: str) -> np.ndarray:
+    try:
+        return arrays[name]
+    except ValueError as err:
+        if "allow_pickle" in str(err):
+            raise DataError(f"{path}: array '{name}' holds Python objects; kerapipe does not "
+                            "unpickle data files, since that can run code. Save a numeric "
+                            "array instead.") from err
+        raise DataError(f"{path}: cannot read array '{name}' ({_short(err)}). "
+                        f"{_NPZ_FIX}") from err
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise DataError(f"{path}: cannot read array '{name}' ({_short(err)}); the file looks "
+                        f"damaged. {_NPZ_FIX}") from err
+
+
+def _short(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _pad_if_needed(spec: PipelineSpec, x: np.ndarray) -> np.ndarray:
@@ -105,8 +153,16 @@ def _pad_if_needed(spec: PipelineSpec, x: np.ndarray) -> np.ndarray:
 def _read_csv_features(spec: PipelineSpec, path: Path) -> tuple[np.ndarray, list[str]]:
     csv_source = spec.data.source.csv
     delimiter = csv_source.delimiter if csv_source else ","
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle, delimiter=delimiter))
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle, delimiter=delimiter))
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
+                        f"{err.start:,} cannot be decoded). Save the file as UTF-8.") from err
+    except csv.Error as err:
+        raise DataError(f"{path}: not a readable CSV file ({_short(err)}).") from err
+    except OSError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror or err}).") from err
     if not rows:
         raise DataError(f"{path}: the file is empty; it needs a header row.")
     header, body = rows[0], rows[1:]
