@@ -120,6 +120,22 @@ def test_huge_integer_in_a_dict_is_an_issue_not_an_exception(data):
     assert len(result.errors[0].message) < 300
 
 
+def test_dict_with_a_key_that_is_not_a_string_is_a_bad_key():
+    source = {"kerapipe": 1, "data": {"source": {"sample": "mnist"}, "preprocess": [{1: 2}]},
+              "model": {"layers": [{"Flatten": {}}, {"Dense": {"units": 10}}]}}
+    result, _ = validate_source(source)
+    assert [(i.code, i.key_path) for i in result.errors][:1] == [("bad-key", "data.preprocess[0]")]
+
+
+@pytest.mark.parametrize("overrides", [(), ("train.epochs=3",)], ids=["plain", "with-set"])
+def test_dict_that_contains_itself_is_too_deep(overrides):
+    source = {"kerapipe": 1, "data": {"source": {"sample": "mnist"}},
+              "model": {"layers": [{"Flatten": {}}, {"Dense": {"units": 10}}]}}
+    source["model"]["layers"][0]["Flatten"]["x"] = source
+    result, _ = validate_source(source, overrides)
+    assert [i.code for i in result.errors][:1] == ["too-deep"]
+
+
 # --- 2. integers beyond the float range -------------------------------------------------
 
 @pytest.mark.parametrize("old, new, path", [
@@ -142,10 +158,12 @@ def test_integer_beyond_the_float_range_is_out_of_range(old, new, path):
 
 
 def test_integer_beyond_the_float_range_from_a_dict_is_out_of_range():
-    source = {"kerapipe": 1, "data": {"source": {"sample": "mnist"}, "split": {"validation": 10 ** 400}},
+    source = {"kerapipe": 1, "data": {"source": {"sample": "mnist"},
+                                      "split": {"validation": 10 ** 400}},
               "model": {"layers": [{"Flatten": {}}, {"Dense": {"units": 10}}]}}
     result, _ = validate_source(source)
-    assert [(i.code, i.key_path) for i in result.issues] == [("out-of-range", "data.split.validation")]
+    assert [(i.code, i.key_path) for i in result.issues] == [
+        ("out-of-range", "data.split.validation")]
 
 
 # --- 3. `--set`: located at the `--set`, and under shorthand scalars ----------------------
@@ -223,7 +241,8 @@ def test_issues_per_file_are_bounded_with_a_summary_of_the_rest():
     summary = result.issues[-1]
     assert (summary.code, summary.severity, summary.key_path) == ("too-large", "error", "<file>")
     assert summary.line == result.issues[MAX_ISSUES - 1].line + 1  # where reporting stopped
-    assert f"{2 * MAX_ISSUES} more issue(s) from here on are not shown ({2 * MAX_ISSUES} error(s))" in summary.message
+    assert (f"{2 * MAX_ISSUES} more issue(s) from here on are not shown "
+            f"({2 * MAX_ISSUES} error(s))") in summary.message
     assert result.spec is None
 
 

@@ -19,7 +19,7 @@ from kerapipe.spec.checks import import_name, run_checks
 from kerapipe.spec.issues import ERROR, MAX_ISSUES, NOTE, WARNING, Issue, suggestion_budget
 from kerapipe.spec.model import PipelineSpec, parse_pipeline
 from kerapipe.spec.overrides import apply_overrides
-from kerapipe.spec.yaml_loader import Document, LoadProblem, bound_integers, load_document
+from kerapipe.spec.yaml_loader import Document, LoadProblem, bound_plain_data, load_document
 
 PIPELINE_SUFFIXES = (".yaml", ".yml")
 
@@ -70,7 +70,7 @@ def validate_data(data: Any, file: str = "<dict>", document: Optional[Document] 
     ``too-large`` issue that counts the rest (see ``bound_report``).
     """
     issues: list[Issue] = list(document.issues) if document else []
-    data = bound_integers(data, issues)  # data from YAML is bounded already; a dict may not be
+    data = bound_plain_data(data, issues)  # data from YAML is bounded already; a dict may not be
     with suggestion_budget():
         spec = parse_pipeline(data, issues)
         if spec is not None and not any(i.severity == ERROR for i in issues):
@@ -191,7 +191,9 @@ def validate_source(source: Union[str, os.PathLike, dict], overrides: Sequence[s
     """Validate a path, YAML text or dict; return the result and the file path (if any)."""
     if isinstance(source, dict):
         if overrides:
-            document = Document(data=copy.deepcopy(source), file="<dict>")
+            bounded: list[Issue] = []  # before the copy: a dict may contain itself
+            data = bound_plain_data(source, bounded)
+            document = Document(data=copy.deepcopy(data), file="<dict>", issues=bounded)
             issues = apply_overrides(document, list(overrides))
             if issues:
                 return ValidationResult("<dict>", None, issues, document), None

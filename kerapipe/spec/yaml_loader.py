@@ -31,7 +31,7 @@ from yaml.reader import Reader
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
-from kerapipe.spec.issues import Issue, Path, format_path
+from kerapipe.spec.issues import Issue, Path, safe_repr
 
 MAX_FILE_BYTES = 1_000_000
 MAX_DEPTH = 64
@@ -309,11 +309,14 @@ class _Converter:
         return merged
 
 
-def bound_integers(data: Any, issues: list[Issue], path: Path = ()) -> Any:
-    """Plain Python data (not from YAML) with the loader's bounds on values: each int
-    over ``MAX_INT_DIGITS`` digits becomes an ``OversizedInteger`` reported to ``issues``,
-    and nesting deeper than ``MAX_DEPTH`` (a dict that contains itself) is reported.
-    Containers without such values are returned as they are."""
+def bound_plain_data(data: Any, issues: list[Issue], path: Path = ()) -> Any:
+    """Plain Python data (a dict given to the API, not YAML) held to the loader's rules.
+
+    Each int over ``MAX_INT_DIGITS`` digits becomes an ``OversizedInteger`` and a key that
+    is not a string is dropped, both reported to ``issues``; nesting deeper than
+    ``MAX_DEPTH`` (a dict that contains itself) is reported and cut. Containers that
+    keep every rule are returned as they are (data from YAML always does).
+    """
     if isinstance(data, int) and not isinstance(data, bool):
         if abs(data) < _INT_LIMIT:
             return data
@@ -324,17 +327,22 @@ def bound_integers(data: Any, issues: list[Issue], path: Path = ()) -> Any:
     if not isinstance(data, (dict, list)):
         return data
     if len(path) >= MAX_DEPTH:
-        issues.append(Issue("too-deep", path, f"nesting is deeper than {MAX_DEPTH} levels at "
-                            f"{format_path(path)}; a pipeline never needs that (does a dict "
-                            "contain itself?)."))
+        issues.append(Issue("too-deep", path, f"nesting is deeper than {MAX_DEPTH} levels; a "
+                            "pipeline never needs that (does a dict contain itself?)."))
         return None
-    if isinstance(data, dict):
-        bounded = {key: bound_integers(value, issues, path + (key,)) for key, value in data.items()}
-        same = all(bounded[key] is value for key, value in data.items())
-    else:
-        bounded = [bound_integers(value, issues, path + (index,)) for index, value in enumerate(data)]
-        same = all(new is old for new, old in zip(bounded, data))
-    return data if same else bounded
+    if isinstance(data, list):
+        bounded = [bound_plain_data(value, issues, path + (index,))
+                   for index, value in enumerate(data)]
+        return data if all(new is old for new, old in zip(bounded, data)) else bounded
+    result: dict = {}
+    for key, value in data.items():
+        if not isinstance(key, str):
+            issues.append(Issue("bad-key", path, f"a key must be a string (a plain name). "
+                                f"Received: key={safe_repr(key)} ({type(key).__name__})"))
+            continue
+        result[key] = bound_plain_data(value, issues, path + (key,))
+    same = len(result) == len(data) and all(result[k] is v for k, v in data.items())
+    return data if same else result
 
 
 def load_document(text: str, file: str = "<string>") -> Document:
