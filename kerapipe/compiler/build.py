@@ -4,33 +4,77 @@
 file must never name arbitrary importable objects, so each object is built from the
 class that the Keras name catalogue (checked on the spec side) says exists, found by
 name in the public ``keras.layers`` / ``keras.losses`` / ... namespaces only.
+
+Every call into Keras with the file's arguments goes through ``keras_guard``: whatever
+Keras raises becomes a spec issue at the key path of the entry (``SpecError``, exit 2,
+located by the caller), so ``validate --deep``, ``plan`` and ``run`` report the same
+refusal at the same line. Objects that fail only when first used (a schedule, an
+optimizer, a metric) are exercised once on a dummy input by ``exercise_*``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
+import random
 import re
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import keras
+import numpy as np
+import tensorflow as tf
 
+from kerapipe.errors import KerapipeError, SpecError, TrainingError
 from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.checks import output_activation
 from kerapipe.spec.issues import Issue
 from kerapipe.spec.model import (NESTED_LAYER_ARGS, LayerSpec, LossSpec, MetricSpec,
                                  OptimizerSpec, PipelineSpec, ScheduleSpec, is_custom_name)
 
+# Training holds about four copies of the weights (the weights, their gradients and
+# Adam's two slots), so a model whose weights take more than this share of the
+# machine's physical memory cannot train; it is refused before any weight is allocated.
+MODEL_MEMORY_SHARE = 4
 
-def build_layer(spec: LayerSpec, custom: Optional[dict[str, Any]] = None) -> keras.layers.Layer:
+
+class _Refused(SpecError):
+    """A Keras refusal at one key path (``SpecError`` with one unlocated issue)."""
+
+
+@contextlib.contextmanager
+def keras_guard(code: str, path: tuple, what: str) -> Iterator[None]:
+    """Around one call into Keras with the file's arguments (a constructor, a symbolic
+    call, a first use): anything Keras raises becomes ``SpecError`` with one issue
+    ``code`` at ``path`` saying ``what: <Keras's message>``; the caller locates it.
+
+    Out of memory (``MemoryError``, ``ResourceExhaustedError``) and kerapipe's own errors
+    pass through: the first is no fault of the arguments' values but of their size.
+    """
+    try:
+        yield
+    except (KerapipeError, MemoryError, tf.errors.ResourceExhaustedError):
+        raise
+    except Exception as err:  # Keras raises ValueError, TypeError, tf errors, ...
+        raise _Refused([Issue(code, tuple(path), f"{what}: {short_error(err)}",
+                              at_key=True)]) from err
+
+
+def build_layer(spec: LayerSpec, custom: Optional[dict[str, Any]] = None,
+                path: tuple = ()) -> keras.layers.Layer:
     """A new Keras layer from ``ClassName: {kwargs}``; nested layer arguments recurse.
 
-    ``custom`` maps the pipeline's ``module.Name`` references to imported classes.
+    ``custom`` maps the pipeline's ``module.Name`` references to imported classes;
+    ``path`` is the key path of ``spec`` in the file (for the issue when Keras refuses).
     """
-    kwargs = {key: build_layer(value, custom)
+    path = tuple(path) or (spec.name,)
+    kwargs = {key: build_layer(value, custom, path + (key, value.name))
               if key in NESTED_LAYER_ARGS and isinstance(value, LayerSpec) else value
               for key, value in spec.kwargs.items()}
-    if is_custom_name(spec.name):
-        return (custom or {})[spec.name](**kwargs)
-    return getattr(keras.layers, spec.name)(**kwargs)
+    factory = ((custom or {})[spec.name] if is_custom_name(spec.name)
+               else getattr(keras.layers, spec.name))
+    with keras_guard("layer-arguments", path, f"Keras refused the arguments of {spec.name}"):
+        return factory(**kwargs)
 
 
 def build_loss(spec: PipelineSpec, custom: Optional[dict[str, Any]] = None) -> Any:
@@ -39,65 +83,263 @@ def build_loss(spec: PipelineSpec, custom: Optional[dict[str, Any]] = None) -> A
     if is_custom_name(loss.name):
         from kerapipe.compiler.imports import custom_loss
 
-        return custom_loss((custom or {})[loss.name], dict(loss.kwargs))
+        with keras_guard("keras-arguments", ("loss",), "the loss refused its arguments"):
+            return custom_loss((custom or {})[loss.name], dict(loss.kwargs))
     entry = load_catalog().losses.get(loss.name)
     kwargs = dict(loss.kwargs)
     if "from_logits" in entry.params and "from_logits" not in kwargs:
         kwargs["from_logits"] = output_activation(spec.model.layers) not in ("softmax", "sigmoid")
-    return getattr(keras.losses, entry.name)(**kwargs)
+    with keras_guard("keras-arguments", ("loss",), f"Keras refused the {entry.name} loss"):
+        return getattr(keras.losses, entry.name)(**kwargs)
 
 
 def build_learning_rate(rate: Any) -> Any:
-    if isinstance(rate, ScheduleSpec):
-        return getattr(keras.optimizers.schedules, rate.name)(**rate.kwargs)
-    return rate
+    """A number, or the schedule, evaluated once at step 0 (where some schedules fail)."""
+    if not isinstance(rate, ScheduleSpec):
+        return rate
+    path = ("optimizer", "learning_rate", rate.name)
+    with keras_guard("keras-arguments", path, f"Keras refused the {rate.name} schedule"):
+        schedule = getattr(keras.optimizers.schedules, rate.name)(**rate.kwargs)
+    with keras_guard("keras-arguments", path, f"the {rate.name} schedule fails at step 0"):
+        float(schedule(0))
+    return schedule
 
 
 def build_optimizer(spec: OptimizerSpec) -> keras.optimizers.Optimizer:
     entry = load_catalog().optimizers.get(spec.name)
-    return getattr(keras.optimizers, entry.name)(
-        learning_rate=build_learning_rate(spec.learning_rate), **spec.kwargs)
+    learning_rate = build_learning_rate(spec.learning_rate)
+    with keras_guard("keras-arguments", ("optimizer",), f"Keras refused the {entry.name} "
+                     "optimizer"):
+        return getattr(keras.optimizers, entry.name)(learning_rate=learning_rate,
+                                                     **spec.kwargs)
 
 
-def build_metric(spec: MetricSpec) -> Any:
+def build_metric(spec: MetricSpec, path: tuple = ("metrics",)) -> Any:
     """A metric object, or the string ``accuracy``/``acc`` that Keras resolves per loss."""
     if spec.name in ("accuracy", "acc") and not spec.kwargs:
         return spec.name
     entry = load_catalog().metrics.get(spec.name)
-    return getattr(keras.metrics, entry.name)(**spec.kwargs)
+    with keras_guard("keras-arguments", path, f"Keras refused the {entry.name} metric"):
+        return getattr(keras.metrics, entry.name)(**spec.kwargs)
 
 
-def short_error(err: Exception) -> str:
+def short_error(err: BaseException) -> str:
     """One readable line from a Keras exception (they can be long and multi-line)."""
-    text = re.sub(r"\s+", " ", str(err)).strip()
+    text = getattr(err, "message", None) if isinstance(err, tf.errors.OpError) else None
+    text = re.sub(r"\s+", " ", text or str(err) or type(err).__name__).strip()
     text = text.split(" Arguments received by ")[0]  # Keras appends a long call dump
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)  # TF's kernel prefix
     return (text[:400] + "...") if len(text) > 400 else text
 
 
-def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = "float32",
-                     custom: Optional[dict[str, Any]] = None
-                     ) -> tuple[Optional[keras.Model], list[Issue]]:
-    """The trainable model: ``keras.Input(input_shape)`` followed by the spec's layers.
+# --- first use of what builds lazily ------------------------------------------------
 
-    Returns the model, or ``None`` and the issue at the first layer Keras refused
-    (construction error or shape error), located by its key path.
-    """
-    inputs = keras.Input(shape=tuple(input_shape), dtype=input_dtype, name="features")
+@contextlib.contextmanager
+def _untraced() -> Iterator[None]:
+    """Work that must leave no trace on the run: Python's and NumPy's random state (Keras
+    draws initializer seeds from Python's) and Keras's automatic name counters (a
+    throwaway metric would otherwise push the real one's logged name to ``auc_1``)."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    uids = _name_uids()
+    saved = dict(uids) if uids is not None else None
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        if uids is not None:
+            uids.clear()
+            uids.update(saved)
+
+
+def _name_uids() -> Optional[dict]:
+    try:  # private in Keras 3; without it only auto-generated names change
+        from keras.src.backend.common import global_state
+
+        return global_state.get_global_attribute("object_name_uids")
+    except Exception:
+        return None
+
+
+def exercise_optimizer(spec: OptimizerSpec) -> None:
+    """One step of a throwaway copy of the optimizer on a dummy variable: arguments that
+    Keras checks only when it builds or applies (``epsilon: x``) fail here, not in fit."""
+    with _untraced():
+        optimizer = build_optimizer(spec)
+        with keras_guard("keras-arguments", ("optimizer",), "the optimizer fails on its "
+                         "first step"):
+            variable = keras.Variable(np.zeros((2,), "float32"), name="kerapipe_probe")
+            optimizer.apply([keras.ops.ones((2,))], [variable])
+
+
+def dummy_batch(output_shape: tuple, label_shape: tuple, sparse_labels: bool
+                ) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """``(labels, outputs)`` of two examples of the given per-example shapes (class 0,
+    uniform probabilities), or ``None`` when a size is unknown."""
+    if any(d is None for d in (*output_shape, *label_shape)):
+        return None
+    outputs = np.full((2, *output_shape), 1 / max(output_shape[-1] if output_shape else 1, 1),
+                      "float32")
+    labels = np.zeros((2, *label_shape), "int64" if sparse_labels else "float32")
+    return labels, outputs
+
+
+def exercise_loss_and_metrics(spec: PipelineSpec, loss: Any, batch: tuple) -> None:
+    """The loss and a throwaway copy of each metric on a dummy batch of the run's shapes:
+    what Keras checks only on first update (``k: x``) fails here, not in fit."""
+    labels, outputs = batch
+    if loss is not None and not is_custom_name(spec.loss.name):
+        with keras_guard("keras-arguments", ("loss",), f"the loss fails on labels of shape "
+                         f"{labels.shape} and outputs of shape {outputs.shape}"):
+            loss(labels, outputs)
+    with _untraced():
+        for index, metric_spec in enumerate(spec.metrics):
+            path = ("metrics", index)
+            metric = build_metric(metric_spec, path)
+            if isinstance(metric, str):
+                continue  # Keras picks the accuracy that matches the labels
+            with keras_guard("keras-arguments", path, f"the {metric_spec.name} metric fails "
+                             f"on labels of shape {labels.shape} and outputs of shape "
+                             f"{outputs.shape}"):
+                metric.update_state(labels, outputs)
+
+
+# --- the model ------------------------------------------------------------------------
+
+def physical_memory() -> int:
+    """Bytes of physical memory (8 GiB when the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def model_memory_bound() -> int:
+    """Bytes the model's weights may take: physical memory / ``MODEL_MEMORY_SHARE``."""
+    return physical_memory() // MODEL_MEMORY_SHARE
+
+
+@contextlib.contextmanager
+def _deferred_weights() -> Iterator[None]:
+    """Build layers without allocating their weights: Keras defers the initialisation of
+    variables created in a ``StatelessScope``; those deferred here are dropped after."""
+    from keras.src.backend.common import global_state
+
+    key = "uninitialized_variables"
+    before = list(global_state.get_global_attribute(key) or [])
+    with _untraced():
+        try:
+            with keras.StatelessScope(initialize_variables=False):
+                yield
+        finally:
+            global_state.set_global_attribute(key, before)
+
+
+def _layer_path(index: int, layer_spec: LayerSpec) -> tuple:
+    return ("model", "layers", index, layer_spec.name)
+
+
+def _stack_layers(spec: PipelineSpec, inputs: Any, custom: Optional[dict[str, Any]],
+                  sizes: Optional[list] = None) -> Any:
+    """Call the spec's layers on ``inputs``; ``sizes`` gets ``(path, parameters, bytes)``
+    of each layer. Raises ``SpecError`` at the first layer Keras refuses."""
     tensor = inputs
     for index, layer_spec in enumerate(spec.model.layers):
-        path = ("model", "layers", index, layer_spec.name)
-        try:
-            layer = build_layer(layer_spec, custom)
-        except Exception as err:  # Keras raises many types for bad arguments
-            return None, [Issue("layer-arguments", path, f"Keras refused the arguments of "
-                                f"{layer_spec.name}: {short_error(err)}", at_key=True)]
-        try:
+        path = _layer_path(index, layer_spec)
+        layer = build_layer(layer_spec, custom, path)
+        shape = tuple(tensor.shape)
+        with keras_guard("shape-error", path, f"{layer_spec.name} cannot take an input of "
+                         f"shape {shape}"):
             tensor = layer(tensor)
-        except Exception as err:
-            return None, [Issue("shape-error", path, f"{layer_spec.name} cannot take an input "
-                                f"of shape {tuple(inputs.shape if tensor is inputs else tensor.shape)}: "
-                                f"{short_error(err)}", at_key=True)]
-    return keras.Model(inputs, tensor, name=_model_name(spec.name)), []
+        out = tuple(tensor.shape[1:])
+        if any(d is not None and d < 1 for d in out):
+            raise _Refused([Issue("shape-error", path, f"{layer_spec.name} leaves no values: "
+                                  f"it turns an input of shape {shape[1:]} into {out}. Every "
+                                  "size must be at least 1; use a smaller kernel, stride or "
+                                  "crop.", at_key=True)])
+        if sizes is not None:
+            weights = layer.weights
+            count = sum(math.prod(int(d) for d in w.shape) for w in weights)
+            size = sum(math.prod(int(d) for d in w.shape) * _itemsize(w.dtype) for w in weights)
+            sizes.append((path, count, size))
+    return tensor
+
+
+def _itemsize(dtype: Any) -> int:
+    try:
+        return np.dtype(str(dtype)).itemsize
+    except TypeError:
+        return 4
+
+
+def _refuse_too_large(sizes: list, bound: int) -> None:
+    total = sum(size for _, _, size in sizes)
+    if total <= bound:
+        return
+    path, count, size = max(sizes, key=lambda s: s[2])
+    raise too_large(path, count, size, total, sum(c for _, c, _ in sizes), bound)
+
+
+def too_large(path: tuple, count: int, size: int, total: int, total_count: int,
+              bound: Optional[int]) -> TrainingError:
+    """Out of memory building the model (``TrainingError``, exit 4) naming the layer."""
+    where = _format_path(path)
+    limit = (f"kerapipe refuses a model whose weights exceed 1/{MODEL_MEMORY_SHARE} of this "
+             f"machine's memory ({_bytes(bound)}) before allocating them, since training "
+             f"holds about {MODEL_MEMORY_SHARE} copies of them" if bound else
+             "allocating its weights failed")
+    err = TrainingError(f"out of memory building the model: {where} has {count:,} parameters "
+                        f"({_bytes(size)}), the model {total_count:,} ({_bytes(total)}); "
+                        f"{limit}. Use fewer units, rows (input_dim) or filters in {where}.")
+    err.path = path
+    return err
+
+
+def _format_path(path: tuple) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _bytes(count: int) -> str:
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} B"
+
+
+def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = "float32",
+                     custom: Optional[dict[str, Any]] = None, allocate: bool = True
+                     ) -> keras.Model:
+    """The trainable model: ``keras.Input(input_shape)`` followed by the spec's layers.
+
+    The layers are first built without weights, to count the parameters: a model whose
+    weights exceed ``model_memory_bound()`` is refused before anything is allocated.
+    With ``allocate=False`` that weightless model is returned (for ``validate --deep``:
+    its shapes are right, its weights do not exist).
+
+    Raises:
+        SpecError: Keras refuses a layer's arguments or input shape (one unlocated issue at
+            the layer's key path; the caller locates it).
+        TrainingError: the weights do not fit in memory (``.path``: the largest layer).
+    """
+    sizes: list = []
+    with _deferred_weights():
+        inputs = keras.Input(shape=tuple(input_shape), dtype=input_dtype, name="features")
+        tensor = _stack_layers(spec, inputs, custom, sizes)
+        dry = keras.Model(inputs, tensor, name=_model_name(spec.name))
+    _refuse_too_large(sizes, model_memory_bound())
+    if not allocate:
+        return dry
+    inputs = keras.Input(shape=tuple(input_shape), dtype=input_dtype, name="features")
+    try:
+        tensor = _stack_layers(spec, inputs, custom)
+    except (MemoryError, tf.errors.ResourceExhaustedError) as err:
+        path, count, size = max(sizes, key=lambda s: s[2])
+        raise too_large(path, count, size, sum(s for _, _, s in sizes),
+                        sum(c for _, c, _ in sizes), None) from err
+    return keras.Model(inputs, tensor, name=_model_name(spec.name))
 
 
 def _model_name(name: Optional[str]) -> str:

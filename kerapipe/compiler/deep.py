@@ -1,54 +1,188 @@
-"""`kerapipe validate --deep`: build the model symbolically to catch shape errors.
+"""`kerapipe validate --deep`: build the model symbolically to catch what Keras refuses.
 
-No data is read and nothing is trained: the layers are constructed and called on a
-symbolic ``keras.Input`` of the example shape known from the spec, and the first
-failure is reported at the line of the offending layer.
+No data is read and nothing is trained: the preprocessing layers and the model are
+built without allocating weights and called on a symbolic ``keras.Input`` of the
+example shape known from the spec; the loss, optimizer, schedule and metrics are built
+and used once on a dummy batch of the shapes the run will have. Every refusal is
+reported at the line of the offending key, exactly as ``plan`` and ``run`` report it
+(the same guarded builders, ``compiler/build.py``).
+
+The checks of the model's output against the labels live here too; ``compile_pipeline``
+runs them again on the label shape and class count of the loaded data.
 """
 
 from __future__ import annotations
 
-from typing import Optional
-
+from typing import Any, Callable, Optional
 
 from kerapipe.compiler.build import (build_core_model, build_loss, build_metric,
-                                     build_optimizer, short_error)
-from kerapipe.spec.checks import known_dataset, trace_example_shape
+                                     build_optimizer, dummy_batch, exercise_loss_and_metrics,
+                                     exercise_optimizer)
+from kerapipe.compiler.datasets import input_dtype
+from kerapipe.compiler.preprocess import preprocessing_layers
+from kerapipe.errors import SpecError, TrainingError
+from kerapipe.spec.catalog import load_catalog
+from kerapipe.spec.checks import known_dataset
 from kerapipe.spec.issues import ERROR, NOTE, Issue
 from kerapipe.spec.model import PipelineSpec, is_custom_name
 from kerapipe.spec.yaml_loader import Document
+
+# Losses that take one class index per example and one score per class.
+SPARSE_LOSSES = frozenset({"SparseCategoricalCrossentropy", "CategoricalGeneralizedCrossEntropy"})
+# Losses that compare each output with the label at the same place: equal shapes.
+ELEMENTWISE_LOSSES = frozenset({
+    "BinaryCrossentropy", "BinaryFocalCrossentropy", "CategoricalCrossentropy",
+    "CategoricalFocalCrossentropy", "CategoricalHinge", "CosineSimilarity", "Hinge", "Huber",
+    "KLDivergence", "LogCosh", "MeanAbsoluteError", "MeanAbsolutePercentageError",
+    "MeanSquaredError", "MeanSquaredLogarithmicError", "Poisson", "SquaredHinge"})
 
 
 def deep_check(spec: PipelineSpec, document: Optional[Document] = None) -> list[Issue]:
     """Issues found by constructing every object and calling the layers symbolically."""
     issues: list[Issue] = []
-    shape = trace_example_shape(spec)
     known = known_dataset(spec)
+    raw_shape = raw_example_shape(spec)
+    output_shape: Optional[tuple] = None
     if spec.imports:
         issues.append(Issue("deep-skipped", ("imports",), "this pipeline imports Python code, "
                             "which validate never runs, so --deep did not build the model; "
                             "`kerapipe plan --allow-imports` builds it.", severity=NOTE))
-    elif shape is None:
+    elif raw_shape is None:
         issues.append(Issue("deep-skipped", ("data", "source"), "the example shape depends on "
                             "the data, so --deep did not build the model (it reads no data).",
                             severity=NOTE))
     else:
-        sequences = known is not None and known.input_shape is None
-        _, model_issues = build_core_model(spec, shape, "int32" if sequences else "float32")
-        issues += model_issues
-    loss = () if is_custom_name(spec.loss.name) else ((("loss",), lambda: build_loss(spec)),)
-    for path, build in (*loss,
-                        (("optimizer",), lambda: build_optimizer(spec.optimizer))):
         try:
-            build()
-        except Exception as err:
-            issues.append(Issue("keras-arguments", path, f"Keras refused it: {short_error(err)}"))
+            preprocessing = preprocessing_layers(spec, raw_shape, input_dtype(spec))
+            model = build_core_model(spec, preprocessing.stages[-1][1], input_dtype(spec),
+                                     allocate=False)
+            output_shape = tuple(model.output_shape[1:])
+        except SpecError as err:
+            issues += err.issues
+        except TrainingError as err:  # the weights would not fit in memory
+            issues.append(Issue("model-too-large", getattr(err, "path", ("model",)),
+                                str(err), at_key=True))
+    classes = known.num_classes if known is not None else None
+    labels = None
+    if raw_shape is not None and (known is not None or spec.data.source.images is not None):
+        labels = label_shape(spec, classes, ())  # class indices or one target per example
+        one_hot = one_hot_conflict(spec, classes)
+        if one_hot is not None:
+            issues.append(one_hot)
+    loss = None if is_custom_name(spec.loss.name) else _collect(issues, lambda: build_loss(spec))
+    if _collect(issues, lambda: build_optimizer(spec.optimizer)) is not None:
+        _collect(issues, lambda: exercise_optimizer(spec.optimizer))
     for index, metric in enumerate(spec.metrics):
-        try:
-            build_metric(metric)
-        except Exception as err:
-            issues.append(Issue("keras-arguments", ("metrics", index), f"Keras refused it: "
-                                f"{short_error(err)}"))
+        _collect(issues, lambda: build_metric(metric, ("metrics", index)))
+    if output_shape is not None and labels is not None and not any(
+            i.severity == ERROR for i in issues):
+        mismatch = output_mismatch(spec, output_shape, labels)
+        batch = dummy_batch(output_shape, labels, sparse_labels=_one_hot(spec) is None)
+        if mismatch is not None:
+            issues.append(mismatch)
+        elif batch is not None:
+            _collect(issues, lambda: exercise_loss_and_metrics(spec, loss, batch))
     for issue in issues:
         if document is not None:
             document.locate(issue)
     return [i for i in issues if i.severity in (ERROR, NOTE)]
+
+
+def _collect(issues: list[Issue], build: Callable[[], Any]) -> Any:
+    """``build()``, or ``None`` with what Keras refused added to ``issues``."""
+    try:
+        result = build()
+    except SpecError as err:
+        issues += err.issues
+        return None
+    return True if result is None else result
+
+
+def raw_example_shape(spec: PipelineSpec) -> Optional[tuple[int, ...]]:
+    """Shape of one example as the data gives it (before the layer steps), when it is
+    known without data: a named data set, an image folder's ``image_size``, sequences
+    padded by ``pad_sequences``."""
+    known = known_dataset(spec)
+    shape = known.input_shape if known is not None else None
+    source = spec.data.source
+    if source.images is not None:
+        channels = {"grayscale": 1, "rgb": 3, "rgba": 4}[source.images.color_mode]
+        shape = (*source.images.image_size, channels)
+    for step in spec.data.preprocess:
+        if step.kind == "pad_sequences":
+            shape = (step.options.maxlen,) if known is not None else None
+    return shape
+
+
+def _one_hot(spec: PipelineSpec):
+    return next((s for s in spec.data.preprocess if s.kind == "one_hot"), None)
+
+
+def label_shape(spec: PipelineSpec, num_classes: Optional[int], raw: tuple) -> tuple:
+    """Shape of one label as the model sees it: ``raw`` (``()`` for a class index), or
+    ``(classes,)`` after a ``one_hot`` step (``(None,)`` when the count is unknown)."""
+    step = _one_hot(spec)
+    if step is None:
+        return tuple(raw)
+    return (step.options.num_classes or num_classes,)
+
+
+def one_hot_conflict(spec: PipelineSpec, num_classes: Optional[int]) -> Optional[Issue]:
+    """A ``one_hot`` step with fewer classes than the labels have (tf.one_hot would turn
+    the labels beyond it into all-zero vectors without a word)."""
+    index, step = next(((i, s) for i, s in enumerate(spec.data.preprocess)
+                        if s.kind == "one_hot"), (None, None))
+    if step is None or num_classes is None or step.options.num_classes is None \
+            or step.options.num_classes >= num_classes:
+        return None
+    return Issue("one-hot-classes", ("data", "preprocess", index, "one_hot", "num_classes"),
+                 f"the labels have {num_classes} classes (0..{num_classes - 1}), but one_hot "
+                 f"makes vectors of {step.options.num_classes}; labels from "
+                 f"{step.options.num_classes} up would become all zeros. Set num_classes: "
+                 f"{num_classes}, or remove it (the count in the data is used). Received: "
+                 f"num_classes={step.options.num_classes}")
+
+
+def output_mismatch(spec: PipelineSpec, output_shape: tuple, labels: tuple) -> Optional[Issue]:
+    """The model's output shape against the labels' shape (both per example) for the loss.
+
+    Sparse losses take a class index per example and a score per class, so the output has
+    one more axis than the label; element-wise losses (``mse``, ``binary_crossentropy``,
+    ``categorical_crossentropy``, ...) need equal shapes (a scalar label counts as
+    ``(1,)``). Other and imported losses are not checked.
+    """
+    if is_custom_name(spec.loss.name):
+        return None
+    entry = load_catalog().losses.get(spec.loss.name)
+    loss = entry.name if entry else spec.loss.name
+    layers = spec.model.layers
+    last = ("model", "layers", len(layers) - 1, layers[-1].name) if layers else ("model",)
+    out, want = tuple(output_shape), tuple(labels)
+    if loss in SPARSE_LOSSES:
+        if len(out) == len(want) + 1:
+            return None
+        flat = (" Add `- Flatten` (or a pooling layer) before the last Dense layers."
+                if len(out) > len(want) + 1 else "")
+        return Issue("output-shape", last, f"the model outputs shape {out} per example, but "
+                     f"{spec.loss.name} takes {'one class index' if not want else want} per "
+                     f"example and one score per class, i.e. an output of shape "
+                     f"({', '.join(map(str, want)) + ', ' if want else ''}classes).{flat} "
+                     f"Received: output shape {out}", at_key=True)
+    if loss not in ELEMENTWISE_LOSSES:
+        return None
+    out_cmp, want_cmp = out or (1,), want or (1,)
+    if len(out_cmp) == len(want_cmp) and all(a is None or b is None or a == b
+                                             for a, b in zip(out_cmp, want_cmp)):
+        return None
+    if len(out_cmp) > len(want_cmp):
+        return Issue("output-shape", last, f"the model outputs shape {out} per example, but "
+                     f"labels have shape {want_cmp}. Add `- Flatten` (or a pooling layer) "
+                     f"before the last Dense layers. Received: output shape {out}", at_key=True)
+    what = ("one value per example (a class index or a target)" if not want
+            else f"of shape {want}")
+    fix = (" For class labels, use sparse_categorical_crossentropy; for a continuous target, "
+           "an output of 1 unit." if not want else "")
+    return Issue("output-shape", ("loss",), f"{spec.loss.name} compares each output with the "
+                 f"label at the same place, but the model outputs shape {out} per example and "
+                 f"the labels are {what}.{fix} Received: output shape {out}, label shape "
+                 f"{want_cmp}")

@@ -21,7 +21,9 @@ import numpy as np
 import tensorflow as tf
 
 from kerapipe.compiler.build import (build_core_model, build_loss, build_metric,
-                                     build_optimizer, short_error)
+                                     build_optimizer, dummy_batch, exercise_loss_and_metrics,
+                                     exercise_optimizer, keras_guard)
+from kerapipe.compiler.deep import label_shape, one_hot_conflict, output_mismatch
 from kerapipe.compiler.data import LoadedData, load_data
 from kerapipe.compiler.faults import translate_faults
 from kerapipe.compiler.imports import import_file_hashes, imported_objects
@@ -30,7 +32,6 @@ from kerapipe.compiler.datasets import (array_features, input_dtype, make_datase
 from kerapipe.compiler.preprocess import Preprocessing, build_preprocessing
 from kerapipe.errors import SpecError, UsageError
 from kerapipe.spec.checks import output_activation
-from kerapipe.spec.issues import Issue
 from kerapipe.spec.model import PipelineSpec
 from kerapipe.spec.validate import validate_source
 
@@ -242,29 +243,54 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
         spec = dataclasses.replace(spec, seed=secrets.randbelow(2**31))
     seed_everything(spec.seed, spec.train.deterministic)
     data = load_data(spec, base_dir)
-    with translate_faults(spec, data, "adapting the preprocessing", imported=bool(custom)):
-        preprocessing = build_preprocessing(spec, lambda: raw_features(data.train, data, spec),
-                                            data.num_classes, data.example_shape)
-    model_input = preprocessing.stages[-1][1]
-    model, issues = build_core_model(spec, model_input, input_dtype(spec), custom)
-    if model is None:
-        raise SpecError(result.locate(issues))
-    _check_labels_fit_model(spec, data, model)
-    try:
-        loss = build_loss(spec, custom)
-    except Exception as err:  # an imported Loss class refusing the file's arguments
-        raise SpecError(result.locate([Issue("keras-arguments", ("loss",), f"the loss refused "
-                                             f"its arguments: {short_error(err)}")]))
-    model.compile(loss=loss, optimizer=build_optimizer(spec.optimizer),
-                  metrics=[build_metric(m) for m in spec.metrics],
-                  steps_per_execution=spec.train.steps_per_execution,
-                  jit_compile=spec.train.jit_compile)
+    try:  # Keras's refusals carry their key path; give them the file's line
+        preprocessing, model = _build(spec, data, custom)
+    except SpecError as err:
+        raise SpecError(result.locate(err.issues)) from err
     compiled = CompiledPipeline(spec, data, preprocessing, model, source_file=path,
                                 base_dir=base_dir)
     compiled.overrides = list(overrides or ())
     compiled.custom_objects = custom
     compiled.import_hashes = import_file_hashes(spec, base_dir)
     return compiled
+
+
+def _build(spec: PipelineSpec, data: LoadedData, custom: dict[str, Any]
+           ) -> tuple[Preprocessing, keras.Model]:
+    """The preprocessing and the compiled model, every Keras call guarded (``SpecError``
+    with unlocated issues), the model's output checked against the loaded labels."""
+    dtype = input_dtype(spec)
+    with translate_faults(spec, data, "adapting the preprocessing", imported=bool(custom)):
+        preprocessing = build_preprocessing(spec, lambda: raw_features(data.train, data, spec),
+                                            data.num_classes, data.example_shape, dtype)
+    model = build_core_model(spec, preprocessing.stages[-1][1], dtype, custom)
+    _check_labels_fit_model(spec, data, model)
+    _check_one_hot(spec, data)
+    labels = label_shape(spec, data.num_classes, tuple(data.train.y.shape[1:]))
+    mismatch = output_mismatch(spec, tuple(model.output_shape[1:]), labels)
+    if mismatch is not None:
+        raise SpecError([mismatch])
+    loss = build_loss(spec, custom)
+    optimizer = build_optimizer(spec.optimizer)
+    exercise_optimizer(spec.optimizer)
+    metrics = [build_metric(m, ("metrics", i)) for i, m in enumerate(spec.metrics)]
+    batch = dummy_batch(tuple(model.output_shape[1:]), labels,
+                        sparse_labels=preprocessing.one_hot_classes is None)
+    if batch is not None:
+        exercise_loss_and_metrics(spec, loss, batch)
+    with keras_guard("keras-arguments", ("train",), "Keras refused to compile the model"):
+        model.compile(loss=loss, optimizer=optimizer, metrics=metrics,
+                      steps_per_execution=spec.train.steps_per_execution,
+                      jit_compile=spec.train.jit_compile)
+    return preprocessing, model
+
+
+def _check_one_hot(spec: PipelineSpec, data: LoadedData) -> None:
+    conflict = one_hot_conflict(spec, data.num_classes)
+    if conflict is not None:
+        from kerapipe.errors import DataError
+
+        raise DataError(f"{data.description}: {conflict.key_path}: {conflict.message}")
 
 
 def _check_labels_fit_model(spec: PipelineSpec, data: LoadedData, model: keras.Model) -> None:

@@ -16,7 +16,9 @@ from typing import Callable, Optional
 import keras
 import tensorflow as tf
 
-from kerapipe.compiler.build import build_layer
+from kerapipe.compiler.build import build_layer, keras_guard
+from kerapipe.errors import SpecError
+from kerapipe.spec.issues import Issue
 from kerapipe.spec.model import LayerSpec, PipelineSpec
 
 
@@ -61,8 +63,64 @@ def _step_layer(kind: str, options) -> keras.layers.Layer:
     raise ValueError(f"not a layer step: {kind}")  # pad_sequences/one_hot are handled apart
 
 
+def preprocessing_layers(spec: PipelineSpec, raw_shape: tuple, dtype: str = "float32"
+                         ) -> Preprocessing:
+    """The preprocessing layers, each built and called symbolically on the shape it
+    receives, nothing adapted yet (what ``validate --deep`` checks without data).
+
+    Raises:
+        SpecError: Keras refuses a step's arguments or input shape, a step leaves an
+            example with a size below 1, or a ``Random*`` step changes the shape (one
+            unlocated issue at the step's key path).
+    """
+    result = Preprocessing()
+    shape = tuple(raw_shape)
+    result.stages.append(("raw input", shape))
+    tensor = None
+    for index, step in enumerate(spec.data.preprocess):
+        if step.kind == "pad_sequences":
+            continue  # applied when the data is loaded: ragged lists are not tensors
+        if step.kind == "one_hot":
+            result.one_hot_classes = step.options.num_classes
+            continue
+        path = ("data", "preprocess", index, step.kind)
+        if isinstance(step.options, LayerSpec):
+            layer = build_layer(step.options, path=path)
+        else:
+            with keras_guard("layer-arguments", path, f"Keras refused the {step.kind} step"):
+                layer = _step_layer(step.kind, step.options)
+        with keras_guard("layer-arguments", path, f"the {step.kind} step cannot take an "
+                         f"example of shape {shape}"):
+            tensor = layer(keras.Input(shape=shape, dtype=dtype) if tensor is None else tensor)
+        out = tuple(tensor.shape[1:])
+        _check_step_shape(step.kind, path, shape, out)
+        shape = out
+        result.stages.append((step.kind, shape))
+        random = step.kind.startswith("Random")
+        (result.after_cache if random or result.after_cache else result.before_cache).append(layer)
+    return result
+
+
+def _check_step_shape(kind: str, path: tuple, shape: tuple, out: tuple) -> None:
+    if any(d is not None and d < 1 for d in out):
+        raise SpecError([Issue("shape-error", path, f"the {kind} step leaves no values: it "
+                               f"turns an example of shape {shape} into {out}. Every size must "
+                               "be at least 1.", at_key=True)])
+    if kind.startswith("Random") and out != shape:
+        larger = any(o is not None and s is not None and o > s for o, s in zip(out, shape))
+        why = (f" ({kind} cannot take {out[:2]} out of {shape[:2]}; Keras would enlarge the "
+               "images instead)" if larger else "")
+        raise SpecError([Issue("augmentation-shape", path, f"{kind} changes the example shape "
+                               f"from {shape} to {out}{why}, but augmentation runs on training "
+                               f"batches only, so validation, test and the saved model would "
+                               f"see {shape}. Keep the shape: a crop no larger than the input, "
+                               "then `resize` back, or RandomZoom/RandomTranslation.",
+                               at_key=True)])
+
+
 def build_preprocessing(spec: PipelineSpec, train_features: Callable[[], tf.data.Dataset],
-                        num_classes: Optional[int], raw_shape: tuple) -> Preprocessing:
+                        num_classes: Optional[int], raw_shape: tuple,
+                        dtype: str = "float32") -> Preprocessing:
     """Build the preprocessing layers; ``Normalization`` adapts on the training split only.
 
     Args:
@@ -70,28 +128,17 @@ def build_preprocessing(spec: PipelineSpec, train_features: Callable[[], tf.data
         train_features: returns the training split's raw features (unbatched dataset).
         num_classes: classes in the data (for ``one_hot`` without ``num_classes``).
         raw_shape: shape of one raw example.
+        dtype: dtype of the raw examples. Defaults to `float32`.
+
+    Raises:
+        SpecError: see ``preprocessing_layers``.
     """
-    result = Preprocessing()
-    shape = tuple(raw_shape)
-    result.stages.append(("raw input", shape))
-    applied: list = []
-    for step in spec.data.preprocess:
-        if step.kind == "pad_sequences":
-            continue  # applied when the data is loaded: ragged lists are not tensors
-        if step.kind == "one_hot":
-            result.one_hot_classes = step.options.num_classes or num_classes
-            continue
-        if isinstance(step.options, LayerSpec):
-            layer = build_layer(step.options)
-        else:
-            layer = _step_layer(step.kind, step.options)
+    result = preprocessing_layers(spec, raw_shape, dtype)
+    if result.one_hot_classes is None and any(s.kind == "one_hot" for s in spec.data.preprocess):
+        result.one_hot_classes = num_classes
+    for index, layer in enumerate(result.layers):
         if isinstance(layer, keras.layers.Normalization):
-            layer.adapt(_adapt_dataset(train_features(), applied))
-        shape = tuple(layer.compute_output_shape((None, *shape))[1:])
-        result.stages.append((step.kind, shape))
-        random = step.kind.startswith("Random")
-        (result.after_cache if random or result.after_cache else result.before_cache).append(layer)
-        applied.append(layer)
+            layer.adapt(_adapt_dataset(train_features(), result.layers[:index]))
     return result
 
 
