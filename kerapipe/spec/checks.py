@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.datasets import KERAS_DATASETS, SAMPLES, KnownDataset
-from kerapipe.spec.issues import WARNING, Issue, did_you_mean
+from kerapipe.spec.issues import WARNING, Issue, did_you_mean, safe_repr
 from kerapipe.spec.model import (NESTED_LAYER_ARGS, LayerSpec, PipelineSpec, ScheduleSpec,
                                  is_custom_name)
 
@@ -60,6 +60,27 @@ def _loss_class(spec: PipelineSpec) -> str:
     return entry.name if entry else spec.loss.name
 
 
+def every_layer(spec: PipelineSpec) -> Iterator[tuple[tuple, LayerSpec]]:
+    """``(key path, layer)`` of every layer in the file, nested ones included.
+
+    The one walk over layers: the model's layers, the layers inside their layer-valued
+    arguments (``layer:``, ``backward_layer:``, at any depth) and the ``Random*`` layers
+    of ``data.preprocess``. A layer's arguments sit at ``path + (layer.name, arg)``.
+    """
+    def walk(layer: LayerSpec, path: tuple) -> Iterator[tuple[tuple, LayerSpec]]:
+        yield path, layer
+        for arg in NESTED_LAYER_ARGS:
+            nested = layer.kwargs.get(arg)
+            if isinstance(nested, LayerSpec):
+                yield from walk(nested, path + (layer.name, arg))
+
+    for index, layer in enumerate(spec.model.layers):
+        yield from walk(layer, _LAYERS + (index,))
+    for index, step in enumerate(spec.data.preprocess):
+        if isinstance(step.options, LayerSpec):
+            yield from walk(step.options, ("data", "preprocess", index))
+
+
 def check_split(spec: PipelineSpec, issues: list[Issue]) -> None:
     split = spec.data.split
     known = known_dataset(spec)
@@ -99,7 +120,49 @@ def trace_example_shape(spec: PipelineSpec, issues: Optional[list[Issue]] = None
             shape = (*step.options.size, *shape[2:]) if shape and len(shape) >= 2 else None
         elif step.kind == "pad_sequences":
             shape = (step.options.maxlen,)
+        elif step.kind == "normalize":
+            _check_axis(shape, step.options.axis, path + ("axis",), issues)
+        elif step.kind == "RandomCrop":
+            shape = _check_crop(shape, step.options.kwargs, path, issues)
     return shape
+
+
+def _check_axis(shape: Optional[tuple[int, ...]], axis: Optional[int], path: tuple,
+                issues: list[Issue]) -> None:
+    """``normalize.axis`` names an axis of the example: 1..rank, or -rank..-1."""
+    if shape is None or axis is None or axis == 0:  # 0 is refused by NormalizeStep
+        return
+    rank = len(shape)
+    if not (1 <= axis <= rank or -rank <= axis <= -1):
+        issues.append(Issue("out-of-range", path, f"an example here has shape {list(shape)} "
+                            f"({rank} axes), so axis must be from 1 to {rank} or from -{rank} "
+                            f"to -1 (or null for one mean and variance). Received: axis={axis}"))
+
+
+def _check_crop(shape: Optional[tuple[int, ...]], kwargs: dict, path: tuple,
+                issues: list[Issue]) -> Optional[tuple[int, ...]]:
+    """A ``RandomCrop`` fits in the image it crops; returns the cropped shape."""
+    height, width = kwargs.get("height"), kwargs.get("width")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (height, width)):
+        return shape  # a wrong type is reported already (or Keras reports it)
+    first = 1 if kwargs.get("data_format") == "channels_first" else 0
+    image = shape[first:first + 2] if shape is not None and len(shape) == 3 else None
+    if min(height, width) < 1 or (image and (height > image[0] or width > image[1])):
+        within = f"the {image[0]}x{image[1]} image" if image else "an image"
+        size = f"{safe_repr(height)}x{safe_repr(width)}"
+        issues.append(Issue("crop-size", path, f"a crop of {size} does not fit in "
+                            f"{within} it receives: height and width are from 1 up to the "
+                            "image's (Keras leaves a smaller image uncropped at inference, so "
+                            "training and inference would see different shapes). Lower them, "
+                            f"or resize first. Received: height={safe_repr(height)}, "
+                            f"width={safe_repr(width)}",
+                            at_key=True))
+        return None
+    if image is None:
+        return shape
+    cropped = list(shape)
+    cropped[first:first + 2] = [height, width]
+    return tuple(cropped)
 
 
 def check_shapes(spec: PipelineSpec, issues: list[Issue]) -> None:
@@ -143,6 +206,29 @@ def check_output_units(spec: PipelineSpec, issues: list[Issue]) -> None:
                         f"the output layer has {units} units but '{name}' has {classes} "
                         f"classes. Set units: {classes}" + (" (or 1 with a sigmoid and "
                         "binary_crossentropy)." if classes == 2 else ".")))
+
+
+def class_count(spec: PipelineSpec) -> Optional[int]:
+    """The number of classes when known without data: the named data set's, else the
+    output layer's ``units`` (from 2; one unit may be a sigmoid or a regression)."""
+    known = known_dataset(spec)
+    if known is not None:
+        return known.num_classes
+    found = _output_layer(spec.model.layers)
+    units = found[1].kwargs.get("units") if found else None
+    if isinstance(units, int) and not isinstance(units, bool) and units >= 2:
+        return units
+    return None
+
+
+def check_top_k(spec: PipelineSpec, issues: list[Issue]) -> None:
+    classes = class_count(spec)
+    top_k = spec.output.top_k
+    if classes is not None and top_k > classes:
+        issues.append(Issue("out-of-range", ("output", "top_k"), f"top_k {top_k} asks for more "
+                            f"ranks than the {classes} classes the model predicts; "
+                            f"predictions.csv would have rows of different lengths. Set top_k "
+                            f"to at most {classes}. Received: top_k={top_k}"))
 
 
 def check_logits(spec: PipelineSpec, issues: list[Issue]) -> None:
@@ -258,18 +344,8 @@ def import_name(entry: str) -> Optional[str]:
 
 def custom_references(spec: PipelineSpec) -> list[tuple[tuple, str]]:
     """``(key path, name)`` of every ``module.Name`` layer (nested ones too) and loss."""
-    found: list[tuple[tuple, str]] = []
-
-    def visit(layer: LayerSpec, path: tuple) -> None:
-        if is_custom_name(layer.name):
-            found.append((path + (layer.name,), layer.name))
-        for arg in NESTED_LAYER_ARGS:
-            nested = layer.kwargs.get(arg)
-            if isinstance(nested, LayerSpec):
-                visit(nested, path + (layer.name, arg))
-
-    for index, layer in enumerate(spec.model.layers):
-        visit(layer, _LAYERS + (index,))
+    found = [(path + (layer.name,), layer.name) for path, layer in every_layer(spec)
+             if is_custom_name(layer.name)]
     if is_custom_name(spec.loss.name):
         found.append((("loss",), spec.loss.name))
     return found
@@ -315,6 +391,7 @@ CHECKS: list[Callable[[PipelineSpec, list[Issue]], None]] = [
     check_split,
     check_shapes,
     check_output_units,
+    check_top_k,
     check_logits,
     check_loss_matches_labels,
     check_early_stopping,
@@ -331,4 +408,4 @@ def run_checks(spec: PipelineSpec) -> list[Issue]:
 
 
 __all__ = ["run_checks", "logged_metric_names", "output_activation", "known_dataset",
-           "trace_example_shape", "did_you_mean"]
+           "trace_example_shape", "every_layer", "class_count", "did_you_mean"]

@@ -25,6 +25,9 @@ ISSUE_CODES: dict[str, str] = {
     "unknown-value": "a value outside the allowed choices",
     "out-of-range": "a number or list length outside its bounds",
     "one-of": "a source that names none or several kinds",
+    "bad-name": "a run name that is not one safe folder name Keras accepts",
+    "bad-path": "a path that holds a NUL byte or another control character",
+    "bad-delimiter": "a CSV delimiter that is not one printable ASCII character or a tab",
     # Keras names
     "unknown-layer": "a layer name that keras.layers does not have",
     "refused-layer": "a layer that runs code or loads external models (Lambda, TFSMLayer, ...)",
@@ -46,6 +49,7 @@ ISSUE_CODES: dict[str, str] = {
     "no-training-data": "split fractions leave no training examples",
     "not-applicable": "an option that does not apply to this source",
     "reshape-size": "a reshape whose size cannot match the example",
+    "crop-size": "a RandomCrop larger than the image it receives",
     "class-count-mismatch": "output units differ from the data set's class count",
     "logits-conflict": "a softmax/sigmoid output with `from_logits: true`",
     "loss-label-mismatch": "one-hot labels with a sparse loss, or the reverse",

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any, Iterable, Literal, Optional, Union
 
 from kerapipe.spec.catalog import Family, load_catalog
 from kerapipe.spec.datasets import KERAS_DATASETS, SAMPLES
-from kerapipe.spec.issues import Issue, Path, did_you_mean
+from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
 from kerapipe.spec.typed import parse, parse_spec, spec_field, to_plain
 
 FORMAT_VERSION = 1
@@ -23,6 +24,29 @@ KerasDatasetName = Literal[tuple(KERAS_DATASETS)]  # type: ignore[valid-type]
 
 # Keyword arguments whose value is itself a layer (Bidirectional, TimeDistributed).
 NESTED_LAYER_ARGS = ("layer", "backward_layer")
+
+# Upper bounds of the integer keys: far above any real use, low enough that no value can
+# overflow what it feeds (NumPy seeds are 32-bit, tf.data and Keras take int64) or cost
+# more than a machine has. Each bound is in the doc of its key (README, JSON Schema).
+MAX_SEED = 2**32 - 1            # numpy.random.seed accepts 0 .. 2**32 - 1
+MAX_BATCH_SIZE = 2**20          # 1,048,576 examples a step
+MAX_SHUFFLE = 1_000_000_000     # examples in the shuffle buffer
+MAX_EPOCHS = 1_000_000          # epochs, patience, start_from_epoch, steps_per_execution
+MAX_WORDS = 10_000_000          # imdb has 88,584 distinct words, reuters 30,979
+MAX_SEQUENCE = 100_000          # pad_sequences length; the longest imdb review is 2,494
+MAX_CLASSES = 100_000           # one_hot classes; ImageNet-21k has 21,841
+MAX_TOP_K = 1_000               # predictions.csv columns grow 3 per rank
+MAX_IMAGE_SIDE = 8192           # pixels a side; one 8192x8192 RGB float image is 768 MiB
+MAX_RANK = 16                   # axes of one example (reshape, normalize axis)
+MAX_DIM = 2**31 - 1             # one reshape size: TensorFlow's int32 shape limit
+
+# A run name becomes one folder name (`<name>-<timestamp>`) inside the output folder and,
+# with other characters as `_`, the Keras model's name, whose first character TensorFlow
+# requires to be a letter, digit or `.` (so `_x`, `-x`, `é` and `.` fail in Keras).
+RUN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_. -]{0,63}$"  # JSON Schema spelling
+RUN_NAME = re.compile(RUN_NAME_PATTERN[1:-1] + r"\Z")
+RUN_NAME_RULE = ("1 to 64 ASCII letters, digits, spaces, '_', '-' and '.', starting with a "
+                 "letter or digit")
 
 _FRACTION = re.compile(r"\s*([0-9.eE+-]+)\s*/\s*([0-9.eE+-]+)\s*\Z")
 _FRACTION_JSON_PATTERN = r"^\s*[0-9.eE+-]+\s*/\s*[0-9.eE+-]+\s*$"
@@ -42,6 +66,41 @@ def parse_fraction(value: Any) -> Any:
             raise ValueError("the fraction divides by zero.")
         return numerator / denominator
     return value
+
+
+def default_run_name(file: str) -> str:
+    """The run name of a file without ``name:``: its stem, made a valid run name.
+
+    Characters outside the run-name rule become ``_``, leading ones that cannot start a
+    name are dropped, and the result is cut to 64 characters (``_x.yaml`` -> ``x``,
+    ``my pipeline.yaml`` stays ``my pipeline``); ``pipeline`` for text, a dict, or a stem
+    with nothing left.
+    """
+    stem = PurePath(file).stem if not file.startswith("<") else ""
+    safe = re.sub(r"[^A-Za-z0-9_. -]+", "_", stem)
+    safe = re.sub(r"^[^A-Za-z0-9]+", "", safe)[:64]
+    return safe or "pipeline"
+
+
+def _check_path_text(values: dict, key: str, path: Path, issues: list[Issue]) -> None:
+    """A path value holds no NUL byte or control character (the OS refuses a NUL)."""
+    value = values.get(key)
+    if isinstance(value, str) and any(ord(c) < 32 or ord(c) == 127 for c in value):
+        issues.append(Issue("bad-path", path + (key,), "a path cannot hold a NUL byte or "
+                            "another control character (tab, newline, ...). Remove it. "
+                            f"Received: {key}={safe_repr(value)}"))
+
+
+def _check_items(values: dict, key: str, low: int, high: int, path: Path,
+                 issues: list[Issue], allowed: tuple = ()) -> None:
+    """Each integer item of list ``key`` lies in ``[low, high]`` (or is in ``allowed``)."""
+    items = values.get(key)
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        if isinstance(item, int) and item not in allowed and not low <= item <= high:
+            extra = f" or {', '.join(map(str, allowed))}" if allowed else ""
+            issues.append(Issue("out-of-range", path + (key, index), f"each entry must be "
+                                f"from {low} to {high}{extra}. Received: {key}[{index}]="
+                                f"{safe_repr(item)}"))
 
 
 # --- Keras objects named in the file (layers, schedules) ---------------------------
@@ -97,12 +156,42 @@ def _check_named_object(family: Family, kind: str, name: str, kwargs: Any, path:
         elif arg == "activation" and isinstance(value, str) and value not in catalog.activations:
             issues.append(Issue("unknown-activation", arg_path, f"unknown activation '{value}'."
                                 f"{did_you_mean(value, catalog.activations)}"))
+        elif kind == "layer" and arg in NUMERIC_LAYER_ARGS and _holds_text(value):
+            issues.append(Issue("wrong-type", arg_path, f"{entry.name}.{arg} takes a number "
+                                "(or a list of numbers), never text. Write the number without "
+                                f"quotes. Received: {arg}={safe_repr(value)}"))
         checked[arg] = value
     for arg in entry.required:
         if arg not in kwargs:
             issues.append(Issue("missing-argument", path + (name,), f"{entry.name} needs the "
                                 f"argument '{arg}'. Add `{arg}: ...` under {name}.", at_key=True))
     return checked
+
+
+# Keras layer arguments that take only numbers, lists of numbers or null in every layer
+# that has them (never a string or a mapping): a string is refused before Keras sees it.
+NUMERIC_LAYER_ARGS = frozenset({
+    "units", "filters", "kernel_size", "strides", "pool_size", "dilation_rate", "groups",
+    "depth_multiplier", "rate", "dropout", "recurrent_dropout", "noise_shape", "output_dim",
+    "input_dim", "num_heads", "key_dim", "value_dim", "epsilon", "momentum", "axis", "axes",
+    "target_shape", "dims", "n", "size", "cropping", "output_padding", "output_size",
+    "height", "width", "factor", "height_factor", "width_factor", "x_factor", "y_factor",
+    "brightness_factor", "contrast_factor", "hue_factor", "saturation_factor", "value_range",
+    "fill_value", "sigma", "seed", "stddev", "max_tokens", "num_bins", "num_oov_indices",
+    "output_sequence_length", "ngrams", "max_value", "negative_slope", "threshold",
+    "offset", "l1", "l2", "mean", "variance"})
+
+
+def _holds_text(value: Any) -> bool:
+    """Whether a value, or an item of it (at any depth), is a string or a mapping."""
+    pending = [value]
+    while pending:  # a loop, not recursion: a dict given to the API may nest deeply
+        item = pending.pop()
+        if isinstance(item, (str, dict)):
+            return True
+        if isinstance(item, list):
+            pending += item
+    return False
 
 
 def _suggest_or_list(name: str, accepted: Iterable[str]) -> str:
@@ -207,7 +296,7 @@ class KerasSource:
 
     name: KerasDatasetName = spec_field(doc="Name of the keras.datasets module.")
     num_words: Optional[int] = spec_field(None, "imdb/reuters: keep only the most frequent "
-                                          "words.", ge=1)
+                                          "words.", ge=1, le=MAX_WORDS)
     shorthand = "name"
 
 
@@ -222,6 +311,10 @@ class NpzSource:
                                   "(or `y_train`/`y_test`).")
     shorthand = "path"
 
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        _check_path_text(values, "path", path, issues)
+
 
 @dataclass(frozen=True)
 class CsvSource:
@@ -232,7 +325,22 @@ class CsvSource:
                             "indices in sorted order.")
     features: Optional[list[str]] = spec_field(None, "Feature columns. Defaults to every "
                                                "column but the label.", min_items=1)
-    delimiter: str = spec_field(",", "Field delimiter.")
+    delimiter: str = spec_field(",", "Field delimiter: one printable ASCII character or a "
+                                "tab, not `\"` (Python's and tf.data's CSV readers both read "
+                                "the file).")
+
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        _check_path_text(values, "path", path, issues)
+        delimiter = values.get("delimiter")
+        if isinstance(delimiter, str) and not (
+                delimiter == "\t" or (len(delimiter) == 1 and " " <= delimiter <= "~"
+                                       and delimiter != '"')):
+            issues.append(Issue("bad-delimiter", path + ("delimiter",), "a CSV delimiter is "
+                                "exactly one printable ASCII character or a tab, other than "
+                                "'\"' (both CSV readers, Python's and tf.data's, must split "
+                                "the file the same way), e.g. ',', ';', '|' or '\\t'. "
+                                f"Received: delimiter={safe_repr(delimiter)}"))
 
 
 @dataclass(frozen=True)
@@ -241,9 +349,15 @@ class ImagesSource:
 
     dir: str = spec_field(doc="Folder path, relative to the pipeline file.")
     image_size: list[int] = spec_field([256, 256], "Images are resized to [height, width] "
-                                       "when read.", min_items=2, max_items=2)
+                                       f"when read (1 to {MAX_IMAGE_SIDE} pixels each).",
+                                       min_items=2, max_items=2)
     color_mode: Literal["grayscale", "rgb", "rgba"] = spec_field("rgb", "Channels to read.")
     shorthand = "dir"
+
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        _check_path_text(values, "dir", path, issues)
+        _check_items(values, "image_size", 1, MAX_IMAGE_SIDE, path, issues)
 
 
 @dataclass(frozen=True)
@@ -295,27 +409,48 @@ class NormalizeStep:
     """Standardise inputs with mean and variance learned from the training split only."""
 
     axis: Optional[int] = spec_field(-1, "Axis that keeps separate statistics (-1: per "
-                                     "channel/feature; null: one mean and variance).")
+                                     "channel/feature; null: one mean and variance); an axis "
+                                     "of the example, counted from 1 (0 is the batch axis) "
+                                     "or from the end (-1).", ge=-MAX_RANK, le=MAX_RANK)
+
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        if values.get("axis") == 0:
+            issues.append(Issue("out-of-range", path + ("axis",), "axis 0 is the batch axis, "
+                                "whose size changes from batch to batch; use an axis of the "
+                                "example (1 is its first, -1 its last) or null. Received: "
+                                "axis=0"))
 
 
 @dataclass(frozen=True)
 class ReshapeStep:
     """Reshape each example (keras.layers.Reshape); one entry may be -1."""
 
-    target_shape: list[int] = spec_field(doc="Shape of one example, without the batch axis.",
-                                         min_items=1)
+    target_shape: list[int] = spec_field(doc="Shape of one example, without the batch axis "
+                                         f"(at most {MAX_RANK} sizes).", min_items=1,
+                                         max_items=MAX_RANK)
     shorthand = "target_shape"
+
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        # 0 and sizes below -1 are reported with the example shape (checks.py)
+        _check_items(values, "target_shape", -MAX_DIM, MAX_DIM, path, issues)
 
 
 @dataclass(frozen=True)
 class ResizeStep:
     """Resize images to [height, width] (keras.layers.Resizing)."""
 
-    size: list[int] = spec_field(doc="[height, width] in pixels.", min_items=2, max_items=2)
+    size: list[int] = spec_field(doc=f"[height, width] in pixels (1 to {MAX_IMAGE_SIDE} "
+                                 "each).", min_items=2, max_items=2)
     interpolation: Literal["bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5",
                            "gaussian", "mitchellcubic"] = spec_field("bilinear",
                                                                      "Interpolation method.")
     shorthand = "size"
+
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        _check_items(values, "size", 1, MAX_IMAGE_SIDE, path, issues)
 
 
 @dataclass(frozen=True)
@@ -323,14 +458,14 @@ class OneHotStep:
     """Turn integer labels into one-hot vectors (for categorical_crossentropy)."""
 
     num_classes: Optional[int] = spec_field(None, "Number of classes. Defaults to the number "
-                                            "found in the data.", ge=2)
+                                            "found in the data.", ge=2, le=MAX_CLASSES)
 
 
 @dataclass(frozen=True)
 class PadSequencesStep:
     """Pad or cut integer sequences to one length (keras.utils.pad_sequences)."""
 
-    maxlen: int = spec_field(doc="Length of every sequence.", ge=1)
+    maxlen: int = spec_field(doc="Length of every sequence.", ge=1, le=MAX_SEQUENCE)
     padding: Literal["pre", "post"] = spec_field("pre", "Where padding goes.")
     truncating: Literal["pre", "post"] = spec_field("pre", "Where long sequences are cut.")
     shorthand = "maxlen"
@@ -409,9 +544,9 @@ class DataSpec:
     split: SplitSpec = spec_field(SplitSpec(), "Validation and test fractions.")
     preprocess: list[PreprocessStep] = spec_field([], "Steps in order; they run in tf.data "
                                                   "and are saved in the inference model.")
-    batch_size: int = spec_field(32, "Examples per training step.", ge=1)
+    batch_size: int = spec_field(32, "Examples per training step.", ge=1, le=MAX_BATCH_SIZE)
     shuffle: int = spec_field(10000, "Shuffle buffer size in examples (0 turns shuffling "
-                              "off).", ge=0)
+                              "off).", ge=0, le=MAX_SHUFFLE)
     cache: Union[bool, Literal["auto"]] = spec_field(
         "auto", "Cache the preprocessed examples in memory after the first epoch; `auto` "
         "caches when they fit the memory budget (a quarter of RAM, at most 2 GiB).")
@@ -506,23 +641,26 @@ class EarlyStoppingSpec:
     """Stop when a metric stops improving (keras.callbacks.EarlyStopping)."""
 
     monitor: str = spec_field("val_loss", "Metric to watch, e.g. `val_loss`, `val_accuracy`.")
-    patience: int = spec_field(3, "Epochs without improvement before stopping.", ge=0)
+    patience: int = spec_field(3, "Epochs without improvement before stopping.", ge=0,
+                               le=MAX_EPOCHS)
     min_delta: float = spec_field(0.0, "Smallest change that counts as an improvement.", ge=0)
     mode: Literal["auto", "min", "max"] = spec_field("auto", "Whether lower or higher is "
                                                      "better; `auto` infers it from the name.")
     restore_best_weights: bool = spec_field(True, "Keep the weights of the best epoch.")
-    start_from_epoch: int = spec_field(0, "Epochs to wait before watching.", ge=0)
+    start_from_epoch: int = spec_field(0, "Epochs to wait before watching.", ge=0,
+                                       le=MAX_EPOCHS)
 
 
 @dataclass(frozen=True)
 class TrainSpec:
     """How long to train and when to stop."""
 
-    epochs: int = spec_field(10, "Passes over the training split.", ge=1)
+    epochs: int = spec_field(10, "Passes over the training split.", ge=1, le=MAX_EPOCHS)
     early_stopping: Optional[EarlyStoppingSpec] = spec_field(None, "Stop early when `monitor` "
                                                              "stops improving (off when absent).")
     steps_per_execution: int = spec_field(1, "Training steps per call into the compiled "
-                                          "graph (keras Model.compile).", ge=1)
+                                          "graph (keras Model.compile).", ge=1,
+                                          le=MAX_EPOCHS)
     jit_compile: Union[bool, Literal["auto"]] = spec_field(
         "auto", "XLA compilation (keras Model.compile); `auto` lets Keras decide: off on "
         "machines without a GPU/TPU and while deterministic ops are on.")
@@ -538,7 +676,12 @@ class OutputSpec:
                           "relative to the current directory.")
     predictions: Literal["argmax", "none"] = spec_field("argmax", "Write predictions.csv with "
                                                         "the argmax class of each test example.")
-    top_k: int = spec_field(1, "Also list the k most probable classes per example.", ge=1)
+    top_k: int = spec_field(1, "Also list the k most probable classes per example (at most "
+                            "the number of classes).", ge=1, le=MAX_TOP_K)
+
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        _check_path_text(values, "dir", path, issues)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -546,11 +689,16 @@ class PipelineSpec:
     """A kerapipe pipeline file: data -> model -> loss -> optimizer, for some epochs."""
 
     kerapipe: Literal[1] = spec_field(doc="Format version of the file; always 1.")
-    name: Optional[str] = spec_field(None, "Name of the run. Defaults to the file name "
-                                     "without `.yaml`.")
+    name: Optional[str] = spec_field(
+        None, "Name of the run (its folder and the Keras model): 1 to 64 ASCII letters, "
+        "digits, spaces, `_`, `-` and `.`, starting with a letter or digit. Defaults to the "
+        "file name without `.yaml`, other characters made `_`.",
+        json_schema={"anyOf": [{"type": "string", "pattern": RUN_NAME_PATTERN},
+                               {"type": "null"}]})
     seed: Optional[int] = spec_field(42, "Seed of Python, NumPy, TensorFlow and Keras (and "
                                      "TensorFlow's deterministic ops); null draws a new one "
-                                     "per run, recorded in the run's spec.yaml.", ge=0)
+                                     "per run, recorded in the run's spec.yaml.", ge=0,
+                                     le=MAX_SEED)
     imports: list[str] = spec_field(
         [], "Python code the pipeline needs for custom layers and losses, named "
         "`module.Name` in the file: `.py` files inside the pipeline's folder (module name: "
@@ -567,6 +715,14 @@ class PipelineSpec:
                                            "(or `{name: ..., <kwargs>}`), logged every epoch.")
     train: TrainSpec = spec_field(TrainSpec(), "Epochs and early stopping.")
     output: OutputSpec = spec_field(OutputSpec(), "The run folder and predictions.")
+
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        name = values.get("name")
+        if isinstance(name, str) and not RUN_NAME.match(name):
+            issues.append(Issue("bad-name", ("name",), f"a run name is one folder name and the "
+                                f"Keras model's name, so it is {RUN_NAME_RULE}. Rename the "
+                                f"run, e.g. `mnist-cnn`. Received: name={safe_repr(name)}"))
 
 
 def parse_pipeline(data: Any, issues: list[Issue]) -> PipelineSpec | None:

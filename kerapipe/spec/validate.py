@@ -15,9 +15,10 @@ from pathlib import Path as FsPath
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from kerapipe.errors import SpecError
-from kerapipe.spec.checks import import_name, run_checks
-from kerapipe.spec.issues import ERROR, MAX_ISSUES, NOTE, WARNING, Issue, suggestion_budget
-from kerapipe.spec.model import PipelineSpec, parse_pipeline
+from kerapipe.spec.checks import every_layer, import_name, run_checks
+from kerapipe.spec.issues import (ERROR, MAX_ISSUES, NOTE, WARNING, Issue, safe_repr,
+                                   suggestion_budget)
+from kerapipe.spec.model import LayerSpec, PipelineSpec, parse_pipeline
 from kerapipe.spec.overrides import apply_overrides
 from kerapipe.spec.yaml_loader import Document, LoadProblem, bound_plain_data, load_document
 
@@ -105,7 +106,11 @@ def bound_report(issues: list[Issue], limit: int = MAX_ISSUES) -> list[Issue]:
         severity=severity, file=first.file, line=first.line, column=first.column)]
 
 
-# Keras layer arguments that name a file Keras will read.
+# Keras layer arguments that name a file Keras will read. Audited against Keras 3.15
+# (keras_catalog.json): only `vocabulary` of StringLookup, IntegerLookup and
+# TextVectorization takes a path (read with tf.io.gfile, which also reads URLs such as
+# gs://); `idf_weights`, `weights`, `mean`/`variance` take arrays and initializers,
+# regularizers and constraints take names or configs, never files.
 FILE_ARGUMENTS = ("vocabulary",)
 
 
@@ -113,18 +118,31 @@ def check_file_arguments(spec: PipelineSpec, file: str) -> list[Issue]:
     """A layer argument that reads a file must point inside the pipeline's own folder.
 
     A pipeline file from someone else must not make kerapipe read ``/etc/passwd`` or
-    ``~/.ssh/id_rsa`` into a vocabulary (and from there into a saved model).
+    ``~/.ssh/id_rsa`` into a vocabulary (and from there into a saved model). Every layer
+    is checked (``checks.every_layer``: nested ones, ``Random*`` steps), and so is every
+    mapping or list inside a layer's arguments (e.g. ``Pipeline: {layers: [...]}``). The
+    check never touches the file, so its answer cannot tell whether an outside path exists.
     """
     folder = pipeline_folder(file)
     issues: list[Issue] = []
-    for index, layer in enumerate(spec.model.layers):
-        for arg in FILE_ARGUMENTS:
-            value = layer.kwargs.get(arg)
-            if isinstance(value, str) and inside_folder(folder, value) is None:
-                issues.append(Issue("outside-path", ("model", "layers", index, layer.name, arg),
-                                    f"'{value}' is outside the pipeline's folder; a file a "
-                                    "layer reads must be inside it (next to the pipeline "
-                                    "file or below it). Copy the file there."))
+
+    for layer_path, layer in every_layer(spec):
+        # a loop over (path, value), not recursion: a dict given to the API may nest deeply
+        pending = [(layer_path + (layer.name, k), k, v) for k, v in layer.kwargs.items()
+                   if not isinstance(v, LayerSpec)]  # every_layer visits those
+        while pending:
+            path, key, value = pending.pop()
+            if key in FILE_ARGUMENTS and isinstance(value, str):
+                if inside_folder(folder, value) is None:
+                    issues.append(Issue("outside-path", path, f"{safe_repr(value)} is not a "
+                                        "path inside the pipeline's folder; a file a layer "
+                                        "reads must be next to the pipeline file or below it "
+                                        "(absolute paths, `~`, `..` that leave the folder, "
+                                        "URLs and NUL bytes are refused). Copy the file there "
+                                        "and name it relative to the pipeline."))
+            elif isinstance(value, (dict, list)):
+                items = value.items() if isinstance(value, dict) else enumerate(value)
+                pending += [(path + (k,), k, v) for k, v in items]
     for index, entry in enumerate(spec.imports):
         if not entry.endswith(".py") or import_name(entry) is None:
             continue  # a module name, or an entry check_imports refuses already
@@ -133,6 +151,10 @@ def check_file_arguments(spec: PipelineSpec, file: str) -> list[Issue]:
             issues.append(Issue("outside-path", ("imports", index), f"'{entry}' is outside the "
                                 "pipeline's folder; an imported file must be inside it. Copy "
                                 "it there, or install it and import it by module name."))
+        elif os.path.isdir(target):
+            issues.append(Issue("missing-import", ("imports", index), f"'{entry}' is a folder, "
+                                f"not a Python file (looked at {target}). Name the `.py` file "
+                                "itself, or import a package by its module name."))
         elif not os.path.isfile(target):
             issues.append(Issue("missing-import", ("imports", index), f"'{entry}' does not "
                                 f"exist (looked for {target}). Paths are relative to the "
@@ -146,7 +168,13 @@ def pipeline_folder(file: str) -> str:
 
 
 def inside_folder(folder: str, value: str) -> Optional[str]:
-    """``value`` resolved against ``folder`` (links followed) when it stays inside it."""
+    """``value`` resolved against ``folder`` (links followed) when it stays inside it.
+
+    ``None`` for a path that leaves the folder, a URL (``gs://...``: tf.io.gfile would
+    fetch it) and a string the OS cannot take as a path (a NUL byte).
+    """
+    if "\0" in value or "://" in value:
+        return None
     target = os.path.realpath(os.path.join(folder, os.path.expanduser(value)))
     root = os.path.realpath(folder)
     return target if os.path.commonpath([target, root]) == root else None
