@@ -68,4 +68,12 @@ ISSUE_CODES: dict[str, str] = {
     "shape-error": "--deep: a layer cannot take the shape it receives",
     "keras-arguments": "--deep: Keras refused the loss, optimizer or metric arguments",
     "deep-skipped": "note: --deep needs the example shape, which depends on the data",
+    "output-shape": "--deep/plan/run: the model's output shape does not fit the labels for the "
+                    "loss (e.g. no Flatten before Dense, mse on class labels)",
+    "one-hot-classes": "--deep: a one_hot step with fewer classes than the labels have",
+    "augmentation-shape": "--deep/plan/run: a Random* step changes the example shape (it runs "
+                          "on training batches only)",
+    "model-too-large": "--deep: the model's weights exceed the memory bound (plan/run: exit 4)",
+    "training-refused": "run: Keras refused the step function when it traced it (shapes or "
+                        "dtypes of the model, loss, metrics and labels)",
 }
