@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import stat
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -70,17 +71,23 @@ def open_run(run_dir: str | os.PathLike, allow_imports: bool = False) -> SavedRu
 
 
 def read_inputs(saved: SavedRun, path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
-    """Raw model inputs from an .npz, a .csv or a folder of images; and a label per row."""
+    """Raw model inputs from an .npz, a .csv or a folder of images; and a label per row.
+
+    Raises:
+        DataError: the input is missing, not a regular file, or cannot be read.
+    """
     from kerapipe.compiler.data import IMAGE_EXTENSIONS
 
     source = Path(path)
     if source.is_dir():
-        files = sorted(str(p) for p in source.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        files = image_files(source)
         if not files:
-            raise DataError(f"{source}: no images ({', '.join(IMAGE_EXTENSIONS)}) found.")
+            raise DataError(f"{source}: no images ({', '.join(IMAGE_EXTENSIONS)}) found "
+                            "(only regular files inside the folder are read).")
         return _decode_images(saved, files), [os.path.relpath(f, source) for f in files]
     if not source.is_file():
-        raise DataError(f"{source}: no such file or folder.")
+        what = "not a regular file" if os.path.exists(source) else "no such file or folder"
+        raise DataError(f"{source}: {what}.")
     if source.suffix == ".npz":
         x = _pad_if_needed(saved.spec, _read_npz_features(source))
         return x, [str(i) for i in range(len(x))]
@@ -189,14 +196,45 @@ def _read_csv_features(spec: PipelineSpec, path: Path) -> tuple[np.ndarray, list
     return values, [str(i) for i in range(len(body))]
 
 
+def image_files(folder: Path) -> list[str]:
+    """The image files below ``folder``, sorted: regular files only, and never outside it
+    (a linked folder is not entered, a linked file must resolve inside the folder), so a
+    FIFO or a link to /dev/zero or / cannot hang or widen the read."""
+    from kerapipe.compiler.data import IMAGE_EXTENSIONS
+
+    root = os.path.realpath(folder)
+    found = []
+    for current, _, names in os.walk(folder):  # followlinks=False
+        for name in names:
+            path = os.path.join(current, name)
+            if os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
+                continue
+            real = os.path.realpath(path)
+            try:
+                regular = stat.S_ISREG(os.stat(real).st_mode)
+            except OSError:
+                continue
+            if regular and os.path.commonpath([root, real]) == root:
+                found.append(path)
+    return sorted(found)
+
+
 def _decode_images(saved: SavedRun, files: list[str]) -> np.ndarray:
+    import tensorflow as tf
+
     from kerapipe.compiler.data import decode_image
 
     images = saved.spec.data.source.images
     if images is None:
         raise DataError("this run was not trained on images; give an .npz or .csv file.")
-    return np.stack([decode_image(f, images.image_size, images.color_mode).numpy()
-                     for f in files])
+    decoded = []
+    for file in files:
+        try:
+            decoded.append(decode_image(file, images.image_size, images.color_mode).numpy())
+        except tf.errors.OpError as err:
+            raise DataError(f"{file}: cannot be decoded as an image "
+                            f"({_short(err.message)}). Replace or delete the file.") from err
+    return np.stack(decoded)
 
 
 def predict_to_csv(saved: SavedRun, input_path: str | os.PathLike) -> str:
