@@ -256,11 +256,11 @@ def test_sound_preprocessing_arguments_stay_valid(old, new):
     assert codes(change(old, new)) == []
 
 
-def test_a_crop_changes_the_traced_example_shape():
+def test_a_crop_that_fits_leaves_the_traced_example_shape_as_the_model_sees_it():
     from kerapipe.spec.checks import trace_example_shape
     result = validate_text(change("    - reshape: [28, 28, 1]", "    - reshape: [28, 28, 1]\n"
-                                  "    - RandomCrop: {height: 24, width: 20}"))
-    assert trace_example_shape(result.spec) == (24, 20, 1)
+                                  "    - RandomCrop: {height: 28, width: 28}"))
+    assert trace_example_shape(result.spec) == (28, 28, 1)
 
 
 # --- 5. CSV delimiter ---------------------------------------------------------------------
@@ -323,9 +323,8 @@ GOLDEN = {
                          "    - RandomCrop: {height: 32, width: 20}"), "p.yaml:9:7: "
                   "error[crop-size]: data.preprocess[2].RandomCrop: a crop of 32x20 does not "
                   "fit in the 28x28 image it receives: height and width are from 1 up to the "
-                  "image's (Keras leaves a smaller image uncropped at inference, so training "
-                  "and inference would see different shapes). Lower them, or resize first. "
-                  "Received: height=32, width=20"),
+                  "image's (Keras would enlarge the image instead of cropping it). Lower them, "
+                  "or resize first. Received: height=32, width=20"),
 }
 
 

@@ -123,7 +123,7 @@ def trace_example_shape(spec: PipelineSpec, issues: Optional[list[Issue]] = None
         elif step.kind == "normalize":
             _check_axis(shape, step.options.axis, path + ("axis",), issues)
         elif step.kind == "RandomCrop":
-            shape = _check_crop(shape, step.options.kwargs, path, issues)
+            _check_crop(shape, step.options.kwargs, path, issues)
     return shape
 
 
@@ -140,11 +140,15 @@ def _check_axis(shape: Optional[tuple[int, ...]], axis: Optional[int], path: tup
 
 
 def _check_crop(shape: Optional[tuple[int, ...]], kwargs: dict, path: tuple,
-                issues: list[Issue]) -> Optional[tuple[int, ...]]:
-    """A ``RandomCrop`` fits in the image it crops; returns the cropped shape."""
+                issues: list[Issue]) -> None:
+    """A ``RandomCrop`` fits in the image it crops.
+
+    The traced shape stays as it is: augmentation runs on training batches only, so the
+    model sees the uncropped shape (the compile side refuses a step that changes it).
+    """
     height, width = kwargs.get("height"), kwargs.get("width")
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (height, width)):
-        return shape  # a wrong type is reported already (or Keras reports it)
+        return  # a wrong type is reported already (or Keras reports it)
     first = 1 if kwargs.get("data_format") == "channels_first" else 0
     image = shape[first:first + 2] if shape is not None and len(shape) == 3 else None
     if min(height, width) < 1 or (image and (height > image[0] or width > image[1])):
@@ -152,17 +156,10 @@ def _check_crop(shape: Optional[tuple[int, ...]], kwargs: dict, path: tuple,
         size = f"{safe_repr(height)}x{safe_repr(width)}"
         issues.append(Issue("crop-size", path, f"a crop of {size} does not fit in "
                             f"{within} it receives: height and width are from 1 up to the "
-                            "image's (Keras leaves a smaller image uncropped at inference, so "
-                            "training and inference would see different shapes). Lower them, "
-                            f"or resize first. Received: height={safe_repr(height)}, "
-                            f"width={safe_repr(width)}",
+                            "image's (Keras would enlarge the image instead of cropping it). "
+                            "Lower them, or resize first. Received: "
+                            f"height={safe_repr(height)}, width={safe_repr(width)}",
                             at_key=True))
-        return None
-    if image is None:
-        return shape
-    cropped = list(shape)
-    cropped[first:first + 2] = [height, width]
-    return tuple(cropped)
 
 
 def check_shapes(spec: PipelineSpec, issues: list[Issue]) -> None:
