@@ -625,12 +625,13 @@ def ranked_columns(top_k: int, classes: int) -> int:
     return max(1, min(int(top_k), int(classes)))
 
 
-_RANK_CHUNK = 1 << 22  # index entries ranked at a time (32 MiB): memory bounded by rows x classes
+_RANK_CHUNK = 1 << 22  # index entries ranked at a time (32 MiB of int64), whatever the rows
 
 
 def _top_classes(probabilities: np.ndarray, k: int):
-    """Per row, the ``k`` most probable classes, most probable first; ties go to the lower
-    class index, so the first column is ``argmax``. Yields one block of rows at a time."""
+    """Per row, the ``k`` most probable classes, most probable first; the first is always
+    ``argmax`` (ties go to the lower class index; at the edge of a partitioned top k, a tie
+    goes either way). Yields one block of rows at a time."""
     classes = probabilities.shape[1]
     rows = max(1, _RANK_CHUNK // max(classes, 1))
     for start in range(0, len(probabilities), rows):
@@ -638,8 +639,9 @@ def _top_classes(probabilities: np.ndarray, k: int):
         if k < classes and classes > 64:  # many classes, few asked for: partition first
             part = np.argpartition(-block, k - 1, axis=1)[:, :k]
             values = np.take_along_axis(block, part, axis=1)
-            order = np.lexsort((part, -values), axis=1)
-            yield np.take_along_axis(part, order, axis=1)
+            top = np.take_along_axis(part, np.lexsort((part, -values), axis=1), axis=1)
+            top[:, 0] = np.argmax(block, axis=1)  # a tied best left out by the partition
+            yield top
         else:
             yield np.argsort(-block, axis=1, kind="stable")[:, :k]
 
