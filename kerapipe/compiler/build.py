@@ -29,6 +29,7 @@ from kerapipe.errors import KerapipeError, SpecError, TrainingError
 from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.checks import output_activation
 from kerapipe.spec.issues import Issue
+from kerapipe.spec.validate import FILE_ARGUMENTS, inside_folder
 from kerapipe.spec.model import (NESTED_LAYER_ARGS, LayerSpec, LossSpec, MetricSpec,
                                  OptimizerSpec, PipelineSpec, ScheduleSpec, is_custom_name)
 
@@ -61,20 +62,43 @@ def keras_guard(code: str, path: tuple, what: str) -> Iterator[None]:
 
 
 def build_layer(spec: LayerSpec, custom: Optional[dict[str, Any]] = None,
-                path: tuple = ()) -> keras.layers.Layer:
+                path: tuple = (), base_dir: Optional[str] = None) -> keras.layers.Layer:
     """A new Keras layer from ``ClassName: {kwargs}``; nested layer arguments recurse.
 
     ``custom`` maps the pipeline's ``module.Name`` references to imported classes;
-    ``path`` is the key path of ``spec`` in the file (for the issue when Keras refuses).
+    ``path`` is the key path of ``spec`` in the file (for the issue when Keras refuses);
+    ``base_dir`` is the pipeline's folder, where a file argument (``vocabulary``) is
+    read from. Defaults to the current directory (a pipeline given as a dict or text).
     """
     path = tuple(path) or (spec.name,)
-    kwargs = {key: build_layer(value, custom, path + (key, value.name))
-              if key in NESTED_LAYER_ARGS and isinstance(value, LayerSpec) else value
+    base_dir = base_dir or os.getcwd()
+    kwargs = {key: build_layer(value, custom, path + (key, value.name), base_dir)
+              if key in NESTED_LAYER_ARGS and isinstance(value, LayerSpec)
+              else _resolve_file_arguments(key, value, base_dir, path + (key,))
               for key, value in spec.kwargs.items()}
     factory = ((custom or {})[spec.name] if is_custom_name(spec.name)
                else getattr(keras.layers, spec.name))
     with keras_guard("layer-arguments", path, f"Keras refused the arguments of {spec.name}"):
         return factory(**kwargs)
+
+
+def _resolve_file_arguments(key: Any, value: Any, base_dir: str, path: tuple) -> Any:
+    """``value`` with every file argument (at any depth of mappings and lists) replaced by
+    its path inside ``base_dir``: Keras opens a relative path from the current directory,
+    which is not the pipeline's folder, so the spec side's outside-path rule would not
+    hold. A path that leaves the folder is refused here too (defence in depth)."""
+    if key in FILE_ARGUMENTS and isinstance(value, str):
+        target = inside_folder(base_dir, value)
+        if target is None:
+            raise _Refused([Issue("outside-path", path, "a file a layer reads must be inside "
+                                  "the pipeline's folder (next to the pipeline file or below "
+                                  "it). Copy the file there.")])
+        return target
+    if isinstance(value, dict):
+        return {k: _resolve_file_arguments(k, v, base_dir, path + (k,)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_file_arguments(None, v, base_dir, path + (i,)) for i, v in enumerate(value)]
+    return value
 
 
 def build_loss(spec: PipelineSpec, custom: Optional[dict[str, Any]] = None) -> Any:
@@ -240,13 +264,13 @@ def _layer_path(index: int, layer_spec: LayerSpec) -> tuple:
 
 
 def _stack_layers(spec: PipelineSpec, inputs: Any, custom: Optional[dict[str, Any]],
-                  sizes: Optional[list] = None) -> Any:
+                  sizes: Optional[list] = None, base_dir: Optional[str] = None) -> Any:
     """Call the spec's layers on ``inputs``; ``sizes`` gets ``(path, parameters, bytes)``
     of each layer. Raises ``SpecError`` at the first layer Keras refuses."""
     tensor = inputs
     for index, layer_spec in enumerate(spec.model.layers):
         path = _layer_path(index, layer_spec)
-        layer = build_layer(layer_spec, custom, path)
+        layer = build_layer(layer_spec, custom, path, base_dir)
         shape = tuple(tensor.shape)
         with keras_guard("shape-error", path, f"{layer_spec.name} cannot take an input of "
                          f"shape {shape}"):
@@ -310,14 +334,15 @@ def _bytes(count: int) -> str:
 
 
 def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = "float32",
-                     custom: Optional[dict[str, Any]] = None, allocate: bool = True
-                     ) -> keras.Model:
+                     custom: Optional[dict[str, Any]] = None, allocate: bool = True,
+                     base_dir: Optional[str] = None) -> keras.Model:
     """The trainable model: ``keras.Input(input_shape)`` followed by the spec's layers.
 
     The layers are first built without weights, to count the parameters: a model whose
     weights exceed ``model_memory_bound()`` is refused before anything is allocated.
     With ``allocate=False`` that weightless model is returned (for ``validate --deep``:
-    its shapes are right, its weights do not exist).
+    its shapes are right, its weights do not exist). ``base_dir``: the pipeline's folder
+    (see ``build_layer``).
 
     Raises:
         SpecError: Keras refuses a layer's arguments or input shape (one unlocated issue at
@@ -327,14 +352,14 @@ def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = 
     sizes: list = []
     with _deferred_weights():
         inputs = keras.Input(shape=tuple(input_shape), dtype=input_dtype, name="features")
-        tensor = _stack_layers(spec, inputs, custom, sizes)
+        tensor = _stack_layers(spec, inputs, custom, sizes, base_dir)
         dry = keras.Model(inputs, tensor, name=_model_name(spec.name))
     _refuse_too_large(sizes, model_memory_bound())
     if not allocate:
         return dry
     inputs = keras.Input(shape=tuple(input_shape), dtype=input_dtype, name="features")
     try:
-        tensor = _stack_layers(spec, inputs, custom)
+        tensor = _stack_layers(spec, inputs, custom, base_dir=base_dir)
     except (MemoryError, tf.errors.ResourceExhaustedError) as err:
         path, count, size = max(sizes, key=lambda s: s[2])
         raise too_large(path, count, size, sum(s for _, _, s in sizes),

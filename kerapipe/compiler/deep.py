@@ -25,6 +25,7 @@ from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.checks import known_dataset
 from kerapipe.spec.issues import ERROR, NOTE, Issue
 from kerapipe.spec.model import PipelineSpec, is_custom_name
+from kerapipe.spec.validate import pipeline_folder
 from kerapipe.spec.yaml_loader import Document
 
 # Losses that take one class index per example and one score per class.
@@ -54,8 +55,9 @@ def deep_check(spec: PipelineSpec, document: Optional[Document] = None) -> list[
     else:
         try:
             preprocessing = preprocessing_layers(spec, raw_shape, input_dtype(spec))
+            folder = pipeline_folder(document.file if document is not None else "<text>")
             model = build_core_model(spec, preprocessing.stages[-1][1], input_dtype(spec),
-                                     allocate=False)
+                                     allocate=False, base_dir=folder)
             output_shape = tuple(model.output_shape[1:])
         except SpecError as err:
             issues += err.issues

@@ -33,7 +33,7 @@ from kerapipe.compiler.preprocess import Preprocessing, build_preprocessing
 from kerapipe.errors import SpecError, UsageError
 from kerapipe.spec.checks import output_activation
 from kerapipe.spec.model import PipelineSpec
-from kerapipe.spec.validate import validate_source
+from kerapipe.spec.validate import pipeline_folder, validate_source
 
 
 @dataclass
@@ -244,7 +244,7 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
     seed_everything(spec.seed, spec.train.deterministic)
     data = load_data(spec, base_dir)
     try:  # Keras's refusals carry their key path; give them the file's line
-        preprocessing, model = _build(spec, data, custom)
+        preprocessing, model = _build(spec, data, custom, pipeline_folder(path or "<text>"))
     except SpecError as err:
         raise SpecError(result.locate(err.issues)) from err
     compiled = CompiledPipeline(spec, data, preprocessing, model, source_file=path,
@@ -255,7 +255,7 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
     return compiled
 
 
-def _build(spec: PipelineSpec, data: LoadedData, custom: dict[str, Any]
+def _build(spec: PipelineSpec, data: LoadedData, custom: dict[str, Any], folder: str
            ) -> tuple[Preprocessing, keras.Model]:
     """The preprocessing and the compiled model, every Keras call guarded (``SpecError``
     with unlocated issues), the model's output checked against the loaded labels."""
@@ -263,7 +263,7 @@ def _build(spec: PipelineSpec, data: LoadedData, custom: dict[str, Any]
     with translate_faults(spec, data, "adapting the preprocessing", imported=bool(custom)):
         preprocessing = build_preprocessing(spec, lambda: raw_features(data.train, data, spec),
                                             data.num_classes, data.example_shape, dtype)
-    model = build_core_model(spec, preprocessing.stages[-1][1], dtype, custom)
+    model = build_core_model(spec, preprocessing.stages[-1][1], dtype, custom, base_dir=folder)
     _check_labels_fit_model(spec, data, model)
     _check_one_hot(spec, data)
     labels = label_shape(spec, data.num_classes, tuple(data.train.y.shape[1:]))
