@@ -181,6 +181,18 @@ def test_set_issues_are_located_at_the_set(override, expected):
     assert {(i.file, i.line) for i in result.issues} == {(f"--set {override}", 0)}
 
 
+@pytest.mark.parametrize("text, overrides, where", [
+    (change("{sample: mnist}", "{csv: }"), (), ("p.yaml", 5)),
+    (change("{sample: mnist}", "{sample: ~, npz: }"), (), ("p.yaml", 5)),
+    (change("{sample: mnist}", "{csv: {path: x.csv, label: y}}"), ("data.source.csv=",),
+     ("--set data.source.csv=", 0)),
+], ids=["empty-csv", "two-empty", "emptied-by-set"])
+def test_source_whose_only_kind_is_empty_is_one_of(text, overrides, where):
+    result = validate_text(text, "p.yaml", overrides)  # found by the fuzz campaign
+    assert [(i.code, i.file, i.line) for i in result.issues] == [("one-of", *where)]
+    assert "found none (" in result.issues[0].message
+
+
 def test_file_issues_stay_at_their_line_beside_a_set():
     text = change("batch_size: 64", "batch_size: -1")
     result = validate_text(text, "p.yaml", ["train.epochs=3"])

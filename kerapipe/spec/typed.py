@@ -301,9 +301,12 @@ def parse_spec(cls: type, value: Any, path: Path, issues: list[Issue]) -> Any:
                                 f"{did_you_mean(key, known)} Expected one of: {', '.join(known)}.",
                                 at_key=True))
     if getattr(cls, "exactly_one", False):
-        present = [k for k in known if k in value]
+        present = [k for k in known if value.get(k) is not None]  # `csv:` alone gives nothing
         if len(present) != 1 and len(issues) == before:
             found = f"found {', '.join(present)}" if present else "found none"
+            empty = [k for k in known if k in value and value[k] is None]
+            if empty:
+                found += f" ({', '.join(empty)}: empty)"
             issues.append(Issue("one-of", path, f"give exactly one of {', '.join(known)}; {found}."))
     for name, fld in fields.items():
         if name == extra_name:
