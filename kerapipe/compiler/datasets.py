@@ -10,13 +10,12 @@ sources stream from disk.
 from __future__ import annotations
 
 import math
-import os
 from typing import Optional
 
 import numpy as np
 import tensorflow as tf
 
-from kerapipe.compiler.data import LoadedData, Split, decode_image
+from kerapipe.compiler.data import LoadedData, Split, decode_image, physical_memory
 from kerapipe.compiler.preprocess import Preprocessing, apply_layers
 from kerapipe.spec.model import PipelineSpec
 
@@ -129,11 +128,7 @@ def array_features(x: np.ndarray, spec: PipelineSpec, batch_size: int) -> tf.dat
 
 def memory_budget() -> int:
     """Bytes a cache may take: a quarter of physical memory, at most 2 GiB."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        total = 8 << 30
-    return min(total // 4, 2 << 30)
+    return min(physical_memory() // 4, 2 << 30)
 
 
 # tf.data keeps a few hundred bytes of bookkeeping per cached element (measured: ~400 B

@@ -82,8 +82,11 @@ def stratified_split(y: np.ndarray, fractions: list[float], seed: Optional[int],
         return [order[start:].astype(np.int64)] + [p.astype(np.int64) for p in parts]
 
     num_classes = int(codes.max()) + 1
-    members = [rng.permutation(np.flatnonzero(codes == c)) for c in range(num_classes)]
-    counts = np.array([len(m) for m in members])
+    # Each class's indices in ascending order (what np.flatnonzero(codes == c) gave, at a
+    # cost of examples x classes): one stable sort, so the draws below stay the same.
+    counts = np.bincount(codes, minlength=num_classes)
+    by_class = np.split(np.argsort(codes, kind="stable"), np.cumsum(counts)[:-1])
+    members = [rng.permutation(indices) for indices in by_class]
     # alloc[c, k]: examples of class c in held-out part k. Start from the floors, then give
     # each part its missing examples from the classes with the largest remainders.
     exact = counts[:, None] * np.array(fractions)[None, :] if fractions else \
