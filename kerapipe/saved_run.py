@@ -115,7 +115,9 @@ def _read_npz_features(path: Path) -> np.ndarray:
                     raise DataError(f"{path}: holds no arrays. {_NPZ_FIX}")
                 x = _read_npz_array(path, arrays, names[0])
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        raise DataError(f"{path}: not a NumPy .npz file ({_short(err)}). {_NPZ_FIX}") from err
+        what = ("a pickle, which kerapipe never loads, since unpickling can run code"
+                if "allow_pickle" in str(err) else _short(err))
+        raise DataError(f"{path}: not a NumPy .npz file ({what}). {_NPZ_FIX}") from err
     if x.ndim == 0:
         raise DataError(f"{path}: array '{names[0]}' is a single value, not one row per "
                         f"example. {_NPZ_FIX}")

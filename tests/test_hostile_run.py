@@ -323,7 +323,8 @@ def _npy_bytes() -> bytes:
 HOSTILE_INPUTS = {
     "object-array-npz": ("in.npz", npz_bytes(x=np.array([[1.0], [2.0, 3.0]], dtype=object)),
                          "Python objects"),
-    "pickle-named-npz": ("in.npz", pickle.dumps({"x": [1, 2]}), "not a NumPy .npz file"),
+    "pickle-named-npz": ("in.npz", pickle.dumps({"x": [1, 2]}), "a pickle, which kerapipe "
+                         "never loads"),
     "text-named-npz": ("in.npz", b"this is not a zip file", "not a NumPy .npz file"),
     "truncated-npz": ("in.npz", npz_bytes(x=np.zeros((50, 4), dtype="float32"))[:300],
                       "not a NumPy .npz file"),
