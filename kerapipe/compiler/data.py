@@ -549,6 +549,9 @@ def _check_lengths(where: str, x_name: str, x: np.ndarray, y_name: str, y: np.nd
 
 
 _CSV_BLOCK = 4096  # lines per tf.data element while streaming a CSV
+# Feature columns above which a quote-free CSV is split rather than decode_csv'd: the
+# split costs about 1 us a row more at 16 columns, decode_csv's graph 1.7 ms a column.
+_SPLIT_MIN_COLUMNS = 256
 
 
 @dataclass(frozen=True)
@@ -556,11 +559,11 @@ class CsvStream:
     """How tf.data reads a CSV file's feature columns: streamed, never loaded whole.
 
     The first pass (``_load_csv``) checks every row and keeps only the labels; the
-    features are parsed again in tf.data while training, in batches: by
-    ``tf.io.decode_csv`` when some row holds a quote, else by splitting at the delimiter
-    (the same fields, since the first pass checked the quoting; and a graph whose size does
-    not grow with the number of columns: decode_csv's took about 1.7 ms per column to
-    build, 34 s at 20,000 columns).
+    features are parsed again in tf.data while training, in batches, by
+    ``tf.io.decode_csv``; or, for more than ``_SPLIT_MIN_COLUMNS`` feature columns and no
+    quote in any row, by splitting at the delimiter (the same fields, since the first pass
+    checked every row; and a graph whose size does not grow with the columns: decode_csv's
+    took about 1.7 ms a column to build, 34 s at 20,000 columns).
     """
 
     path: str
@@ -597,7 +600,7 @@ class CsvStream:
         import tensorflow as tf
 
         lines = tf.strings.regex_replace(lines, "\r$", "")
-        if self.quoted or not self.num_columns:
+        if self.quoted or len(self.feature_columns) <= _SPLIT_MIN_COLUMNS:
             selected = sorted(set(self.feature_columns))
             position = {column: i for i, column in enumerate(selected)}
             order = [position[column] for column in self.feature_columns]
@@ -610,28 +613,28 @@ class CsvStream:
                                     tf.float32)
 
 
-class _Lines:
-    """The lines of a CSV file for ``csv.reader``: each refused beyond MAX_CSV_LINE_CHARS
-    before it is parsed (one line must not fill memory), the last one kept for checks."""
+class _LastLine:
+    """The line ``_csv_lines`` gave last, and how many it gave."""
 
-    def __init__(self, handle: Any, where: str) -> None:
-        self.readline, self.where, self.text, self.count = handle.readline, where, "", 0
+    text = ""
+    count = 0
 
-    def __iter__(self) -> "_Lines":
-        return self
 
-    def __next__(self) -> str:
-        text = self.readline(MAX_CSV_LINE_CHARS + 1)
+def _csv_lines(handle: Any, where: str, last: _LastLine) -> Iterator[str]:
+    """The lines of a CSV file for ``csv.reader``, each refused beyond MAX_CSV_LINE_CHARS
+    before it is parsed (one line must not fill memory); ``last`` keeps the last one."""
+    readline, limit = handle.readline, MAX_CSV_LINE_CHARS
+    while True:
+        text = readline(limit + 1)
         if not text:
-            raise StopIteration
-        self.count += 1
-        if len(text) > MAX_CSV_LINE_CHARS and text[-1] not in "\r\n":
-            raise DataError(f"{self.where}, line {self.count}: longer than "
-                            f"{MAX_CSV_LINE_CHARS:,} characters, the most kerapipe reads as "
-                            "one CSV line. Is it a CSV file? Keep the columns you need, or "
-                            "save wide data as .npz.")
-        self.text = text
-        return text
+            return
+        last.count += 1
+        if len(text) > limit and text[-1] not in "\r\n":
+            raise DataError(f"{where}, line {last.count}: longer than {limit:,} characters, "
+                            "the most kerapipe reads as one CSV line. Is it a CSV file? Keep "
+                            "the columns you need, or save wide data as .npz.")
+        last.text = text
+        yield text
 
 
 def _load_csv(source: CsvSource, base: str) -> _Raw:
@@ -647,8 +650,8 @@ def _load_csv(source: CsvSource, base: str) -> _Raw:
     quoted = False
     try:
         with open(open_regular_file(path, where), newline="", encoding="utf-8-sig") as handle:
-            lines = _Lines(handle, where)
-            reader = csv.reader(lines, delimiter=delimiter)
+            lines = _LastLine()
+            reader = csv.reader(_csv_lines(handle, where, lines), delimiter=delimiter)
             header = next(reader, None)
             if header is None:
                 raise DataError(f"{where}: the file is empty. A CSV source needs a header row "
@@ -791,7 +794,7 @@ def _check_csv_row(where: str, line: int, row: list[str], header: list[str],
             number = float(value) if value.isascii() and "_" not in value else None
         except ValueError:
             number = None
-        if number is None or not math.isfinite(number) or abs(number) > _FLOAT32_MAX:
+        if number is None or not -_FLOAT32_MAX <= number <= _FLOAT32_MAX:  # NaN too
             problem = "an empty value" if not value.strip() else (
                 f"{_shown(value)}, which is not a number" if number is None
                 else f"{_shown(value)}, which is not a finite number" if not math.isfinite(number)
