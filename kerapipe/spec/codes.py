@@ -7,7 +7,9 @@ from __future__ import annotations
 
 ISSUE_CODES: dict[str, str] = {
     # reading the file
-    "unreadable-file": "the file cannot be read (missing, a folder, not UTF-8)",
+    "unreadable-file": "the file cannot be read (missing, a folder, not UTF-8); "
+                       "reported at the file, with no line or column (there is no text to "
+                       "point into)",
     "no-such-file": "a path given to `validate` matches no file",
     "too-large": "the file (or its values) exceeds the size bound",
     "empty-file": "the file holds no YAML document",
@@ -63,10 +65,12 @@ ISSUE_CODES: dict[str, str] = {
     "dropout-last": "warning: dropout as the last layer",
     "jit-ignored": "warning: `jit_compile: true` with deterministic ops (Keras ignores it)",
     "input-shape-ignored": "warning: `input_shape`/`input_dim` on a layer (the input is inferred)",
-    # validate --deep (imports Keras)
-    "layer-arguments": "--deep: Keras refused a layer's arguments",
+    # building the model with Keras (validate --deep; plan and run too)
+    "layer-arguments": "Keras refused a layer's or preprocessing step's arguments "
+                       "(`validate --deep`, `plan`, `run`)",
     "shape-error": "--deep: a layer cannot take the shape it receives",
-    "keras-arguments": "--deep: Keras refused the loss, optimizer or metric arguments",
+    "keras-arguments": "Keras refused the loss, optimizer, schedule or metric arguments, "
+                       "or they fail on a dummy input (`validate --deep`, `plan`, `run`)",
     "deep-skipped": "note: --deep needs the example shape, which depends on the data",
     "output-shape": "--deep/plan/run: the model's output shape does not fit the labels for the "
                     "loss (e.g. no Flatten before Dense, mse on class labels)",
