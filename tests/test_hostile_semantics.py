@@ -169,6 +169,15 @@ def test_the_default_run_name_is_the_file_stem_made_safe(file, expected):
     assert codes(change("name: mnist-cnn", f"name: '{expected}'")) == []
 
 
+@pytest.mark.parametrize("stem", ["_x", "-x", "é", "model (1)", "a" * 80])
+def test_a_file_without_name_gets_a_run_name_keras_accepts(tmp_path, stem):
+    from kerapipe.spec.model import RUN_NAME
+    pipeline = tmp_path / f"{stem}.yaml"
+    pipeline.write_text(BASE.replace("name: mnist-cnn\n", ""))
+    result = validate_file(pipeline)
+    assert result.errors == [] and RUN_NAME.match(result.spec.name), result.spec.name
+
+
 # --- 3. every integer field has an upper bound -----------------------------------------
 
 @pytest.mark.parametrize("old, new, path", [

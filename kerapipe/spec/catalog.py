@@ -41,8 +41,12 @@ class Family:
         return self.entries.get(key)
 
     def names(self) -> list[str]:
-        """Every accepted name: aliases first (the usual spelling), then class names."""
-        return sorted(self.by_alias) + sorted(self.entries)
+        """Every accepted name: aliases first (the usual spelling), then class names.
+
+        Sorted once: a file with thousands of unknown names asks for it every time."""
+        if getattr(self, "_names", None) is None:
+            self._names = sorted(self.by_alias) + sorted(self.entries)
+        return list(self._names)
 
 
 @dataclass(frozen=True)

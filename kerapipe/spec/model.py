@@ -124,7 +124,7 @@ def _check_named_object(family: Family, kind: str, name: str, kwargs: Any, path:
         if kwargs is None or isinstance(kwargs, dict):
             return dict(kwargs or {})
         issues.append(Issue("wrong-type", path + (name,), f"the arguments of layer '{name}' "
-                            f"must be a mapping of keyword arguments. Received: {kwargs!r}"))
+                            f"must be a mapping of keyword arguments. Received: {safe_repr(kwargs)}"))
         return {}
     entry = family.get(name)
     if entry is None:
@@ -141,7 +141,7 @@ def _check_named_object(family: Family, kind: str, name: str, kwargs: Any, path:
         kwargs = {}
     if not isinstance(kwargs, dict):
         issues.append(Issue("wrong-type", path + (name,), f"the arguments of {kind} '{name}' must "
-                            f"be a mapping of Keras keyword arguments. Received: {kwargs!r}"))
+                            f"be a mapping of Keras keyword arguments. Received: {safe_repr(kwargs)}"))
         return {}
     checked: dict = {}
     for arg, value in kwargs.items():
@@ -206,7 +206,7 @@ def _single_key(value: Any, kind: str, path: Path, issues: list[Issue]) -> tuple
         (name, kwargs), = value.items()
         return name, kwargs
     issues.append(Issue("wrong-type", path, f"a {kind} is written as `{kind.capitalize()}Name: "
-                        f"{{argument: value}}` (one key: the Keras name). Received: {value!r}"))
+                        f"{{argument: value}}` (one key: the Keras name). Received: {safe_repr(value)}"))
     return None
 
 
@@ -272,7 +272,7 @@ class ScheduleSpec:
         if not isinstance(value, dict) or len(value) != 1:
             issues.append(Issue("wrong-type", path, "expected a number greater than 0 or a "
                                 "schedule such as `{ExponentialDecay: {initial_learning_rate: "
-                                f"0.001, decay_steps: 1000, decay_rate: 0.9}}`. Received: {value!r}"))
+                                f"0.001, decay_steps: 1000, decay_rate: 0.9}}`. Received: {safe_repr(value)}"))
             return None
         (name, kwargs), = value.items()
         before = len(issues)
@@ -498,7 +498,7 @@ class PreprocessStep:
         if not isinstance(value, dict) or len(value) != 1:
             issues.append(Issue("wrong-type", path, "a preprocessing step is one key, e.g. "
                                 f"`- rescale: 1/255` or `- RandomFlip: {{mode: horizontal}}`. "
-                                f"Received: {value!r}"))
+                                f"Received: {safe_repr(value)}"))
             return None
         (kind, options), = value.items()
         if kind in PREPROCESS_STEPS:

@@ -18,7 +18,7 @@ from kerapipe.errors import SpecError
 from kerapipe.spec.checks import every_layer, import_name, run_checks
 from kerapipe.spec.issues import (ERROR, MAX_ISSUES, NOTE, WARNING, Issue, safe_repr,
                                    suggestion_budget)
-from kerapipe.spec.model import LayerSpec, PipelineSpec, parse_pipeline
+from kerapipe.spec.model import LayerSpec, PipelineSpec, default_run_name, parse_pipeline
 from kerapipe.spec.overrides import apply_overrides
 from kerapipe.spec.yaml_loader import Document, LoadProblem, bound_plain_data, load_document
 
@@ -78,8 +78,7 @@ def validate_data(data: Any, file: str = "<dict>", document: Optional[Document] 
             issues += run_checks(spec)
             issues += check_file_arguments(spec, file)
             if spec.name is None:
-                stem = FsPath(file).stem if not file.startswith("<") else "pipeline"
-                spec = dataclasses.replace(spec, name=stem)
+                spec = dataclasses.replace(spec, name=default_run_name(file))
     for issue in issues:
         if document is not None:
             document.locate(issue)
