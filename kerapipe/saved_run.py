@@ -76,7 +76,7 @@ def read_inputs(saved: SavedRun, path: str | os.PathLike) -> tuple[np.ndarray, l
     Raises:
         DataError: the input is missing, not a regular file, or cannot be read.
     """
-    from kerapipe.compiler.data import IMAGE_EXTENSIONS
+    from kerapipe.compiler.images import IMAGE_EXTENSIONS
 
     source = Path(path)
     if source.is_dir():
@@ -202,7 +202,7 @@ def image_files(folder: Path) -> list[str]:
     """The image files below ``folder``, sorted: regular files only, and never outside it
     (a linked folder is not entered, a linked file must resolve inside the folder), so a
     FIFO or a link to /dev/zero or / cannot hang or widen the read."""
-    from kerapipe.compiler.data import IMAGE_EXTENSIONS
+    from kerapipe.compiler.images import IMAGE_EXTENSIONS
 
     root = os.path.realpath(folder)
     found = []
@@ -224,7 +224,7 @@ def image_files(folder: Path) -> list[str]:
 def _decode_images(saved: SavedRun, files: list[str]) -> np.ndarray:
     import tensorflow as tf
 
-    from kerapipe.compiler.data import decode_image
+    from kerapipe.compiler.images import decode_image
 
     images = saved.spec.data.source.images
     if images is None:

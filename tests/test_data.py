@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from kerapipe import load_spec
-from kerapipe.compiler.data import decode_image, load_data
+from kerapipe.compiler.data import load_data
+from kerapipe.compiler.images import decode_image
 from kerapipe.compiler.splits import stratified_split
 from kerapipe.errors import EXIT_DATA, DataError
 
@@ -423,9 +424,9 @@ def test_csv_stream_reads_only_the_split_rows_and_skips_blank_lines(tmp_path):
 
 
 def test_csv_stream_counts_rows_across_blocks_of_lines(tmp_path, monkeypatch):
-    import kerapipe.compiler.data as data_module
+    import kerapipe.compiler.csv_stream as csv_stream_module
 
-    monkeypatch.setattr(data_module, "_CSV_BLOCK", 4)  # many blocks, blanks at their edges
+    monkeypatch.setattr(csv_stream_module, "_CSV_BLOCK", 4)  # many blocks, blanks at their edges
     lines = ["a,label"] + [f"{i},x" if i % 5 else "" for i in range(1, 40)]
     (tmp_path / "b.csv").write_text("\n".join(lines) + "\n")
     data = load_data(make_spec({"csv": {"path": "b.csv", "label": "label"}}), tmp_path)

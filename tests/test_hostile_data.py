@@ -26,10 +26,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import kerapipe.compiler.data as data_module
+import kerapipe.compiler.csv_source as csv_module
+import kerapipe.compiler.csv_stream as csv_stream_module
+import kerapipe.compiler.images as images_module
+import kerapipe.compiler.npz as npz_module
 from kerapipe import load_spec
 from kerapipe.compiler.data import load_data
 from kerapipe.errors import DataError
+from kerapipe.spec.model import MAX_CLASSES
 from test_faults import CSV, GOOD_CSV, IMAGES, NPZ, good_x, good_y, image_folder, npz_bytes, png
 
 
@@ -188,7 +192,7 @@ def test_a_huge_class_index_is_refused_before_anything_is_allocated(tmp_path):
     assert npz.startswith("DataError") and "'y[7]'" in npz and "1099511627776" in npz, npz
     assert csv_.startswith("DataError") and "line 2" in csv_ and "4000000000" in csv_, csv_
     for message in (npz, csv_):
-        assert f"{data_module.MAX_CLASSES:,}" in message
+        assert f"{MAX_CLASSES:,}" in message
 
 
 @pytest.mark.parametrize("labels, says", [
@@ -214,7 +218,7 @@ def test_a_csv_label_beyond_the_class_bound_is_shown_as_written(tmp_path, label)
 
 
 def test_more_distinct_string_labels_than_the_class_bound_are_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_module, "MAX_CLASSES", 10, raising=False)
+    monkeypatch.setattr(csv_module, "MAX_CLASSES", 10)
     (tmp_path / "data.csv").write_text("a,label\n" + "".join(f"{i},id{i}\n" for i in range(30)))
     message = data_error(csv_spec(), tmp_path)
     assert "30 different labels" in message and "label" in message
@@ -275,7 +279,7 @@ def decompressed(monkeypatch):
 
 def test_npz_that_inflates_beyond_the_memory_bound_is_refused_before_decompressing(
         tmp_path, monkeypatch, decompressed):
-    monkeypatch.setattr(data_module, "array_memory_bound", lambda: 16 << 20, raising=False)
+    monkeypatch.setattr(npz_module, "array_memory_bound", lambda: 16 << 20)
     np.savez_compressed(tmp_path / "data.npz", x=np.zeros((30, 1 << 19), "float32"),
                         y=good_y())
     assert (tmp_path / "data.npz").stat().st_size < (1 << 20)  # 60 MiB inflated
@@ -296,7 +300,7 @@ def test_read_npz_refuses_object_arrays_from_the_header_without_unpickling(tmp_p
                                                                            decompressed):
     np.savez(tmp_path / "inputs.npz", x=np.array([[1], [2, 3]], dtype=object))
     with pytest.raises(DataError, match="holds Python objects") as raised:
-        data_module.read_npz(tmp_path / "inputs.npz", ["x"])
+        npz_module.read_npz(tmp_path / "inputs.npz", ["x"])
     assert "inputs.npz" in str(raised.value) and decompressed[0] < 4096
 
 
@@ -309,13 +313,13 @@ def test_read_npz_refuses_object_arrays_from_the_header_without_unpickling(tmp_p
 def test_read_npz_turns_every_damaged_file_into_a_data_error(tmp_path, content, says):
     (tmp_path / "inputs.npz").write_bytes(content)
     with pytest.raises(DataError, match="inputs.npz") as raised:
-        data_module.read_npz(tmp_path / "inputs.npz")
+        npz_module.read_npz(tmp_path / "inputs.npz")
     assert says in str(raised.value)
 
 
 def test_read_npz_reads_only_the_arrays_asked_for(tmp_path, decompressed):
     np.savez(tmp_path / "inputs.npz", x=good_x(4), other=np.zeros(1 << 20))
-    arrays = data_module.read_npz(tmp_path / "inputs.npz", ["x"])
+    arrays = npz_module.read_npz(tmp_path / "inputs.npz", ["x"])
     assert list(arrays) == ["x"] and np.array_equal(arrays["x"], good_x(4))
     assert decompressed[0] < (1 << 16)
 
@@ -346,7 +350,7 @@ def test_python_and_tf_data_read_a_csv_alike_for_every_delimiter_the_data_side_a
     files get), and the labels, quoted ones holding the delimiter, to the same classes."""
     import tensorflow as tf
 
-    monkeypatch.setattr(data_module, "_SPLIT_MIN_COLUMNS", 0)  # 2 columns count as wide
+    monkeypatch.setattr(csv_stream_module, "_SPLIT_MIN_COLUMNS", 0)  # 2 columns count as wide
     accepted = []
     for code in range(128):
         delimiter = chr(code)
@@ -421,15 +425,15 @@ def wide_csv(columns: int, duplicate: bool) -> str:
 
 def test_duplicate_columns_of_a_wide_header_are_found_in_linear_time(tmp_path):
     """The check was quadratic: 40,000 columns took 11.8 s."""
-    (tmp_path / "data.csv").write_text(wide_csv(data_module.MAX_CSV_COLUMNS, duplicate=True))
+    (tmp_path / "data.csv").write_text(wide_csv(csv_module.MAX_CSV_COLUMNS, duplicate=True))
     message = data_error(csv_spec(), tmp_path, seconds=20)
     assert "'c0' more than once" in message
 
 
 def test_csv_with_more_columns_than_the_bound_is_refused(tmp_path):
-    (tmp_path / "data.csv").write_text(wide_csv(data_module.MAX_CSV_COLUMNS + 1, duplicate=False))
+    (tmp_path / "data.csv").write_text(wide_csv(csv_module.MAX_CSV_COLUMNS + 1, duplicate=False))
     message = data_error(csv_spec(), tmp_path, seconds=20)
-    assert f"{data_module.MAX_CSV_COLUMNS:,}" in message and "columns" in message
+    assert f"{csv_module.MAX_CSV_COLUMNS:,}" in message and "columns" in message
 
 
 def test_a_wide_csv_streams_without_a_graph_per_column(tmp_path):
@@ -448,7 +452,7 @@ def test_a_wide_csv_streams_without_a_graph_per_column(tmp_path):
 
 def test_csv_line_longer_than_the_bound_is_refused_before_it_is_read_whole(tmp_path,
                                                                           monkeypatch):
-    monkeypatch.setattr(data_module, "MAX_CSV_LINE_CHARS", 1000, raising=False)
+    monkeypatch.setattr(csv_module, "MAX_CSV_LINE_CHARS", 1000)
     (tmp_path / "data.csv").write_text(GOOD_CSV.replace("2.5,2,z\n", "2.5" + "0" * 5000
                                                         + ",2,z\n", 1))
     message = data_error(csv_spec(), tmp_path)
@@ -502,11 +506,11 @@ def test_a_link_back_to_a_folder_that_holds_it_is_refused_as_a_cycle(tmp_path):
 
 def test_image_files_for_predict_apply_the_same_policy(tmp_path):
     write_files(tmp_path, {"in/1.png": png(1), "in/sub/2.png": png(2), "in/x.txt": "x"})
-    assert data_module.image_files(tmp_path / "in") == [str(tmp_path / "in" / "1.png"),
+    assert images_module.image_files(tmp_path / "in") == [str(tmp_path / "in" / "1.png"),
                                                         str(tmp_path / "in" / "sub" / "2.png")]
     (tmp_path / "in" / "zero.png").symlink_to("/dev/zero")
     with deadline(20), pytest.raises(DataError, match="outside the data folder"):
-        data_module.image_files(tmp_path / "in")
+        images_module.image_files(tmp_path / "in")
 
 
 @pytest.mark.parametrize("name, make", [

@@ -25,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerapipe.compiler.files import physical_memory
 from kerapipe.errors import KerapipeError, SpecError, TrainingError
 from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.checks import output_activation
@@ -229,14 +230,6 @@ def exercise_loss_and_metrics(spec: PipelineSpec, loss: Any, batch: tuple) -> No
 
 
 # --- the model ------------------------------------------------------------------------
-
-def physical_memory() -> int:
-    """Bytes of physical memory (8 GiB when the system does not say)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 8 << 30
-
 
 def model_memory_bound() -> int:
     """Bytes the model's weights may take: physical memory / ``MODEL_MEMORY_SHARE``."""

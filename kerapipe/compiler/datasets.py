@@ -15,7 +15,9 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from kerapipe.compiler.data import LoadedData, Split, decode_image, physical_memory
+from kerapipe.compiler.data import LoadedData, Split
+from kerapipe.compiler.files import physical_memory
+from kerapipe.compiler.images import decode_image
 from kerapipe.compiler.preprocess import Preprocessing, apply_layers
 from kerapipe.spec.model import PipelineSpec
 

@@ -1,0 +1,318 @@
+"""The CSV source's first pass: every row checked in one streaming pass, only the labels
+kept; tf.data parses the features again while training (``csv_stream.CsvStream``).
+
+The first pass holds each row to what tf.data's ``decode_csv`` reads alike (its quoting,
+its numbers, one line a row), so a file that passes cannot fail mid-training; and it
+bounds what one line or one header can cost (``MAX_CSV_LINE_CHARS``, ``MAX_CSV_COLUMNS``).
+``predict`` opens its CSV input through ``open_csv`` and ``csv_lines``, with the same rules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import os
+from array import array
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+
+from kerapipe.compiler.csv_stream import CsvStream
+from kerapipe.compiler.files import check_regular_file, open_regular_file, resolve, scan_file
+from kerapipe.compiler.raw import RawData
+from kerapipe.compiler.values import FLOAT32_MAX, show
+from kerapipe.errors import DataError
+from kerapipe.spec.issues import did_you_mean
+from kerapipe.spec.model import MAX_CLASSES, CsvSource
+from kerapipe.spec.typed import looks_numeric
+
+MAX_CSV_COLUMNS = 100_000  # columns of a CSV header
+MAX_CSV_LINE_CHARS = 1 << 22  # characters of one CSV line (4 Mi), checked before parsing it
+
+
+class LastLine:
+    """The line ``csv_lines`` gave last, and how many it gave."""
+
+    text = ""
+    count = 0
+
+
+def csv_lines(handle: Any, where: str, last: LastLine) -> Iterator[str]:
+    """The lines of a CSV file for ``csv.reader``, each refused beyond MAX_CSV_LINE_CHARS
+    before it is parsed (one line must not fill memory); ``last`` keeps the last one."""
+    readline, limit = handle.readline, MAX_CSV_LINE_CHARS
+    while True:
+        text = readline(limit + 1)
+        if not text:
+            return
+        last.count += 1
+        if len(text) > limit and text[-1] not in "\r\n":
+            raise DataError(f"{where}, line {last.count}: longer than {limit:,} characters, "
+                            "the most kerapipe reads as one CSV line. Is it a CSV file? Keep "
+                            "the columns you need, or save wide data as .npz.")
+        last.text = text
+        yield text
+
+
+@contextlib.contextmanager
+def open_csv(path: str, where: str, delimiter: str) -> Iterator[tuple[Any, LastLine]]:
+    """A ``csv.reader`` of a CSV file, by the rules every CSV read follows (training's first
+    pass and ``predict``): a regular file opened without blocking, UTF-8 (a BOM dropped),
+    no line over ``MAX_CSV_LINE_CHARS``; whatever goes wrong while the block reads it is a
+    ``DataError`` naming the file (the first line that is not UTF-8, and its bytes).
+
+    Yields:
+        The reader, and the ``LastLine`` it reads through (the text of the last line).
+    """
+    last = LastLine()
+    try:
+        with open(open_regular_file(path, where), newline="", encoding="utf-8-sig") as handle:
+            yield csv.reader(csv_lines(handle, where, last), delimiter=delimiter), last
+    except UnicodeDecodeError as err:
+        raise not_utf8(path, where) from err
+    except csv.Error as err:
+        raise DataError(f"{where}: not a readable CSV file ({err}).") from err
+    except OSError as err:
+        raise DataError(f"{where}: cannot read the file ({err.strerror or err}).") from err
+
+
+def load_csv(source: CsvSource, base: str) -> RawData:
+    """Check every row of a CSV in one streaming pass; keep only labels and line numbers."""
+    path = resolve(base, source.path)
+    where = source.path
+    delimiter = source.delimiter
+    _check_delimiter(where, delimiter)
+    check_regular_file(path, where, "csv.path")
+    line_numbers = array("l")
+    label_codes = array("l")
+    distinct: dict[str, int] = {}
+    quoted = False
+    with open_csv(path, where, delimiter) as (reader, lines):
+        header = next(reader, None)
+        if header is None:
+            raise DataError(f"{where}: the file is empty. A CSV source needs a header row "
+                            "naming the columns, then one row per example.")
+        if reader.line_num > 1:
+            raise DataError(f"{where}, line 1: the header row spans {reader.line_num} "
+                            "lines (a quoted column name holds a line break); tf.data "
+                            "skips one line as the header, so the rows would not line "
+                            "up. Put the header on one line.")
+        if not header:
+            raise DataError(f"{where}, line 1: the first line is blank; it must be the "
+                            "header row naming the columns. Remove the blank line.")
+        header = [name.strip() for name in header]
+        label_index, feature_indices = _csv_columns(where, header, source)
+        previous_line = reader.line_num
+        for row in reader:
+            line = reader.line_num
+            if line - previous_line > 1 and row:
+                raise DataError(f"{where}, line {previous_line + 1}: a quoted value spans "
+                                "several lines; kerapipe streams CSV files line by line. "
+                                "Put each example on one line.")
+            previous_line = line
+            if not row:
+                continue  # blank line
+            if '"' in lines.text:
+                quoted = True
+                problem = _quoting_problem(lines.text, delimiter)
+                if problem:
+                    raise DataError(
+                        f"{where}, line {line}: {problem}. tf.data, which reads the rows "
+                        "while training, parses quotes strictly: a value that holds a "
+                        "quote is quoted whole, the quote doubled (\"O\"\"Brien\").")
+            _check_csv_row(where, line, row, header, feature_indices)
+            label = row[label_index].strip()
+            if not label:
+                raise DataError(f"{where}, line {line}, column '{header[label_index]}': an "
+                                "empty label. Every row needs a label.")
+            label_codes.append(distinct.setdefault(label, len(distinct)))
+            line_numbers.append(line)
+    if not label_codes:
+        raise DataError(f"{where}: the file has a header row but no data rows.")
+
+    count = len(label_codes)
+    raw = RawData(np.arange(count, dtype=np.int64), np.empty(0), where=where,
+                  names=("x", header[label_index], "", ""),
+                  lines=np.frombuffer(line_numbers, dtype=line_numbers.typecode).astype(np.int64),
+                  example_shape=(len(feature_indices),),
+                  csv=CsvStream(path, delimiter, tuple(feature_indices), count, len(header),
+                                quoted))
+    codes = np.frombuffer(label_codes, dtype=label_codes.typecode).astype(np.int64)
+    raw.y = _csv_labels(list(distinct), codes, raw)
+    scan = scan_file(path, where, find_lone_cr=True)
+    raw.fingerprint = scan.sha256
+    if scan.lone_cr:
+        raise DataError(f"{where}: its lines end with a lone carriage return (\\r, classic Mac "
+                        "style); tf.data splits lines at \\n only, so the rows would not line "
+                        "up. Save the file with \\n (or \\r\\n) line endings.")
+    raw.description = f"csv:{source.path} ({count:,} examples, {len(feature_indices)} " \
+                      "features, streamed)"
+    return raw
+
+
+def _check_delimiter(where: str, delimiter: str) -> None:
+    # Python's csv module and tf.io.decode_csv agree on every other ASCII character (a test
+    # tries each); these they read differently, or not at all.
+    if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n':
+        raise DataError(f"{where}: data.source.csv.delimiter {show(delimiter)} cannot be "
+                        "read by tf.data: a delimiter is one ASCII character other than a "
+                        "quote or a line break, e.g. ',', ';' or '\\t'. Fix "
+                        "data.source.csv.delimiter.")
+
+
+def _quoting_problem(line: str, delimiter: str) -> Optional[str]:
+    """Why tf.io.decode_csv (RFC 4180 quoting, strictly) cannot read ``line``, or ``None``.
+
+    Python's csv module is lenient where decode_csv fails the whole batch mid-training: a
+    quote inside an unquoted value (``ab"c``, `` "ab"``), text after a closing quote.
+    """
+    line = line.rstrip("\r\n")
+    start, end = 0, len(line)
+    while True:
+        if start < end and line[start] == '"':
+            cursor = start + 1
+            while True:
+                close = line.find('"', cursor)
+                if close < 0:
+                    return "a quoted value is not closed"
+                if line.startswith('"', close + 1):
+                    cursor = close + 2  # a doubled quote inside the value
+                    continue
+                break
+            start = close + 1
+            if start < end and line[start] != delimiter:
+                return ("text follows the closing quote of a value "
+                        f"({show(line[start:start + 20])})")
+        else:
+            stop = line.find(delimiter, start)
+            stop = end if stop < 0 else stop
+            if '"' in line[start:stop]:
+                return (f"a quote inside an unquoted value ({show(line[start:stop])}; "
+                        "the quote must open the value)")
+            start = stop
+        if start >= end:
+            return None
+        start += 1  # past the delimiter
+
+
+def not_utf8(path: str, where: str) -> DataError:
+    """A DataError naming the first line that is not UTF-8 (a second, binary pass)."""
+    with os.fdopen(open_regular_file(path, where), "rb") as handle:
+        for number, line in enumerate(iter(lambda: handle.readline(4 * MAX_CSV_LINE_CHARS + 4),
+                                           b""), 1):
+            try:
+                line.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                return DataError(f"{where}, line {number}: not UTF-8 text (the bytes "
+                                 f"{err.object[err.start:err.end]!r} at byte {err.start + 1} of "
+                                 "the line). Save the CSV as UTF-8 (e.g. `iconv -f latin1 -t "
+                                 "utf-8`, or a spreadsheet's \"CSV UTF-8\").")
+    return DataError(f"{where}: not UTF-8 text. Save the CSV as UTF-8.")
+
+
+def _check_csv_row(where: str, line: int, row: list[str], header: list[str],
+                   feature_indices: list[int]) -> None:
+    if len(row) != len(header):
+        raise DataError(f"{where}, line {line}: {len(row)} fields, but the header has "
+                        f"{len(header)} ({_listing(header)}). Fix the row (a missing or "
+                        "extra delimiter, or an unquoted delimiter inside a value).")
+    for column in feature_indices:
+        value = row[column]
+        try:
+            # tf.io.decode_csv parses ASCII numbers only: Python's float() also takes
+            # `1_000` and other scripts' digits, which would fail mid-training
+            number = float(value) if value.isascii() and "_" not in value else None
+        except ValueError:
+            number = None
+        if number is None or not -FLOAT32_MAX <= number <= FLOAT32_MAX:  # NaN too
+            problem = "an empty value" if not value.strip() else (
+                f"{show(value)}, which is not a number" if number is None
+                else f"{show(value)}, which is not a finite number" if not math.isfinite(number)
+                else f"{show(value)}, which is beyond the float32 range (±3.4e+38) that "
+                     "the model computes in")
+            raise DataError(f"{where}, line {line}, column '{header[column]}': "
+                            f"{problem}. Feature columns must hold numbers; fix the value "
+                            "or leave the column out of data.source.csv.features.")
+
+
+def _listing(names: Sequence[str], most: int = 20) -> str:
+    """``a, b, c``; the first ``most`` names and a count when there are more."""
+    if len(names) <= most:
+        return ", ".join(names)
+    return ", ".join(names[:most]) + f", ... ({len(names):,} columns)"
+
+
+def _csv_columns(where: str, header: list[str], source: CsvSource) -> tuple[int, list[int]]:
+    if len(header) > MAX_CSV_COLUMNS:
+        raise DataError(f"{where}: the header has {len(header):,} columns, more than the "
+                        f"{MAX_CSV_COLUMNS:,} kerapipe reads from a CSV file. Keep the columns "
+                        "you need, or save wide data as .npz (data.source.npz).")
+    position: dict[str, int] = {}
+    duplicates: set[str] = set()
+    for index, name in enumerate(header):  # one pass: a quadratic check took seconds
+        if position.setdefault(name, index) != index:
+            duplicates.add(name)
+    if duplicates:
+        shown = ", ".join(show(name) for name in sorted(duplicates)[:10])
+        more = f" (and {len(duplicates) - 10:,} more)" if len(duplicates) > 10 else ""
+        raise DataError(f"{where}: the header names {shown}{more} more than once; give every "
+                        "column its own name.")
+    listing = _listing(header)
+    looks_like_data = all(looks_numeric(name) for name in header if name)
+    no_header = (" The first row looks like data: add a header row naming the columns."
+                 if looks_like_data else "")
+    # did-you-mean compares with every column: bounded, it costs seconds at 100,000
+    candidates = header if len(header) <= 10_000 else ()
+    if source.label not in position:
+        raise DataError(f"{where}: no label column '{source.label}'."
+                        f"{did_you_mean(source.label, candidates)} Columns: {listing}."
+                        f"{no_header} Set data.source.csv.label to one of them.")
+    label_index = position[source.label]
+    if source.features is None:
+        features = [i for i in range(len(header)) if i != label_index]
+        if not features:
+            raise DataError(f"{where}: no feature columns: the header has only the label "
+                            f"column '{source.label}'. A CSV source needs at least one column "
+                            "of numbers beside the label.")
+        return label_index, features
+    indices = []
+    for name in source.features:
+        if name not in position:
+            raise DataError(f"{where}: no feature column '{name}'."
+                            f"{did_you_mean(name, candidates)} Columns: {listing}. Fix "
+                            "data.source.csv.features.")
+        if name == source.label:
+            raise DataError(f"{where}: column '{name}' is the label, so it cannot also be a "
+                            "feature. Remove it from data.source.csv.features.")
+        indices.append(position[name])
+    if not indices:
+        raise DataError(f"{where}: no feature columns: data.source.csv.features is empty. "
+                        "Name at least one column of numbers.")
+    return label_index, indices
+
+
+def _csv_labels(distinct: list[str], codes: np.ndarray, raw: RawData) -> np.ndarray:
+    """Integer labels stay numbers; floats too (checked later); strings become classes.
+
+    ``distinct`` holds each label text once, ``codes`` its position for every row.
+    """
+    raw.label_text = lambda index: distinct[int(codes[index])]
+    try:
+        values: Optional[list[int]] = [int(label) for label in distinct]
+    except ValueError:  # not whole numbers, or more digits than int() reads
+        values = None
+    if values is not None and all(-(1 << 63) <= v < (1 << 63) for v in values):
+        return np.array(values, dtype=np.int64)[codes]
+    if all(looks_numeric(label) for label in distinct):  # beyond int64 too: checked later
+        return np.array([float(label) for label in distinct], dtype=np.float64)[codes]
+    if len(distinct) > MAX_CLASSES:
+        name = raw.names[1]
+        raise DataError(f"{raw.where}: column '{name}' holds {len(distinct):,} different "
+                        f"labels, more than the {MAX_CLASSES:,} classes kerapipe allows. Is "
+                        f"'{name}' an id or a free-text column? Set data.source.csv.label to "
+                        "the column of class names.")
+    raw.class_names = sorted(distinct)
+    raw.regression = False
+    rank = {name: i for i, name in enumerate(raw.class_names)}
+    return np.array([rank[label] for label in distinct], dtype=np.int64)[codes]

@@ -1,0 +1,247 @@
+"""The .npz source, and the one .npz reader (training and ``predict``): nothing is read
+that the file's zip directory and .npy headers have not been checked for first.
+
+A pickle is never loaded (object arrays are refused from their header), a header must
+match its member's size, and the arrays asked for may take at most
+``array_memory_bound()`` together, so a 4 MB file that inflates to 4 GiB is refused
+before it is decompressed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import zipfile
+import zlib
+from typing import Iterator, NamedTuple, Optional, Sequence
+
+import numpy as np
+
+from kerapipe.compiler.files import (check_regular_file, open_regular_file, physical_memory,
+                                     resolve, scan_file, size_text)
+from kerapipe.compiler.raw import RawData
+from kerapipe.errors import DataError
+from kerapipe.spec.issues import did_you_mean
+from kerapipe.spec.model import NpzSource
+
+ARRAY_MEMORY_SHARE = 0.5  # of physical memory: what the arrays read from one .npz may take
+
+
+def array_memory_bound() -> int:
+    """Bytes the arrays read from one .npz may take: ``ARRAY_MEMORY_SHARE`` of physical
+    memory (checked from the file's headers, before anything is decompressed)."""
+    return int(physical_memory() * ARRAY_MEMORY_SHARE)
+
+
+class NpyHeader(NamedTuple):
+    """What an .npz member's .npy header declares, checked against the member's size."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    nbytes: int  # memory the array takes once read
+
+
+NPZ_FIX = "Save one with numpy.savez(path, x=features, y=labels)."  # how a damaged file is fixed
+_NPZ_READ_ERRORS = (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error,
+                    NotImplementedError, RuntimeError)  # RuntimeError: an encrypted member
+
+
+def npz_headers(path: str | os.PathLike, where: Optional[str] = None,
+                fix: str = NPZ_FIX) -> dict[str, NpyHeader]:
+    """The arrays of an .npz file, by name, from its zip directory and .npy headers only.
+
+    ``where`` and ``fix`` are as for ``read_npz``.
+
+    Raises:
+        DataError: when it is not a regular file, not an .npz file, holds Python objects,
+            or a header does not match its member's size.
+    """
+    path = os.fspath(path)
+    where = where or path
+    with _open_npz(path, where, fix) as archive:
+        return _npy_headers(archive, where, fix)
+
+
+def read_npz(path: str | os.PathLike, names: Optional[Sequence[str]] = None,
+             where: Optional[str] = None, fix: str = NPZ_FIX) -> dict[str, np.ndarray]:
+    """Arrays of an .npz file, read without trusting it.
+
+    The file must be a regular file; the zip directory and each .npy header are checked
+    first: object arrays (pickles) are refused, a header must match its member's size,
+    and the arrays asked for may take at most ``array_memory_bound()`` bytes together, so
+    a small file that would inflate to gigabytes is refused before it is decompressed.
+    Only the arrays asked for are read. Used for training data and by ``predict``.
+
+    Args:
+        path: the .npz file.
+        names: the arrays to read. Defaults to every array in the file.
+        where: how messages name the file. Defaults to ``path``.
+        fix: how messages about a damaged file say to make a good one. Defaults to
+            ``NPZ_FIX`` (training data; ``predict`` needs no labels).
+
+    Returns:
+        The arrays, by name, in the order asked for.
+
+    Raises:
+        DataError: naming the file, the array and what is wrong.
+    """
+    path = os.fspath(path)
+    where = where or path
+    with _open_npz(path, where, fix) as archive:
+        headers = _npy_headers(archive, where, fix)
+        wanted = list(headers) if names is None else list(names)
+        for name in wanted:
+            if name not in headers:
+                listing = ", ".join(f"{n} {h.shape}" for n, h in headers.items()) or "nothing"
+                raise DataError(f"{where}: no array '{name}'.{did_you_mean(name, headers)} "
+                                f"The file holds: {listing}.")
+        bound, total = array_memory_bound(), 0
+        for name in wanted:
+            total += headers[name].nbytes
+            if total > bound:
+                header = headers[name]
+                raise DataError(
+                    f"{where}: array '{name}' {header.shape} of {header.dtype} takes "
+                    f"{size_text(header.nbytes)} once decompressed"
+                    + (f" ({size_text(total)} with the arrays before it)"
+                       if total != header.nbytes else "")
+                    + f", more than the {size_text(bound)} kerapipe reads from one .npz file "
+                    f"({ARRAY_MEMORY_SHARE:.0%} of this machine's memory). Use a smaller file, "
+                    "or a CSV source (data.source.csv), which is streamed in batches.")
+        return {name: _read_member(archive, name, headers[name], where, fix)
+                for name in wanted}
+
+
+@contextlib.contextmanager
+def _open_npz(path: str, where: str, fix: str) -> Iterator[zipfile.ZipFile]:
+    with os.fdopen(open_regular_file(path, where), "rb") as handle:
+        head = handle.read(6)
+        if head == b"\x93NUMPY":
+            raise DataError(f"{where}: a single .npy array, not a .npz file of named arrays. "
+                            f"{fix}")
+        if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+            # pickle protocols 2-5 start so; said plainly rather than as a zip error
+            raise DataError(f"{where}: a pickle, which kerapipe never loads, since unpickling "
+                            f"can run code; not a NumPy .npz file. {fix}")
+        try:
+            archive = zipfile.ZipFile(handle)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+            raise DataError(f"{where}: not a NumPy .npz file ({err}). {fix}") from err
+        with archive:
+            yield archive
+
+
+def _npy_headers(archive: zipfile.ZipFile, where: str, fix: str) -> dict[str, NpyHeader]:
+    headers: dict[str, NpyHeader] = {}
+    for info in archive.infolist():
+        if info.is_dir() or not info.filename.endswith(".npy"):
+            continue  # numpy.savez writes only .npy members; anything else is not an array
+        name = info.filename[:-4]
+        if info.flag_bits & 0x1:
+            raise DataError(f"{where}: array '{name}' is encrypted. {fix}")
+        try:
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+                else:
+                    raise ValueError(f".npy format version {version[0]}.{version[1]}, which "
+                                     "holds no numeric array")
+                offset = member.tell()
+        except _NPZ_READ_ERRORS as err:
+            raise DataError(f"{where}: cannot read array '{name}' ({err}); the file looks "
+                            f"damaged. {fix}") from err
+        if dtype.hasobject:
+            raise DataError(
+                f"{where}: array '{name}' holds Python objects (e.g. sequences of different "
+                "lengths); kerapipe does not unpickle data files, since that can run code. "
+                "Save a numeric array instead (pad sequences with keras.utils.pad_sequences "
+                "before numpy.savez).")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if offset + nbytes != info.file_size:
+            raise DataError(f"{where}: array '{name}' declares shape {tuple(shape)} of "
+                            f"{dtype} ({nbytes:,} bytes), but its member holds "
+                            f"{info.file_size - offset:,} bytes of data; the file looks "
+                            f"damaged. {fix}")
+        headers[name] = NpyHeader(tuple(int(d) for d in shape), dtype, nbytes)
+    return headers
+
+
+def _read_member(archive: zipfile.ZipFile, name: str, header: NpyHeader, where: str,
+                 fix: str) -> np.ndarray:
+    try:
+        with archive.open(name + ".npy") as member:
+            array_ = np.lib.format.read_array(member, allow_pickle=False)
+    except _NPZ_READ_ERRORS as err:
+        raise DataError(f"{where}: cannot read array '{name}' ({err}); the file looks "
+                        f"damaged. {fix}") from err
+    if array_.shape != header.shape or array_.dtype != header.dtype:  # changed meanwhile
+        raise DataError(f"{where}: array '{name}' changed while it was read; read it again.")
+    return array_
+
+
+def load_npz(source: NpzSource, base: str) -> RawData:
+    """The arrays an .npz source names (``x``/``y``, or ``x_train``... with a test split)."""
+    path = resolve(base, source.path)
+    where = source.path
+    check_regular_file(path, where, "npz.path")
+    headers = npz_headers(path, where)
+    available = list(headers)
+
+    def pick(explicit: Optional[str], defaults: tuple[str, str], what: str, key: str) -> str:
+        if explicit is not None:
+            name = explicit
+        else:
+            name = next((d for d in defaults if d in headers), defaults[0])
+        if name not in headers:
+            listing = ", ".join(f"{n} {headers[n].shape}" for n in available) or "nothing"
+            hint = did_you_mean(name, available) if explicit is not None else ""
+            names = " or ".join(f"'{d}'" for d in defaults) if explicit is None else f"'{name}'"
+            raise DataError(f"{where}: no {what} array {names}.{hint} The file holds: "
+                            f"{listing}. Set data.source.npz.{key} to the name of the {what} "
+                            "array.")
+        return name
+
+    x_name = pick(source.x, ("x", "x_train"), "feature", "x")
+    y_name = pick(source.y, ("y", "y_train"), "label", "y")
+    x_test_name = y_test_name = None
+    if x_name.endswith("_train") and y_name.endswith("_train"):
+        x_test_name, y_test_name = x_name[:-6] + "_test", y_name[:-6] + "_test"
+        has = (x_test_name in headers, y_test_name in headers)
+        if has == (False, False):
+            x_test_name = y_test_name = None
+        elif has != (True, True):
+            present, absent = (x_test_name, y_test_name) if has[0] else (y_test_name, x_test_name)
+            raise DataError(f"{where}: has '{present}' but no '{absent}'; a test split needs "
+                            f"both. Add '{absent}' to the file, or remove '{present}'.")
+    for name in filter(None, (x_name, x_test_name)):
+        if headers[name].dtype.kind not in "biuf":
+            raise DataError(f"{where}: array '{name}' holds {headers[name].dtype} values; "
+                            "features must be numbers. Convert them before saving the file.")
+    arrays = read_npz(path, [n for n in (x_name, y_name, x_test_name, y_test_name) if n],
+                      where)
+    raw = RawData(arrays[x_name], arrays[y_name], where=where,
+                  names=(x_name, y_name, x_test_name or "", y_test_name or ""))
+    _check_lengths(where, x_name, raw.x, y_name, raw.y)
+    if x_test_name:
+        raw.x_test, raw.y_test = arrays[x_test_name], arrays[y_test_name]
+        _check_lengths(where, x_test_name, raw.x_test, y_test_name, raw.y_test)
+    raw.fingerprint = scan_file(path, where).sha256
+    total = len(raw.y) + (len(raw.y_test) if raw.y_test is not None else 0)
+    raw.description = f"npz:{source.path} ({total:,} examples)"
+    return raw
+
+
+def _check_lengths(where: str, x_name: str, x: np.ndarray, y_name: str, y: np.ndarray) -> None:
+    if x.ndim == 0 or y.ndim == 0:
+        scalar = x_name if x.ndim == 0 else y_name
+        raise DataError(f"{where}: '{scalar}' is a single value, not one entry per example.")
+    if len(x) != len(y):
+        raise DataError(f"{where}: '{x_name}' has {len(x):,} examples but '{y_name}' has "
+                        f"{len(y):,} labels; they must have the same length (one label per "
+                        "example). Check that the arrays belong together.")
+    if len(y) == 0:
+        raise DataError(f"{where}: '{x_name}' and '{y_name}' hold no examples.")
