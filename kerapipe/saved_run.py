@@ -10,9 +10,6 @@ import csv
 import io
 import json
 import os
-import stat
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -73,21 +70,27 @@ def open_run(run_dir: str | os.PathLike, allow_imports: bool = False) -> SavedRu
 def read_inputs(saved: SavedRun, path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
     """Raw model inputs from an .npz, a .csv or a folder of images; and a label per row.
 
+    The files are read by the training side's rules (``kerapipe.compiler``): regular
+    files only, opened without blocking; an .npz checked from its headers, never
+    unpickled, bounded in memory; a CSV as UTF-8 with bounded lines; a folder walked by
+    the folder policy, passing over what it refuses (a link out of the folder, a FIFO).
+
     Raises:
         DataError: the input is missing, not a regular file, or cannot be read.
     """
-    from kerapipe.compiler.images import IMAGE_EXTENSIONS
+    from kerapipe.compiler.files import check_regular_file
+    from kerapipe.compiler.images import IMAGE_EXTENSIONS, image_files
 
     source = Path(path)
     if source.is_dir():
-        files = image_files(source)
+        files = sorted(image_files(source, skip_refused=True))
         if not files:
             raise DataError(f"{source}: no images ({', '.join(IMAGE_EXTENSIONS)}) found "
                             "(only regular files inside the folder are read).")
         return _decode_images(saved, files), [os.path.relpath(f, source) for f in files]
-    if not source.is_file():
-        what = "not a regular file" if os.path.exists(source) else "no such file or folder"
-        raise DataError(f"{source}: {what}.")
+    if not os.path.exists(source):
+        raise DataError(f"{source}: no such file or folder.")
+    check_regular_file(str(source), str(source))
     if source.suffix == ".npz":
         x = _pad_if_needed(saved.spec, _read_npz_features(source))
         return x, [str(i) for i in range(len(x))]
@@ -101,48 +104,24 @@ _NPZ_FIX = "Save the inputs with numpy.savez(path, x=features)."
 
 def _read_npz_features(path: Path) -> np.ndarray:
     """The feature array of an .npz (``x``, else ``x_test``, ``x_train``, else the first),
-    never unpickled; whatever is wrong with the file is a ``DataError`` naming it."""
-    try:
-        with open(path, "rb") as handle:  # closed even when numpy gives up half-way
-            loaded = np.load(handle, allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):
-                raise DataError(f"{path}: a single .npy array, not an .npz file of named "
-                                f"arrays. {_NPZ_FIX}")
-            with loaded as arrays:
-                names = ([n for n in ("x", "x_test", "x_train") if n in arrays.files]
-                         or list(arrays.files))
-                if not names:
-                    raise DataError(f"{path}: holds no arrays. {_NPZ_FIX}")
-                x = _read_npz_array(path, arrays, names[0])
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        what = ("a pickle, which kerapipe never loads, since unpickling can run code"
-                if "allow_pickle" in str(err) else _short(err))
-        raise DataError(f"{path}: not a NumPy .npz file ({what}). {_NPZ_FIX}") from err
-    if x.ndim == 0:
-        raise DataError(f"{path}: array '{names[0]}' is a single value, not one row per "
+    chosen from the headers and read by the training side's reader."""
+    from kerapipe.compiler.npz import npz_headers, read_npz
+
+    headers = npz_headers(path, str(path), _NPZ_FIX)
+    names = [n for n in ("x", "x_test", "x_train") if n in headers] or list(headers)
+    if not names:
+        raise DataError(f"{path}: holds no arrays. {_NPZ_FIX}")
+    name, header = names[0], headers[names[0]]
+    if not header.shape:
+        raise DataError(f"{path}: array '{name}' is a single value, not one row per "
                         f"example. {_NPZ_FIX}")
-    if x.dtype.kind not in "biuf":
-        raise DataError(f"{path}: array '{names[0]}' holds {x.dtype} values; the model's "
+    if header.dtype.kind not in "biuf":
+        raise DataError(f"{path}: array '{name}' holds {header.dtype} values; the model's "
                         "inputs must be numbers. Convert them before saving the file.")
-    return x
+    return read_npz(path, [name], str(path), _NPZ_FIX)[name]
 
 
-def _read_npz_array(path: Path, arrays, name: str) -> np.ndarray:
-    try:
-        return arrays[name]
-    except ValueError as err:
-        if "allow_pickle" in str(err):
-            raise DataError(f"{path}: array '{name}' holds Python objects; kerapipe does not "
-                            "unpickle data files, since that can run code. Save a numeric "
-                            "array instead.") from err
-        raise DataError(f"{path}: cannot read array '{name}' ({_short(err)}). "
-                        f"{_NPZ_FIX}") from err
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        raise DataError(f"{path}: cannot read array '{name}' ({_short(err)}); the file looks "
-                        f"damaged. {_NPZ_FIX}") from err
-
-
-def _short(err: BaseException) -> str:
+def _short(err: BaseException | str) -> str:
     text = " ".join(str(err).split()) or type(err).__name__
     return text if len(text) <= 200 else text[:197] + "..."
 
@@ -160,18 +139,12 @@ def _pad_if_needed(spec: PipelineSpec, x: np.ndarray) -> np.ndarray:
 
 
 def _read_csv_features(spec: PipelineSpec, path: Path) -> tuple[np.ndarray, list[str]]:
+    from kerapipe.compiler.csv_source import open_csv
+
     csv_source = spec.data.source.csv
     delimiter = csv_source.delimiter if csv_source else ","
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle, delimiter=delimiter))
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
-                        f"{err.start:,} cannot be decoded). Save the file as UTF-8.") from err
-    except csv.Error as err:
-        raise DataError(f"{path}: not a readable CSV file ({_short(err)}).") from err
-    except OSError as err:
-        raise DataError(f"{path}: cannot be read ({err.strerror or err}).") from err
+    with open_csv(str(path), str(path), delimiter) as (reader, _):
+        rows = list(reader)
     if not rows:
         raise DataError(f"{path}: the file is empty; it needs a header row.")
     header, body = rows[0], rows[1:]
@@ -198,41 +171,20 @@ def _read_csv_features(spec: PipelineSpec, path: Path) -> tuple[np.ndarray, list
     return values, [str(i) for i in range(len(body))]
 
 
-def image_files(folder: Path) -> list[str]:
-    """The image files below ``folder``, sorted: regular files only, and never outside it
-    (a linked folder is not entered, a linked file must resolve inside the folder), so a
-    FIFO or a link to /dev/zero or / cannot hang or widen the read."""
-    from kerapipe.compiler.images import IMAGE_EXTENSIONS
-
-    root = os.path.realpath(folder)
-    found = []
-    for current, _, names in os.walk(folder):  # followlinks=False
-        for name in names:
-            path = os.path.join(current, name)
-            if os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
-                continue
-            real = os.path.realpath(path)
-            try:
-                regular = stat.S_ISREG(os.stat(real).st_mode)
-            except OSError:
-                continue
-            if regular and os.path.commonpath([root, real]) == root:
-                found.append(path)
-    return sorted(found)
-
-
 def _decode_images(saved: SavedRun, files: list[str]) -> np.ndarray:
     import tensorflow as tf
 
-    from kerapipe.compiler.images import decode_image
+    from kerapipe.compiler.images import decode_image_bytes, read_image_file
 
     images = saved.spec.data.source.images
     if images is None:
         raise DataError("this run was not trained on images; give an .npz or .csv file.")
     decoded = []
     for file in files:
+        contents = read_image_file(file)  # a regular file of bounded size, read once
         try:
-            decoded.append(decode_image(file, images.image_size, images.color_mode).numpy())
+            decoded.append(decode_image_bytes(contents, images.image_size,
+                                              images.color_mode).numpy())
         except tf.errors.OpError as err:
             raise DataError(f"{file}: cannot be decoded as an image "
                             f"({_short(err.message)}). Replace or delete the file.") from err

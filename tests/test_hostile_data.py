@@ -15,6 +15,7 @@ import dataclasses
 import io
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -306,10 +307,11 @@ def test_read_npz_refuses_object_arrays_from_the_header_without_unpickling(tmp_p
 
 @pytest.mark.parametrize("content, says", [
     (b"not a zip at all", "not a NumPy .npz file"),
+    (pickle.dumps({"x": [1, 2]}), "a pickle, which kerapipe never loads"),
     (zip_of({"x.npy": b"\x93NUMPY garbage"}), "'x'"),
     (zip_of({"x.npy": npy_member({"descr": "<f4", "fortran_order": False, "shape": (2, 2)},
                                  b"\0" * 15)}), "'x'"),
-], ids=["not-a-zip", "bad-npy-header", "one-byte-short"])
+], ids=["not-a-zip", "pickle", "bad-npy-header", "one-byte-short"])
 def test_read_npz_turns_every_damaged_file_into_a_data_error(tmp_path, content, says):
     (tmp_path / "inputs.npz").write_bytes(content)
     with pytest.raises(DataError, match="inputs.npz") as raised:
@@ -504,13 +506,17 @@ def test_a_link_back_to_a_folder_that_holds_it_is_refused_as_a_cycle(tmp_path):
     assert "a/loop" in message and "cycle" in message
 
 
-def test_image_files_for_predict_apply_the_same_policy(tmp_path):
+def test_image_files_applies_the_folder_policy_and_predict_skips_what_it_refuses(tmp_path):
     write_files(tmp_path, {"in/1.png": png(1), "in/sub/2.png": png(2), "in/x.txt": "x"})
-    assert images_module.image_files(tmp_path / "in") == [str(tmp_path / "in" / "1.png"),
-                                                        str(tmp_path / "in" / "sub" / "2.png")]
+    good = [str(tmp_path / "in" / "1.png"), str(tmp_path / "in" / "sub" / "2.png")]
+    assert images_module.image_files(tmp_path / "in") == good
     (tmp_path / "in" / "zero.png").symlink_to("/dev/zero")
+    (tmp_path / "in" / "root").symlink_to("/")
+    os.mkfifo(tmp_path / "in" / "sub" / "fifo.png")
     with deadline(20), pytest.raises(DataError, match="outside the data folder"):
         images_module.image_files(tmp_path / "in")
+    with deadline(20):
+        assert images_module.image_files(tmp_path / "in", skip_refused=True) == good
 
 
 @pytest.mark.parametrize("name, make", [

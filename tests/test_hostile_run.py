@@ -333,7 +333,7 @@ HOSTILE_INPUTS = {
     "string-features": ("in.npz", npz_bytes(x=np.array([["a"] * 4] * 2)), "must be numbers"),
     "scalar-features": ("in.npz", npz_bytes(x=np.float32(1)), "a single value"),
     "latin-1-csv": ("in.csv", "a,b,c,d\n1,2,3,d\u00e9j\u00e0\n".encode("latin-1"),
-                    "not UTF-8 text"),
+                    "line 2: not UTF-8 text (the bytes b'\\xe9' at byte 8 of the line)"),
     "nul-in-csv": ("in.csv", b"a,b,c,d\n1,2\x00,3,4\n", "is not a number"),
 }
 
@@ -348,6 +348,42 @@ def test_predict_on_a_hostile_input_exits_3_naming_the_file(name, content, says,
     assert code == 3, out + err
     assert str(tmp_path / name) in err and says in err
     assert "Traceback" not in out + err and "internal error" not in err
+
+
+def test_predict_calls_only_a_real_pickle_a_pickle(finished, tmp_path, call_main):
+    root, pipeline, run_dir = finished
+    (tmp_path / "in.npz").write_bytes(b"this is not a zip file")
+    code, out, err = call_main("predict", run_dir, tmp_path / "in.npz")
+    assert code == 3 and "not a NumPy .npz file" in err and "pickle" not in err, out + err
+
+
+def test_predict_refuses_an_npz_beyond_the_memory_bound_before_decompressing(
+        finished, tmp_path, call_main, monkeypatch):
+    import kerapipe.compiler.npz as npz_module
+
+    root, pipeline, run_dir = finished
+    monkeypatch.setattr(npz_module, "array_memory_bound", lambda: 1 << 20)
+    np.savez_compressed(tmp_path / "in.npz", x=np.zeros((1 << 17, 4), "float32"))  # 2 MiB
+    read = []
+    real_read = npz_module.np.lib.format.read_array
+    monkeypatch.setattr(npz_module.np.lib.format, "read_array",
+                        lambda *args, **kwargs: read.append(1) or real_read(*args, **kwargs))
+    code, out, err = call_main("predict", run_dir, tmp_path / "in.npz")
+    assert code == 3, out + err
+    assert f"{tmp_path / 'in.npz'}: array 'x'" in err and "2.0 MiB" in err and "1.0 MiB" in err
+    assert read == []  # refused from the header: nothing was decompressed
+
+
+def test_predict_refuses_a_csv_line_beyond_the_line_bound(finished, tmp_path, call_main,
+                                                          monkeypatch):
+    import kerapipe.compiler.csv_source as csv_module
+
+    root, pipeline, run_dir = finished
+    monkeypatch.setattr(csv_module, "MAX_CSV_LINE_CHARS", 100)
+    (tmp_path / "in.csv").write_text("a,b,c,d\n1,2,3,4\n" + "5" * 500 + ",6,7,8\n")
+    code, out, err = call_main("predict", run_dir, tmp_path / "in.csv")
+    assert code == 3, out + err
+    assert f"{tmp_path / 'in.csv'}, line 3: longer than 100 characters" in err
 
 
 IMAGE_PIPELINE = PIPELINE.replace("{npz: data.npz}", "{images: {dir: pics, image_size: [8, 8]}}"
@@ -412,6 +448,18 @@ def test_predict_reads_only_regular_files_inside_the_input_folder(image_run, tmp
         unblock.cancel()
     assert code == 0, out + err
     assert [row.split(",")[1] for row in out.splitlines()[1:]] == ["good.png"]
+
+
+def test_predict_refuses_an_image_file_beyond_the_size_bound(image_run, tmp_path, call_main,
+                                                             monkeypatch):
+    import kerapipe.compiler.images as images_module
+
+    monkeypatch.setattr(images_module, "MAX_IMAGE_FILE_BYTES", 64)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "big.png").write_bytes(png(10) + b"\0" * 100)
+    code, out, err = call_main("predict", image_run, tmp_path / "in")
+    assert code == 3, out + err
+    assert f"{tmp_path / 'in' / 'big.png'}" in err and "kerapipe reads from one such file" in err
 
 
 def _end_fifo(path: Path) -> None:
