@@ -11,14 +11,14 @@ import io
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Optional
 
 import numpy as np
 
 from kerapipe.errors import DataError, OutputError, SpecError, UsageError
-from kerapipe.spec.model import PipelineSpec, is_custom_name
-from kerapipe.spec.validate import validate_text
+from kerapipe.spec.model import PipelineSpec, default_run_name, is_custom_name
+from kerapipe.spec.validate import ValidationResult, validate_data, validate_text
 
 
 @dataclass
@@ -51,7 +51,7 @@ def open_run(run_dir: str | os.PathLike, allow_imports: bool = False) -> SavedRu
     if missing:
         raise UsageError(f"'{folder}' is not a finished kerapipe run folder (missing "
                          f"{', '.join(missing)}). Give a folder that `kerapipe run` created.")
-    result = validate_text((folder / "spec.yaml").read_text("utf-8"), str(folder / "spec.yaml"))
+    result = _validate_stored_spec(folder / "spec.yaml")
     if result.spec is None:
         raise SpecError(result.errors)
     record = json.loads((folder / "run.json").read_text("utf-8"))
@@ -65,6 +65,25 @@ def open_run(run_dir: str | os.PathLike, allow_imports: bool = False) -> SavedRu
     with saving_scope(custom):
         model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
     return SavedRun(folder, result.spec, record, model)
+
+
+def _validate_stored_spec(path: Path) -> ValidationResult:
+    """Validate a run folder's ``spec.yaml``, tolerating a name an older kerapipe accepted.
+
+    Runs written before the run-name rule (``bad-name``, issue 10) may be named ``café``
+    or ``_x``; they must still open for ``predict`` and ``evaluate``, which never use the
+    name. When ``bad-name`` is the only error, the name is replaced by one the rule
+    accepts (``default_run_name`` of it) and the spec validated again; any other error
+    is reported as it is.
+    """
+    result = validate_text(path.read_text("utf-8"), str(path))
+    data = result.document.data if result.document is not None else None
+    if result.spec is not None or not isinstance(data, dict) \
+            or any(issue.code != "bad-name" for issue in result.errors):
+        return result
+    safe = default_run_name(f"{PurePath(str(data.get('name'))).name}.yaml")
+    tolerated = validate_data({**data, "name": safe}, str(path), result.document)
+    return tolerated if tolerated.spec is not None else result
 
 
 def read_inputs(saved: SavedRun, path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:

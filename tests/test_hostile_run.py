@@ -472,6 +472,45 @@ def _end_fifo(path: Path) -> None:
         pass
 
 
+# --- 6. run folders written before the run-name rule still open -------------------------
+
+def old_run(finished, tmp_path: Path, name: str, also: tuple[str, str] = ("", "")) -> Path:
+    """A copy of the finished run whose spec.yaml holds ``name`` (and one more edit)."""
+    import shutil
+
+    root, pipeline, run_dir = finished
+    copy = tmp_path / "old-run"
+    shutil.copytree(run_dir, copy)
+    spec = (copy / "spec.yaml").read_text("utf-8")
+    assert "\nname: case\n" in spec
+    spec = spec.replace("\nname: case\n", f"\nname: {json.dumps(name)}\n").replace(*also)
+    (copy / "spec.yaml").write_text(spec, "utf-8")
+    return copy
+
+
+@pytest.mark.parametrize("name", ["caf\u00e9", "_x", "a/../../escaped", "."],
+                         ids=["non-ascii", "leading-underscore", "path", "dot"])
+def test_a_run_named_before_the_run_name_rule_still_predicts_and_evaluates(
+        name, finished, tmp_path, call_main):
+    run_dir = old_run(finished, tmp_path, name)
+    (tmp_path / "in.npz").write_bytes(npz_bytes(x=np.zeros((3, 4), "float32")))
+    code, out, err = call_main("predict", run_dir, tmp_path / "in.npz")
+    assert code == 0, out + err
+    assert len(out.splitlines()) == 1 + 3
+    code, out, err = call_main("evaluate", run_dir)
+    assert code == 0 and "test metrics:" in out, out + err
+
+
+def test_a_stored_spec_with_a_bad_name_and_another_error_is_still_refused(finished, tmp_path,
+                                                                          call_main):
+    run_dir = old_run(finished, tmp_path, "_x", ("batch_size: 8", "batch_size: 0"))
+    (tmp_path / "in.npz").write_bytes(npz_bytes(x=np.zeros((3, 4), "float32")))
+    code, out, err = call_main("predict", run_dir, tmp_path / "in.npz")
+    assert code == 2, out + err
+    assert "error[bad-name]" in err and "data.batch_size" in err
+    assert "Traceback" not in out + err
+
+
 # --- 5. out of memory while building the model ------------------------------------------
 # (the fix is in kerapipe/compiler/build.py; this checks it from the command line)
 
