@@ -4,7 +4,7 @@ kept; tf.data parses the features again while training (``csv_stream.CsvStream``
 The first pass holds each row to what tf.data's ``decode_csv`` reads alike (its quoting,
 its numbers, one line a row), so a file that passes cannot fail mid-training; and it
 bounds what one line or one header can cost (``MAX_CSV_LINE_CHARS``, ``MAX_CSV_COLUMNS``).
-``predict`` opens its CSV input through ``open_csv`` and ``csv_lines``, with the same rules.
+``predict`` opens its CSV input through ``open_csv``, with the same rules.
 """
 
 from __future__ import annotations
