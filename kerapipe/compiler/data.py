@@ -19,7 +19,7 @@ import numpy as np
 
 from kerapipe.compiler.csv_source import load_csv
 from kerapipe.compiler.csv_stream import CsvStream
-from kerapipe.compiler.images import CHANNELS, find_undecodable_image, load_images
+from kerapipe.compiler.images import load_images
 from kerapipe.compiler.keras_data import load_keras, load_sample
 from kerapipe.compiler.labels import prepare_labels, regression_loss
 from kerapipe.compiler.npz import load_npz
@@ -29,9 +29,7 @@ from kerapipe.compiler.values import check_finite, check_float32
 from kerapipe.errors import DataError
 from kerapipe.spec.model import PipelineSpec
 
-# CHANNELS and find_undecodable_image live in images.py; re-exported for faults.py, which
-# reads them from here.
-__all__ = ["CHANNELS", "LoadedData", "Split", "find_undecodable_image", "load_data"]
+__all__ = ["LoadedData", "Split", "load_data"]
 
 
 @dataclass

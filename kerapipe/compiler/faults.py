@@ -28,7 +28,8 @@ from typing import Any, Iterator, Optional
 import tensorflow as tf
 
 from kerapipe.compiler.build import short_error
-from kerapipe.compiler.data import CHANNELS, LoadedData, find_undecodable_image
+from kerapipe.compiler.data import LoadedData
+from kerapipe.compiler.images import CHANNELS, find_undecodable_image
 from kerapipe.errors import DataError, KerapipeError, SpecError, TrainingError
 from kerapipe.spec.issues import Issue
 from kerapipe.spec.model import PipelineSpec
