@@ -241,6 +241,9 @@ HUGE = {
     "embedding-1e10-rows": ("[{Embedding: {input_dim: 10000000000, output_dim: 8}}, Flatten, "
                             "{Dense: {units: 10}}]", "model.layers[0].Embedding",
                             "80,000,000,000 parameters"),
+    # a count too large for a float (under the loader's 400-digit bound): exit 1 before
+    "dense-330-digit-units": (f"[Flatten, {{Dense: {{units: {'9' * 330}}}}}, {{Dense: {{units: "
+                              "10}}]", "model.layers[1].Dense", "about 10^332 parameters"),
 }
 
 
@@ -253,3 +256,14 @@ def test_a_model_too_large_for_memory_is_refused_before_allocating_as_out_of_mem
     assert "out of memory building the model" in err and key in err and count in err
     assert "shape-error" not in err and "Traceback" not in out + err
     assert_located(*call_main("validate", "--deep", file), 2, "model-too-large", key)
+
+
+# --- the same refusal in --deep as in plan/run: initializers run in --deep too ---------
+
+def test_an_initializer_refusing_its_value_is_reported_by_deep_as_by_plan(tmp_path, call_main):
+    file = pipeline(tmp_path, layers="[Flatten, {Dense: {units: 10, kernel_initializer: "
+                                     "{class_name: Constant, config: {value: x}}}}]")
+    for command in (("validate", "--deep"), ("plan",)):
+        code, out, err = call_main(*command, file)
+        assert_located(code, out, err, 2, "shape-error", "model.layers[1].Dense")
+        assert "Keras could not build Dense" in out + err

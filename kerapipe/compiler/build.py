@@ -29,7 +29,7 @@ from kerapipe.compiler.files import physical_memory
 from kerapipe.errors import KerapipeError, SpecError, TrainingError
 from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.checks import output_activation
-from kerapipe.spec.issues import Issue
+from kerapipe.spec.issues import Issue, format_path
 from kerapipe.spec.validate import FILE_ARGUMENTS, inside_folder
 from kerapipe.spec.model import (NESTED_LAYER_ARGS, LayerSpec, LossSpec, MetricSpec,
                                  OptimizerSpec, PipelineSpec, ScheduleSpec, is_custom_name)
@@ -265,8 +265,8 @@ def _stack_layers(spec: PipelineSpec, inputs: Any, custom: Optional[dict[str, An
         path = _layer_path(index, layer_spec)
         layer = build_layer(layer_spec, custom, path, base_dir)
         shape = tuple(tensor.shape)
-        with keras_guard("shape-error", path, f"{layer_spec.name} cannot take an input of "
-                         f"shape {shape}"):
+        with keras_guard("shape-error", path, f"Keras could not build {layer_spec.name} on "
+                         f"an input of shape {shape} (its arguments or that shape)"):
             tensor = layer(tensor)
         out = tuple(tensor.shape[1:])
         if any(d is not None and d < 1 for d in out):
@@ -300,42 +300,48 @@ def _refuse_too_large(sizes: list, bound: int) -> None:
 def too_large(path: tuple, count: int, size: int, total: int, total_count: int,
               bound: Optional[int]) -> TrainingError:
     """Out of memory building the model (``TrainingError``, exit 4) naming the layer."""
-    where = _format_path(path)
+    where = format_path(path)
     limit = (f"kerapipe refuses a model whose weights exceed 1/{MODEL_MEMORY_SHARE} of this "
              f"machine's memory ({_bytes(bound)}) before allocating them, since training "
              f"holds about {MODEL_MEMORY_SHARE} copies of them" if bound else
              "allocating its weights failed")
-    err = TrainingError(f"out of memory building the model: {where} has {count:,} parameters "
-                        f"({_bytes(size)}), the model {total_count:,} ({_bytes(total)}); "
+    err = TrainingError(f"out of memory building the model: {where} has {_count(count)} "
+                        f"parameters ({_bytes(size)}), the model {_count(total_count)} "
+                        f"({_bytes(total)}); "
                         f"{limit}. Use fewer units, rows (input_dim) or filters in {where}.")
     err.path = path
     return err
 
 
-def _format_path(path: tuple) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
+def _count(count: int) -> str:
+    """A parameter count for a message: digits grouped, or its order of magnitude when a
+    file's huge ``units`` make it hundreds of digits long."""
+    return f"{count:,}" if count < 10**15 else f"about 10^{len(str(count)) - 1}"
 
 
 def _bytes(count: int) -> str:
+    """Bytes in binary units; integer arithmetic, since a file's ``units`` may make the
+    count too large for a float."""
     for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if count >= size:
-            return f"{count / size:.1f} {unit}"
+            if count >= size << 40:
+                return f"about 10^{len(str(count // size)) - 1} {unit}"
+            return f"{count * 10 // size / 10:.1f} {unit}"
     return f"{count} B"
 
 
 def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = "float32",
                      custom: Optional[dict[str, Any]] = None, allocate: bool = True,
-                     base_dir: Optional[str] = None) -> keras.Model:
+                     base_dir: Optional[str] = None, allocate_up_to: int = 0) -> keras.Model:
     """The trainable model: ``keras.Input(input_shape)`` followed by the spec's layers.
 
     The layers are first built without weights, to count the parameters: a model whose
     weights exceed ``model_memory_bound()`` is refused before anything is allocated.
     With ``allocate=False`` that weightless model is returned (for ``validate --deep``:
-    its shapes are right, its weights do not exist). ``base_dir``: the pipeline's folder
-    (see ``build_layer``).
+    its shapes are right, its weights do not exist), unless its weights take at most
+    ``allocate_up_to`` bytes: then they are allocated anyway, so that ``--deep`` also runs
+    the layers' initializers, which refuse bad values only when called. ``base_dir``: the
+    pipeline's folder (see ``build_layer``).
 
     Raises:
         SpecError: Keras refuses a layer's arguments or input shape (one unlocated issue at
@@ -348,7 +354,7 @@ def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = 
         tensor = _stack_layers(spec, inputs, custom, sizes, base_dir)
         dry = keras.Model(inputs, tensor, name=_model_name(spec.name))
     _refuse_too_large(sizes, model_memory_bound())
-    if not allocate:
+    if not allocate and sum(size for _, _, size in sizes) > allocate_up_to:
         return dry
     inputs = keras.Input(shape=tuple(input_shape), dtype=input_dtype, name="features")
     try:

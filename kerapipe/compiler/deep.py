@@ -38,6 +38,12 @@ ELEMENTWISE_LOSSES = frozenset({
     "MeanSquaredError", "MeanSquaredLogarithmicError", "Poisson", "SquaredHinge"})
 
 
+# --deep allocates the weights of models up to this size (initializers refuse bad values
+# only when called: `kernel_initializer: {class_name: Constant, config: {value: x}}`);
+# larger ones are checked without weights, to stay fast and light.
+DEEP_ALLOCATION_BOUND = 64 << 20
+
+
 def deep_check(spec: PipelineSpec, document: Optional[Document] = None) -> list[Issue]:
     """Issues found by constructing every object and calling the layers symbolically."""
     issues: list[Issue] = []
@@ -57,7 +63,8 @@ def deep_check(spec: PipelineSpec, document: Optional[Document] = None) -> list[
             preprocessing = preprocessing_layers(spec, raw_shape, input_dtype(spec))
             folder = pipeline_folder(document.file if document is not None else "<text>")
             model = build_core_model(spec, preprocessing.stages[-1][1], input_dtype(spec),
-                                     allocate=False, base_dir=folder)
+                                     allocate=False, base_dir=folder,
+                                     allocate_up_to=DEEP_ALLOCATION_BOUND)
             output_shape = tuple(model.output_shape[1:])
         except SpecError as err:
             issues += err.issues

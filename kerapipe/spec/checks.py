@@ -200,7 +200,7 @@ def check_output_units(spec: PipelineSpec, issues: list[Issue]) -> None:
         return
     name = spec.data.source.sample or spec.data.source.keras.name
     issues.append(Issue("class-count-mismatch", _LAYERS + (index, layer.name, "units"),
-                        f"the output layer has {units} units but '{name}' has {classes} "
+                        f"the output layer has {safe_repr(units)} units but '{name}' has {classes} "
                         f"classes. Set units: {classes}" + (" (or 1 with a sigmoid and "
                         "binary_crossentropy)." if classes == 2 else ".")))
 
