@@ -394,10 +394,10 @@ GOLDEN = {
                        "`imports:`. Keras names have no dot; a custom class needs its file in "
                        "`imports:`, e.g. `imports: [custom.py]`."),
     "bad-name": (change("name: mnist-cnn", "name: a/../../escaped"),
-                 "p.yaml:2:7: error[bad-name]: name: a run name is one folder name and the "
-                 "Keras model's name, so it is 1 to 64 ASCII letters, digits, spaces, '_', '-' "
-                 "and '.', starting with a letter or digit. Rename the run, e.g. `mnist-cnn`. "
-                 "Received: name='a/../../escaped'"),
+                 "p.yaml:2:7: error[bad-name]: name: a run name is one folder name inside the "
+                 "output folder: printable characters other than '/' and '\\', at most 200 "
+                 "bytes in UTF-8, starting with a letter or digit (of any script). Rename the "
+                 "run, e.g. `mnist-cnn`. Received: name='a/../../escaped'"),
     "bad-path": (change("  dir: runs", '  dir: "runs\\0x"'),
                  "p.yaml:25:8: error[bad-path]: output.dir: a path cannot hold a NUL byte or "
                  "another control character (tab, newline, ...). Remove it. Received: "

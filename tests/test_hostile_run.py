@@ -121,6 +121,19 @@ def test_a_compiled_pipeline_whose_name_escapes_writes_nothing_outside_the_outpu
     assert tree_digest(tmp_path) == before
 
 
+@pytest.mark.parametrize("name", ["é", "résumé (1)", "9 lives"])
+def test_a_run_name_of_any_script_runs_to_the_end(name, tmp_path, call_main):
+    """A name may start with a letter of any script: the Keras model's name is made
+    ASCII and never starts with `_` (TensorFlow's root scope refuses it)."""
+    pipeline = workspace(tmp_path / "p")
+    pipeline.write_text(pipeline.read_text().replace("name: case", f"name: '{name}'"))
+    code, out, err = call_main("run", pipeline, "--output", tmp_path / "runs")
+    assert code == 0, out + err
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert run_dir.name.startswith(f"{name}-") and read_json(run_dir / "run.json")[
+        "status"] == "finished"
+
+
 @pytest.mark.parametrize("inside", ["", "checkpoints", "new/deeper"],
                          ids=["the-run-folder", "its-checkpoints", "a-new-folder-inside"])
 def test_run_refuses_an_output_folder_inside_an_earlier_run(inside, finished, tmp_path,

@@ -367,7 +367,10 @@ def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = 
 
 
 def _model_name(name: Optional[str]) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", name or "model")
+    """The Keras model's name for a run name: TensorFlow takes ASCII letters, digits and
+    `_`, and a first character other than `_` (a run name may start with `é`)."""
+    safe = re.sub(r"[^A-Za-z0-9_]", "_", name or "model")
+    return safe if re.match(r"[A-Za-z0-9]", safe) else "run" + safe
 
 
 def build_loss_on_probabilities(spec: PipelineSpec) -> keras.losses.Loss:

@@ -40,13 +40,24 @@ MAX_IMAGE_SIDE = 8192           # pixels a side; one 8192x8192 RGB float image i
 MAX_RANK = 16                   # axes of one example (reshape, normalize axis)
 MAX_DIM = 2**31 - 1             # one reshape size: TensorFlow's int32 shape limit
 
-# A run name becomes one folder name (`<name>-<timestamp>`) inside the output folder and,
-# with other characters as `_`, the Keras model's name, whose first character TensorFlow
-# requires to be a letter, digit or `.` (so `_x`, `-x`, `é` and `.` fail in Keras).
-RUN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_. -]{0,63}$"  # JSON Schema spelling
-RUN_NAME = re.compile(RUN_NAME_PATTERN[1:-1] + r"\Z")
-RUN_NAME_RULE = ("1 to 64 ASCII letters, digits, spaces, '_', '-' and '.', starting with a "
-                 "letter or digit")
+# A run name becomes one folder name (`<name>-<timestamp>`) directly inside the output
+# folder, and (with characters other than ASCII letters and digits as `_`) the Keras
+# model's name. So no separator can appear in it, nor anything a file system refuses, and
+# it starts with a letter or digit (of any script): `_x`, `-x` or `.x` would start the
+# Keras name with `_`, which TensorFlow refuses, and a leading `.` hides the folder.
+MAX_RUN_NAME_BYTES = 200  # a folder name holds 255 bytes; the timestamp takes 20 more
+_RUN_NAME = re.compile(r"[^\W_][^/\\]*\Z")
+RUN_NAME_PATTERN = r"^[^\s\x00-\x1f\x7f./\\_-][^/\\\x00-\x1f\x7f]*$"  # JSON Schema (ASCII \w)
+RUN_NAME_RULE = ("printable characters other than '/' and '\\', at most "
+                 f"{MAX_RUN_NAME_BYTES} bytes in UTF-8, starting with a letter or digit "
+                 "(of any script)")
+
+
+def is_run_name(name: Any) -> bool:
+    """Whether ``name`` is a valid run name (``RUN_NAME_RULE``)."""
+    return (isinstance(name, str) and bool(_RUN_NAME.match(name)) and name.isprintable()
+            and len(name.encode("utf-8", "surrogatepass")) <= MAX_RUN_NAME_BYTES)
+
 
 _FRACTION = re.compile(r"\s*([0-9.eE+-]+)\s*/\s*([0-9.eE+-]+)\s*\Z")
 _FRACTION_JSON_PATTERN = r"^\s*[0-9.eE+-]+\s*/\s*[0-9.eE+-]+\s*$"
@@ -71,15 +82,17 @@ def parse_fraction(value: Any) -> Any:
 def default_run_name(file: str) -> str:
     """The run name of a file without ``name:``: its stem, made a valid run name.
 
-    Characters outside the run-name rule become ``_``, leading ones that cannot start a
-    name are dropped, and the result is cut to 64 characters (``_x.yaml`` -> ``x``,
-    ``my pipeline.yaml`` stays ``my pipeline``); ``pipeline`` for text, a dict, or a stem
-    with nothing left.
+    Characters the rule refuses (separators, control characters) become ``_``, leading
+    ones that cannot start a name are dropped, and the result is cut to
+    ``MAX_RUN_NAME_BYTES`` (``_x.yaml`` -> ``x``; ``my pipeline.yaml`` and
+    ``résumé (1).yaml`` keep their stems); ``pipeline`` for text, a dict, or a stem with
+    nothing left.
     """
     stem = PurePath(file).stem if not file.startswith("<") else ""
-    safe = re.sub(r"[^A-Za-z0-9_. -]+", "_", stem)
-    safe = re.sub(r"^[^A-Za-z0-9]+", "", safe)[:64]
-    return safe or "pipeline"
+    safe = "".join(c if c.isprintable() and c not in "/\\" else "_" for c in stem)
+    safe = re.sub(r"^[\W_]+", "", safe)
+    safe = safe.encode("utf-8", "surrogatepass")[:MAX_RUN_NAME_BYTES].decode("utf-8", "ignore")
+    return safe if is_run_name(safe) else "pipeline"
 
 
 def _check_path_text(values: dict, key: str, path: Path, issues: list[Issue]) -> None:
@@ -690,9 +703,9 @@ class PipelineSpec:
 
     kerapipe: Literal[1] = spec_field(doc="Format version of the file; always 1.")
     name: Optional[str] = spec_field(
-        None, "Name of the run (its folder and the Keras model): 1 to 64 ASCII letters, "
-        "digits, spaces, `_`, `-` and `.`, starting with a letter or digit. Defaults to the "
-        "file name without `.yaml`, other characters made `_`.",
+        None, "Name of the run (its folder and the Keras model): printable characters "
+        f"other than `/` and `\\`, at most {MAX_RUN_NAME_BYTES} bytes in UTF-8, starting with a "
+        "letter or digit. Defaults to the file name without `.yaml`, made such a name.",
         json_schema={"anyOf": [{"type": "string", "pattern": RUN_NAME_PATTERN},
                                {"type": "null"}]})
     seed: Optional[int] = spec_field(42, "Seed of Python, NumPy, TensorFlow and Keras (and "
@@ -719,10 +732,10 @@ class PipelineSpec:
     @staticmethod
     def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
         name = values.get("name")
-        if isinstance(name, str) and not RUN_NAME.match(name):
-            issues.append(Issue("bad-name", ("name",), f"a run name is one folder name and the "
-                                f"Keras model's name, so it is {RUN_NAME_RULE}. Rename the "
-                                f"run, e.g. `mnist-cnn`. Received: name={safe_repr(name)}"))
+        if isinstance(name, str) and not is_run_name(name):
+            issues.append(Issue("bad-name", ("name",), f"a run name is one folder name inside the "
+                                f"output folder: {RUN_NAME_RULE}. Rename the run, e.g. "
+                                f"`mnist-cnn`. Received: name={safe_repr(name)}"))
 
 
 def parse_pipeline(data: Any, issues: list[Issue]) -> PipelineSpec | None:
