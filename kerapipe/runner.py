@@ -145,6 +145,11 @@ def _checked_path_text(folder: Union[str, os.PathLike]) -> str:
         raise UsageError("the output folder's name holds a NUL byte, which no file system "
                          "accepts in a path. Give a plain folder path with --output or "
                          f"output.dir. Received: output={shown}")
+    long = [part for part in Path(text).parts if len(os.fsencode(part)) > _NAME_MAX]
+    if long:  # Path.exists() itself would raise ENAMETOOLONG
+        raise OutputError(f"the output folder '{text[:80]}...' holds a folder name of "
+                          f"{len(os.fsencode(long[0]))} bytes; file systems take at most "
+                          f"{_NAME_MAX}. Choose another folder with --output or output.dir.")
     return text
 
 

@@ -101,7 +101,12 @@ def read_inputs(saved: SavedRun, path: str | os.PathLike) -> tuple[np.ndarray, l
     from kerapipe.compiler.images import IMAGE_EXTENSIONS, image_files
 
     source = Path(path)
-    if source.is_dir():
+    try:
+        is_folder = source.is_dir()
+    except (OSError, ValueError) as err:  # a name too long for the file system, a NUL
+        raise DataError(f"{source}: cannot be read ({getattr(err, 'strerror', None) or err}). "
+                        "Give an .npz file, a .csv file or a folder of images.") from err
+    if is_folder:
         files = sorted(image_files(source, skip_refused=True))
         if not files:
             raise DataError(f"{source}: no images ({', '.join(IMAGE_EXTENSIONS)}) found "
@@ -112,6 +117,8 @@ def read_inputs(saved: SavedRun, path: str | os.PathLike) -> tuple[np.ndarray, l
     check_regular_file(str(source), str(source))
     if source.suffix == ".npz":
         x = _pad_if_needed(saved.spec, _read_npz_features(source))
+        if len(x) == 0:
+            raise DataError(f"{source}: the feature array holds no examples to predict.")
         return x, [str(i) for i in range(len(x))]
     if source.suffix == ".csv":
         return _read_csv_features(saved.spec, source)
@@ -158,7 +165,7 @@ def _pad_if_needed(spec: PipelineSpec, x: np.ndarray) -> np.ndarray:
 
 
 def _read_csv_features(spec: PipelineSpec, path: Path) -> tuple[np.ndarray, list[str]]:
-    from kerapipe.compiler.csv_source import open_csv
+    from kerapipe.compiler.csv_source import MAX_CSV_COLUMNS, open_csv
 
     csv_source = spec.data.source.csv
     delimiter = csv_source.delimiter if csv_source else ","
@@ -167,17 +174,25 @@ def _read_csv_features(spec: PipelineSpec, path: Path) -> tuple[np.ndarray, list
     if not rows:
         raise DataError(f"{path}: the file is empty; it needs a header row.")
     header, body = rows[0], rows[1:]
+    if len(header) > MAX_CSV_COLUMNS:  # training refuses such a header too
+        raise DataError(f"{path}: the header has {len(header):,} columns; kerapipe reads at "
+                        f"most {MAX_CSV_COLUMNS:,}.")
+    if not body:
+        raise DataError(f"{path}: the file has a header but no rows to predict.")
     if csv_source and csv_source.features:
         wanted = list(csv_source.features)
     elif csv_source:
         wanted = [c for c in header if c != csv_source.label]
     else:
         wanted = header
-    missing = [c for c in wanted if c not in header]
+    position = {}  # the first column of each name, as header.index gives it, in one pass
+    for index, column in enumerate(header):
+        position.setdefault(column, index)
+    missing = [c for c in wanted if c not in position]
     if missing:
-        raise DataError(f"{path}: missing feature column(s) {', '.join(missing)}; the model was "
-                        f"trained on {', '.join(wanted)}.")
-    columns = [header.index(c) for c in wanted]
+        raise DataError(f"{path}: missing feature column(s) {_names(missing)}; the model was "
+                        f"trained on {_names(wanted)}.")
+    columns = [position[c] for c in wanted]
     values = np.zeros((len(body), len(columns)), dtype=np.float32)
     for row_number, row in enumerate(body, start=2):
         for out, column in enumerate(columns):
@@ -188,6 +203,12 @@ def _read_csv_features(spec: PipelineSpec, path: Path) -> tuple[np.ndarray, list
                 raise DataError(f"{path}:{row_number}: column '{header[column]}' is not a number. "
                                 f"Received: {cell!r}") from None
     return values, [str(i) for i in range(len(body))]
+
+
+def _names(columns: list[str], shown: int = 20) -> str:
+    """Column names for a message: the first ``shown`` and a count of the rest."""
+    text = ", ".join(columns[:shown])
+    return text + (f" and {len(columns) - shown:,} more" if len(columns) > shown else "")
 
 
 def _decode_images(saved: SavedRun, files: list[str]) -> np.ndarray:

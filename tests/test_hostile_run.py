@@ -399,6 +399,42 @@ def test_predict_refuses_a_csv_line_beyond_the_line_bound(finished, tmp_path, ca
     assert f"{tmp_path / 'in.csv'}, line 3: longer than 100 characters" in err
 
 
+def test_predict_on_a_csv_header_of_more_columns_than_the_bound_exits_3_at_once(
+        finished, tmp_path, call_main):
+    """The column lookup was quadratic (100,001 columns ran past two minutes)."""
+    root, pipeline, run_dir = finished
+    (tmp_path / "wide.csv").write_text(",".join(f"c{i}" for i in range(100_001)) + "\n")
+    code, out, err = call_main("predict", run_dir, tmp_path / "wide.csv")
+    assert code == 3 and "100,001 columns" in err, out + err
+
+
+@pytest.mark.parametrize("content", ["csv-header-only", "npz-no-rows"])
+def test_predict_on_an_input_without_examples_exits_3(content, finished, tmp_path, call_main):
+    root, pipeline, run_dir = finished
+    if content == "csv-header-only":
+        path = tmp_path / "in.csv"
+        path.write_text("a,b,c,d\n")
+    else:
+        path = tmp_path / "in.npz"
+        path.write_bytes(npz_bytes(x=np.zeros((0, 4), dtype="float32")))
+    code, out, err = call_main("predict", run_dir, path)
+    assert code == 3 and "Traceback" not in out + err, out + err
+    assert "no rows" in err or "no examples" in err
+
+
+def test_a_folder_name_too_long_for_the_file_system_exits_5_not_1(tmp_path, call_main):
+    code, out, err = call_main("run", workspace(tmp_path / "p"), "--output",
+                               tmp_path / ("a" * 300))
+    assert code == 5 and "at most 255" in err and "Traceback" not in out + err, out + err
+
+
+def test_predict_on_an_input_name_too_long_for_the_file_system_exits_3(finished, tmp_path,
+                                                                       call_main):
+    root, pipeline, run_dir = finished
+    code, out, err = call_main("predict", run_dir, tmp_path / ("a" * 300 + ".npz"))
+    assert code == 3 and "Traceback" not in out + err, out + err
+
+
 IMAGE_PIPELINE = PIPELINE.replace("{npz: data.npz}", "{images: {dir: pics, image_size: [8, 8]}}"
                                   ).replace("[{Dense: {units: 3}}]",
                                             "[Flatten, {Dense: {units: 2}}]")

@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import glob
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any, Iterable, Optional, Sequence, Union
@@ -20,7 +21,8 @@ from kerapipe.spec.issues import (ERROR, MAX_ISSUES, NOTE, WARNING, Issue, safe_
                                    suggestion_budget)
 from kerapipe.spec.model import LayerSpec, PipelineSpec, default_run_name, parse_pipeline
 from kerapipe.spec.overrides import apply_overrides
-from kerapipe.spec.yaml_loader import Document, LoadProblem, bound_plain_data, load_document
+from kerapipe.spec.yaml_loader import (MAX_FILE_BYTES, Document, LoadProblem, bound_plain_data,
+                                       load_document)
 
 PIPELINE_SUFFIXES = (".yaml", ".yml")
 
@@ -202,15 +204,34 @@ def validate_text(text: str, file: str = "<string>", overrides: Sequence[str] = 
 def validate_file(path: Union[str, os.PathLike], overrides: Sequence[str] = ()
                   ) -> ValidationResult:
     """Validate one pipeline file; an unreadable file is an issue, not an exception."""
-    name = os.fspath(path)
+    name = os.fsdecode(os.fspath(path))
     try:
-        with open(name, encoding="utf-8") as handle:
-            text = handle.read(10_000_000)
-    except (OSError, UnicodeDecodeError) as err:
+        text = read_pipeline_text(name)
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the name, not UTF-8
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         return ValidationResult(name, None, [Issue("unreadable-file", (), f"cannot read the file: "
                                                    f"{reason}.", file=name)])
     return validate_text(text, name, overrides)
+
+
+def read_pipeline_text(name: str) -> str:
+    """A pipeline file's text: a regular file only (a FIFO would block, ``/dev/zero`` never
+    end), opened without blocking, read up to one byte past the loader's size bound.
+
+    Raises:
+        OSError: it cannot be opened or is not a regular file.
+        ValueError: the name holds a NUL byte, or the bytes are not UTF-8.
+    """
+    if not stat.S_ISREG(os.stat(name).st_mode):
+        raise OSError(0, "it is not a regular file (a folder, FIFO or device)")
+    descriptor = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # swapped since the stat
+            raise OSError(0, "it is not a regular file (a folder, FIFO or device)")
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:  # the loader reports the size; a cut character is no matter
+        return data.decode("utf-8", "replace")
+    return data.decode("utf-8")
 
 
 def validate_source(source: Union[str, os.PathLike, dict], overrides: Sequence[str] = ()
@@ -226,7 +247,11 @@ def validate_source(source: Union[str, os.PathLike, dict], overrides: Sequence[s
                 return ValidationResult("<dict>", None, issues, document), None
             return validate_data(document.data, "<dict>", document), None
         return validate_data(source), None
+    if not isinstance(source, (str, os.PathLike)):  # a list, None, ...: data of the wrong kind
+        return validate_data(source), None
     text = os.fspath(source) if isinstance(source, os.PathLike) else source
+    if not isinstance(text, str):  # a bytes path
+        text = os.fsdecode(text)
     if isinstance(source, os.PathLike) or is_path_like(text):
         return validate_file(text, overrides), text
     return validate_text(text, "<string>", overrides), None
