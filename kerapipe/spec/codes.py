@@ -7,7 +7,7 @@ from __future__ import annotations
 
 ISSUE_CODES: dict[str, str] = {
     # reading the file
-    "unreadable-file": "the file cannot be read (missing, a folder, not UTF-8); "
+    "unreadable-file": "the file cannot be read (missing, not a regular file, not UTF-8); "
                        "reported at the file, with no line or column (there is no text to "
                        "point into)",
     "no-such-file": "a path given to `validate` matches no file",
