@@ -20,8 +20,9 @@ from typing import Callable, Optional
 import keras
 import numpy as np
 
-from kerapipe.errors import OutputError
+from kerapipe.errors import OutputError, UsageError
 from kerapipe.io import write_text_atomic
+from kerapipe.run_files import load_saved_model, read_checkpoint_pointer, read_checkpoint_state
 
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "LATEST"
@@ -129,7 +130,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self._write(epoch, name, tmp)
         except OSError as err:  # disk full, folder removed, ...: the last checkpoint stands
             shutil.rmtree(tmp, ignore_errors=True)
-            previous = latest_checkpoint(self.folder.parent)
+            previous = _intact_checkpoint(self.folder.parent)
             fix = ("free some space" if err.errno in (errno.ENOSPC, errno.EDQUOT)
                    else "make the folder writable")
             kept = (f"the checkpoint {previous.name} is intact; {fix} and continue with: "
@@ -145,11 +146,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.model.save(tmp / LAST_MODEL)
         state = {"epochs_done": epoch + 1, "history": self.history}
         early = self.early_stopping
+        previous = _intact_checkpoint(self.folder.parent)
         if early is not None:
             state["early_stopping"] = {
                 "wait": int(early.wait), "best_epoch": int(early.best_epoch),
                 "best": None if early.best is None else float(early.best)}
-            previous = latest_checkpoint(self.folder.parent)
             if early.wait == 0:  # this epoch is the new best
                 self.model.save_weights(tmp / BEST_WEIGHTS)
             elif previous is not None and (previous / BEST_WEIGHTS).exists():
@@ -157,7 +158,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=1) + "\n")
         for file in tmp.iterdir():
             _fsync(file)
-        os.replace(tmp, self.folder / name)
+        target = self.folder / name
+        if previous is None or previous.name != name:  # left by a kill before LATEST moved
+            shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
         write_text_atomic(str(self.folder / LATEST), name + "\n")
         for old in self.folder.glob("epoch-*"):
             if old.name != name:
@@ -165,12 +169,21 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 
 def latest_checkpoint(run_dir: Path) -> Optional[Path]:
-    """The folder of the newest complete checkpoint of a run, or ``None``."""
-    pointer = Path(run_dir) / CHECKPOINT_DIR / LATEST
-    if not pointer.exists():
+    """The folder of the newest complete checkpoint of a run, or ``None`` when it has none.
+
+    Raises:
+        UsageError: checkpoints/LATEST is damaged or names no checkpoint folder of the run
+            (``run_files.read_checkpoint_pointer``).
+    """
+    return read_checkpoint_pointer(Path(run_dir) / CHECKPOINT_DIR)
+
+
+def _intact_checkpoint(run_dir: Path) -> Optional[Path]:
+    """``latest_checkpoint`` for a message about a failure: ``None`` rather than a raise."""
+    try:
+        return latest_checkpoint(run_dir)
+    except UsageError:
         return None
-    folder = pointer.parent / pointer.read_text("utf-8").strip()
-    return folder if (folder / STATE_FILE).exists() else None
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -191,7 +204,13 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         self.best = self.restored["best"]
         if self.restore_best_weights and self.best_weights_file and self.best_weights_file.exists():
             current = self.model.get_weights()
-            self.model.load_weights(self.best_weights_file)
+            try:
+                self.model.load_weights(self.best_weights_file)
+            except Exception as err:  # a truncated or foreign weights file
+                from kerapipe.run_files import damaged
+
+                raise damaged(self.best_weights_file, "Keras cannot load these best weights "
+                              f"({str(err)[:200]})") from err
             self.best_weights = self.model.get_weights()
             self.model.set_weights(current)
 
@@ -207,11 +226,8 @@ def restore_checkpoint(model: keras.Model, folder: Path,
 
     ``custom_objects``: the pipeline's imported classes (``CompiledPipeline.custom_objects``).
     """
-    from kerapipe.compiler.imports import saving_scope
-
-    state = json.loads((folder / STATE_FILE).read_text("utf-8"))
-    with saving_scope(custom_objects or {}):
-        saved = keras.saving.load_model(folder / LAST_MODEL, safe_mode=True)
+    state = read_checkpoint_state(folder / STATE_FILE)
+    saved = load_saved_model(folder / LAST_MODEL, custom_objects)
     try:
         model.set_weights(saved.get_weights())
         optimizer = model.optimizer
@@ -225,8 +241,6 @@ def restore_checkpoint(model: keras.Model, folder: Path,
                 continue  # the pipeline's (possibly changed) learning rate wins
             target.assign(np.asarray(source))
     except ValueError as err:
-        from kerapipe.errors import UsageError
-
         raise UsageError(f"the checkpoint {folder} does not fit this pipeline's model or "
                          f"optimizer ({err}). Resume with the pipeline it was trained with, "
                          "or start a new run.") from err

@@ -288,6 +288,7 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
     checkpoint = None
     if resume_dir is not None:  # a refusal here leaves the run folder as it was
         run_dir = Path(resume_dir)
+        read_resumable_run(run_dir)  # the API's resume_dir too: never a finished or foreign one
         checkpoint = latest_checkpoint(run_dir)
         if checkpoint is not None:
             state = restore_checkpoint(compiled.model, checkpoint, compiled.custom_objects)
@@ -403,14 +404,7 @@ def resume_run(run_dir: Union[str, os.PathLike], file: Optional[str] = None,
     from kerapipe.spec.validate import validate_file
 
     folder = Path(run_dir)
-    try:
-        record = json.loads((folder / "run.json").read_text("utf-8"))
-        stored = (folder / "spec.yaml").read_text("utf-8")
-    except (OSError, ValueError) as err:
-        raise UsageError(f"'{folder}' is not a kerapipe run folder that can be resumed "
-                         f"({err}).") from err
-    if record.get("status") == "finished":
-        raise UsageError(f"'{folder}' finished already; there is nothing to resume.")
+    record, stored = read_resumable_run(folder)
     file = file or record.get("pipeline_file")
     if not file:
         raise UsageError("this run was not started from a file; give the pipeline file.")
@@ -419,7 +413,7 @@ def resume_run(run_dir: Union[str, os.PathLike], file: Optional[str] = None,
     if result.spec is None:
         raise SpecError(result.errors)
     if result.spec.seed is None:  # the run drew a seed: keep it
-        overrides.append(f"seed={yaml_seed(stored)}")
+        overrides.append(f"seed={yaml_seed(stored, str(folder / 'spec.yaml'))}")
         result = validate_file(file, overrides)
     current = _resolved_yaml(result.spec)
     if current != stored and not force:
@@ -449,10 +443,49 @@ def resume_run(run_dir: Union[str, os.PathLike], file: Optional[str] = None,
                         resumed_spec_text=current if forced else None)
 
 
-def yaml_seed(spec_text: str) -> int:
-    import yaml
+def read_resumable_run(run_dir: Union[str, os.PathLike]) -> tuple[dict, str]:
+    """run.json and spec.yaml of a run folder that ``--resume`` may continue.
 
-    return int(yaml.safe_load(spec_text)["seed"])
+    Raises:
+        UsageError: the folder is not a kerapipe run folder, finished already, or one of
+            the two files is damaged (``run_files``).
+    """
+    from kerapipe.errors import UsageError
+    from kerapipe.run_files import max_spec_bytes, read_run_record, read_run_text
+
+    folder = Path(run_dir)
+    if not os.path.isdir(folder) or not os.path.lexists(folder / "run.json"):
+        raise UsageError(f"'{folder}' is not a kerapipe run folder that can be resumed (it "
+                         "has no run.json). Give a folder that `kerapipe run` created.")
+    record = read_run_record(folder / "run.json")
+    if "kerapipe" not in record:
+        raise UsageError(f"'{folder}' is not a kerapipe run folder that can be resumed (its "
+                         "run.json is not a kerapipe run record). Give a folder that "
+                         "`kerapipe run` created.")
+    if record["status"] == "finished":
+        raise UsageError(f"'{folder}' finished already; there is nothing to resume.")
+    return record, read_run_text(folder / "spec.yaml", max_spec_bytes())
+
+
+def yaml_seed(spec_text: str, where: str = "spec.yaml") -> int:
+    """The seed a run drew, from its resolved spec.yaml.
+
+    Raises:
+        UsageError: the text is not a pipeline mapping with an integer seed in range.
+    """
+    from kerapipe.run_files import damaged
+    from kerapipe.spec.model import MAX_SEED
+    from kerapipe.spec.yaml_loader import LoadProblem, load_document
+
+    try:
+        data = load_document(spec_text, where).data
+    except LoadProblem as problem:
+        raise damaged(where, f"it is not a pipeline file ({problem.issue.message})") from problem
+    seed = data.get("seed") if isinstance(data, dict) else None
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise damaged(where, f"its seed should be an integer from 0 to {MAX_SEED}. "
+                             f"Received: seed={str(seed)[:40]}")
+    return seed
 
 
 def keras_early_stopping():

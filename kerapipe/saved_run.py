@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -45,25 +44,26 @@ def open_run(run_dir: str | os.PathLike, allow_imports: bool = False) -> SavedRu
         UsageError: the folder is not a complete run folder.
         SpecError: its spec.yaml no longer validates, or it imports code not allowed.
     """
+    from kerapipe.run_files import (load_saved_model, max_spec_bytes, read_run_record,
+                                    read_run_text)
+
     folder = Path(run_dir)
     needed = ["spec.yaml", "run.json", "model.keras"]
-    missing = [name for name in needed if not (folder / name).is_file()]
+    missing = [name for name in needed if not os.path.lexists(folder / name)]
     if missing:
         raise UsageError(f"'{folder}' is not a finished kerapipe run folder (missing "
                          f"{', '.join(missing)}). Give a folder that `kerapipe run` created.")
+    record = read_run_record(folder / "run.json")  # regular, bounded files, or a UsageError
+    read_run_text(folder / "spec.yaml", max_spec_bytes())
     result = _validate_stored_spec(folder / "spec.yaml")
     if result.spec is None:
         raise SpecError(result.errors)
-    record = json.loads((folder / "run.json").read_text("utf-8"))
     import kerapipe.compiler  # noqa: F401  (backend and quiet TensorFlow import first)
 
-    import keras
-
-    from kerapipe.compiler.imports import imported_objects, saving_scope
+    from kerapipe.compiler.imports import imported_objects
 
     custom = imported_objects(result, allow_imports, folder)  # the run's copies of the files
-    with saving_scope(custom):
-        model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
+    model = load_saved_model(folder / "model.keras", custom)
     return SavedRun(folder, result.spec, record, model)
 
 
