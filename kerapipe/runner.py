@@ -112,19 +112,20 @@ RESOLVED_SPEC_HEADER = ("# The pipeline as it ran: every default filled in "
 def is_run_folder(folder: Union[str, os.PathLike]) -> bool:
     """A folder that ``kerapipe run`` made: its run.json is a kerapipe run record, or its
     spec.yaml the resolved spec of one (a pipeline file of a user's is neither)."""
+    from kerapipe.run_files import MAX_RECORD_BYTES, max_spec_bytes, read_run_bytes
+
     folder = Path(folder)
-    try:
-        with open(folder / "run.json", "rb") as handle:
-            record = json.loads(handle.read(1 << 20))
+    try:  # regular files only, bounded: a FIFO named run.json must not block this question
+        record = json.loads(read_run_bytes(folder / "run.json", MAX_RECORD_BYTES))
         if isinstance(record, dict) and {"status", "kerapipe"} <= set(record):
             return True
-    except (OSError, ValueError):
+    except (KerapipeError, ValueError):
         pass
     try:
-        with open(folder / "spec.yaml", "rb") as handle:
-            return handle.read(len(RESOLVED_SPEC_HEADER)) == RESOLVED_SPEC_HEADER.encode()
-    except OSError:
+        head = read_run_bytes(folder / "spec.yaml", max_spec_bytes())[:len(RESOLVED_SPEC_HEADER)]
+    except KerapipeError:
         return False
+    return head == RESOLVED_SPEC_HEADER.encode()
 
 
 def _refuse_inside_a_run(folder: Union[str, os.PathLike]) -> None:

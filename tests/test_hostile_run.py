@@ -14,6 +14,7 @@ import errno
 import hashlib
 import io
 import json
+import os
 import pickle
 import textwrap
 import threading
@@ -145,6 +146,26 @@ def test_run_refuses_an_output_folder_inside_an_earlier_run(inside, finished, tm
     assert f"inside the run folder {run_dir}" in err and f"--output {run_dir.parent}" in err
     assert "Traceback" not in out + err
     assert tree_digest(run_dir) == before
+
+
+@pytest.mark.parametrize("name", ["run.json", "spec.yaml"])
+def test_an_output_folder_below_a_fifo_named_like_a_run_file_does_not_block(name, tmp_path,
+                                                                           call_main):
+    """is_run_folder reads through run_files: a FIFO is no run record, never a wait."""
+    import signal
+
+    parent = tmp_path / "out"
+    parent.mkdir()
+    os.mkfifo(parent / name)
+    previous = signal.signal(signal.SIGALRM, lambda *a: (_ for _ in ()).throw(
+        TimeoutError("blocked on the FIFO")))
+    signal.alarm(60)
+    try:
+        code, out, err = call_main("run", workspace(tmp_path / "p"), "--output", parent / "runs")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert code == 0, out + err
 
 
 def test_new_run_dir_refuses_a_run_folder_as_the_output_folder(finished):
