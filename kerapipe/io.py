@@ -1,9 +1,11 @@
-"""Atomic file writes: a reader (or a crash) never sees a half-written file."""
+"""File primitives every side shares: atomic writes (a reader, or a crash, never sees a
+half-written file) and opening a file that must be a regular one without blocking."""
 
 from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
 
 from kerapipe.errors import OutputError
@@ -75,3 +77,50 @@ def rewrite_when_full(path: str | os.PathLike, text: str) -> None:
     except OSError as err:
         raise OutputError(f"{original} Rewriting it in place failed too: "
                           f"{err.strerror or err}.") from err
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, for a message: ``a FIFO (named pipe)``, ``a folder``."""
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+class NotRegularFile(OSError):
+    """A path that names a folder, FIFO, device or socket instead of a regular file.
+
+    Args:
+        path: the path.
+        mode: its ``st_mode``; ``kind`` says what it is.
+    """
+
+    def __init__(self, path: str, mode: int) -> None:
+        self.kind = file_kind(mode)
+        super().__init__(0, f"it is {self.kind}, not a regular file", path)
+
+
+def open_regular(path: str | os.PathLike) -> int:
+    """A read-only descriptor of a regular file, opened without blocking.
+
+    ``stat`` first, so that a device is never opened; then ``O_NONBLOCK`` (a FIFO put in
+    its place meanwhile cannot block the open) and ``fstat`` of what was opened. A
+    symbolic link is followed.
+
+    Raises:
+        NotRegularFile: it is a folder, FIFO, device or socket.
+        OSError: it is missing or cannot be opened.
+        ValueError: the path holds a NUL byte.
+    """
+    path = os.fspath(path)
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise NotRegularFile(path, mode)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):  # swapped for a FIFO between the stat and the open
+        os.close(fd)
+        raise NotRegularFile(path, mode)
+    return fd

@@ -3,8 +3,8 @@
 ``--resume``, ``predict`` and ``evaluate`` read a run folder's run.json, spec.yaml,
 ``checkpoints/LATEST``, a checkpoint's state.json and its saved models. Any of them may
 have been edited, truncated, or replaced by a FIFO, a device or a link since kerapipe
-wrote them. Every such read goes through here: a regular file only (``stat``, then an
-``O_NONBLOCK`` open and ``fstat``), at most a few MiB, UTF-8, JSON that is an object
+wrote them. Every such read goes through here: a regular file only
+(``kerapipe.io.open_regular``: ``stat``, an ``O_NONBLOCK`` open, ``fstat``), at most a few MiB, UTF-8, JSON that is an object
 whose fields have the types kerapipe writes; a checkpoint is one ``epoch-NNNN`` folder
 inside ``checkpoints/``. Anything else is a ``UsageError`` (exit 2) that names the file
 and says the run folder is damaged. No TensorFlow is imported here but by
@@ -21,14 +21,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 from kerapipe.errors import UsageError
+from kerapipe.io import NotRegularFile, file_kind, open_regular
 
 MAX_RECORD_BYTES = 4 << 20  # run.json, state.json: a few KiB when kerapipe writes them
 MAX_POINTER_BYTES = 64  # checkpoints/LATEST: "epoch-NNNN\n"
 CHECKPOINT_NAME = re.compile(r"epoch-\d{4,7}")  # one folder name in checkpoints/
-
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
 
 
 def max_spec_bytes() -> int:
@@ -60,20 +57,17 @@ def read_run_bytes(path: str | os.PathLike, max_bytes: int) -> bytes:
     if "\0" in path:
         raise damaged(_shown(path), "the path holds a NUL byte")
     try:
-        mode = os.stat(path).st_mode
-        if not stat.S_ISREG(mode):
-            raise damaged(path, f"it is {_kind(mode)}, not a regular file")
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fd = open_regular(path)
+    except NotRegularFile as err:
+        raise damaged(path, str(err.strerror)) from err
     except (FileNotFoundError, NotADirectoryError) as err:
         raise damaged(path, "the file is missing") from err
     except OSError as err:  # no permission, a link loop, a name too long
         raise damaged(path, f"cannot read it ({err.strerror or err})") from err
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):  # swapped for a FIFO between stat and open
-            raise damaged(path, f"it is {_kind(info.st_mode)}, not a regular file")
-        if info.st_size > max_bytes:
-            raise damaged(path, f"it holds {info.st_size:,} bytes; kerapipe writes at most "
+        size = os.fstat(handle.fileno()).st_size
+        if size > max_bytes:
+            raise damaged(path, f"it holds {size:,} bytes; kerapipe writes at most "
                                 f"{max_bytes:,} there")
         try:
             data = handle.read(max_bytes + 1)
@@ -111,10 +105,6 @@ def read_run_json(path: str | os.PathLike, max_bytes: int = MAX_RECORD_BYTES) ->
         raise damaged(path, f"it holds {kind}, not a JSON object. "
                             f"Received: {_shown(value)}")
     return value
-
-
-def _kind(mode: int) -> str:
-    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
 # --- the fields kerapipe reads back -----------------------------------------------------
@@ -224,7 +214,7 @@ def read_checkpoint_pointer(checkpoints: Path) -> Optional[Path]:
         raise damaged(pointer, f"it names {name}, but {folder} is missing") from err
     if not stat.S_ISDIR(mode):
         kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a file" if stat.S_ISREG(mode)
-                else _kind(mode))
+                else file_kind(mode))
         raise damaged(folder, f"it is {kind}, not a checkpoint folder")
     return folder
 
@@ -249,7 +239,7 @@ def load_saved_model(path: Path, custom_objects: Optional[dict] = None):
         raise damaged(path, "the saved model is missing" if isinstance(
             err, FileNotFoundError) else f"cannot read it ({err.strerror or err})") from err
     if not stat.S_ISREG(mode):
-        raise damaged(path, f"it is {_kind(mode)}, not a .keras file")
+        raise damaged(path, f"it is {file_kind(mode)}, not a .keras file")
     try:
         with saving_scope(custom_objects or {}):
             return keras.saving.load_model(path, safe_mode=True)

@@ -15,11 +15,7 @@ import stat
 from typing import NamedTuple, Optional
 
 from kerapipe.errors import DataError
-
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
-
+from kerapipe.io import NotRegularFile, file_kind, open_regular
 
 def resolve(base: str, path: str) -> str:
     """A path from the spec, relative to the pipeline file's folder ``base``."""
@@ -32,13 +28,10 @@ def missing_file(key: str, path: str, resolved: str) -> DataError:
                      "relative to the pipeline file's folder; fix the path.")
 
 
-def _kind(mode: int) -> str:
-    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
-
-
-def not_regular(where: str, path: str, mode: int) -> DataError:
-    """The error for a path that is a FIFO, a device, a socket or a folder."""
-    return DataError(f"{where}: {path} is {_kind(mode)}, not a regular file. kerapipe reads "
+def not_regular(where: str, path: str, kind: str) -> DataError:
+    """The error for a path that is ``kind`` (``kerapipe.io.file_kind``): a FIFO, a device,
+    a socket or a folder."""
+    return DataError(f"{where}: {path} is {kind}, not a regular file. kerapipe reads "
                      "data only from regular files (a FIFO or a device can block or never "
                      "end); replace it with a file, or remove it.")
 
@@ -64,15 +57,15 @@ def check_regular_file(path: str, where: str, key: str = "") -> None:
     except OSError as err:  # a link loop, no permission, a name too long
         raise DataError(f"{where}: cannot read {path} ({err.strerror or err}).") from err
     if not stat.S_ISREG(mode):
-        raise not_regular(where, path, mode)
+        raise not_regular(where, path, file_kind(mode))
 
 
 def open_regular_file(path: str | os.PathLike, where: str,
                       max_bytes: Optional[int] = None) -> int:
     """A read-only descriptor of a regular file, opened without blocking.
 
-    ``stat`` first, so that a device is never opened; then ``O_NONBLOCK`` (a FIFO put in
-    its place meanwhile cannot block the open) and ``fstat`` of what was opened.
+    ``kerapipe.io.open_regular`` (``stat``, an ``O_NONBLOCK`` open, ``fstat``), with the
+    data side's messages.
 
     Args:
         path: the file; a symbolic link is followed.
@@ -83,22 +76,20 @@ def open_regular_file(path: str | os.PathLike, where: str,
         DataError: when it is missing, not a regular file, unreadable or too large.
     """
     path = os.fspath(path)
-    check_regular_file(path, where)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as err:
+        fd = open_regular(path)
+    except NotRegularFile as err:
+        raise not_regular(where, path, err.kind) from err
+    except (FileNotFoundError, NotADirectoryError) as err:
+        raise DataError(f"{where}: no such file (looked for {path}).") from err
+    except OSError as err:  # a link loop, no permission, a name too long
         raise DataError(f"{where}: cannot read {path} ({err.strerror or err}).") from err
-    info = os.fstat(fd)
-    problem = None
-    if not stat.S_ISREG(info.st_mode):
-        problem = not_regular(where, path, info.st_mode)
-    elif max_bytes is not None and info.st_size > max_bytes:
-        problem = DataError(f"{where}: {path} holds {size_text(info.st_size)}, more than the "
-                            f"{size_text(max_bytes)} kerapipe reads from one such file. Use a "
-                            "smaller file.")
-    if problem is not None:
+    size = os.fstat(fd).st_size
+    if max_bytes is not None and size > max_bytes:
         os.close(fd)
-        raise problem
+        raise DataError(f"{where}: {path} holds {size_text(size)}, more than the "
+                        f"{size_text(max_bytes)} kerapipe reads from one such file. Use a "
+                        "smaller file.")
     return fd
 
 

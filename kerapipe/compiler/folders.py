@@ -19,6 +19,7 @@ import os
 from typing import Sequence
 
 from kerapipe.compiler.files import not_regular
+from kerapipe.io import file_kind
 from kerapipe.errors import DataError
 
 
@@ -129,4 +130,4 @@ def _check_file_entry(entry: os.DirEntry, where: str) -> None:
                         "link.") from err
     except OSError as err:
         raise DataError(f"{where}: cannot read {entry.path} ({err.strerror or err}).") from err
-    raise not_regular(where, entry.path, mode)
+    raise not_regular(where, entry.path, file_kind(mode))

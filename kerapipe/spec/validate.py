@@ -10,12 +10,12 @@ import copy
 import dataclasses
 import glob
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from kerapipe.errors import SpecError
+from kerapipe.io import open_regular
 from kerapipe.spec.checks import every_layer, import_name, run_checks
 from kerapipe.spec.issues import (ERROR, MAX_ISSUES, NOTE, WARNING, Issue, safe_repr,
                                    suggestion_budget)
@@ -216,18 +216,13 @@ def validate_file(path: Union[str, os.PathLike], overrides: Sequence[str] = ()
 
 def read_pipeline_text(name: str) -> str:
     """A pipeline file's text: a regular file only (a FIFO would block, ``/dev/zero`` never
-    end), opened without blocking, read up to one byte past the loader's size bound.
+    end; ``kerapipe.io.open_regular``), read up to one byte past the loader's size bound.
 
     Raises:
         OSError: it cannot be opened or is not a regular file.
         ValueError: the name holds a NUL byte, or the bytes are not UTF-8.
     """
-    if not stat.S_ISREG(os.stat(name).st_mode):
-        raise OSError(0, "it is not a regular file (a folder, FIFO or device)")
-    descriptor = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(descriptor, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # swapped since the stat
-            raise OSError(0, "it is not a regular file (a folder, FIFO or device)")
+    with os.fdopen(open_regular(name), "rb") as handle:
         data = handle.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:  # the loader reports the size; a cut character is no matter
         return data.decode("utf-8", "replace")
