@@ -22,6 +22,7 @@ from typing import Any, Optional
 
 from kerapipe.errors import UsageError
 from kerapipe.io import NotRegularFile, file_kind, open_regular
+from kerapipe.spec.issues import safe_repr
 
 MAX_RECORD_BYTES = 4 << 20  # run.json, state.json: a few KiB when kerapipe writes them
 MAX_POINTER_BYTES = 64  # checkpoints/LATEST: "epoch-NNNN\n"
@@ -33,11 +34,6 @@ def max_spec_bytes() -> int:
     from kerapipe.spec.yaml_loader import MAX_FILE_BYTES
 
     return MAX_FILE_BYTES
-
-
-def _shown(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def damaged(path: str | os.PathLike, problem: str) -> UsageError:
@@ -55,7 +51,7 @@ def read_run_bytes(path: str | os.PathLike, max_bytes: int) -> bytes:
     """
     path = os.fspath(path)
     if "\0" in path:
-        raise damaged(_shown(path), "the path holds a NUL byte")
+        raise damaged(safe_repr(path, 80), "the path holds a NUL byte")
     try:
         fd = open_regular(path)
     except NotRegularFile as err:
@@ -103,14 +99,14 @@ def read_run_json(path: str | os.PathLike, max_bytes: int = MAX_RECORD_BYTES) ->
         kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null",
                 int: "a number", float: "a number"}[type(value)]
         raise damaged(path, f"it holds {kind}, not a JSON object. "
-                            f"Received: {_shown(value)}")
+                            f"Received: {safe_repr(value, 80)}")
     return value
 
 
 # --- the fields kerapipe reads back -----------------------------------------------------
 
 def _wrong(path, key: str, expected: str, value: Any) -> UsageError:
-    return damaged(path, f"{key} should be {expected}. Received: {key}={_shown(value)}")
+    return damaged(path, f"{key} should be {expected}. Received: {key}={safe_repr(value, 80)}")
 
 
 def _is_int(value: Any) -> bool:
@@ -206,7 +202,7 @@ def read_checkpoint_pointer(checkpoints: Path) -> Optional[Path]:
     name = read_run_text(pointer, MAX_POINTER_BYTES).strip()
     if not CHECKPOINT_NAME.fullmatch(name):
         raise damaged(pointer, "it should name one checkpoint folder of "
-                               f"{checkpoints}, such as epoch-0003. Received: {_shown(name)}")
+                               f"{checkpoints}, such as epoch-0003. Received: {safe_repr(name, 80)}")
     folder = pointer.parent / name
     try:
         mode = os.lstat(folder).st_mode

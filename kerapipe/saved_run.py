@@ -54,8 +54,8 @@ def open_run(run_dir: str | os.PathLike, allow_imports: bool = False) -> SavedRu
         raise UsageError(f"'{folder}' is not a finished kerapipe run folder (missing "
                          f"{', '.join(missing)}). Give a folder that `kerapipe run` created.")
     record = read_run_record(folder / "run.json")  # regular, bounded files, or a UsageError
-    read_run_text(folder / "spec.yaml", max_spec_bytes())
-    result = _validate_stored_spec(folder / "spec.yaml")
+    spec_text = read_run_text(folder / "spec.yaml", max_spec_bytes())
+    result = _validate_stored_spec(spec_text, folder / "spec.yaml")
     if result.spec is None:
         raise SpecError(result.errors)
     import kerapipe.compiler  # noqa: F401  (backend and quiet TensorFlow import first)
@@ -67,8 +67,9 @@ def open_run(run_dir: str | os.PathLike, allow_imports: bool = False) -> SavedRu
     return SavedRun(folder, result.spec, record, model)
 
 
-def _validate_stored_spec(path: Path) -> ValidationResult:
-    """Validate a run folder's ``spec.yaml``, tolerating a name an older kerapipe accepted.
+def _validate_stored_spec(text: str, path: Path) -> ValidationResult:
+    """Validate a run folder's ``spec.yaml`` (``text``, read once by the checked reader),
+    tolerating a name an older kerapipe accepted.
 
     Runs written before the run-name rule (``bad-name``, issue 10) may be named ``café``
     or ``_x``; they must still open for ``predict`` and ``evaluate``, which never use the
@@ -76,7 +77,7 @@ def _validate_stored_spec(path: Path) -> ValidationResult:
     accepts (``default_run_name`` of it) and the spec validated again; any other error
     is reported as it is.
     """
-    result = validate_text(path.read_text("utf-8"), str(path))
+    result = validate_text(text, str(path))
     data = result.document.data if result.document is not None else None
     if result.spec is not None or not isinstance(data, dict) \
             or any(issue.code != "bad-name" for issue in result.errors):
