@@ -112,14 +112,13 @@ RESOLVED_SPEC_HEADER = ("# The pipeline as it ran: every default filled in "
 def is_run_folder(folder: Union[str, os.PathLike]) -> bool:
     """A folder that ``kerapipe run`` made: its run.json is a kerapipe run record, or its
     spec.yaml the resolved spec of one (a pipeline file of a user's is neither)."""
-    from kerapipe.run_files import MAX_RECORD_BYTES, max_spec_bytes, read_run_bytes
+    from kerapipe.run_files import max_spec_bytes, read_run_bytes, read_run_json
 
     folder = Path(folder)
     try:  # regular files only, bounded: a FIFO named run.json must not block this question
-        record = json.loads(read_run_bytes(folder / "run.json", MAX_RECORD_BYTES))
-        if isinstance(record, dict) and {"status", "kerapipe"} <= set(record):
+        if {"status", "kerapipe"} <= set(read_run_json(folder / "run.json")):
             return True
-    except (KerapipeError, ValueError):
+    except KerapipeError:
         pass
     try:
         head = read_run_bytes(folder / "spec.yaml", max_spec_bytes())[:len(RESOLVED_SPEC_HEADER)]
