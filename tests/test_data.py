@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from kerapipe import load_spec
-from kerapipe.compiler.data import load_data
-from kerapipe.compiler.images import decode_image
+from kerapipe.compiler.sources.image_folder import decode_image
+from kerapipe.compiler.sources.loading import load_data
 from kerapipe.compiler.splits import stratified_split
 from kerapipe.errors import EXIT_DATA, DataError
 
@@ -114,7 +114,7 @@ def test_sample_mnist_splits_4000_500_500_with_every_class_in_each_split(tmp_pat
     assert class_counts(data.test.y, 10).tolist() == [50] * 10
     assert data.train.x.shape == (4000, 28, 28) and data.train.y.dtype == np.int64
     assert data.num_classes == 10 and data.class_names == [str(i) for i in range(10)]
-    assert data.example_shape == (28, 28) and not data.is_images
+    assert data.example_shape == (28, 28) and data.source.kind == "sample"
     assert data.description == "sample:mnist (5,000 examples)"
     assert len(data.fingerprint) == 64
 
@@ -397,7 +397,7 @@ def test_csv_string_labels_become_classes_in_sorted_order(tmp_path):
     name = write_csv(tmp_path / "iris.csv", iris_like())
     data = load_data(make_spec({"csv": {"path": name, "label": "species"}}), tmp_path)
     assert data.class_names == ["setosa", "versicolor", "virginica"] and data.num_classes == 3
-    assert data.example_shape == (2,) and data.csv is not None
+    assert data.example_shape == (2,) and data.source.stream is not None
     # Streamed: a split holds row numbers, ascending (file order); tf.data parses the rows.
     assert data.train.x.dtype == np.int64 and list(data.train.x) == sorted(data.train.x)
     assert [len(s.y) for s in (data.train, data.validation, data.test)] == [24, 3, 3]
@@ -413,18 +413,18 @@ def test_csv_integer_labels_feature_subset_and_delimiter(tmp_path):
     assert data.class_names == ["0", "1", "2", "3"] and data.num_classes == 4
     rows = np.concatenate([data.train.x, data.validation.x, data.test.x])
     assert sorted(rows.tolist()) == list(range(40))
-    x = [tuple(v.numpy().tolist()) for v in data.csv.features(np.sort(rows))]
+    x = [tuple(v.numpy().tolist()) for v in data.source.stream.features(np.sort(rows))]
     assert x == [(-i, i) for i in range(40)]  # the chosen columns, in the chosen order
 
 
 def test_csv_stream_reads_only_the_split_rows_and_skips_blank_lines(tmp_path):
     (tmp_path / "b.csv").write_text("a,label\r\n1,x\r\n\r\n2,y\r\n3,x\r\n4,y\r\n")
     data = load_data(make_spec({"csv": {"path": "b.csv", "label": "label"}}), tmp_path)
-    assert [v.numpy().tolist() for v in data.csv.features(np.array([1, 3]))] == [[2.0], [4.0]]
+    assert [v.numpy().tolist() for v in data.source.stream.features(np.array([1, 3]))] == [[2.0], [4.0]]
 
 
 def test_csv_stream_counts_rows_across_blocks_of_lines(tmp_path, monkeypatch):
-    import kerapipe.compiler.csv_stream as csv_stream_module
+    import kerapipe.compiler.sources.csv_stream as csv_stream_module
 
     monkeypatch.setattr(csv_stream_module, "_CSV_BLOCK", 4)  # many blocks, blanks at their edges
     lines = ["a,label"] + [f"{i},x" if i % 5 else "" for i in range(1, 40)]
@@ -432,7 +432,7 @@ def test_csv_stream_counts_rows_across_blocks_of_lines(tmp_path, monkeypatch):
     data = load_data(make_spec({"csv": {"path": "b.csv", "label": "label"}}), tmp_path)
     values = [i for i in range(1, 40) if i % 5]  # data row r holds values[r]
     rows = np.array([0, 3, 4, 5, 11, 20, len(values) - 1])
-    got = [v.numpy().tolist()[0] for v in data.csv.features(rows)]
+    got = [v.numpy().tolist()[0] for v in data.source.stream.features(rows)]
     assert got == [float(values[r]) for r in rows]
 
 
@@ -535,7 +535,7 @@ def test_image_folder_gives_paths_labelled_by_sorted_subfolder(tmp_path):
                      [{"Flatten": {}}, {"Dense": {"units": 2}}], split={"validation": 0.25,
                                                                         "test": 0.25})
     data = load_data(spec, tmp_path)
-    assert data.is_images and data.class_names == ["cat", "dog"] and data.num_classes == 2
+    assert data.source.kind == "images" and data.class_names == ["cat", "dog"] and data.num_classes == 2
     assert data.example_shape == (8, 8, 3)
     assert [len(s.y) for s in (data.train, data.validation, data.test)] == [4, 2, 2]
     for split in (data.train, data.validation, data.test):

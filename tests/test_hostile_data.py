@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import kerapipe.compiler.csv_source as csv_module
-import kerapipe.compiler.csv_stream as csv_stream_module
-import kerapipe.compiler.images as images_module
-import kerapipe.compiler.npz as npz_module
+import kerapipe.compiler.sources.csv_file as csv_module
+import kerapipe.compiler.sources.csv_stream as csv_stream_module
+import kerapipe.compiler.sources.image_folder as images_module
+import kerapipe.compiler.sources.npz_file as npz_module
 from kerapipe import load_spec
-from kerapipe.compiler.data import load_data
+from kerapipe.compiler.sources.loading import load_data
 from kerapipe.errors import DataError
 from kerapipe.spec.model import MAX_CLASSES
 from test_faults import CSV, GOOD_CSV, IMAGES, NPZ, good_x, good_y, image_folder, npz_bytes, png
@@ -153,9 +153,9 @@ def test_images_of_size_zero_are_refused_by_the_data_side_too(tmp_path):
 HUGE_LABELS = textwrap.dedent("""\
     import json, resource, sys
     import numpy as np
-    import kerapipe.compiler  # TensorFlow first, then the memory limit
+    from kerapipe.compiler import backend  # TensorFlow first, then the memory limit
     from kerapipe import load_spec
-    from kerapipe.compiler.data import load_data
+    from kerapipe.compiler.sources.loading import load_data
     from kerapipe.errors import DataError
 
     folder = sys.argv[1]
@@ -376,15 +376,15 @@ def test_python_and_tf_data_read_a_csv_alike_for_every_delimiter_the_data_side_a
         except DataError:
             continue  # refused: fine, as long as what is accepted is read alike
         accepted.append(delimiter)
-        assert data.csv.quoted == quoted
+        assert data.source.stream.quoted == quoted
         with open(folder / "data.csv", newline="") as handle:
             expected = list(csv.reader(handle, delimiter=delimiter))[1:]
         lines = text.encode().splitlines()[1:]
         if delimiter in ",; |":  # the whole tf.data path, for a few (a pipeline costs 0.3 s)
             features = np.concatenate([batch.numpy() for batch in
-                                       data.csv.features(np.sort(data.train.x)).batch(64)])
+                                       data.source.stream.features(np.sort(data.train.x)).batch(64)])
         else:  # the same parsing, eagerly
-            features = data.csv.decode(tf.constant(lines)).numpy()
+            features = data.source.stream.decode(tf.constant(lines)).numpy()
         assert features.tolist() == [[float(a), float(b)] for a, b, _ in expected], \
             repr(delimiter)
         assert data.class_names == sorted({row[2].strip() for row in expected}), repr(delimiter)
@@ -448,7 +448,7 @@ def test_a_wide_csv_streams_without_a_graph_per_column(tmp_path):
     data = load_data(spec_of({"csv": {"path": "data.csv", "label": "label"}},
                              split={"validation": 0, "test": 0}), tmp_path)
     with deadline(15):
-        first = next(iter(data.csv.features(np.sort(data.train.x)).batch(6)))
+        first = next(iter(data.source.stream.features(np.sort(data.train.x)).batch(6)))
     assert first.shape == (6, columns) and first.numpy()[:, 0].tolist() == list(range(6))
 
 
@@ -506,17 +506,19 @@ def test_a_link_back_to_a_folder_that_holds_it_is_refused_as_a_cycle(tmp_path):
     assert "a/loop" in message and "cycle" in message
 
 
-def test_image_files_applies_the_folder_policy_and_predict_skips_what_it_refuses(tmp_path):
+def test_the_image_indexer_applies_the_folder_policy_and_predict_skips_what_it_refuses(
+        tmp_path):
     write_files(tmp_path, {"in/1.png": png(1), "in/sub/2.png": png(2), "in/x.txt": "x"})
     good = [str(tmp_path / "in" / "1.png"), str(tmp_path / "in" / "sub" / "2.png")]
-    assert images_module.image_files(tmp_path / "in") == good
+    assert images_module.index_image_folder(tmp_path / "in").paths == good
     (tmp_path / "in" / "zero.png").symlink_to("/dev/zero")
     (tmp_path / "in" / "root").symlink_to("/")
     os.mkfifo(tmp_path / "in" / "sub" / "fifo.png")
     with deadline(20), pytest.raises(DataError, match="outside the data folder"):
-        images_module.image_files(tmp_path / "in")
+        images_module.index_image_folder(tmp_path / "in")
     with deadline(20):
-        assert images_module.image_files(tmp_path / "in", skip_refused=True) == good
+        assert images_module.index_image_folder(tmp_path / "in",
+                                                skip_refused=True).paths == good
 
 
 @pytest.mark.parametrize("name, make", [

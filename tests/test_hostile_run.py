@@ -97,13 +97,13 @@ HOSTILE_NAMES = {
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES.values(), ids=HOSTILE_NAMES.keys())
-def test_new_run_dir_refuses_a_name_that_is_not_one_folder_name(name, tmp_path):
+def test_creating_a_run_folder_refuses_a_name_that_is_not_one_folder_name(name, tmp_path):
     from kerapipe.errors import UsageError
-    from kerapipe.runner import new_run_dir
+    from kerapipe.run_folder import RunFolder
 
     (tmp_path / "out" / "a").mkdir(parents=True)  # `a/..` resolves: the escape would work
     with pytest.raises(UsageError, match="one folder name") as raised:
-        new_run_dir(tmp_path / "out", name.format(tmp=tmp_path))
+        RunFolder.create(tmp_path / "out", name.format(tmp=tmp_path))
     assert raised.value.exit_code == 2 and "Received: name=" in str(raised.value)
     assert tree_digest(tmp_path) == {"out": "<dir>", "out/a": "<dir>"}
 
@@ -168,14 +168,14 @@ def test_an_output_folder_below_a_fifo_named_like_a_run_file_does_not_block(name
     assert code == 0, out + err
 
 
-def test_new_run_dir_refuses_a_run_folder_as_the_output_folder(finished):
+def test_creating_a_run_folder_refuses_a_run_folder_as_the_output_folder(finished):
     from kerapipe.errors import OutputError
-    from kerapipe.runner import new_run_dir
+    from kerapipe.run_folder import RunFolder
 
     root, pipeline, run_dir = finished
     before = tree_digest(run_dir)
     with pytest.raises(OutputError, match="inside the run folder"):
-        new_run_dir(run_dir, "again")
+        RunFolder.create(run_dir, "again")
     assert tree_digest(run_dir) == before
 
 
@@ -245,11 +245,11 @@ def test_a_keyboard_interrupt_marks_the_run_interrupted_and_keeps_the_finished_e
 def _disk_full_from_the_checkpoint_of_epoch_2(monkeypatch):
     """The checkpoint of epoch 2 fills the disk: from then on no new file can be created
     (mkstemp fails), while the blocks a file already holds can still be rewritten."""
-    import kerapipe.callbacks as callbacks
     import kerapipe.io
+    import kerapipe.run_folder as run_folder
 
     full = []
-    real_fsync, real_mkstemp = callbacks._fsync, kerapipe.io.tempfile.mkstemp
+    real_fsync, real_mkstemp = run_folder._fsync, kerapipe.io.tempfile.mkstemp
 
     def fsync(path):
         if ".tmp-epoch-0002" in str(path):
@@ -263,7 +263,7 @@ def _disk_full_from_the_checkpoint_of_epoch_2(monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_mkstemp(*args, **kwargs)
 
-    monkeypatch.setattr(callbacks, "_fsync", fsync)
+    monkeypatch.setattr(run_folder, "_fsync", fsync)
     monkeypatch.setattr(kerapipe.io.tempfile, "mkstemp", mkstemp)
 
 
@@ -284,16 +284,16 @@ def test_a_full_disk_still_marks_the_run_failed_and_keeps_the_history(tmp_path, 
 
 def test_a_failure_record_that_cannot_be_built_does_not_mask_the_original_error(
         tmp_path, call_main, monkeypatch):
-    import kerapipe.runner as runner
+    from kerapipe.run_folder import RunFolder
 
-    real = runner.run_record
+    real = RunFolder._record
 
-    def run_record(*args, status="finished", **kwargs):
+    def record(self, status, *args, **kwargs):
         if status != "running":
             raise RuntimeError("the record itself fails")
-        return real(*args, status=status, **kwargs)
+        return real(self, status, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "run_record", run_record)
+    monkeypatch.setattr(RunFolder, "_record", record)
     _raise_in_epoch_2(monkeypatch, RuntimeError("the first error"))
     code, out, err = call_main("run", workspace(tmp_path / "p", epochs=2), "--output",
                                tmp_path / "runs")
@@ -393,7 +393,7 @@ def test_predict_calls_only_a_real_pickle_a_pickle(finished, tmp_path, call_main
 
 def test_predict_refuses_an_npz_beyond_the_memory_bound_before_decompressing(
         finished, tmp_path, call_main, monkeypatch):
-    import kerapipe.compiler.npz as npz_module
+    import kerapipe.compiler.sources.npz_file as npz_module
 
     root, pipeline, run_dir = finished
     monkeypatch.setattr(npz_module, "array_memory_bound", lambda: 1 << 20)
@@ -410,7 +410,7 @@ def test_predict_refuses_an_npz_beyond_the_memory_bound_before_decompressing(
 
 def test_predict_refuses_a_csv_line_beyond_the_line_bound(finished, tmp_path, call_main,
                                                           monkeypatch):
-    import kerapipe.compiler.csv_source as csv_module
+    import kerapipe.compiler.sources.csv_file as csv_module
 
     root, pipeline, run_dir = finished
     monkeypatch.setattr(csv_module, "MAX_CSV_LINE_CHARS", 100)
@@ -522,7 +522,7 @@ def test_predict_reads_only_regular_files_inside_the_input_folder(image_run, tmp
 
 def test_predict_refuses_an_image_file_beyond_the_size_bound(image_run, tmp_path, call_main,
                                                              monkeypatch):
-    import kerapipe.compiler.images as images_module
+    import kerapipe.compiler.sources.image_folder as images_module
 
     monkeypatch.setattr(images_module, "MAX_IMAGE_FILE_BYTES", 64)
     (tmp_path / "in").mkdir()

@@ -2,9 +2,9 @@
 
 Deterministic preprocessing runs on large batches before the cache (vectorised,
 parallel); random augmentation runs after it, on every training batch, so each epoch
-sees fresh augmentations while the expensive work is paid once. Arrays are sliced from
-memory; image files are decoded and CSV rows parsed inside tf.data, so those two
-sources stream from disk.
+sees fresh augmentations while the expensive work is paid once. The data's source reads
+the raw examples (``kerapipe.compiler.sources``: arrays are sliced from memory; image
+files are decoded and CSV rows parsed inside tf.data, so those two stream from disk).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import math
 from typing import Optional
 
 import numpy as np
+from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
 import tensorflow as tf
 
-from kerapipe.compiler.data import LoadedData, Split
+from kerapipe.compiler.sources.loading import LoadedData, Split
 from kerapipe.compiler.files import physical_memory
-from kerapipe.compiler.images import decode_image
 from kerapipe.compiler.preprocess import Preprocessing, apply_layers
 from kerapipe.spec.model import PipelineSpec
 
@@ -27,38 +27,14 @@ _PREPROCESS_BATCH = 512  # examples per vectorised preprocessing call before the
 
 def raw_features(split: Split, data: LoadedData, spec: PipelineSpec) -> tf.data.Dataset:
     """One split's raw examples, features only, unbatched (numbers not yet cast)."""
-    if data.csv is not None:
-        return data.csv.features(split.x)
-    ds = tf.data.Dataset.from_tensor_slices(split.x)
-    if data.is_images:
-        images = spec.data.source.images
-        ds = ds.map(lambda path: decode_image(path, images.image_size, images.color_mode),
-                    num_parallel_calls=AUTOTUNE)
-    return ds
+    return data.source.features(split)
 
 
 def raw_examples(split: Split, data: LoadedData, spec: PipelineSpec,
                  shuffle_files: bool = False, seed: Optional[int] = None) -> tf.data.Dataset:
-    """One split's raw ``(x, y)`` examples, unbatched.
-
-    With ``shuffle_files``, image paths are shuffled (all of them, every epoch) before
-    decoding: a full shuffle that costs 8 bytes per file (``permutation``), where a
-    shuffle buffer of decoded images would hold ``data.shuffle`` full images in memory.
-    """
-    if data.is_images:
-        if shuffle_files:
-            paths, labels = tf.constant(split.x, tf.string), tf.constant(split.y)
-            ds = permutation(len(split.y), seed).map(
-                lambda i: (tf.gather(paths, i), tf.gather(labels, i)))
-        else:
-            ds = tf.data.Dataset.from_tensor_slices((split.x, split.y))
-        images = spec.data.source.images
-        return ds.map(lambda path, y: (decode_image(path, images.image_size, images.color_mode),
-                                       y), num_parallel_calls=AUTOTUNE)
-    if data.csv is None:
-        return tf.data.Dataset.from_tensor_slices((split.x, split.y))
-    labels = tf.data.Dataset.from_tensor_slices(split.y)
-    return tf.data.Dataset.zip((raw_features(split, data, spec), labels))
+    """One split's raw ``(x, y)`` examples, unbatched; ``shuffle_files`` shuffles the
+    example indices before reading, for sources that ``shuffles_files`` (image paths)."""
+    return data.source.examples(split, shuffle_files=shuffle_files, seed=seed)
 
 
 def permutation(n: int, seed: Optional[int]) -> tf.data.Dataset:
@@ -77,7 +53,7 @@ def make_dataset(spec: PipelineSpec, split: Split, data: LoadedData, prep: Prepr
     """The batched dataset of one split; shuffled and augmented only when ``training``."""
     shuffle = spec.data.shuffle if training else 0
     cached = use_cache(spec, split, prep)
-    files_shuffled = bool(shuffle) and data.is_images and not cached
+    files_shuffled = bool(shuffle) and data.source.shuffles_files and not cached
     ds = raw_examples(split, data, spec, shuffle_files=files_shuffled,
                       seed=None if spec.seed is None else spec.seed + seed_offset)
     one_hot = prep.one_hot_classes

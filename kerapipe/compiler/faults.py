@@ -25,12 +25,13 @@ import contextlib
 import re
 from typing import Any, Iterator, Optional
 
+from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
 import tensorflow as tf
 
 from kerapipe.compiler.build import short_error
-from kerapipe.compiler.data import LoadedData
-from kerapipe.compiler.images import CHANNELS, find_undecodable_image
-from kerapipe.errors import DataError, KerapipeError, SpecError, TrainingError
+from kerapipe.compiler.sources.loading import LoadedData
+from kerapipe.compiler.sources.image_folder import CHANNELS, find_undecodable_image
+from kerapipe.errors import DataError, KerapipeError, SpecError, TrainingError, TrainingStopped
 from kerapipe.spec.issues import Issue
 from kerapipe.spec.model import PipelineSpec
 
@@ -57,8 +58,6 @@ def translate_faults(spec: PipelineSpec, data: LoadedData, stage: str,
     Keras refusal while tracing -> ``SpecError`` (exit 2); another TensorFlow error ->
     ``TrainingError`` (exit 4); with ``imported`` code in the model, any other error ->
     ``TrainingError`` saying so (see the module's docstring for why)."""
-    from kerapipe.callbacks import TrainingStopped
-
     try:
         yield
     except (KerapipeError, TrainingStopped, KeyboardInterrupt):

@@ -110,7 +110,7 @@ def physical_memory() -> int:
 
 # --- one pass over a file's bytes -----------------------------------------------------
 
-_TAIL = 4096  # bytes kept from a file's end, where image formats put their end marker
+TAIL_BYTES = 4096  # bytes kept from a file's end, where image formats put their end marker
 _LONE_CR = re.compile(rb"\r(?!\n)")  # a line end that tf.data's TextLineDataset does not see
 
 
@@ -119,7 +119,7 @@ class FileScan(NamedTuple):
 
     sha256: str
     head: bytes  # the first 32 bytes
-    tail: bytes  # the last _TAIL bytes
+    tail: bytes  # the last TAIL_BYTES bytes
     size: int
     lone_cr: bool  # a \r not followed by \n (only when asked for)
 
@@ -139,7 +139,7 @@ def scan_file(path: str, where: str, find_lone_cr: bool = False,
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
                 head = head or chunk[:32]
-                tail = (tail + chunk[-_TAIL:])[-_TAIL:]
+                tail = (tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]
                 size += len(chunk)
                 if max_bytes is not None and size > max_bytes:  # it grew while read
                     raise DataError(f"{where}: {path} holds more than the "

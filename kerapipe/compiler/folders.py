@@ -72,7 +72,7 @@ def follows(entry: os.DirEntry, inside: str, current: str, where: str,
 
 
 def files_under(top: str, inside: str, where: str, extensions: Sequence[str],
-                skip_refused: bool = False) -> list[str]:
+                skip_refused: bool = False, subfolders: bool = True) -> list[str]:
     """Files under ``top`` with a wanted extension: a folder's files (sorted), then each
     sub-folder, in the order ``os.walk`` gave (fingerprints of earlier runs stay the same).
 
@@ -83,6 +83,8 @@ def files_under(top: str, inside: str, where: str, extensions: Sequence[str],
         extensions: the wanted endings, lower case (``.png``).
         skip_refused: pass over an entry the policy refuses instead of raising. Defaults
             to raising.
+        subfolders: walk the sub-folders too. Defaults to walking them; without, only
+            ``top``'s own files are listed.
 
     Raises:
         DataError: for a link out of the folder, a cycle, or a wanted file that is not a
@@ -102,20 +104,21 @@ def files_under(top: str, inside: str, where: str, extensions: Sequence[str],
             continue  # reached again through a link: walked once
         walked.add((info.st_dev, info.st_ino))
         current = os.path.realpath(folder)
-        subfolders = []
+        below = []
         for entry in folder_entries(folder, where):
             if entry.name.startswith("."):
                 continue
             try:
                 if follows(entry, inside, current, where, extensions):
-                    subfolders.append(entry.path)
+                    below.append(entry.path)
                 elif _wanted(entry.name, extensions):
                     _check_file_entry(entry, where)
                     paths.append(entry.path)
             except DataError:
                 if not skip_refused:
                     raise
-        pending.extend(reversed(subfolders))
+        if subfolders:
+            pending.extend(reversed(below))
     return paths
 
 

@@ -11,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from kerapipe.compiler.raw import RawData
+from kerapipe.compiler.sources.raw import RawData
 from kerapipe.compiler.values import check_finite, check_float32, locate, show, show_as_written
 from kerapipe.errors import DataError
 from kerapipe.spec.catalog import load_catalog

@@ -16,24 +16,28 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
+from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
 import keras
 import numpy as np
 import tensorflow as tf
 
 from kerapipe.compiler.build import (build_core_model, build_loss, build_metric,
                                      build_optimizer, dummy_batch, exercise_loss_and_metrics,
-                                     exercise_optimizer, keras_guard)
+                                     exercise_optimizer, keras_guard,
+                                     refuse_unmeasurable_metrics)
 from kerapipe.compiler.deep import label_shape, one_hot_conflict, output_mismatch
-from kerapipe.compiler.data import LoadedData, load_data
+from kerapipe.compiler.sources.loading import LoadedData, load_data
 from kerapipe.compiler.faults import translate_faults
 from kerapipe.compiler.imports import import_file_hashes, imported_objects
+from kerapipe.compiler.metrics import loaded_run_labels
 from kerapipe.compiler.datasets import (array_features, input_dtype, make_dataset,
                                         optional_dataset, raw_features, split_features)
 from kerapipe.compiler.preprocess import Preprocessing, build_preprocessing
+from kerapipe.compiler.predictions import predicted_values, probabilities_to_classes
 from kerapipe.errors import SpecError, UsageError
 from kerapipe.spec.checks import output_activation
 from kerapipe.spec.model import PipelineSpec
-from kerapipe.spec.validate import pipeline_folder, validate_source
+from kerapipe.spec.validate import ValidationResult, pipeline_folder, validate_source
 
 
 @dataclass
@@ -105,10 +109,14 @@ class CompiledPipeline:
 
     # --- the loop -------------------------------------------------------------------
 
-    def fit(self, verbose: Union[int, str] = "auto", **kwargs: Any) -> keras.callbacks.History:
+    def fit(self, verbose: Union[int, str] = "auto",
+            callbacks: Optional[Sequence[keras.callbacks.Callback]] = None,
+            **kwargs: Any) -> keras.callbacks.History:
         """Train with ``model.fit`` on the train split for ``train.epochs`` epochs.
 
-        Keyword arguments go on to ``model.fit``. The train split is repeated and ``fit``
+        ``callbacks`` are added after the pipeline's own (``self.callbacks``: the file's
+        early stopping), never instead of them. Other keyword arguments go on to
+        ``model.fit``. The train split is repeated and ``fit``
         is told how many batches an epoch has, so Keras keeps one iterator for the whole
         run instead of building two per epoch; tf.data restarts the pipeline inside the
         repeat at each pass on its own threads, without waiting for Python, so an epoch's
@@ -119,7 +127,7 @@ class CompiledPipeline:
         # shuffle=False: the training dataset shuffles itself (seeded, every epoch).
         options: dict[str, Any] = dict(
             epochs=self.spec.train.epochs, validation_data=self.datasets.validation,
-            callbacks=self.callbacks, verbose=verbose, shuffle=False)
+            callbacks=[*self.callbacks, *(callbacks or ())], verbose=verbose, shuffle=False)
         train = self.datasets.train
         batches = int(train.cardinality())  # make_dataset asserts it; a replaced one may not
         # Over a repeated dataset every call into the train function takes
@@ -143,7 +151,8 @@ class CompiledPipeline:
             self.datasets.test, verbose=verbose, return_dict=True).items()}
 
     def predict_proba(self, x: Optional[np.ndarray] = None) -> np.ndarray:
-        """Class probabilities for raw inputs ``x`` (default: the test split's inputs).
+        """Class probabilities for raw inputs ``x`` (default: the test split's inputs);
+        for a regression pipeline, the predicted values (shape ``(n, units)``).
 
         ``x`` is an array of raw examples as the data holds them (uint8 images, CSV
         feature rows, padded token ids); for image folders, decoded images.
@@ -159,19 +168,30 @@ class CompiledPipeline:
         return self.inference_model.predict(features, verbose=0)
 
     def predict(self, x: Optional[np.ndarray] = None) -> np.ndarray:
-        """Argmax class indices for raw inputs ``x`` (default: the test split's inputs)."""
-        return probabilities_to_classes(self.predict_proba(x))
+        """Predictions for raw inputs ``x`` (default: the test split's inputs): the class
+        index of each example (``kerapipe.compiler.predictions``' rule: the most probable
+        class; one sigmoid unit predicts 1 when its probability is above 0.5), or for a
+        regression pipeline the predicted values (shape ``(n,)`` for one output unit,
+        else ``(n, units)``)."""
+        outputs = self.predict_proba(x)
+        if self.data.num_classes is None:
+            return predicted_values(outputs)
+        return probabilities_to_classes(outputs)
 
     def run(self, output_dir: Optional[str] = None, command: Optional[Sequence[str]] = None,
-            verbose: Union[int, str] = "auto", resume_dir: Optional[str] = None):
+            verbose: Union[int, str] = "auto", resume_dir: Optional[str] = None,
+            callbacks: Optional[Sequence[keras.callbacks.Callback]] = None):
         """Fit, evaluate, predict and write a new run folder (or continue ``resume_dir``).
+
+        ``callbacks`` are added to the pipeline's own (early stopping) and to the run's
+        (checkpoints, signals, the non-finite loss guard), never instead of them.
 
         Returns a ``RunResult``.
         """
         from kerapipe.runner import run_pipeline
 
         return run_pipeline(self, output_dir=output_dir, command=command, verbose=verbose,
-                            resume_dir=resume_dir)
+                            resume_dir=resume_dir, callbacks=list(callbacks or ()))
 
     # --- the exported model -----------------------------------------------------------
 
@@ -195,13 +215,6 @@ class CompiledPipeline:
         return keras.Model(raw, tensor, name=f"{self.model.name}_inference")
 
 
-def probabilities_to_classes(probabilities: np.ndarray) -> np.ndarray:
-    """Argmax over the last axis; a single sigmoid output thresholds at 0.5."""
-    if probabilities.ndim == 2 and probabilities.shape[1] == 1:
-        return (probabilities[:, 0] >= 0.5).astype(np.int64)
-    return np.argmax(probabilities, axis=-1)
-
-
 def _callbacks(spec: PipelineSpec, datasets: Datasets) -> list:
     early = spec.train.early_stopping
     if early is None:
@@ -212,15 +225,18 @@ def _callbacks(spec: PipelineSpec, datasets: Datasets) -> list:
         start_from_epoch=early.start_from_epoch)]
 
 
-def compile_pipeline(source: Union[str, os.PathLike, dict],
+def compile_pipeline(source: Union[str, os.PathLike, dict, ValidationResult],
                      overrides: Optional[Sequence[str]] = None,
                      allow_imports: bool = False) -> CompiledPipeline:
     """Compile a pipeline into Keras objects without training or writing anything.
 
     Args:
-        source: a pipeline file path, YAML text, or a dict of the same structure.
+        source: a pipeline file path, YAML text, or a dict of the same structure; or the
+            ``ValidationResult`` of one (``validate_file``), which is compiled as it is,
+            not validated again (a command validates once).
         overrides: ``KEY.PATH=VALUE`` strings, as ``--set`` on the command line.
-            Defaults to none.
+            Defaults to none (with a ``ValidationResult``: the ones it was validated with;
+            giving others is a ``UsageError``).
         allow_imports: run the Python files and modules of the pipeline's ``imports:``
             (custom layers and losses). Off by default: a pipeline that imports code is
             refused (``SpecError``, code ``imports-not-allowed``) unless the caller allows it.
@@ -233,7 +249,13 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
             layer (reported at that layer's line).
         DataError: the data is missing, unreadable or invalid.
     """
-    result, path = validate_source(source, overrides or ())
+    if isinstance(source, ValidationResult):
+        if overrides and tuple(overrides) != source.overrides:
+            raise UsageError("compile_pipeline: a ValidationResult is compiled with the "
+                             "overrides it was validated with; validate again with the new ones.")
+        result, path = source, source.path
+    else:
+        result, path = validate_source(source, overrides or ())
     if result.spec is None:
         raise SpecError(result.errors)
     spec = result.spec
@@ -249,7 +271,7 @@ def compile_pipeline(source: Union[str, os.PathLike, dict],
         raise SpecError(result.locate(err.issues)) from err
     compiled = CompiledPipeline(spec, data, preprocessing, model, source_file=path,
                                 base_dir=base_dir)
-    compiled.overrides = list(overrides or ())
+    compiled.overrides = list(result.overrides)
     compiled.custom_objects = custom
     compiled.import_hashes = import_file_hashes(spec, base_dir)
     return compiled
@@ -273,11 +295,14 @@ def _build(spec: PipelineSpec, data: LoadedData, custom: dict[str, Any], folder:
     loss = build_loss(spec, custom)
     optimizer = build_optimizer(spec.optimizer)
     exercise_optimizer(spec.optimizer)
-    metrics = [build_metric(m, ("metrics", i)) for i, m in enumerate(spec.metrics)]
+    measured, units = loaded_run_labels(spec, data.num_classes, tuple(model.output_shape[1:]))
+    refuse_unmeasurable_metrics(spec, measured)
+    metrics = [build_metric(m, ("metrics", i), measured, units)
+               for i, m in enumerate(spec.metrics)]
     batch = dummy_batch(tuple(model.output_shape[1:]), labels,
                         sparse_labels=preprocessing.one_hot_classes is None)
     if batch is not None:
-        exercise_loss_and_metrics(spec, loss, batch)
+        exercise_loss_and_metrics(spec, loss, batch, measured)
     with keras_guard("keras-arguments", ("train",), "Keras refused to compile the model"):
         model.compile(loss=loss, optimizer=optimizer, metrics=metrics,
                       steps_per_execution=spec.train.steps_per_execution,

@@ -6,17 +6,20 @@ order a run meets the things they look at (data, model, loss, training).
 
 from __future__ import annotations
 
-import math
 import re
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Sequence
 
 from kerapipe.spec.catalog import load_catalog
-from kerapipe.spec.datasets import KERAS_DATASETS, SAMPLES, KnownDataset
+from kerapipe.spec.known_datasets import (KnownDataset, example_shape_without_data,
+                                          known_dataset_name, regression_without_data)
+from kerapipe.spec.known_datasets import known_dataset as _known_dataset
 from kerapipe.spec.issues import WARNING, Issue, did_you_mean, safe_repr
+from kerapipe.spec.metrics import RunLabels, logged_metric_name, metric_issues, run_labels
+from kerapipe.spec.graph import ModelNode, as_nodes, model_nodes, output_node, toward_input
 from kerapipe.spec.model import (NESTED_LAYER_ARGS, LayerSpec, PipelineSpec, ScheduleSpec,
                                  is_custom_name)
+from kerapipe.spec.steps import trace_shape
 
-_LAYERS = ("model", "layers")
 _TEXT_DATASETS = ("imdb", "reuters")
 _PASS_THROUGH = ("Activation", "Softmax", "Dropout", "GaussianDropout", "GaussianNoise",
                  "AlphaDropout", "ActivityRegularization")
@@ -24,20 +27,18 @@ _PASS_THROUGH = ("Activation", "Softmax", "Dropout", "GaussianDropout", "Gaussia
 
 def known_dataset(spec: PipelineSpec) -> Optional[KnownDataset]:
     """Facts about the data set when the source names one kerapipe knows."""
-    source = spec.data.source
-    if source.sample is not None:
-        return SAMPLES[source.sample]
-    if source.keras is not None:
-        return KERAS_DATASETS[source.keras.name]
-    return None
+    return _known_dataset(spec.data.source)
 
 
-def output_activation(layers: list[LayerSpec]) -> str:
+def output_activation(model: Sequence[ModelNode] | Sequence[LayerSpec]) -> str:
     """Activation of the model's output: ``softmax``, ``sigmoid``, ``linear``, ...
 
-    The compile side uses it to infer ``from_logits`` when the loss does not say.
+    ``model``: its nodes (``graph.model_nodes``), or its layers as a chain. Read from the
+    output node back toward the input, past activations and dropout. The compile side
+    uses it to infer ``from_logits`` when the loss does not say.
     """
-    for layer in reversed(layers):
+    nodes = as_nodes(model)
+    for layer in (node.layer for node in toward_input(nodes, output_node(nodes))):
         if layer.name == "Softmax":
             return "softmax"
         if layer.name == "Activation" or "activation" in layer.kwargs:
@@ -47,12 +48,12 @@ def output_activation(layers: list[LayerSpec]) -> str:
     return "linear"
 
 
-def _output_layer(layers: list[LayerSpec]) -> tuple[int, LayerSpec] | None:
-    """The last layer that sets the output width (skipping activations and dropout)."""
-    for index in range(len(layers) - 1, -1, -1):
-        if layers[index].name not in _PASS_THROUGH:
-            return index, layers[index]
-    return None
+def _output_layer(spec: PipelineSpec) -> Optional[ModelNode]:
+    """The node that sets the output width: the output node, or the first node toward
+    the input that is no activation or dropout."""
+    nodes = model_nodes(spec)
+    return next((node for node in toward_input(nodes, output_node(nodes))
+                 if node.layer.name not in _PASS_THROUGH), None)
 
 
 def _loss_class(spec: PipelineSpec) -> str:
@@ -63,7 +64,7 @@ def _loss_class(spec: PipelineSpec) -> str:
 def every_layer(spec: PipelineSpec) -> Iterator[tuple[tuple, LayerSpec]]:
     """``(key path, layer)`` of every layer in the file, nested ones included.
 
-    The one walk over layers: the model's layers, the layers inside their layer-valued
+    The one walk over layers: the model's nodes, the layers inside their layer-valued
     arguments (``layer:``, ``backward_layer:``, at any depth) and the ``Random*`` layers
     of ``data.preprocess``. A layer's arguments sit at ``path + (layer.name, arg)``.
     """
@@ -74,8 +75,8 @@ def every_layer(spec: PipelineSpec) -> Iterator[tuple[tuple, LayerSpec]]:
             if isinstance(nested, LayerSpec):
                 yield from walk(nested, path + (layer.name, arg))
 
-    for index, layer in enumerate(spec.model.layers):
-        yield from walk(layer, _LAYERS + (index,))
+    for node in model_nodes(spec):
+        yield from walk(node.layer, node.path)
     for index, step in enumerate(spec.data.preprocess):
         if isinstance(step.options, LayerSpec):
             yield from walk(step.options, ("data", "preprocess", index))
@@ -101,105 +102,31 @@ def trace_example_shape(spec: PipelineSpec, issues: Optional[list[Issue]] = None
                         ) -> Optional[tuple[int, ...]]:
     """Shape of one example after preprocessing, when it is known without data.
 
-    Follows the shape through reshape/resize/pad_sequences steps; reports impossible
-    reshapes to ``issues`` when given. ``None`` when the shape depends on the data.
+    Follows the shape through each step's effect (``steps.STEPS``); reports what a step
+    cannot take (an impossible reshape, an axis or a crop that does not fit) to
+    ``issues`` when given. ``None`` when the shape depends on the data.
     """
-    issues = [] if issues is None else issues
-    known = known_dataset(spec)
-    source = spec.data.source
-    shape: Optional[tuple[int, ...]] = known.input_shape if known else None
-    if source.images is not None:
-        channels = {"grayscale": 1, "rgb": 3, "rgba": 4}[source.images.color_mode]
-        shape = (*source.images.image_size, channels)
-    for index, step in enumerate(spec.data.preprocess):
-        path = ("data", "preprocess", index, step.kind)
-        if step.kind == "reshape":
-            target = list(step.options.target_shape)
-            shape = _check_reshape(shape, target, path + ("target_shape",), issues)
-        elif step.kind == "resize":
-            shape = (*step.options.size, *shape[2:]) if shape and len(shape) >= 2 else None
-        elif step.kind == "pad_sequences":
-            shape = (step.options.maxlen,)
-        elif step.kind == "normalize":
-            _check_axis(shape, step.options.axis, path + ("axis",), issues)
-        elif step.kind == "RandomCrop":
-            _check_crop(shape, step.options.kwargs, path, issues)
-    return shape
-
-
-def _check_axis(shape: Optional[tuple[int, ...]], axis: Optional[int], path: tuple,
-                issues: list[Issue]) -> None:
-    """``normalize.axis`` names an axis of the example: 1..rank, or -rank..-1."""
-    if shape is None or axis is None or axis == 0:  # 0 is refused by NormalizeStep
-        return
-    rank = len(shape)
-    if not (1 <= axis <= rank or -rank <= axis <= -1):
-        issues.append(Issue("out-of-range", path, f"an example here has shape {list(shape)} "
-                            f"({rank} axes), so axis must be from 1 to {rank} or from -{rank} "
-                            f"to -1 (or null for one mean and variance). Received: axis={axis}"))
-
-
-def _check_crop(shape: Optional[tuple[int, ...]], kwargs: dict, path: tuple,
-                issues: list[Issue]) -> None:
-    """A ``RandomCrop`` fits in the image it crops.
-
-    The traced shape stays as it is: augmentation runs on training batches only, so the
-    model sees the uncropped shape (the compile side refuses a step that changes it).
-    """
-    height, width = kwargs.get("height"), kwargs.get("width")
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (height, width)):
-        return  # a wrong type is reported already (or Keras reports it)
-    first = 1 if kwargs.get("data_format") == "channels_first" else 0
-    image = shape[first:first + 2] if shape is not None and len(shape) == 3 else None
-    if min(height, width) < 1 or (image and (height > image[0] or width > image[1])):
-        within = f"the {image[0]}x{image[1]} image" if image else "an image"
-        size = f"{safe_repr(height)}x{safe_repr(width)}"
-        issues.append(Issue("crop-size", path, f"a crop of {size} does not fit in "
-                            f"{within} it receives: height and width are from 1 up to the "
-                            "image's (Keras would enlarge the image instead of cropping it). "
-                            "Lower them, or resize first. Received: "
-                            f"height={safe_repr(height)}, width={safe_repr(width)}",
-                            at_key=True))
+    return trace_shape(example_shape_without_data(spec.data.source), spec.data.preprocess,
+                       issues)
 
 
 def check_shapes(spec: PipelineSpec, issues: list[Issue]) -> None:
     trace_example_shape(spec, issues)
 
 
-def _check_reshape(shape: Optional[tuple[int, ...]], target: list[int], path: tuple,
-                   issues: list[Issue]) -> Optional[tuple[int, ...]]:
-    unknown = [d for d in target if d == -1]
-    if len(unknown) > 1 or any(d == 0 or d < -1 for d in target):
-        issues.append(Issue("reshape-size", path, "a target shape holds positive sizes and at "
-                            f"most one -1. Received: target_shape={target}"))
-        return None
-    if shape is None:
-        return None
-    size = math.prod(shape)
-    known_part = math.prod(d for d in target if d != -1)
-    fits = size % known_part == 0 if unknown else size == known_part
-    if not fits:
-        issues.append(Issue("reshape-size", path, f"cannot reshape an example of shape "
-                            f"{list(shape)} ({size} values) to {target} ({known_part} values). "
-                            f"Use sizes whose product is {size}."))
-        return None
-    return tuple(size // known_part if d == -1 else d for d in target)
-
-
 def check_output_units(spec: PipelineSpec, issues: list[Issue]) -> None:
     known = known_dataset(spec)
     if known is None or known.num_classes is None:
         return
-    found = _output_layer(spec.model.layers)
+    found = _output_layer(spec)
     if found is None:
         return
-    index, layer = found
-    units = layer.kwargs.get("units")
+    units = found.layer.kwargs.get("units")
     classes = known.num_classes
     if not isinstance(units, int) or units == classes or (classes == 2 and units == 1):
         return
-    name = spec.data.source.sample or spec.data.source.keras.name
-    issues.append(Issue("class-count-mismatch", _LAYERS + (index, layer.name, "units"),
+    name = known_dataset_name(spec.data.source)
+    issues.append(Issue("class-count-mismatch", found.path + (found.layer.name, "units"),
                         f"the output layer has {safe_repr(units)} units but '{name}' has {classes} "
                         f"classes. Set units: {classes}" + (" (or 1 with a sigmoid and "
                         "binary_crossentropy)." if classes == 2 else ".")))
@@ -211,8 +138,8 @@ def class_count(spec: PipelineSpec) -> Optional[int]:
     known = known_dataset(spec)
     if known is not None:
         return known.num_classes
-    found = _output_layer(spec.model.layers)
-    units = found[1].kwargs.get("units") if found else None
+    found = _output_layer(spec)
+    units = found.layer.kwargs.get("units") if found else None
     if isinstance(units, int) and not isinstance(units, bool) and units >= 2:
         return units
     return None
@@ -229,7 +156,7 @@ def check_top_k(spec: PipelineSpec, issues: list[Issue]) -> None:
 
 
 def check_logits(spec: PipelineSpec, issues: list[Issue]) -> None:
-    activation = output_activation(spec.model.layers)
+    activation = output_activation(model_nodes(spec))
     from_logits = spec.loss.kwargs.get("from_logits")
     if activation in ("softmax", "sigmoid") and from_logits is True:
         issues.append(Issue("logits-conflict", ("loss", "from_logits"), f"the last layer applies "
@@ -264,17 +191,32 @@ def check_loss_matches_labels(spec: PipelineSpec, issues: list[Issue]) -> None:
 
 def logged_metric_names(spec: PipelineSpec) -> list[str]:
     """Names that Keras's History will hold for this run (what `monitor` may name)."""
-    names = ["loss"]
-    metrics = load_catalog().metrics
-    for metric in spec.metrics:
-        if metric.name in ("accuracy", "acc") or metric.name in metrics.by_alias:
-            names.append(metric.name)  # Keras logs string identifiers as written
-        else:
-            entry = metrics.get(metric.name)
-            names.append(entry.logged_name if entry and entry.logged_name else metric.name)
+    names = ["loss"] + [logged_metric_name(metric) for metric in spec.metrics]
     if spec.data.split.validation > 0:
         names += ["val_" + name for name in list(names)]
     return names
+
+
+def check_metrics(spec: PipelineSpec, issues: list[Issue]) -> None:
+    """Metrics that cannot measure the run's labels, where the spec tells their kind (a
+    named data set, an image folder); ``compile_pipeline`` checks again on the data."""
+    labels = labels_from_spec(spec)
+    if labels is not None:
+        issues += metric_issues(spec, labels)
+
+
+def labels_from_spec(spec: PipelineSpec) -> Optional[RunLabels]:
+    """The kind of the run's labels as far as the spec tells it (``None``: the data
+    decides): a named data set's classes or target, an image folder's classes, the
+    output layer's units."""
+    known = known_dataset(spec)
+    regression = regression_without_data(spec.data.source)
+    found = _output_layer(spec)
+    units = found.layer.kwargs.get("units") if found is not None else None
+    return run_labels(spec, regression=regression,
+                      num_classes=known.num_classes if known is not None else None,
+                      output_units=units if isinstance(units, int) else None,
+                      logits=output_activation(spec.model.layers) not in ("softmax", "sigmoid"))
 
 
 def check_early_stopping(spec: PipelineSpec, issues: list[Issue]) -> None:
@@ -313,16 +255,18 @@ def check_suspicious_values(spec: PipelineSpec, issues: list[Issue]) -> None:
         issues.append(Issue("jit-ignored", ("train", "jit_compile"), "Keras turns XLA off while "
                             "deterministic ops are on, so `jit_compile: true` has no effect. "
                             "Set train.deterministic: false to use XLA.", severity=WARNING))
-    for index, layer in enumerate(spec.model.layers):
+    nodes = model_nodes(spec)
+    for node in nodes:
+        layer = node.layer
         for arg in ("input_shape", "input_dim"):
             if arg in layer.kwargs and layer.name != "Embedding":  # Embedding.input_dim is vocab
-                issues.append(Issue("input-shape-ignored", _LAYERS + (index, layer.name, arg),
+                issues.append(Issue("input-shape-ignored", node.path + (layer.name, arg),
                                     f"kerapipe infers the model's input from the data; Keras "
                                     f"ignores `{arg}` here (with a warning). Remove it.",
                                     severity=WARNING))
-    last = spec.model.layers[-1]
-    if last.name in ("Dropout", "GaussianDropout", "AlphaDropout"):
-        issues.append(Issue("dropout-last", _LAYERS + (len(spec.model.layers) - 1, last.name),
+    last = output_node(nodes)
+    if last is not None and last.layer.name in ("Dropout", "GaussianDropout", "AlphaDropout"):
+        issues.append(Issue("dropout-last", last.path + (last.layer.name,),
                             "dropout as the last layer drops output logits; put it before the "
                             "output layer.", severity=WARNING))
 
@@ -391,6 +335,7 @@ CHECKS: list[Callable[[PipelineSpec, list[Issue]], None]] = [
     check_top_k,
     check_logits,
     check_loss_matches_labels,
+    check_metrics,
     check_early_stopping,
     check_suspicious_values,
 ]

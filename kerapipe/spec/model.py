@@ -13,8 +13,13 @@ from pathlib import PurePath
 from typing import Any, Iterable, Literal, Optional, Union
 
 from kerapipe.spec.catalog import Family, load_catalog
-from kerapipe.spec.datasets import KERAS_DATASETS, SAMPLES
+from kerapipe.spec.known_datasets import KERAS_DATASETS, SAMPLES
 from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
+from kerapipe.spec.steps import (MAX_CLASSES, MAX_IMAGE_SIDE, STEPS, is_augmentation_layer,
+                                 unknown_step)
+from kerapipe.spec.steps import check_items as _check_items
+from kerapipe.spec.steps import (NormalizeStep, OneHotStep, PadSequencesStep,  # noqa: F401
+                                 RescaleStep, ReshapeStep, ResizeStep)  # their old home
 from kerapipe.spec.typed import parse, parse_spec, spec_field, to_plain
 
 FORMAT_VERSION = 1
@@ -33,12 +38,9 @@ MAX_BATCH_SIZE = 2**20          # 1,048,576 examples a step
 MAX_SHUFFLE = 1_000_000_000     # examples in the shuffle buffer
 MAX_EPOCHS = 1_000_000          # epochs, patience, start_from_epoch, steps_per_execution
 MAX_WORDS = 10_000_000          # imdb has 88,584 distinct words, reuters 30,979
-MAX_SEQUENCE = 100_000          # pad_sequences length; the longest imdb review is 2,494
-MAX_CLASSES = 100_000           # one_hot classes; ImageNet-21k has 21,841
 MAX_TOP_K = 1_000               # predictions.csv columns grow 3 per rank
-MAX_IMAGE_SIDE = 8192           # pixels a side; one 8192x8192 RGB float image is 768 MiB
-MAX_RANK = 16                   # axes of one example (reshape, normalize axis)
-MAX_DIM = 2**31 - 1             # one reshape size: TensorFlow's int32 shape limit
+# The preprocessing steps' bounds (MAX_SEQUENCE, MAX_CLASSES, MAX_IMAGE_SIDE, MAX_RANK,
+# MAX_DIM) are declared with the steps, in spec/steps.py.
 
 # A run name becomes one folder name (`<name>-<timestamp>`) directly inside the output
 # folder, and (with characters other than ASCII letters and digits as `_`) the Keras
@@ -57,26 +59,6 @@ def is_run_name(name: Any) -> bool:
     """Whether ``name`` is a valid run name (``RUN_NAME_RULE``)."""
     return (isinstance(name, str) and bool(_RUN_NAME.match(name)) and name.isprintable()
             and len(name.encode("utf-8", "surrogatepass")) <= MAX_RUN_NAME_BYTES)
-
-
-_FRACTION = re.compile(r"\s*([0-9.eE+-]+)\s*/\s*([0-9.eE+-]+)\s*\Z")
-_FRACTION_JSON_PATTERN = r"^\s*[0-9.eE+-]+\s*/\s*[0-9.eE+-]+\s*$"
-
-
-def parse_fraction(value: Any) -> Any:
-    """Accept ``1/255`` (a string in YAML) as the number it means."""
-    if isinstance(value, str):
-        match = _FRACTION.match(value)
-        if not match:
-            raise ValueError("expected a number or a fraction such as 1/255.")
-        try:
-            numerator, denominator = float(match.group(1)), float(match.group(2))
-        except ValueError:
-            raise ValueError("expected a number or a fraction such as 1/255.") from None
-        if denominator == 0:
-            raise ValueError("the fraction divides by zero.")
-        return numerator / denominator
-    return value
 
 
 def default_run_name(file: str) -> str:
@@ -102,18 +84,6 @@ def _check_path_text(values: dict, key: str, path: Path, issues: list[Issue]) ->
         issues.append(Issue("bad-path", path + (key,), "a path cannot hold a NUL byte or "
                             "another control character (tab, newline, ...). Remove it. "
                             f"Received: {key}={safe_repr(value)}"))
-
-
-def _check_items(values: dict, key: str, low: int, high: int, path: Path,
-                 issues: list[Issue], allowed: tuple = ()) -> None:
-    """Each integer item of list ``key`` lies in ``[low, high]`` (or is in ``allowed``)."""
-    items = values.get(key)
-    for index, item in enumerate(items if isinstance(items, list) else []):
-        if isinstance(item, int) and item not in allowed and not low <= item <= high:
-            extra = f" or {', '.join(map(str, allowed))}" if allowed else ""
-            issues.append(Issue("out-of-range", path + (key, index), f"each entry must be "
-                                f"from {low} to {high}{extra}. Received: {key}[{index}]="
-                                f"{safe_repr(item)}"))
 
 
 # --- Keras objects named in the file (layers, schedules) ---------------------------
@@ -341,6 +311,9 @@ class CsvSource:
     delimiter: str = spec_field(",", "Field delimiter: one printable ASCII character or a "
                                 "tab, not `\"` (Python's and tf.data's CSV readers both read "
                                 "the file).")
+    id_column: Optional[str] = spec_field(None, "Column that names each row (never a "
+                                          "feature): predictions.csv and `predict` show its "
+                                          "value. Defaults to the row's line number.")
 
     @staticmethod
     def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
@@ -354,6 +327,17 @@ class CsvSource:
                                 "'\"' (both CSV readers, Python's and tf.data's, must split "
                                 "the file the same way), e.g. ',', ';', '|' or '\\t'. "
                                 f"Received: delimiter={safe_repr(delimiter)}"))
+        id_column, label = values.get("id_column"), values.get("label")
+        if isinstance(id_column, str) and id_column == label:
+            issues.append(Issue("not-applicable", path + ("id_column",), "the id column "
+                                "names each row, so it cannot also be the label. Name another "
+                                f"column, or remove id_column. Received: id_column="
+                                f"{safe_repr(id_column)}"))
+        features = values.get("features")
+        if isinstance(id_column, str) and isinstance(features, list) and id_column in features:
+            issues.append(Issue("not-applicable", path + ("id_column",), "the id column is "
+                                "never a feature: remove it from data.source.csv.features, or "
+                                f"remove id_column. Received: id_column={safe_repr(id_column)}"))
 
 
 @dataclass(frozen=True)
@@ -405,98 +389,9 @@ class SplitSpec:
     stratify: bool = spec_field(True, "Keep class proportions equal across the splits.")
 
 
-@dataclass(frozen=True)
-class RescaleStep:
-    """Multiply inputs by `scale` and add `offset` (keras.layers.Rescaling)."""
-
-    scale: float = spec_field(doc="Factor; a fraction such as 1/255 is fine.",
-                              coerce=parse_fraction, json_schema={"anyOf": [
-                                  {"type": "number"},
-                                  {"type": "string", "pattern": _FRACTION_JSON_PATTERN}]})
-    offset: float = spec_field(0.0, "Added after scaling.")
-    shorthand = "scale"
-
-
-@dataclass(frozen=True)
-class NormalizeStep:
-    """Standardise inputs with mean and variance learned from the training split only."""
-
-    axis: Optional[int] = spec_field(-1, "Axis that keeps separate statistics (-1: per "
-                                     "channel/feature; null: one mean and variance); an axis "
-                                     "of the example, counted from 1 (0 is the batch axis) "
-                                     "or from the end (-1).", ge=-MAX_RANK, le=MAX_RANK)
-
-    @staticmethod
-    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
-        if values.get("axis") == 0:
-            issues.append(Issue("out-of-range", path + ("axis",), "axis 0 is the batch axis, "
-                                "whose size changes from batch to batch; use an axis of the "
-                                "example (1 is its first, -1 its last) or null. Received: "
-                                "axis=0"))
-
-
-@dataclass(frozen=True)
-class ReshapeStep:
-    """Reshape each example (keras.layers.Reshape); one entry may be -1."""
-
-    target_shape: list[int] = spec_field(doc="Shape of one example, without the batch axis "
-                                         f"(at most {MAX_RANK} sizes).", min_items=1,
-                                         max_items=MAX_RANK)
-    shorthand = "target_shape"
-
-    @staticmethod
-    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
-        # 0 and sizes below -1 are reported with the example shape (checks.py)
-        _check_items(values, "target_shape", -MAX_DIM, MAX_DIM, path, issues)
-
-
-@dataclass(frozen=True)
-class ResizeStep:
-    """Resize images to [height, width] (keras.layers.Resizing)."""
-
-    size: list[int] = spec_field(doc=f"[height, width] in pixels (1 to {MAX_IMAGE_SIDE} "
-                                 "each).", min_items=2, max_items=2)
-    interpolation: Literal["bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5",
-                           "gaussian", "mitchellcubic"] = spec_field("bilinear",
-                                                                     "Interpolation method.")
-    shorthand = "size"
-
-    @staticmethod
-    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
-        _check_items(values, "size", 1, MAX_IMAGE_SIDE, path, issues)
-
-
-@dataclass(frozen=True)
-class OneHotStep:
-    """Turn integer labels into one-hot vectors (for categorical_crossentropy)."""
-
-    num_classes: Optional[int] = spec_field(None, "Number of classes. Defaults to the number "
-                                            "found in the data.", ge=2, le=MAX_CLASSES)
-
-
-@dataclass(frozen=True)
-class PadSequencesStep:
-    """Pad or cut integer sequences to one length (keras.utils.pad_sequences)."""
-
-    maxlen: int = spec_field(doc="Length of every sequence.", ge=1, le=MAX_SEQUENCE)
-    padding: Literal["pre", "post"] = spec_field("pre", "Where padding goes.")
-    truncating: Literal["pre", "post"] = spec_field("pre", "Where long sequences are cut.")
-    shorthand = "maxlen"
-
-
-PREPROCESS_STEPS: dict[str, type] = {
-    "rescale": RescaleStep,
-    "normalize": NormalizeStep,
-    "reshape": ReshapeStep,
-    "resize": ResizeStep,
-    "one_hot": OneHotStep,
-    "pad_sequences": PadSequencesStep,
-}
-
-
-def is_augmentation_layer(name: str) -> bool:
-    """Keras's random preprocessing layers run on training batches only."""
-    return name.startswith("Random") and load_catalog().layers.get(name) is not None
+# The preprocessing steps (their options, stages and shape effects) are registered in
+# spec/steps.py. This view of their option types stays until overrides.py reads STEPS.
+PREPROCESS_STEPS: dict[str, type] = {name: kind.options for name, kind in STEPS.items()}
 
 
 @dataclass(frozen=True)
@@ -514,26 +409,22 @@ class PreprocessStep:
                                 f"Received: {safe_repr(value)}"))
             return None
         (kind, options), = value.items()
-        if kind in PREPROCESS_STEPS:
-            parsed = parse_spec(PREPROCESS_STEPS[kind], options, path + (kind,), issues)
+        if kind in STEPS:
+            parsed = parse_spec(STEPS[kind].options, options, path + (kind,), issues)
             return cls(kind, parsed) if parsed is not None else None
         if is_augmentation_layer(kind):
             layer = LayerSpec.from_yaml(value, path, issues)
             return cls(kind, layer) if layer is not None else None
-        random_layers = [n for n in load_catalog().layers.entries if n.startswith("Random")]
-        issues.append(Issue("unknown-step", path + (kind,), f"unknown preprocessing step "
-                            f"'{kind}'.{did_you_mean(kind, list(PREPROCESS_STEPS) + random_layers)} "
-                            f"Steps: {', '.join(PREPROCESS_STEPS)}, or a Keras Random* layer "
-                            "(training only).", at_key=True))
+        issues.append(unknown_step(kind, path))
         return None
 
     @staticmethod
     def json_schema() -> dict:
         from kerapipe.spec.typed import json_schema_for
         defs: dict = {}
-        variants = [{"type": "object", "properties": {k: json_schema_for(t, defs)},
+        variants = [{"type": "object", "properties": {k: json_schema_for(t.options, defs)},
                      "required": [k], "additionalProperties": False, "description":
-                     (t.__doc__ or "").strip()} for k, t in PREPROCESS_STEPS.items()]
+                     t.doc} for k, t in STEPS.items()]
         for variant in variants:  # inline the step definitions: this schema is a leaf
             (key, ref), = variant["properties"].items()
             variant["properties"][key] = defs[ref["$ref"].rsplit("/", 1)[1]]

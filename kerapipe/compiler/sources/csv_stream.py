@@ -1,6 +1,6 @@
 """How tf.data reads a CSV file's feature columns while training: streamed in blocks of
 lines, never loaded whole (``CsvStream``; the first pass that checks every row is
-``csv_source.py``)."""
+``csv_file.py``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ _SPLIT_MIN_COLUMNS = 256
 class CsvStream:
     """How tf.data reads a CSV file's feature columns: streamed, never loaded whole.
 
-    The first pass (``csv_source.load_csv``) checks every row and keeps only the labels; the
+    The first pass (``csv_file.load_csv``) checks every row and keeps only the labels; the
     features are parsed again in tf.data while training, in batches, by
     ``tf.io.decode_csv``; or, for more than ``_SPLIT_MIN_COLUMNS`` feature columns and no
     quote in any row, by splitting at the delimiter (the same fields, since the first pass
@@ -35,6 +35,7 @@ class CsvStream:
 
     def features(self, rows: np.ndarray):
         """float32 feature vectors of data rows ``rows`` (ascending), in file order."""
+        from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
         import tensorflow as tf
 
         wanted = np.zeros(self.num_rows, dtype=bool)
@@ -57,6 +58,7 @@ class CsvStream:
     def decode(self, lines):
         """float32 features ``(len(lines), len(feature_columns))`` of data lines (a 1-D
         string tensor), as the model sees them; eager or inside tf.data."""
+        from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
         import tensorflow as tf
 
         lines = tf.strings.regex_replace(lines, "\r$", "")

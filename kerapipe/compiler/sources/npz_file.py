@@ -1,5 +1,6 @@
-"""The .npz source, and the one .npz reader (training and ``predict``): nothing is read
-that the file's zip directory and .npy headers have not been checked for first.
+"""The .npz source (``NpzFileSource``), and the one .npz reader (training and ``predict``):
+nothing is read that the file's zip directory and .npy headers have not been checked for
+first. An example's id is its position in the file's arrays.
 
 A pickle is never loaded (object arrays are refused from their header), a header must
 match its member's size, and the arrays asked for may take at most
@@ -20,7 +21,8 @@ import numpy as np
 
 from kerapipe.compiler.files import (check_regular_file, open_regular_file, physical_memory,
                                      resolve, scan_file, size_text)
-from kerapipe.compiler.raw import RawData
+from kerapipe.compiler.sources.arrays import ArraySource
+from kerapipe.compiler.sources.raw import RawData
 from kerapipe.errors import DataError
 from kerapipe.spec.issues import did_you_mean
 from kerapipe.spec.model import NpzSource
@@ -181,6 +183,42 @@ def _read_member(archive: zipfile.ZipFile, name: str, header: NpyHeader, where: 
     if array_.shape != header.shape or array_.dtype != header.dtype:  # changed meanwhile
         raise DataError(f"{where}: array '{name}' changed while it was read; read it again.")
     return array_
+
+
+class NpzFileSource(ArraySource):
+    """``source: {npz: data.npz}``: named arrays of a NumPy .npz file."""
+
+    kind = "npz"
+
+    def load(self) -> RawData:
+        return load_npz(self.options, self.base_dir)
+
+
+_INPUTS_FIX = "Save the inputs with numpy.savez(path, x=features)."
+
+
+def read_npz_inputs(path: str | os.PathLike) -> np.ndarray:
+    """The feature array of an .npz of ``predict`` inputs (``x``, else ``x_test``,
+    ``x_train``, else the first), chosen from the headers and read by ``read_npz``.
+
+    Raises:
+        DataError: naming the file when it holds no numeric array of examples.
+    """
+    path = os.fspath(path)
+    headers = npz_headers(path, path, _INPUTS_FIX)
+    names = [n for n in ("x", "x_test", "x_train") if n in headers] or list(headers)
+    if not names:
+        raise DataError(f"{path}: holds no arrays. {_INPUTS_FIX}")
+    name, header = names[0], headers[names[0]]
+    if not header.shape:
+        raise DataError(f"{path}: array '{name}' is a single value, not one row per "
+                        f"example. {_INPUTS_FIX}")
+    if header.dtype.kind not in "biuf":
+        raise DataError(f"{path}: array '{name}' holds {header.dtype} values; the model's "
+                        "inputs must be numbers. Convert them before saving the file.")
+    if header.shape[0] == 0:
+        raise DataError(f"{path}: the feature array holds no examples to predict.")
+    return read_npz(path, [name], path, _INPUTS_FIX)[name]
 
 
 def load_npz(source: NpzSource, base: str) -> RawData:

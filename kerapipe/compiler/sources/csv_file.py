@@ -1,10 +1,13 @@
-"""The CSV source's first pass: every row checked in one streaming pass, only the labels
-kept; tf.data parses the features again while training (``csv_stream.CsvStream``).
+"""The CSV source (``CsvFileSource``): a first pass checks every row in one stream and
+keeps only the labels; tf.data parses the features again while training
+(``csv_stream.CsvStream``).
 
 The first pass holds each row to what tf.data's ``decode_csv`` reads alike (its quoting,
 its numbers, one line a row), so a file that passes cannot fail mid-training; and it
 bounds what one line or one header can cost (``MAX_CSV_LINE_CHARS``, ``MAX_CSV_COLUMNS``).
-``predict`` opens its CSV input through ``open_csv``, with the same rules.
+``predict`` reads its CSV input with the same reader (``open_csv``, ``read_header``, the
+same row checks) and selects the training feature columns by name (``read_csv_rows``).
+An example's id is its line in the file, or its value in ``data.source.csv.id_column``.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
-from kerapipe.compiler.csv_stream import CsvStream
 from kerapipe.compiler.files import check_regular_file, open_regular_file, resolve, scan_file
-from kerapipe.compiler.raw import RawData
+from kerapipe.compiler.sources import Source
+from kerapipe.compiler.sources.csv_stream import CsvStream
+from kerapipe.compiler.sources.raw import RawData
 from kerapipe.compiler.values import FLOAT32_MAX, show
-from kerapipe.errors import DataError
+from kerapipe.errors import DataError, UsageError
 from kerapipe.spec.issues import did_you_mean
 from kerapipe.spec.model import MAX_CLASSES, CsvSource
 from kerapipe.spec.typed import looks_numeric
@@ -77,8 +81,73 @@ def open_csv(path: str, where: str, delimiter: str) -> Iterator[tuple[Any, LastL
         raise DataError(f"{where}: cannot read the file ({err.strerror or err}).") from err
 
 
-def load_csv(source: CsvSource, base: str) -> RawData:
-    """Check every row of a CSV in one streaming pass; keep only labels and line numbers."""
+class CsvFileSource(Source):
+    """``source: {csv: {path: data.csv, label: species}}``: a CSV table, streamed."""
+
+    kind = "csv"
+    examples_are = "CSV columns"
+
+    def __init__(self, spec, base_dir=".") -> None:
+        super().__init__(spec, base_dir)
+        self.stream: Optional[CsvStream] = None  # set by load: how tf.data reads the rows
+
+    def load(self) -> RawData:
+        raw, self.stream = load_csv(self.options, self.base_dir)
+        return raw
+
+    def arrange(self, indices: np.ndarray) -> np.ndarray:
+        return np.sort(indices)  # streamed in file order: each split's rows ascending
+
+    def features(self, split):
+        return self.stream.features(split.x)
+
+    def examples(self, split, shuffle_files: bool = False, seed: Optional[int] = None):
+        from kerapipe.compiler import backend  # noqa: F401  (the quiet first TensorFlow import)
+        import tensorflow as tf
+
+        labels = tf.data.Dataset.from_tensor_slices(split.y)
+        return tf.data.Dataset.zip((self.features(split), labels))
+
+    def read_csv_inputs(self, path, record: dict) -> tuple[np.ndarray, list[str]]:
+        """A CSV of inputs: the training feature columns, selected by name (extra columns,
+        the label among them, are passed over); each row's id is its value in the id
+        column when the pipeline names one and the file has it, else its line number."""
+        options = self.options
+        return read_csv_rows(path, options.delimiter, self.feature_columns(record),
+                             options.id_column)
+
+    def feature_columns(self, record: dict) -> Optional[list[str]]:
+        """The columns the model was trained on, in its order: as the run recorded them,
+        else the pipeline's ``features``, else the training file's header (runs recorded
+        before kerapipe kept them); ``None`` when none of these can tell.
+
+        Raises:
+            UsageError: run.json holds feature columns that are not a list of names.
+        """
+        data = record.get("data")
+        recorded = data.get("feature_columns") if isinstance(data, dict) else None
+        if recorded is not None:
+            if not isinstance(recorded, list) or not recorded or not all(
+                    isinstance(name, str) for name in recorded):
+                raise UsageError("run.json: data.feature_columns must be a list of column "
+                                 "names; the run folder looks damaged. Received: "
+                                 f"{show(recorded)}")
+            return list(recorded)
+        if self.options.features is not None:
+            return list(self.options.features)
+        try:
+            with open_csv(resolve(self.base_dir, self.options.path), self.options.path,
+                          self.options.delimiter) as (reader, _):
+                header = read_header(reader, self.options.path)
+                _, indices = _csv_columns(self.options.path, header, self.options)
+        except DataError:
+            return None
+        return [header[i] for i in indices]
+
+
+def load_csv(source: CsvSource, base: str) -> tuple[RawData, CsvStream]:
+    """Check every row of a CSV in one streaming pass; keep only labels and ids (line
+    numbers, or the id column's values), and how tf.data reads the features."""
     path = resolve(base, source.path)
     where = source.path
     delimiter = source.delimiter
@@ -87,32 +156,13 @@ def load_csv(source: CsvSource, base: str) -> RawData:
     line_numbers = array("l")
     label_codes = array("l")
     distinct: dict[str, int] = {}
+    id_values: list[str] = []
     quoted = False
     with open_csv(path, where, delimiter) as (reader, lines):
-        header = next(reader, None)
-        if header is None:
-            raise DataError(f"{where}: the file is empty. A CSV source needs a header row "
-                            "naming the columns, then one row per example.")
-        if reader.line_num > 1:
-            raise DataError(f"{where}, line 1: the header row spans {reader.line_num} "
-                            "lines (a quoted column name holds a line break); tf.data "
-                            "skips one line as the header, so the rows would not line "
-                            "up. Put the header on one line.")
-        if not header:
-            raise DataError(f"{where}, line 1: the first line is blank; it must be the "
-                            "header row naming the columns. Remove the blank line.")
-        header = [name.strip() for name in header]
+        header = read_header(reader, where)
         label_index, feature_indices = _csv_columns(where, header, source)
-        previous_line = reader.line_num
-        for row in reader:
-            line = reader.line_num
-            if line - previous_line > 1 and row:
-                raise DataError(f"{where}, line {previous_line + 1}: a quoted value spans "
-                                "several lines; kerapipe streams CSV files line by line. "
-                                "Put each example on one line.")
-            previous_line = line
-            if not row:
-                continue  # blank line
+        id_index = _id_index(where, header, source)
+        for line, row in data_rows(reader, where):
             if '"' in lines.text:
                 quoted = True
                 problem = _quoting_problem(lines.text, delimiter)
@@ -128,16 +178,20 @@ def load_csv(source: CsvSource, base: str) -> RawData:
                                 "empty label. Every row needs a label.")
             label_codes.append(distinct.setdefault(label, len(distinct)))
             line_numbers.append(line)
+            if id_index is not None:
+                id_values.append(row[id_index].strip())
     if not label_codes:
         raise DataError(f"{where}: the file has a header row but no data rows.")
 
     count = len(label_codes)
+    lines_array = np.frombuffer(line_numbers, dtype=line_numbers.typecode).astype(np.int64)
     raw = RawData(np.arange(count, dtype=np.int64), np.empty(0), where=where,
-                  names=("x", header[label_index], "", ""),
-                  lines=np.frombuffer(line_numbers, dtype=line_numbers.typecode).astype(np.int64),
+                  names=("x", header[label_index], "", ""), lines=lines_array,
                   example_shape=(len(feature_indices),),
-                  csv=CsvStream(path, delimiter, tuple(feature_indices), count, len(header),
-                                quoted))
+                  ids=np.array(id_values, dtype=object) if id_index is not None
+                  else lines_array,
+                  feature_names=[header[i] for i in feature_indices])
+    stream = CsvStream(path, delimiter, tuple(feature_indices), count, len(header), quoted)
     codes = np.frombuffer(label_codes, dtype=label_codes.typecode).astype(np.int64)
     raw.y = _csv_labels(list(distinct), codes, raw)
     scan = scan_file(path, where, find_lone_cr=True)
@@ -148,7 +202,110 @@ def load_csv(source: CsvSource, base: str) -> RawData:
                         "up. Save the file with \\n (or \\r\\n) line endings.")
     raw.description = f"csv:{source.path} ({count:,} examples, {len(feature_indices)} " \
                       "features, streamed)"
-    return raw
+    return raw, stream
+
+
+def read_header(reader: Any, where: str) -> list[str]:
+    """The header row of a CSV ``reader`` (``open_csv``), its names stripped of spaces.
+
+    Raises:
+        DataError: an empty file, a blank first line, a header over several lines.
+    """
+    header = next(reader, None)
+    if header is None:
+        raise DataError(f"{where}: the file is empty. A CSV file needs a header row "
+                        "naming the columns, then one row per example.")
+    if reader.line_num > 1:
+        raise DataError(f"{where}, line 1: the header row spans {reader.line_num} "
+                        "lines (a quoted column name holds a line break); tf.data "
+                        "skips one line as the header, so the rows would not line "
+                        "up. Put the header on one line.")
+    if not header:
+        raise DataError(f"{where}, line 1: the first line is blank; it must be the "
+                        "header row naming the columns. Remove the blank line.")
+    return [name.strip() for name in header]
+
+
+def data_rows(reader: Any, where: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of each data row after the header; blank lines are no
+    rows, and a quoted value over several lines is refused (rows are streamed by line).
+
+    Raises:
+        DataError: naming the line where a value spans lines.
+    """
+    previous_line = reader.line_num
+    for row in reader:
+        line = reader.line_num
+        if line - previous_line > 1 and row:
+            raise DataError(f"{where}, line {previous_line + 1}: a quoted value spans "
+                            "several lines; kerapipe streams CSV files line by line. "
+                            "Put each example on one line.")
+        previous_line = line
+        if row:
+            yield line, row
+
+
+def read_csv_rows(path: str | os.PathLike, delimiter: str, columns: Optional[Sequence[str]],
+                  id_column: Optional[str] = None) -> tuple[np.ndarray, list[str]]:
+    """The feature rows of a CSV of ``predict`` inputs, read by training's rules (UTF-8 with
+    or without a BOM, header names stripped, bounded lines and columns, the same number
+    checks), and one id per row.
+
+    Args:
+        path: the CSV file.
+        delimiter: its field delimiter (the training pipeline's).
+        columns: the feature columns by name, in the model's order; other columns are
+            passed over. ``None`` (a model not trained on a CSV): every column, in file
+            order.
+        id_column: the column whose value is a row's id, when the file has it. Defaults
+            to the row's line number.
+
+    Returns:
+        float32 features ``(rows, features)`` and the rows' ids.
+
+    Raises:
+        DataError: a column the model needs is missing (named), the first row is no
+            header, a value is not a number, or the file cannot be read.
+    """
+    where = os.fspath(path)
+    _check_delimiter(where, delimiter)
+    with open_csv(where, where, delimiter) as (reader, _):
+        header = read_header(reader, where)
+        position = column_positions(where, header)
+        if columns is None:
+            if all(looks_numeric(name) for name in header if name):
+                raise DataError(f"{where}, line 1: the first row looks like data, not a "
+                                "header naming the columns. Add a header row.")
+            indices = list(range(len(header)))
+        else:
+            missing = [name for name in columns if name not in position]
+            if missing:
+                raise _missing_columns(where, header, list(columns), missing)
+            indices = [position[name] for name in columns]
+        id_index = position.get(id_column) if id_column is not None else None
+        values = array("f")
+        ids: list[str] = []
+        for line, row in data_rows(reader, where):
+            _check_csv_row(where, line, row, header, indices)
+            values.extend(float(row[i]) for i in indices)
+            ids.append(row[id_index].strip() if id_index is not None else str(line))
+    if not ids:
+        raise DataError(f"{where}: the file has a header row but no rows to predict.")
+    return np.frombuffer(values, dtype=np.float32).reshape(len(ids), len(indices)), ids
+
+
+def _missing_columns(where: str, header: list[str], columns: list[str],
+                     missing: list[str]) -> DataError:
+    """The error for feature columns the model needs that the input does not have."""
+    if len(missing) == len(columns) and all(looks_numeric(name) for name in header if name):
+        return DataError(f"{where}, line 1: the first row looks like data, not a header "
+                         f"naming the columns. Add a header row naming the columns the "
+                         f"model was trained on: {_listing(columns)}.")
+    hint = did_you_mean(missing[0], header if len(header) <= 10_000 else ())
+    return DataError(f"{where}: no column {_listing([repr(m) for m in missing])}, which the "
+                     f"model was trained on.{hint} It needs the columns "
+                     f"{_listing(columns)}, found by name in any order; the file has "
+                     f"{_listing(header)}. Rename the columns or add the missing ones.")
 
 
 def _check_delimiter(where: str, delimiter: str) -> None:
@@ -243,7 +400,12 @@ def _listing(names: Sequence[str], most: int = 20) -> str:
     return ", ".join(names[:most]) + f", ... ({len(names):,} columns)"
 
 
-def _csv_columns(where: str, header: list[str], source: CsvSource) -> tuple[int, list[int]]:
+def column_positions(where: str, header: list[str]) -> dict[str, int]:
+    """Each column's position by name.
+
+    Raises:
+        DataError: more than ``MAX_CSV_COLUMNS`` columns, or a name given twice.
+    """
     if len(header) > MAX_CSV_COLUMNS:
         raise DataError(f"{where}: the header has {len(header):,} columns, more than the "
                         f"{MAX_CSV_COLUMNS:,} kerapipe reads from a CSV file. Keep the columns "
@@ -258,6 +420,22 @@ def _csv_columns(where: str, header: list[str], source: CsvSource) -> tuple[int,
         more = f" (and {len(duplicates) - 10:,} more)" if len(duplicates) > 10 else ""
         raise DataError(f"{where}: the header names {shown}{more} more than once; give every "
                         "column its own name.")
+    return position
+
+
+def _id_index(where: str, header: list[str], source: CsvSource) -> Optional[int]:
+    """The position of ``data.source.csv.id_column``, when the pipeline names one."""
+    if source.id_column is None:
+        return None
+    if source.id_column not in header:
+        raise DataError(f"{where}: no id column '{source.id_column}'."
+                        f"{did_you_mean(source.id_column, header)} Columns: "
+                        f"{_listing(header)}. Fix data.source.csv.id_column.")
+    return header.index(source.id_column)
+
+
+def _csv_columns(where: str, header: list[str], source: CsvSource) -> tuple[int, list[int]]:
+    position = column_positions(where, header)
     listing = _listing(header)
     looks_like_data = all(looks_numeric(name) for name in header if name)
     no_header = (" The first row looks like data: add a header row naming the columns."
@@ -270,7 +448,8 @@ def _csv_columns(where: str, header: list[str], source: CsvSource) -> tuple[int,
                         f"{no_header} Set data.source.csv.label to one of them.")
     label_index = position[source.label]
     if source.features is None:
-        features = [i for i in range(len(header)) if i != label_index]
+        id_index = position.get(source.id_column) if source.id_column is not None else None
+        features = [i for i in range(len(header)) if i not in (label_index, id_index)]
         if not features:
             raise DataError(f"{where}: no feature columns: the header has only the label "
                             f"column '{source.label}'. A CSV source needs at least one column "

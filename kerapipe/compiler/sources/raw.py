@@ -1,6 +1,5 @@
-"""What every source's loader returns (``RawData``): the interface between the sources
-(``keras_data``, ``npz``, ``csv_source``, ``images``) and the shared checks and splits of
-``data.load_data``."""
+"""What every source's ``load`` returns (``RawData``): the examples before the shared checks
+and splits of ``loading.load_data``."""
 
 from __future__ import annotations
 
@@ -9,14 +8,17 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from kerapipe.compiler.csv_stream import CsvStream
-
 
 @dataclass
 class RawData:
-    """What a loader returns: arrays before checks and splitting."""
+    """What a source's ``load`` returns: arrays before checks and splitting.
 
-    x: Any  # an ndarray, or an object array of ragged sequences
+    ``ids`` (and ``test_ids``) name where each example came from, one per example: the
+    position in the source arrays before any shuffle (``None`` means exactly that), a
+    CSV file's line number or id column value, an image's path inside the folder.
+    """
+
+    x: Any  # an ndarray, an object array of ragged sequences, CSV row numbers, image paths
     y: np.ndarray
     x_test: Any = None
     y_test: Optional[np.ndarray] = None
@@ -27,11 +29,12 @@ class RawData:
     regression: Optional[bool] = None  # fixed by the source; None: decided by the loss
     fingerprint: str = ""
     description: str = ""
-    is_images: bool = False
     example_shape: Optional[tuple[int, ...]] = None
     lines: Optional[np.ndarray] = None  # CSV: the file line of each example, for messages
-    csv: Optional[CsvStream] = None  # CSV: x holds row numbers; tf.data reads the features
     label_text: Optional[Callable[[int], str]] = None  # CSV: a label as written, for messages
+    ids: Optional[np.ndarray] = None
+    test_ids: Optional[np.ndarray] = None
+    feature_names: Optional[list[str]] = None  # CSV: the feature columns, in model order
 
 
 def is_ragged(x: Any) -> bool:

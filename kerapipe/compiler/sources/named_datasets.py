@@ -1,7 +1,10 @@
-"""The named data sets: kerapipe's bundled samples and ``keras.datasets``.
+"""The named data sets: kerapipe's bundled samples (``SampleSource``) and
+``keras.datasets`` (``KerasDatasetSource``).
 
 Their arrays come from NumPy files kerapipe or Keras wrote, their class counts (and for
-some, class names) are known; the fingerprint hashes the arrays themselves.
+some, class names) are known (``kerapipe.spec.known_datasets``); the fingerprint hashes
+the arrays themselves. An example's id is its position in the arrays (in ``x_test`` for
+a data set's own test split).
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from typing import Any, Optional
 
 import numpy as np
 
-from kerapipe.compiler.raw import RawData, is_ragged
+from kerapipe.compiler.sources.arrays import ArraySource
+from kerapipe.compiler.sources.raw import RawData, is_ragged
 from kerapipe.errors import DataError
-from kerapipe.spec.datasets import KERAS_DATASETS, SAMPLES
+from kerapipe.spec.known_datasets import KERAS_DATASETS, SAMPLES
 
 # Class names of the keras.datasets whose classes have names (others use "0", "1", ...).
 KERAS_CLASS_NAMES: dict[str, list[str]] = {
@@ -33,6 +37,24 @@ def keras_cache_dir() -> str:
     return os.path.join(home, "datasets")
 
 
+class SampleSource(ArraySource):
+    """``source: {sample: mnist}``: a small real data set shipped inside kerapipe."""
+
+    kind = "sample"
+
+    def load(self) -> RawData:
+        return load_sample(self.options)
+
+
+class KerasDatasetSource(ArraySource):
+    """``source: {keras: fashion_mnist}``: a keras.datasets set with its own test split."""
+
+    kind = "keras"
+
+    def load(self) -> RawData:
+        return load_keras(self.options.name, self.options.num_words)
+
+
 def load_sample(name: str) -> RawData:
     """A bundled sample (``source: {sample: mnist}``), shipped inside the package."""
     resource = importlib.resources.files("kerapipe.data") / f"{name}_sample.npz"
@@ -46,6 +68,7 @@ def load_sample(name: str) -> RawData:
 
 def load_keras(name: str, num_words: Optional[int]) -> RawData:
     """A ``keras.datasets`` data set with its own test split (downloaded once by Keras)."""
+    from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
     import keras
 
     kwargs = {"num_words": num_words} if num_words is not None and name in ("imdb", "reuters") \
