@@ -1,5 +1,6 @@
 """Regenerate what is derived from the spec declarations: the JSON Schema file (with the
-CLI's commands and options) and the README's key and error-code tables. Run after changing kerapipe/spec/model.py or codes.py:
+CLI's commands and options) and the README's key, preprocessing-step and error-code
+tables. Run after changing kerapipe/spec/model.py, steps.py or codes.py:
 
     python scripts/gen_docs.py          # rewrite
     python scripts/gen_docs.py --check  # exit 1 if anything is stale (tests do this too)
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 
 from kerapipe.cli import schema_document
-from kerapipe.spec.schema import render_code_table, render_key_table
+from kerapipe.spec.schema import render_code_table, render_key_table, render_step_table
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "schema" / "pipeline.schema.json"
@@ -25,7 +26,8 @@ def schema_text() -> str:
 
 
 def readme_text(current: str) -> str:
-    for marker, table in (("keys", render_key_table()), ("codes", render_code_table())):
+    for marker, table in (("keys", render_key_table()), ("steps", render_step_table()),
+                          ("codes", render_code_table())):
         pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
         if not pattern.search(current):
             raise SystemExit(f"README.md lacks the <!-- {marker}:start/end --> markers")

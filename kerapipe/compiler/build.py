@@ -21,15 +21,19 @@ import random
 import re
 from typing import Any, Iterator, Optional
 
+from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
 import keras
 import numpy as np
 import tensorflow as tf
 
 from kerapipe.compiler.files import physical_memory
+from kerapipe.compiler.metrics import keras_metric
 from kerapipe.errors import KerapipeError, SpecError, TrainingError
 from kerapipe.spec.catalog import load_catalog
-from kerapipe.spec.checks import output_activation
+from kerapipe.spec.checks import labels_from_spec, output_activation
+from kerapipe.spec.graph import MODEL_INPUT, ModelNode, model_nodes, output_node, repeated_name
 from kerapipe.spec.issues import Issue, format_path
+from kerapipe.spec.metrics import RunLabels, metric_class, metric_issues
 from kerapipe.spec.validate import FILE_ARGUMENTS, inside_folder
 from kerapipe.spec.model import (NESTED_LAYER_ARGS, LayerSpec, LossSpec, MetricSpec,
                                  OptimizerSpec, PipelineSpec, ScheduleSpec, is_custom_name)
@@ -139,13 +143,20 @@ def build_optimizer(spec: OptimizerSpec) -> keras.optimizers.Optimizer:
                                                      **spec.kwargs)
 
 
-def build_metric(spec: MetricSpec, path: tuple = ("metrics",)) -> Any:
-    """A metric object, or the string ``accuracy``/``acc`` that Keras resolves per loss."""
-    if spec.name in ("accuracy", "acc") and not spec.kwargs:
-        return spec.name
-    entry = load_catalog().metrics.get(spec.name)
-    with keras_guard("keras-arguments", path, f"Keras refused the {entry.name} metric"):
-        return getattr(keras.metrics, entry.name)(**spec.kwargs)
+def build_metric(spec: MetricSpec, path: tuple = ("metrics",),
+                 labels: Optional[RunLabels] = None, output_units: Optional[int] = None) -> Any:
+    """The Keras metric of a ``metrics:`` entry, given the run's labels and outputs in the
+    form it expects (``kerapipe.compiler.metrics``); ``labels`` ``None``: the metric as
+    Keras builds it (to check its arguments). ``output_units``: the model's output width."""
+    with keras_guard("keras-arguments", path, f"Keras refused the {metric_class(spec)} metric"):
+        return keras_metric(spec, labels, output_units)
+
+
+def refuse_unmeasurable_metrics(spec: PipelineSpec, labels: RunLabels) -> None:
+    """``SpecError`` (unlocated) at each metric that cannot measure ``labels``."""
+    issues = metric_issues(spec, labels)
+    if issues:
+        raise SpecError(issues)
 
 
 def short_error(err: BaseException) -> str:
@@ -209,24 +220,34 @@ def dummy_batch(output_shape: tuple, label_shape: tuple, sparse_labels: bool
     return labels, outputs
 
 
-def exercise_loss_and_metrics(spec: PipelineSpec, loss: Any, batch: tuple) -> None:
+def exercise_loss_and_metrics(spec: PipelineSpec, loss: Any, batch: tuple,
+                              labels: Optional[RunLabels] = None) -> None:
     """The loss and a throwaway copy of each metric on a dummy batch of the run's shapes:
-    what Keras checks only on first update (``k: x``) fails here, not in fit."""
-    labels, outputs = batch
+    what Keras checks only on first update (``k: x``) fails here, not in fit.
+    ``labels``: the run's labels (default: as far as the spec tells them)."""
+    labels_batch, outputs = batch
     if loss is not None and not is_custom_name(spec.loss.name):
         with keras_guard("keras-arguments", ("loss",), f"the loss fails on labels of shape "
-                         f"{labels.shape} and outputs of shape {outputs.shape}"):
-            loss(labels, outputs)
+                         f"{labels_batch.shape} and outputs of shape {outputs.shape}"):
+            loss(labels_batch, outputs)
+    labels = labels if labels is not None else labels_from_spec(spec)
+    units = outputs.shape[-1] if outputs.ndim > 1 else 1
     with _untraced():
         for index, metric_spec in enumerate(spec.metrics):
             path = ("metrics", index)
-            metric = build_metric(metric_spec, path)
-            if isinstance(metric, str):
-                continue  # Keras picks the accuracy that matches the labels
+            metric = build_metric(metric_spec, path, labels, units)
             with keras_guard("keras-arguments", path, f"the {metric_spec.name} metric fails "
-                             f"on labels of shape {labels.shape} and outputs of shape "
+                             f"on labels of shape {labels_batch.shape} and outputs of shape "
                              f"{outputs.shape}"):
-                metric.update_state(labels, outputs)
+                metric.update_state(labels_batch, outputs)
+                values = tuple(keras.ops.shape(metric.result()))
+            if values:  # one per class or per threshold: History and metrics.json hold numbers
+                raise _Refused([Issue("keras-arguments", path, f"the {metric_spec.name} metric "
+                                      f"gives {math.prod(values)} values (shape {values}), one "
+                                      "per class or per threshold, but kerapipe logs one "
+                                      "number per metric. Give one threshold, or `average: "
+                                      "macro` (micro, weighted) for a score per class.",
+                                      at_key=True)])
 
 
 # --- the model ------------------------------------------------------------------------
@@ -252,34 +273,56 @@ def _deferred_weights() -> Iterator[None]:
             global_state.set_global_attribute(key, before)
 
 
-def _layer_path(index: int, layer_spec: LayerSpec) -> tuple:
-    return ("model", "layers", index, layer_spec.name)
-
-
-def _stack_layers(spec: PipelineSpec, inputs: Any, custom: Optional[dict[str, Any]],
-                  sizes: Optional[list] = None, base_dir: Optional[str] = None) -> Any:
-    """Call the spec's layers on ``inputs``; ``sizes`` gets ``(path, parameters, bytes)``
-    of each layer. Raises ``SpecError`` at the first layer Keras refuses."""
-    tensor = inputs
-    for index, layer_spec in enumerate(spec.model.layers):
-        path = _layer_path(index, layer_spec)
+def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict[str, Any]],
+                sizes: Optional[list] = None, base_dir: Optional[str] = None) -> Any:
+    """Build each node's layer and call it on the outputs of the nodes it names (the
+    model's input tensor is ``inputs``); the output node's tensor. ``sizes`` gets
+    ``(path, parameters, bytes)`` of each layer. Raises ``SpecError`` at the first layer
+    Keras refuses."""
+    tensors = {MODEL_INPUT: inputs}
+    for node in nodes:
+        layer_spec = node.layer
+        path = node.path + (layer_spec.name,)
         layer = build_layer(layer_spec, custom, path, base_dir)
-        shape = tuple(tensor.shape)
+        received = [tensors[name] for name in node.inputs]
+        argument = received[0] if len(received) == 1 else received
+        shape = _shape_of(argument)
         with keras_guard("shape-error", path, f"Keras could not build {layer_spec.name} on "
                          f"an input of shape {shape} (its arguments or that shape)"):
-            tensor = layer(tensor)
+            tensor = layer(argument)
         out = tuple(tensor.shape[1:])
         if any(d is not None and d < 1 for d in out):
             raise _Refused([Issue("shape-error", path, f"{layer_spec.name} leaves no values: "
-                                  f"it turns an input of shape {shape[1:]} into {out}. Every "
-                                  "size must be at least 1; use a smaller kernel, stride or "
-                                  "crop.", at_key=True)])
+                                  f"it turns an input of shape {_shape_of(argument, 1)} into "
+                                  f"{out}. Every size must be at least 1; use a smaller "
+                                  "kernel, stride or crop.", at_key=True)])
+        tensors[node.name] = tensor
         if sizes is not None:
             weights = layer.weights
             count = sum(math.prod(int(d) for d in w.shape) for w in weights)
             size = sum(math.prod(int(d) for d in w.shape) * _itemsize(w.dtype) for w in weights)
             sizes.append((path, count, size))
-    return tensor
+    return tensors[output_node(nodes).name]
+
+
+def _shape_of(argument: Any, skip: int = 0) -> Any:
+    """The shape of a layer's input for a message (a list of them for several inputs),
+    without its first ``skip`` axes."""
+    if isinstance(argument, list):
+        return [_shape_of(item, skip) for item in argument]
+    return tuple(argument.shape)[skip:]
+
+
+def _refuse_repeated_names(nodes: tuple[ModelNode, ...]) -> None:
+    """Two layers of one ``name:``: Keras refuses the model only once every layer is
+    built, with a message that names no layer; refused first, at the second name."""
+    repeated = repeated_name(nodes)
+    if repeated is not None:
+        node, owner = repeated
+        raise _Refused([Issue("layer-arguments", node.path + (node.layer.name, "name"),
+                              f"the name '{node.name}' is taken by {owner}; each layer of a "
+                              "model needs a name of its own. Rename one, or remove `name:` "
+                              "(Keras then picks one).")])
 
 
 def _itemsize(dtype: Any) -> int:
@@ -333,7 +376,8 @@ def _bytes(count: int) -> str:
 def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = "float32",
                      custom: Optional[dict[str, Any]] = None, allocate: bool = True,
                      base_dir: Optional[str] = None, allocate_up_to: int = 0) -> keras.Model:
-    """The trainable model: ``keras.Input(input_shape)`` followed by the spec's layers.
+    """The trainable model: ``keras.Input(input_shape)``, then the layer of each of the
+    spec's nodes (``graph.model_nodes``) called on the outputs of the nodes it names.
 
     The layers are first built without weights, to count the parameters: a model whose
     weights exceed ``model_memory_bound()`` is refused before anything is allocated.
@@ -344,26 +388,54 @@ def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = 
     pipeline's folder (see ``build_layer``).
 
     Raises:
-        SpecError: Keras refuses a layer's arguments or input shape (one unlocated issue at
-            the layer's key path; the caller locates it).
+        SpecError: Keras refuses a layer's arguments or input shape, or two layers have
+            one name (one unlocated issue at the layer's key path; the caller locates it).
         TrainingError: the weights do not fit in memory (``.path``: the largest layer).
     """
+    nodes = model_nodes(spec)
+    _refuse_repeated_names(nodes)
     sizes: list = []
     with _deferred_weights():
-        inputs = keras.Input(shape=tuple(input_shape), dtype=input_dtype, name="features")
-        tensor = _stack_layers(spec, inputs, custom, sizes, base_dir)
-        dry = keras.Model(inputs, tensor, name=_model_name(spec.name))
+        inputs = keras.Input(shape=tuple(input_shape), dtype=input_dtype, name=MODEL_INPUT)
+        tensor = _call_nodes(nodes, inputs, custom, sizes, base_dir)
+        dry = _functional_model(spec, inputs, tensor)
     _refuse_too_large(sizes, model_memory_bound())
     if not allocate and sum(size for _, _, size in sizes) > allocate_up_to:
         return dry
-    inputs = keras.Input(shape=tuple(input_shape), dtype=input_dtype, name="features")
+    inputs = keras.Input(shape=tuple(input_shape), dtype=input_dtype, name=MODEL_INPUT)
     try:
-        tensor = _stack_layers(spec, inputs, custom, base_dir=base_dir)
+        tensor = _call_nodes(nodes, inputs, custom, base_dir=base_dir)
     except (MemoryError, tf.errors.ResourceExhaustedError) as err:
         path, count, size = max(sizes, key=lambda s: s[2])
         raise too_large(path, count, size, sum(s for _, _, s in sizes),
                         sum(c for _, c, _ in sizes), None) from err
-    return keras.Model(inputs, tensor, name=_model_name(spec.name))
+    return _functional_model(spec, inputs, tensor)
+
+
+def _functional_model(spec: PipelineSpec, inputs: Any, outputs: Any) -> keras.Model:
+    """``keras.Model(inputs, outputs)``; Keras refuses one whose layers share a name (a
+    given ``name:`` equal to the name Keras gives another layer, such as ``dense``)."""
+    with keras_guard("layer-arguments", ("model", "layers"), "Keras refused the model"):
+        return keras.Model(inputs, outputs, name=_model_name(spec.name))
+
+
+def build_inference_model(spec: PipelineSpec, model: keras.Model, preprocessing: list,
+                          raw_shape: tuple, raw_dtype: str, classes: bool) -> keras.Model:
+    """Raw input -> the preprocessing layers -> the trained ``model`` -> probabilities.
+
+    Shares its layers with ``model`` (it always has the current weights). ``classes``:
+    the labels are classes, so an output node without softmax or sigmoid (one that
+    outputs logits) gets one: sigmoid for one unit, softmax for more.
+    """
+    raw = keras.Input(shape=tuple(raw_shape), dtype=raw_dtype, name="raw_features")
+    tensor = raw
+    for layer in preprocessing:
+        tensor = layer(tensor)
+    tensor = model(tensor)
+    if classes and output_activation(model_nodes(spec)) not in ("softmax", "sigmoid"):
+        final = "sigmoid" if tensor.shape[-1] == 1 else "softmax"
+        tensor = keras.layers.Activation(final, name="probabilities")(tensor)
+    return keras.Model(raw, tensor, name=f"{model.name}_inference")
 
 
 def _model_name(name: Optional[str]) -> str:

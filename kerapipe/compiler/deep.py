@@ -23,8 +23,11 @@ from kerapipe.compiler.preprocess import preprocessing_layers
 from kerapipe.errors import SpecError, TrainingError
 from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.checks import known_dataset
+from kerapipe.spec.graph import model_nodes, output_node
 from kerapipe.spec.issues import ERROR, NOTE, Issue
+from kerapipe.spec.known_datasets import example_shape_without_data
 from kerapipe.spec.model import PipelineSpec, is_custom_name
+from kerapipe.spec.steps import step_kind, trace_shape
 from kerapipe.spec.validate import pipeline_folder
 from kerapipe.spec.yaml_loader import Document
 
@@ -109,18 +112,14 @@ def _collect(issues: list[Issue], build: Callable[[], Any]) -> Any:
 
 def raw_example_shape(spec: PipelineSpec) -> Optional[tuple[int, ...]]:
     """Shape of one example as the data gives it (before the layer steps), when it is
-    known without data: a named data set, an image folder's ``image_size``, sequences
-    padded by ``pad_sequences``."""
-    known = known_dataset(spec)
-    shape = known.input_shape if known is not None else None
-    source = spec.data.source
-    if source.images is not None:
-        channels = {"grayscale": 1, "rgb": 3, "rgba": 4}[source.images.color_mode]
-        shape = (*source.images.image_size, channels)
-    for step in spec.data.preprocess:
-        if step.kind == "pad_sequences":
-            shape = (step.options.maxlen,) if known is not None else None
-    return shape
+    known without data: a named data set, an image folder's ``image_size``, after the
+    steps applied when the data is loaded (``pad_sequences``, stage ``load``). What a
+    load step makes of files is known only once they are read."""
+    shape = example_shape_without_data(spec.data.source)
+    loaded = [s for s in spec.data.preprocess if step_kind(s.kind).stage == "load"]
+    if loaded and known_dataset(spec) is None:
+        return None
+    return trace_shape(shape, spec.data.preprocess, stages=("load",))
 
 
 def _one_hot(spec: PipelineSpec):
@@ -164,8 +163,8 @@ def output_mismatch(spec: PipelineSpec, output_shape: tuple, labels: tuple) -> O
         return None
     entry = load_catalog().losses.get(spec.loss.name)
     loss = entry.name if entry else spec.loss.name
-    layers = spec.model.layers
-    last = ("model", "layers", len(layers) - 1, layers[-1].name) if layers else ("model",)
+    node = output_node(model_nodes(spec))
+    last = node.path + (node.layer.name,) if node is not None else ("model",)
     out, want = tuple(output_shape), tuple(labels)
     if loss in SPARSE_LOSSES:
         if len(out) == len(want) + 1:

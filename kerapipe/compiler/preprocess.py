@@ -1,11 +1,12 @@
 """Preprocessing steps -> Keras preprocessing layers, shared by tf.data and the saved model.
 
-Each step of ``data.preprocess`` becomes one Keras layer (``Rescaling``,
-``Normalization``, ``Reshape``, ``Resizing``, or a ``Random*`` augmentation layer). The
-same layer objects run inside the tf.data pipeline during training and are stacked in
-front of the trained model in the exported inference model, so ``model.keras`` accepts
-raw inputs and can never disagree with training. Label steps (``one_hot``) and
-``pad_sequences`` (applied when the data is loaded) are not layers.
+Each step of stage ``layer`` (``spec/steps.py``) becomes one Keras layer, built by its
+entry in ``LAYER_BUILDERS`` (``Rescaling``, ``Normalization``, ``Reshape``,
+``Resizing``), or is a ``Random*`` augmentation layer. The same layer objects run inside
+the tf.data pipeline during training and are stacked in front of the trained model in
+the exported inference model, so ``model.keras`` accepts raw inputs and can never
+disagree with training. Label steps (``one_hot``) and load steps (``pad_sequences``,
+applied when the data is loaded) are not layers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
 import keras
 import tensorflow as tf
 
@@ -20,6 +22,7 @@ from kerapipe.compiler.build import build_layer, keras_guard
 from kerapipe.errors import SpecError
 from kerapipe.spec.issues import Issue
 from kerapipe.spec.model import LayerSpec, PipelineSpec
+from kerapipe.spec.steps import step_kind
 
 
 @dataclass
@@ -49,18 +52,32 @@ class Preprocessing:
         return tuple(shape_stages[len(self.before_cache)]) if shape_stages else ()
 
 
-def _step_layer(kind: str, options) -> keras.layers.Layer:
-    if kind == "rescale":
-        return keras.layers.Rescaling(scale=options.scale, offset=options.offset, name="rescale")
-    if kind == "normalize":
-        return keras.layers.Normalization(axis=options.axis, name="normalize")
-    if kind == "reshape":
-        return keras.layers.Reshape(tuple(options.target_shape), name="reshape")
-    if kind == "resize":
-        height, width = options.size
-        return keras.layers.Resizing(height, width, interpolation=options.interpolation,
-                                     name="resize")
-    raise ValueError(f"not a layer step: {kind}")  # pad_sequences/one_hot are handled apart
+def _rescaling(options) -> keras.layers.Layer:
+    return keras.layers.Rescaling(scale=options.scale, offset=options.offset, name="rescale")
+
+
+def _normalization(options) -> keras.layers.Layer:
+    return keras.layers.Normalization(axis=options.axis, name="normalize")
+
+
+def _reshape(options) -> keras.layers.Layer:
+    return keras.layers.Reshape(tuple(options.target_shape), name="reshape")
+
+
+def _resizing(options) -> keras.layers.Layer:
+    height, width = options.size
+    return keras.layers.Resizing(height, width, interpolation=options.interpolation,
+                                 name="resize")
+
+
+# The Keras layer of each `layer` step of spec/steps.STEPS, from the step's options, by
+# the step's name (tests/test_steps_registry.py keeps the two in step).
+LAYER_BUILDERS: dict[str, Callable[..., keras.layers.Layer]] = {
+    "rescale": _rescaling,
+    "normalize": _normalization,
+    "reshape": _reshape,
+    "resize": _resizing,
+}
 
 
 def preprocessing_layers(spec: PipelineSpec, raw_shape: tuple, dtype: str = "float32"
@@ -78,17 +95,18 @@ def preprocessing_layers(spec: PipelineSpec, raw_shape: tuple, dtype: str = "flo
     result.stages.append(("raw input", shape))
     tensor = None
     for index, step in enumerate(spec.data.preprocess):
-        if step.kind == "pad_sequences":
+        kind = step_kind(step.kind)
+        if kind.stage == "load":
             continue  # applied when the data is loaded: ragged lists are not tensors
-        if step.kind == "one_hot":
-            result.one_hot_classes = step.options.num_classes
+        if kind.stage == "label":
+            result.one_hot_classes = step.options.num_classes  # one_hot, the label step
             continue
         path = ("data", "preprocess", index, step.kind)
         if isinstance(step.options, LayerSpec):
             layer = build_layer(step.options, path=path)
         else:
             with keras_guard("layer-arguments", path, f"Keras refused the {step.kind} step"):
-                layer = _step_layer(step.kind, step.options)
+                layer = LAYER_BUILDERS[step.kind](step.options)
         with keras_guard("layer-arguments", path, f"the {step.kind} step cannot take an "
                          f"example of shape {shape}"):
             tensor = layer(keras.Input(shape=shape, dtype=dtype) if tensor is None else tensor)
@@ -96,17 +114,18 @@ def preprocessing_layers(spec: PipelineSpec, raw_shape: tuple, dtype: str = "flo
         _check_step_shape(step.kind, path, shape, out)
         shape = out
         result.stages.append((step.kind, shape))
-        random = step.kind.startswith("Random")
+        random = kind.training_only
         (result.after_cache if random or result.after_cache else result.before_cache).append(layer)
     return result
 
 
 def _check_step_shape(kind: str, path: tuple, shape: tuple, out: tuple) -> None:
+    """A step leaves at least one value, and augmentation keeps the shape."""
     if any(d is not None and d < 1 for d in out):
         raise SpecError([Issue("shape-error", path, f"the {kind} step leaves no values: it "
                                f"turns an example of shape {shape} into {out}. Every size must "
                                "be at least 1.", at_key=True)])
-    if kind.startswith("Random") and out != shape:
+    if step_kind(kind).training_only and out != shape:
         larger = any(o is not None and s is not None and o > s for o, s in zip(out, shape))
         why = (f" ({kind} cannot take {out[:2]} out of {shape[:2]}; Keras would enlarge the "
                "images instead)" if larger else "")

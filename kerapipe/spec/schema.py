@@ -39,7 +39,8 @@ def iter_keys(cls: type = PipelineSpec, prefix: str = "") -> Iterator[tuple[str,
     List items show as ``key[]``; the keyword arguments a Keras class takes beside
     ``name`` show as ``key.<kwarg>``.
     """
-    from kerapipe.spec.model import PREPROCESS_STEPS, PreprocessStep
+    from kerapipe.spec.model import PreprocessStep
+    from kerapipe.spec.steps import STEPS
 
     for fld in spec_fields(cls):
         path = f"{prefix}{fld.name}"
@@ -54,9 +55,9 @@ def iter_keys(cls: type = PipelineSpec, prefix: str = "") -> Iterator[tuple[str,
             path += "[]"
         for inner in _nested_classes(tp):
             if inner is PreprocessStep:
-                for kind, step in PREPROCESS_STEPS.items():
-                    yield f"{path}.{kind}", type_name(step), "", (step.__doc__ or "").strip()
-                    yield from iter_keys(step, f"{path}.{kind}.")
+                for name, kind in STEPS.items():
+                    yield f"{path}.{name}", type_name(kind.options), "", kind.doc
+                    yield from iter_keys(kind.options, f"{path}.{name}.")
             elif not hasattr(inner, "from_yaml"):
                 yield from iter_keys(inner, path + ".")
 
@@ -74,6 +75,19 @@ def render_key_table() -> str:
         shown = ("**required**" if default == "required" else "" if default == ""
                  else f"`{_yaml_scalar(default)}`")
         rows.append(f"| `{path}` | {kind} | {shown} | {doc} |")
+    return "\n".join(rows)
+
+
+def render_step_table() -> str:
+    """Markdown table of the preprocessing steps (the README's step list), from
+    ``steps.STEPS``: how each is written, when it runs and what it does."""
+    from kerapipe.spec.steps import AUGMENTATION, STAGES, STEPS
+
+    rows = ["| step | written as | runs | what it does |", "|---|---|---|---|"]
+    for kind in (*STEPS.values(), AUGMENTATION):
+        runs = ("as a Keras layer, on training batches only" if kind.training_only
+                else STAGES[kind.stage])
+        rows.append(f"| `{kind.name}` | `- {kind.example}` | {runs} | {kind.doc} |")
     return "\n".join(rows)
 
 
