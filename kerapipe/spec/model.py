@@ -15,11 +15,12 @@ from typing import Any, Iterable, Literal, Optional, Union
 from kerapipe.spec.catalog import Family, load_catalog
 from kerapipe.spec.known_datasets import KERAS_DATASETS, SAMPLES
 from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
-from kerapipe.spec.steps import (MAX_CLASSES, MAX_IMAGE_SIDE, STEPS, is_augmentation_layer,
-                                 unknown_step)
+from kerapipe.spec.steps import MAX_IMAGE_SIDE, STEPS, is_augmentation_layer, unknown_step
 from kerapipe.spec.steps import check_items as _check_items
-from kerapipe.spec.steps import (NormalizeStep, OneHotStep, PadSequencesStep,  # noqa: F401
-                                 RescaleStep, ReshapeStep, ResizeStep)  # their old home
+# Still importable from here, the steps' old home: the data side's class bound and the
+# step options (overrides.py and tests import them from this module).
+from kerapipe.spec.steps import (MAX_CLASSES, NormalizeStep, OneHotStep,  # noqa: F401
+                                 PadSequencesStep, RescaleStep, ReshapeStep, ResizeStep)
 from kerapipe.spec.typed import parse, parse_spec, spec_field, to_plain
 
 FORMAT_VERSION = 1
