@@ -17,10 +17,11 @@ import signal
 from pathlib import Path
 from typing import Callable, Optional
 
+from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
 import keras
 import numpy as np
 
-from kerapipe.errors import OutputError, UsageError
+from kerapipe.errors import OutputError, TrainingStopped, UsageError
 from kerapipe.io import write_text_atomic
 from kerapipe.run_files import load_saved_model, read_checkpoint_pointer, read_checkpoint_state
 
@@ -29,15 +30,6 @@ LATEST = "LATEST"
 LAST_MODEL = "last.keras"
 BEST_WEIGHTS = "best.weights.h5"
 STATE_FILE = "state.json"
-
-
-class TrainingStopped(Exception):
-    """Raised from a batch callback to leave ``fit`` at once.
-
-    Setting ``model.stop_training`` would let Keras finish the epoch's bookkeeping
-    (validation, ``on_epoch_end``) on a partial epoch; leaving by an exception keeps a
-    partial epoch out of the history, the checkpoints and the early-stopping state.
-    """
 
 
 class NonFiniteLossGuard(keras.callbacks.Callback):

@@ -71,6 +71,17 @@ class OutputError(KerapipeError):
     exit_code = EXIT_OUTPUT
 
 
+class TrainingStopped(Exception):
+    """Raised from a batch callback to leave ``fit`` at once (not a user-facing error).
+
+    Setting ``model.stop_training`` would let Keras finish the epoch's bookkeeping
+    (validation, ``on_epoch_end``) on a partial epoch; leaving by an exception keeps a
+    partial epoch out of the history, the checkpoints and the early-stopping state. It
+    lives here, at the bottom, because the run side raises it (``kerapipe.callbacks``) and
+    the compiler's fault translation (``kerapipe.compiler.faults``) must let it pass.
+    """
+
+
 class Interrupted(KerapipeError):
     """A run stopped on SIGINT or SIGTERM after saving what it had."""
 

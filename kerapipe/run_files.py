@@ -225,6 +225,7 @@ def load_saved_model(path: Path, custom_objects: Optional[dict] = None):
     Raises:
         UsageError: the file is missing, not a regular file, or Keras cannot load it.
     """
+    from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
     import keras
 
     from kerapipe.compiler.imports import saving_scope

@@ -489,6 +489,7 @@ def yaml_seed(spec_text: str, where: str = "spec.yaml") -> int:
 
 
 def keras_early_stopping():
+    from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
     import keras
 
     return keras.callbacks.EarlyStopping
@@ -724,6 +725,7 @@ def run_record(compiled, command: Optional[Sequence[str]], seconds: dict,
                status: str = "finished", reason: Optional[str] = None) -> dict:
     """run.json: status (and the reason a run did not finish), versions, seed, data
     fingerprint, command line, timings."""
+    from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
     import keras
     import tensorflow as tf
 

@@ -229,7 +229,7 @@ def latest_folder(run_dir: Path) -> Path:
 
 
 def load_keras(path: Path):
-    import kerapipe.compiler  # noqa: F401 - imports TensorFlow without its start-up log
+    from kerapipe.compiler import backend  # noqa: F401 - imports TensorFlow without its start-up log
     import keras
 
     return keras.saving.load_model(path, safe_mode=True)

@@ -34,7 +34,19 @@ def test_defaults_are_filled_in():
     assert spec.train.epochs == 10 and spec.train.early_stopping is None
 
 
-def test_name_defaults_to_the_file_stem():
+def test_name_defaults_to_the_file_stem(tmp_path):
+    text = (ROOT / "pipelines" / "mnist.yaml").read_text()
+    unnamed = "".join(line for line in text.splitlines(keepends=True)
+                      if not line.startswith("name:"))
+    assert unnamed != text  # the shipped file sets `name:`; this copy does not
+    path = tmp_path / "my-digits.yaml"
+    path.write_text(unnamed)
+    assert load_spec(path).name == "my-digits"
+    assert load_spec(str(path)).name == "my-digits"
+    assert load_spec(unnamed).name == "pipeline"  # text has no file stem
+
+
+def test_a_name_the_file_sets_wins_over_its_stem():
     assert load_spec(ROOT / "pipelines" / "mnist-full.yaml").name == "mnist-full-cnn"
     assert load_spec(str(ROOT / "pipelines" / "mnist.yaml")).name == "mnist-cnn"
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
+from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
 import keras
 
 from kerapipe.errors import OutputError, SpecError, UsageError

@@ -1,0 +1,51 @@
+"""The first TensorFlow import: Keras on the TensorFlow backend, start-up log silenced.
+
+Every module that imports ``keras`` or ``tensorflow`` imports this one first
+(``from kerapipe.compiler import backend  # noqa: F401``), at the top of its imports or,
+for an import inside a function, just before it. Why first: Keras reads
+``KERAS_BACKEND`` once, at its own first import, and TensorFlow writes its C++ start-up
+log (CUDA probes, CPU-feature and oneDNN notices) while it first loads; only the first
+import can pick the backend and keep that log off the user's terminal. The
+package ``kerapipe.compiler`` itself stays light, so that its modules that need no
+TensorFlow (``splits``, the CSV and file readers) can be imported without it;
+``tests/test_layering.py`` checks both rules.
+
+Set ``TF_CPP_MIN_LOG_LEVEL`` or ``KERAPIPE_DEBUG`` to see TensorFlow's log.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with file descriptor 2 pointed at /dev/null while it loads.
+
+    absl prints its pre-initialisation lines straight to file descriptor 2 while the
+    library loads, whatever ``TF_CPP_MIN_LOG_LEVEL`` says in-process; so fd 2 goes to
+    /dev/null for the import only. Python exceptions still surface after it. A no-op
+    (a plain import) when TensorFlow is already loaded or the user asked for its log.
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or os.environ.get("KERAPIPE_DEBUG") \
+            or "tensorflow" in sys.modules:
+        import tensorflow  # noqa: F401
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()  # device probing logs here, not later
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+import_tensorflow_quietly()
