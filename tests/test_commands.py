@@ -113,6 +113,7 @@ print(json.dumps({{"code": code, "heavy": heavy}}))
 """
 
 
+@pytest.mark.slow
 def test_run_with_a_spec_error_exits_2_with_located_message_before_importing_tensorflow(
         tmp_path):
     path = write(tmp_path, "typo.yaml", TINY.replace("units: 10", "unit: 10"))

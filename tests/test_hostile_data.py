@@ -106,6 +106,7 @@ def data_error(spec, folder: Path, seconds: float = 30) -> str:
 
 # --- 1. empty feature dimensions --------------------------------------------------------
 
+@pytest.mark.slow
 def test_npz_without_features_exits_3_in_a_child_process_and_leaves_no_temp_files(tmp_path):
     """It used to crash the process (exit 139) inside TensorFlow, leaving autograph files."""
     (tmp_path / "data.npz").write_bytes(npz_bytes(np.zeros((30, 0), "float32"), good_y()))
@@ -177,6 +178,7 @@ HUGE_LABELS = textwrap.dedent("""\
     """)
 
 
+@pytest.mark.slow
 def test_a_huge_class_index_is_refused_before_anything_is_allocated(tmp_path):
     """A label of 2**40 (npz) or 4,000,000,000 (CSV) once built a class-name list that
     size (9.5 GB in 30 s); here the child process may take only 1 GiB more."""

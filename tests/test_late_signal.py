@@ -10,6 +10,8 @@ from kerapipe import compile_pipeline
 from kerapipe.errors import EXIT_SIGINT, Interrupted
 from kerapipe.runner import resume_run
 
+pytestmark = pytest.mark.slow  # a real SIGINT during evaluation
+
 PIPELINE = """\
 kerapipe: 1
 seed: 3

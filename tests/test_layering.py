@@ -248,6 +248,7 @@ def test_every_tensorflow_import_comes_after_the_quiet_backend_import(imports):
                       + report([found.where() for found in late]))
 
 
+@pytest.mark.slow
 def test_light_compiler_modules_import_without_tensorflow(imports):
     """Every compiler module that needs no TensorFlow at import time (by its imports) is
     imported in a child process; none may load TensorFlow or Keras."""

@@ -56,6 +56,7 @@ def test_steps_per_execution_and_jit_compile_reach_keras():
     assert compiled.model.jit_compile is False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("deterministic", [True, False])
 def test_op_determinism_follows_the_spec(deterministic):
     code = (
@@ -94,6 +95,7 @@ def test_uncached_image_folder_shuffles_files_fully_every_epoch(tmp_path):
     assert np.abs(np.diff(epochs[0][:8])).max() > 50  # not label-grouped: both classes early
 
 
+@pytest.mark.slow
 def test_the_in_memory_cache_costs_about_its_payload_not_per_row_overhead(tmp_path):
     # tf.data keeps a few hundred bytes per cached element: caching 200,000 rows of 4
     # floats one by one would take ~80 MB for a 3 MB payload, far beyond cached_bytes().

@@ -32,6 +32,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # child processes and real signals
+
 STEPS_PER_EPOCH = 4000 // 200
 EPOCHS = 25
 REFERENCE_EPOCHS = 6  # > the epochs a run finishes before its SIGINT lands
