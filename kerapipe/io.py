@@ -1,5 +1,6 @@
 """File primitives every side shares: atomic writes (a reader, or a crash, never sees a
-half-written file) and opening a file that must be a regular one without blocking."""
+half-written file, and the file gets the mode the umask asks for) and opening a file that
+must be a regular one without blocking."""
 
 from __future__ import annotations
 
@@ -20,8 +21,30 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system tells it.
+
+    ``os.umask`` can only be read by setting it, and the umask is process-wide: for the
+    moment of the round trip another thread would create files with the wrong mode. Linux
+    reports it in ``/proc/self/status``; elsewhere the round trip is the only way.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file, fsync and rename.
+
+    The file gets mode ``0o666 & ~umask``, as ``open`` would give it (``mkstemp`` makes
+    its temporary file 0600 whatever the umask).
 
     Raises:
         OutputError: the folder cannot be written.
@@ -31,6 +54,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
         try:
             with os.fdopen(fd, "wb") as handle:
+                os.fchmod(handle.fileno(), 0o666 & ~current_umask())
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())

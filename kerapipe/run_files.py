@@ -157,6 +157,26 @@ def read_run_record(path: str | os.PathLike) -> dict:
     return record
 
 
+def yaml_seed(spec_text: str, where: str = "spec.yaml") -> int:
+    """The seed a run drew, from its resolved spec.yaml.
+
+    Raises:
+        UsageError: the text is not a pipeline mapping with an integer seed in range.
+    """
+    from kerapipe.spec.model import MAX_SEED
+    from kerapipe.spec.yaml_loader import LoadProblem, load_document
+
+    try:
+        data = load_document(spec_text, where).data
+    except LoadProblem as problem:
+        raise damaged(where, f"it is not a pipeline file ({problem.issue.message})") from problem
+    seed = data.get("seed") if isinstance(data, dict) else None
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise damaged(where, f"its seed should be an integer from 0 to {MAX_SEED}. "
+                             f"Received: seed={str(seed)[:40]}")
+    return seed
+
+
 def read_checkpoint_state(path: str | os.PathLike) -> dict:
     """A checkpoint's state.json: epochs done, history, early-stopping counters.
 

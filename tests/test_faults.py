@@ -101,9 +101,9 @@ class Case:
 
 
 def _enospc_on_second_checkpoint(monkeypatch):
-    import kerapipe.callbacks as callbacks
+    import kerapipe.run_folder as run_folder
 
-    real, calls = callbacks._fsync, []
+    real, calls = run_folder._fsync, []
 
     def fsync(path):
         calls.append(path)
@@ -111,16 +111,16 @@ def _enospc_on_second_checkpoint(monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         real(path)
 
-    monkeypatch.setattr(callbacks, "_fsync", fsync)
+    monkeypatch.setattr(run_folder, "_fsync", fsync)
 
 
 def _no_free_space(monkeypatch):
     import collections
 
-    import kerapipe.runner as runner
+    import kerapipe.run_folder as run_folder
 
     usage = collections.namedtuple("usage", "total used free")
-    monkeypatch.setattr(runner.shutil, "disk_usage", lambda path: usage(1 << 30, 1 << 30, 4096))
+    monkeypatch.setattr(run_folder.shutil, "disk_usage", lambda path: usage(1 << 30, 1 << 30, 4096))
 
 
 def _out_of_memory_in_fit(monkeypatch):
@@ -566,12 +566,13 @@ def test_a_failed_final_save_marks_the_run_failed_and_exits_5(tmp_path, call_mai
                                                               monkeypatch):
     import json
 
-    import kerapipe.runner as runner
+    from kerapipe.errors import OutputError
+    from kerapipe.run_folder import RunFolder
 
-    def full_disk(model, path):
-        raise runner.OutputError(f"cannot write {path}: No space left on device.")
+    def full_disk(self, model):
+        raise OutputError(f"cannot write {self.path / 'model.keras'}: No space left on device.")
 
-    monkeypatch.setattr(runner, "save_model_atomic", full_disk)
+    monkeypatch.setattr(RunFolder, "save_model", full_disk)
     (tmp_path / "data.npz").write_bytes(npz_bytes(good_x(), good_y()))
     (tmp_path / "p.yaml").write_text(NPZ)
     code, out, err = call_main("run", tmp_path / "p.yaml", "--output", tmp_path / "runs")

@@ -223,9 +223,9 @@ def read_json(path: Path) -> dict:
 
 
 def latest_folder(run_dir: Path) -> Path:
-    from kerapipe.callbacks import latest_checkpoint
+    from kerapipe.run_folder import RunFolder
 
-    folder = latest_checkpoint(run_dir)
+    folder = RunFolder(run_dir).latest_checkpoint()
     assert folder is not None, f"no complete checkpoint in {run_dir}"
     return folder
 

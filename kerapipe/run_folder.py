@@ -1,0 +1,576 @@
+"""The run folder: where a run may be written, and the one object that writes it.
+
+Every run gets a new folder ``<output.dir>/<name>-<timestamp>/`` (never reused, never
+overwritten; ``RunFolder.create``), or continues an interrupted one
+(``RunFolder.open_for_resume``). ``RunFolder`` writes every file in it: spec.yaml, the
+copies of imported files, run.json, history.csv, metrics.json, predictions.csv,
+model.keras and the checkpoints. Each is written atomically (temporary file, fsync,
+rename), so an interrupted run never leaves a half-written file under its final name.
+Reading a run folder back is ``kerapipe.run_files``.
+
+No TensorFlow is imported here until a model is saved or the record's versions are read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+from kerapipe.errors import KerapipeError, OutputError, UsageError
+from kerapipe.io import rewrite_when_full, write_bytes_atomic, write_text_atomic
+from kerapipe.run_files import (max_spec_bytes, read_checkpoint_pointer, read_run_bytes,
+                                read_run_json, read_run_record, read_run_text)
+
+RESOLVED_SPEC_HEADER = ("# The pipeline as it ran: every default filled in "
+                        "(kerapipe resolved spec).\n")
+CHECKPOINT_DIR = "checkpoints"
+LATEST = "LATEST"
+LAST_MODEL = "last.keras"
+BEST_WEIGHTS = "best.weights.h5"
+STATE_FILE = "state.json"
+_STAMP_LENGTH = len("-20260101-120000-999")  # what RunFolder.create appends to the name
+_NAME_MAX = 255  # bytes in one folder name (ext4, XFS, APFS, NTFS)
+_REASON_LIMIT = 2000  # characters of an error kept in run.json and metrics.json
+
+PathLike = Union[str, os.PathLike]
+
+
+# --- where a run folder may go --------------------------------------------------------
+
+def ensure_writable_dir(folder: PathLike) -> None:
+    """Prove that run folders can be created under ``folder``, before any training.
+
+    Creates nothing: checks the folder, or its closest existing parent when it does not
+    exist yet.
+
+    Raises:
+        UsageError: the folder's name holds a NUL byte (it cannot name a folder at all).
+        OutputError: it cannot be created or written, or it lies inside an earlier run.
+    """
+    existing = _closest_existing(folder)
+    problem = ""
+    if not existing.is_dir():
+        problem = f"'{existing}' is a file, not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"'{existing}' is not writable"
+    if problem:
+        raise OutputError(f"cannot write run folders into '{folder}': {problem}. Choose "
+                          "another folder with --output or output.dir.")
+    _refuse_inside_a_run(folder)
+
+
+def is_run_folder(folder: PathLike) -> bool:
+    """A folder that ``kerapipe run`` made: its run.json is a kerapipe run record, or its
+    spec.yaml the resolved spec of one (a pipeline file of a user's is neither)."""
+    folder = Path(folder)
+    try:  # regular files only, bounded: a FIFO named run.json must not block this question
+        if {"status", "kerapipe"} <= set(read_run_json(folder / "run.json")):
+            return True
+    except KerapipeError:
+        pass
+    try:
+        head = read_run_bytes(folder / "spec.yaml", max_spec_bytes())[:len(RESOLVED_SPEC_HEADER)]
+    except KerapipeError:
+        return False
+    return head == RESOLVED_SPEC_HEADER.encode()
+
+
+def _refuse_inside_a_run(folder: PathLike) -> None:
+    """A run folder holds one run: a new run nested in it (or in its checkpoints) would be
+    taken for part of the earlier one, and `--resume` or a clean-up would mix them."""
+    resolved = Path(os.path.realpath(_checked_path_text(folder)))
+    for candidate in (resolved, *resolved.parents):
+        if candidate.is_dir() and is_run_folder(candidate):
+            raise OutputError(f"'{folder}' is inside the run folder {candidate} of an earlier "
+                              "run; a run folder holds exactly one run. Give the folder that "
+                              f"holds the runs instead, e.g. --output {candidate.parent}.")
+
+
+def _checked_path_text(folder: PathLike) -> str:
+    text = os.fspath(folder)
+    if "\0" in text:
+        shown = repr(text if len(text) <= 80 else text[:77] + "...")
+        raise UsageError("the output folder's name holds a NUL byte, which no file system "
+                         "accepts in a path. Give a plain folder path with --output or "
+                         f"output.dir. Received: output={shown}")
+    long = [part for part in Path(text).parts if len(os.fsencode(part)) > _NAME_MAX]
+    if long:  # Path.exists() itself would raise ENAMETOOLONG
+        raise OutputError(f"the output folder '{text[:80]}...' holds a folder name of "
+                          f"{len(os.fsencode(long[0]))} bytes; file systems take at most "
+                          f"{_NAME_MAX}. Choose another folder with --output or output.dir.")
+    return text
+
+
+def _closest_existing(folder: PathLike) -> Path:
+    existing = Path(_checked_path_text(folder)).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return existing
+
+
+def estimated_run_bytes(compiled) -> int:
+    """Disk a run needs at its peak: while a checkpoint rotates, two of them (weights and
+    optimizer state, up to 3x the weights for Adam) plus the best weights, the final
+    model and predictions.csv; 1 MiB for the small files."""
+    weights = 4 * compiled.model.count_params()
+    test = compiled.data.test
+    predictions = 0 if test is None else 120 * len(test.y)
+    return 2 * 3 * weights + 2 * weights + predictions + (1 << 20)
+
+
+def ensure_free_space(folder: PathLike, compiled) -> None:
+    """Refuse to start a run that would fill the disk halfway through.
+
+    Raises:
+        OutputError: the folder's file system has less free space than the run needs.
+    """
+    existing = _closest_existing(folder)
+    try:
+        free = shutil.disk_usage(existing).free
+    except OSError:
+        return  # cannot tell: the writes themselves will report a full disk
+    need = estimated_run_bytes(compiled)
+    if free < need:
+        raise OutputError(f"'{folder}' has {free / 2**20:.1f} MiB free, and this run needs "
+                          f"about {need / 2**20:.1f} MiB (checkpoints of "
+                          f"{compiled.model.count_params():,} parameters, the final model and "
+                          "predictions). Free some space, or choose another folder with "
+                          "--output or output.dir.")
+
+
+def check_run_name(name: str, output_dir: PathLike) -> None:
+    """Refuse a run name that is not one plain folder name.
+
+    The run folder is ``<output_dir>/<name>-<timestamp>``; a separator, ``..``, an absolute
+    path or a NUL byte in the name would put it elsewhere (or nowhere).
+
+    Raises:
+        UsageError: the name is empty, ``.``/``..``, or holds a separator or NUL byte, or
+            is too long for a folder name.
+    """
+    limit = _NAME_MAX - _STAMP_LENGTH
+    separators = sorted({"/", "\\", os.sep, os.altsep} - {None})
+    if not isinstance(name, str) or name in ("", ".", ".."):
+        problem = "it is empty, '.' or '..'"
+    elif "\0" in name:
+        problem = "it holds a NUL byte"
+    elif any(sep in name for sep in separators):
+        problem = f"it holds a path separator ({' or '.join(map(repr, separators))})"
+    elif len(name.encode("utf-8", "surrogatepass")) > limit:
+        problem = f"it is longer than {limit} bytes"
+    else:
+        return
+    shown = repr(name if not isinstance(name, str) or len(name) <= 80 else name[:77] + "...")
+    raise UsageError(f"the run name {shown} is not one folder name: {problem}. The run folder "
+                     f"<name>-<timestamp> must lie directly inside the output folder "
+                     f"'{output_dir}'. Set name to letters, digits, '_', '-' and '.' (at most "
+                     f"{limit} bytes). Received: name={shown}")
+
+
+def _make_new_folder(output_dir: PathLike, name: str) -> Path:
+    """``<output_dir>/<name>-<timestamp>[-N]``, created empty and proven writable."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(output_dir)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        real_base = os.path.realpath(base)
+        for attempt in range(1, 1000):
+            candidate = base / (f"{name}-{stamp}" + (f"-{attempt}" if attempt > 1 else ""))
+            try:
+                candidate.mkdir()
+            except FileExistsError:
+                continue
+            if os.path.dirname(os.path.realpath(candidate)) != real_base:
+                candidate.rmdir()  # cannot happen after check_run_name: the proof, kept
+                raise UsageError(f"the run folder {candidate} would not lie directly inside "
+                                 f"the output folder '{base}'. Received: name={name!r}")
+            probe = candidate / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+            return candidate
+    except OSError as err:
+        raise OutputError(f"cannot create a run folder in '{base}': {err.strerror or err}. "
+                          "Choose another folder with --output or output.dir.") from err
+    raise OutputError(f"too many runs named '{name}' started at {stamp} in '{base}'.")
+
+
+# --- what the files hold -------------------------------------------------------------
+
+def resolved_yaml(spec) -> str:
+    """spec.yaml: the pipeline as it ran, every default filled in."""
+    import yaml
+
+    from kerapipe.spec.typed import to_plain
+
+    return RESOLVED_SPEC_HEADER + yaml.safe_dump(to_plain(spec), sort_keys=False,
+                                                 default_flow_style=None)
+
+
+def history_csv(history: dict) -> str:
+    """history.csv: one row per finished epoch, one column per value Keras logged."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    keys = list(history)
+    writer.writerow(["epoch", *keys])
+    for epoch in range(len(history[keys[0]]) if keys else 0):
+        writer.writerow([epoch + 1, *(repr(history[k][epoch]) for k in keys)])
+    return out.getvalue()
+
+
+def run_facts(compiled, command: Optional[Sequence[str]]) -> dict:
+    """What run.json says of a run whatever its status: versions, seed, pipeline file,
+    command line, imported files' hashes, data fingerprint and splits."""
+    from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from kerapipe import __version__
+
+    data = compiled.data
+    splits = {"train": len(data.train.y)}
+    for name in ("validation", "test"):
+        split = getattr(data, name)
+        splits[name] = 0 if split is None else len(split.y)
+    return {
+        "kerapipe": __version__,
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "seed": compiled.spec.seed,
+        "pipeline_file": os.path.abspath(compiled.source_file) if compiled.source_file else None,
+        "base_dir": str(compiled.base_dir),
+        "command": list(command) if command else None,
+        "overrides": list(getattr(compiled, "overrides", [])),
+        "imports": compiled.import_hashes,
+        "data": {"description": data.description, "fingerprint": data.fingerprint,
+                 "splits": splits, "class_names": data.class_names,
+                 "num_classes": data.num_classes, "example_shape": list(data.example_shape)},
+    }
+
+
+def failure_reason(err: BaseException) -> str:
+    """What run.json says about a failed run: a kerapipe error's own message; for anything
+    else (a bug, a signal turned exception) its type as well."""
+    if isinstance(err, KerapipeError):
+        text = str(err)
+    elif isinstance(err, KeyboardInterrupt):
+        text = "interrupted by KeyboardInterrupt (a second Ctrl-C)"
+    elif isinstance(err, SystemExit):
+        text = f"stopped by SystemExit({err.code!r})"
+    else:
+        text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    return text if len(text) <= _REASON_LIMIT else text[:_REASON_LIMIT - 3] + "..."
+
+
+def resume_command(compiled, run_dir: PathLike) -> str:
+    """The command line that continues this run (what the messages tell a user to type)."""
+    allow = " --allow-imports" if compiled.spec.imports else ""
+    return f"kerapipe run --resume {run_dir}{allow}"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+# --- the folder ----------------------------------------------------------------------
+
+class RunFolder:
+    """One run's folder, and the only writer of its files.
+
+    Make one with ``create`` (a new run) or ``open_for_resume`` (an interrupted one);
+    ``RunFolder(path)`` names an existing folder without checking it (to read its
+    checkpoints). ``begin`` records the run as running; from then on ``finish``,
+    ``record_stop`` or ``record_failure`` say how it ended.
+
+    Attributes:
+        path: the folder.
+        record: the run.json it was opened with (``open_for_resume``), else ``{}``.
+        spec_text: the spec.yaml it was opened with (``open_for_resume``), else ``None``.
+        resume_command: the command line that continues the run (set by ``begin``).
+    """
+
+    def __init__(self, path: PathLike, record: Optional[dict] = None,
+                 spec_text: Optional[str] = None) -> None:
+        self.path = Path(path)
+        self.record = dict(record or {})
+        self.spec_text = spec_text
+        started = self.record.get("started_at")
+        self.started_at = started if isinstance(started, str) else _now()
+        self.resume_command = f"kerapipe run --resume {self.path}"
+        self._facts: dict = {}
+        self._epochs_planned: Optional[int] = None
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    @classmethod
+    def create(cls, output_dir: PathLike, name: str) -> "RunFolder":
+        """A new, empty ``<output_dir>/<name>-<timestamp>[-N]``, proven to lie directly
+        inside ``output_dir``.
+
+        Raises:
+            UsageError: ``name`` is not one folder name (see ``check_run_name``), or
+                ``output_dir`` holds a NUL byte.
+            OutputError: the output folder cannot be created or written, or it lies inside
+                the folder of an earlier run.
+        """
+        check_run_name(name, output_dir)
+        _refuse_inside_a_run(output_dir)
+        return cls(_make_new_folder(output_dir, name))
+
+    @classmethod
+    def open_for_resume(cls, path: PathLike) -> "RunFolder":
+        """An interrupted run's folder, its run.json and spec.yaml read and checked.
+
+        Raises:
+            UsageError: the folder is not a kerapipe run folder, finished already, or one
+                of the two files is damaged (``run_files``).
+        """
+        folder = Path(path)
+        if not os.path.isdir(folder) or not os.path.lexists(folder / "run.json"):
+            raise UsageError(f"'{folder}' is not a kerapipe run folder that can be resumed (it "
+                             "has no run.json). Give a folder that `kerapipe run` created.")
+        record = read_run_record(folder / "run.json")
+        if "kerapipe" not in record:
+            raise UsageError(f"'{folder}' is not a kerapipe run folder that can be resumed "
+                             "(its run.json is not a kerapipe run record). Give a folder "
+                             "that `kerapipe run` created.")
+        if record["status"] == "finished":
+            raise UsageError(f"'{folder}' finished already; there is nothing to resume.")
+        return cls(folder, record, read_run_text(folder / "spec.yaml", max_spec_bytes()))
+
+    # --- what the run is -------------------------------------------------------------
+
+    def write_spec(self, text: str) -> None:
+        """spec.yaml: the resolved pipeline (``resolved_yaml``)."""
+        write_text_atomic(self.path / "spec.yaml", text)
+
+    def copy_imports(self, spec, base_dir: PathLike) -> None:
+        """Keep each imported ``.py`` file at its `imports:` path, so the run's model can be
+        reloaded (and audited) with the code it was trained with.
+
+        Raises:
+            OutputError: a file cannot be read or written.
+        """
+        from kerapipe.spec.validate import inside_folder
+
+        for entry in spec.imports:
+            if not entry.endswith(".py"):
+                continue  # an installed module: its installed version is what reloads
+            source = inside_folder(str(base_dir), entry)
+            target = self.path / os.path.normpath(entry)  # the entry's path, not a link's
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                data = Path(source).read_bytes()
+            except OSError as err:
+                raise OutputError(f"cannot keep a copy of {entry} in {self.path}: "
+                                  f"{err.strerror or err}.") from err
+            write_bytes_atomic(target, data)
+
+    # --- run.json ----------------------------------------------------------------------
+
+    def begin(self, compiled, command: Optional[Sequence[str]]) -> None:
+        """Write run.json with status ``running`` (no ``finished_at``)."""
+        self.resume_command = resume_command(compiled, self.path)
+        self._epochs_planned = compiled.spec.train.epochs
+        self._facts = run_facts(compiled, command)
+        if self.record:  # a resumed run: when it first started, and when it went on
+            self._facts["resumed_at"] = _now()
+        self._write_record(self._record("running", None, {}))
+
+    def finish(self, seconds: dict) -> None:
+        """run.json: ``finished``, with the stages' wall times."""
+        self._write_record(self._record("finished", None, seconds))
+
+    def _record(self, status: str, reason: Optional[str], seconds: dict) -> dict:
+        record = {"status": status, **({"reason": reason} if reason is not None else {}),
+                  **self._facts, "started_at": self.started_at}
+        if status != "running":
+            record["finished_at"] = _now()
+        record["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
+        return record
+
+    def _write_record(self, record: dict, when_full: bool = False) -> None:
+        text = json.dumps(record, indent=2) + "\n"
+        (rewrite_when_full if when_full else write_text_atomic)(self.path / "run.json", text)
+
+    # --- results -----------------------------------------------------------------------
+
+    def write_history(self, history: dict) -> None:
+        """history.csv (``history_csv``)."""
+        write_text_atomic(self.path / "history.csv", history_csv(history))
+
+    def write_metrics(self, history: dict, test_metrics: dict, accuracy: Optional[float],
+                      stopped: Optional[str] = None) -> None:
+        """metrics.json: test metrics, the argmax accuracy, epochs run and planned, the
+        last epoch's values, and why training stopped when it did not finish."""
+        epochs_run = len(next(iter(history.values()), []))
+        payload = {"test": test_metrics, "test_accuracy_argmax": accuracy,
+                   "epochs_run": epochs_run, "epochs_planned": self._epochs_planned,
+                   "last_epoch": {k: v[-1] for k, v in history.items() if v}}
+        if stopped:
+            payload["stopped"] = stopped
+        write_text_atomic(self.path / "metrics.json", json.dumps(payload, indent=2) + "\n")
+
+    def write_predictions(self, text: str) -> None:
+        """predictions.csv: the rows the prediction rules made."""
+        write_text_atomic(self.path / "predictions.csv", text)
+
+    def save_model(self, model) -> None:
+        """model.keras: ``model.save`` to a temporary ``.keras`` name, fsync, rename.
+
+        Raises:
+            OutputError: the folder cannot be written.
+        """
+        path = self.path / "model.keras"
+        tmp = path.with_name(f".tmp-{path.name}")  # Keras requires the .keras suffix
+        try:
+            model.save(tmp)
+            _fsync(tmp)
+            os.replace(tmp, path)
+        except OSError as err:
+            raise OutputError(f"cannot write {path}: {err.strerror or err}.") from err
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    # --- how a run that did not finish ended --------------------------------------------
+
+    def record_stop(self, status: str, reason: str, history: dict, seconds: dict) -> None:
+        """A run that stopped on purpose (a signal, a non-finite loss): history.csv,
+        metrics.json saying why, run.json ``status`` with the reason.
+
+        Raises:
+            OutputError: a file cannot be written.
+        """
+        self.write_history(history)
+        self.write_metrics(history, {}, None, stopped=reason)
+        self._write_record(self._record(status, reason, seconds))
+
+    def record_failure(self, err: BaseException, history: dict, seconds: dict) -> None:
+        """A run that fails after its folder exists says why and keeps its checkpoints and
+        finished epochs: run.json first (the smallest, and what says the run is over), then
+        history.csv and metrics.json. Each write is tried on its own, and when the disk is
+        full run.json is rewritten in the blocks it already holds. Never raises: ``err`` is
+        the one to report (a note on it says what could not be written, or what was kept).
+        """
+        status = "failed" if isinstance(err, Exception) else "interrupted"  # KeyboardInterrupt
+        reason = failure_reason(err)
+        try:
+            record = self._record(status, reason, seconds)
+        except Exception:  # the record's own parts failed: the status and reason still go
+            record = {"status": status, "reason": reason, "finished_at": _now()}
+        writes = [("run.json", lambda: self._write_record(record, when_full=True)),
+                  ("history.csv", lambda: self.write_history(history)),
+                  ("metrics.json", lambda: self.write_metrics(history, {}, None, reason))]
+        unwritten = []
+        for name, write in writes:
+            try:
+                write()
+            except Exception as problem:  # noqa: BLE001 (best effort, reported below)
+                unwritten.append(f"{name} ({problem})")
+        if unwritten:
+            err.add_note(f"kerapipe could not record the failure in {self.path}: "
+                         + "; ".join(unwritten))
+        elif not isinstance(err, KerapipeError):  # a kerapipe error says what was kept itself
+            done = len(next(iter(history.values()), []))
+            continue_with = (f"; continue it with: {self.resume_command}"
+                             if (self.checkpoints / LATEST).exists() else "")
+            err.add_note(f"The run folder {self.path} is marked {status} and keeps the "
+                         f"history of {done} finished epoch(s){continue_with}")
+
+    # --- checkpoints -------------------------------------------------------------------
+
+    @property
+    def checkpoints(self) -> Path:
+        """``checkpoints/``: one ``epoch-NNNN`` folder and ``LATEST`` naming it."""
+        return self.path / CHECKPOINT_DIR
+
+    def make_checkpoints(self) -> None:
+        """Create ``checkpoints/`` (kept when it exists).
+
+        Raises:
+            OutputError: it cannot be created.
+        """
+        try:
+            self.checkpoints.mkdir(exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"cannot create {self.checkpoints}: {err.strerror or err}. Free "
+                              "some space or make the folder writable, then run again.") from err
+
+    def latest_checkpoint(self) -> Optional[Path]:
+        """The newest complete checkpoint's folder, or ``None`` when there is none.
+
+        Raises:
+            UsageError: checkpoints/LATEST is damaged or names no checkpoint folder of the
+                run (``run_files.read_checkpoint_pointer``).
+        """
+        return read_checkpoint_pointer(self.checkpoints)
+
+    def intact_checkpoint(self) -> Optional[Path]:
+        """``latest_checkpoint`` for a message about a failure: ``None`` rather than a raise."""
+        try:
+            return self.latest_checkpoint()
+        except UsageError:
+            return None
+
+    def write_checkpoint(self, epochs_done: int, model, state: dict,
+                         new_best: Optional[bool]) -> None:
+        """``checkpoints/epoch-NNNN/``: ``last.keras`` (weights and optimizer state),
+        ``best.weights.h5`` and ``state.json``, then ``LATEST`` names it and older epochs
+        go.
+
+        The folder is written under a temporary name, every file fsynced, then renamed;
+        only then is ``LATEST`` switched to it (atomically): a kill at any moment leaves a
+        complete checkpoint. ``new_best``: this epoch is early stopping's new best (its
+        weights are saved), or not (the previous checkpoint's best is carried over), or
+        ``None`` without early stopping.
+
+        Raises:
+            OSError: a file cannot be written (the temporary folder is removed; the
+                previous checkpoint stands).
+        """
+        name = f"epoch-{epochs_done:04d}"
+        tmp = self.checkpoints / f".tmp-{name}"
+        try:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            model.save(tmp / LAST_MODEL)
+            previous = self.intact_checkpoint()
+            if new_best:
+                model.save_weights(tmp / BEST_WEIGHTS)
+            elif new_best is not None and previous is not None \
+                    and (previous / BEST_WEIGHTS).exists():
+                shutil.copy2(previous / BEST_WEIGHTS, tmp / BEST_WEIGHTS)
+            (tmp / STATE_FILE).write_text(json.dumps(state, indent=1) + "\n")
+            for file in tmp.iterdir():
+                _fsync(file)
+            target = self.checkpoints / name
+            if previous is None or previous.name != name:  # left by a kill before LATEST moved
+                shutil.rmtree(target, ignore_errors=True)
+            os.replace(tmp, target)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        write_text_atomic(str(self.checkpoints / LATEST), name + "\n")
+        for old in self.checkpoints.glob("epoch-*"):
+            if old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
