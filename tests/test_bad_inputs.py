@@ -419,6 +419,11 @@ GOLDEN = {
                           "warning[regression-target]: loss: this data set has a continuous "
                           "target, not classes; a classification loss will not learn it. Use "
                           "mean_squared_error with `Dense: {units: 1}`."),
+    "metric-label-mismatch": (change("metrics: [accuracy]", "metrics: [accuracy, {name: MeanIoU, "
+                                     "num_classes: 4}]"), "p.yaml:20:50: "
+                              "error[metric-label-mismatch]: metrics[1].num_classes: MeanIoU "
+                              "counts 4 classes, but this run's labels have 10. Set num_classes: "
+                              "10. Received: num_classes=4"),
 }
 
 

@@ -55,6 +55,8 @@ ISSUE_CODES: dict[str, str] = {
     "class-count-mismatch": "output units differ from the data set's class count",
     "logits-conflict": "a softmax/sigmoid output with `from_logits: true`",
     "loss-label-mismatch": "one-hot labels with a sparse loss, or the reverse",
+    "metric-label-mismatch": "a metric that cannot measure the labels (a class metric on a "
+                             "continuous target, an IoU over another class count)",
     "unknown-monitor": "early stopping watches a metric the run does not log",
     # warnings (fail only under --strict)
     "patience-ge-epochs": "warning: early stopping can never trigger",

@@ -1,0 +1,142 @@
+"""Prediction rules: model outputs -> classes, class names, ranked classes, predictions CSV.
+
+The one home of what a prediction means, shared by ``run`` (``predictions.csv``),
+``kerapipe predict``, ``kerapipe evaluate`` and ``CompiledPipeline.predict``, so that
+they cannot disagree:
+
+- A classifier's output holds one probability per class; a single sigmoid unit holds the
+  probability ``p`` of class 1 and stands for the two classes ``[1 - p, p]``.
+- The predicted class is the most probable one; a tie goes to the lower class index (so
+  one sigmoid unit predicts class 1 when ``p > 0.5``, as Keras's ``BinaryAccuracy`` does).
+- A regression model's output is the predicted value itself.
+
+NumPy only: the run side and the CLI use it without importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+
+# Index entries ranked at a time (32 MiB of int64), whatever the number of rows.
+_RANK_CHUNK = 1 << 22
+
+
+def class_columns(probabilities: np.ndarray) -> np.ndarray:
+    """One column per class: a single sigmoid unit ``p`` becomes ``[1 - p, p]``."""
+    probabilities = np.asarray(probabilities)
+    if probabilities.ndim == 2 and probabilities.shape[1] == 1:
+        return np.concatenate([1 - probabilities, probabilities], axis=1)
+    return probabilities
+
+
+def probabilities_to_classes(probabilities: np.ndarray) -> np.ndarray:
+    """The predicted class of each example: the most probable, ties to the lower index."""
+    return np.argmax(class_columns(probabilities), axis=-1)
+
+
+def predicted_values(outputs: np.ndarray) -> np.ndarray:
+    """A regression model's predictions: shape ``(n,)`` for one output unit, else the
+    outputs as they are (``(n, units)``)."""
+    outputs = np.asarray(outputs)
+    if outputs.ndim == 2 and outputs.shape[1] == 1:
+        return outputs[:, 0]
+    return outputs
+
+
+def class_name(class_names: Optional[Sequence[Any]], index: int) -> str:
+    """The name of class ``index``, or the index itself when the run has no such name."""
+    if class_names and 0 <= index < len(class_names):
+        return str(class_names[index])
+    return str(index)
+
+
+def ranked_columns(top_k: int, classes: int) -> int:
+    """How many classes a predictions CSV ranks per example: ``output.top_k``, at most the
+    classes the model outputs (a larger top_k would promise columns no row can fill)."""
+    return max(1, min(int(top_k), int(classes)))
+
+
+def top_classes(probabilities: np.ndarray, k: int) -> Iterator[np.ndarray]:
+    """Per row, the ``k`` most probable classes, most probable first; the first is always
+    ``argmax`` (ties go to the lower class index; at the edge of a partitioned top k, a tie
+    goes either way). ``probabilities`` has one column per class (``class_columns``).
+    Yields one block of rows at a time, so a huge class count costs bounded memory."""
+    classes = probabilities.shape[1]
+    rows = max(1, _RANK_CHUNK // max(classes, 1))
+    for start in range(0, len(probabilities), rows):
+        block = probabilities[start:start + rows]
+        if k < classes and classes > 64:  # many classes, few asked for: partition first
+            part = np.argpartition(-block, k - 1, axis=1)[:, :k]
+            values = np.take_along_axis(block, part, axis=1)
+            top = np.take_along_axis(part, np.lexsort((part, -values), axis=1), axis=1)
+            top[:, 0] = np.argmax(block, axis=1)  # a tied best left out by the partition
+            yield top
+        else:
+            yield np.argsort(-block, axis=1, kind="stable")[:, :k]
+
+
+def predictions_csv(outputs: np.ndarray, *, inputs: Optional[Sequence[Any]] = None,
+                    true: Optional[np.ndarray] = None,
+                    class_names: Optional[Sequence[Any]] = None, top_k: int = 1,
+                    num_classes: Optional[int] = None) -> str:
+    """The predictions of a model as CSV text, one row per example.
+
+    Columns: ``index``; ``input`` when ``inputs`` is given (where each row comes from: a
+    CSV line number or id, an image path, a position in an array); then for a classifier
+    ``predicted, predicted_name, confidence``, ``true, true_name`` when ``true`` is
+    given, and ``topN, topN_name, topN_confidence`` for ranks 2 to ``top_k`` (clamped by
+    ``ranked_columns``); for a regression model (``num_classes`` is ``None``)
+    ``predicted`` (the first output unit) and ``true`` when given.
+
+    Args:
+        outputs: the model's outputs, ``(n, classes)`` probabilities, ``(n, 1)`` for one
+            sigmoid unit, or the regression values.
+        inputs: one id per row, written as the ``input`` column.
+        true: the labels (class indices, or the regression targets).
+        class_names: class names by index (``predicted_name``, ``true_name``).
+        top_k: how many classes to rank per row (1: only the predicted one).
+        num_classes: the run's class count; ``None`` for regression.
+    """
+    outputs = np.asarray(outputs)
+    rows = len(outputs)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    lead = ["index"] + (["input"] if inputs is not None else [])
+
+    def first(index: int) -> list[Any]:
+        return [index, inputs[index]] if inputs is not None else [index]
+
+    if num_classes is None:  # regression: the predicted value itself
+        writer.writerow(lead + ["predicted"] + (["true"] if true is not None else []))
+        values = outputs.reshape(rows, -1)[:, 0] if rows else outputs.reshape(0)
+        for index, value in enumerate(values):
+            target = [f"{float(true[index]):.6g}"] if true is not None else []
+            writer.writerow(first(index) + [f"{value:.6g}"] + target)
+        return out.getvalue()
+    probabilities = class_columns(outputs)
+    k = ranked_columns(top_k, probabilities.shape[1])
+    header = lead + ["predicted", "predicted_name", "confidence"]
+    if true is not None:
+        header += ["true", "true_name"]
+    for rank in range(2, k + 1):
+        header += [f"top{rank}", f"top{rank}_name", f"top{rank}_confidence"]
+    writer.writerow(header)
+    index = 0
+    for block in top_classes(probabilities, k):
+        for ranked in block:
+            best = int(ranked[0])
+            line = first(index) + [best, class_name(class_names, best),
+                                   f"{probabilities[index, best]:.6f}"]
+            if true is not None:
+                label = int(true[index])
+                line += [label, class_name(class_names, label)]
+            for cls in ranked[1:]:
+                line += [int(cls), class_name(class_names, int(cls)),
+                         f"{probabilities[index, cls]:.6f}"]
+            writer.writerow(line)
+            index += 1
+    return out.getvalue()
