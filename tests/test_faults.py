@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import errno
-import hashlib
 import os
 import textwrap
 from dataclasses import dataclass, field
@@ -244,25 +243,14 @@ CASES = [
 ]
 
 
-def tree_digest(folder: Path) -> dict[str, str]:
-    """sha256 of every file under ``folder``, by relative path (folders listed too)."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            if p.is_file() else "<dir>" for p in sorted(folder.rglob("*"))}
-
-
 @pytest.fixture(scope="module")
-def earlier_run(tmp_path_factory):
+def earlier_run(tmp_path_factory, tree_digest, kerapipe_main):
     """A workspace whose ``runs/`` already holds one finished run, made by kerapipe itself."""
-    from kerapipe.cli import main
-
     root = tmp_path_factory.mktemp("faults")
     (root / "earlier").mkdir()
     (root / "earlier" / "data.npz").write_bytes(npz_bytes(good_x(), good_y()))
     (root / "earlier" / "p.yaml").write_text(NPZ)
-    try:
-        main(["run", str(root / "earlier" / "p.yaml"), "--output", str(root / "runs")])
-    except SystemExit as exit_:
-        assert exit_.code == 0
+    assert kerapipe_main("run", root / "earlier" / "p.yaml", "--output", root / "runs") == 0
     (run_dir,) = (root / "runs").iterdir()
     assert (run_dir / "model.keras").is_file()
     return root, run_dir, tree_digest(run_dir)
@@ -270,7 +258,7 @@ def earlier_run(tmp_path_factory):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_fault_exits_with_its_code_and_harms_nothing(case, earlier_run, call_main, monkeypatch,
-                                                     tmp_path):
+                                                     tmp_path, tree_digest):
     root, run_dir, before = earlier_run
     folder = tmp_path / "case"
     folder.mkdir()

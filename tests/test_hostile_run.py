@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import errno
-import hashlib
 import io
 import json
 import os
@@ -43,21 +42,6 @@ def npz_bytes(**arrays) -> bytes:
     return out.getvalue()
 
 
-def workspace(folder: Path, epochs: int = 1, extra: str = "") -> Path:
-    """`folder`/p.yaml: a 3-class npz pipeline of 30 examples, data.npz beside it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    x = np.random.default_rng(0).normal(size=(30, 4)).astype("float32")
-    (folder / "data.npz").write_bytes(npz_bytes(x=x, y=np.arange(30) % 3))
-    text = PIPELINE.replace("train: {epochs: 1}", f"train: {{epochs: {epochs}}}") + extra
-    (folder / "p.yaml").write_text(text)
-    return folder / "p.yaml"
-
-
-def tree_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            if p.is_file() else "<dir>" for p in sorted(folder.rglob("*"))}
-
-
 def history_epochs(run_dir: Path) -> list[int]:
     with open(run_dir / "history.csv", newline="") as handle:
         return [int(row["epoch"]) for row in csv.DictReader(handle)]
@@ -68,16 +52,11 @@ def read_json(path: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
+def finished(tmp_path_factory, npz_workspace, kerapipe_main):
     """One finished run (3 classes): the earlier run of these tests."""
-    from kerapipe.cli import main
-
     root = tmp_path_factory.mktemp("hostile-run")
-    pipeline = workspace(root / "p")
-    try:
-        main(["run", str(pipeline), "--output", str(root / "runs")])
-    except SystemExit as exit_:
-        assert exit_.code == 0
+    pipeline = npz_workspace(root / "p")
+    assert kerapipe_main("run", pipeline, "--output", root / "runs") == 0
     (run_dir,) = (root / "runs").iterdir()
     return root, pipeline, run_dir
 
@@ -97,7 +76,8 @@ HOSTILE_NAMES = {
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES.values(), ids=HOSTILE_NAMES.keys())
-def test_creating_a_run_folder_refuses_a_name_that_is_not_one_folder_name(name, tmp_path):
+def test_creating_a_run_folder_refuses_a_name_that_is_not_one_folder_name(
+        name, tmp_path, tree_digest):
     from kerapipe.errors import UsageError
     from kerapipe.run_folder import RunFolder
 
@@ -108,12 +88,13 @@ def test_creating_a_run_folder_refuses_a_name_that_is_not_one_folder_name(name, 
     assert tree_digest(tmp_path) == {"out": "<dir>", "out/a": "<dir>"}
 
 
-def test_a_compiled_pipeline_whose_name_escapes_writes_nothing_outside_the_output(tmp_path):
+def test_a_compiled_pipeline_whose_name_escapes_writes_nothing_outside_the_output(
+        tmp_path, npz_workspace, tree_digest):
     """Defence in depth: a spec changed in Python after validation is refused too."""
     from kerapipe import compile_pipeline
     from kerapipe.errors import UsageError
 
-    compiled = compile_pipeline(workspace(tmp_path / "p"))
+    compiled = compile_pipeline(npz_workspace(tmp_path / "p"))
     compiled.spec = dataclasses.replace(compiled.spec, name="a/../../escaped")
     (tmp_path / "out" / "a").mkdir(parents=True)
     before = tree_digest(tmp_path)
@@ -123,10 +104,10 @@ def test_a_compiled_pipeline_whose_name_escapes_writes_nothing_outside_the_outpu
 
 
 @pytest.mark.parametrize("name", ["é", "résumé (1)", "9 lives"])
-def test_a_run_name_of_any_script_runs_to_the_end(name, tmp_path, call_main):
+def test_a_run_name_of_any_script_runs_to_the_end(name, tmp_path, call_main, npz_workspace):
     """A name may start with a letter of any script: the Keras model's name is made
     ASCII and never starts with `_` (TensorFlow's root scope refuses it)."""
-    pipeline = workspace(tmp_path / "p")
+    pipeline = npz_workspace(tmp_path / "p")
     pipeline.write_text(pipeline.read_text().replace("name: case", f"name: '{name}'"))
     code, out, err = call_main("run", pipeline, "--output", tmp_path / "runs")
     assert code == 0, out + err
@@ -138,7 +119,7 @@ def test_a_run_name_of_any_script_runs_to_the_end(name, tmp_path, call_main):
 @pytest.mark.parametrize("inside", ["", "checkpoints", "new/deeper"],
                          ids=["the-run-folder", "its-checkpoints", "a-new-folder-inside"])
 def test_run_refuses_an_output_folder_inside_an_earlier_run(inside, finished, tmp_path,
-                                                            call_main):
+                                                            call_main, tree_digest):
     root, pipeline, run_dir = finished
     before = tree_digest(run_dir)
     code, out, err = call_main("run", pipeline, "--output", run_dir / inside)
@@ -150,7 +131,8 @@ def test_run_refuses_an_output_folder_inside_an_earlier_run(inside, finished, tm
 
 @pytest.mark.parametrize("name", ["run.json", "spec.yaml"])
 def test_an_output_folder_below_a_fifo_named_like_a_run_file_does_not_block(name, tmp_path,
-                                                                           call_main):
+                                                                           call_main,
+                                                                           npz_workspace):
     """is_run_folder reads through run_files: a FIFO is no run record, never a wait."""
     import signal
 
@@ -161,14 +143,15 @@ def test_an_output_folder_below_a_fifo_named_like_a_run_file_does_not_block(name
         TimeoutError("blocked on the FIFO")))
     signal.alarm(60)
     try:
-        code, out, err = call_main("run", workspace(tmp_path / "p"), "--output", parent / "runs")
+        code, out, err = call_main("run", npz_workspace(tmp_path / "p"), "--output",
+                                   parent / "runs")
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     assert code == 0, out + err
 
 
-def test_creating_a_run_folder_refuses_a_run_folder_as_the_output_folder(finished):
+def test_creating_a_run_folder_refuses_a_run_folder_as_the_output_folder(finished, tree_digest):
     from kerapipe.errors import OutputError
     from kerapipe.run_folder import RunFolder
 
@@ -179,8 +162,9 @@ def test_creating_a_run_folder_refuses_a_run_folder_as_the_output_folder(finishe
     assert tree_digest(run_dir) == before
 
 
-def test_a_nul_byte_in_the_output_folder_exits_2_without_traceback(tmp_path, call_main):
-    code, out, err = call_main("run", workspace(tmp_path / "p"), "--output", "runs\0x")
+def test_a_nul_byte_in_the_output_folder_exits_2_without_traceback(
+        tmp_path, call_main, npz_workspace):
+    code, out, err = call_main("run", npz_workspace(tmp_path / "p"), "--output", "runs\0x")
     assert code == 2, out + err
     assert "NUL" in err and "Received: output=" in err
     assert "Traceback" not in out + err and "internal error" not in err
@@ -212,9 +196,9 @@ def _raise_in_evaluation(monkeypatch, error: BaseException):
                                                  (_raise_in_evaluation, [1, 2])],
                          ids=["during-epoch-2", "in-evaluation"])
 def test_an_unexpected_error_marks_the_run_failed_and_keeps_the_finished_epochs(
-        inject, epochs_kept, tmp_path, call_main, monkeypatch):
+        inject, epochs_kept, tmp_path, call_main, monkeypatch, npz_workspace):
     inject(monkeypatch, RuntimeError("boom inside kerapipe"))
-    code, out, err = call_main("run", workspace(tmp_path / "p", epochs=2), "--output",
+    code, out, err = call_main("run", npz_workspace(tmp_path / "p", epochs=2), "--output",
                                tmp_path / "runs")
     assert code == 1, out + err  # a plain RuntimeError is a bug: re-raised unchanged
     assert "internal error: RuntimeError: boom inside kerapipe" in err
@@ -230,9 +214,9 @@ def test_an_unexpected_error_marks_the_run_failed_and_keeps_the_finished_epochs(
 
 
 def test_a_keyboard_interrupt_marks_the_run_interrupted_and_keeps_the_finished_epochs(
-        tmp_path, call_main, monkeypatch):
+        tmp_path, call_main, monkeypatch, npz_workspace):
     _raise_in_epoch_2(monkeypatch, KeyboardInterrupt())
-    code, out, err = call_main("run", workspace(tmp_path / "p", epochs=2), "--output",
+    code, out, err = call_main("run", npz_workspace(tmp_path / "p", epochs=2), "--output",
                                tmp_path / "runs")
     assert code == 130, out + err
     (run_dir,) = (tmp_path / "runs").iterdir()
@@ -268,9 +252,9 @@ def _disk_full_from_the_checkpoint_of_epoch_2(monkeypatch):
 
 
 def test_a_full_disk_still_marks_the_run_failed_and_keeps_the_history(tmp_path, call_main,
-                                                                     monkeypatch):
+                                                                     monkeypatch, npz_workspace):
     _disk_full_from_the_checkpoint_of_epoch_2(monkeypatch)
-    code, out, err = call_main("run", workspace(tmp_path / "p", epochs=3), "--output",
+    code, out, err = call_main("run", npz_workspace(tmp_path / "p", epochs=3), "--output",
                                tmp_path / "runs")
     assert code == 5, out + err
     assert "epoch 2" in err and "No space left on device" in err  # the original error
@@ -283,7 +267,7 @@ def test_a_full_disk_still_marks_the_run_failed_and_keeps_the_history(tmp_path, 
 
 
 def test_a_failure_record_that_cannot_be_built_does_not_mask_the_original_error(
-        tmp_path, call_main, monkeypatch):
+        tmp_path, call_main, monkeypatch, npz_workspace):
     from kerapipe.run_folder import RunFolder
 
     real = RunFolder._record
@@ -295,7 +279,7 @@ def test_a_failure_record_that_cannot_be_built_does_not_mask_the_original_error(
 
     monkeypatch.setattr(RunFolder, "_record", record)
     _raise_in_epoch_2(monkeypatch, RuntimeError("the first error"))
-    code, out, err = call_main("run", workspace(tmp_path / "p", epochs=2), "--output",
+    code, out, err = call_main("run", npz_workspace(tmp_path / "p", epochs=2), "--output",
                                tmp_path / "runs")
     assert code == 1 and "RuntimeError: the first error" in err, out + err
     assert "the record itself fails" not in err.splitlines()[0]
@@ -329,13 +313,14 @@ def test_a_huge_top_k_costs_only_the_class_count():
     assert [row[1] for row in rows[1:]] == ["0", "0", "0"]
 
 
-def test_a_run_with_top_k_above_the_class_count_writes_even_rows_and_says_so(tmp_path):
+def test_a_run_with_top_k_above_the_class_count_writes_even_rows_and_says_so(
+        tmp_path, npz_workspace):
     """The class count can depend on the data (the spec side refuses what it can know):
     a spec changed in Python after validation reaches the clamp the same way."""
     from kerapipe import compile_pipeline
     from kerapipe.report import format_run_summary
 
-    compiled = compile_pipeline(workspace(tmp_path / "p"))
+    compiled = compile_pipeline(npz_workspace(tmp_path / "p"))
     compiled.spec = dataclasses.replace(
         compiled.spec, output=dataclasses.replace(compiled.spec.output, top_k=1_000_000_000))
     result = compiled.run(output_dir=str(tmp_path / "runs"), verbose=0)
@@ -443,8 +428,9 @@ def test_predict_on_an_input_without_examples_exits_3(content, finished, tmp_pat
     assert "no rows" in err or "no examples" in err
 
 
-def test_a_folder_name_too_long_for_the_file_system_exits_5_not_1(tmp_path, call_main):
-    code, out, err = call_main("run", workspace(tmp_path / "p"), "--output",
+def test_a_folder_name_too_long_for_the_file_system_exits_5_not_1(
+        tmp_path, call_main, npz_workspace):
+    code, out, err = call_main("run", npz_workspace(tmp_path / "p"), "--output",
                                tmp_path / ("a" * 300))
     assert code == 5 and "at most 255" in err and "Traceback" not in out + err, out + err
 
@@ -585,8 +571,8 @@ def test_a_stored_spec_with_a_bad_name_and_another_error_is_still_refused(finish
 # (the fix is in kerapipe/compiler/build.py; this checks it from the command line)
 
 def test_out_of_memory_while_building_the_model_exits_4_not_shape_error(tmp_path,
-                                                                        call_main):
-    pipeline = workspace(tmp_path / "p")
+                                                                        call_main, npz_workspace):
+    pipeline = npz_workspace(tmp_path / "p")
     pipeline.write_text(pipeline.read_text().replace("units: 3", "units: 1000000000000"))
     code, out, err = call_main("plan", pipeline)  # 16 TB of weights: refused at once
     assert code == 4 and "out of memory" in err and "shape-error" not in err, out + err

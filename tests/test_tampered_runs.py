@@ -9,70 +9,28 @@ never hangs, and leaves every other file of the folder as it was.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import shutil
-import stat
-import textwrap
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-
-PIPELINE = textwrap.dedent("""\
-    kerapipe: 1
-    name: tampered
-    seed: null
-    data:
-      source: {npz: data.npz}
-      split: {validation: 0.2, test: 0.2}
-      batch_size: 8
-    model:
-      layers: [{Dense: {units: 3}}]
-    train: {epochs: 1}
-    """)
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
+def finished(tmp_path_factory, npz_workspace, kerapipe_main):
     """One finished run of a 30-example npz (seed drawn), and a .keras file holding a
     Python lambda (which Keras's safe mode refuses)."""
-    import keras
-
-    from kerapipe.cli import main
-
     root = tmp_path_factory.mktemp("tampered")
-    x = np.random.default_rng(0).normal(size=(30, 4)).astype("float32")
-    out = io.BytesIO()
-    np.savez(out, x=x, y=np.arange(30) % 3)
-    (root / "data.npz").write_bytes(out.getvalue())
-    (root / "p.yaml").write_text(PIPELINE)
-    try:
-        main(["run", str(root / "p.yaml"), "--output", str(root / "runs")])
-    except SystemExit as exit_:
-        assert exit_.code == 0
+    pipeline = npz_workspace(root, name="tampered", seed="null")
+    assert kerapipe_main("run", pipeline, "--output", root / "runs") == 0
     (run_dir,) = (root / "runs").iterdir()
+    import keras  # after the run: kerapipe imports TensorFlow quietly first
     inputs = keras.Input((4,))
     keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(inputs)).save(
         root / "lambda.keras")
     return root, run_dir
-
-
-def digest(folder: Path) -> dict[str, str]:
-    """Every entry's kind and content, reading only regular files (never a FIFO)."""
-    result = {}
-    for path in sorted(folder.rglob("*")):
-        mode = path.lstat().st_mode
-        if stat.S_ISREG(mode):
-            result[str(path.relative_to(folder))] = hashlib.sha256(path.read_bytes()).hexdigest()
-        elif stat.S_ISLNK(mode):
-            result[str(path.relative_to(folder))] = "-> " + os.readlink(path)
-        else:
-            result[str(path.relative_to(folder))] = oct(stat.S_IFMT(mode))
-    return result
 
 
 def _edit_json(path: Path, change) -> None:
@@ -185,7 +143,7 @@ CASES = {
 
 @pytest.mark.parametrize("command, named, tamper", CASES.values(), ids=CASES.keys())
 def test_a_damaged_run_folder_is_refused_naming_the_file_and_left_as_it_was(
-        command, named, tamper, finished, tmp_path, call_main):
+        command, named, tamper, finished, tmp_path, call_main, tree_digest):
     root, run_dir = finished
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
@@ -194,7 +152,7 @@ def test_a_damaged_run_folder_is_refused_naming_the_file_and_left_as_it_was(
     if command == "resume":  # a run that did not finish, so that --resume reads on
         _edit_json(copy / "run.json", lambda j: j.update(status="running"))
     tamper(copy, tmp_path)
-    before = digest(tmp_path)
+    before = tree_digest(tmp_path)
     args = {"resume": ["run", "--resume", copy],
             "predict": ["predict", copy, root / "data.npz", "--output", tmp_path / "p.csv"],
             "evaluate": ["evaluate", copy]}[command]
@@ -202,20 +160,20 @@ def test_a_damaged_run_folder_is_refused_naming_the_file_and_left_as_it_was(
     assert code == 2, out + err
     assert "Traceback" not in out + err
     assert named in err and "damaged" in err, err
-    assert digest(tmp_path) == before
+    assert tree_digest(tmp_path) == before
 
 
-def test_resume_of_a_finished_run_is_refused_by_the_python_api_too(finished, tmp_path):
+def test_resume_of_a_finished_run_is_refused_by_the_python_api_too(finished, tmp_path, tree_digest):
     from kerapipe import compile_pipeline
     from kerapipe.errors import UsageError
 
     root, run_dir = finished
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
-    before = digest(copy)
+    before = tree_digest(copy)
     with pytest.raises(UsageError, match="finished already") as raised:
         compile_pipeline(root / "p.yaml").run(resume_dir=copy, verbose=0)
-    assert raised.value.exit_code == 2 and digest(copy) == before
+    assert raised.value.exit_code == 2 and tree_digest(copy) == before
 
 
 def test_resume_into_a_folder_that_is_no_run_is_refused_by_the_python_api(finished, tmp_path):
