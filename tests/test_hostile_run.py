@@ -292,11 +292,12 @@ def test_a_failure_record_that_cannot_be_built_does_not_mask_the_original_error(
 # --- 3. top_k is clamped to the classes there are ---------------------------------------
 
 def test_predictions_csv_lists_at_most_as_many_ranks_as_classes():
-    from kerapipe.runner import predictions_csv
+    from kerapipe.compiler.predictions import predictions_csv
 
     probabilities = np.array([[0.2, 0.5, 0.3], [0.6, 0.1, 0.3]], dtype="float32")
-    rows = list(csv.reader(predictions_csv(probabilities, np.array([1, 2]), ["a", "b", "c"],
-                                           5, 3).splitlines()))
+    rows = list(csv.reader(predictions_csv(probabilities, true=np.array([1, 2]),
+                                           class_names=["a", "b", "c"], top_k=5,
+                                           num_classes=3).splitlines()))
     assert rows[0][-3:] == ["top3", "top3_name", "top3_confidence"]
     assert {len(row) for row in rows} == {6 + 2 * 3}
     assert rows[1][1:4] + rows[1][6:] == ["1", "b", "0.500000", "2", "c", "0.300000",
@@ -304,11 +305,11 @@ def test_predictions_csv_lists_at_most_as_many_ranks_as_classes():
 
 
 def test_a_huge_top_k_costs_only_the_class_count():
-    from kerapipe.runner import predictions_csv
+    from kerapipe.compiler.predictions import predictions_csv
 
     probabilities = np.full((3, 4), 0.25, dtype="float32")  # ties: the lowest class first
-    rows = list(csv.reader(predictions_csv(probabilities, np.array([0, 1, 2]), None,
-                                           1_000_000_000, 4).splitlines()))
+    rows = list(csv.reader(predictions_csv(probabilities, true=np.array([0, 1, 2]),
+                                           top_k=1_000_000_000, num_classes=4).splitlines()))
     assert len(rows[0]) == 6 + 3 * 3 and {len(row) for row in rows} == {len(rows[0])}
     assert [row[1] for row in rows[1:]] == ["0", "0", "0"]
 
