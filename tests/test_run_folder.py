@@ -112,18 +112,29 @@ def test_run_json_says_finished_at_only_once_the_run_is_over(tmp_path):
     assert set(while_running) == set(record) - {"finished_at"}  # the rest of it, kept
 
 
-def test_a_resumed_run_keeps_when_it_first_started(tmp_path, call_main):
-    code, out, err = call_main("run", workspace(tmp_path / "p"), "--output", tmp_path / "runs")
+def test_a_resumed_run_keeps_when_it_first_started_and_validates_its_file_once(
+        tmp_path, call_main, monkeypatch):
+    import kerapipe.spec.validate as validate_module
+
+    pipeline = workspace(tmp_path / "p", PIPELINE.replace("seed: 1", "seed: null"))
+    code, out, err = call_main("run", pipeline, "--output", tmp_path / "runs")
     assert code == 0, out + err
     (run_dir,) = (tmp_path / "runs").iterdir()
     record = read_json(run_dir / "run.json")
     record["status"] = "interrupted"  # pretend it stopped, so it can be resumed
     (run_dir / "run.json").write_text(json.dumps(record))
+    validated, real = [], validate_module.validate_text
+    monkeypatch.setattr(validate_module, "validate_text",
+                        lambda text, file="<string>", overrides=(): validated.append(
+                            (file, tuple(overrides))) or real(text, file, overrides))
     code, out, err = call_main("run", "--resume", run_dir)
     assert code == 0, out + err
+    assert validated == [(str(pipeline), ())]  # was 3 times: twice for a drawn seed
     resumed = read_json(run_dir / "run.json")
     assert resumed["status"] == "finished" and resumed["started_at"] == record["started_at"]
     assert resumed["resumed_at"] >= record["started_at"]
+    assert resumed["seed"] == record["seed"]  # the seed the run drew, kept
+    assert resumed["overrides"] == [f"seed={record['seed']}"]
 
 
 def test_a_failure_before_the_run_began_still_gets_a_record(tmp_path):
