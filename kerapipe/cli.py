@@ -86,9 +86,16 @@ def schema(output: Optional[str]) -> None:
         click.echo(text, nl=False)
 
 
-def _check_spec_or_exit(file: str, overrides: tuple[str, ...], allow_imports: bool):
-    """Validate before importing TensorFlow, so a typo is reported in a fraction of a second
-    (and code the pipeline imports is refused before any of it runs)."""
+def _validated(file: str, overrides: tuple[str, ...], allow_imports: bool):
+    """Validate once, before importing TensorFlow, so a typo is reported in a fraction of a
+    second (and code the pipeline imports is refused before any of it runs); the result is
+    what the command compiles (``compile_pipeline`` does not validate it again).
+
+    Raises:
+        SpecError: the file has errors, or imports code without --allow-imports (every
+            issue is listed, warnings too).
+    """
+    from kerapipe.errors import SpecError
     from kerapipe.spec.checks import imports_not_allowed
     from kerapipe.spec.issues import render
     from kerapipe.spec.validate import validate_file
@@ -96,11 +103,11 @@ def _check_spec_or_exit(file: str, overrides: tuple[str, ...], allow_imports: bo
     result = validate_file(file, overrides)
     refused = result.spec is not None and bool(result.spec.imports) and not allow_imports
     issues = result.issues + (result.locate([imports_not_allowed(result.spec)]) if refused else [])
+    if result.errors or refused:
+        raise SpecError(issues)
     if issues:
         click.echo(render(issues, "text", 1), err=True)
-    if result.errors or refused:
-        sys.exit(2)
-    return result.spec
+    return result
 
 
 _ALLOW_IMPORTS = click.option("--allow-imports", is_flag=True, help="Run the Python files "
@@ -142,13 +149,13 @@ def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[st
         return
     if not file:
         raise click.UsageError("give a pipeline FILE (or --resume RUN_DIR).")
-    spec = _check_spec_or_exit(file, overrides, allow_imports)
+    result = _validated(file, overrides, allow_imports)
     from kerapipe.runner import ensure_writable_dir
 
-    ensure_writable_dir(output_dir or spec.output.dir)  # fail before minutes of loading
+    ensure_writable_dir(output_dir or result.spec.output.dir)  # fail before minutes of loading
     from kerapipe.compiler.pipeline import compile_pipeline
 
-    compiled = compile_pipeline(file, overrides, allow_imports=allow_imports)
+    compiled = compile_pipeline(result, allow_imports=allow_imports)
     click.echo(f"kerapipe: {compiled.spec.name}: {compiled.data.description}", err=True)
     command = ["kerapipe", "run", file]
     for override in overrides:
@@ -164,11 +171,11 @@ def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[st
 @_ALLOW_IMPORTS
 def plan(file: str, overrides: tuple[str, ...], allow_imports: bool) -> None:
     """Show what would run: data stages with shapes, splits, model summary. No training."""
-    _check_spec_or_exit(file, overrides, allow_imports)
+    result = _validated(file, overrides, allow_imports)
     from kerapipe.compiler.pipeline import compile_pipeline
     from kerapipe.report import format_plan
 
-    click.echo(format_plan(compile_pipeline(file, overrides, allow_imports=allow_imports)))
+    click.echo(format_plan(compile_pipeline(result, allow_imports=allow_imports)))
 
 
 @cli.command()
@@ -252,7 +259,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     except KerapipeError as err:
         if os.environ.get("KERAPIPE_DEBUG"):
             traceback.print_exception(err)  # with its cause: what the user's code raised
-        click.echo(f"error: {err}{_notes(err)}", err=True)
+        err.show()
         sys.exit(err.exit_code)
     except KeyboardInterrupt as err:
         click.echo(f"Interrupted.{_notes(err)}", err=True)

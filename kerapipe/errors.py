@@ -28,9 +28,29 @@ EXIT_CODES: dict[int, str] = {
 
 
 class KerapipeError(Exception):
-    """Base class of every error kerapipe reports to a user."""
+    """Base class of every error kerapipe reports to a user.
+
+    The error renders itself (Click's ``ClickException.format_message``/``show``): the CLI
+    prints ``show()`` and exits with ``exit_code``, and needs no table of its own.
+    """
 
     exit_code = EXIT_INTERNAL
+
+    def format_message(self) -> str:
+        """``error: <message>``, then each note the run side added on the way out (what a
+        run folder kept, how to continue it)."""
+        return f"error: {self}{self._notes()}"
+
+    def show(self, file=None) -> None:
+        """Write ``format_message()`` to ``file`` (standard error by default)."""
+        import sys
+
+        stream = file if file is not None else sys.stderr
+        stream.write(self.format_message() + "\n")
+        stream.flush()
+
+    def _notes(self) -> str:
+        return "".join(f"\n{note}" for note in getattr(self, "__notes__", ()))
 
 
 class SpecError(KerapipeError):
@@ -45,6 +65,11 @@ class SpecError(KerapipeError):
     def __init__(self, issues: list) -> None:
         self.issues = list(issues)
         super().__init__("\n".join(issue.format() for issue in self.issues))
+
+    def format_message(self) -> str:
+        """One ``FILE:LINE:COL: severity[code]: key: message`` line per issue (each says
+        its own severity: no ``error:`` prefix), as ``kerapipe validate`` prints them."""
+        return f"{self}{self._notes()}"
 
 
 class UsageError(KerapipeError):

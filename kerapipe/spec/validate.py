@@ -36,12 +36,17 @@ class ValidationResult:
         spec: the typed spec, or ``None`` when there are errors.
         issues: every problem found, errors and warnings, in file order.
         document: the loaded YAML with positions, or ``None`` when it did not load.
+        path: the pipeline file validated, or ``None`` for text or a dict (relative paths
+            in the spec are relative to its folder).
+        overrides: the ``--set`` values applied before validation.
     """
 
     file: str
     spec: Optional[PipelineSpec]
     issues: list = field(default_factory=list)
     document: Optional[Document] = None
+    path: Optional[str] = None
+    overrides: tuple = ()
 
     @property
     def errors(self) -> list[Issue]:
@@ -197,8 +202,11 @@ def validate_text(text: str, file: str = "<string>", overrides: Sequence[str] = 
     if overrides:
         override_issues = apply_overrides(document, list(overrides))
         if override_issues:
-            return ValidationResult(file, None, override_issues, document)
-    return validate_data(document.data, file, document)
+            return ValidationResult(file, None, override_issues, document,
+                                    overrides=tuple(overrides))
+    result = validate_data(document.data, file, document)
+    result.overrides = tuple(overrides)
+    return result
 
 
 def validate_file(path: Union[str, os.PathLike], overrides: Sequence[str] = ()
@@ -210,8 +218,11 @@ def validate_file(path: Union[str, os.PathLike], overrides: Sequence[str] = ()
     except (OSError, ValueError) as err:  # ValueError: a NUL in the name, not UTF-8
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         return ValidationResult(name, None, [Issue("unreadable-file", (), f"cannot read the file: "
-                                                   f"{reason}.", file=name)])
-    return validate_text(text, name, overrides)
+                                                   f"{reason}.", file=name)], path=name,
+                                overrides=tuple(overrides))
+    result = validate_text(text, name, overrides)
+    result.path = name
+    return result
 
 
 def read_pipeline_text(name: str) -> str:
@@ -239,8 +250,11 @@ def validate_source(source: Union[str, os.PathLike, dict], overrides: Sequence[s
             document = Document(data=copy.deepcopy(data), file="<dict>", issues=bounded)
             issues = apply_overrides(document, list(overrides))
             if issues:
-                return ValidationResult("<dict>", None, issues, document), None
-            return validate_data(document.data, "<dict>", document), None
+                return ValidationResult("<dict>", None, issues, document,
+                                        overrides=tuple(overrides)), None
+            result = validate_data(document.data, "<dict>", document)
+            result.overrides = tuple(overrides)
+            return result, None
         return validate_data(source), None
     if not isinstance(source, (str, os.PathLike)):  # a list, None, ...: data of the wrong kind
         return validate_data(source), None
