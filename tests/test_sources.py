@@ -81,14 +81,7 @@ def test_source_for_gives_the_source_of_each_kind(source, kind, cls):
 
 # Modules other than the sources package and the spec side's facts that still read the
 # source kind, and why. Each entry must still be needed, so a fixed one is deleted here.
-STILL_BRANCHING = {
-    "kerapipe/compiler/faults.py": "asks data.is_images; should ask "
-                                   "data.source.explain_decode_failure (not this helper's file)",
-    "kerapipe/compiler/deep.py": "asks spec.data.source.images; should ask "
-                                 "known_datasets.regression_without_data",
-    "kerapipe/spec/checks.py": "check_split's num_words check reads spec.data.source.keras; "
-                               "it belongs in KerasSource.check_local (spec/model.py)",
-}
+STILL_BRANCHING: dict[str, str] = {}  # every branch has moved to a source
 ALLOWED = ("kerapipe/compiler/sources/", "kerapipe/spec/known_datasets.py",
            "kerapipe/spec/model.py")  # model.py declares the kinds (SourceSpec)
 KINDS = ("sample", "keras", "npz", "csv", "images")

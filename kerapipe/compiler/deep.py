@@ -25,6 +25,7 @@ from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.checks import known_dataset
 from kerapipe.spec.graph import model_nodes, output_node
 from kerapipe.spec.issues import ERROR, NOTE, Issue
+from kerapipe.spec.known_datasets import regression_without_data
 from kerapipe.spec.known_datasets import example_shape_without_data
 from kerapipe.spec.model import PipelineSpec, is_custom_name
 from kerapipe.spec.steps import step_kind, trace_shape
@@ -76,7 +77,8 @@ def deep_check(spec: PipelineSpec, document: Optional[Document] = None) -> list[
                                 str(err), at_key=True))
     classes = known.num_classes if known is not None else None
     labels = None
-    if raw_shape is not None and (known is not None or spec.data.source.images is not None):
+    # Labels are known without data when the source's kind tells (named sets, image folders).
+    if raw_shape is not None and regression_without_data(spec.data.source) is not None:
         labels = label_shape(spec, classes, ())  # class indices or one target per example
         one_hot = one_hot_conflict(spec, classes)
         if one_hot is not None:

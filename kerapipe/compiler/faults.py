@@ -30,14 +30,9 @@ import tensorflow as tf
 
 from kerapipe.compiler.build import short_error
 from kerapipe.compiler.sources.loading import LoadedData
-from kerapipe.compiler.sources.image_folder import CHANNELS, find_undecodable_image
-from kerapipe.errors import DataError, KerapipeError, SpecError, TrainingError, TrainingStopped
+from kerapipe.errors import KerapipeError, SpecError, TrainingError, TrainingStopped
 from kerapipe.spec.issues import Issue
 from kerapipe.spec.model import PipelineSpec
-
-# What TensorFlow's image decoders say (decode_image/png/jpeg/gif/bmp); other
-# InvalidArgumentErrors (shapes, labels) are not worth a scan of every image file.
-_DECODE_MESSAGE = re.compile(r"image|PNG|JPEG|GIF|BMP|Input is empty|decode", re.I)
 
 
 @contextlib.contextmanager
@@ -65,13 +60,9 @@ def translate_faults(spec: PipelineSpec, data: LoadedData, stage: str,
     except (tf.errors.ResourceExhaustedError, MemoryError) as err:
         raise out_of_memory(spec, stage, err) from err
     except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as err:
-        bad = (_undecodable_image(spec, data) if data.is_images
-               and _DECODE_MESSAGE.search(err.message or "") else None)
-        if bad is not None:
-            path, reason = bad
-            raise DataError(f"{spec.data.source.images.dir}: {path} cannot be decoded "
-                            f"({reason}); {stage} stopped at it. Replace or delete the "
-                            "file.") from err
+        explained = data.source.explain_decode_failure(data, err.message or "", stage)
+        if explained is not None:  # the source names the file it could not decode
+            raise explained from err
         if imported:
             raise _in_imported_code(spec, stage, err) from err
         raise failed_step(spec, stage, err, model) from err
@@ -151,10 +142,3 @@ def _in_imported_code(spec: PipelineSpec, stage: str, err: BaseException) -> Tra
     return TrainingError(f"{stage} failed in a model that uses imported code "
                          f"({', '.join(spec.imports)}): {type(err).__name__}: {text}. Check "
                          "the custom layers and losses; KERAPIPE_DEBUG=1 shows the traceback.")
-
-
-def _undecodable_image(spec: PipelineSpec, data: LoadedData) -> Optional[tuple[str, str]]:
-    channels = CHANNELS[spec.data.source.images.color_mode]
-    paths = [p for split in (data.train, data.validation, data.test) if split is not None
-             for p in split.x]
-    return find_undecodable_image(paths, channels)

@@ -20,7 +20,6 @@ from kerapipe.spec.model import (NESTED_LAYER_ARGS, LayerSpec, PipelineSpec, Sch
                                  is_custom_name)
 from kerapipe.spec.steps import trace_shape
 
-_TEXT_DATASETS = ("imdb", "reuters")
 _PASS_THROUGH = ("Activation", "Softmax", "Dropout", "GaussianDropout", "GaussianNoise",
                  "AlphaDropout", "ActivityRegularization")
 
@@ -90,12 +89,6 @@ def check_split(spec: PipelineSpec, issues: list[Issue]) -> None:
         issues.append(Issue("no-training-data", ("data", "split"), "validation and test fractions "
                             f"add up to {split.validation + test:g}, which leaves no training "
                             "examples. Make them sum to less than 1 (e.g. 0.1 and 0.1)."))
-    if known is not None and spec.data.source.keras is not None:
-        keras_source = spec.data.source.keras
-        if keras_source.num_words is not None and keras_source.name not in _TEXT_DATASETS:
-            issues.append(Issue("not-applicable", ("data", "source", "keras", "num_words"),
-                                f"num_words applies to imdb and reuters only, not "
-                                f"'{keras_source.name}'. Remove it."))
 
 
 def trace_example_shape(spec: PipelineSpec, issues: Optional[list[Issue]] = None

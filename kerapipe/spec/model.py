@@ -13,7 +13,7 @@ from pathlib import PurePath
 from typing import Any, Iterable, Literal, Optional, Union
 
 from kerapipe.spec.catalog import Family, load_catalog
-from kerapipe.spec.known_datasets import KERAS_DATASETS, SAMPLES
+from kerapipe.spec.known_datasets import KERAS_DATASETS, SAMPLES, TEXT_DATASETS
 from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
 from kerapipe.spec.steps import MAX_IMAGE_SIDE, STEPS, is_augmentation_layer, unknown_step
 from kerapipe.spec.steps import check_items as _check_items
@@ -282,6 +282,15 @@ class KerasSource:
     num_words: Optional[int] = spec_field(None, "imdb/reuters: keep only the most frequent "
                                           "words.", ge=1, le=MAX_WORDS)
     shorthand = "name"
+
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        name = values.get("name")
+        if values.get("num_words") is not None and name in KERAS_DATASETS \
+                and name not in TEXT_DATASETS:
+            issues.append(Issue("not-applicable", path + ("num_words",),
+                                f"num_words applies to {' and '.join(TEXT_DATASETS)} only, "
+                                f"not '{name}'. Remove it."))
 
 
 @dataclass(frozen=True)
