@@ -34,7 +34,7 @@ import kerapipe.compiler.sources.npz_file as npz_module
 from kerapipe import load_spec
 from kerapipe.compiler.sources.loading import load_data
 from kerapipe.errors import DataError
-from kerapipe.spec.model import MAX_CLASSES
+from kerapipe.spec.steps import MAX_CLASSES
 from test_faults import CSV, GOOD_CSV, IMAGES, NPZ, good_x, good_y, image_folder, npz_bytes, png
 
 

@@ -109,7 +109,8 @@ def _unchecked_spec(tmp_path, index: int, step):
 
 
 def _steps():
-    from kerapipe.spec.model import LayerSpec, NormalizeStep, ResizeStep
+    from kerapipe.spec.model import LayerSpec
+    from kerapipe.spec.steps import NormalizeStep, ResizeStep
 
     return {
         "normalize-axis-9": ((2, ("normalize", NormalizeStep(axis=9))), "layer-arguments",

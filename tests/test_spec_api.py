@@ -6,7 +6,8 @@ import pytest
 
 from kerapipe import SpecError, load_spec
 from kerapipe.spec.checks import logged_metric_names, output_activation
-from kerapipe.spec.model import LayerSpec, RescaleStep, ScheduleSpec
+from kerapipe.spec.model import LayerSpec, ScheduleSpec
+from kerapipe.spec.steps import RescaleStep
 from kerapipe.spec.typed import to_plain
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,8 @@ from kerapipe.compiler.sources.raw import RawData
 from kerapipe.compiler.values import check_finite, check_float32, locate, show, show_as_written
 from kerapipe.errors import DataError
 from kerapipe.spec.catalog import load_catalog
-from kerapipe.spec.model import MAX_CLASSES, PipelineSpec
+from kerapipe.spec.model import PipelineSpec
+from kerapipe.spec.steps import MAX_CLASSES
 
 # Losses that fit a continuous target: with one of these, numeric labels stay float32.
 REGRESSION_LOSSES = frozenset({

@@ -17,10 +17,6 @@ from kerapipe.spec.known_datasets import KERAS_DATASETS, SAMPLES, TEXT_DATASETS
 from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
 from kerapipe.spec.steps import MAX_IMAGE_SIDE, STEPS, is_augmentation_layer, unknown_step
 from kerapipe.spec.steps import check_items as _check_items
-# Still importable from here, the steps' old home: the data side's class bound and the
-# step options (overrides.py and tests import them from this module).
-from kerapipe.spec.steps import (MAX_CLASSES, NormalizeStep, OneHotStep,  # noqa: F401
-                                 PadSequencesStep, RescaleStep, ReshapeStep, ResizeStep)
 from kerapipe.spec.typed import parse, parse_spec, spec_field, to_plain
 
 FORMAT_VERSION = 1
@@ -397,11 +393,6 @@ class SplitSpec:
     test: float = spec_field(0.1, "Fraction held out for the final test, used only when the "
                              "source has no test split of its own.", ge=0, lt=1)
     stratify: bool = spec_field(True, "Keep class proportions equal across the splits.")
-
-
-# The preprocessing steps (their options, stages and shape effects) are registered in
-# spec/steps.py. This view of their option types stays until overrides.py reads STEPS.
-PREPROCESS_STEPS: dict[str, type] = {name: kind.options for name, kind in STEPS.items()}
 
 
 @dataclass(frozen=True)

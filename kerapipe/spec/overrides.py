@@ -145,7 +145,8 @@ def _pipeline_spec() -> type:
 def _member_type(spec_type: Any, part: Any) -> Any:
     """The annotation the value at ``part`` inside a ``spec_type`` value is read as;
     ``None`` where the format says nothing (unknown keys, Keras arguments)."""
-    from kerapipe.spec.model import NESTED_LAYER_ARGS, PREPROCESS_STEPS, LayerSpec, PreprocessStep
+    from kerapipe.spec.model import NESTED_LAYER_ARGS, LayerSpec, PreprocessStep
+    from kerapipe.spec.steps import STEPS
     from kerapipe.spec.typed import hints
 
     if spec_type is _ARGUMENTS:
@@ -158,7 +159,8 @@ def _member_type(spec_type: Any, part: Any) -> Any:
     if spec_type is LayerSpec:
         return _ARGUMENTS
     if spec_type is PreprocessStep:
-        return PREPROCESS_STEPS.get(part, _ARGUMENTS)  # or a Keras Random* layer's arguments
+        step = STEPS.get(part)  # or a Keras Random* layer's arguments
+        return step.options if step is not None else _ARGUMENTS
     if dataclasses.is_dataclass(spec_type) and isinstance(part, str):
         if getattr(spec_type, "from_yaml", None) is not None:
             return None  # a schedule: `Name: {kwargs}`

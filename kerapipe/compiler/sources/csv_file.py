@@ -28,7 +28,8 @@ from kerapipe.compiler.sources.raw import RawData
 from kerapipe.compiler.values import FLOAT32_MAX, show
 from kerapipe.errors import DataError, UsageError
 from kerapipe.spec.issues import did_you_mean
-from kerapipe.spec.model import MAX_CLASSES, CsvSource
+from kerapipe.spec.model import CsvSource
+from kerapipe.spec.steps import MAX_CLASSES
 from kerapipe.spec.typed import looks_numeric
 
 MAX_CSV_COLUMNS = 100_000  # columns of a CSV header

@@ -65,12 +65,6 @@ class LoadedData:
     source: Source  # reads the splits in tf.data (``features``, ``examples``)
     feature_names: Optional[list[str]] = None  # CSV: the feature columns, in model order
 
-    @property
-    def is_images(self) -> bool:
-        """Whether the source shuffles files (image folders). Kept for callers that still
-        ask; new code asks ``source`` what it needs (``explain_decode_failure``)."""
-        return self.source.shuffles_files
-
 
 def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
     """Load, check and split the examples that ``spec.data.source`` names.
