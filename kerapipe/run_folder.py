@@ -318,6 +318,9 @@ class RunFolder:
     def __fspath__(self) -> str:
         return os.fspath(self.path)
 
+    def __str__(self) -> str:  # a message names the folder, as it named the path
+        return str(self.path)
+
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
 

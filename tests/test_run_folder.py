@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import io
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -156,6 +157,7 @@ def test_two_runs_started_in_the_same_second_get_two_new_folders(tmp_path):
     assert first.path != second.path and first.path.parent == second.path.parent == tmp_path
     assert second.path.name.startswith(first.path.name)
     assert list(first.path.iterdir()) == list(second.path.iterdir()) == []
+    assert str(first) == os.fspath(first) == str(first.path)  # messages name the path
 
 
 # --- checkpoints (a stand-in model: no TensorFlow) -----------------------------------
