@@ -254,7 +254,8 @@ def run_facts(compiled, command: Optional[Sequence[str]]) -> dict:
         "imports": compiled.import_hashes,
         "data": {"description": data.description, "fingerprint": data.fingerprint,
                  "splits": splits, "class_names": data.class_names,
-                 "num_classes": data.num_classes, "example_shape": list(data.example_shape)},
+                 "num_classes": data.num_classes, "example_shape": list(data.example_shape),
+                 "feature_columns": data.feature_names},
     }
 
 

@@ -7,8 +7,6 @@ Where a run folder goes, what its files hold and every write into it is
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import sys
 import time
@@ -18,11 +16,11 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
+from kerapipe.compiler.predictions import class_columns, predictions_csv, probabilities_to_classes
 from kerapipe.errors import Interrupted, SpecError, TrainingError, UsageError
-from kerapipe.run_folder import (BEST_WEIGHTS, RunFolder, ensure_free_space,
-                                 ensure_writable_dir, resolved_yaml)
+from kerapipe.run_folder import BEST_WEIGHTS, RunFolder, ensure_free_space, resolved_yaml
 
-__all__ = ["RunResult", "ensure_writable_dir", "resume_run", "run_pipeline"]
+__all__ = ["RunResult", "resume_run", "run_pipeline"]
 
 
 @dataclass
@@ -287,16 +285,14 @@ def _evaluate_and_predict(compiled, folder: RunFolder, history: dict,
         probabilities = compiled.predict_proba()
         seconds["predict"] = time.perf_counter() - tick
         folder.write_predictions(predictions_csv(
-            probabilities, test.y, compiled.data.class_names, spec.output.top_k,
-            compiled.data.num_classes))
-        classes = probabilities.shape[1] if probabilities.ndim == 2 else 1
-        classes = 2 if classes == 1 else classes  # one sigmoid unit: two classes
-        if compiled.data.num_classes is not None and spec.output.top_k > classes:
-            result.notes.append(f"output.top_k is {spec.output.top_k} but the model has "
-                                f"{classes} classes; predictions.csv ranks all {classes}.")
+            probabilities, inputs=test.ids, true=test.y,
+            class_names=compiled.data.class_names, top_k=spec.output.top_k,
+            num_classes=compiled.data.num_classes))
         if compiled.data.num_classes is not None:
-            from kerapipe.compiler.pipeline import probabilities_to_classes
-
+            classes = class_columns(probabilities).shape[1]
+            if spec.output.top_k > classes:
+                result.notes.append(f"output.top_k is {spec.output.top_k} but the model has "
+                                    f"{classes} classes; predictions.csv ranks all {classes}.")
             result.predicted = probabilities_to_classes(probabilities)
             result.true = np.asarray(test.y).astype(np.int64)
     return result
@@ -378,68 +374,3 @@ def _changed_imports(folder: RunFolder, spec, file: str) -> list[str]:
     was = folder.record.get("imports") or {}
     now = import_file_hashes(spec, Path(file).resolve().parent)
     return sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k))
-
-
-# --- predictions.csv ---------------------------------------------------------------------
-
-def ranked_columns(top_k: int, classes: int) -> int:
-    """How many classes predictions.csv ranks per example: ``output.top_k``, at most the
-    classes the model outputs (a larger top_k would promise columns no row can fill)."""
-    return max(1, min(int(top_k), int(classes)))
-
-
-_RANK_CHUNK = 1 << 22  # index entries ranked at a time (32 MiB of int64), whatever the rows
-
-
-def _top_classes(probabilities: np.ndarray, k: int):
-    """Per row, the ``k`` most probable classes, most probable first; the first is always
-    ``argmax`` (ties go to the lower class index; at the edge of a partitioned top k, a tie
-    goes either way). Yields one block of rows at a time."""
-    classes = probabilities.shape[1]
-    rows = max(1, _RANK_CHUNK // max(classes, 1))
-    for start in range(0, len(probabilities), rows):
-        block = probabilities[start:start + rows]
-        if k < classes and classes > 64:  # many classes, few asked for: partition first
-            part = np.argpartition(-block, k - 1, axis=1)[:, :k]
-            values = np.take_along_axis(block, part, axis=1)
-            top = np.take_along_axis(part, np.lexsort((part, -values), axis=1), axis=1)
-            top[:, 0] = np.argmax(block, axis=1)  # a tied best left out by the partition
-            yield top
-        else:
-            yield np.argsort(-block, axis=1, kind="stable")[:, :k]
-
-
-def predictions_csv(probabilities: np.ndarray, true: np.ndarray, class_names: Optional[list],
-                    top_k: int, num_classes: Optional[int]) -> str:
-    """index, predicted, predicted_name, confidence, true, true_name (+ top-k columns).
-
-    ``top_k`` is clamped to the number of classes the model outputs (``ranked_columns``).
-    """
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    if num_classes is None:  # regression: the predicted value itself
-        writer.writerow(["index", "predicted", "true"])
-        for index, (value, target) in enumerate(zip(probabilities.reshape(len(true), -1)[:, 0],
-                                                    true)):
-            writer.writerow([index, f"{value:.6g}", f"{float(target):.6g}"])
-        return out.getvalue()
-    if probabilities.ndim == 2 and probabilities.shape[1] == 1:  # one sigmoid unit
-        probabilities = np.concatenate([1 - probabilities, probabilities], axis=1)
-    name = (lambda i: str(class_names[i]) if class_names and i < len(class_names) else str(i))
-    k = ranked_columns(top_k, probabilities.shape[1])
-    header = ["index", "predicted", "predicted_name", "confidence", "true", "true_name"]
-    for rank in range(2, k + 1):
-        header += [f"top{rank}", f"top{rank}_name", f"top{rank}_confidence"]
-    writer.writerow(header)
-    index = 0
-    for block in _top_classes(probabilities, k):
-        for row in block:
-            best = int(row[0])
-            label = int(true[index])
-            line: list[Any] = [index, best, name(best), f"{probabilities[index, best]:.6f}",
-                               label, name(label)]
-            for cls in row[1:]:
-                line += [int(cls), name(int(cls)), f"{probabilities[index, cls]:.6f}"]
-            writer.writerow(line)
-            index += 1
-    return out.getvalue()

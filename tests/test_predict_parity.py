@@ -5,8 +5,8 @@ Parity: a run trained (a few steps) on a tiny CSV and on a tiny image folder, th
 `predict` on the same files (and on the CSV with its columns shuffled and an id column
 added) gives, for every row of the run's test split, the class the run's own
 predictions.csv gives. Rows are matched by their ids (a CSV's line number, an image's
-path in the folder): the test split's ids come from loading the run's data again (same
-seed, same split), since predictions.csv does not carry them yet (see the xfail below).
+path in the folder), which predictions.csv names in its `input` column; that column is
+also checked against the test split loaded again (same seed, same split).
 
 Then one test per wrong answer `predict` gave before (issue 11, items 1 and 6).
 """
@@ -98,16 +98,11 @@ def predicted(out: str) -> dict[str, int]:
 
 
 def run_test_predictions(run_dir: Path, folder: Path) -> dict[str, int]:
-    """The run's predictions.csv by the id of each test example (its test split loaded
-    again: same seed, same split, so row i of predictions.csv is test example i)."""
-    from kerapipe import load_spec
-    from kerapipe.compiler.sources.loading import load_data
-
-    data = load_data(load_spec(run_dir / "spec.yaml"), folder)
+    """The run's predictions.csv: the id of each test example (its `input`) -> class."""
     with open(run_dir / "predictions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == len(data.test.ids) > 0
-    return {str(i): int(row["predicted"]) for i, row in zip(data.test.ids, rows)}
+    assert rows
+    return {row["input"]: int(row["predicted"]) for row in rows}
 
 
 @pytest.fixture(scope="module")
@@ -186,15 +181,18 @@ def test_predict_on_the_training_image_folder_gives_the_runs_own_predictions(
     assert {path: mine[path] for path in expected} == expected
 
 
-@pytest.mark.xfail(strict=True, reason="predictions.csv has no `input` column yet: the lead "
-                   "wires Split.ids into runner.py's predictions.csv "
-                   "(kerapipe.compiler.predictions.predictions_csv(inputs=...))")
-def test_the_runs_predictions_csv_names_each_rows_source_line(csv_run, call_main):
-    folder, run_dir = csv_run
+@pytest.mark.parametrize("which", ["csv_run", "image_run"])
+def test_the_runs_predictions_csv_names_each_rows_source(which, request):
+    """`input` is the test example's CSV line or image path, in test-split order."""
+    from kerapipe import load_spec
+    from kerapipe.compiler.sources.loading import load_data
+
+    folder, run_dir = request.getfixturevalue(which)
+    data = load_data(load_spec(run_dir / "spec.yaml"), folder)
     with open(run_dir / "predictions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    expected = run_test_predictions(run_dir, folder)
-    assert [row["input"] for row in rows] == list(expected)
+    assert [row["input"] for row in rows] == [str(i) for i in data.test.ids]
+    assert list(rows[0])[:3] == ["index", "input", "predicted"]
 
 
 # --- one test per wrong answer of issue 11 ----------------------------------------------------
@@ -304,3 +302,11 @@ def test_npz_inputs_keep_their_positions_as_ids(csv_run, tmp_path, call_main):
     code, out, err = call_main("predict", run_dir, tmp_path / "in.npz")
     assert code == 0, out + err
     assert list(predicted(out)) == ["0", "1", "2"]
+
+
+def test_the_run_records_the_csv_feature_columns_predict_selects_by_name(csv_run):
+    import json
+
+    _, run_dir = csv_run
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["data"]["feature_columns"] == ["f1", "f2"]

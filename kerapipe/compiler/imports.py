@@ -17,12 +17,12 @@ import os
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
 import keras
 
-from kerapipe.errors import OutputError, SpecError, UsageError
+from kerapipe.errors import SpecError, UsageError
 from kerapipe.spec.checks import custom_references, import_name, imports_not_allowed
 from kerapipe.spec.model import PipelineSpec
 from kerapipe.spec.validate import inside_folder
@@ -146,28 +146,6 @@ def import_file_hashes(spec: PipelineSpec, base_dir: os.PathLike | str) -> dict[
     return hashes
 
 
-def copy_import_files(spec: PipelineSpec, base_dir: os.PathLike | str, run_dir: Path,
-                      write: Callable[[Path, bytes], None]) -> None:
-    """Keep each imported ``.py`` file in the run folder, at its `imports:` path, so the
-    run's model can be reloaded (and audited) with the code it was trained with.
-
-    Raises:
-        OutputError: a file cannot be read or written.
-    """
-    for entry in spec.imports:
-        if not entry.endswith(".py"):
-            continue  # an installed module: its installed version is what reloads
-        source = inside_folder(str(base_dir), entry)
-        target = run_dir / os.path.normpath(entry)  # the entry's path, not a link's target
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            data = Path(source).read_bytes()
-        except OSError as err:
-            raise OutputError(f"cannot keep a copy of {entry} in {run_dir}: "
-                              f"{err.strerror or err}.") from err
-        write(target, data)
-
-
 def _is_subclass(obj: Any, base: type) -> bool:
     return inspect.isclass(obj) and issubclass(obj, base)
 
@@ -184,5 +162,5 @@ def custom_loss(obj: Any, kwargs: dict) -> Any:
     return obj
 
 
-__all__ = ["imported_objects", "imports_not_allowed", "load_imports", "resolve_custom_objects", "saving_scope",
-           "copy_import_files", "import_file_hashes", "custom_loss"]
+__all__ = ["imported_objects", "imports_not_allowed", "load_imports", "resolve_custom_objects",
+           "saving_scope", "import_file_hashes", "custom_loss"]
