@@ -494,14 +494,18 @@ def test_running_again_makes_a_second_folder_and_leaves_the_first_byte_identical
 @saves_model
 def test_predictions_csv_has_the_documented_columns_and_one_row_per_test_example(first_run):
     rows = list(csv.reader(first_run.snapshot["predictions.csv"].decode().splitlines()))
-    assert rows[0] == ["index", "predicted", "predicted_name", "confidence", "true",
+    assert rows[0] == ["index", "input", "predicted", "predicted_name", "confidence", "true",
                        "true_name"]
     body = rows[1:]
     assert len(body) == 500
     assert [int(row[0]) for row in body] == list(range(500))
-    assert [int(row[1]) for row in body] == first_run.predicted.tolist()
-    assert [int(row[4]) for row in body] == first_run.compiled.data.test.y.tolist()
-    assert all(0.0 <= float(row[3]) <= 1.0 for row in body)
+    test = first_run.compiled.data.test
+    # input: the example's position in the source's arrays, before the shuffled split
+    assert [row[1] for row in body] == [str(i) for i in test.ids]
+    assert sorted(int(row[1]) for row in body) != list(range(500))  # not the split position
+    assert [int(row[2]) for row in body] == first_run.predicted.tolist()
+    assert [int(row[5]) for row in body] == test.y.tolist()
+    assert all(0.0 <= float(row[4]) <= 1.0 for row in body)
 
 
 @saves_model

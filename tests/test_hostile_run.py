@@ -327,7 +327,7 @@ def test_a_run_with_top_k_above_the_class_count_writes_even_rows_and_says_so(
     result = compiled.run(output_dir=str(tmp_path / "runs"), verbose=0)
     with open(result.run_dir / "predictions.csv", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0][-1] == "top3_confidence" and {len(row) for row in rows} == {12}
+    assert rows[0][-1] == "top3_confidence" and {len(row) for row in rows} == {13}  # with input
     assert ("note: output.top_k is 1000000000 but the model has 3 classes; predictions.csv "
             "ranks all 3." in format_run_summary(result))
 
