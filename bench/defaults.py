@@ -214,7 +214,7 @@ def main() -> None:
                 if args.variants is None or v[0] == "baseline" or v[0] in args.variants]
 
     # Warm the file cache (TensorFlow, Keras, kerapipe) so the first run pays no more.
-    subprocess.run([sys.executable, "-c", "import keras, kerapipe.compiler.pipeline"],
+    subprocess.run([sys.executable, "-c", "import keras, kerapipe.pipeline"],
                    cwd=ROOT, check=True, capture_output=True)
 
     all_runs: dict[str, dict[str, list[dict]]] = {

@@ -36,7 +36,7 @@ def main() -> None:
         import numpy as np
         from tensorflow.python.framework.config import is_op_determinism_enabled
 
-        from kerapipe.compiler.pipeline import compile_pipeline
+        from kerapipe.pipeline import compile_pipeline
 
         class EpochTimer(keras.callbacks.Callback):
             """Wall and CPU seconds of each epoch, and of its training part alone."""

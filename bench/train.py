@@ -178,7 +178,7 @@ def benchmark(pairs: int, epochs: int) -> dict[str, Any]:
     bench/results-train.json holds (without the command line).
     """
     # Warm the file cache for both sides alike (TensorFlow, Keras, kerapipe) before timing.
-    subprocess.run([sys.executable, "-c", "import keras, kerapipe.compiler.pipeline"],
+    subprocess.run([sys.executable, "-c", "import keras, kerapipe.pipeline"],
                    cwd=ROOT, check=True, capture_output=True)
 
     runs: dict[str, list[dict]] = {side: [] for side in SIDES}

@@ -45,7 +45,7 @@ def child(data: str, deterministic: bool, epochs: int) -> None:
     from kerapipe.compiler.splits import stratified_split
 
     if data == "kerapipe":
-        from kerapipe.compiler.pipeline import compile_pipeline
+        from kerapipe.pipeline import compile_pipeline
 
         if not deterministic:
             tf.config.experimental.enable_op_determinism = lambda: None

@@ -13,8 +13,8 @@ from kerapipe.spec import (Issue, PipelineSpec, ValidationResult, load_spec,  # 
 
 # The compile/run side imports TensorFlow: load it only when first used.
 _LAZY = {
-    "compile_pipeline": "kerapipe.compiler.pipeline",
-    "CompiledPipeline": "kerapipe.compiler.pipeline",
+    "compile_pipeline": "kerapipe.pipeline",
+    "CompiledPipeline": "kerapipe.pipeline",
     "RunResult": "kerapipe.runner",
 }
 

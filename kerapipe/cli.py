@@ -153,7 +153,7 @@ def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[st
     from kerapipe.run_folder import ensure_writable_dir
 
     ensure_writable_dir(output_dir or result.spec.output.dir)  # fail before minutes of loading
-    from kerapipe.compiler.pipeline import compile_pipeline
+    from kerapipe.pipeline import compile_pipeline
 
     compiled = compile_pipeline(result, allow_imports=allow_imports)
     click.echo(f"kerapipe: {compiled.spec.name}: {compiled.data.description}", err=True)
@@ -172,7 +172,7 @@ def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[st
 def plan(file: str, overrides: tuple[str, ...], allow_imports: bool) -> None:
     """Show what would run: data stages with shapes, splits, model summary. No training."""
     result = _validated(file, overrides, allow_imports)
-    from kerapipe.compiler.pipeline import compile_pipeline
+    from kerapipe.pipeline import compile_pipeline
     from kerapipe.report import format_plan
 
     click.echo(format_plan(compile_pipeline(result, allow_imports=allow_imports)))

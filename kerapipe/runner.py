@@ -328,7 +328,7 @@ def resume_run(run_dir: Union[str, os.PathLike], file: Optional[str] = None,
                          f"({', '.join(changed)}), so resuming would mix two different "
                          "models. Restore it, or pass --force to continue with the new "
                          "code (the run folder then keeps the new copy).")
-    from kerapipe.compiler.pipeline import compile_pipeline  # TensorFlow: only now
+    from kerapipe.pipeline import compile_pipeline  # TensorFlow: only now
 
     compiled = compile_pipeline(result, allow_imports=allow_imports)
     forced = force and (current != folder.spec_text or bool(changed))

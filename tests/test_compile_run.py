@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 
 from kerapipe import DataError, SpecError, validate_text
-from kerapipe.compiler.pipeline import CompiledPipeline, compile_pipeline
+from kerapipe.pipeline import CompiledPipeline, compile_pipeline
 
 # Keras 3.15 + TensorFlow 2.21 + NumPy 2.4: `model.save` converts every variable with
 # np.array(variable), and TF's ResourceVariable.__array__ has no `copy` keyword, so NumPy

@@ -125,7 +125,7 @@ def _no_free_space(monkeypatch):
 def _out_of_memory_in_fit(monkeypatch):
     import tensorflow as tf
 
-    from kerapipe.compiler.pipeline import CompiledPipeline
+    from kerapipe.pipeline import CompiledPipeline
 
     def fit(self, *args, **kwargs):
         raise tf.errors.ResourceExhaustedError(

@@ -144,7 +144,7 @@ def test_deep_reports_a_refused_preprocessing_step_at_its_key(case, tmp_path):
 @pytest.mark.parametrize("case", STEP_CASES)
 def test_compile_reports_a_refused_preprocessing_step_as_a_located_spec_error(
         case, tmp_path, monkeypatch):
-    import kerapipe.compiler.pipeline as compiler
+    import kerapipe.pipeline as compiler
     from kerapipe.errors import SpecError
 
     step, issue, key = _steps()[case]
@@ -222,7 +222,7 @@ def _raise_while_running(self, *args, **kwargs):
 def test_what_still_fails_inside_fit_is_translated_never_exit_1(fault, exit_code, says,
                                                                 tmp_path, call_main,
                                                                 monkeypatch):
-    from kerapipe.compiler.pipeline import CompiledPipeline
+    from kerapipe.pipeline import CompiledPipeline
 
     monkeypatch.setattr(CompiledPipeline, "fit", fault)
     code, out, err = call_main("run", pipeline(tmp_path, source=NPZ), "--output",

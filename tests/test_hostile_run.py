@@ -184,7 +184,7 @@ def _raise_in_epoch_2(monkeypatch, error: BaseException):
 
 
 def _raise_in_evaluation(monkeypatch, error: BaseException):
-    from kerapipe.compiler.pipeline import CompiledPipeline
+    from kerapipe.pipeline import CompiledPipeline
 
     def evaluate(self, *args, **kwargs):
         raise error

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from kerapipe import SpecError
-from kerapipe.compiler.pipeline import compile_pipeline
+from kerapipe.pipeline import compile_pipeline
 from kerapipe.compiler.predictions import probabilities_to_classes
 from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.checks import logged_metric_names

@@ -1,16 +1,16 @@
-"""`compile_pipeline`: a pipeline file -> the real Keras model, tf.data datasets, callbacks.
+"""`compile_pipeline` and `CompiledPipeline`: a pipeline file -> the real Keras objects and
+the loop over them (fit, evaluate, predict, run).
 
 Nothing is hidden: ``CompiledPipeline`` holds plain ``keras.Model`` and
 ``tf.data.Dataset`` objects that a user may fit, inspect or replace. Nothing is trained
 or written until a method (``fit``, ``evaluate``, ``predict``, ``run``) asks for it.
+This module is the API's run side: the compile side (``kerapipe.compiler.assemble``)
+makes the parts, ``kerapipe.runner`` writes the run folder.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import random
-import secrets
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,23 +21,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerapipe.compiler.build import (build_core_model, build_loss, build_metric,
-                                     build_optimizer, dummy_batch, exercise_loss_and_metrics,
-                                     exercise_optimizer, keras_guard,
-                                     refuse_unmeasurable_metrics)
-from kerapipe.compiler.deep import label_shape, one_hot_conflict, output_mismatch
-from kerapipe.compiler.sources.loading import LoadedData, load_data
-from kerapipe.compiler.faults import translate_faults
-from kerapipe.compiler.imports import import_file_hashes, imported_objects
-from kerapipe.compiler.metrics import loaded_run_labels
+from kerapipe.compiler.assemble import assemble
+from kerapipe.compiler.build import build_inference_model
 from kerapipe.compiler.datasets import (array_features, input_dtype, make_dataset,
-                                        optional_dataset, raw_features, split_features)
-from kerapipe.compiler.preprocess import Preprocessing, build_preprocessing
+                                        optional_dataset, split_features)
 from kerapipe.compiler.predictions import predicted_values, probabilities_to_classes
+from kerapipe.compiler.preprocess import Preprocessing
+from kerapipe.compiler.sources.loading import LoadedData
 from kerapipe.errors import SpecError, UsageError
-from kerapipe.spec.checks import output_activation
 from kerapipe.spec.model import PipelineSpec
-from kerapipe.spec.validate import ValidationResult, pipeline_folder, validate_source
+from kerapipe.spec.validate import ValidationResult, validate_source
 
 
 @dataclass
@@ -47,20 +40,6 @@ class Datasets:
     train: tf.data.Dataset
     validation: Optional[tf.data.Dataset]
     test: Optional[tf.data.Dataset]
-
-
-def seed_everything(seed: Optional[int], deterministic: bool = True) -> None:
-    """Seed Python, NumPy, TensorFlow and Keras; deterministic TF ops if asked.
-
-    TensorFlow's op determinism is process-wide and cannot be turned off again, so it is
-    switched on only when a pipeline asks for it.
-    """
-    if seed is None:
-        return
-    keras.utils.set_random_seed(seed)
-    random.seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
 
 
 class CompiledPipeline:
@@ -202,17 +181,9 @@ class CompiledPipeline:
         Shares its layers with ``model``, so it always reflects the current weights; it is
         what ``model.keras`` in a run folder holds.
         """
-        raw = keras.Input(shape=self.data.example_shape, dtype=input_dtype(self.spec),
-                          name="raw_features")
-        tensor = raw
-        for layer in self.preprocessing.layers:
-            tensor = layer(tensor)
-        tensor = self.model(tensor)
-        activation = output_activation(self.spec.model.layers)
-        if self.data.num_classes is not None and activation not in ("softmax", "sigmoid"):
-            final = "sigmoid" if tensor.shape[-1] == 1 else "softmax"
-            tensor = keras.layers.Activation(final, name="probabilities")(tensor)
-        return keras.Model(raw, tensor, name=f"{self.model.name}_inference")
+        return build_inference_model(self.spec, self.model, self.preprocessing.layers,
+                                     self.data.example_shape, input_dtype(self.spec),
+                                     classes=self.data.num_classes is not None)
 
 
 def _callbacks(spec: PipelineSpec, datasets: Datasets) -> list:
@@ -253,84 +224,15 @@ def compile_pipeline(source: Union[str, os.PathLike, dict, ValidationResult],
         if overrides and tuple(overrides) != source.overrides:
             raise UsageError("compile_pipeline: a ValidationResult is compiled with the "
                              "overrides it was validated with; validate again with the new ones.")
-        result, path = source, source.path
+        result = source
     else:
-        result, path = validate_source(source, overrides or ())
+        result, _ = validate_source(source, overrides or ())
     if result.spec is None:
         raise SpecError(result.errors)
-    spec = result.spec
-    base_dir = Path(path).resolve().parent if path else Path.cwd()
-    custom = imported_objects(result, allow_imports, base_dir)  # refused unless allowed
-    if spec.seed is None:  # draw one and keep it in the spec: the run stays reproducible
-        spec = dataclasses.replace(spec, seed=secrets.randbelow(2**31))
-    seed_everything(spec.seed, spec.train.deterministic)
-    data = load_data(spec, base_dir)
-    try:  # Keras's refusals carry their key path; give them the file's line
-        preprocessing, model = _build(spec, data, custom, pipeline_folder(path or "<text>"))
-    except SpecError as err:
-        raise SpecError(result.locate(err.issues)) from err
-    compiled = CompiledPipeline(spec, data, preprocessing, model, source_file=path,
-                                base_dir=base_dir)
-    compiled.overrides = list(result.overrides)
-    compiled.custom_objects = custom
-    compiled.import_hashes = import_file_hashes(spec, base_dir)
+    parts = assemble(result, allow_imports)
+    compiled = CompiledPipeline(parts.spec, parts.data, parts.preprocessing, parts.model,
+                                source_file=parts.source_file, base_dir=parts.base_dir)
+    compiled.overrides = parts.overrides
+    compiled.custom_objects = parts.custom_objects
+    compiled.import_hashes = parts.import_hashes
     return compiled
-
-
-def _build(spec: PipelineSpec, data: LoadedData, custom: dict[str, Any], folder: str
-           ) -> tuple[Preprocessing, keras.Model]:
-    """The preprocessing and the compiled model, every Keras call guarded (``SpecError``
-    with unlocated issues), the model's output checked against the loaded labels."""
-    dtype = input_dtype(spec)
-    with translate_faults(spec, data, "adapting the preprocessing", imported=bool(custom)):
-        preprocessing = build_preprocessing(spec, lambda: raw_features(data.train, data, spec),
-                                            data.num_classes, data.example_shape, dtype)
-    model = build_core_model(spec, preprocessing.stages[-1][1], dtype, custom, base_dir=folder)
-    _check_labels_fit_model(spec, data, model)
-    _check_one_hot(spec, data)
-    labels = label_shape(spec, data.num_classes, tuple(data.train.y.shape[1:]))
-    mismatch = output_mismatch(spec, tuple(model.output_shape[1:]), labels)
-    if mismatch is not None:
-        raise SpecError([mismatch])
-    loss = build_loss(spec, custom)
-    optimizer = build_optimizer(spec.optimizer)
-    exercise_optimizer(spec.optimizer)
-    measured, units = loaded_run_labels(spec, data.num_classes, tuple(model.output_shape[1:]))
-    refuse_unmeasurable_metrics(spec, measured)
-    metrics = [build_metric(m, ("metrics", i), measured, units)
-               for i, m in enumerate(spec.metrics)]
-    batch = dummy_batch(tuple(model.output_shape[1:]), labels,
-                        sparse_labels=preprocessing.one_hot_classes is None)
-    if batch is not None:
-        exercise_loss_and_metrics(spec, loss, batch, measured)
-    with keras_guard("keras-arguments", ("train",), "Keras refused to compile the model"):
-        model.compile(loss=loss, optimizer=optimizer, metrics=metrics,
-                      steps_per_execution=spec.train.steps_per_execution,
-                      jit_compile=spec.train.jit_compile)
-    return preprocessing, model
-
-
-def _check_one_hot(spec: PipelineSpec, data: LoadedData) -> None:
-    conflict = one_hot_conflict(spec, data.num_classes)
-    if conflict is not None:
-        from kerapipe.errors import DataError
-
-        raise DataError(f"{data.description}: {conflict.key_path}: {conflict.message}")
-
-
-def _check_labels_fit_model(spec: PipelineSpec, data: LoadedData, model: keras.Model) -> None:
-    """Labels beyond the output's class range give NaN on GPU and a buried error on CPU:
-    refuse them before training."""
-    classes = data.num_classes
-    units = model.output_shape[-1] if len(model.output_shape) == 2 else None
-    if classes is None or units is None:
-        return
-    if units == 1 and classes <= 2:
-        return  # one sigmoid unit for two classes
-    if classes > units:
-        from kerapipe.errors import DataError
-
-        index = len(spec.model.layers) - 1
-        raise DataError(f"{data.description}: labels go up to {classes - 1} ({classes} "
-                        f"classes), but the model outputs {units} value(s) per example "
-                        f"(model.layers[{index}]). Set the output layer's units to {classes}.")

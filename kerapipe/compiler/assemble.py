@@ -1,0 +1,158 @@
+"""Assemble a validated pipeline's Keras objects: data -> preprocessing -> compiled model.
+
+The compile side's entry point. ``assemble`` turns a ``ValidationResult`` into the parts
+``kerapipe.pipeline.CompiledPipeline`` holds (loaded splits, preprocessing layers, the
+compiled ``keras.Model``, imported objects), every Keras call guarded so that a refusal is
+a ``SpecError`` at the key that caused it. It trains nothing and writes nothing; the loop
+(fit, evaluate, predict, run) is the run side's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
+import keras
+import tensorflow as tf
+
+from kerapipe.compiler.build import (build_core_model, build_loss, build_metric,
+                                     build_optimizer, dummy_batch, exercise_loss_and_metrics,
+                                     exercise_optimizer, keras_guard,
+                                     refuse_unmeasurable_metrics)
+from kerapipe.compiler.datasets import input_dtype, raw_features
+from kerapipe.compiler.deep import label_shape, one_hot_conflict, output_mismatch
+from kerapipe.compiler.faults import translate_faults
+from kerapipe.compiler.imports import import_file_hashes, imported_objects
+from kerapipe.compiler.metrics import loaded_run_labels
+from kerapipe.compiler.preprocess import Preprocessing, build_preprocessing
+from kerapipe.compiler.sources.loading import LoadedData, load_data
+from kerapipe.errors import DataError, SpecError
+from kerapipe.spec.graph import model_nodes, output_node
+from kerapipe.spec.issues import format_path
+from kerapipe.spec.model import PipelineSpec
+from kerapipe.spec.validate import ValidationResult, pipeline_folder
+
+
+@dataclass
+class Assembly:
+    """What compiling a pipeline made: everything but the tf.data pipelines and the loop.
+
+    Args:
+        spec: the validated spec, its seed drawn when the file set none.
+        data: the loaded, checked, split examples.
+        preprocessing: the preprocessing layers (adapted on the train split).
+        model: the trainable model (input: preprocessed examples), compiled.
+        source_file: the pipeline file, or ``None`` for text or a dict.
+        base_dir: the folder relative paths in the file are relative to.
+        overrides: the ``--set`` values the spec was validated with.
+        custom_objects: ``module.Name`` -> the class or function ``imports:`` provided.
+        import_hashes: ``imports:`` .py entry -> sha256 of its file (run.json).
+    """
+
+    spec: PipelineSpec
+    data: LoadedData
+    preprocessing: Preprocessing
+    model: keras.Model
+    source_file: Optional[str]
+    base_dir: Path
+    overrides: list[str]
+    custom_objects: dict[str, Any]
+    import_hashes: dict[str, str]
+
+
+def seed_everything(seed: Optional[int], deterministic: bool = True) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras; deterministic TF ops if asked.
+
+    TensorFlow's op determinism is process-wide and cannot be turned off again, so it is
+    switched on only when a pipeline asks for it.
+    """
+    if seed is None:
+        return
+    keras.utils.set_random_seed(seed)
+    random.seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def assemble(result: ValidationResult, allow_imports: bool = False) -> Assembly:
+    """Compile a validated pipeline (``result.spec`` must not be ``None``).
+
+    Raises:
+        SpecError: it imports code that is not allowed, or Keras refuses a layer, a loss,
+            a metric or the optimizer (located at its key in the file).
+        DataError: the data is missing, unreadable or invalid.
+    """
+    spec, path = result.spec, result.path
+    base_dir = Path(path).resolve().parent if path else Path.cwd()
+    custom = imported_objects(result, allow_imports, base_dir)  # refused unless allowed
+    if spec.seed is None:  # draw one and keep it in the spec: the run stays reproducible
+        spec = dataclasses.replace(spec, seed=secrets.randbelow(2**31))
+    seed_everything(spec.seed, spec.train.deterministic)
+    data = load_data(spec, base_dir)
+    try:  # Keras's refusals carry their key path; give them the file's line
+        preprocessing, model = build_compiled_model(spec, data, custom,
+                                                    pipeline_folder(path or "<text>"))
+    except SpecError as err:
+        raise SpecError(result.locate(err.issues)) from err
+    return Assembly(spec, data, preprocessing, model, path, base_dir, list(result.overrides),
+                    custom, import_file_hashes(spec, base_dir))
+
+
+def build_compiled_model(spec: PipelineSpec, data: LoadedData, custom: dict[str, Any],
+                         folder: str) -> tuple[Preprocessing, keras.Model]:
+    """The preprocessing and the compiled model, every Keras call guarded (``SpecError``
+    with unlocated issues), the model's output checked against the loaded labels."""
+    dtype = input_dtype(spec)
+    with translate_faults(spec, data, "adapting the preprocessing", imported=bool(custom)):
+        preprocessing = build_preprocessing(spec, lambda: raw_features(data.train, data, spec),
+                                            data.num_classes, data.example_shape, dtype)
+    model = build_core_model(spec, preprocessing.stages[-1][1], dtype, custom, base_dir=folder)
+    _check_labels_fit_model(spec, data, model)
+    _check_one_hot(spec, data)
+    labels = label_shape(spec, data.num_classes, tuple(data.train.y.shape[1:]))
+    mismatch = output_mismatch(spec, tuple(model.output_shape[1:]), labels)
+    if mismatch is not None:
+        raise SpecError([mismatch])
+    loss = build_loss(spec, custom)
+    optimizer = build_optimizer(spec.optimizer)
+    exercise_optimizer(spec.optimizer)
+    measured, units = loaded_run_labels(spec, data.num_classes, tuple(model.output_shape[1:]))
+    refuse_unmeasurable_metrics(spec, measured)
+    metrics = [build_metric(m, ("metrics", i), measured, units)
+               for i, m in enumerate(spec.metrics)]
+    batch = dummy_batch(tuple(model.output_shape[1:]), labels,
+                        sparse_labels=preprocessing.one_hot_classes is None)
+    if batch is not None:
+        exercise_loss_and_metrics(spec, loss, batch, measured)
+    with keras_guard("keras-arguments", ("train",), "Keras refused to compile the model"):
+        model.compile(loss=loss, optimizer=optimizer, metrics=metrics,
+                      steps_per_execution=spec.train.steps_per_execution,
+                      jit_compile=spec.train.jit_compile)
+    return preprocessing, model
+
+
+def _check_one_hot(spec: PipelineSpec, data: LoadedData) -> None:
+    conflict = one_hot_conflict(spec, data.num_classes)
+    if conflict is not None:
+        raise DataError(f"{data.description}: {conflict.key_path}: {conflict.message}")
+
+
+def _check_labels_fit_model(spec: PipelineSpec, data: LoadedData, model: keras.Model) -> None:
+    """Labels beyond the output's class range give NaN on GPU and a buried error on CPU:
+    refuse them before training."""
+    classes = data.num_classes
+    units = model.output_shape[-1] if len(model.output_shape) == 2 else None
+    if classes is None or units is None:
+        return
+    if units == 1 and classes <= 2:
+        return  # one sigmoid unit for two classes
+    if classes > units:
+        where = format_path(output_node(model_nodes(spec)).path)
+        raise DataError(f"{data.description}: labels go up to {classes - 1} ({classes} "
+                        f"classes), but the model outputs {units} value(s) per example "
+                        f"({where}). Set the output layer's units to {classes}.")
