@@ -79,7 +79,7 @@ def schema(output: Optional[str]) -> None:
     """
     text = json.dumps(schema_document(), indent=1) + "\n"
     if output:
-        from kerapipe.io import write_text_atomic
+        from kerapipe.safe_io import write_text_atomic
 
         write_text_atomic(output, text)
     else:

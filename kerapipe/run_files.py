@@ -4,7 +4,7 @@
 ``checkpoints/LATEST``, a checkpoint's state.json and its saved models. Any of them may
 have been edited, truncated, or replaced by a FIFO, a device or a link since kerapipe
 wrote them. Every such read goes through here: a regular file only
-(``kerapipe.io.open_regular``: ``stat``, an ``O_NONBLOCK`` open, ``fstat``), at most a few MiB, UTF-8, JSON that is an object
+(``kerapipe.safe_io.open_regular``: ``stat``, an ``O_NONBLOCK`` open, ``fstat``), at most a few MiB, UTF-8, JSON that is an object
 whose fields have the types kerapipe writes; a checkpoint is one ``epoch-NNNN`` folder
 inside ``checkpoints/``. Anything else is a ``UsageError`` (exit 2) that names the file
 and says the run folder is damaged. No TensorFlow is imported here but by
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from kerapipe.errors import UsageError
-from kerapipe.io import NotRegularFile, file_kind, open_regular
+from kerapipe.safe_io import NotRegularFile, file_kind, open_regular
 from kerapipe.spec.issues import safe_repr
 
 MAX_RECORD_BYTES = 4 << 20  # run.json, state.json: a few KiB when kerapipe writes them

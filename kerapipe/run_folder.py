@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from kerapipe.errors import KerapipeError, OutputError, UsageError
-from kerapipe.io import rewrite_when_full, write_bytes_atomic, write_text_atomic
+from kerapipe.safe_io import rewrite_when_full, write_bytes_atomic, write_text_atomic
 from kerapipe.run_files import (max_spec_bytes, read_checkpoint_pointer, read_run_bytes,
                                 read_run_json, read_run_record, read_run_text)
 

@@ -120,7 +120,7 @@ def predict_to_csv(saved: SavedRun, input_path: str | os.PathLike) -> str:
 
 def write_new_file(path: str | os.PathLike, text: str) -> None:
     """Write a file that must not exist yet: nothing a user had is overwritten."""
-    from kerapipe.io import write_text_atomic
+    from kerapipe.safe_io import write_text_atomic
 
     if os.path.exists(path):
         raise OutputError(f"{path} already exists; kerapipe never overwrites a file. Choose "

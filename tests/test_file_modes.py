@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kerapipe.io import current_umask, rewrite_when_full, write_bytes_atomic, write_text_atomic
+from kerapipe.safe_io import (current_umask, rewrite_when_full, write_bytes_atomic,
+                              write_text_atomic)
 
 PIPELINE = textwrap.dedent("""\
     kerapipe: 1

@@ -26,7 +26,7 @@ PACKAGE = ROOT / "kerapipe"
 # --- the rules ------------------------------------------------------------------------------
 
 # The bottom modules: every layer may import them, and they import nothing above them.
-BOTTOM = ("kerapipe.errors", "kerapipe.io")
+BOTTOM = ("kerapipe.errors", "kerapipe.safe_io")
 RUN_SIDE = ("kerapipe.pipeline", "kerapipe.runner", "kerapipe.run_folder", "kerapipe.run_files",
             "kerapipe.saved_run", "kerapipe.callbacks", "kerapipe.report")
 CLI = ("kerapipe.cli",)

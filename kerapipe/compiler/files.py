@@ -15,7 +15,7 @@ import stat
 from typing import NamedTuple, Optional
 
 from kerapipe.errors import DataError
-from kerapipe.io import NotRegularFile, file_kind, open_regular
+from kerapipe.safe_io import NotRegularFile, file_kind, open_regular
 
 def resolve(base: str, path: str) -> str:
     """A path from the spec, relative to the pipeline file's folder ``base``."""
@@ -29,7 +29,7 @@ def missing_file(key: str, path: str, resolved: str) -> DataError:
 
 
 def not_regular(where: str, path: str, kind: str) -> DataError:
-    """The error for a path that is ``kind`` (``kerapipe.io.file_kind``): a FIFO, a device,
+    """The error for a path that is ``kind`` (``kerapipe.safe_io.file_kind``): a FIFO, a device,
     a socket or a folder."""
     return DataError(f"{where}: {path} is {kind}, not a regular file. kerapipe reads "
                      "data only from regular files (a FIFO or a device can block or never "
@@ -64,7 +64,7 @@ def open_regular_file(path: str | os.PathLike, where: str,
                       max_bytes: Optional[int] = None) -> int:
     """A read-only descriptor of a regular file, opened without blocking.
 
-    ``kerapipe.io.open_regular`` (``stat``, an ``O_NONBLOCK`` open, ``fstat``), with the
+    ``kerapipe.safe_io.open_regular`` (``stat``, an ``O_NONBLOCK`` open, ``fstat``), with the
     data side's messages.
 
     Args:

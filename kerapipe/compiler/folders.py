@@ -19,7 +19,7 @@ import os
 from typing import Sequence
 
 from kerapipe.compiler.files import not_regular
-from kerapipe.io import file_kind
+from kerapipe.safe_io import file_kind
 from kerapipe.errors import DataError
 
 

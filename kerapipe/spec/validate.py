@@ -15,7 +15,7 @@ from pathlib import Path as FsPath
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from kerapipe.errors import SpecError
-from kerapipe.io import open_regular
+from kerapipe.safe_io import open_regular
 from kerapipe.spec.checks import every_layer, import_name, run_checks
 from kerapipe.spec.issues import (ERROR, MAX_ISSUES, NOTE, WARNING, Issue, safe_repr,
                                    suggestion_budget)
@@ -227,7 +227,7 @@ def validate_file(path: Union[str, os.PathLike], overrides: Sequence[str] = ()
 
 def read_pipeline_text(name: str) -> str:
     """A pipeline file's text: a regular file only (a FIFO would block, ``/dev/zero`` never
-    end; ``kerapipe.io.open_regular``), read up to one byte past the loader's size bound.
+    end; ``kerapipe.safe_io.open_regular``), read up to one byte past the loader's size bound.
 
     Raises:
         OSError: it cannot be opened or is not a regular file.
