@@ -15,12 +15,33 @@ must be the one the user thinks it is); ``predict`` passes over such entries
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from kerapipe.compiler.files import not_regular
 from kerapipe.safe_io import file_kind
 from kerapipe.errors import DataError
+
+
+def visible_entries(folder: str, where: str) -> list[os.DirEntry]:
+    """A folder's entries but the hidden ones (``.name``), sorted by name.
+
+    Raises:
+        DataError: when the folder cannot be listed.
+    """
+    return [entry for entry in folder_entries(folder, where) if not entry.name.startswith(".")]
+
+
+@contextlib.contextmanager
+def passing_over_refused(skip_refused: bool) -> Iterator[None]:
+    """Where the folder policy refuses an entry (a ``DataError``): pass over it when
+    ``skip_refused`` (``predict`` reads what it can), else raise (training)."""
+    try:
+        yield
+    except DataError:
+        if not skip_refused:
+            raise
 
 
 def folder_entries(folder: str, where: str) -> list[os.DirEntry]:
@@ -105,18 +126,13 @@ def files_under(top: str, inside: str, where: str, extensions: Sequence[str],
         walked.add((info.st_dev, info.st_ino))
         current = os.path.realpath(folder)
         below = []
-        for entry in folder_entries(folder, where):
-            if entry.name.startswith("."):
-                continue
-            try:
+        for entry in visible_entries(folder, where):
+            with passing_over_refused(skip_refused):
                 if follows(entry, inside, current, where, extensions):
                     below.append(entry.path)
                 elif _wanted(entry.name, extensions):
                     _check_file_entry(entry, where)
                     paths.append(entry.path)
-            except DataError:
-                if not skip_refused:
-                    raise
         if subfolders:
             pending.extend(reversed(below))
     return paths

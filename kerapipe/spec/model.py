@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any, Iterable, Literal, Optional, Union
+from typing import Any, ClassVar, Iterable, Literal, Optional, Union
 
 from kerapipe.spec.catalog import Family, load_catalog
 from kerapipe.spec.known_datasets import KERAS_DATASETS, SAMPLES, TEXT_DATASETS
@@ -208,21 +208,39 @@ def _named_object_schema(family: Family, allow_bare: bool) -> dict:
 
 
 @dataclass(frozen=True)
-class LayerSpec:
-    """A Keras layer: `ClassName: {keyword: value}` exactly as in Keras."""
+class _NamedKerasObject:
+    """`ClassName: {keyword: value}`, naming a Keras object of one catalogue family."""
 
     name: str
     kwargs: dict
+    family: ClassVar[str]  # the catalogue's attribute: "layers", "schedules"
+    noun: ClassVar[str]  # what messages call one: "layer", "schedule"
+
+    def __init_subclass__(cls, family: str = "", noun: str = "", **rest: Any) -> None:
+        super().__init_subclass__(**rest)
+        cls.family, cls.noun = family, noun
+
+    @classmethod
+    def checked(cls, name: str, kwargs: Any, path: Path, issues: list[Issue]) -> Any:
+        """The object, its name and arguments checked against the catalogue; ``None``
+        (and the issues recorded) when they do not check out."""
+        before = len(issues)
+        kwargs = _check_named_object(getattr(load_catalog(), cls.family), cls.noun, name,
+                                     kwargs, path, issues)
+        return cls(name, kwargs) if len(issues) == before else None
+
+    def to_yaml(self) -> Any:
+        return {self.name: to_plain(self.kwargs)}
+
+
+@dataclass(frozen=True)
+class LayerSpec(_NamedKerasObject, family="layers", noun="layer"):
+    """A Keras layer: `ClassName: {keyword: value}` exactly as in Keras."""
 
     @classmethod
     def from_yaml(cls, value: Any, path: Path, issues: list[Issue]) -> "LayerSpec | None":
         parsed = _single_key(value, "layer", path, issues)
-        if parsed is None:
-            return None
-        before = len(issues)
-        kwargs = _check_named_object(load_catalog().layers, "layer", parsed[0], parsed[1], path,
-                                     issues)
-        return cls(parsed[0], kwargs) if len(issues) == before else None
+        return None if parsed is None else cls.checked(parsed[0], parsed[1], path, issues)
 
     @staticmethod
     def json_schema() -> dict:
@@ -236,16 +254,10 @@ class LayerSpec:
                                  "imported `module.Name: {keyword: value}`.")
         return schema
 
-    def to_yaml(self) -> Any:
-        return {self.name: to_plain(self.kwargs)}
-
 
 @dataclass(frozen=True)
-class ScheduleSpec:
+class ScheduleSpec(_NamedKerasObject, family="schedules", noun="schedule"):
     """A learning-rate schedule from keras.optimizers.schedules: `ExponentialDecay: {...}`."""
-
-    name: str
-    kwargs: dict
 
     @classmethod
     def from_yaml(cls, value: Any, path: Path, issues: list[Issue]) -> "ScheduleSpec | None":
@@ -255,17 +267,11 @@ class ScheduleSpec:
                                 f"0.001, decay_steps: 1000, decay_rate: 0.9}}`. Received: {safe_repr(value)}"))
             return None
         (name, kwargs), = value.items()
-        before = len(issues)
-        kwargs = _check_named_object(load_catalog().schedules, "schedule", name, kwargs, path,
-                                     issues)
-        return cls(name, kwargs) if len(issues) == before else None
+        return cls.checked(name, kwargs, path, issues)
 
     @staticmethod
     def json_schema() -> dict:
         return _named_object_schema(load_catalog().schedules, allow_bare=False)
-
-    def to_yaml(self) -> Any:
-        return {self.name: to_plain(self.kwargs)}
 
 
 # --- data --------------------------------------------------------------------------
@@ -485,15 +491,21 @@ def _check_kwargs_in(family: Family, kind: str, name: str, kwargs: dict, path: P
                                 at_key=True))
 
 
+class _NameAndArguments:
+    """A Keras class named by `name`, its keyword arguments written beside it (`extra`:
+    gathered into `kwargs`); a bare string is the name (`shorthand`)."""
+
+    shorthand = "name"
+    extra = "kwargs"
+
+
 @dataclass(frozen=True)
-class LossSpec:
+class LossSpec(_NameAndArguments):
     """The loss: a keras.losses name, with its keyword arguments beside `name`."""
 
     name: str = spec_field(doc="Keras loss name, e.g. `sparse_categorical_crossentropy`.")
     kwargs: dict = spec_field({}, "Keyword arguments of the Keras loss class (e.g. "
                               "`from_logits`, `label_smoothing`).")
-    shorthand = "name"
-    extra = "kwargs"
 
     @staticmethod
     def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
@@ -505,7 +517,7 @@ class LossSpec:
 
 
 @dataclass(frozen=True)
-class OptimizerSpec:
+class OptimizerSpec(_NameAndArguments):
     """The optimizer: a keras.optimizers name, learning rate, and its keyword arguments."""
 
     name: str = spec_field("adam", "Keras optimizer name, e.g. `adam`, `sgd`, `adamw`.")
@@ -513,8 +525,6 @@ class OptimizerSpec:
         0.001, "A number, or a schedule such as `{ExponentialDecay: {...}}`.", gt=0)
     kwargs: dict = spec_field({}, "Other keyword arguments of the Keras optimizer class "
                               "(e.g. `momentum`, `weight_decay`).")
-    shorthand = "name"
-    extra = "kwargs"
 
     @staticmethod
     def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
@@ -523,13 +533,11 @@ class OptimizerSpec:
 
 
 @dataclass(frozen=True)
-class MetricSpec:
+class MetricSpec(_NameAndArguments):
     """A metric: a keras.metrics name (or `accuracy`), with its keyword arguments."""
 
     name: str = spec_field(doc="Keras metric name, e.g. `accuracy`.")
     kwargs: dict = spec_field({}, "Keyword arguments of the Keras metric class.")
-    shorthand = "name"
-    extra = "kwargs"
 
     @staticmethod
     def check_local(values: dict, path: Path, issues: list[Issue]) -> None:

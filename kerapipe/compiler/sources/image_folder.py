@@ -21,7 +21,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from kerapipe.compiler.files import TAIL_BYTES, open_regular_file, resolve, scan_file, size_text
-from kerapipe.compiler.folders import files_under, folder_entries, follows
+from kerapipe.compiler.folders import (files_under, folder_entries, follows,
+                                       passing_over_refused, visible_entries)
 from kerapipe.compiler.sources import Source
 from kerapipe.compiler.sources.raw import RawData
 from kerapipe.errors import DataError
@@ -133,15 +134,10 @@ def index_image_folder(folder: str | os.PathLike, where: Optional[str] = None,
     inside = os.path.realpath(root)
     index = ImageIndex()
     subfolders = []
-    for entry in folder_entries(root, where):
-        if entry.name.startswith("."):
-            continue
-        try:
+    for entry in visible_entries(root, where):
+        with passing_over_refused(skip_refused):
             if follows(entry, inside, inside, where, IMAGE_EXTENSIONS):
                 subfolders.append(entry.name)
-        except DataError:
-            if not skip_refused:
-                raise
     if not classes_only:
         loose = files_under(root, inside, where, IMAGE_EXTENSIONS, skip_refused,
                             subfolders=False)
