@@ -199,7 +199,13 @@ def _name_uids() -> Optional[dict]:
 
 def exercise_optimizer(spec: OptimizerSpec) -> None:
     """One step of a throwaway copy of the optimizer on a dummy variable: arguments that
-    Keras checks only when it builds or applies (``epsilon: x``) fail here, not in fit."""
+    Keras checks only when it builds or applies (``epsilon: x``) fail here, not in fit.
+
+    An optimizer of the catalogue given only a number as its learning rate (checked > 0 on
+    the spec side) has nothing Keras could refuse then, and is not stepped: the step costs
+    ~35 ms of a run's start-up (bench/run.py end_to_end)."""
+    if not spec.kwargs and isinstance(spec.learning_rate, (int, float)):
+        return
     with _untraced():
         optimizer = build_optimizer(spec)
         with keras_guard("keras-arguments", ("optimizer",), "the optimizer fails on its "
@@ -258,27 +264,49 @@ def model_memory_bound() -> int:
 
 
 @contextlib.contextmanager
-def _deferred_weights() -> Iterator[None]:
+def _deferred_weights() -> Iterator[list]:
     """Build layers without allocating their weights: Keras defers the initialisation of
-    variables created in a ``StatelessScope``; those deferred here are dropped after."""
+    variables created in a ``StatelessScope``. Yields the list that receives those
+    variables (for ``_allocate``); Keras's own list of them is left as it was."""
     from keras.src.backend.common import global_state
 
     key = "uninitialized_variables"
     before = list(global_state.get_global_attribute(key) or [])
-    with _untraced():
-        try:
-            with keras.StatelessScope(initialize_variables=False):
-                yield
-        finally:
-            global_state.set_global_attribute(key, before)
+    deferred: list = []
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            yield deferred
+    finally:
+        known = {id(variable) for variable in before}
+        deferred.extend(variable for variable in global_state.get_global_attribute(key) or []
+                        if id(variable) not in known)
+        global_state.set_global_attribute(key, before)
+
+
+def _allocate(deferred: list, built: list) -> None:
+    """Give the variables ``_deferred_weights`` deferred their initial values, layer by
+    layer (``built``: ``(path, what, weights)`` from ``_call_nodes``), an initializer's
+    refusal located at its layer as a refused build is. The initializers' seeds were drawn
+    when the layers were made, so the values are those an ordinary build gives."""
+    pending = {id(variable) for variable in deferred}
+    for path, what, weights in built:
+        with keras_guard("shape-error", path, what):
+            for variable in weights:
+                if id(variable) in pending:
+                    variable._deferred_initialize()
+                    pending.discard(id(variable))
+    for variable in deferred:  # a variable no layer lists (none in Keras's own layers)
+        if id(variable) in pending:
+            variable._deferred_initialize()
 
 
 def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict[str, Any]],
-                sizes: Optional[list] = None, base_dir: Optional[str] = None) -> Any:
+                sizes: Optional[list] = None, base_dir: Optional[str] = None,
+                built: Optional[list] = None) -> Any:
     """Build each node's layer and call it on the outputs of the nodes it names (the
     model's input tensor is ``inputs``); the output node's tensor. ``sizes`` gets
-    ``(path, parameters, bytes)`` of each layer. Raises ``SpecError`` at the first layer
-    Keras refuses."""
+    ``(path, parameters, bytes)`` of each layer, ``built`` its ``(path, what a refusal
+    says, weights)``. Raises ``SpecError`` at the first layer Keras refuses."""
     tensors = {MODEL_INPUT: inputs}
     for node in nodes:
         layer_spec = node.layer
@@ -286,9 +314,9 @@ def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict
         layer = build_layer(layer_spec, custom, path, base_dir)
         received = [tensors[name] for name in node.inputs]
         argument = received[0] if len(received) == 1 else received
-        shape = _shape_of(argument)
-        with keras_guard("shape-error", path, f"Keras could not build {layer_spec.name} on "
-                         f"an input of shape {shape} (its arguments or that shape)"):
+        what = (f"Keras could not build {layer_spec.name} on an input of shape "
+                f"{_shape_of(argument)} (its arguments or that shape)")
+        with keras_guard("shape-error", path, what):
             tensor = layer(argument)
         out = tuple(tensor.shape[1:])
         if any(d is not None and d < 1 for d in out):
@@ -297,6 +325,8 @@ def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict
                                   f"{out}. Every size must be at least 1; use a smaller "
                                   "kernel, stride or crop.", at_key=True)])
         tensors[node.name] = tensor
+        if built is not None:
+            built.append((path, what, layer.weights))
         if sizes is not None:
             weights = layer.weights
             count = sum(math.prod(int(d) for d in w.shape) for w in weights)
@@ -379,9 +409,10 @@ def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = 
     """The trainable model: ``keras.Input(input_shape)``, then the layer of each of the
     spec's nodes (``graph.model_nodes``) called on the outputs of the nodes it names.
 
-    The layers are first built without weights, to count the parameters: a model whose
-    weights exceed ``model_memory_bound()`` is refused before anything is allocated.
-    With ``allocate=False`` that weightless model is returned (for ``validate --deep``:
+    The layers are built without weights, to count the parameters: a model whose
+    weights exceed ``model_memory_bound()`` is refused before anything is allocated;
+    otherwise its weights are then allocated (one build, not two).
+    With ``allocate=False`` the weightless model is returned (for ``validate --deep``:
     its shapes are right, its weights do not exist), unless its weights take at most
     ``allocate_up_to`` bytes: then they are allocated anyway, so that ``--deep`` also runs
     the layers' initializers, which refuse bad values only when called. ``base_dir``: the
@@ -395,21 +426,21 @@ def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = 
     nodes = model_nodes(spec)
     _refuse_repeated_names(nodes)
     sizes: list = []
-    with _deferred_weights():
+    built: list = []
+    with _deferred_weights() as deferred:
         inputs = keras.Input(shape=tuple(input_shape), dtype=input_dtype, name=MODEL_INPUT)
-        tensor = _call_nodes(nodes, inputs, custom, sizes, base_dir)
-        dry = _functional_model(spec, inputs, tensor)
+        tensor = _call_nodes(nodes, inputs, custom, sizes, base_dir, built)
+        model = _functional_model(spec, inputs, tensor)
     _refuse_too_large(sizes, model_memory_bound())
     if not allocate and sum(size for _, _, size in sizes) > allocate_up_to:
-        return dry
-    inputs = keras.Input(shape=tuple(input_shape), dtype=input_dtype, name=MODEL_INPUT)
-    try:
-        tensor = _call_nodes(nodes, inputs, custom, base_dir=base_dir)
+        return model
+    try:  # the model is built once: its weights now get their values
+        _allocate(deferred, built)
     except (MemoryError, tf.errors.ResourceExhaustedError) as err:
         path, count, size = max(sizes, key=lambda s: s[2])
         raise too_large(path, count, size, sum(s for _, _, s in sizes),
                         sum(c for _, c, _ in sizes), None) from err
-    return _functional_model(spec, inputs, tensor)
+    return model
 
 
 def _functional_model(spec: PipelineSpec, inputs: Any, outputs: Any) -> keras.Model:

@@ -59,12 +59,14 @@ def make_dataset(spec: PipelineSpec, split: Split, data: LoadedData, prep: Prepr
     one_hot = prep.one_hot_classes
     dtype = input_dtype(spec)
 
+    @tf.autograph.experimental.do_not_convert
     def before_cache(x, y):
         x = apply_layers(prep.before_cache, tf.cast(x, dtype), training=False)
         if one_hot:
             y = tf.one_hot(tf.cast(y, tf.int32), one_hot)
         return x, y
 
+    @tf.autograph.experimental.do_not_convert
     def after_cache(x, y):
         return apply_layers(prep.after_cache, x, training=training), y
 
