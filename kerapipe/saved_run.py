@@ -149,7 +149,7 @@ def evaluate_run(saved: SavedRun) -> dict[str, float]:
     probabilities = saved.model.predict(
         split_features(data.test, data, saved.spec, 256), verbose=0)
     y = data.test.y
-    one_hot = next((s.options for s in saved.spec.data.preprocess if s.kind == "one_hot"), None)
+    one_hot = saved.spec.data.first_options("one_hot")
     if one_hot is not None:
         y = keras.ops.convert_to_numpy(keras.ops.one_hot(y, one_hot.num_classes
                                                          or data.num_classes))

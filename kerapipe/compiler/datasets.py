@@ -151,7 +151,7 @@ def use_cache(spec: PipelineSpec, split: Split, prep: Preprocessing) -> bool:
 
 def input_dtype(spec: PipelineSpec) -> str:
     """Token ids stay integers (for Embedding); everything else is float32."""
-    return "int32" if any(s.kind == "pad_sequences" for s in spec.data.preprocess) else "float32"
+    return "int32" if spec.data.options_of("pad_sequences") else "float32"
 
 
 def optional_dataset(spec: PipelineSpec, split: Optional[Split], data: LoadedData,

@@ -91,7 +91,8 @@ def deep_check(spec: PipelineSpec, document: Optional[Document] = None) -> list[
     if output_shape is not None and labels is not None and not any(
             i.severity == ERROR for i in issues):
         mismatch = output_mismatch(spec, output_shape, labels)
-        batch = dummy_batch(output_shape, labels, sparse_labels=_one_hot(spec) is None)
+        sparse = spec.data.first_options("one_hot") is None
+        batch = dummy_batch(output_shape, labels, sparse_labels=sparse)
         if mismatch is not None:
             issues.append(mismatch)
         elif batch is not None:
@@ -124,17 +125,13 @@ def raw_example_shape(spec: PipelineSpec) -> Optional[tuple[int, ...]]:
     return trace_shape(shape, spec.data.preprocess, stages=("load",))
 
 
-def _one_hot(spec: PipelineSpec):
-    return next((s for s in spec.data.preprocess if s.kind == "one_hot"), None)
-
-
 def label_shape(spec: PipelineSpec, num_classes: Optional[int], raw: tuple) -> tuple:
     """Shape of one label as the model sees it: ``raw`` (``()`` for a class index), or
     ``(classes,)`` after a ``one_hot`` step (``(None,)`` when the count is unknown)."""
-    step = _one_hot(spec)
-    if step is None:
+    one_hot = spec.data.first_options("one_hot")
+    if one_hot is None:
         return tuple(raw)
-    return (step.options.num_classes or num_classes,)
+    return (one_hot.num_classes or num_classes,)
 
 
 def one_hot_conflict(spec: PipelineSpec, num_classes: Optional[int]) -> Optional[Issue]:

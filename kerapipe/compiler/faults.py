@@ -133,7 +133,7 @@ def failed_step(spec: PipelineSpec, stage: str, err: BaseException, model: Any
 
 
 def _labels(spec: PipelineSpec) -> str:
-    one_hot = any(step.kind == "one_hot" for step in spec.data.preprocess)
+    one_hot = spec.data.first_options("one_hot") is not None
     return "one-hot vectors" if one_hot else "one class index or target per example"
 
 

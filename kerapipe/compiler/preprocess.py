@@ -153,7 +153,7 @@ def build_preprocessing(spec: PipelineSpec, train_features: Callable[[], tf.data
         SpecError: see ``preprocessing_layers``.
     """
     result = preprocessing_layers(spec, raw_shape, dtype)
-    if result.one_hot_classes is None and any(s.kind == "one_hot" for s in spec.data.preprocess):
+    if result.one_hot_classes is None and spec.data.first_options("one_hot") is not None:
         result.one_hot_classes = num_classes
     for index, layer in enumerate(result.layers):
         if isinstance(layer, keras.layers.Normalization):

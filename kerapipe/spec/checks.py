@@ -164,7 +164,7 @@ def check_logits(spec: PipelineSpec, issues: list[Issue]) -> None:
 
 def check_loss_matches_labels(spec: PipelineSpec, issues: list[Issue]) -> None:
     loss = _loss_class(spec)
-    one_hot = any(step.kind == "one_hot" for step in spec.data.preprocess)
+    one_hot = spec.data.first_options("one_hot") is not None
     known = known_dataset(spec)
     if one_hot and loss == "SparseCategoricalCrossentropy":
         issues.append(Issue("loss-label-mismatch", ("loss",), "labels are one-hot (a `one_hot` "

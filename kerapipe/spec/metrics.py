@@ -139,9 +139,9 @@ def run_labels(spec: PipelineSpec, *, regression: Optional[bool], num_classes: O
         return RunLabels("regression", None, False)
     if regression is None:
         return None
-    step = next((s for s in spec.data.preprocess if s.kind == "one_hot"), None)
-    if step is not None:
-        return RunLabels("one_hot", step.options.num_classes or num_classes, logits)
+    one_hot = spec.data.first_options("one_hot")
+    if one_hot is not None:
+        return RunLabels("one_hot", one_hot.num_classes or num_classes, logits)
     if output_units == 1:
         return RunLabels("binary", 2, logits)
     return RunLabels("classes", num_classes or output_units, logits)

@@ -462,6 +462,17 @@ class DataSpec:
         "auto", "Cache the preprocessed examples in memory after the first epoch; `auto` "
         "caches when they fit the memory budget (a quarter of RAM, at most 2 GiB).")
 
+    def options_of(self, kind: str) -> list[Any]:
+        """The options of every ``kind`` step in ``preprocess``, in order (``pad_sequences``
+        steps run at load time; ``one_hot`` on the labels): the one place that looks a
+        step up by its name."""
+        return [step.options for step in self.preprocess if step.kind == kind]
+
+    def first_options(self, kind: str) -> Any:
+        """The options of the first ``kind`` step, or ``None`` when there is none."""
+        found = self.options_of(kind)
+        return found[0] if found else None
+
 
 @dataclass(frozen=True)
 class ModelSpec:

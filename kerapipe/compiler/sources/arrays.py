@@ -48,8 +48,7 @@ class ArraySource(Source):
 
     def prepare_inputs(self, x: np.ndarray, where: str) -> np.ndarray:
         """``predict``'s arrays padded by the pipeline's ``pad_sequences`` steps."""
-        steps = [step.options for step in self.spec.data.preprocess
-                 if step.kind == "pad_sequences"]
+        steps = self.spec.data.options_of("pad_sequences")
         return pad_sequences(x, steps, where, "x") if steps else x
 
 

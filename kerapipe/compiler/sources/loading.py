@@ -81,7 +81,7 @@ def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
     raw = source.load()
 
     regression = raw.regression if raw.regression is not None else regression_loss(spec)
-    pad_steps = [step.options for step in spec.data.preprocess if step.kind == "pad_sequences"]
+    pad_steps = spec.data.options_of("pad_sequences")
 
     x, y = source.prepare_features(raw.x, raw.names[0], raw, pad_steps), raw.y
     ids = raw.ids if raw.ids is not None else np.arange(len(y), dtype=np.int64)
