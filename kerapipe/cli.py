@@ -150,7 +150,7 @@ def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[st
     if not file:
         raise click.UsageError("give a pipeline FILE (or --resume RUN_DIR).")
     result = _validated(file, overrides, allow_imports)
-    from kerapipe.run_folder import ensure_writable_dir
+    from kerapipe.run_location import ensure_writable_dir
 
     ensure_writable_dir(output_dir or result.spec.output.dir)  # fail before minutes of loading
     from kerapipe.pipeline import compile_pipeline

@@ -18,7 +18,8 @@ import numpy as np
 
 from kerapipe.compiler.predictions import class_columns, predictions_csv, probabilities_to_classes
 from kerapipe.errors import Interrupted, SpecError, TrainingError, UsageError
-from kerapipe.run_folder import BEST_WEIGHTS, RunFolder, ensure_free_space, resolved_yaml
+from kerapipe.run_folder import BEST_WEIGHTS, RunFolder, resolved_yaml
+from kerapipe.run_location import ensure_free_space
 
 __all__ = ["RunResult", "resume_run", "run_pipeline"]
 

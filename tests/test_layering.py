@@ -27,8 +27,8 @@ PACKAGE = ROOT / "kerapipe"
 
 # The bottom modules: every layer may import them, and they import nothing above them.
 BOTTOM = ("kerapipe.errors", "kerapipe.safe_io")
-RUN_SIDE = ("kerapipe.pipeline", "kerapipe.runner", "kerapipe.run_folder", "kerapipe.run_files",
-            "kerapipe.saved_run", "kerapipe.callbacks", "kerapipe.report")
+RUN_SIDE = ("kerapipe.pipeline", "kerapipe.runner", "kerapipe.run_folder", "kerapipe.run_location",
+            "kerapipe.run_files", "kerapipe.saved_run", "kerapipe.callbacks", "kerapipe.report")
 CLI = ("kerapipe.cli",)
 HEAVY = ("tensorflow", "keras", "jax", "torch")
 BACKEND = "kerapipe.compiler.backend"
