@@ -61,8 +61,21 @@ def open_run(run_dir: str | os.PathLike, allow_imports: bool = False) -> SavedRu
     from kerapipe.compiler.imports import imported_objects
 
     custom = imported_objects(result, allow_imports, folder)  # the run's copies of the files
-    model = load_saved_model(folder / "model.keras", custom)
+    model = load_saved_model(folder / "model.keras", {**_saved_kerapipe_classes(), **custom})
     return SavedRun(folder, result.spec, record, model)
+
+
+def _saved_kerapipe_classes() -> dict:
+    """kerapipe's own classes that a ``model.keras`` may name, by reference.
+
+    The inference model holds the trained model, whose compile config names the metrics
+    (``MetricInputsAdapter``); Keras registers the class only when its module is imported,
+    which in a fresh ``kerapipe predict`` or ``evaluate`` process nothing else does, so
+    the class is given to the loader here.
+    """
+    from kerapipe.compiler.metrics import MetricInputsAdapter
+
+    return {"kerapipe.compiler.metrics.MetricInputsAdapter": MetricInputsAdapter}
 
 
 def _validate_stored_spec(text: str, path: Path) -> ValidationResult:
@@ -110,12 +123,34 @@ def predict_to_csv(saved: SavedRun, input_path: str | os.PathLike) -> str:
     from kerapipe.compiler.predictions import predictions_csv
 
     x, labels = read_inputs(saved, input_path)
+    _check_input_shape(saved, input_path, x)
     try:
         probabilities = saved.model.predict(x, batch_size=256, verbose=0)
     except ValueError as err:
-        raise DataError(f"{input_path}: the inputs do not fit the model: {err}") from err
+        reason = " ".join(str(err).strip().splitlines()[:1])  # Keras adds its call's arguments
+        raise DataError(f"{input_path}: the inputs do not fit the model: {reason}") from err
     return predictions_csv(probabilities, inputs=labels, class_names=saved.class_names,
                            num_classes=saved.record.get("data", {}).get("num_classes"))
+
+
+def _check_input_shape(saved: SavedRun, input_path: str | os.PathLike, x: np.ndarray) -> None:
+    """Refuse inputs whose example shape is not the one the model takes (before Keras,
+    whose message names no file and lists its call's arguments).
+
+    Raises:
+        DataError: naming both shapes.
+    """
+    shape = saved.model.input_shape
+    if not isinstance(shape, tuple) or any(isinstance(d, (tuple, list)) for d in shape):
+        return  # several inputs: Keras checks each
+    expected = tuple(shape[1:])
+    given = tuple(x.shape[1:])
+    if len(given) != len(expected) or any(
+            want is not None and want != have for want, have in zip(expected, given)):
+        shown = tuple("any" if want is None else want for want in expected)
+        raise DataError(f"{input_path}: each example has shape {given}, but the model takes "
+                        f"{shown}. Give inputs of the shape the run was trained on. "
+                        f"Received: shape={given}")
 
 
 def write_new_file(path: str | os.PathLike, text: str) -> None:

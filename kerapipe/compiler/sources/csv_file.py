@@ -123,16 +123,17 @@ class CsvFileSource(Source):
         before kerapipe kept them); ``None`` when none of these can tell.
 
         Raises:
-            UsageError: run.json holds feature columns that are not a list of names.
+            UsageError: run.json holds feature columns that are not a list of distinct
+                names, one per feature the run recorded (``data.example_shape``).
         """
         data = record.get("data")
         recorded = data.get("feature_columns") if isinstance(data, dict) else None
         if recorded is not None:
-            if not isinstance(recorded, list) or not recorded or not all(
-                    isinstance(name, str) for name in recorded):
-                raise UsageError("run.json: data.feature_columns must be a list of column "
-                                 "names; the run folder looks damaged. Received: "
-                                 f"{show(recorded)}")
+            problem = _recorded_columns_problem(recorded, data.get("example_shape"))
+            if problem:
+                raise UsageError(f"run.json: data.feature_columns {problem}; the run folder "
+                                 "looks damaged. Restore run.json, or train the pipeline "
+                                 f"again. Received: feature_columns={show(recorded)}")
             return list(recorded)
         if self.options.features is not None:
             return list(self.options.features)
@@ -144,6 +145,25 @@ class CsvFileSource(Source):
         except DataError:
             return None
         return [header[i] for i in indices]
+
+
+def _recorded_columns_problem(recorded: Any, example_shape: Any) -> Optional[str]:
+    """What is wrong with the feature columns a run.json records, or ``None``: they must
+    be distinct names (a name twice would feed one column to two inputs), as many as the
+    features of the example shape recorded beside them."""
+    if not isinstance(recorded, list) or not recorded or not all(
+            isinstance(name, str) for name in recorded):
+        return "must be a list of column names"
+    if len(set(recorded)) != len(recorded):
+        seen: set[str] = set()
+        twice = next(name for name in recorded if name in seen or seen.add(name))
+        return f"names the column {show(twice)} more than once"
+    if isinstance(example_shape, list) and len(example_shape) == 1 \
+            and isinstance(example_shape[0], int) and example_shape[0] != len(recorded):
+        count = f"{len(recorded):,} column{'s' if len(recorded) != 1 else ''}"
+        return (f"names {count}, but the model takes {example_shape[0]:,} features "
+                "(data.example_shape)")
+    return None
 
 
 def load_csv(source: CsvSource, base: str) -> tuple[RawData, CsvStream]:
@@ -281,7 +301,7 @@ def read_csv_rows(path: str | os.PathLike, delimiter: str, columns: Optional[Seq
         else:
             missing = [name for name in columns if name not in position]
             if missing:
-                raise _missing_columns(where, header, list(columns), missing)
+                raise _missing_columns(where, header, list(columns), missing, delimiter)
             indices = [position[name] for name in columns]
         id_index = position.get(id_column) if id_column is not None else None
         values = array("f")
@@ -296,7 +316,7 @@ def read_csv_rows(path: str | os.PathLike, delimiter: str, columns: Optional[Seq
 
 
 def _missing_columns(where: str, header: list[str], columns: list[str],
-                     missing: list[str]) -> DataError:
+                     missing: list[str], delimiter: str = ",") -> DataError:
     """The error for feature columns the model needs that the input does not have."""
     if len(missing) == len(columns) and all(looks_numeric(name) for name in header if name):
         return DataError(f"{where}, line 1: the first row looks like data, not a header "
@@ -306,7 +326,21 @@ def _missing_columns(where: str, header: list[str], columns: list[str],
     return DataError(f"{where}: no column {_listing([repr(m) for m in missing])}, which the "
                      f"model was trained on.{hint} It needs the columns "
                      f"{_listing(columns)}, found by name in any order; the file has "
-                     f"{_listing(header)}. Rename the columns or add the missing ones.")
+                     f"{_listing(header)}.{_delimiter_hint(header, delimiter)} Rename the "
+                     "columns or add the missing ones.")
+
+
+def _delimiter_hint(header: list[str], delimiter: str) -> str:
+    """A hint when a header read as one column holds another usual delimiter: the file is
+    likely separated by it, not by the pipeline's ``delimiter``."""
+    if len(header) != 1:
+        return ""
+    for other in (",", ";", "\t", "|"):
+        if other != delimiter and other in header[0]:
+            return (f" The header is one column holding {other!r}: the file looks separated "
+                    f"by {other!r}, but the pipeline reads {delimiter!r} "
+                    "(data.source.csv.delimiter).")
+    return ""
 
 
 def _check_delimiter(where: str, delimiter: str) -> None:
@@ -446,7 +480,8 @@ def _csv_columns(where: str, header: list[str], source: CsvSource) -> tuple[int,
     if source.label not in position:
         raise DataError(f"{where}: no label column '{source.label}'."
                         f"{did_you_mean(source.label, candidates)} Columns: {listing}."
-                        f"{no_header} Set data.source.csv.label to one of them.")
+                        f"{no_header}{_delimiter_hint(header, source.delimiter)} Set "
+                        "data.source.csv.label to one of them.")
     label_index = position[source.label]
     if source.features is None:
         id_index = position.get(source.id_column) if source.id_column is not None else None

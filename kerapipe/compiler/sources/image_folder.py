@@ -150,7 +150,30 @@ def index_image_folder(folder: str | os.PathLike, where: Optional[str] = None,
         index.labels.extend([label] * len(found))
     index.class_names = subfolders
     index.ids = [os.path.relpath(path, root).replace(os.sep, "/") for path in index.paths]
+    named = [_utf8_name(path, where, skip_refused) for path in index.paths]
+    if not all(named):  # predict: passed over, as the folder policy passes over what it refuses
+        keep = [i for i, ok in enumerate(named) if ok]
+        index.paths = [index.paths[i] for i in keep]
+        index.ids = [index.ids[i] for i in keep]
+        index.labels = [index.labels[i] for i in keep]
     return index
+
+
+def _utf8_name(path: str, where: str, skip_refused: bool) -> bool:
+    """Whether an image's path is UTF-8 text, which its id must be (run.json, the
+    predictions CSV); ``False`` for a name that is not, when ``skip_refused``.
+
+    Raises:
+        DataError: naming the file, unless ``skip_refused``.
+    """
+    try:
+        path.encode("utf-8")
+        return True
+    except UnicodeEncodeError as err:  # the bytes os.fsdecode could not decode
+        if skip_refused:
+            return False
+        raise DataError(f"{where}: the file name {path!r} is not valid UTF-8; rename "
+                        "the file.") from err
 
 
 def decode_image(path, image_size: Sequence[int], color_mode: str):
@@ -218,11 +241,7 @@ def load_images(source: ImagesSource, base: str) -> RawData:
     digest = hashlib.sha256()
     channels = CHANNELS[source.color_mode]
     for path, relative in zip(paths, index.ids):
-        try:
-            digest.update(relative.encode() + b"\0")
-        except UnicodeEncodeError as err:
-            raise DataError(f"{where}: the file name {path!r} is not valid UTF-8; rename "
-                            "the file.") from err
+        digest.update(relative.encode() + b"\0")  # UTF-8: index_image_folder checked
         scan = scan_file(path, where, max_bytes=MAX_IMAGE_FILE_BYTES)
         problem = unreadable_image(scan.head, scan.tail, scan.size,
                                    lambda: find_undecodable_image([path], channels))
