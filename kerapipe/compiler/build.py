@@ -462,7 +462,11 @@ def build_inference_model(spec: PipelineSpec, model: keras.Model, preprocessing:
     tensor = raw
     for layer in preprocessing:
         tensor = layer(tensor)
-    tensor = model(tensor)
+    # The trained model's layers, in a model of their own that is not compiled: a compiled
+    # one would save its metrics (kerapipe's MetricInputsAdapter) into model.keras, which
+    # plain keras.saving.load_model could then not load without kerapipe imported.
+    core = keras.Model(model.input, model.output, name=model.name)
+    tensor = core(tensor)
     if classes and output_activation(model_nodes(spec)) not in ("softmax", "sigmoid"):
         final = "sigmoid" if tensor.shape[-1] == 1 else "softmax"
         tensor = keras.layers.Activation(final, name="probabilities")(tensor)
