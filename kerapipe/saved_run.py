@@ -42,8 +42,8 @@ def open_run(run_dir: str | os.PathLike, allow_imports: bool = False) -> SavedRu
         UsageError: the folder is not a complete run folder.
         SpecError: its spec.yaml no longer validates, or it imports code not allowed.
     """
-    from kerapipe.run_files import (load_saved_model, max_spec_bytes, read_run_record,
-                                    read_run_text)
+    from kerapipe.run_files import (damaged, load_saved_model, max_spec_bytes,
+                                    read_run_record, read_run_text)
 
     folder = Path(run_dir)
     needed = ["spec.yaml", "run.json", "model.keras"]
@@ -52,6 +52,9 @@ def open_run(run_dir: str | os.PathLike, allow_imports: bool = False) -> SavedRu
         raise UsageError(f"'{folder}' is not a finished kerapipe run folder (missing "
                          f"{', '.join(missing)}). Give a folder that `kerapipe run` created.")
     record = read_run_record(folder / "run.json")  # regular, bounded files, or a UsageError
+    if "num_classes" not in (record.get("data") or {}):  # every finished run records it
+        raise damaged(folder / "run.json", "it does not say whether the model predicts "
+                      "classes or values (data.num_classes is missing)")
     spec_text = read_run_text(folder / "spec.yaml", max_spec_bytes())
     result = _validate_stored_spec(spec_text, folder / "spec.yaml")
     if result.spec is None:

@@ -130,6 +130,8 @@ CASES = {
     "predict-class-names-a-number": ("predict", "class_names", lambda d, r: _edit_json(
         d / "run.json", lambda j: j["data"].update(class_names=5))),
     "predict-spec-fifo": ("predict", "spec.yaml", lambda d, r: _replace(d / "spec.yaml", "fifo")),
+    "predict-without-data": ("predict", "data.num_classes", lambda d, r: _edit_json(
+        d / "run.json", lambda j: j.pop("data"))),  # was: a classifier read as a regression
     "evaluate-model-garbage": ("evaluate", "model.keras",
                                lambda d, r: _replace(d / "model.keras", b"junk")),
     "evaluate-run-json-not-json": ("evaluate", "run.json",
