@@ -64,21 +64,8 @@ def open_run(run_dir: str | os.PathLike, allow_imports: bool = False) -> SavedRu
     from kerapipe.compiler.imports import imported_objects
 
     custom = imported_objects(result, allow_imports, folder)  # the run's copies of the files
-    model = load_saved_model(folder / "model.keras", {**_saved_kerapipe_classes(), **custom})
+    model = load_saved_model(folder / "model.keras", custom)
     return SavedRun(folder, result.spec, record, model)
-
-
-def _saved_kerapipe_classes() -> dict:
-    """kerapipe's own classes that a ``model.keras`` may name, by reference.
-
-    The inference model holds the trained model, whose compile config names the metrics
-    (``MetricInputsAdapter``); Keras registers the class only when its module is imported,
-    which in a fresh ``kerapipe predict`` or ``evaluate`` process nothing else does, so
-    the class is given to the loader here.
-    """
-    from kerapipe.compiler.metrics import MetricInputsAdapter
-
-    return {"kerapipe.compiler.metrics.MetricInputsAdapter": MetricInputsAdapter}
 
 
 def _validate_stored_spec(text: str, path: Path) -> ValidationResult:

@@ -88,9 +88,10 @@ def rows_of(out: str) -> list[dict]:
 
 def test_predict_loads_a_classifier_that_nothing_registered_yet(csv_run, call_main,
                                                                 monkeypatch):
-    """model.keras holds the trained model's compile config, whose metrics are kerapipe's
+    """model.keras held the trained model's compile config, whose metrics are kerapipe's
     MetricInputsAdapter; a fresh `kerapipe predict` process had not imported the module
-    that registers it, so every classifier's run folder was 'damaged' (exit 2)."""
+    that registers it, so every classifier's run folder was 'damaged' (exit 2). The saved
+    inference model names no kerapipe class now (build.build_inference_model)."""
     from keras.src.saving import object_registration
 
     folder, run_dir = csv_run
