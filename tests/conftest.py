@@ -97,19 +97,20 @@ def npz_bytes(**arrays) -> bytes:
 
 
 def _write_npz_workspace(folder: Path, epochs: int = 1, extra: str = "", name: str = "case",
-                         seed: str = "1") -> Path:
+                         seed: str = "1", text: str = "") -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     x = np.random.default_rng(0).normal(size=(30, 4)).astype("float32")
     (folder / "data.npz").write_bytes(npz_bytes(x=x, y=np.arange(30) % 3))
-    text = TINY_NPZ_PIPELINE.format(name=name, seed=seed, epochs=epochs) + extra
+    text = text or TINY_NPZ_PIPELINE.format(name=name, seed=seed, epochs=epochs) + extra
     (folder / "p.yaml").write_text(text)
     return folder / "p.yaml"
 
 
 @pytest.fixture(scope="session")
 def npz_workspace() -> Callable[..., Path]:
-    """A function: (folder, epochs=1, extra="", name="case", seed="1") -> folder/p.yaml, a
-    3-class pipeline on a 30-example data.npz (4 float features) written beside it;
-    ``extra`` is appended to the pipeline text."""
+    """A function: (folder, epochs=1, extra="", name="case", seed="1", text="") ->
+    folder/p.yaml, a 3-class pipeline on a 30-example data.npz (4 float features) written
+    beside it; ``extra`` is appended to the pipeline text; ``text``, when given, is the
+    pipeline instead."""
     return _write_npz_workspace

@@ -4,30 +4,14 @@
 
 from __future__ import annotations
 
-import io
 import os
 import stat
-import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from kerapipe.safe_io import (current_umask, rewrite_when_full, write_bytes_atomic,
                               write_text_atomic)
-
-PIPELINE = textwrap.dedent("""\
-    kerapipe: 1
-    name: modes
-    seed: 1
-    data:
-      source: {npz: data.npz}
-      split: {validation: 0.2, test: 0.2}
-      batch_size: 8
-    model:
-      layers: [{Dense: {units: 3}}]
-    train: {epochs: 1}
-    """)
 
 
 @pytest.fixture
@@ -61,12 +45,9 @@ def test_the_umask_is_read_without_changing_it(umask):
 
 @pytest.mark.parametrize("umask", [0o022, 0o077], indirect=True, ids=["022", "077"])
 def test_every_file_of_a_run_and_of_predict_and_schema_honours_the_umask(tmp_path, umask,
-                                                                        call_main):
-    x = np.random.default_rng(0).normal(size=(30, 4)).astype("float32")
-    out = io.BytesIO()
-    np.savez(out, x=x, y=np.arange(30) % 3)
-    (tmp_path / "data.npz").write_bytes(out.getvalue())
-    (tmp_path / "p.yaml").write_text(PIPELINE)
+                                                                        call_main,
+                                                                        npz_workspace):
+    npz_workspace(tmp_path, name="modes")
     code, out_text, err = call_main("run", tmp_path / "p.yaml", "--output", tmp_path / "runs")
     assert code == 0, out_text + err
     (run_dir,) = (tmp_path / "runs").iterdir()

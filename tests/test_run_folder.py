@@ -9,13 +9,11 @@ The checkpoint layout is tested with a stand-in model (no TensorFlow); the rest 
 from __future__ import annotations
 
 import errno
-import io
 import json
 import os
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from kerapipe.run_folder import LATEST, RunFolder
@@ -37,14 +35,10 @@ PIPELINE = textwrap.dedent("""\
     """)
 
 
-def workspace(folder: Path, text: str = PIPELINE) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    x = np.random.default_rng(0).normal(size=(30, 4)).astype("float32")
-    out = io.BytesIO()
-    np.savez(out, x=x, y=np.arange(30) % 3)
-    (folder / "data.npz").write_bytes(out.getvalue())
-    (folder / "p.yaml").write_text(text)
-    return folder / "p.yaml"
+@pytest.fixture
+def workspace(npz_workspace):
+    """(folder, text=PIPELINE) -> folder/p.yaml beside the shared 30-example data.npz."""
+    return lambda folder, text=PIPELINE: npz_workspace(folder, text=text)
 
 
 def read_json(path: Path) -> dict:
@@ -74,7 +68,7 @@ def epoch_recorder(run_dir_of=None):
 
 # --- callbacks passed in Python ------------------------------------------------------
 
-def test_a_callback_passed_to_fit_keeps_the_files_early_stopping(tmp_path):
+def test_a_callback_passed_to_fit_keeps_the_files_early_stopping(tmp_path, workspace):
     from kerapipe import compile_pipeline
 
     compiled = compile_pipeline(workspace(tmp_path))
@@ -85,7 +79,7 @@ def test_a_callback_passed_to_fit_keeps_the_files_early_stopping(tmp_path):
     assert len(compiled.callbacks) == 1  # the file's, not replaced by the caller's
 
 
-def test_run_calls_the_callbacks_passed_in_python_and_keeps_early_stopping(tmp_path):
+def test_run_calls_the_callbacks_passed_in_python_and_keeps_early_stopping(tmp_path, workspace):
     from kerapipe import compile_pipeline
 
     compiled = compile_pipeline(workspace(tmp_path / "p"))
@@ -97,7 +91,7 @@ def test_run_calls_the_callbacks_passed_in_python_and_keeps_early_stopping(tmp_p
 
 # --- run.json -----------------------------------------------------------------------
 
-def test_run_json_says_finished_at_only_once_the_run_is_over(tmp_path):
+def test_run_json_says_finished_at_only_once_the_run_is_over(tmp_path, workspace):
     from kerapipe import compile_pipeline
 
     compiled = compile_pipeline(workspace(tmp_path / "p"))
@@ -114,7 +108,7 @@ def test_run_json_says_finished_at_only_once_the_run_is_over(tmp_path):
 
 
 def test_a_resumed_run_keeps_when_it_first_started_and_validates_its_file_once(
-        tmp_path, call_main, monkeypatch):
+        tmp_path, call_main, monkeypatch, workspace):
     import kerapipe.spec.validate as validate_module
 
     pipeline = workspace(tmp_path / "p", PIPELINE.replace("seed: 1", "seed: null"))
