@@ -197,13 +197,24 @@ def test_the_runs_predictions_csv_names_each_rows_source(which, request):
 
 # --- one test per wrong answer of issue 11 ----------------------------------------------------
 
-def test_columns_in_another_order_are_read_by_name(csv_run, tmp_path, call_main):
-    """Was: matched by position, so f2's constant was read as f1: one class for every row."""
+# Was: matched by position, so f2's constant was read as f1 (one class for every row); an
+# extra column gave a raw Keras shape error naming no column.
+SAME_COLUMNS_OTHERWISE = {
+    "columns-in-another-order": (["f2", "f1", "label"], {}),
+    "an-extra-column-is-passed-over": (["f1", "f2", "label", "note"],
+                                       {"note": lambda i: str(i * 7)}),
+}
+
+
+@pytest.mark.parametrize("order, added", SAME_COLUMNS_OTHERWISE.values(),
+                         ids=SAME_COLUMNS_OTHERWISE.keys())
+def test_the_training_columns_are_read_by_name_whatever_else_the_file_holds(
+        order, added, csv_run, tmp_path, call_main):
     folder, run_dir = csv_run
-    header, rows = reordered(csv_rows(), ["f2", "f1", "label"], {})
-    write_csv(tmp_path / "swapped.csv", header, rows)
+    header, rows = reordered(csv_rows(), order, added)
+    write_csv(tmp_path / "other.csv", header, rows)
     _, same, _ = call_main("predict", run_dir, folder / "data.csv")
-    code, out, err = call_main("predict", run_dir, tmp_path / "swapped.csv")
+    code, out, err = call_main("predict", run_dir, tmp_path / "other.csv")
     assert code == 0, out + err
     assert predicted(out) == predicted(same)
 
@@ -224,18 +235,6 @@ def test_a_file_without_a_header_is_refused_rather_than_losing_its_first_row(
     code, out, err = call_main("predict", run_dir, tmp_path / "bare.csv")
     assert code == 3, out + err
     assert "line 1: the first row looks like data" in err and "f1, f2" in err
-
-
-def test_an_extra_column_is_passed_over(csv_run, tmp_path, call_main):
-    """Was: a raw Keras shape error naming no column."""
-    folder, run_dir = csv_run
-    header, rows = reordered(csv_rows(), ["f1", "f2", "label", "note"],
-                             {"note": lambda i: str(i * 7)})
-    write_csv(tmp_path / "extra.csv", header, rows)
-    _, same, _ = call_main("predict", run_dir, folder / "data.csv")
-    code, out, err = call_main("predict", run_dir, tmp_path / "extra.csv")
-    assert code == 0, out + err
-    assert predicted(out) == predicted(same)
 
 
 def test_a_missing_column_is_refused_by_name(csv_run, tmp_path, call_main):
