@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerapipe.compiler.files import physical_memory
+from kerapipe.compiler.layer_classes import construct_layer
 from kerapipe.compiler.metrics import keras_metric
 from kerapipe.errors import KerapipeError, SpecError, TrainingError
 from kerapipe.spec.catalog import load_catalog
@@ -67,13 +68,16 @@ def keras_guard(code: str, path: tuple, what: str) -> Iterator[None]:
 
 
 def build_layer(spec: LayerSpec, custom: Optional[dict[str, Any]] = None,
-                path: tuple = (), base_dir: Optional[str] = None) -> keras.layers.Layer:
+                path: tuple = (), base_dir: Optional[str] = None,
+                input_shape: Optional[tuple] = None) -> keras.layers.Layer:
     """A new Keras layer from ``ClassName: {kwargs}``; nested layer arguments recurse.
 
     ``custom`` maps the pipeline's ``module.Name`` references to imported classes;
     ``path`` is the key path of ``spec`` in the file (for the issue when Keras refuses);
     ``base_dir`` is the pipeline's folder, where a file argument (``vocabulary``) is
     read from. Defaults to the current directory (a pipeline given as a dict or text).
+    ``input_shape``: the shape of the tensor the layer will be called on, batch axis
+    first, when known (``layer_classes.construct_layer`` uses it for backbones).
     """
     path = tuple(path) or (spec.name,)
     base_dir = base_dir or os.getcwd()
@@ -81,10 +85,8 @@ def build_layer(spec: LayerSpec, custom: Optional[dict[str, Any]] = None,
               if key in NESTED_LAYER_ARGS and isinstance(value, LayerSpec)
               else _resolve_file_arguments(key, value, base_dir, path + (key,))
               for key, value in spec.kwargs.items()}
-    factory = ((custom or {})[spec.name] if is_custom_name(spec.name)
-               else getattr(keras.layers, spec.name))
     with keras_guard("layer-arguments", path, f"Keras refused the arguments of {spec.name}"):
-        return factory(**kwargs)
+        return construct_layer(spec.name, kwargs, custom, input_shape)
 
 
 def _resolve_file_arguments(key: Any, value: Any, base_dir: str, path: tuple) -> Any:
@@ -311,9 +313,10 @@ def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict
     for node in nodes:
         layer_spec = node.layer
         path = node.path + (layer_spec.name,)
-        layer = build_layer(layer_spec, custom, path, base_dir)
         received = [tensors[name] for name in node.inputs]
         argument = received[0] if len(received) == 1 else received
+        layer = build_layer(layer_spec, custom, path, base_dir,
+                            tuple(argument.shape) if len(received) == 1 else None)
         what = (f"Keras could not build {layer_spec.name} on an input of shape "
                 f"{_shape_of(argument)} (its arguments or that shape)")
         with keras_guard("shape-error", path, what):

@@ -89,9 +89,15 @@ def _check_path_text(values: dict, key: str, path: Path, issues: list[Issue]) ->
 CUSTOM_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+\Z")
 
 
+# Dotted names that are Keras's own, not modules of `imports:`: `applications.ResNet50`
+# is a keras.applications model used as a layer (catalogued with the layers).
+KERAS_PREFIXES = ("applications.",)
+
+
 def is_custom_name(name: Any) -> bool:
     """Whether ``name`` refers to an imported object (``module.Name``), not a Keras one."""
-    return isinstance(name, str) and bool(CUSTOM_NAME.match(name))
+    return (isinstance(name, str) and bool(CUSTOM_NAME.match(name))
+            and not name.startswith(KERAS_PREFIXES))
 
 
 def _check_named_object(family: Family, kind: str, name: str, kwargs: Any, path: Path,
