@@ -1,0 +1,214 @@
+"""Keras objects named in a pipeline file: ``ClassName: {keyword: value}``.
+
+A layer (``LayerSpec``) or a learning-rate schedule (``ScheduleSpec``) is written with
+Keras's own class name and keyword arguments, checked here against the shipped name
+catalogue (``spec/catalog.py``) without importing Keras. ``module.Name`` names a class
+of the pipeline's ``imports:``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterable
+
+from kerapipe.spec.catalog import Family, load_catalog
+from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
+from kerapipe.spec.typed import to_plain
+
+# Keyword arguments whose value is itself a layer (Bidirectional, TimeDistributed).
+NESTED_LAYER_ARGS = ("layer", "backward_layer")
+
+# `module.Name`: a layer or loss from a module in the pipeline's `imports:` list.
+CUSTOM_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+\Z")
+
+
+# Dotted names that are Keras's own, not modules of `imports:`: `applications.ResNet50`
+# is a keras.applications model used as a layer (catalogued with the layers).
+KERAS_PREFIXES = ("applications.",)
+
+
+def is_custom_name(name: Any) -> bool:
+    """Whether ``name`` refers to an imported object (``module.Name``), not a Keras one."""
+    return (isinstance(name, str) and bool(CUSTOM_NAME.match(name))
+            and not name.startswith(KERAS_PREFIXES))
+
+
+def _check_named_object(family: Family, kind: str, name: str, kwargs: Any, path: Path,
+                        issues: list[Issue]) -> dict:
+    """Check a ``{KerasName: {kwargs}}`` entry against the catalogue; return kwargs."""
+    catalog = load_catalog()
+    if kind == "layer" and is_custom_name(name):
+        # An imported class: its arguments are known only once its module runs, which
+        # validation never does (checks.check_imports ties the prefix to `imports:`).
+        if kwargs is None or isinstance(kwargs, dict):
+            return dict(kwargs or {})
+        issues.append(Issue("wrong-type", path + (name,), f"the arguments of layer '{name}' "
+                            f"must be a mapping of keyword arguments. Received: {safe_repr(kwargs)}"))
+        return {}
+    entry = family.get(name)
+    if entry is None:
+        refused = catalog.refused_layers.get(name) if family is catalog.layers else None
+        if refused:
+            issues.append(Issue("refused-layer", path + (name,), f"layer '{name}' is not allowed "
+                                f"in a pipeline file: {refused}.", at_key=True))
+        else:
+            issues.append(Issue(f"unknown-{kind}", path + (name,), f"unknown {kind} '{name}'."
+                                f"{did_you_mean(name, family.names())} Names are Keras's own "
+                                f"class names; `kerapipe schema` lists them all.", at_key=True))
+        return {}
+    if kwargs is None:
+        kwargs = {}
+    if not isinstance(kwargs, dict):
+        issues.append(Issue("wrong-type", path + (name,), f"the arguments of {kind} '{name}' must "
+                            f"be a mapping of Keras keyword arguments. Received: {safe_repr(kwargs)}"))
+        return {}
+    checked: dict = {}
+    for arg, value in kwargs.items():
+        arg_path = path + (name, arg)
+        if arg not in entry.params:
+            issues.append(Issue("unknown-argument", arg_path, f"unknown argument '{arg}' of "
+                                f"{entry.name}.{suggest_or_list(arg, entry.params)}",
+                                at_key=True))
+            continue
+        if kind == "layer" and arg in NESTED_LAYER_ARGS and isinstance(value, (dict, str)):
+            value = LayerSpec.from_yaml(value, arg_path, issues)
+        elif arg == "activation" and isinstance(value, str) and value not in catalog.activations:
+            issues.append(Issue("unknown-activation", arg_path, f"unknown activation '{value}'."
+                                f"{did_you_mean(value, catalog.activations)}"))
+        elif kind == "layer" and arg in NUMERIC_LAYER_ARGS and _holds_text(value):
+            issues.append(Issue("wrong-type", arg_path, f"{entry.name}.{arg} takes a number "
+                                "(or a list of numbers), never text. Write the number without "
+                                f"quotes. Received: {arg}={safe_repr(value)}"))
+        checked[arg] = value
+    for arg in entry.required:
+        if arg not in kwargs:
+            issues.append(Issue("missing-argument", path + (name,), f"{entry.name} needs the "
+                                f"argument '{arg}'. Add `{arg}: ...` under {name}.", at_key=True))
+    return checked
+
+
+# Keras layer arguments that take only numbers, lists of numbers or null in every layer
+# that has them (never a string or a mapping): a string is refused before Keras sees it.
+NUMERIC_LAYER_ARGS = frozenset({
+    "units", "filters", "kernel_size", "strides", "pool_size", "dilation_rate", "groups",
+    "depth_multiplier", "rate", "dropout", "recurrent_dropout", "noise_shape", "output_dim",
+    "input_dim", "num_heads", "key_dim", "value_dim", "epsilon", "momentum", "axis", "axes",
+    "target_shape", "dims", "n", "size", "cropping", "output_padding", "output_size",
+    "height", "width", "factor", "height_factor", "width_factor", "x_factor", "y_factor",
+    "brightness_factor", "contrast_factor", "hue_factor", "saturation_factor", "value_range",
+    "fill_value", "sigma", "seed", "stddev", "max_tokens", "num_bins", "num_oov_indices",
+    "output_sequence_length", "ngrams", "max_value", "negative_slope", "threshold",
+    "offset", "l1", "l2", "mean", "variance"})
+
+
+def _holds_text(value: Any) -> bool:
+    """Whether a value, or an item of it (at any depth), is a string or a mapping."""
+    pending = [value]
+    while pending:  # a loop, not recursion: a dict given to the API may nest deeply
+        item = pending.pop()
+        if isinstance(item, (str, dict)):
+            return True
+        if isinstance(item, list):
+            pending += item
+    return False
+
+
+def suggest_or_list(name: str, accepted: Iterable[str]) -> str:
+    hint = did_you_mean(name, accepted)
+    return hint or f" Accepted: {', '.join(sorted(accepted))}."
+
+
+def _single_key(value: Any, kind: str, path: Path, issues: list[Issue]) -> tuple[str, Any] | None:
+    if isinstance(value, str):
+        return value, {}  # `- Flatten` is short for `- Flatten: {}`
+    if isinstance(value, dict) and len(value) == 1:
+        (name, kwargs), = value.items()
+        return name, kwargs
+    issues.append(Issue("wrong-type", path, f"a {kind} is written as `{kind.capitalize()}Name: "
+                        f"{{argument: value}}` (one key: the Keras name). Received: {safe_repr(value)}"))
+    return None
+
+
+def named_object_schema(family: Family, allow_bare: bool) -> dict:
+    variants: list[dict] = []
+    for name in sorted(family.entries):
+        entry = family.entries[name]
+        args = {"type": ["object", "null"], "properties": {p: {} for p in sorted(entry.params)},
+                "additionalProperties": False}
+        if entry.required:
+            args["required"] = list(entry.required)
+            args["type"] = "object"
+        variants.append({"type": "object", "properties": {name: args}, "required": [name],
+                         "additionalProperties": False})
+    if allow_bare:
+        bare = [n for n, e in sorted(family.entries.items()) if not e.required]
+        variants.append({"enum": bare})
+    return {"anyOf": variants}
+
+
+@dataclass(frozen=True)
+class _NamedKerasObject:
+    """`ClassName: {keyword: value}`, naming a Keras object of one catalogue family."""
+
+    name: str
+    kwargs: dict
+    family: ClassVar[str]  # the catalogue's attribute: "layers", "schedules"
+    noun: ClassVar[str]  # what messages call one: "layer", "schedule"
+
+    def __init_subclass__(cls, family: str = "", noun: str = "", **rest: Any) -> None:
+        super().__init_subclass__(**rest)
+        cls.family, cls.noun = family, noun
+
+    @classmethod
+    def checked(cls, name: str, kwargs: Any, path: Path, issues: list[Issue]) -> Any:
+        """The object, its name and arguments checked against the catalogue; ``None``
+        (and the issues recorded) when they do not check out."""
+        before = len(issues)
+        kwargs = _check_named_object(getattr(load_catalog(), cls.family), cls.noun, name,
+                                     kwargs, path, issues)
+        return cls(name, kwargs) if len(issues) == before else None
+
+    def to_yaml(self) -> Any:
+        return {self.name: to_plain(self.kwargs)}
+
+
+@dataclass(frozen=True)
+class LayerSpec(_NamedKerasObject, family="layers", noun="layer"):
+    """A Keras layer: `ClassName: {keyword: value}` exactly as in Keras."""
+
+    @classmethod
+    def from_yaml(cls, value: Any, path: Path, issues: list[Issue]) -> "LayerSpec | None":
+        parsed = _single_key(value, "layer", path, issues)
+        return None if parsed is None else cls.checked(parsed[0], parsed[1], path, issues)
+
+    @staticmethod
+    def json_schema() -> dict:
+        schema = named_object_schema(load_catalog().layers, allow_bare=True)
+        custom = "^" + CUSTOM_NAME.pattern.replace("\\Z", "$")
+        schema["anyOf"] += [  # `module.Name` from `imports:`: arguments known at run time
+            {"type": "object", "patternProperties": {custom: {"type": ["object", "null"]}},
+             "minProperties": 1, "maxProperties": 1, "additionalProperties": False},
+            {"type": "string", "pattern": custom}]
+        schema["description"] = ("A Keras layer: `ClassName: {keyword: value}`, or an "
+                                 "imported `module.Name: {keyword: value}`.")
+        return schema
+
+
+@dataclass(frozen=True)
+class ScheduleSpec(_NamedKerasObject, family="schedules", noun="schedule"):
+    """A learning-rate schedule from keras.optimizers.schedules: `ExponentialDecay: {...}`."""
+
+    @classmethod
+    def from_yaml(cls, value: Any, path: Path, issues: list[Issue]) -> "ScheduleSpec | None":
+        if not isinstance(value, dict) or len(value) != 1:
+            issues.append(Issue("wrong-type", path, "expected a number greater than 0 or a "
+                                "schedule such as `{ExponentialDecay: {initial_learning_rate: "
+                                f"0.001, decay_steps: 1000, decay_rate: 0.9}}`. Received: {safe_repr(value)}"))
+            return None
+        (name, kwargs), = value.items()
+        return cls.checked(name, kwargs, path, issues)
+
+    @staticmethod
+    def json_schema() -> dict:
+        return named_object_schema(load_catalog().schedules, allow_bare=False)
