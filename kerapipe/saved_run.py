@@ -63,7 +63,10 @@ def open_run(run_dir: str | os.PathLike, allow_imports: bool = False) -> SavedRu
 
     from kerapipe.compiler.imports import imported_objects
 
+    from kerapipe.compiler.layer_classes import import_layer_packages
+
     custom = imported_objects(result, allow_imports, folder)  # the run's copies of the files
+    import_layer_packages(result.spec)  # keras-hub, if a layer needs it (or a UsageError)
     model = load_saved_model(folder / "model.keras", custom)
     return SavedRun(folder, result.spec, record, model)
 

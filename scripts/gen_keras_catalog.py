@@ -21,6 +21,23 @@ passes ``rank``, GRU passes ``cell``) are not open to the caller. The chain of
 a layer ends in ``keras.layers.Layer.__init__``, which also pops
 ``input_shape``/``input_dim`` out of its ``**kwargs``; those are added from its
 source too.
+
+Backbones: each ``keras.applications`` model function is a layer named
+``applications.<Function>`` (``"origin": "applications"``), taking the function's
+parameters less ``input_tensor`` and ``input_shape`` (kerapipe gives the input). The
+``applications`` section holds what ``validate`` checks without TensorFlow: the
+smallest image side each accepts (read from the ``min_size`` Keras passes to
+``obtain_input_shape``, or its own ``rows < N`` test), its module (whose
+``preprocess_input`` the ``preprocess_input`` step copies), that module's preprocessing
+mode (``caffe``, ``tf``, ``torch``, or ``none`` when the model includes its own), and
+the defaults of ``weights`` and ``include_top``.
+
+keras-hub layers (optional): the public ``keras_hub.layers`` classes go to
+``hub_layers`` (``"origin": "keras_hub"``), those a file cannot use to
+``refused_hub_layers`` with the reason, and a hub name that ``keras.layers`` also has
+is left out (``hub_shadowed``): the file's name means Keras's layer. When keras-hub is
+not installed, these sections are taken from the shipped file unchanged (so ``--check``
+and tests/test_catalog.py compare the Keras part only).
 """
 
 from __future__ import annotations
@@ -28,6 +45,7 @@ from __future__ import annotations
 import argparse
 import ast
 import collections
+import importlib.util
 import inspect
 import json
 import sys
@@ -48,6 +66,45 @@ REFUSED_LAYERS = {
     "Wrapper": "abstract base class",
     "RNN": "needs a cell object that a file cannot express; use LSTM, GRU or SimpleRNN",
     "InputLayer": "kerapipe infers the input",
+}
+# Parameters of keras.applications functions that kerapipe gives itself (from the data).
+APPLICATION_SUPPLIED = ("input_tensor", "input_shape")
+# The public keras_hub.layers classes a pipeline file may not use, and why.
+REFUSED_HUB_LAYERS = {
+    "AnchorGenerator": "returns a dict of anchor boxes per level (object detection), "
+                       "which no layer can take as its input",
+    "BoxMatcher": "returns a tuple of box matches (object detection), which no layer can "
+                  "take as its input",
+    "NonMaxSuppression": "returns a dict of detected boxes (object detection), which no "
+                         "layer can take as its input",
+    "MaskedLMMaskGenerator": "returns a dict of masked tokens, positions and weights "
+                             "(language-model pretraining data), which no layer can take "
+                             "as its input",
+    "RandomDeletion": "edits token lists (ragged or string tensors), not the padded integer "
+                      "sequences kerapipe feeds a model (and kerapipe reads a Random* "
+                      "step as image augmentation)",
+    "RandomSwap": "edits token lists (ragged or string tensors), not the padded integer "
+                  "sequences kerapipe feeds a model (and kerapipe reads a Random* step as "
+                  "image augmentation)",
+    "AudioConverter": "abstract base class of keras-hub's audio preprocessing",
+}
+# Families of hub classes refused by the start or the end of their name.
+HUB_REFUSED_PREFIXES = {
+    "SAM": "a component of keras-hub's SAM model: it takes dicts of prompts and "
+           "embeddings, which a layer's inputs cannot wire",
+}
+HUB_REFUSED_SUFFIXES = {
+    "ImageConverter": "the preprocessing of one keras-hub preset model (loaded with the "
+                      "preset); use ImageConverter, or kerapipe's resize and rescale steps",
+    "AudioConverter": "the preprocessing of one keras-hub preset model (loaded with the "
+                      "preset)",
+    "VideoConverter": "the preprocessing of one keras-hub preset model (loaded with the "
+                      "preset); use VideoConverter",
+}
+HUB_GENERIC_CONVERTERS = ("ImageConverter", "VideoConverter")  # plain arguments: offered
+# Parameters of offered hub layers that take a Python object a file cannot write.
+HUB_OBJECT_PARAMS = {
+    "MaskedLMHead": ("token_embedding",),  # a ReversibleEmbedding layer object
 }
 # Public classes left out of the other families, and why.
 SKIPPED_LOSSES = {"Loss", "LossFunctionWrapper"}  # base classes
@@ -190,8 +247,159 @@ def fresh_name_instance(cls: type, **kwargs: Any) -> Any:
         global_state.set_global_attribute("object_name_uids", saved)
 
 
-def build_catalog() -> dict[str, Any]:
-    """Build the catalogue from the installed Keras (deterministic)."""
+def _calls(fn: Any) -> list[ast.Call]:
+    return [node for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(fn))))
+            if isinstance(node, ast.Call)]
+
+
+def _called_functions(fn: Any) -> list[Any]:
+    """The Keras application functions ``fn`` calls by name (``ResNet(...)``,
+    ``resnet.ResNet(...)``): where a model function hands its work on."""
+    found = []
+    for call in _calls(fn):
+        func, target = call.func, None
+        if isinstance(func, ast.Name):
+            target = fn.__globals__.get(func.id)
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            target = getattr(fn.__globals__.get(func.value.id), func.attr, None)
+        if (inspect.isfunction(target) and target is not fn
+                and target.__module__.startswith("keras.src.applications.")):
+            found.append(target)
+    return found
+
+
+def min_image_side(fn: Any, depth: int = 0) -> int | None:
+    """The smallest image side Keras accepts for the model function ``fn``: the
+    ``min_size`` it passes to ``obtain_input_shape``, or the ``N`` of its own ``rows < N``
+    test (MobileNetV3), in ``fn`` or in the function it hands its work on to."""
+    for call in _calls(fn):
+        name = getattr(call.func, "attr", getattr(call.func, "id", None))
+        if name == "obtain_input_shape":
+            for kw in call.keywords:
+                if kw.arg == "min_size" and isinstance(kw.value, ast.Constant):
+                    return int(kw.value.value)
+    tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Compare) and isinstance(node.left, ast.Name)
+                and node.left.id in ("rows", "cols") and isinstance(node.ops[0], ast.Lt)
+                and isinstance(node.comparators[0], ast.Constant)):
+            return int(node.comparators[0].value)
+    if depth < 3:
+        for target in _called_functions(fn):
+            side = min_image_side(target, depth + 1)
+            if side is not None:
+                return side
+    return None
+
+
+def preprocess_mode(module: Any, imagenet_utils: Any) -> str:
+    """How ``module.preprocess_input`` prepares pixels: the ``mode`` it passes to
+    ``imagenet_utils.preprocess_input`` (Keras's default there is ``caffe``), or
+    ``none`` when it returns its input (the model includes its preprocessing)."""
+    default = inspect.signature(imagenet_utils.preprocess_input).parameters["mode"]
+    for call in _calls(module.preprocess_input):
+        if getattr(call.func, "attr", None) == "preprocess_input":
+            for kw in call.keywords:
+                if kw.arg == "mode" and isinstance(kw.value, ast.Constant):
+                    return str(kw.value.value)
+            return str(default.default)
+    return "none"
+
+
+def build_applications(keras: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The backbone layers (``applications.<Function>``) and their facts."""
+    layers: dict[str, Any] = {}
+    facts: dict[str, Any] = {}
+    for name in dir(keras.applications):
+        fn = getattr(keras.applications, name)
+        if name.startswith("_") or not inspect.isfunction(fn) or not name[0].isupper():
+            continue
+        parameters = {p.name: p for p in inspect.signature(fn).parameters.values()
+                      if p.kind in _NAMED and p.name not in APPLICATION_SUPPLIED}
+        layers[f"applications.{name}"] = {
+            "origin": "applications",
+            "params": sorted(parameters),
+            "required": sorted(p for p, info in parameters.items()
+                               if info.default is inspect.Parameter.empty),
+        }
+        module_name = fn.__module__.rsplit(".", 1)[1]
+        module = sys.modules[fn.__module__]  # the source (the public module re-exports it)
+        side = min_image_side(fn)
+        if side is None:
+            raise SystemExit(f"cannot read the smallest input of keras.applications.{name}: "
+                             "teach min_image_side where this Keras keeps it")
+        facts[name] = {
+            "module": module_name,
+            "min_size": side,
+            "preprocess": preprocess_mode(module, keras.applications.imagenet_utils),
+            "defaults": {p: parameters[p].default for p in ("weights", "include_top")},
+        }
+    return layers, facts
+
+
+def hub_refusal(name: str) -> str | None:
+    """Why a public keras_hub.layers class is not offered, or None."""
+    if name in REFUSED_HUB_LAYERS:
+        return REFUSED_HUB_LAYERS[name]
+    if name in HUB_GENERIC_CONVERTERS:
+        return None
+    for prefix, why in HUB_REFUSED_PREFIXES.items():
+        if name.startswith(prefix):
+            return why
+    for suffix, why in HUB_REFUSED_SUFFIXES.items():
+        if name.endswith(suffix):
+            return why
+    return None
+
+
+def build_hub(keras: Any, keras_layer_names: set[str]) -> dict[str, Any] | None:
+    """The keras-hub sections, or None when keras-hub is not installed."""
+    try:
+        import keras_hub
+    except ImportError:
+        return None
+    hub_layers, refused, shadowed = {}, {}, []
+    for name, cls in public_classes(keras_hub.layers, keras.layers.Layer).items():
+        if name in keras_layer_names:
+            shadowed.append(name)
+            continue
+        why = hub_refusal(name)
+        if why is not None:
+            refused[name] = why
+            continue
+        entry = init_params(cls, keras.layers.Layer)
+        objects = HUB_OBJECT_PARAMS.get(name, ())
+        entry["params"] = [p for p in entry["params"] if p not in objects]
+        entry["required"] = [p for p in entry["required"] if p not in objects]
+        hub_layers[name] = {"origin": "keras_hub", **entry}
+    return {
+        "keras_hub_version": keras_hub.__version__,
+        "hub_layers": hub_layers,
+        "refused_hub_layers": refused,
+        "hub_shadowed": sorted(shadowed),
+    }
+
+
+HUB_SECTIONS = ("keras_hub_version", "hub_layers", "refused_hub_layers", "hub_shadowed")
+
+
+def hub_sections(keras: Any, keras_layer_names: set[str],
+                 shipped: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The keras-hub sections: built from the installed keras-hub, or, when it is not
+    installed, those of ``shipped`` (``None``: the shipped file) unchanged."""
+    hub = build_hub(keras, keras_layer_names)
+    if hub is not None:
+        return hub
+    if shipped is None:
+        shipped = json.loads(CATALOG_PATH.read_text("utf-8")) if CATALOG_PATH.exists() else {}
+    return {key: shipped[key] for key in HUB_SECTIONS if key in shipped}
+
+
+def build_catalog(shipped: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the catalogue from the installed Keras (deterministic).
+
+    ``shipped``: the current catalogue, whose keras-hub sections are kept when
+    keras-hub is not installed (``None``: read the shipped file)."""
     import keras
     from keras.src.losses import ALL_OBJECTS_DICT as LOSS_NAMES
     from keras.src.metrics import ALL_OBJECTS_DICT as METRIC_NAMES
@@ -240,8 +448,14 @@ def build_catalog() -> dict[str, Any]:
                  for name, cls in public_classes(keras.optimizers.schedules, schedule_base).items()
                  if name not in SKIPPED_SCHEDULES}
 
+    backbones, applications = build_applications(keras)
+    hub = hub_sections(keras, set(layers) | set(refused), shipped)
+    layers.update(backbones)
+
     return {
+        **hub,
         "keras_version": keras.__version__,
+        "applications": applications,
         "layers": layers,
         "refused_layers": refused,
         "activations": sorted(activations),
@@ -282,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="compare the shipped file with a fresh build; exit 1 if they differ")
     args = parser.parse_args(argv)
     catalog = build_catalog()
+    if importlib.util.find_spec("keras_hub") is None:
+        print("keras-hub is not installed: its part of the catalogue is kept as shipped")
     if args.check:
         text = CATALOG_PATH.read_text("utf-8") if CATALOG_PATH.exists() else "{}"
         lines = diff_summary(json.loads(text), catalog)

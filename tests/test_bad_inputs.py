@@ -317,7 +317,7 @@ GOLDEN = {
     "unknown-step": (change("- rescale:", "- rescal:"), "p.yaml:8:7: error[unknown-step]: "
                      "data.preprocess[0].rescal: unknown preprocessing step 'rescal'. Did you mean "
                      "'rescale'? Steps: rescale, normalize, reshape, resize, one_hot, pad_sequences, "
-                     "or a Keras Random* layer (training only)."),
+                     "preprocess_input, or a Keras Random* layer (training only)."),
     "unknown-loss": (change("loss: sparse_categorical_crossentropy", "loss: hubber"), "p.yaml:18:7: "
                      "error[unknown-loss]: loss: unknown loss 'hubber'. Did you mean 'huber'?"),
     "unknown-optimizer": (change("name: adam,", "name: adamm,"), "p.yaml:19:19: "
@@ -414,6 +414,22 @@ GOLDEN = {
                   "does not fit in the 28x28 image it receives: height and width are from 1 up "
                   "to the image's (Keras would enlarge the image instead of cropping it). Lower "
                   "them, or resize first. Received: height=32, width=20"),
+    "backbone-input-size": (change("    - Conv2D: {filters: 32, kernel_size: 3, activation: relu}",
+                                   "    - applications.MobileNetV3Small: {include_top: false, "
+                                   "weights: null}"),
+                            "p.yaml:14:7: error[backbone-input-size]: model.layers[0]."
+                            "applications.MobileNetV3Small: applications.MobileNetV3Small takes "
+                            "images of at least 32x32 pixels, but an example here is 28x28 "
+                            "(shape [28, 28, 1]). Resize first: add `- resize: [32, 32]` to "
+                            "data.preprocess."),
+    "backbone-channels": (change("    - reshape: [28, 28, 1]",
+                                 "    - reshape: [28, 28, 1]\n    - preprocess_input: VGG16"),
+                          "p.yaml:10:25: error[backbone-channels]: data.preprocess[2]."
+                          "preprocess_input.model: preprocess_input of VGG16 works on the 3 "
+                          "channels of RGB images (caffe mode: flipped to BGR, minus the "
+                          "ImageNet mean of each channel), but an example here has shape "
+                          "[28, 28, 1]. Give the data 3 channels, or leave the step out (a "
+                          "backbone with `weights: null` needs no ImageNet preprocessing)."),
     "regression-target": (change("{sample: mnist}", "{keras: boston_housing}",
                                  "    - reshape: [28, 28, 1]\n", ""), "p.yaml:17:7: "
                           "warning[regression-target]: loss: this data set has a continuous "

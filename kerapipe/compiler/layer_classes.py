@@ -1,18 +1,34 @@
 """Where the Keras class of a layer name comes from, and how it is constructed.
 
-The one place that turns a catalogued layer name into a Keras object: ``keras.layers``
-by default, the pipeline's imported classes for ``module.Name``. Each origin the
-catalogue knows is resolved here and nowhere else.
+The one place that turns a catalogued layer name into a Keras object. Each origin the
+catalogue knows (``spec/catalog.Entry.origin``) is resolved here and nowhere else:
+
+- ``keras``: ``keras.layers.<Name>``;
+- ``applications``: ``applications.<Function>`` is the model ``keras.applications.
+  <Function>(input_shape=..., **kwargs)`` used as one layer; its input shape is the
+  tensor's it will be called on. ImageNet weights are downloaded once into the Keras
+  cache (``$KERAS_HOME/models``, by default ``~/.keras/models``); a download that fails
+  is a ``DataError`` (exit 3) naming the model and the cache folder;
+- ``keras_hub``: ``keras_hub.layers.<Name>``, imported only when a pipeline uses one
+  (about a second); without keras-hub installed, a ``UsageError`` (exit 2) says which
+  extra to install;
+- the pipeline's imported classes for ``module.Name``.
 """
 
 from __future__ import annotations
 
+import traceback
 from typing import Any, Optional
 
 from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
 import keras
 
+from kerapipe.errors import DataError, UsageError
+from kerapipe.spec.applications import PREFIX as APPLICATIONS_PREFIX
+from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.model import is_custom_name
+
+HUB_EXTRA = 'pip install "kerapipe[hub]"'
 
 
 def construct_layer(name: str, kwargs: dict, custom: Optional[dict[str, Any]] = None,
@@ -20,12 +36,90 @@ def construct_layer(name: str, kwargs: dict, custom: Optional[dict[str, Any]] = 
     """A new layer of the class ``name`` names, from keyword arguments already resolved.
 
     Args:
-        name: the layer's name in the file (`Dense`, `module.Name`).
+        name: the layer's name in the file (`Dense`, `applications.ResNet50`,
+            `TransformerEncoder`, `module.Name`).
         kwargs: its keyword arguments (nested layers already built).
         custom: the pipeline's imported classes by ``module.Name``.
         input_shape: the shape (batch axis first) of the tensor it will be called on,
-            when known. Unused by keras.layers classes.
+            when known. Only backbones use it.
+
+    Raises:
+        DataError: a backbone's weights cannot be downloaded.
+        UsageError: a keras-hub layer without keras-hub installed.
     """
     if is_custom_name(name):
         return (custom or {})[name](**kwargs)
+    if name.startswith(APPLICATIONS_PREFIX):
+        return construct_backbone(name, kwargs, input_shape)
+    entry = load_catalog().layers.get(name)
+    if entry is not None and entry.origin == "keras_hub":
+        return getattr(hub_layers(name), name)(**kwargs)
     return getattr(keras.layers, name)(**kwargs)
+
+
+def hub_layers(name: str) -> Any:
+    """``keras_hub.layers``, imported now (``name``: the layer that needs it)."""
+    try:
+        import keras_hub
+    except ImportError as err:
+        raise UsageError(f"layer '{name}' comes from keras-hub, which is not installed "
+                         f"here ({err}). Install it with: {HUB_EXTRA}") from None
+    return keras_hub.layers
+
+
+def import_layer_packages(spec: Any) -> None:
+    """Import the optional packages the layers of ``spec`` (a ``PipelineSpec``) come
+    from: keras-hub, for a saved model that holds a keras-hub layer (Keras's loader would
+    otherwise fail with "could not locate class"). ``UsageError`` when it is missing."""
+    from kerapipe.spec.checks import every_layer
+
+    layers = load_catalog().layers
+    for _, layer in every_layer(spec):
+        entry = layers.get(layer.name)
+        if entry is not None and entry.origin == "keras_hub":
+            hub_layers(layer.name)
+            return
+
+
+def construct_backbone(name: str, kwargs: dict, input_shape: Optional[tuple]) -> Any:
+    """The ``keras.applications`` model ``name`` names, for inputs of ``input_shape``.
+
+    A download of its weights that fails (offline, a proxy, a corrupted file) is a
+    ``DataError`` naming the model and the Keras cache folder; a file already in the
+    cache is used without the network (``keras.utils.get_file`` looks there first).
+    """
+    function = getattr(keras.applications, name[len(APPLICATIONS_PREFIX):])
+    if input_shape is not None:
+        kwargs = {**kwargs, "input_shape": tuple(input_shape[1:])}
+    try:
+        return function(**kwargs)
+    except Exception as err:
+        download = _failed_download(err)
+        if download is None:
+            raise
+        raise DataError(_download_message(name, kwargs.get("weights", "imagenet"), download,
+                                          err)) from err
+
+
+def _failed_download(err: BaseException) -> Optional[dict]:
+    """The locals of ``keras.utils.get_file`` if ``err`` was raised inside it (where Keras
+    fetches and checks the weights file), else None."""
+    from keras.src.utils import file_utils
+
+    code = file_utils.get_file.__code__
+    for frame, _ in traceback.walk_tb(err.__traceback__):
+        if frame.f_code is code:
+            return dict(frame.f_locals)
+    return None
+
+
+def _download_message(name: str, weights: Any, download: dict, err: BaseException) -> str:
+    folder = download.get("datadir") or "~/.keras/models"
+    fname = download.get("fname") or "the weights file"
+    origin = download.get("origin") or "the network"
+    return (f"{name} (weights: {weights}) needs its weights file {fname}, which is not in "
+            f"the Keras cache {folder} and could not be downloaded from {origin}: "
+            f"{str(err).strip().splitlines()[0][:300]}. Run once with network access (Keras "
+            f"keeps the file in {folder}: set KERAS_HOME to choose another cache than "
+            "~/.keras), or copy the file there, or set `weights: null` to train from "
+            "random weights.")

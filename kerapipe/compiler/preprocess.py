@@ -2,11 +2,12 @@
 
 Each step of stage ``layer`` (``spec/steps.py``) becomes one Keras layer, built by its
 entry in ``LAYER_BUILDERS`` (``Rescaling``, ``Normalization``, ``Reshape``,
-``Resizing``), or is a ``Random*`` augmentation layer. The same layer objects run inside
-the tf.data pipeline during training and are stacked in front of the trained model in
-the exported inference model, so ``model.keras`` accepts raw inputs and can never
-disagree with training. Label steps (``one_hot``) and load steps (``pad_sequences``,
-applied when the data is loaded) are not layers.
+``Resizing``, an application's ``preprocess_input``), or is a ``Random*`` augmentation
+layer. The same layer objects run inside the tf.data pipeline during training and are
+stacked in front of the trained model in the exported inference model, so
+``model.keras`` accepts raw inputs and can never disagree with training. Label steps
+(``one_hot``) and load steps (``pad_sequences``, applied when the data is loaded) are
+not layers.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import Callable, Optional
 
 from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
 import keras
+import numpy as np
 import tensorflow as tf
 
 from kerapipe.compiler.build import build_layer, keras_guard
 from kerapipe.errors import SpecError
+from kerapipe.spec.applications import application
 from kerapipe.spec.issues import Issue
 from kerapipe.spec.model import LayerSpec, PipelineSpec
 from kerapipe.spec.steps import step_kind
@@ -70,6 +73,37 @@ def _resizing(options) -> keras.layers.Layer:
                                  name="resize")
 
 
+# keras.applications.imagenet_utils.preprocess_input's numbers (RGB order; caffe's
+# mean is in the BGR order it works in). tests/test_backbones.py compares the layers
+# below with Keras's own function for each mode.
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+TORCH_MEAN = (0.485, 0.456, 0.406)
+TORCH_STD = (0.229, 0.224, 0.225)
+
+
+def _preprocess_input(options) -> keras.layers.Layer:
+    """The application's ``preprocess_input`` as one plain Keras layer, so that
+    ``model.keras`` loads without kerapipe: ``tf`` and ``torch`` scale (per channel)
+    with ``Rescaling``; ``caffe`` flips RGB to BGR and subtracts the mean with a fixed,
+    frozen 1x1 ``Dense`` (a permutation matrix and the mean as bias); ``none`` (the
+    model includes its preprocessing) is ``Identity``."""
+    mode = application(options.model).preprocess
+    name = "preprocess_input"
+    if mode == "tf":
+        return keras.layers.Rescaling(scale=1 / 127.5, offset=-1.0, name=name)
+    if mode == "torch":
+        return keras.layers.Rescaling(scale=[1 / (255 * s) for s in TORCH_STD],
+                                      offset=[-m / s for m, s in zip(TORCH_MEAN, TORCH_STD)],
+                                      name=name)
+    if mode == "caffe":
+        layer = keras.layers.Dense(3, trainable=False, name=name)
+        layer.build((None, 3))
+        flip = np.eye(3, dtype="float32")[::-1]  # column j takes input channel 2 - j
+        layer.set_weights([flip, -np.array(CAFFE_MEAN_BGR, dtype="float32")])
+        return layer
+    return keras.layers.Identity(name=name)
+
+
 # The Keras layer of each `layer` step of spec/steps.STEPS, from the step's options, by
 # the step's name (tests/test_steps_registry.py keeps the two in step).
 LAYER_BUILDERS: dict[str, Callable[..., keras.layers.Layer]] = {
@@ -77,6 +111,7 @@ LAYER_BUILDERS: dict[str, Callable[..., keras.layers.Layer]] = {
     "normalize": _normalization,
     "reshape": _reshape,
     "resize": _resizing,
+    "preprocess_input": _preprocess_input,
 }
 
 

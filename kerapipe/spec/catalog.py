@@ -3,6 +3,12 @@
 It ships as plain JSON (``keras_catalog.json``) generated from the installed Keras by
 ``scripts/gen_keras_catalog.py``, so the spec side can check names and keyword arguments
 without importing Keras. ``tests/test_catalog.py`` keeps it in step with Keras.
+
+Layers come from three origins (``Entry.origin``): ``keras`` (``keras.layers``),
+``applications`` (``keras.applications`` models as one layer, named
+``applications.<Function>``; their facts are ``Catalog.applications``, read through
+``spec/applications.py``) and ``keras_hub`` (``keras_hub.layers``, known here even
+when keras-hub is not installed; a name both have means Keras's layer).
 """
 
 from __future__ import annotations
@@ -21,6 +27,11 @@ class Entry:
     params: frozenset
     required: tuple
     logged_name: str = ""
+    origin: str = "keras"  # layers: "keras", "applications" or "keras_hub" (ORIGINS)
+
+
+# Where a layer's class comes from: the package that must be importable to build it.
+ORIGINS = {"keras": "keras", "applications": "keras", "keras_hub": "keras-hub"}
 
 
 class Family:
@@ -31,7 +42,7 @@ class Family:
         self.by_alias: dict[str, str] = {}
         for name, info in raw.items():
             entry = Entry(name, frozenset(info["params"]), tuple(info["required"]),
-                          info.get("logged_name", ""))
+                          info.get("logged_name", ""), info.get("origin", "keras"))
             self.entries[name] = entry
             for alias in info.get("aliases", []):
                 self.by_alias[alias] = name
@@ -51,6 +62,15 @@ class Family:
 
 @dataclass(frozen=True)
 class Catalog:
+    """The shipped catalogue.
+
+    ``layers`` holds Keras's layers, the backbones and the keras-hub layers;
+    ``refused_layers`` the public ones of Keras and keras-hub a file may not use, with
+    why; ``applications`` the facts of each backbone by function name (its module,
+    smallest image side, preprocessing mode, the defaults of ``weights`` and
+    ``include_top``); ``keras_hub_version`` the keras-hub the hub part was read from.
+    """
+
     keras_version: str
     layers: Family
     refused_layers: dict
@@ -59,6 +79,8 @@ class Catalog:
     metrics: Family
     optimizers: Family
     schedules: Family
+    applications: dict
+    keras_hub_version: str
 
 
 @lru_cache(maxsize=1)
@@ -66,13 +88,18 @@ def load_catalog() -> Catalog:
     """Load the shipped catalogue (once per process)."""
     text = resources.files("kerapipe.spec").joinpath("keras_catalog.json").read_text("utf-8")
     raw = json.loads(text)
+    # Keras's own layer wins a name keras-hub also has (the generator leaves those out).
+    layers = {**raw.get("hub_layers", {}), **raw["layers"]}
+    refused = {**raw.get("refused_hub_layers", {}), **raw["refused_layers"]}
     return Catalog(
         keras_version=raw["keras_version"],
-        layers=Family(raw["layers"]),
-        refused_layers=dict(raw["refused_layers"]),
+        layers=Family(layers),
+        refused_layers=refused,
         activations=frozenset(raw["activations"]),
         losses=Family(raw["losses"]),
         metrics=Family(raw["metrics"]),
         optimizers=Family(raw["optimizers"]),
         schedules=Family(raw["schedules"]),
+        applications=dict(raw.get("applications", {})),
+        keras_hub_version=raw.get("keras_hub_version", ""),
     )

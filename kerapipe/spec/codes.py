@@ -41,6 +41,22 @@ ISSUE_CODES: dict[str, str] = {
     "unknown-metric": "a metric name keras.metrics does not have",
     "unknown-schedule": "a learning-rate schedule keras.optimizers.schedules does not have",
     "unknown-step": "a preprocessing step kerapipe does not have",
+    # the model's graph and blocks
+    "unknown-input": "an `inputs:` name that is no layer above and no model input (with a "
+                     "did-you-mean over the names in reach)",
+    "graph-cycle": "an `inputs:` name of a layer below (or of itself): layers take only "
+                   "what is above them, so the graph has no cycle",
+    "duplicate-name": "two layers (or a layer and a model input) with one `name:`",
+    "merge-inputs": "a merge layer (`Add`, `Concatenate`, ...) given fewer than two inputs "
+                    "(`Subtract` and `Dot`: other than two)",
+    "unknown-output": "a `model.outputs` name that names no layer or block use",
+    "bad-block": "a block whose name is not snake_case or is a Keras layer's, or a "
+                 "parameter named `name` or not an identifier",
+    "block-cycle": "a block used inside itself (or blocks nested deeper than the bound)",
+    "block-inputs": "a block use that gives another number of inputs than the block takes",
+    "unknown-parameter": "a `$name` a block does not declare, or a value given to a use "
+                         "for a parameter the block does not have",
+    "unused-parameter": "a block parameter that none of the block's layers uses",
     # checks across keys
     "outside-path": "a layer argument or an `imports:` file points outside the pipeline's "
                     "folder",
@@ -52,6 +68,10 @@ ISSUE_CODES: dict[str, str] = {
     "not-applicable": "an option that does not apply to this source",
     "reshape-size": "a reshape whose size cannot match the example",
     "crop-size": "a RandomCrop larger than the image it receives",
+    "backbone-input-size": "a backbone (`applications.*`) given examples that are not images "
+                           "or are smaller than its minimum side (e.g. 75 for InceptionV3)",
+    "backbone-channels": "ImageNet weights, or a caffe/torch `preprocess_input`, on images "
+                         "that do not have 3 channels",
     "class-count-mismatch": "output units differ from the data set's class count",
     "logits-conflict": "a softmax/sigmoid output with `from_logits: true`",
     "loss-label-mismatch": "one-hot labels with a sparse loss, or the reverse",
@@ -66,6 +86,10 @@ ISSUE_CODES: dict[str, str] = {
     "batch-larger-than-data": "warning: a batch larger than the training data",
     "dropout-last": "warning: dropout as the last layer",
     "jit-ignored": "warning: `jit_compile: true` with deterministic ops (Keras ignores it)",
+    "unused-layer": "warning: a layer whose output nothing takes and that is no model output",
+    "redundant-inputs": "warning: `inputs:` naming the model's input on the first layer, "
+                        "which takes it anyway",
+    "unused-block": "warning: a block that no layer list uses",
     "input-shape-ignored": "warning: `input_shape`/`input_dim` on a layer (the input is inferred)",
     # building the model with Keras (validate --deep; plan and run too)
     "layer-arguments": "Keras refused a layer's or preprocessing step's arguments "

@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Optional
 
+from kerapipe.spec.applications import (PREFIX as APPLICATIONS_PREFIX, application,
+                                        application_names, preprocess_channels_issue)
 from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
 from kerapipe.spec.typed import spec_field
@@ -162,6 +164,38 @@ class PadSequencesStep:
     shorthand = "maxlen"
 
 
+def _application_name(value: Any) -> Any:
+    """``applications.VGG16`` (as the layer is written) means ``VGG16``."""
+    return value.removeprefix(APPLICATIONS_PREFIX) if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class PreprocessInputStep:
+    """Prepare RGB pixels in [0, 255] as a keras.applications model expects.
+
+    Its module's ``preprocess_input`` (caffe, tf or torch mode, or nothing for the models
+    that include their preprocessing), built from plain Keras layers, so the saved model
+    needs no kerapipe to load.
+    """
+
+    model: str = spec_field(doc="The application: its function name (`MobileNetV3Small`, "
+                            "`ResNet50`), with or without `applications.`.",
+                            coerce=_application_name,
+                            json_schema={"enum": application_names() + [
+                                APPLICATIONS_PREFIX + n for n in application_names()]})
+    shorthand = "model"
+
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        model = values.get("model")
+        if isinstance(model, str) and application(model) is None:
+            names = application_names()
+            issues.append(Issue("unknown-value", path + ("model",), f"'{model}' is not a "
+                                f"keras.applications model.{did_you_mean(model, names)} "
+                                "Write the function's name, as in the backbone layer "
+                                "(`MobileNetV3Small` for applications.MobileNetV3Small)."))
+
+
 # --- the effect of each step on the shape of one example ---------------------------
 # ``(shape in, options, key path of the step, issues) -> shape out``; a step that cannot
 # take the shape it receives adds an issue at its key.
@@ -218,6 +252,16 @@ def _resize_shape(shape: Shape, options: ResizeStep, path: Path, issues: list[Is
 def _pad_shape(shape: Shape, options: PadSequencesStep, path: Path,
                issues: list[Issue]) -> Shape:
     return (options.maxlen,)
+
+
+def _preprocess_input_shape(shape: Shape, options: PreprocessInputStep, path: Path,
+                            issues: list[Issue]) -> Shape:
+    """The shape stays; the caffe and torch modes need 3 channels last."""
+    app = application(options.model)
+    issue = preprocess_channels_issue(app, shape, path) if app is not None else None
+    if issue is not None:
+        issues.append(issue)
+    return shape
 
 
 def _augmentation_shape(shape: Shape, layer: Any, path: Path, issues: list[Issue]) -> Shape:
@@ -285,6 +329,8 @@ STEPS: dict[str, StepKind] = {kind.name: kind for kind in (
     StepKind("resize", ResizeStep, "layer", _resize_shape, "resize: [64, 64]"),
     StepKind("one_hot", OneHotStep, "label", same_shape, "one_hot: {}"),
     StepKind("pad_sequences", PadSequencesStep, "load", _pad_shape, "pad_sequences: 200"),
+    StepKind("preprocess_input", PreprocessInputStep, "layer", _preprocess_input_shape,
+             "preprocess_input: ResNet50"),
 )}
 
 AUGMENTATION = StepKind(
