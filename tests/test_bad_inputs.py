@@ -253,8 +253,80 @@ def test_base_file_is_valid():
     assert result.issues == [] and result.spec is not None
 
 
+# A block of one parameterised layer, placed before model.layers.
+BLOCK = ("model:\n  blocks:\n    conv_block:\n      params: {filters: int}\n      layers:\n"
+         "        - Conv2D: {filters: $filters, kernel_size: 3, padding: same}\n  layers:")
+
+
+def with_block(*pairs: str, block: str = BLOCK) -> str:
+    """BASE with ``block`` before model.layers, then ``change``'s old/new ``pairs``."""
+    return change("model:\n  layers:", block, *pairs)
+
+
 # One representative case per code: the whole `issue.format()` line is the contract.
 GOLDEN = {
+    "unknown-input": (change("    - Flatten: {}", "    - Flatten: {}\n      inputs: pool"),
+                      "p.yaml:17:15: error[unknown-input]: model.layers[2].inputs: 'pool' names no "
+                      "layer above this one and no input. Names in reach: features (a layer gets "
+                      "a name with Keras's `name:` argument)."),
+    "graph-cycle": (change("    - MaxPooling2D: {pool_size: 2}",
+                           "    - MaxPooling2D: {pool_size: 2}\n      inputs: flat",
+                           "    - Flatten: {}", "    - Flatten: {name: flat}"),
+                    "p.yaml:16:15: error[graph-cycle]: model.layers[1].inputs: 'flat' is a layer "
+                    "below this one (model.layers[2]); a layer takes only the outputs of model "
+                    "inputs and layers above it, so the model has no cycle. Move the layer up, or "
+                    "name another."),
+    "duplicate-name": (change("    - Flatten: {}", "    - Flatten: {name: features}"),
+                       "p.yaml:16:23: error[duplicate-name]: model.layers[2].Flatten.name: the "
+                       "name 'features' is taken by the model's input; each layer of a model needs "
+                       "a name of its own. Rename one, or remove `name:` (Keras then picks one)."),
+    "merge-inputs": (change("    - Flatten: {}", "    - Flatten: {}\n    - Add: {}"),
+                     "p.yaml:17:7: error[merge-inputs]: model.layers[3].Add: Add merges two or more "
+                     "inputs but takes 1. Name them: `inputs: [a, b]` beside the layer."),
+    "unknown-output": (change("  layers:", "  outputs: [logits]\n  layers:"),
+                       "p.yaml:13:13: error[unknown-output]: model.outputs[0]: 'logits' names no "
+                       "layer of the model. Name a layer (its `name:`) or a block use."),
+    "bad-block": (with_block(block="model:\n  blocks:\n    Conv: {layers: [Flatten]}\n  layers:"),
+                  "p.yaml:14:5: error[bad-block]: model.blocks.Conv: a block's name is snake_case "
+                  "(lower-case letters, digits and `_`, starting with a letter), so it cannot be "
+                  "taken for a Keras layer. Received: 'Conv'"),
+    "block-cycle": (with_block(block="model:\n  blocks:\n    loop:\n      layers: [loop]\n"
+                               "  layers:\n    - loop"),
+                    "p.yaml:15:16: error[block-cycle]: model.blocks.loop.layers[0].loop: block "
+                    "'loop' is used inside itself (loop -> loop); a block cannot hold itself. Write "
+                    "its layers out, or use another block."),
+    "block-inputs": (with_block("    - MaxPooling2D: {pool_size: 2}",
+                                "    - MaxPooling2D: {pool_size: 2, name: pool}\n"
+                                "    - conv_block: {filters: 8}\n      inputs: [pool, pool]"),
+                     "p.yaml:22:15: error[block-inputs]: model.layers[2].inputs: block "
+                     "'conv_block' takes 1 input(s) (input) but this use gives 2."),
+    "unknown-parameter": (with_block("    - MaxPooling2D: {pool_size: 2}",
+                                     "    - conv_block: {filters: 8, kernel: 3}"),
+                          "p.yaml:20:32: error[unknown-parameter]: model.layers[1].conv_block."
+                          "kernel: block 'conv_block' has no parameter 'kernel'. Its parameters: "
+                          "filters."),
+    "unused-parameter": (with_block("    - MaxPooling2D: {pool_size: 2}",
+                                    "    - conv_block: {filters: 8, size: 3}",
+                                    block=BLOCK.replace("{filters: int}", "{filters: int, size: int}")),
+                         "p.yaml:15:30: error[unused-parameter]: model.blocks.conv_block.params."
+                         "size: parameter 'size' of block 'conv_block' is declared but no layer of "
+                         "the block uses it (as `$size`). Remove it, or use it."),
+    "redundant-inputs": (change("    - Conv2D: {filters: 32, kernel_size: 3, activation: relu}",
+                                "    - Conv2D: {filters: 32, kernel_size: 3, activation: relu}\n"
+                                "      inputs: features"),
+                         "p.yaml:15:15: warning[redundant-inputs]: model.layers[0].inputs: the "
+                         "first layer takes the model's input ('features') anyway; remove "
+                         "`inputs:`."),
+    "unused-block": (with_block(), "p.yaml:14:5: warning[unused-block]: model.blocks.conv_block: "
+                     "block 'conv_block' is defined but no layer list uses it. Use it in "
+                     "model.layers, or remove it."),
+    "unused-layer": (change("    - Dense: {units: 10}\n", "", "    - Flatten: {}",
+                            "    - Flatten: {name: flat}\n    - Dense: {units: 4}\n"
+                            "    - Dense: {units: 10}\n      inputs: flat"),
+                     "p.yaml:17:7: warning[unused-layer]: model.layers[3].Dense: nothing takes the "
+                     "output of this layer (model.layers[3]) and it is not a model output; it is "
+                     "computed for nothing. Wire it with `inputs:`, list it in `model.outputs`, or "
+                     "remove it."),
     "yaml-syntax": (change("epochs: 15", "epochs: 15: 3"), "p.yaml:22:13: error[yaml-syntax]: <file>: "
                     "invalid YAML: mapping values are not allowed here"),
     "empty-file": ("# nothing here\n", "p.yaml:1:1: error[empty-file]: <file>: the file holds no "

@@ -108,7 +108,7 @@ def test_json_schema_rejects_an_unknown_key_and_an_unknown_layer():
 
 def test_json_schema_accepts_an_imported_module_name_layer_and_nothing_else_dotted():
     schema = pipeline_json_schema()
-    layers = {"$defs": schema["$defs"], **schema["$defs"]["LayerSpec"]}
+    layers = {"$defs": schema["$defs"], **schema["$defs"]["Entry"]}
     jsonschema.validate({"custom.Scale": {"factor": 2}}, layers)
     jsonschema.validate("custom.Identity", layers)
     with pytest.raises(jsonschema.ValidationError):

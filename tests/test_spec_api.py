@@ -20,7 +20,7 @@ def test_load_spec_accepts_path_string_and_dict_alike():
     from_path = load_spec(ROOT / "pipelines" / "mnist.yaml")
     from_text = load_spec((ROOT / "pipelines" / "mnist.yaml").read_text())
     assert from_path.model == from_text.model
-    assert load_spec(MINIMAL).model.layers[1] == LayerSpec("Dense", {"units": 10})
+    assert load_spec(MINIMAL).model.layers[1].layer == LayerSpec("Dense", {"units": 10})
 
 
 def test_defaults_are_filled_in():
@@ -63,7 +63,7 @@ def test_scalar_is_shorthand_for_first_key():
     assert spec.loss.kwargs == {"label_smoothing": 0.1}
     assert spec.data.source.keras.name == "cifar10"
     assert spec.data.preprocess[0].options == RescaleStep(scale=1 / 255, offset=0.0)
-    assert spec.model.layers[0] == LayerSpec("Flatten", {})
+    assert spec.model.layers[0].layer == LayerSpec("Flatten", {})
 
 
 def test_schedule_is_parsed_as_a_keras_schedule():

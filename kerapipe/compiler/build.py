@@ -15,6 +15,7 @@ optimizer, a metric) are exercised once on a dummy input by ``exercise_*``.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import os
 import random
@@ -32,7 +33,7 @@ from kerapipe.compiler.metrics import keras_metric
 from kerapipe.errors import KerapipeError, SpecError, TrainingError
 from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.checks import labels_from_spec, output_activation
-from kerapipe.spec.graph import MODEL_INPUT, ModelNode, model_nodes, output_node, repeated_name
+from kerapipe.spec.graph import MODEL_INPUT, ModelNode, model_nodes, output_node
 from kerapipe.spec.issues import Issue, format_path
 from kerapipe.spec.metrics import RunLabels, metric_class, metric_issues
 from kerapipe.spec.validate import FILE_ARGUMENTS, inside_folder
@@ -119,7 +120,7 @@ def build_loss(spec: PipelineSpec, custom: Optional[dict[str, Any]] = None) -> A
     entry = load_catalog().losses.get(loss.name)
     kwargs = dict(loss.kwargs)
     if "from_logits" in entry.params and "from_logits" not in kwargs:
-        kwargs["from_logits"] = output_activation(spec.model.layers) not in ("softmax", "sigmoid")
+        kwargs["from_logits"] = output_activation(spec) not in ("softmax", "sigmoid")
     with keras_guard("keras-arguments", ("loss",), f"Keras refused the {entry.name} loss"):
         return getattr(keras.losses, entry.name)(**kwargs)
 
@@ -317,10 +318,16 @@ def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict
         argument = received[0] if len(received) == 1 else received
         layer = build_layer(layer_spec, custom, path, base_dir,
                             tuple(argument.shape) if len(received) == 1 else None)
-        what = (f"Keras could not build {layer_spec.name} on an input of shape "
-                f"{_shape_of(argument)} (its arguments or that shape)")
+        if node.trainable is not None:
+            layer.trainable = node.trainable
+        if len(received) > 1:
+            what = (f"{layer_spec.name} got " + " and ".join(str(_shape_of(t)) for t in received)
+                    + " (its arguments or those shapes)")
+        else:
+            what = (f"Keras could not build {layer_spec.name} on an input of shape "
+                    f"{_shape_of(argument)} (its arguments or that shape)")
         with keras_guard("shape-error", path, what):
-            tensor = layer(argument)
+            tensor = _call(layer, received)
         out = tuple(tensor.shape[1:])
         if any(d is not None and d < 1 for d in out):
             raise _Refused([Issue("shape-error", path, f"{layer_spec.name} leaves no values: "
@@ -338,24 +345,26 @@ def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict
     return tensors[output_node(nodes).name]
 
 
+def _call(layer: Any, received: list) -> Any:
+    """``layer`` called on the tensors of its inputs: one tensor alone; several as Keras
+    layers take them, a list when ``call``'s first argument is ``inputs`` (the merge
+    layers, Attention) and one argument each otherwise (``MultiHeadAttention(query,
+    value, key)``, keras-hub's ``TransformerDecoder(decoder_sequence, encoder_sequence)``)."""
+    if len(received) == 1:
+        return layer(received[0])
+    try:
+        first = next(iter(inspect.signature(layer.call).parameters))
+    except (TypeError, ValueError, StopIteration):
+        first = "inputs"
+    return layer(received) if first == "inputs" else layer(*received)
+
+
 def _shape_of(argument: Any, skip: int = 0) -> Any:
     """The shape of a layer's input for a message (a list of them for several inputs),
     without its first ``skip`` axes."""
     if isinstance(argument, list):
         return [_shape_of(item, skip) for item in argument]
     return tuple(argument.shape)[skip:]
-
-
-def _refuse_repeated_names(nodes: tuple[ModelNode, ...]) -> None:
-    """Two layers of one ``name:``: Keras refuses the model only once every layer is
-    built, with a message that names no layer; refused first, at the second name."""
-    repeated = repeated_name(nodes)
-    if repeated is not None:
-        node, owner = repeated
-        raise _Refused([Issue("layer-arguments", node.path + (node.layer.name, "name"),
-                              f"the name '{node.name}' is taken by {owner}; each layer of a "
-                              "model needs a name of its own. Rename one, or remove `name:` "
-                              "(Keras then picks one).")])
 
 
 def _itemsize(dtype: Any) -> int:
@@ -427,7 +436,6 @@ def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = 
         TrainingError: the weights do not fit in memory (``.path``: the largest layer).
     """
     nodes = model_nodes(spec)
-    _refuse_repeated_names(nodes)
     sizes: list = []
     built: list = []
     with _deferred_weights() as deferred:

@@ -140,7 +140,7 @@ def loaded_run_labels(spec: PipelineSpec, num_classes: Optional[int], output_sha
     ``logits``: whether the outputs are logits (default: read from the output layer)."""
     units = output_shape[-1] if output_shape else 1
     if logits is None:
-        logits = output_activation(spec.model.layers) not in ("softmax", "sigmoid")
+        logits = output_activation(spec) not in ("softmax", "sigmoid")
     labels = run_labels(spec, regression=num_classes is None, num_classes=num_classes,
                         output_units=units, logits=logits)
     return labels, units

@@ -7,7 +7,7 @@ order a run meets the things they look at (data, model, loss, training).
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional
 
 from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.known_datasets import (KnownDataset, example_shape_without_data,
@@ -15,7 +15,8 @@ from kerapipe.spec.known_datasets import (KnownDataset, example_shape_without_da
 from kerapipe.spec.known_datasets import known_dataset as _known_dataset
 from kerapipe.spec.issues import WARNING, Issue, did_you_mean, safe_repr
 from kerapipe.spec.metrics import RunLabels, logged_metric_name, metric_issues, run_labels
-from kerapipe.spec.graph import ModelNode, as_nodes, model_nodes, output_node, toward_input
+from kerapipe.spec.graph import (ModelNode, as_nodes, graph_issues, model_nodes, output_node,
+                                 toward_input)
 from kerapipe.spec.model import (NESTED_LAYER_ARGS, LayerSpec, PipelineSpec, ScheduleSpec,
                                  is_custom_name)
 from kerapipe.spec.steps import trace_shape
@@ -29,10 +30,11 @@ def known_dataset(spec: PipelineSpec) -> Optional[KnownDataset]:
     return _known_dataset(spec.data.source)
 
 
-def output_activation(model: Sequence[ModelNode] | Sequence[LayerSpec]) -> str:
+def output_activation(model: Any) -> str:
     """Activation of the model's output: ``softmax``, ``sigmoid``, ``linear``, ...
 
-    ``model``: its nodes (``graph.model_nodes``), or its layers as a chain. Read from the
+    ``model``: a ``PipelineSpec``, its nodes (``graph.model_nodes``), or layers as a
+    chain. Read from the
     output node back toward the input, past activations and dropout. The compile side
     uses it to infer ``from_logits`` when the loss does not say.
     """
@@ -79,6 +81,11 @@ def every_layer(spec: PipelineSpec) -> Iterator[tuple[tuple, LayerSpec]]:
     for index, step in enumerate(spec.data.preprocess):
         if isinstance(step.options, LayerSpec):
             yield from walk(step.options, ("data", "preprocess", index))
+
+
+def check_graph(spec: PipelineSpec, issues: list[Issue]) -> None:
+    """The wiring of ``model.layers`` (``graph.graph_issues``)."""
+    issues += graph_issues(spec)
 
 
 def check_split(spec: PipelineSpec, issues: list[Issue]) -> None:
@@ -209,7 +216,7 @@ def labels_from_spec(spec: PipelineSpec) -> Optional[RunLabels]:
     return run_labels(spec, regression=regression,
                       num_classes=known.num_classes if known is not None else None,
                       output_units=units if isinstance(units, int) else None,
-                      logits=output_activation(spec.model.layers) not in ("softmax", "sigmoid"))
+                      logits=output_activation(spec) not in ("softmax", "sigmoid"))
 
 
 def check_early_stopping(spec: PipelineSpec, issues: list[Issue]) -> None:
@@ -322,6 +329,7 @@ def imports_not_allowed(spec: PipelineSpec) -> Issue:
 
 CHECKS: list[Callable[[PipelineSpec, list[Issue]], None]] = [
     check_imports,
+    check_graph,
     check_split,
     check_shapes,
     check_output_units,

@@ -17,6 +17,7 @@ from kerapipe.spec.catalog import Family, load_catalog
 from kerapipe.spec.keras_objects import (NESTED_LAYER_ARGS, LayerSpec, ScheduleSpec,  # noqa: F401
                                          is_custom_name, named_object_schema,
                                          suggest_or_list)
+from kerapipe.spec.model_section import ModelSpec
 from kerapipe.spec.known_datasets import KERAS_DATASETS, SAMPLES, TEXT_DATASETS
 from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
 from kerapipe.spec.steps import MAX_IMAGE_SIDE, STEPS, is_augmentation_layer, unknown_step
@@ -282,14 +283,6 @@ class DataSpec:
         """The options of the first ``kind`` step, or ``None`` when there is none."""
         found = self.options_of(kind)
         return found[0] if found else None
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """The model: a stack of Keras layers; the input shape is inferred from the data."""
-
-    layers: list[LayerSpec] = spec_field(doc="Keras layers in order; the last one outputs "
-                                         "the logits (or probabilities).", min_items=1)
 
 
 # --- loss, optimizer, metrics ------------------------------------------------------

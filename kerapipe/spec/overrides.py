@@ -146,6 +146,7 @@ def _member_type(spec_type: Any, part: Any) -> Any:
     """The annotation the value at ``part`` inside a ``spec_type`` value is read as;
     ``None`` where the format says nothing (unknown keys, Keras arguments)."""
     from kerapipe.spec.model import NESTED_LAYER_ARGS, LayerSpec, PreprocessStep
+    from kerapipe.spec.model_section import ENTRY_KEYS, Entry
     from kerapipe.spec.steps import STEPS
     from kerapipe.spec.typed import hints
 
@@ -156,13 +157,14 @@ def _member_type(spec_type: Any, part: Any) -> Any:
         return None
     if typing.get_origin(spec_type) is list:
         return typing.get_args(spec_type)[0] if isinstance(part, int) else None
-    if spec_type is LayerSpec:
+    if spec_type is LayerSpec or (spec_type is Entry and part not in ENTRY_KEYS):
         return _ARGUMENTS
     if spec_type is PreprocessStep:
         step = STEPS.get(part)  # or a Keras Random* layer's arguments
         return step.options if step is not None else _ARGUMENTS
     if dataclasses.is_dataclass(spec_type) and isinstance(part, str):
-        if getattr(spec_type, "from_yaml", None) is not None:
+        if (getattr(spec_type, "from_yaml", None) is not None
+                and not getattr(spec_type, "documented_keys", False)):
             return None  # a schedule: `Name: {kwargs}`
         return hints(spec_type).get(part)
     return None
@@ -183,9 +185,10 @@ def _expand_shorthand(spec_type: Any, value: Any, key: str) -> dict | None:
     """``value`` written in full as a mapping, so ``key`` can be set inside it; ``None``
     when the format has no shorthand there."""
     from kerapipe.spec.model import LayerSpec
+    from kerapipe.spec.model_section import Entry
 
     spec_type = _container_member(spec_type, key)
-    if spec_type is LayerSpec and isinstance(value, str) and value == key:
+    if spec_type in (LayerSpec, Entry) and isinstance(value, str) and value == key:
         return {value: {}}  # `- Flatten` is short for `- Flatten: {}`
     short = getattr(spec_type, "shorthand", None) if dataclasses.is_dataclass(spec_type) else None
     return {short: value} if short else None

@@ -53,12 +53,15 @@ def iter_keys(cls: type = PipelineSpec, prefix: str = "") -> Iterator[tuple[str,
         yield path, type_name(tp), shown, fld.metadata.get("doc", "")
         if typing.get_origin(tp) is list:
             path += "[]"
+        elif typing.get_origin(tp) is dict:
+            path += ".<name>"
         for inner in _nested_classes(tp):
             if inner is PreprocessStep:
                 for name, kind in STEPS.items():
                     yield f"{path}.{name}", type_name(kind.options), "", kind.doc
                     yield from iter_keys(kind.options, f"{path}.{name}.")
-            elif not hasattr(inner, "from_yaml"):
+            elif getattr(inner, "documented_keys", not hasattr(inner, "from_yaml")
+                         and not hasattr(inner, "json_schema")):
                 yield from iter_keys(inner, path + ".")
 
 

@@ -345,6 +345,9 @@ def json_schema_for(tp: Any, defs: dict) -> dict:
     if origin is list:
         return {"type": "array", "items": json_schema_for(typing.get_args(tp)[0], defs)}
     if origin is dict:
+        values = typing.get_args(tp)[1:]
+        if values and values[0] is not Any:  # dict[str, BlockSpec]: each value's schema
+            return {"type": "object", "additionalProperties": json_schema_for(values[0], defs)}
         return {"type": "object"}
     if dataclasses.is_dataclass(tp):
         name = tp.__name__
