@@ -15,7 +15,8 @@ from kerapipe.spec.known_datasets import (KnownDataset, example_shape_without_da
 from kerapipe.spec.known_datasets import known_dataset as _known_dataset
 from kerapipe.spec.issues import WARNING, Issue, did_you_mean, safe_repr
 from kerapipe.spec.metrics import RunLabels, logged_metric_name, metric_issues, run_labels
-from kerapipe.spec.graph import (ModelNode, as_nodes, graph_issues, model_nodes, output_node,
+from kerapipe.spec.applications import backbone_issues, is_backbone
+from kerapipe.spec.graph import (MODEL_INPUT, ModelNode, as_nodes, graph_issues, model_nodes, output_node,
                                  toward_input)
 from kerapipe.spec.model import (NESTED_LAYER_ARGS, LayerSpec, PipelineSpec, ScheduleSpec,
                                  is_custom_name)
@@ -112,6 +113,18 @@ def trace_example_shape(spec: PipelineSpec, issues: Optional[list[Issue]] = None
 
 def check_shapes(spec: PipelineSpec, issues: list[Issue]) -> None:
     trace_example_shape(spec, issues)
+
+
+def check_backbones(spec: PipelineSpec, issues: list[Issue]) -> None:
+    """A backbone that takes the model's input gets examples of a size it accepts
+    (``applications.backbone_issues``); deeper ones are checked by ``--deep``."""
+    nodes = [node for node in model_nodes(spec) if is_backbone(node.layer.name)]
+    if not nodes:
+        return
+    example = trace_example_shape(spec)
+    for node in nodes:
+        if node.inputs == (MODEL_INPUT,):
+            issues += backbone_issues(node.layer, node.path, example)
 
 
 def check_output_units(spec: PipelineSpec, issues: list[Issue]) -> None:
@@ -332,6 +345,7 @@ CHECKS: list[Callable[[PipelineSpec, list[Issue]], None]] = [
     check_graph,
     check_split,
     check_shapes,
+    check_backbones,
     check_output_units,
     check_top_k,
     check_logits,
