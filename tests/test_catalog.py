@@ -1,8 +1,9 @@
 """The shipped Keras name catalogue: in step with the installed Keras, and right on key facts.
 
 The catalogue is ``kerapipe/spec/keras_catalog.json``, written by
-``scripts/gen_keras_catalog.py``. If the first test fails after a Keras upgrade,
-regenerate it: ``.venv/bin/python scripts/gen_keras_catalog.py``.
+``scripts/gen_keras_catalog.py``. If the first test fails after a Keras (or keras-hub)
+upgrade, regenerate it: ``.venv/bin/python scripts/gen_keras_catalog.py``. Its keras-hub
+part is compared only where keras-hub is installed.
 """
 
 from __future__ import annotations
@@ -51,6 +52,27 @@ def test_shipped_catalog_equals_fresh_build_from_installed_keras(
         "keras_catalog.json is stale; run scripts/gen_keras_catalog.py:\n" + "\n".join(differences)
     )
     assert CATALOG_PATH.read_text("utf-8") == generator.render(fresh)
+
+
+def test_without_keras_hub_the_hub_part_is_kept_as_shipped(
+    catalog: dict[str, Any], generator: ModuleType, keras: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check compares the Keras part always, the keras-hub part only where keras-hub
+    is installed (CI installs it; a machine without it keeps the shipped names)."""
+    monkeypatch.setitem(__import__("sys").modules, "keras_hub", None)
+    kept = generator.hub_sections(keras, set(catalog["layers"]), catalog)
+    assert kept == {key: catalog[key] for key in generator.HUB_SECTIONS}
+    assert kept["hub_layers"]  # there is a hub part to keep
+
+
+def test_the_hub_part_is_built_from_the_installed_keras_hub(
+    catalog: dict[str, Any], generator: ModuleType, keras: ModuleType,
+) -> None:
+    pytest.importorskip("keras_hub")
+    keras_names = {n for n, e in catalog["layers"].items() if "origin" not in e}
+    built = generator.build_hub(keras, keras_names | set(catalog["refused_layers"]))
+    assert built == {key: catalog[key] for key in generator.HUB_SECTIONS}
 
 
 def test_every_alias_resolves_in_keras(catalog: dict[str, Any], keras: ModuleType) -> None:
@@ -122,6 +144,33 @@ def test_code_running_layers_are_refused_not_offered(catalog: dict[str, Any], na
 
 def test_refused_and_offered_layers_do_not_overlap(catalog: dict[str, Any]) -> None:
     assert not set(catalog["refused_layers"]) & set(catalog["layers"])
+    offered = set(catalog["layers"]) | set(catalog["hub_layers"])
+    assert not set(catalog["refused_hub_layers"]) & offered
+
+
+def test_hub_names_keras_also_has_are_keras_layers_only(catalog: dict[str, Any]) -> None:
+    for name in catalog["hub_shadowed"]:
+        assert name in catalog["layers"] and "origin" not in catalog["layers"][name], name
+        assert name not in catalog["hub_layers"]
+
+
+def test_every_layer_entry_has_a_known_origin(catalog: dict[str, Any]) -> None:
+    for name, entry in catalog["layers"].items():
+        expected = "applications" if name.startswith("applications.") else None
+        assert entry.get("origin") == expected, name
+        if expected:
+            assert name.removeprefix("applications.") in catalog["applications"], name
+    assert {entry["origin"] for entry in catalog["hub_layers"].values()} == {"keras_hub"}
+
+
+def test_backbones_take_no_input_arguments_kerapipe_gives(catalog: dict[str, Any]) -> None:
+    entry = catalog["layers"]["applications.MobileNetV3Small"]
+    assert not {"input_shape", "input_tensor"} & set(entry["params"])
+    assert {"include_top", "weights", "pooling", "alpha", "include_preprocessing"} \
+        <= set(entry["params"])
+    assert catalog["applications"]["InceptionV3"]["min_size"] == 75
+    assert catalog["applications"]["Xception"]["min_size"] == 71
+    assert catalog["applications"]["MobileNetV3Small"]["min_size"] == 32
 
 
 @pytest.mark.parametrize("name", ["relu", "softmax"])
@@ -159,7 +208,7 @@ def test_sparse_categorical_accuracy_logs_under_snake_case_name(catalog: dict[st
 
 
 def test_every_entry_lists_required_among_sorted_params(catalog: dict[str, Any]) -> None:
-    for family in ("layers", "losses", "metrics", "optimizers", "schedules"):
+    for family in ("layers", "hub_layers", "losses", "metrics", "optimizers", "schedules"):
         for name, entry in catalog[family].items():
             assert entry["params"] == sorted(entry["params"]), (family, name)
             assert entry["required"] == sorted(entry["required"]), (family, name)

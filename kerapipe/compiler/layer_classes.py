@@ -115,11 +115,12 @@ def _failed_download(err: BaseException) -> Optional[dict]:
 
 def _download_message(name: str, weights: Any, download: dict, err: BaseException) -> str:
     folder = download.get("datadir") or "~/.keras/models"
-    fname = download.get("fname") or "the weights file"
-    origin = download.get("origin") or "the network"
+    fname = download.get("fname") or "its weights file"
+    origin = download.get("origin") or ""
+    reason = str(err).replace(f" on {origin}", "").strip().splitlines()[0][:300]
+    source = f" from {origin}" if origin else ""
     return (f"{name} (weights: {weights}) needs its weights file {fname}, which is not in "
-            f"the Keras cache {folder} and could not be downloaded from {origin}: "
-            f"{str(err).strip().splitlines()[0][:300]}. Run once with network access (Keras "
-            f"keeps the file in {folder}: set KERAS_HOME to choose another cache than "
-            "~/.keras), or copy the file there, or set `weights: null` to train from "
-            "random weights.")
+            f"the Keras cache {folder}, and downloading it failed ({reason}). Run once with "
+            f"network access (Keras keeps the file in {folder}; KERAS_HOME sets another "
+            f"cache than ~/.keras), or copy the file there{source}, or set `weights: null` "
+            "to train from random weights.")
