@@ -311,6 +311,7 @@ def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict
     ``(path, parameters, bytes)`` of each layer, ``built`` its ``(path, what a refusal
     says, weights)``. Raises ``SpecError`` at the first layer Keras refuses."""
     tensors = {MODEL_INPUT: inputs}
+    _NODE_LAYERS.clear()
     for node in nodes:
         layer_spec = node.layer
         path = node.path + (layer_spec.name,)
@@ -335,6 +336,7 @@ def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict
                                   f"{out}. Every size must be at least 1; use a smaller "
                                   "kernel, stride or crop.", at_key=True)])
         tensors[node.name] = tensor
+        _NODE_LAYERS.append((node, layer))
         if built is not None:
             built.append((path, what, layer.weights))
         if sizes is not None:
@@ -343,6 +345,19 @@ def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict
             size = sum(math.prod(int(d) for d in w.shape) * _itemsize(w.dtype) for w in weights)
             sizes.append((path, count, size))
     return tensors[output_node(nodes).name]
+
+
+# The (node, Keras layer) pairs of the model built last, for `plan`'s graph table: the
+# nodes of a block or an unnamed layer have no Keras name to find them by.
+_NODE_LAYERS: list = []
+
+
+def node_layers(model: keras.Model) -> list[tuple[ModelNode, Any]]:
+    """``(node, layer)`` of each node of ``model``, if it is the model built last (else
+    ``[]``): which Keras layer each entry of the file became."""
+    layers = {id(layer) for layer in model.layers}
+    pairs = list(_NODE_LAYERS)
+    return pairs if pairs and all(id(layer) in layers for _, layer in pairs) else []
 
 
 def _call(layer: Any, received: list) -> Any:
