@@ -195,8 +195,8 @@ def test_an_unknown_application_has_a_did_you_mean():
 @pytest.mark.parametrize("model, refused", [("VGG16", True), ("DenseNet121", True),
                                             ("MobileNetV2", False), ("MobileNetV3Small", False)])
 def test_caffe_and_torch_preprocessing_need_three_channels(model, refused):
-    text = with_shape([32, 32, 1]).replace("    - resize: [32, 32]",
-                                           f"    - resize: [32, 32]\n    - preprocess_input: {model}")
+    resize = "    - resize: [32, 32]"
+    text = with_shape([32, 32, 1]).replace(resize, f"{resize}\n    - preprocess_input: {model}")
     codes = [(i.code, i.key_path) for i in validate_text(text, "p.yaml").errors]
     expected = [("backbone-channels", "data.preprocess[2].preprocess_input.model")]
     assert codes == (expected if refused else [])

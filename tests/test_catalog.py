@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -60,7 +61,7 @@ def test_without_keras_hub_the_hub_part_is_kept_as_shipped(
 ) -> None:
     """The check compares the Keras part always, the keras-hub part only where keras-hub
     is installed (CI installs it; a machine without it keeps the shipped names)."""
-    monkeypatch.setitem(__import__("sys").modules, "keras_hub", None)
+    monkeypatch.setitem(sys.modules, "keras_hub", None)
     kept = generator.hub_sections(keras, set(catalog["layers"]), catalog)
     assert kept == {key: catalog[key] for key in generator.HUB_SECTIONS}
     assert kept["hub_layers"]  # there is a hub part to keep

@@ -98,7 +98,8 @@ def test_validate_knows_hub_layers_without_keras_hub():
 def test_run_without_keras_hub_names_the_extra_and_exits_2(tmp_path):
     write_sequences(tmp_path)
     (tmp_path / "p.yaml").write_text(HUB_PIPELINE)
-    code = BLOCK_HUB + "from kerapipe.cli import main\nmain(['run', 'p.yaml', '--output', 'runs'])\n"
+    code = BLOCK_HUB + ("from kerapipe.cli import main\n"
+                        "main(['run', 'p.yaml', '--output', 'runs'])\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]
@@ -116,6 +117,17 @@ def test_compile_without_keras_hub_is_a_usage_error(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match=r'pip install "kerapipe\[hub\]"') as raised:
         compile_pipeline(HUB_PIPELINE)
     assert raised.value.exit_code == 2
+
+
+def test_a_keras_hub_without_the_layer_says_which_version_has_it(monkeypatch):
+    keras_hub = pytest.importorskip("keras_hub")
+    from kerapipe.compiler.layer_classes import construct_layer
+    from kerapipe.errors import UsageError
+
+    monkeypatch.delattr(keras_hub.layers, "SinePositionEncoding")
+    with pytest.raises(UsageError, match=r"not in the installed keras-hub .* "
+                       r'pip install --upgrade "keras-hub>=0\.'):
+        construct_layer("SinePositionEncoding", {})
 
 
 # --- with keras-hub: built, trained, saved and loaded -------------------------------------

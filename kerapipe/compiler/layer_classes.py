@@ -53,8 +53,23 @@ def construct_layer(name: str, kwargs: dict, custom: Optional[dict[str, Any]] = 
         return construct_backbone(name, kwargs, input_shape)
     entry = load_catalog().layers.get(name)
     if entry is not None and entry.origin == "keras_hub":
-        return getattr(hub_layers(name), name)(**kwargs)
+        return hub_class(name)(**kwargs)
     return getattr(keras.layers, name)(**kwargs)
+
+
+def hub_class(name: str) -> type:
+    """The class ``keras_hub.layers.<name>``; a keras-hub without it (older than the one
+    the catalogue was read from) is a ``UsageError`` saying which version has it."""
+    layers = hub_layers(name)
+    cls = getattr(layers, name, None)
+    if cls is None:
+        import keras_hub
+
+        known = load_catalog().keras_hub_version
+        raise UsageError(f"layer '{name}' is not in the installed keras-hub "
+                         f"{keras_hub.__version__}; kerapipe knows it from keras-hub {known}. "
+                         f'Upgrade it: pip install --upgrade "keras-hub>={known}"')
+    return cls
 
 
 def hub_layers(name: str) -> Any:
