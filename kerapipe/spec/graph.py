@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
 
-from kerapipe.spec.issues import WARNING, Issue, did_you_mean, format_path
-from kerapipe.spec.model_section import Entry
+from kerapipe.spec.issues import WARNING, Issue, did_you_mean, format_path, safe_repr
+from kerapipe.spec.model_section import NAME_REFERENCE, Entry
 from kerapipe.spec.keras_objects import LayerSpec
 
 # The name of the model's input (the trainable model's ``keras.Input``), which the first
@@ -35,6 +35,9 @@ _LAYERS = ("model", "layers")
 MERGE_LAYERS = frozenset({"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
                           "Concatenate", "Dot"})
 _TWO_INPUTS = frozenset({"Subtract", "Dot"})  # exactly two
+# The most layers a model may expand to: a hundred ResNet-50s. Blocks nested in blocks,
+# each `repeat: 1000`, would otherwise make validate build billions of nodes.
+MAX_NODES = 20_000
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,12 @@ class ModelNode:
 
 
 class ModelNodes(tuple):
-    """The nodes in build order (each after the nodes it takes), with ``outputs`` (the
-    names of the output nodes) and ``problems`` (wiring issues, for ``graph_issues``)."""
+    """The nodes in build order (each after the nodes it takes), with ``inputs`` (the
+    names of the model's inputs: ``model.inputs``, else ``(MODEL_INPUT,)``), ``outputs``
+    (the names of the output nodes) and ``problems`` (wiring issues, for
+    ``graph_issues``)."""
 
+    inputs: tuple[str, ...] = (MODEL_INPUT,)
     outputs: tuple[str, ...] = ()
     problems: tuple[Issue, ...] = ()
 
@@ -143,12 +149,20 @@ def graph_issues(spec: Any) -> list[Issue]:
 # --- expansion ----------------------------------------------------------------------
 
 def _expand_model(model: Any) -> ModelNodes:
-    nodes = _expand_entries(model.layers, getattr(model, "outputs", None))
+    too_large = _too_many_nodes(model.layers)
+    if too_large is not None:
+        nodes = ModelNodes()
+        nodes.problems = (too_large,)
+    else:
+        nodes = _expand_entries(model.layers, getattr(model, "outputs", None),
+                                getattr(model, "inputs", None))
     used = set()
     pending = list(model.layers)
+    walked: set[int] = set()  # bodies are shared by the uses of one block with one value
     while pending:
         entry = pending.pop()
-        if entry.block is not None:
+        if entry.block is not None and id(entry.body) not in walked:
+            walked.add(id(entry.body))
             used.add(entry.block)
             pending += entry.body
     unused = [Issue("unused-block", ("model", "blocks", name), f"block '{name}' is defined "
@@ -159,11 +173,61 @@ def _expand_model(model: Any) -> ModelNodes:
     return nodes
 
 
-def _expand_entries(entries: Sequence[Entry], outputs: Optional[Sequence[str]] = None
-                    ) -> ModelNodes:
+def _node_count(entries: Sequence[Entry], counted: dict) -> int:
+    """How many nodes ``entries`` expand to (``counted``: by body, those known)."""
+    total = 0
+    for entry in entries:
+        if entry.block is None:
+            total += 1
+            continue
+        if id(entry.body) not in counted:
+            counted[id(entry.body)] = _node_count(entry.body, counted)
+        total += entry.repeat * counted[id(entry.body)]
+    return total
+
+
+def _too_many_nodes(entries: Sequence[Entry]) -> Optional[Issue]:
+    """An issue when ``entries`` expand to more than ``MAX_NODES`` nodes, at the
+    largest top-level entry (counted without expanding anything)."""
+    counted: dict = {}
+    sizes = [_node_count([entry], counted) for entry in entries]
+    total = sum(sizes)
+    if total <= MAX_NODES:
+        return None
+    bound = (f"kerapipe builds at most {MAX_NODES:,} layers. Use fewer repeats, or fewer "
+             "levels of blocks.")
+    largest = max(range(len(entries)), key=sizes.__getitem__)
+    entry = entries[largest]
+    if entry.block is None or sizes[largest] * 2 < total:
+        return Issue("out-of-range", _LAYERS, f"the model expands to {total:,} layers; "
+                     + bound)
+    per_use = counted[id(entry.body)]
+    if entry.repeat > 1:
+        return Issue("out-of-range", entry.path + ("repeat",), f"this use of block "
+                     f"'{entry.block}' expands to {sizes[largest]:,} layers ({entry.repeat} "
+                     f"x {per_use:,}), the model to {total:,}; " + bound)
+    return Issue("out-of-range", entry.path + (entry.block,), f"this use of block "
+                 f"'{entry.block}' expands to {sizes[largest]:,} layers, the model to "
+                 f"{total:,}; " + bound, at_key=True)
+
+
+def _expand_entries(entries: Sequence[Entry], outputs: Optional[Sequence[str]] = None,
+                    inputs: Optional[Sequence[str]] = None) -> ModelNodes:
     expansion = _Expansion()
-    last = expansion.entries(entries, scope="", visible={MODEL_INPUT: MODEL_INPUT},
-                             previous=MODEL_INPUT, use=(), trainable=None)
+    model_inputs = tuple(inputs or (MODEL_INPUT,))
+    if len(model_inputs) > 1:  # no input is "the one above" the first layer
+        expansion.owner = {name: f"model input '{name}'" for name in model_inputs}
+        if entries and entries[0].inputs is None:
+            expansion.problem(Issue("ambiguous-input", entries[0].path, "the model has "
+                                    f"{len(model_inputs)} inputs ({', '.join(model_inputs)}), "
+                                    "so the first layer must say which it takes: add "
+                                    f"`inputs: {model_inputs[0]}` (or a list) beside it."))
+    else:
+        expansion.owner = {model_inputs[0]: "the model's input"}
+    # (An ambiguous first layer is expanded on the first input: the error above says
+    # what is wrong, and the layers below it are still checked.)
+    last = expansion.entries(entries, scope="", visible={name: name for name in model_inputs},
+                             previous=model_inputs[0], use=(), trainable=None)
     names = expansion.names_of_uses
     chosen: list[str] = []
     for index, name in enumerate(outputs or ()):
@@ -179,6 +243,7 @@ def _expand_entries(entries: Sequence[Entry], outputs: Optional[Sequence[str]] =
         chosen.append(last)
     expansion.report_unused(set(chosen))
     result = ModelNodes(expansion.nodes)
+    result.inputs = model_inputs
     result.outputs = tuple(chosen)
     result.problems = tuple(expansion.problems)
     return result
@@ -251,6 +316,10 @@ class _Expansion:
             path = entry.path + ("inputs",) + ((at,) if len(entry.inputs) > 1 else ())
             if name in visible:
                 found.append(visible[name])
+            elif below.get(name) == index:
+                self.problem(Issue("graph-cycle", path, f"'{name}' is this layer's own name; a "
+                             "layer cannot take its own output (the model would have a cycle). "
+                             "Name a model input or a layer above it."))
             elif name in below:
                 self.problem(Issue("graph-cycle", path, f"'{name}' is a layer below this one "
                              f"({format_path(entry.path[:-1] + (below[name],))}); a layer "
@@ -268,6 +337,12 @@ class _Expansion:
                trainable: Optional[bool], use: tuple) -> Optional[str]:
         layer = entry.layer
         local = given_name(layer)
+        written = layer.kwargs.get("name")
+        if written is not None and not (isinstance(written, str) and NAME_REFERENCE.match(written)):
+            self.problem(Issue("wrong-type", entry.path + (layer.name, "name"), "a layer's name "
+                         "is text without spaces or '/', so that `inputs:` can name it (and "
+                         f"Keras takes it). Received: {safe_repr(written)}"))
+            local = None
         prefix = f"{scope}." if scope else ""
         if local is not None:
             name = prefix + local
@@ -285,7 +360,9 @@ class _Expansion:
                                                           if use else "")
         if not sources:
             return None  # an unknown input, already reported
-        if layer.name in MERGE_LAYERS:
+        if entry.inputs is not None and len(sources) < len(entry.inputs):
+            pass  # an unknown input, already reported: the merge's count would mislead
+        elif layer.name in MERGE_LAYERS:
             wanted = 2 if layer.name in _TWO_INPUTS else None
             if len(sources) < 2 or (wanted and len(sources) != wanted):
                 self.problem(Issue("merge-inputs", entry.path + (layer.name,), f"{layer.name} merges "
@@ -297,15 +374,34 @@ class _Expansion:
 
     def _use(self, entry: Entry, sources: tuple, scope: str, trainable: Optional[bool],
              use: tuple) -> Optional[str]:
-        count = self._use_counts[entry.block] = self._use_counts.get(entry.block, 0) + 1
-        local = self._local_name(entry) or f"{entry.block}_{count}"
-        base = f"{scope}.{local}" if scope else local
+        given = self._local_name(entry)
+        while True:  # a use without `name:` gets the first free `block_N`
+            count = self._use_counts[entry.block] = self._use_counts.get(entry.block, 0) + 1
+            local = given or f"{entry.block}_{count}"
+            base = f"{scope}.{local}" if scope else local
+            if given or base not in self.owner:
+                break
+        if base in self.owner:  # its layers are scoped apart all the same: one report
+            self.problem(Issue("duplicate-name", entry.path + (entry.block, "name"), f"the name "
+                         f"'{base}' is taken by {self.owner[base]}; each layer and block use of "
+                         "a model needs a name of its own. Rename one."))
+            base = f"{base}#{count}"
+        else:
+            self.owner[base] = (f"{format_path(entry.path)} (a use of block '{entry.block}')"
+                                + (f" in {format_path(use)}" if use else ""))
         block_inputs = entry.block_inputs
+        if entry.inputs is not None and len(sources) < len(entry.inputs):
+            return None  # an unknown input, already reported
         if len(sources) != len(block_inputs):
-            if sources:
+            if sources and entry.inputs is not None:
                 self.problem(Issue("block-inputs", entry.path + ("inputs",), f"block '{entry.block}' "
                              f"takes {len(block_inputs)} input(s) ({', '.join(block_inputs)}) "
                              f"but this use gives {len(sources)}."))
+            elif sources:  # it took the entry above
+                self.problem(Issue("block-inputs", entry.path + (entry.block,), f"block "
+                             f"'{entry.block}' takes {len(block_inputs)} inputs "
+                             f"({', '.join(block_inputs)}) but this use gives 1 (the entry "
+                             f"above). Name them: `inputs: [a, b]` beside the use.", at_key=True))
             return None
         out: Optional[str] = None
         current = list(sources)

@@ -35,6 +35,8 @@ BLOCK_INPUT = "input"
 MAX_REPEAT = 1000
 MAX_BLOCK_DEPTH = 8  # blocks used inside blocks
 NAME_REFERENCE = re.compile(r"[^\s/]{1,200}\Z")  # a layer or input name: no space, no '/'
+MODEL_INPUT_NAME = re.compile(r"[A-Za-z_]\w{0,199}\Z")  # a model input: an identifier
+MAX_MODEL_INPUTS = 64
 
 ParameterType = Literal["int", "float", "str", "bool", "list", "any"]
 _PYTHON_TYPES: dict[str, tuple] = {"int": (int,), "float": (int, float), "str": (str,),
@@ -106,20 +108,28 @@ class Entry:
                     "trainable": {"type": "boolean", "description": "false freezes the "
                                   "layer's weights (a backbone for fine-tuning)."}}
         layer = LayerSpec.json_schema()
+        # A key that names the layer or block besides the siblings (a pattern alone, which
+        # the siblings' names do not match, would take `{inputs: x}` for an entry).
+        not_only_siblings = {"not": {"propertyNames": {"enum": list(ENTRY_KEYS)}}}
         variants = []
         for variant in layer["anyOf"]:
             if variant.get("type") == "object":
                 variant = dict(variant, properties={**variant.get("properties", {}), **siblings})
                 variant.pop("maxProperties", None)
+                if "patternProperties" in variant:
+                    variant.update(not_only_siblings)
             variants.append(variant)
-        variants.append({  # a block use; its name is snake_case
+        # A block's name is snake_case, as the siblings' names are: the pattern leaves them
+        # out, or each sibling would have to be a block's values too.
+        block_name = ("^(?!(?:" + "|".join(ENTRY_KEYS) + ")$)"
+                      + BLOCK_NAME.pattern.replace("\\Z", "$"))
+        variants.append({  # a block use
             "type": "object", "minProperties": 1,
-            "patternProperties": {"^" + BLOCK_NAME.pattern.replace("\\Z", "$"):
-                                  {"type": ["object", "null"]}},
+            "patternProperties": {block_name: {"type": ["object", "null"]}},
             "properties": {**siblings, "repeat": {"type": "integer", "minimum": 1,
                                                   "maximum": MAX_REPEAT}},
-            "additionalProperties": False})
-        variants.append({"type": "string", "pattern": "^" + BLOCK_NAME.pattern.replace("\\Z", "$")})
+            "additionalProperties": False, **not_only_siblings})
+        variants.append({"type": "string", "pattern": block_name})
         return {"anyOf": variants, "description": "A Keras layer `ClassName: {keyword: "
                 "value}` or a block use `block_name: {param: value}`, with optional "
                 "`inputs:`, `trainable:` (and for a block `repeat:`) beside it."}
@@ -229,26 +239,38 @@ def _parse_block(name: Any, value: Any, path: Path, issues: list[Issue]) -> Opti
     return block
 
 
-def _substitute(value: Any, values: dict, path: Path, used: set, issues: list[Issue]) -> Any:
+def _substitute(value: Any, values: dict, path: Path, used: set, issues: list[Issue],
+                declared: Optional[dict] = None) -> Any:
     """``value`` with each ``$param`` replaced by ``values[param]`` (at any depth);
-    a reference to an undeclared parameter is an issue at its key path."""
+    a reference to a parameter not in ``declared`` (default: ``values``) is an issue at
+    its key path, and so is one in a key (a parameter stands for a value). A declared
+    parameter without a value (the use's fault, reported there) becomes ``None``."""
+    declared = values if declared is None else declared
     if isinstance(value, str):
         match = PARAMETER_REFERENCE.match(value)
         if match is None:
             return value
         name = match.group(1)
         used.add(name)
-        if name not in values:
+        if name not in declared:
             issues.append(Issue("unknown-parameter", path, f"'${name}' names no parameter of "
-                                f"this block.{did_you_mean(name, values)} Declare it under "
+                                f"this block.{did_you_mean(name, declared)} Declare it under "
                                 f"`params:` (e.g. `{name}: {{type: int, default: 1}}`)."))
             return None
-        return values[name]
+        return values.get(name)
     if isinstance(value, dict):
-        return {key: _substitute(item, values, path + (key,), used, issues)
+        for key in value:
+            match = PARAMETER_REFERENCE.match(key) if isinstance(key, str) else None
+            if match is not None:
+                used.add(match.group(1))  # (not reported unused as well)
+                issues.append(Issue("unknown-parameter", path + (key,), f"'{key}' is a key; "
+                                    "a parameter stands for a value (`units: $units`), not "
+                                    "for a key (an argument's or a layer's name). Write the "
+                                    "key out.", at_key=True))
+        return {key: _substitute(item, values, path + (key,), used, issues, declared)
                 for key, item in value.items()}
     if isinstance(value, list):
-        return [_substitute(item, values, path + (index,), used, issues)
+        return [_substitute(item, values, path + (index,), used, issues, declared)
                 for index, item in enumerate(value)]
     return value
 
@@ -262,6 +284,13 @@ class _Parser:
         self.used_blocks: set[str] = set()
         self.used_params: dict[str, set] = {name: set() for name in blocks}
         self._reported: set = set()
+        # Blocks whose definition was refused (reported there): their uses are skipped,
+        # not reported as unknown layers.
+        self.refused = {issue.path[2] for issue in issues if len(issue.path) > 2
+                        and tuple(issue.path[:2]) == ("model", "blocks")}
+        # The body of each (block, depth, values) parsed so far: a block used many times
+        # (or inside a block used many times) is parsed once per distinct use, not per use.
+        self._bodies: dict = {}
 
     def entries(self, items: Any, path: Path, stack: tuple = ()) -> list[Entry]:
         if not isinstance(items, list):
@@ -296,14 +325,20 @@ class _Parser:
             siblings = {key: item[key] for key in ENTRY_KEYS if key in item}
         before = len(self.issues)
         inputs = siblings.get("inputs")
-        if "inputs" in siblings:
-            inputs = parse(list[str], [inputs] if isinstance(inputs, str) else inputs,
+        if "inputs" in siblings and not isinstance(inputs, (str, list)):
+            self.issues.append(Issue("wrong-type", path + ("inputs",), "`inputs:` is a name or "
+                                     "a list of names (of layers above, or model inputs). "
+                                     f"Received: {safe_repr(inputs)}"))
+        elif "inputs" in siblings:
+            one = isinstance(inputs, str)
+            inputs = parse(list[str], [inputs] if one else inputs,
                            path + ("inputs",), self.issues, {"min_items": 1})
             for at, name in enumerate(inputs or []):
                 if isinstance(name, str) and not NAME_REFERENCE.match(name):
-                    self.issues.append(Issue("wrong-type", path + ("inputs", at), "an input "
-                                             "is a layer's `name:` or a model input's name. "
-                                             f"Received: {safe_repr(name)}"))
+                    where = path + ("inputs",) + (() if one else (at,))
+                    self.issues.append(Issue("wrong-type", where, "an input is a layer's "
+                                             "`name:` or a model input's name. Received: "
+                                             f"{safe_repr(name)}"))
         trainable = parse(Optional[bool], siblings.get("trainable"), path + ("trainable",),
                           self.issues)
         repeat = parse(int, siblings.get("repeat", 1), path + ("repeat",), self.issues,
@@ -315,6 +350,8 @@ class _Parser:
             return Entry(None, main_key, dict(main_value or {}),
                          tuple(inputs) if inputs is not None else None, trainable, repeat,
                          tuple(body), path, tuple(self.blocks[main_key].inputs))
+        if isinstance(main_key, str) and main_key in self.refused:
+            return None
         if "repeat" in siblings:
             self.issues.append(Issue("unknown-key", path + ("repeat",), "`repeat:` repeats a "
                                      "block; for a layer, write it as many times (or make it "
@@ -348,10 +385,12 @@ class _Parser:
             return None
         if arguments is None:
             arguments = {}
-        if not isinstance(arguments, dict):
+        faulty = not isinstance(arguments, dict)
+        if faulty:
             self.issues.append(Issue("wrong-type", at, f"the values of block '{name}' are a "
                                      f"mapping of its parameters. Received: {safe_repr(arguments)}"))
-            return None
+            arguments = {}
+        before = len(self.issues)
         values: dict = {}
         for param, value in arguments.items():
             if param == "name":
@@ -375,17 +414,27 @@ class _Parser:
             values[param] = value
         for param, (kind, default) in block.parameters.items():
             if param not in arguments:
-                if default is _NO_DEFAULT:
+                if default is _NO_DEFAULT and not faulty:
                     self.issues.append(Issue("missing-argument", at, f"block '{name}' needs the "
                                              f"parameter '{param}' ({kind}). Add `{param}: ...` "
                                              f"under {name}.", at_key=True))
                 else:
                     values[param] = default
+        # A use whose values are refused is not parsed (its layers would repeat its
+        # faults), but its block's definition is still read for `$` references.
+        faulty = faulty or len(self.issues) > before
+        key = (name, len(stack), repr(sorted(values.items())))
+        if not faulty and key in self._bodies:
+            return self._bodies[key]
         definition = ("model", "blocks", name, "layers")
         issues: list[Issue] = []
-        layers = _substitute(block.layers, values, definition, self.used_params[name], issues)
-        body = self.entries(layers, definition, stack + (name,)) if not issues else None
+        layers = _substitute(block.layers, values, definition, self.used_params[name], issues,
+                             block.parameters)
+        body = (self.entries(layers, definition, stack + (name,))
+                if not issues and not faulty else None)
         self._report(issues)
+        if not faulty:
+            self._bodies[key] = body
         return body
 
     def _report(self, issues: list[Issue]) -> None:
@@ -408,6 +457,11 @@ class ModelSpec:
                                      "probabilities).", min_items=1)
     blocks: dict[str, BlockSpec] = spec_field({}, "Named, parameterised sub-graphs (snake_case "
                                               "names), used in `layers` like a layer.")
+    inputs: Optional[list[str]] = spec_field(None, "The names of the model's inputs "
+                                             "(identifiers): with the npz source, the arrays "
+                                             "that feed them. Layers name them in `inputs:`. "
+                                             "Defaults to one input, `features`.", min_items=1,
+                                             max_items=MAX_MODEL_INPUTS)
     outputs: Optional[list[str]] = spec_field(None, "The names of the layers whose outputs "
                                               "are the model's outputs. Defaults to the last "
                                               "layer.", min_items=1, max_items=1)
@@ -419,7 +473,7 @@ class ModelSpec:
                                 f"Received: {safe_repr(value)}"))
             return None
         before = len(issues)
-        known = ("layers", "blocks", "outputs")
+        known = ("layers", "blocks", "inputs", "outputs")
         for key in value:
             if key not in known:
                 issues.append(Issue("unknown-key", path + (key,), f"unknown key '{key}'."
@@ -446,6 +500,7 @@ class ModelSpec:
                 issues.append(Issue("out-of-range", path + ("layers",), "the model needs at "
                                     "least one layer. Received: layers=[]"))
             layers = parser.entries(raw, path + ("layers",))
+        inputs = _parse_model_inputs(value.get("inputs"), path + ("inputs",), issues)
         outputs = value.get("outputs")
         if outputs is not None:
             outputs = parse(list[str], [outputs] if isinstance(outputs, str) else outputs,
@@ -460,12 +515,40 @@ class ModelSpec:
                                         "use it.", at_key=True))
         if len(issues) > before:
             return None
-        return cls(layers, blocks, outputs)
+        return cls(layers, blocks, inputs, outputs)
 
     def to_yaml(self) -> Any:
         out: dict = {"layers": [entry.to_yaml() for entry in self.layers]}
         if self.blocks:
             out["blocks"] = {name: block.to_yaml() for name, block in self.blocks.items()}
+        if self.inputs is not None:
+            out["inputs"] = list(self.inputs)
         if self.outputs is not None:
             out["outputs"] = list(self.outputs)
         return out
+
+
+def _parse_model_inputs(value: Any, path: Path, issues: list[Issue]) -> Optional[list[str]]:
+    """``model.inputs``: a name or a list of distinct identifiers (the npz arrays that feed
+    the inputs, the names layers give in ``inputs:``); ``None`` when not given."""
+    if value is None:
+        return None
+    names = parse(list[str], [value] if isinstance(value, str) else value, path, issues,
+                  {"min_items": 1, "max_items": MAX_MODEL_INPUTS})
+    if names is None:
+        return None
+    before = len(issues)
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        at = path + (index,)
+        if not MODEL_INPUT_NAME.match(name):
+            issues.append(Issue("wrong-type", at, "a model input's name is an identifier "
+                                "(letters, digits and `_`, not starting with a digit), as an "
+                                f"npz array's name is. Received: {safe_repr(name)}"))
+        elif name in seen:
+            issues.append(Issue("duplicate-name", at, f"'{name}' is model.inputs[{seen[name]}] "
+                                "already; each input needs a name of its own. Remove the "
+                                "repeat."))
+        else:
+            seen[name] = index
+    return names if len(issues) == before else None
