@@ -75,6 +75,9 @@ def run_facts(compiled, command: Optional[Sequence[str]]) -> dict:
     from kerapipe import __version__
 
     data = compiled.data
+    shape = data.example_shape  # several inputs: each input's, by name
+    shape = ({name: list(each) for name, each in shape.items()} if isinstance(shape, dict)
+             else list(shape))
     splits = {"train": len(data.train.y)}
     for name in ("validation", "test"):
         split = getattr(data, name)
@@ -94,7 +97,7 @@ def run_facts(compiled, command: Optional[Sequence[str]]) -> dict:
         "imports": compiled.import_hashes,
         "data": {"description": data.description, "fingerprint": data.fingerprint,
                  "splits": splits, "class_names": data.class_names,
-                 "num_classes": data.num_classes, "example_shape": list(data.example_shape),
+                 "num_classes": data.num_classes, "example_shape": shape,
                  "feature_columns": data.feature_names},
     }
 

@@ -133,16 +133,27 @@ def _check_input_shape(saved: SavedRun, input_path: str | os.PathLike, x: np.nda
     Raises:
         DataError: naming both shapes.
     """
+    if isinstance(x, dict):  # several inputs: each against the shape run.json records
+        recorded = saved.record.get("data", {}).get("example_shape")
+        for name, array in x.items():
+            want = recorded.get(name) if isinstance(recorded, dict) else None
+            if isinstance(want, list):
+                _compare_shapes(input_path, tuple(want), tuple(array.shape[1:]),
+                                f" of input '{name}'")
+        return
     shape = saved.model.input_shape
     if not isinstance(shape, tuple) or any(isinstance(d, (tuple, list)) for d in shape):
         return  # several inputs: Keras checks each
-    expected = tuple(shape[1:])
-    given = tuple(x.shape[1:])
+    _compare_shapes(input_path, tuple(shape[1:]), tuple(x.shape[1:]), "")
+
+
+def _compare_shapes(input_path: str | os.PathLike, expected: tuple, given: tuple,
+                    which: str) -> None:
     if len(given) != len(expected) or any(
             want is not None and want != have for want, have in zip(expected, given)):
         shown = tuple("any" if want is None else want for want in expected)
-        raise DataError(f"{input_path}: each example has shape {given}, but the model takes "
-                        f"{shown}. Give inputs of the shape the run was trained on. "
+        raise DataError(f"{input_path}: each example{which} has shape {given}, but the model "
+                        f"takes {shown}. Give inputs of the shape the run was trained on. "
                         f"Received: shape={given}")
 
 

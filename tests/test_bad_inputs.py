@@ -286,6 +286,12 @@ GOLDEN = {
     "unknown-output": (change("  layers:", "  outputs: [logits]\n  layers:"),
                        "p.yaml:13:13: error[unknown-output]: model.outputs[0]: 'logits' names no "
                        "layer of the model. Name a layer (its `name:`) or a block use."),
+    "ambiguous-input": (change("{sample: mnist}", "{npz: two.npz}", "  preprocess:\n    - rescale: "
+                               "1/255\n    - reshape: [28, 28, 1]\n", "", "  layers:",
+                               "  inputs: [image, meta]\n  layers:"),
+                        "p.yaml:12:7: error[ambiguous-input]: model.layers[0]: the model has 2 "
+                        "inputs (image, meta), so the first layer must say which it takes: add "
+                        "`inputs: image` (or a list) beside it."),
     "bad-block": (with_block(block="model:\n  blocks:\n    Conv: {layers: [Flatten]}\n  layers:"),
                   "p.yaml:14:5: error[bad-block]: model.blocks.Conv: a block's name is snake_case "
                   "(lower-case letters, digits and `_`, starting with a letter), so it cannot be "

@@ -111,7 +111,7 @@ def build_compiled_model(spec: PipelineSpec, data: LoadedData, custom: dict[str,
     with translate_faults(spec, data, "adapting the preprocessing", imported=bool(custom)):
         preprocessing = build_preprocessing(spec, lambda: raw_features(data.train, data, spec),
                                             data.num_classes, data.example_shape, dtype)
-    model = build_core_model(spec, preprocessing.stages[-1][1], dtype, custom, base_dir=folder)
+    model = build_core_model(spec, preprocessing.model_input_shape, dtype, custom, base_dir=folder)
     _check_labels_fit_model(spec, data, model)
     _check_one_hot(spec, data)
     labels = label_shape(spec, data.num_classes, tuple(data.train.y.shape[1:]))

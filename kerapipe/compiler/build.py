@@ -309,8 +309,10 @@ def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict
     """Build each node's layer and call it on the outputs of the nodes it names (the
     model's input tensor is ``inputs``); the output node's tensor. ``sizes`` gets
     ``(path, parameters, bytes)`` of each layer, ``built`` its ``(path, what a refusal
-    says, weights)``. Raises ``SpecError`` at the first layer Keras refuses."""
-    tensors = {MODEL_INPUT: inputs}
+    says, weights)``. Raises ``SpecError`` at the first layer Keras refuses.
+    ``inputs``: the model's input tensor, or a dict of them by input name."""
+    tensors = (dict(inputs) if isinstance(inputs, dict)
+               else {getattr(nodes, "inputs", (MODEL_INPUT,))[0]: inputs})
     _NODE_LAYERS.clear()
     for node in nodes:
         layer_spec = node.layer
@@ -435,6 +437,8 @@ def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = 
                      base_dir: Optional[str] = None, allocate_up_to: int = 0) -> keras.Model:
     """The trainable model: ``keras.Input(input_shape)``, then the layer of each of the
     spec's nodes (``graph.model_nodes``) called on the outputs of the nodes it names.
+    ``input_shape`` maps each input's name to its shape for a model of several inputs
+    (``model.inputs``): one ``keras.Input`` each, by that name.
 
     The layers are built without weights, to count the parameters: a model whose
     weights exceed ``model_memory_bound()`` is refused before anything is allocated;
@@ -454,7 +458,7 @@ def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = 
     sizes: list = []
     built: list = []
     with _deferred_weights() as deferred:
-        inputs = keras.Input(shape=tuple(input_shape), dtype=input_dtype, name=MODEL_INPUT)
+        inputs = model_inputs(nodes, input_shape, input_dtype)
         tensor = _call_nodes(nodes, inputs, custom, sizes, base_dir, built)
         model = _functional_model(spec, inputs, tensor)
     _refuse_too_large(sizes, model_memory_bound())
@@ -467,6 +471,15 @@ def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = 
         raise too_large(path, count, size, sum(s for _, _, s in sizes),
                         sum(c for _, c, _ in sizes), None) from err
     return model
+
+
+def model_inputs(nodes: Any, input_shape: Any, dtype: str) -> Any:
+    """The ``keras.Input`` of the model's one input (named as ``nodes.inputs`` says), or
+    for several inputs (``input_shape`` a dict) a dict of them by name."""
+    if isinstance(input_shape, dict):
+        return {name: keras.Input(shape=tuple(input_shape[name]), dtype=dtype, name=name)
+                for name in nodes.inputs}
+    return keras.Input(shape=tuple(input_shape), dtype=dtype, name=nodes.inputs[0])
 
 
 def _functional_model(spec: PipelineSpec, inputs: Any, outputs: Any) -> keras.Model:
@@ -482,12 +495,19 @@ def build_inference_model(spec: PipelineSpec, model: keras.Model, preprocessing:
 
     Shares its layers with ``model`` (it always has the current weights). ``classes``:
     the labels are classes, so an output node without softmax or sigmoid (one that
-    outputs logits) gets one: sigmoid for one unit, softmax for more.
+    outputs logits) gets one: sigmoid for one unit, softmax for more. ``raw_shape`` maps
+    each input's name to its shape for a model of several inputs: the inference model
+    then takes a dict of raw arrays by the same names (no layer step applies to them).
     """
-    raw = keras.Input(shape=tuple(raw_shape), dtype=raw_dtype, name="raw_features")
-    tensor = raw
-    for layer in preprocessing:
-        tensor = layer(tensor)
+    if isinstance(raw_shape, dict):
+        raw: Any = {name: keras.Input(shape=tuple(raw_shape[name]), dtype=raw_dtype, name=name)
+                    for name in model_nodes(spec).inputs}
+        tensor = raw
+    else:
+        raw = keras.Input(shape=tuple(raw_shape), dtype=raw_dtype, name="raw_features")
+        tensor = raw
+        for layer in preprocessing:
+            tensor = layer(tensor)
     # The trained model's layers, in a model of their own that is not compiled: a compiled
     # one would save its metrics (kerapipe's MetricInputsAdapter) into model.keras, which
     # plain keras.saving.load_model could then not load without kerapipe imported.

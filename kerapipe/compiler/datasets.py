@@ -61,7 +61,7 @@ def make_dataset(spec: PipelineSpec, split: Split, data: LoadedData, prep: Prepr
 
     @tf.autograph.experimental.do_not_convert
     def before_cache(x, y):
-        x = apply_layers(prep.before_cache, tf.cast(x, dtype), training=False)
+        x = apply_layers(prep.before_cache, cast_features(x, dtype), training=False)
         if one_hot:
             y = tf.one_hot(tf.cast(y, tf.int32), one_hot)
         return x, y
@@ -94,16 +94,25 @@ def split_features(split: Split, data: LoadedData, spec: PipelineSpec,
     """A split's raw features, batched and cast: the inference model's input."""
     dtype = input_dtype(spec)
     ds = (raw_features(split, data, spec).batch(batch_size)
-          .map(lambda x: tf.cast(x, dtype), num_parallel_calls=AUTOTUNE))
+          .map(lambda x: cast_features(x, dtype), num_parallel_calls=AUTOTUNE))
     ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(len(split.y) / batch_size)))
     return ds.prefetch(AUTOTUNE)
 
 
 def array_features(x: np.ndarray, spec: PipelineSpec, batch_size: int) -> tf.data.Dataset:
-    """Raw features given as an array (already decoded images, padded sequences, ...)."""
+    """Raw features given as an array (already decoded images, padded sequences, ...), or
+    for a model of several inputs a dict of one array per input."""
     dtype = input_dtype(spec)
     return (tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
-            .map(lambda v: tf.cast(v, dtype), num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE))
+            .map(lambda v: cast_features(v, dtype), num_parallel_calls=AUTOTUNE)
+            .prefetch(AUTOTUNE))
+
+
+def cast_features(x, dtype: str):
+    """Features cast to the model's input dtype: a tensor, or each input's of a dict."""
+    if isinstance(x, dict):
+        return {name: tf.cast(value, dtype) for name, value in x.items()}
+    return tf.cast(x, dtype)
 
 
 def memory_budget() -> int:

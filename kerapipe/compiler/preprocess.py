@@ -12,8 +12,9 @@ not layers.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
 import keras
@@ -37,12 +38,15 @@ class Preprocessing:
         after_cache: layers from the first random one on (run every epoch).
         one_hot_classes: number of classes for one-hot labels, or ``None``.
         stages: ``(step name, output shape)`` for ``kerapipe plan``.
+        input_shapes: a model of several inputs (``model.inputs``): each input's example
+            shape by name (no layer step applies to them); ``None`` for one input.
     """
 
     before_cache: list = field(default_factory=list)
     after_cache: list = field(default_factory=list)
     one_hot_classes: Optional[int] = None
     stages: list = field(default_factory=list)
+    input_shapes: Optional[dict] = None
 
     @property
     def layers(self) -> list:
@@ -50,9 +54,20 @@ class Preprocessing:
 
     @property
     def cached_shape(self) -> tuple:
-        """Shape of one example where the cache sits (after the deterministic steps)."""
+        """Shape of one example where the cache sits (after the deterministic steps); for
+        several inputs, the shape of all their values side by side."""
+        if self.input_shapes is not None:
+            return (sum(math.prod(shape) for shape in self.input_shapes.values()),)
         shape_stages = [shape for _, shape in self.stages]
         return tuple(shape_stages[len(self.before_cache)]) if shape_stages else ()
+
+    @property
+    def model_input_shape(self) -> Any:
+        """What the trainable model takes: the last stage's example shape, or for several
+        inputs each input's shape by name."""
+        if self.input_shapes is not None:
+            return dict(self.input_shapes)
+        return self.stages[-1][1]
 
 
 def _rescaling(options) -> keras.layers.Layer:
@@ -125,6 +140,8 @@ def preprocessing_layers(spec: PipelineSpec, raw_shape: tuple, dtype: str = "flo
             example with a size below 1, or a ``Random*`` step changes the shape (one
             unlocated issue at the step's key path).
     """
+    if isinstance(raw_shape, dict):
+        return _inputs_preprocessing(spec, raw_shape)
     result = Preprocessing()
     shape = tuple(raw_shape)
     result.stages.append(("raw input", shape))
@@ -151,6 +168,21 @@ def preprocessing_layers(spec: PipelineSpec, raw_shape: tuple, dtype: str = "flo
         result.stages.append((step.kind, shape))
         random = kind.training_only
         (result.after_cache if random or result.after_cache else result.before_cache).append(layer)
+    return result
+
+
+def _inputs_preprocessing(spec: PipelineSpec, shapes: dict) -> Preprocessing:
+    """The preprocessing of a model of several inputs: label steps only (the spec side
+    refuses the others, which work on one input: ``model._check_model_inputs``)."""
+    result = Preprocessing(input_shapes={name: tuple(shape) for name, shape in shapes.items()})
+    result.stages = [(f"raw input {name}", tuple(shape)) for name, shape in shapes.items()]
+    for index, step in enumerate(spec.data.preprocess):
+        if step_kind(step.kind).stage == "label":
+            result.one_hot_classes = step.options.num_classes
+        else:
+            raise SpecError([Issue("not-applicable", ("data", "preprocess", index, step.kind),
+                                   f"the {step.kind} step works on a model's one input; this "
+                                   f"model has {len(shapes)}.", at_key=True)])
     return result
 
 

@@ -118,12 +118,13 @@ def check_shapes(spec: PipelineSpec, issues: list[Issue]) -> None:
 def check_backbones(spec: PipelineSpec, issues: list[Issue]) -> None:
     """A backbone that takes the model's input gets examples of a size it accepts
     (``applications.backbone_issues``); deeper ones are checked by ``--deep``."""
-    nodes = [node for node in model_nodes(spec) if is_backbone(node.layer.name)]
+    graph = model_nodes(spec)
+    nodes = [node for node in graph if is_backbone(node.layer.name)]
     if not nodes:
         return
     example = trace_example_shape(spec)
     for node in nodes:
-        if node.inputs == (MODEL_INPUT,):
+        if len(graph.inputs) == 1 and node.inputs == graph.inputs:  # the model's one input
             issues += backbone_issues(node.layer, node.path, example)
 
 

@@ -50,6 +50,8 @@ ISSUE_CODES: dict[str, str] = {
     "merge-inputs": "a merge layer (`Add`, `Concatenate`, ...) given fewer than two inputs "
                     "(`Subtract` and `Dot`: other than two)",
     "unknown-output": "a `model.outputs` name that names no layer or block use",
+    "ambiguous-input": "a first layer without `inputs:` in a model of several inputs "
+                       "(`model.inputs`): it must say which it takes",
     "bad-block": "a block whose name is not snake_case or is a Keras layer's, or a "
                  "parameter named `name` or not an identifier",
     "block-cycle": "a block used inside itself (or blocks nested deeper than the bound)",

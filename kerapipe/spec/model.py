@@ -20,7 +20,8 @@ from kerapipe.spec.keras_objects import (NESTED_LAYER_ARGS, LayerSpec, ScheduleS
 from kerapipe.spec.model_section import ModelSpec
 from kerapipe.spec.known_datasets import KERAS_DATASETS, SAMPLES, TEXT_DATASETS
 from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
-from kerapipe.spec.steps import MAX_IMAGE_SIDE, STEPS, is_augmentation_layer, unknown_step
+from kerapipe.spec.steps import (MAX_IMAGE_SIDE, STEPS, is_augmentation_layer, step_kind,
+                                 unknown_step)
 from kerapipe.spec.steps import check_items as _check_items
 from kerapipe.spec.typed import parse, parse_spec, spec_field, to_plain
 
@@ -450,6 +451,41 @@ class PipelineSpec:
             issues.append(Issue("bad-name", ("name",), f"a run name is one folder name inside the "
                                 f"output folder: {RUN_NAME_RULE}. Rename the run, e.g. "
                                 f"`mnist-cnn`. Received: name={safe_repr(name)}"))
+        _check_model_inputs(values.get("data"), values.get("model"), issues)
+
+
+def _check_model_inputs(data: Optional[DataSpec], model: Optional[ModelSpec],
+                        issues: list[Issue]) -> None:
+    """What ``model.inputs`` asks of the data: the npz source names its arrays by them
+    (never also by ``x``); several inputs come from an npz file's arrays, and the
+    preprocessing steps that work on a model's one input (layers, ``pad_sequences``) do
+    not apply to them (label steps do)."""
+    inputs = getattr(model, "inputs", None) or []
+    if data is None or not inputs:
+        return
+    npz = data.source.npz
+    if npz is not None and npz.x is not None:
+        issues.append(Issue("not-applicable", ("data", "source", "npz", "x"), "model.inputs "
+                            "names the arrays that feed the model, so `x` (the one feature "
+                            f"array) does not apply. Remove `x`, or name the array in "
+                            f"model.inputs. Received: x={safe_repr(npz.x)}", at_key=True))
+    if len(inputs) < 2:
+        return
+    if npz is None:
+        issues.append(Issue("not-applicable", ("model", "inputs"), f"a model of {len(inputs)} "
+                            "inputs reads one array per input from an npz file (data.source."
+                            f"npz), but data.source.{data.source.kind} gives one feature array. "
+                            "Use an npz source, or one input.", at_key=True))
+    for index, step in enumerate(data.preprocess):
+        kind = step_kind(step.kind)
+        if kind is not None and kind.stage in ("layer", "load"):
+            issues.append(Issue("not-applicable", ("data", "preprocess", index, step.kind),
+                                f"the {step.kind} step works on a model's one input, but this "
+                                f"model has {len(inputs)} ({', '.join(inputs)}); with several, "
+                                "only label steps (one_hot) apply. Put the layer in "
+                                "model.layers after the input it is for (e.g. `- Rescaling: "
+                                f"{{scale: 0.00392}}` with `inputs: {inputs[0]}`), or "
+                                "preprocess the arrays before saving them.", at_key=True))
 
 
 def parse_pipeline(data: Any, issues: list[Issue]) -> PipelineSpec | None:

@@ -138,10 +138,12 @@ class Source:
     # --- predict ------------------------------------------------------------------------
 
     def read_inputs(self, path: str | os.PathLike, record: Optional[dict] = None
-                    ) -> tuple[np.ndarray, list[str]]:
+                    ) -> tuple[Any, list[str]]:
         """Raw model inputs from an .npz file, a .csv file or a folder of images, read by
         the training side's rules; and one id per row (an array position, a CSV line
-        number or id column value, an image's path in the folder).
+        number or id column value, an image's path in the folder). A model of several
+        inputs (``model.inputs``) reads them from an .npz file's arrays of their names,
+        as a dict by name.
 
         Args:
             path: the input file or folder.
@@ -160,6 +162,11 @@ class Source:
             raise DataError(f"{source}: cannot be read "
                             f"({getattr(err, 'strerror', None) or err}). Give an .npz file, "
                             "a .csv file or a folder of images.") from err
+        inputs = list(self.spec.model.inputs or ())
+        if len(inputs) > 1 and (is_folder or source.suffix != ".npz"):
+            raise DataError(f"{source}: this run's model takes {len(inputs)} inputs "
+                            f"({', '.join(inputs)}); give an .npz file with one array of "
+                            "each, by those names.")
         if is_folder:
             return self.read_folder_inputs(source)
         if not os.path.exists(source):
@@ -168,7 +175,12 @@ class Source:
         if source.suffix == ".npz":
             from kerapipe.compiler.sources.npz_file import read_npz_inputs
 
-            x = self.prepare_inputs(read_npz_inputs(source), str(source))
+            if len(inputs) > 1:
+                from kerapipe.compiler.sources.npz_file import read_npz_named_inputs
+
+                x = read_npz_named_inputs(source, inputs)
+                return x, [str(i) for i in range(len(x[inputs[0]]))]
+            x = self.prepare_inputs(read_npz_inputs(source, inputs[:1]), str(source))
             return x, [str(i) for i in range(len(x))]
         if source.suffix == ".csv":
             return self.read_csv_inputs(source, record or {})

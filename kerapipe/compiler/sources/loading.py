@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
@@ -35,7 +35,8 @@ class Split:
 
     Args:
         x: numeric features; for image folders a 1-D array of file paths (str), for a CSV
-            the data row numbers that tf.data reads.
+            the data row numbers that tf.data reads; for a model of several inputs
+            (``model.inputs``) a dict of one array per input, by name.
         y: int64 class indices for classification; float32 for regression.
         ids: where each example came from, one per example (``RawData.ids``): a position
             in the source arrays, a CSV line number or id column value, an image's path
@@ -59,7 +60,7 @@ class LoadedData:
     test: Optional[Split]
     class_names: Optional[list[str]]
     num_classes: Optional[int]
-    example_shape: tuple[int, ...]
+    example_shape: tuple[int, ...]  # several inputs: a dict, each input's shape by name
     fingerprint: str
     description: str
     source: Source  # reads the splits in tf.data (``features``, ``examples``)
@@ -83,19 +84,21 @@ def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
     regression = raw.regression if raw.regression is not None else regression_loss(spec)
     pad_steps = spec.data.options_of("pad_sequences")
 
-    x, y = source.prepare_features(raw.x, raw.names[0], raw, pad_steps), raw.y
+    x, y = _prepared(source, raw.x, raw.names[0], raw, pad_steps), raw.y
     ids = raw.ids if raw.ids is not None else np.arange(len(y), dtype=np.int64)
     x_test = y_test = test_ids = None
     if raw.x_test is not None:
-        x_test = source.prepare_features(raw.x_test, raw.names[2], raw, pad_steps)
+        x_test = _prepared(source, raw.x_test, raw.names[2], raw, pad_steps, test=True)
         y_test = raw.y_test
         test_ids = (raw.test_ids if raw.test_ids is not None
                     else np.arange(len(y_test), dtype=np.int64))
-        if x_test.shape[1:] != x.shape[1:]:
-            raise DataError(f"{raw.where}: '{raw.names[2]}' holds examples of shape "
-                            f"{tuple(x_test.shape[1:])}, but '{raw.names[0]}' holds "
-                            f"{tuple(x.shape[1:])}; test examples must have the shape the "
-                            "model is trained on. Check that the arrays belong together.")
+        for name, train_part, test_part in _parts(x, x_test, raw):
+            if test_part.shape[1:] != train_part.shape[1:]:
+                raise DataError(f"{raw.where}: '{name[1]}' holds examples of shape "
+                                f"{tuple(test_part.shape[1:])}, but '{name[0]}' holds "
+                                f"{tuple(train_part.shape[1:])}; test examples must have the "
+                                "shape the model is trained on. Check that the arrays belong "
+                                "together.")
     y, y_test, class_names, num_classes = prepare_labels(raw, y, y_test, regression)
 
     split = spec.data.split
@@ -108,22 +111,61 @@ def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
             y, [split.validation, split.test], spec.seed, split.stratify)
         if split.test > 0:
             test_idx = source.arrange(test_idx)
-            test = Split(x[test_idx], y[test_idx], ids[test_idx])
+            test = Split(rows(x, test_idx), y[test_idx], ids[test_idx])
     if len(train_idx) == 0:
         raise DataError(f"{raw.where}: no examples are left for training: {len(y)} examples "
                         f"with data.split validation={split.validation:g}"
                         + ("" if raw.x_test is not None else f", test={split.test:g}")
                         + ". Lower the fractions or add data.")
     train_idx, val_idx = source.arrange(train_idx), source.arrange(val_idx)
-    validation = Split(x[val_idx], y[val_idx], ids[val_idx]) if split.validation > 0 else None
+    validation = (Split(rows(x, val_idx), y[val_idx], ids[val_idx]) if split.validation > 0
+                  else None)
 
-    # Images: (h, w, c) as decoded; arrays (padded sequences included): one row's shape.
-    example_shape = raw.example_shape or tuple(int(d) for d in x.shape[1:])
-    if not all(d >= 1 for d in example_shape):  # TensorFlow crashed the process on (n, 0)
-        raise DataError(f"{raw.where}: examples of shape {example_shape} hold no values (a "
-                        "dimension of size 0). Each example needs at least one feature.")
-    return LoadedData(train=Split(x[train_idx], y[train_idx], ids[train_idx]),
+    # Images: (h, w, c) as decoded; arrays (padded sequences included): one row's shape;
+    # several inputs: each input's.
+    if isinstance(x, dict):
+        example_shape = {name: tuple(int(d) for d in part.shape[1:]) for name, part in x.items()}
+    else:
+        example_shape = raw.example_shape or tuple(int(d) for d in x.shape[1:])
+    for shape in example_shape.values() if isinstance(example_shape, dict) else [example_shape]:
+        if not all(d >= 1 for d in shape):  # TensorFlow crashed the process on (n, 0)
+            raise DataError(f"{raw.where}: examples of shape {shape} hold no values (a "
+                            "dimension of size 0). Each example needs at least one feature.")
+    return LoadedData(train=Split(rows(x, train_idx), y[train_idx], ids[train_idx]),
                       validation=validation, test=test, class_names=class_names,
                       num_classes=num_classes, example_shape=example_shape,
                       fingerprint=raw.fingerprint, description=raw.description,
                       source=source, feature_names=raw.feature_names)
+
+
+def rows(x: Any, indices: np.ndarray) -> Any:
+    """The rows ``indices`` of features: of an array, or of each input's array (the same
+    rows of every one: one permutation for all)."""
+    if isinstance(x, dict):
+        return {name: part[indices] for name, part in x.items()}
+    return x[indices]
+
+
+def _prepared(source: Source, x: Any, name: str, raw: Any, pad_steps: list,
+              test: bool = False) -> Any:
+    """``source.prepare_features`` of the features, or of each input's array by its name."""
+    if isinstance(x, dict):
+        names = _array_names(raw, x, test)
+        return {key: source.prepare_features(part, names[key], raw, pad_steps)
+                for key, part in x.items()}
+    return source.prepare_features(x, name, raw, pad_steps)
+
+
+def _array_names(raw: Any, x: dict, test: bool) -> dict[str, str]:
+    """Each input's array name, for messages (``x_image`` or ``x_image_train``/``_test``)."""
+    first = raw.names[2] if test else raw.names[0]
+    suffix = next((s for s in ("_train", "_test") if first.endswith(s)), "")
+    return {key: key + suffix for key in x}
+
+
+def _parts(x: Any, x_test: Any, raw: Any):
+    """``((train name, test name), train array, test array)`` per input."""
+    if isinstance(x, dict):
+        train_names, test_names = _array_names(raw, x, False), _array_names(raw, x_test, True)
+        return [((train_names[k], test_names[k]), x[k], x_test[k]) for k in x]
+    return [((raw.names[0], raw.names[2]), x, x_test)]

@@ -191,22 +191,26 @@ class NpzFileSource(ArraySource):
     kind = "npz"
 
     def load(self) -> RawData:
-        return load_npz(self.options, self.base_dir)
+        return load_npz(self.options, self.base_dir, self.spec.model.inputs)
 
 
 _INPUTS_FIX = "Save the inputs with numpy.savez(path, x=features)."
 
 
-def read_npz_inputs(path: str | os.PathLike) -> np.ndarray:
+def read_npz_inputs(path: str | os.PathLike, named: Sequence[str] = ()) -> np.ndarray:
     """The feature array of an .npz of ``predict`` inputs (``x``, else ``x_test``,
     ``x_train``, else the first), chosen from the headers and read by ``read_npz``.
+    ``named``: the model's input name (``model.inputs``), looked for first (with its
+    ``_test`` and ``_train`` forms).
 
     Raises:
         DataError: naming the file when it holds no numeric array of examples.
     """
     path = os.fspath(path)
     headers = npz_headers(path, path, _INPUTS_FIX)
-    names = [n for n in ("x", "x_test", "x_train") if n in headers] or list(headers)
+    preferred = [n + suffix for n in named for suffix in ("", "_test", "_train")]
+    names = ([n for n in (*preferred, "x", "x_test", "x_train") if n in headers]
+             or list(headers))
     if not names:
         raise DataError(f"{path}: holds no arrays. {_INPUTS_FIX}")
     name, header = names[0], headers[names[0]]
@@ -221,8 +225,56 @@ def read_npz_inputs(path: str | os.PathLike) -> np.ndarray:
     return read_npz(path, [name], path, _INPUTS_FIX)[name]
 
 
-def load_npz(source: NpzSource, base: str) -> RawData:
-    """The arrays an .npz source names (``x``/``y``, or ``x_train``... with a test split)."""
+def read_npz_named_inputs(path: str | os.PathLike, inputs: Sequence[str]
+                          ) -> dict[str, np.ndarray]:
+    """The arrays of a model's several inputs from an .npz of ``predict`` inputs: each
+    input's array of its name (else ``<name>_test``, ``<name>_train``), numbers, one row
+    per example in every one.
+
+    Raises:
+        DataError: naming the file and the array that is missing, not numeric, or of
+            another length.
+    """
+    path = os.fspath(path)
+    fix = ("Save the inputs with numpy.savez(path, "
+           + ", ".join(f"{name}=..." for name in inputs) + ").")
+    headers = npz_headers(path, path, fix)
+    chosen = []
+    for name in inputs:
+        found = next((n for n in (name, name + "_test", name + "_train") if n in headers), None)
+        if found is None:
+            listing = ", ".join(f"{n} {h.shape}" for n, h in headers.items()) or "nothing"
+            raise DataError(f"{path}: no array '{name}', which the model takes as an input."
+                            f"{did_you_mean(name, list(headers))} The file holds: {listing}. "
+                            f"{fix}")
+        header = headers[found]
+        if not header.shape:
+            raise DataError(f"{path}: array '{found}' is a single value, not one row per "
+                            f"example. {fix}")
+        if header.dtype.kind not in "biuf":
+            raise DataError(f"{path}: array '{found}' holds {header.dtype} values; the "
+                            "model's inputs must be numbers. Convert them before saving the "
+                            "file.")
+        chosen.append(found)
+    first = chosen[0]
+    for found in chosen:
+        if headers[found].shape[0] != headers[first].shape[0]:
+            raise DataError(f"{path}: '{first}' has {headers[first].shape[0]:,} rows but "
+                            f"'{found}' has {headers[found].shape[0]:,}; every input array "
+                            "needs one row per example, in the same order.")
+    if headers[first].shape[0] == 0:
+        raise DataError(f"{path}: the input arrays hold no examples to predict.")
+    arrays = read_npz(path, chosen, path, fix)
+    return {name: arrays[found] for name, found in zip(inputs, chosen)}
+
+
+def load_npz(source: NpzSource, base: str, inputs: Optional[Sequence[str]] = None) -> RawData:
+    """The arrays an .npz source names (``x``/``y``, or ``x_train``... with a test split).
+
+    ``inputs``: the model's inputs (``model.inputs``), each read from the array of its
+    name (or ``<name>_train``, then with ``<name>_test``); with several, ``RawData.x``
+    (and ``x_test``) map each input's name to its array.
+    """
     path = resolve(base, source.path)
     where = source.path
     check_regular_file(path, where, "npz.path")
@@ -243,6 +295,8 @@ def load_npz(source: NpzSource, base: str) -> RawData:
                             "array.")
         return name
 
+    if inputs:
+        return _load_inputs(path, where, source, headers, list(inputs), pick)
     x_name = pick(source.x, ("x", "x_train"), "feature", "x")
     y_name = pick(source.y, ("y", "y_train"), "label", "y")
     x_test_name = y_test_name = None
@@ -283,3 +337,70 @@ def _check_lengths(where: str, x_name: str, x: np.ndarray, y_name: str, y: np.nd
                         "example). Check that the arrays belong together.")
     if len(y) == 0:
         raise DataError(f"{where}: '{x_name}' and '{y_name}' hold no examples.")
+
+
+def _load_inputs(path: str, where: str, source: NpzSource, headers: dict[str, NpyHeader],
+                 inputs: list[str], pick) -> RawData:
+    """The arrays of the model's named inputs and the labels (``load_npz``). Every input
+    array has one row per label; the test split's arrays are ``<input>_test`` beside
+    ``y_test`` when the label array is ``y_train`` (all of them, or none)."""
+    listing = ", ".join(f"{n} {h.shape}" for n, h in headers.items()) or "nothing"
+    x_names = []
+    for index, name in enumerate(inputs):
+        found = next((n for n in (name, name + "_train") if n in headers), None)
+        if found is None:
+            raise DataError(f"{where}: no array '{name}' for model.inputs[{index}]."
+                            f"{did_you_mean(name, list(headers))} The file holds: {listing}. "
+                            "Name each model input after the array that feeds it.")
+        if headers[found].dtype.kind not in "biuf":
+            raise DataError(f"{where}: array '{found}' holds {headers[found].dtype} values; "
+                            "features must be numbers. Convert them before saving the file.")
+        x_names.append(found)
+    y_name = pick(source.y, ("y", "y_train"), "label", "y")
+    test_names: list[str] = []
+    y_test_name = None
+    if y_name.endswith("_train"):
+        wanted = [name + "_test" for name in inputs]
+        y_test_name = y_name[:-6] + "_test"
+        present = [n for n in wanted + [y_test_name] if n in headers]
+        if present and len(present) != len(wanted) + 1:
+            absent = [n for n in wanted + [y_test_name] if n not in headers]
+            raise DataError(f"{where}: has '{present[0]}' but no '{absent[0]}'; a test split "
+                            f"needs an array of each input and the labels "
+                            f"({', '.join(wanted + [y_test_name])}). Add "
+                            f"'{absent[0]}' to the file, or remove the test arrays.")
+        test_names = wanted if present else []
+        y_test_name = y_test_name if present else None
+    arrays = read_npz(path, x_names + [y_name] + test_names + ([y_test_name] if y_test_name
+                                                                 else []), where)
+
+    def features(names: list[str]):
+        if len(names) == 1:
+            return arrays[names[0]]
+        return {name: arrays[array] for name, array in zip(inputs, names)}
+
+    raw = RawData(features(x_names), arrays[y_name], where=where,
+                  names=(x_names[0], y_name, test_names[0] if test_names else "",
+                         y_test_name or ""))
+    _check_input_lengths(where, x_names, arrays, y_name)
+    if test_names:
+        raw.x_test, raw.y_test = features(test_names), arrays[y_test_name]
+        _check_input_lengths(where, test_names, arrays, y_test_name)
+    raw.fingerprint = scan_file(path, where).sha256
+    total = len(raw.y) + (len(raw.y_test) if raw.y_test is not None else 0)
+    raw.description = f"npz:{source.path} ({total:,} examples, inputs {', '.join(inputs)})"
+    return raw
+
+
+def _check_input_lengths(where: str, x_names: list[str], arrays: dict, y_name: str) -> None:
+    """Every input array holds one row per example, as many as the labels."""
+    first = x_names[0]
+    for name in x_names:
+        if arrays[name].ndim == 0:
+            raise DataError(f"{where}: '{name}' is a single value, not one entry per example.")
+        if len(arrays[name]) != len(arrays[first]):
+            raise DataError(f"{where}: '{first}' has {len(arrays[first]):,} examples but "
+                            f"'{name}' has {len(arrays[name]):,}; every input array needs one "
+                            "row per example, in the same order. Check that the arrays belong "
+                            "together.")
+    _check_lengths(where, first, arrays[first], y_name, arrays[y_name])

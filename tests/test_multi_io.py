@@ -1,0 +1,269 @@
+"""Models of several inputs (``model.inputs``) and several outputs (``model.outputs``
+entries with their own loss, metrics, weight and label), issue 12 items 2 and 7.
+
+A run trains a few steps on a tiny generated npz of two input arrays; `predict` on the
+same file gives, for every row of the run's test split, what the run's own
+predictions.csv gives (rows matched by their array position, the `input` column).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kerapipe.errors import DataError
+from kerapipe.spec.validate import validate_text
+
+ROWS = 48
+
+TWO_INPUTS = textwrap.dedent("""\
+    kerapipe: 1
+    name: two-in
+    seed: 5
+    data:
+      source: {npz: data.npz}
+      split: {validation: 0.25, test: 0.25}
+      batch_size: 8
+    model:
+      inputs: [x_image, x_meta]
+      layers:
+        - Conv2D: {filters: 2, kernel_size: 3, name: conv}
+          inputs: x_image
+        - Flatten: {name: flat}
+        - Dense: {units: 4, name: meta}
+          inputs: x_meta
+        - Concatenate: {}
+          inputs: [flat, meta]
+        - Dense: {units: 3}
+    optimizer: {name: adam, learning_rate: 0.01}
+    train: {epochs: 2}
+    """)
+
+
+def two_input_arrays(rows: int = ROWS) -> dict[str, np.ndarray]:
+    """x_image (rows, 6, 6, 1) and x_meta (rows, 3), both holding each row's number, so
+    a split that took other rows of one array than of the other shows; y: 3 classes."""
+    index = np.arange(rows, dtype="float32")
+    return {"x_image": np.broadcast_to(index[:, None, None, None], (rows, 6, 6, 1)).copy(),
+            "x_meta": np.stack([index, index % 3, -index], axis=1),
+            "y": (np.arange(rows) % 3).astype("int64")}
+
+
+def write_workspace(folder: Path, text: str = TWO_INPUTS, **arrays) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / "data.npz", **(arrays or two_input_arrays()))
+    (folder / "p.yaml").write_text(text)
+    return folder / "p.yaml"
+
+
+def issues_of(text: str) -> list[tuple[str, str, int]]:
+    result = validate_text(text, "p.yaml")
+    return [(i.code, i.key_path, i.line) for i in result.issues]
+
+
+# --- the spec ---------------------------------------------------------------------------
+
+def test_model_inputs_are_the_graphs_top_level_names():
+    from kerapipe.spec.graph import model_nodes
+
+    result = validate_text(TWO_INPUTS, "p.yaml")
+    assert result.issues == [] and result.spec.model.inputs == ["x_image", "x_meta"]
+    nodes = model_nodes(result.spec)
+    assert nodes.inputs == ("x_image", "x_meta")
+    assert [node.inputs for node in nodes][:3] == [("x_image",), ("conv",), ("x_meta",)]
+
+
+def test_one_input_keeps_features_as_its_name():
+    from kerapipe.spec.graph import MODEL_INPUT, model_nodes
+
+    text = TWO_INPUTS.replace("  inputs: [x_image, x_meta]\n", "").replace(
+        "      inputs: x_image\n", "").replace("      inputs: x_meta\n", "      inputs: features\n")
+    result = validate_text(text, "p.yaml")
+    assert result.errors == []
+    assert model_nodes(result.spec).inputs == (MODEL_INPUT,) == ("features",)
+
+
+def test_a_first_layer_without_inputs_in_a_model_of_two_is_an_error_at_its_line():
+    text = TWO_INPUTS.replace("      inputs: x_image\n", "")
+    assert issues_of(text) == [("ambiguous-input", "model.layers[0]", 11)]
+
+
+SPEC_PROBLEMS = {
+    "repeated-input": ("inputs: [x_image, x_meta]", "inputs: [x_image, x_meta, x_image]",
+                       [("duplicate-name", "model.inputs[2]", 9)]),
+    "input-not-an-identifier": ("inputs: [x_image, x_meta]", "inputs: [x_image, x-meta]",
+                                [("wrong-type", "model.inputs[1]", 9)]),
+    "a-layer-named-like-an-input": ("{units: 3}", "{units: 3, name: x_meta}",
+                                    [("duplicate-name", "model.layers[4].Dense.name", 18)]),
+    "npz-x-beside-model-inputs": ("{npz: data.npz}", "{npz: {path: data.npz, x: x_image}}",
+                                  [("not-applicable", "data.source.npz.x", 5)]),
+    "a-layer-step-on-two-inputs": ("batch_size: 8", "batch_size: 8\n  preprocess: "
+                                   "[{rescale: 0.5}, {one_hot: {}}]",
+                                   [("not-applicable", "data.preprocess[0].rescale", 8)]),
+    "two-inputs-from-a-csv": ("{npz: data.npz}", "{csv: {path: t.csv, label: y}}",
+                              [("not-applicable", "model.inputs", 9)]),
+}
+
+
+@pytest.mark.parametrize("old, new, expected", SPEC_PROBLEMS.values(), ids=SPEC_PROBLEMS.keys())
+def test_model_inputs_problems_are_reported_at_their_key(old, new, expected):
+    assert TWO_INPUTS.count(old) == 1
+    found = issues_of(TWO_INPUTS.replace(old, new))
+    assert [f for f in found if f[0] != "loss-label-mismatch"] == expected
+
+
+def test_model_inputs_round_trip_through_the_resolved_yaml():
+    from kerapipe.run_folder import resolved_yaml
+
+    spec = validate_text(TWO_INPUTS, "p.yaml").spec
+    again = validate_text(resolved_yaml(spec), "spec.yaml")
+    assert again.errors == [] and again.spec.model.inputs == ["x_image", "x_meta"]
+
+
+# --- the data ---------------------------------------------------------------------------
+
+def test_each_split_holds_the_same_rows_of_every_input_array(tmp_path):
+    from kerapipe.compiler.sources.loading import load_data
+
+    spec = validate_text(write_workspace(tmp_path).read_text(), "p.yaml").spec
+    data = load_data(spec, tmp_path)
+    assert data.example_shape == {"x_image": (6, 6, 1), "x_meta": (3,)}
+    seen = []
+    for split in (data.train, data.validation, data.test):
+        assert set(split.x) == {"x_image", "x_meta"}
+        rows = split.x["x_meta"][:, 0]
+        assert (split.x["x_image"][:, 0, 0, 0] == rows).all()  # one permutation for both
+        assert (split.ids == rows).all() and (split.y == rows.astype(int) % 3).all()
+        seen += rows.tolist()
+    assert sorted(seen) == list(range(ROWS))
+
+
+def test_input_arrays_of_different_lengths_are_refused_naming_both(tmp_path):
+    from kerapipe.compiler.sources.loading import load_data
+
+    arrays = two_input_arrays()
+    arrays["x_meta"] = arrays["x_meta"][:40]
+    spec = validate_text(write_workspace(tmp_path, **arrays).read_text(), "p.yaml").spec
+    with pytest.raises(DataError, match="'x_image' has 48 examples but 'x_meta' has 40") as err:
+        load_data(spec, tmp_path)
+    assert err.value.exit_code == 3
+
+
+def test_a_missing_input_array_is_refused_with_a_suggestion(tmp_path):
+    from kerapipe.compiler.sources.loading import load_data
+
+    arrays = two_input_arrays()
+    arrays["x_metadata"] = arrays.pop("x_meta")
+    spec = validate_text(write_workspace(tmp_path, **arrays).read_text(), "p.yaml").spec
+    with pytest.raises(DataError, match=r"no array 'x_meta' for model.inputs\[1\]. Did you "
+                                        "mean 'x_metadata'"):
+        load_data(spec, tmp_path)
+
+
+def test_a_test_split_of_the_file_is_read_from_each_inputs_test_array(tmp_path):
+    from kerapipe.compiler.sources.loading import load_data
+
+    arrays = two_input_arrays()
+    split = {f"{name}_{part}": array[rows] for name, array in arrays.items()
+             for part, rows in (("train", slice(0, 36)), ("test", slice(36, None)))}
+    spec = validate_text(write_workspace(tmp_path, **split).read_text(), "p.yaml").spec
+    data = load_data(spec, tmp_path)
+    assert len(data.test) == 12 and (data.test.x["x_meta"][:, 0] == np.arange(36, 48)).all()
+    del split["x_meta_test"]
+    np.savez(tmp_path / "data.npz", **split)
+    with pytest.raises(DataError, match="has 'x_image_test' but no 'x_meta_test'"):
+        load_data(spec, tmp_path)
+
+
+# --- a run, predict and the saved model -------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_input_run(tmp_path_factory, kerapipe_main):
+    folder = tmp_path_factory.mktemp("two-inputs")
+    pipeline = write_workspace(folder)
+    assert kerapipe_main("run", pipeline, "--output", folder / "runs") == 0
+    (run_dir,) = (folder / "runs").iterdir()
+    return folder, run_dir
+
+
+def csv_rows(text: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_predict_on_the_training_npz_gives_the_runs_own_predictions(two_input_run, call_main):
+    folder, run_dir = two_input_run
+    code, out, err = call_main("predict", run_dir, folder / "data.npz")
+    assert code == 0, out + err
+    mine = {row["input"]: row["predicted"] for row in csv_rows(out)}
+    assert sorted(mine, key=int) == [str(i) for i in range(ROWS)]
+    own = csv_rows((run_dir / "predictions.csv").read_text())
+    assert own and {row["input"]: mine[row["input"]] for row in own} == \
+        {row["input"]: row["predicted"] for row in own}
+
+
+def test_predict_refuses_a_file_without_an_inputs_array_naming_it(two_input_run, tmp_path,
+                                                                   call_main):
+    _, run_dir = two_input_run
+    np.savez(tmp_path / "in.npz", x_image=two_input_arrays()["x_image"])
+    code, out, err = call_main("predict", run_dir, tmp_path / "in.npz")
+    assert code == 3, out + err
+    assert "no array 'x_meta', which the model takes as an input" in err
+
+
+def test_predict_refuses_an_input_of_another_shape_naming_the_input(two_input_run, tmp_path,
+                                                                     call_main):
+    _, run_dir = two_input_run
+    arrays = two_input_arrays()
+    np.savez(tmp_path / "in.npz", x_image=arrays["x_image"], x_meta=arrays["x_meta"][:, :2])
+    code, out, err = call_main("predict", run_dir, tmp_path / "in.npz")
+    assert code == 3, out + err
+    assert "each example of input 'x_meta' has shape (2,), but the model takes (3,)" in err
+
+
+def test_evaluate_gives_the_runs_test_metrics(two_input_run, call_main):
+    import json
+
+    _, run_dir = two_input_run
+    code, out, err = call_main("evaluate", run_dir)
+    assert code == 0, out + err
+    recorded = json.loads((run_dir / "metrics.json").read_text())["test"]
+    for name, value in recorded.items():
+        assert f"{name}" in out and f"{value:.4f}" in out
+
+
+def test_the_run_records_each_inputs_example_shape(two_input_run):
+    import json
+
+    _, run_dir = two_input_run
+    data = json.loads((run_dir / "run.json").read_text())["data"]
+    assert data["example_shape"] == {"x_image": [6, 6, 1], "x_meta": [3]}
+
+
+@pytest.mark.slow
+def test_model_keras_takes_the_raw_inputs_by_name_with_plain_keras(two_input_run):
+    folder, run_dir = two_input_run
+    probe = ("import os, sys\nos.environ['KERAS_BACKEND'] = 'tensorflow'\nimport keras\n"
+             "import numpy as np\n"
+             f"model = keras.saving.load_model({str(run_dir / 'model.keras')!r}, safe_mode=True)\n"
+             f"data = np.load({str(folder / 'data.npz')!r})\n"
+             "out = model.predict({'x_image': data['x_image'][:5], 'x_meta': data['x_meta'][:5]},"
+             " verbose=0)\n"
+             "print(sorted(i.name for i in model.inputs), out.shape,"
+             " any(m.startswith('kerapipe') for m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "['x_image', 'x_meta'] (5, 3) False"
+
+
+def test_plan_shows_each_input(tmp_path, call_main):
+    code, out, err = call_main("plan", write_workspace(tmp_path))
+    assert code == 0, out + err
+    assert "raw input x_image (6, 6, 1)" in out and "raw input x_meta (3,)" in out
