@@ -44,6 +44,7 @@ def format_plan(compiled) -> str:
     cache = "cache, " if use_cache(spec, data.train, compiled.preprocessing) else ""
     lines.append(f"  tf.data: {cache}shuffle {spec.data.shuffle}, batch {spec.data.batch_size}, "
                  "prefetch (parallel map, AUTOTUNE)")
+    lines += format_graph(compiled.model)
     buffer = io.StringIO()
     with redirect_stdout(buffer):
         compiled.model.summary(print_fn=lambda text, **_: print(text))
@@ -55,3 +56,29 @@ def format_plan(compiled) -> str:
                                                   f"{spec.train.early_stopping.monitor}"
                                                   if spec.train.early_stopping else ""))
     return "\n".join(lines)
+
+
+def format_graph(model) -> list[str]:
+    """The graph table of ``plan`` for a model that is not a plain chain: each node of
+    the file (its kerapipe name, where it is written, what it takes), its Keras layer,
+    output shape and parameters. A chain shows Keras's summary alone."""
+    from kerapipe.compiler.build import node_layers
+    from kerapipe.spec.issues import format_path
+
+    pairs = node_layers(model)
+    chain = all(node.inputs == (previous.name,) for (previous, _), (node, _)
+                in zip(pairs, pairs[1:])) and not any(node.use for node, _ in pairs)
+    if not pairs or chain:
+        return []
+    rows = [("node", "layer", "takes", "output shape", "params", "written at")]
+    for node, layer in pairs:
+        shape = getattr(layer, "output", None)
+        shape = tuple(shape.shape) if hasattr(shape, "shape") else "?"
+        frozen = " (frozen)" if node.trainable is False else ""
+        rows.append((node.name, f"{node.layer.name}{frozen}", ", ".join(node.inputs),
+                     str(shape), f"{layer.count_params():,}", format_path(node.path)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["graph (each layer of the file, what it takes, what it gives):"]
+    lines += ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+              for row in rows]
+    return lines

@@ -113,8 +113,8 @@ def test_a_registered_step_is_in_the_unknown_step_message(flatten_step):
     issue, = validate_text(PIPELINE % "flaten: {}", "p.yaml").errors
     assert issue.code == "unknown-step" and issue.key_path == "data.preprocess[1].flaten"
     assert "Did you mean 'flatten'?" in issue.message
-    assert "Steps: rescale, normalize, reshape, resize, one_hot, pad_sequences, flatten, or" \
-        in issue.message
+    assert ("Steps: rescale, normalize, reshape, resize, one_hot, pad_sequences, "
+            "preprocess_input, flatten, or") in issue.message
 
 
 def test_a_registered_step_is_in_the_schema_and_the_readme_tables(flatten_step):
