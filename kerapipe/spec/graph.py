@@ -271,6 +271,7 @@ class _Expansion:
                 previous: Optional[str], use: tuple, trainable: Optional[bool]) -> Optional[str]:
         """Expand ``entries`` in ``scope``; ``visible`` maps the names they may use to node
         names (updated as layers are met); the node name of the last output."""
+        own_inputs = set(visible) if scope else set()  # a block's inputs, in its scope
         visible = dict(visible)
         below = {}  # names given further down, to tell a downward reference from a typo
         for index, entry in enumerate(entries):
@@ -282,6 +283,10 @@ class _Expansion:
             local = self._local_name(entry)
             if local is not None:
                 below.pop(local, None) if below.get(local) == index else None
+            if local in own_inputs:  # its layers could no longer name that input
+                self.problem(Issue("duplicate-name", entry.path + (entry.name, "name"),
+                             f"the name '{local}' is an input of the block; each layer of a "
+                             "block needs a name other than its inputs'. Rename the layer."))
             frozen = entry.trainable if entry.trainable is not None else trainable
             if entry.block is not None:
                 out = self._use(entry, sources, scope, frozen, use)

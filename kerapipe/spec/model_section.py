@@ -37,6 +37,7 @@ MAX_BLOCK_DEPTH = 8  # blocks used inside blocks
 NAME_REFERENCE = re.compile(r"[^\s/]{1,200}\Z")  # a layer or input name: no space, no '/'
 MODEL_INPUT_NAME = re.compile(r"[A-Za-z_]\w{0,199}\Z")  # a model input: an identifier
 MAX_MODEL_INPUTS = 64
+MAX_MODEL_OUTPUTS = 64
 
 ParameterType = Literal["int", "float", "str", "bool", "list", "any"]
 _PYTHON_TYPES: dict[str, tuple] = {"int": (int,), "float": (int, float), "str": (str,),
@@ -201,7 +202,18 @@ def _parse_block(name: Any, value: Any, path: Path, issues: list[Issue]) -> Opti
     if not isinstance(layers, list) or not layers:
         issues.append(Issue("missing-key" if layers is None else "wrong-type", path + ("layers",),
                             "a block needs `layers:`, a list of at least one layer."))
-    inputs = parse(list[str], value.get("inputs", [BLOCK_INPUT]), path + ("inputs",), issues)
+    inputs = parse(list[str], value.get("inputs", [BLOCK_INPUT]), path + ("inputs",), issues,
+                   {"min_items": 1})
+    for at, name in enumerate(inputs or ()):
+        if not isinstance(name, str):
+            continue  # (reported by parse)
+        if not NAME_REFERENCE.match(name):
+            issues.append(Issue("wrong-type", path + ("inputs", at), "a block's input is a "
+                                f"name without spaces or '/'. Received: {safe_repr(name)}"))
+        elif name in inputs[:at]:
+            issues.append(Issue("duplicate-name", path + ("inputs", at), f"'{name}' is "
+                                f"inputs[{inputs.index(name)}] already; each input of a block "
+                                "needs a name of its own."))
     parameters: dict = {}
     params = value.get("params", {}) or {}
     if not isinstance(params, dict):
@@ -462,9 +474,23 @@ class ModelSpec:
                                              "that feed them. Layers name them in `inputs:`. "
                                              "Defaults to one input, `features`.", min_items=1,
                                              max_items=MAX_MODEL_INPUTS)
-    outputs: Optional[list[str]] = spec_field(None, "The names of the layers whose outputs "
-                                              "are the model's outputs. Defaults to the last "
-                                              "layer.", min_items=1, max_items=1)
+    outputs: Optional[list[str]] = spec_field(
+        None, "The model's outputs: each a layer's (or block use's) name, or `{name, label, "
+        "loss, metrics, weight}` (several outputs: each its own label array, default `y` "
+        "for the first; loss and metrics default to the top-level ones; weight to 1). "
+        "Defaults to the last layer.", min_items=1, max_items=MAX_MODEL_OUTPUTS,
+        json_schema={"anyOf": [{"type": "null"}, {"type": "array", "minItems": 1,
+                     "maxItems": 64, "items": {"anyOf": [
+                         {"type": "string"},
+                         {"type": "object", "required": ["name"],
+                          "additionalProperties": False,
+                          "properties": {"name": {"type": "string"},
+                                         "label": {"type": "string"},
+                                         "loss": {}, "metrics": {"type": "array"},
+                                         "weight": {"type": "number",
+                                                    "exclusiveMinimum": 0}}}]}}]})
+    # Filled in by parsing: each output's options (``ModelOutput``), in order.
+    heads: tuple = field(default=(), compare=False, repr=False, init=False)
 
     @classmethod
     def from_yaml(cls, value: Any, path: Path, issues: list[Issue]) -> Optional["ModelSpec"]:
@@ -501,10 +527,8 @@ class ModelSpec:
                                     "least one layer. Received: layers=[]"))
             layers = parser.entries(raw, path + ("layers",))
         inputs = _parse_model_inputs(value.get("inputs"), path + ("inputs",), issues)
-        outputs = value.get("outputs")
-        if outputs is not None:
-            outputs = parse(list[str], [outputs] if isinstance(outputs, str) else outputs,
-                            path + ("outputs",), issues, {"min_items": 1, "max_items": 1})
+        heads = _parse_model_outputs(value.get("outputs"), path + ("outputs",), issues)
+        outputs = [head.name for head in heads] if heads is not None else None
         for name, block in blocks.items():
             at = path + ("blocks", name)
             for param in block.parameters if name in parser.used_blocks else ():
@@ -515,7 +539,9 @@ class ModelSpec:
                                         "use it.", at_key=True))
         if len(issues) > before:
             return None
-        return cls(layers, blocks, inputs, outputs)
+        model = cls(layers, blocks, inputs, outputs)
+        object.__setattr__(model, "heads", tuple(heads or ()))
+        return model
 
     def to_yaml(self) -> Any:
         out: dict = {"layers": [entry.to_yaml() for entry in self.layers]}
@@ -524,7 +550,8 @@ class ModelSpec:
         if self.inputs is not None:
             out["inputs"] = list(self.inputs)
         if self.outputs is not None:
-            out["outputs"] = list(self.outputs)
+            out["outputs"] = ([head.to_yaml() for head in self.heads] if self.heads
+                              else list(self.outputs))
         return out
 
 
@@ -552,3 +579,109 @@ def _parse_model_inputs(value: Any, path: Path, issues: list[Issue]) -> Optional
         else:
             seen[name] = index
     return names if len(issues) == before else None
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """One entry of ``model.outputs``: the layer (or block use) it names and, for a model
+    of several outputs, what it learns; ``None``: the default (see ``ModelSpec.outputs``).
+
+    Args:
+        name: the layer's ``name:`` or the block use's; Keras's name of the output.
+        label: the npz array of its labels.
+        loss: its ``LossSpec``.
+        metrics: its ``MetricSpec`` list.
+        weight: its loss weight.
+        path: its key path (``("model", "outputs", 1)``).
+    """
+
+    name: str
+    label: Optional[str] = None
+    loss: Any = None
+    metrics: Optional[list] = None
+    weight: float = 1.0
+    path: tuple = ()
+
+    def to_yaml(self) -> Any:
+        out: dict = {"name": self.name}
+        if self.label is not None:
+            out["label"] = self.label
+        if self.loss is not None:
+            out["loss"] = to_plain(self.loss)
+        if self.metrics is not None:
+            out["metrics"] = to_plain(self.metrics)
+        if self.weight != 1.0:
+            out["weight"] = self.weight
+        return out if len(out) > 1 else self.name
+
+
+_OUTPUT_KEYS = ("name", "label", "loss", "metrics", "weight")
+
+
+def _parse_model_outputs(value: Any, path: Path, issues: list[Issue]
+                         ) -> Optional[list[ModelOutput]]:
+    """``model.outputs``: a name, or a list of names and ``{name, label, loss, metrics,
+    weight}`` mappings. With one output only its name is given (the top-level loss and
+    metrics are its); with several, each after the first names its label array."""
+    from kerapipe.spec.model import LossSpec, MetricSpec  # (model.py imports this module)
+
+    if value is None:
+        return None
+    items = [value] if isinstance(value, (str, dict)) else value
+    if not isinstance(items, list) or not items or len(items) > MAX_MODEL_OUTPUTS:
+        issues.append(Issue("wrong-type" if not isinstance(items, list) else "out-of-range",
+                            path, "model.outputs is a name or a list of 1 to "
+                            f"{MAX_MODEL_OUTPUTS} names or `{{name: ..., label: ...}}` "
+                            f"mappings. Received: {safe_repr(value)}"))
+        return None
+    before = len(issues)
+    heads = []
+    for index, item in enumerate(items):
+        at = path + (index,)
+        if isinstance(item, str):
+            heads.append(ModelOutput(item, path=at))
+            continue
+        if not isinstance(item, dict):
+            issues.append(Issue("wrong-type", at, "an output is a layer's name or `{name: "
+                                "..., label: ..., loss: ..., metrics: [...], weight: ...}`. "
+                                f"Received: {safe_repr(item)}"))
+            continue
+        for key in item:
+            if key not in _OUTPUT_KEYS:
+                issues.append(Issue("unknown-key", at + (key,), f"unknown key '{key}'."
+                                    f"{did_you_mean(str(key), _OUTPUT_KEYS)} An output has "
+                                    f"{', '.join(_OUTPUT_KEYS)}.", at_key=True))
+            elif key != "name" and len(items) == 1:
+                issues.append(Issue("not-applicable", at + (key,), f"`{key}` is for a model "
+                                    "of several outputs; the one output of this model learns "
+                                    "the top-level label (`y`) with the top-level loss and "
+                                    "metrics. Write them there.", at_key=True))
+        name = parse(str, item.get("name"), at + ("name",), issues) if "name" in item else None
+        if "name" not in item:
+            issues.append(Issue("missing-key", at + ("name",), "an output needs `name:`, the "
+                                "layer (or block use) whose output it is.", at_key=False))
+        label = item.get("label")
+        if label is not None and (not isinstance(label, str) or not MODEL_INPUT_NAME.match(label)):
+            issues.append(Issue("wrong-type", at + ("label",), "a label is the name of an npz "
+                                f"array (an identifier). Received: {safe_repr(label)}"))
+            label = None
+        loss = parse(LossSpec, item["loss"], at + ("loss",), issues) if "loss" in item else None
+        metrics = (parse(list[MetricSpec], item["metrics"], at + ("metrics",), issues)
+                   if "metrics" in item else None)
+        weight = parse(float, item.get("weight", 1.0), at + ("weight",), issues, {"gt": 0})
+        if isinstance(name, str):
+            heads.append(ModelOutput(name, label, loss, metrics, float(weight or 1.0), at))
+    if len(heads) > 1:
+        seen: dict[str, int] = {}
+        for index, head in enumerate(heads):
+            if head.name in seen:
+                issues.append(Issue("duplicate-name", head.path, f"'{head.name}' is "
+                                    f"model.outputs[{seen[head.name]}] already; each output is "
+                                    "another layer."))
+            seen.setdefault(head.name, index)
+            if index and head.label is None:
+                issues.append(Issue("missing-key", head.path, f"output '{head.name}' needs "
+                                    "`label:`, the npz array it learns (only the first output "
+                                    "learns `y` by default): write it as `{name: "
+                                    f"{head.name}, label: y_{head.name}}}`."))
+    return heads if len(issues) == before else None
