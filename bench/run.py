@@ -6,8 +6,9 @@ A B A B so that other work on a shared machine hits both sides alike):
 1. ``end_to_end``: ``kerapipe run pipelines/mnist.yaml`` against the same CNN written by
    hand with Keras (bench/train.py): wall time, steady-state epoch, time to the first
    training step, peak RSS, test accuracy. 3 pairs of 15 epochs (quick: 1 pair, 3).
-2. ``validate``: ``kerapipe validate pipelines/`` against ``python -c "import tensorflow"``
-   (bench/validate.py). 5 pairs (quick: 3).
+2. ``validate``: ``kerapipe validate pipelines/`` against ``python -c "import tensorflow"``,
+   and a generated pipeline of 200 layers in 20 blocks (bench/validate.py). 5 pairs
+   (quick: 3).
 3. ``input_pipeline``: for every pipelines/*.yaml, batches/s of the compiled training
    dataset alone against the model's training steps/s (bench/input_pipeline.py).
 4. ``scale``: a CSV and an image-folder source at 1x, 4x, 16x rows: steady time per
@@ -99,6 +100,9 @@ def validate_section(quick: bool) -> tuple[dict, list[Target]]:
          seconds <= 0.3),
         ("validate", "times faster than import tensorflow", f"{faster:.1f}x", ">= 15x",
          faster >= 15),
+        ("validate", "validate 200 layers in 20 blocks median",
+         f"{result['medians'][validate.GRAPH]:.3f} s", "<= 0.3 s",
+         result["medians"][validate.GRAPH] <= 0.3),
     ]
 
 

@@ -1,7 +1,9 @@
 """Time `kerapipe validate pipelines/` against `python -c "import tensorflow"`.
 
 Both commands run as fresh processes, alternating A B A B, so that drift on a shared
-machine hits both sides alike; the report gives medians and their ratio.
+machine hits both sides alike; the report gives medians and their ratio. A third
+command validates a generated graph pipeline of 200 layers in 20 blocks (each block of
+10 layers with a skip connection, used once): its time is reported beside them.
 
     python bench/validate.py [--pairs N]
 """
@@ -14,6 +16,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,6 +41,25 @@ def wall_time(command: list[str]) -> float:
 
 VALIDATE = "kerapipe validate pipelines/"
 IMPORT_TF = 'python -c "import tensorflow"'
+GRAPH = "kerapipe validate <200 layers, 20 blocks>"
+
+
+def graph_pipeline(blocks: int = 20, layers: int = 10) -> str:
+    """A valid pipeline of ``blocks`` blocks of ``layers`` layers each (a Dense chain whose
+    last layer adds the block's input back), every block used once: 200 layers in 20
+    blocks by default."""
+    lines = ["kerapipe: 1", "name: graph-200", "data:", "  source: {sample: mnist}",
+             "  preprocess: [{rescale: 1/255}, {reshape: [784]}]", "model:", "  blocks:"]
+    for block in range(blocks):
+        lines += [f"    block_{block}:", "      params: {units: {type: int, default: 16}}",
+                  "      layers:"]
+        lines += [f"        - Dense: {{units: $units, activation: relu, name: d{i}}}"
+                  for i in range(layers - 1)]
+        lines += ["        - Add: {}", f"          inputs: [input, d{layers - 2}]"]
+    lines += ["  layers:", "    - Dense: {units: 16, name: stem}"]
+    lines += [f"    - block_{block}: {{name: stage{block}}}" for block in range(blocks)]
+    lines += ["    - Dense: {units: 10}", "train: {epochs: 1}", ""]
+    return "\n".join(lines)
 
 
 def benchmark(pairs: int = 5) -> dict:
@@ -48,21 +70,27 @@ def benchmark(pairs: int = 5) -> dict:
     """
     validate = kerapipe_command() + ["validate", "pipelines/"]
     import_tf = [sys.executable, "-c", "import tensorflow"]
-    wall_time(validate)  # warm the file cache for both sides before timing
-    wall_time(import_tf)
-    times: dict[str, list[float]] = {VALIDATE: [], IMPORT_TF: []}
-    for _ in range(pairs):
-        times[VALIDATE].append(wall_time(validate))
-        times[IMPORT_TF].append(wall_time(import_tf))
+    with tempfile.TemporaryDirectory(prefix="kerapipe-bench-") as folder:
+        graph_file = Path(folder) / "graph-200.yaml"
+        graph_file.write_text(graph_pipeline())
+        graph = kerapipe_command() + ["validate", "--strict", str(graph_file)]
+        wall_time(validate)  # warm the file cache for both sides before timing
+        wall_time(import_tf)
+        wall_time(graph)
+        times: dict[str, list[float]] = {VALIDATE: [], IMPORT_TF: [], GRAPH: []}
+        for _ in range(pairs):
+            times[VALIDATE].append(wall_time(validate))
+            times[IMPORT_TF].append(wall_time(import_tf))
+            times[GRAPH].append(wall_time(graph))
     med = {name: statistics.median(values) for name, values in times.items()}
     return {"pairs": pairs, "seconds": times, "medians": med,
             "times_faster": med[IMPORT_TF] / med[VALIDATE]}
 
 
 def print_table(result: dict) -> None:
-    print(f"{'command':<36}{'median s':>10}{'min s':>10}{'max s':>10}")
+    print(f"{'command':<42}{'median s':>10}{'min s':>10}{'max s':>10}")
     for name, values in result["seconds"].items():
-        print(f"{name:<36}{result['medians'][name]:>10.3f}{min(values):>10.3f}{max(values):>10.3f}")
+        print(f"{name:<42}{result['medians'][name]:>10.3f}{min(values):>10.3f}{max(values):>10.3f}")
 
 
 def main() -> None:

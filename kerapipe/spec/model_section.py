@@ -23,8 +23,18 @@ from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
 from kerapipe.spec.keras_objects import LayerSpec
 from kerapipe.spec.typed import parse, spec_field, to_plain
 
-# Keys of an entry beside its one layer (or block) key.
-ENTRY_KEYS = ("inputs", "trainable", "repeat")
+# Keys of an entry beside its one layer (or block) key: (type, default, doc) for the
+# README's key table and `kerapipe schema`.
+ENTRY_KEY_DOCS = {
+    "inputs": ("a name or a list of names", "the entry above",
+               "The layers above (their `name:`), block uses or model inputs whose outputs "
+               "this entry takes; several go to a merge layer as a list."),
+    "trainable": ("a boolean or null", None, "`false` freezes the weights of the layer (or "
+                  "of every layer of a block use or backbone)."),
+    "repeat": ("an integer", 1, "How many times a block use is applied, each on the output "
+               "of the one before (names scoped `use.1`, `use.2`, ...); blocks only."),
+}
+ENTRY_KEYS = tuple(ENTRY_KEY_DOCS)
 # A block's name is snake_case, so it never looks like a Keras class (`Conv2D`) or an
 # imported one (`module.Name`), and the JSON Schema tells a block use from a layer.
 BLOCK_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
@@ -68,6 +78,7 @@ class Entry:
         block_inputs: a block use's block's input names, as its body refers to them.
     """
 
+    sibling_keys: ClassVar[dict] = ENTRY_KEY_DOCS  # documented beside the layer's name
     layer: Optional[LayerSpec]
     block: Optional[str] = None
     arguments: dict = field(default_factory=dict)
@@ -187,6 +198,11 @@ def _parse_block(name: Any, value: Any, path: Path, issues: list[Issue]) -> Opti
     if load_catalog().layers.get(name) is not None:
         issues.append(Issue("bad-block", path, f"'{name}' is a Keras layer name; give the "
                             "block another name.", at_key=True))
+        return None
+    if name in ENTRY_KEYS:
+        issues.append(Issue("bad-block", path, f"'{name}' is a key beside a layer (`{name}:`), "
+                            "so a use could not name the block; give the block another name.",
+                            at_key=True))
         return None
     if not isinstance(value, dict):
         issues.append(Issue("wrong-type", path, "a block is a mapping with `layers:` (and "

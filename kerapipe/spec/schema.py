@@ -63,6 +63,8 @@ def iter_keys(cls: type = PipelineSpec, prefix: str = "") -> Iterator[tuple[str,
             elif getattr(inner, "documented_keys", not hasattr(inner, "from_yaml")
                          and not hasattr(inner, "json_schema")):
                 yield from iter_keys(inner, path + ".")
+            for key, (kind, default, doc) in getattr(inner, "sibling_keys", {}).items():
+                yield f"{path}.{key}", kind, default, doc  # beside a layer's name
 
 
 def _nested_classes(tp: Any) -> list[type]:
