@@ -320,3 +320,23 @@ def test_imagenet_weights_offline_fail_with_the_model_and_the_cache(tmp_path, mo
     assert "weights_mobilenet_v3_small" in err and "weights: null" in err
     assert "Traceback" not in err
     assert list((cache / "models").iterdir()) == []
+
+
+@pytest.mark.filterwarnings("ignore:`input_shape` is undefined or non-square:UserWarning")
+def test_deep_validation_of_imagenet_weights_never_downloads(tmp_path, monkeypatch):
+    """`validate --deep` checks shapes only: a backbone is built with `weights=None`, so
+    no weights file is fetched (it downloaded, or failed offline with exit 3)."""
+    from keras.src.utils import file_utils
+
+    from kerapipe.compiler.deep import deep_check
+    from kerapipe.spec.validate import validate_text
+
+    fetched: list = []
+    monkeypatch.setattr(file_utils, "urlretrieve",
+                        lambda url, *args, **kwargs: fetched.append(url))
+    text = BACKBONE_PIPELINE.replace("weights: null", "weights: imagenet")
+    text = text.replace("source: {npz: data.npz}", "source: {keras: cifar10}")
+    text = text.replace("Dense: {units: 2}", "Dense: {units: 10}")
+    spec = validate_text(text, str(tmp_path / "p.yaml")).spec
+    assert spec is not None and spec.data.source.kind == "keras"
+    assert deep_check(spec) == [] and fetched == []

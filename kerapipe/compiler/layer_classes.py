@@ -17,8 +17,10 @@ catalogue knows (``spec/catalog.Entry.origin``) is resolved here and nowhere els
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import traceback
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
 import keras
@@ -29,6 +31,22 @@ from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.model import is_custom_name
 
 HUB_EXTRA = 'pip install "kerapipe[hub]"'
+
+# Inside `shapes_only()`, backbones are built without their pretrained weights: a check
+# of shapes (validate --deep) never downloads.
+_SHAPES_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("kerapipe_shapes_only",
+                                                                    default=False)
+
+
+@contextlib.contextmanager
+def shapes_only() -> Iterator[None]:
+    """Within the block, layers are built for their shapes only: a backbone gets
+    ``weights=None`` (the same layers and shapes, nothing downloaded)."""
+    token = _SHAPES_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _SHAPES_ONLY.reset(token)
 
 
 def construct_layer(name: str, kwargs: dict, custom: Optional[dict[str, Any]] = None,
@@ -104,6 +122,8 @@ def construct_backbone(name: str, kwargs: dict, input_shape: Optional[tuple]) ->
     cache is used without the network (``keras.utils.get_file`` looks there first).
     """
     function = getattr(keras.applications, name[len(APPLICATIONS_PREFIX):])
+    if _SHAPES_ONLY.get():
+        kwargs = {**kwargs, "weights": None}
     if input_shape is not None:
         kwargs = {**kwargs, "input_shape": tuple(input_shape[1:])}
     try:
