@@ -635,3 +635,16 @@ def test_the_json_schema_takes_graph_and_block_entries(schema_validator, entry):
 ])
 def test_the_json_schema_refuses_bad_entries(schema_validator, entry):
     assert list(schema_validator.iter_errors(_residual_with(entry)))
+
+
+@pytest.mark.parametrize("blocks, expected", [
+    ("[]", [("wrong-type", "model.blocks", 4)]),  # was read as "no blocks"
+    ("{one: {inputs: x, layers: [{Dense: {units: 3, name: d}}]}}", []),  # one name, as an entry's
+], ids=["blocks-as-a-list", "block-inputs-as-one-name"])
+def test_the_blocks_mapping_and_a_block_of_one_named_input(blocks, expected):
+    text = ("kerapipe: 1\ndata: {source: {sample: mnist}}\nmodel:\n  blocks: " + blocks +
+            "\n  layers:\n    - Flatten\n    - one: {}\n    - Dense: {units: 10}\n")
+    if blocks == "[]":
+        text = text.replace("    - one: {}\n", "")
+    errors = [(i.code, i.key_path, i.line) for i in validate_text(text, "p.yaml").errors]
+    assert errors == expected

@@ -218,8 +218,9 @@ def _parse_block(name: Any, value: Any, path: Path, issues: list[Issue]) -> Opti
     if not isinstance(layers, list) or not layers:
         issues.append(Issue("missing-key" if layers is None else "wrong-type", path + ("layers",),
                             "a block needs `layers:`, a list of at least one layer."))
-    inputs = parse(list[str], value.get("inputs", [BLOCK_INPUT]), path + ("inputs",), issues,
-                   {"min_items": 1})
+    inputs = value.get("inputs", [BLOCK_INPUT])
+    inputs = parse(list[str], [inputs] if isinstance(inputs, str) else inputs,  # one name
+                   path + ("inputs",), issues, {"min_items": 1})
     for at, name in enumerate(inputs or ()):
         if not isinstance(name, str):
             continue  # (reported by parse)
@@ -522,7 +523,8 @@ class ModelSpec:
                                     f"{did_you_mean(key, known)} Expected one of: "
                                     f"{', '.join(known)}.", at_key=True))
         blocks: dict[str, BlockSpec] = {}
-        raw_blocks = value.get("blocks") or {}
+        raw_blocks = value.get("blocks")
+        raw_blocks = {} if raw_blocks is None else raw_blocks  # `blocks:` with nothing after it
         if not isinstance(raw_blocks, dict):
             issues.append(Issue("wrong-type", path + ("blocks",), "`blocks:` maps each block's "
                                 f"name to its definition. Received: {safe_repr(raw_blocks)}"))
