@@ -165,6 +165,10 @@ class CompiledPipeline:
         regression pipeline the predicted values (shape ``(n,)`` for one output unit,
         else ``(n, units)``)."""
         outputs = self.predict_proba(x)
+        if self.data.outputs is not None:  # several outputs: each one's, by name
+            return {name: predicted_values(outputs[name]) if facts.num_classes is None
+                    else probabilities_to_classes(outputs[name])
+                    for name, facts in self.data.outputs.items()}
         if self.data.num_classes is None:
             return predicted_values(outputs)
         return probabilities_to_classes(outputs)
@@ -193,9 +197,13 @@ class CompiledPipeline:
         Shares its layers with ``model``, so it always reflects the current weights; it is
         what ``model.keras`` in a run folder holds.
         """
+        classes: Any = self.data.num_classes is not None
+        if self.data.outputs is not None:  # several outputs: whether each predicts classes
+            classes = {name: facts.num_classes is not None
+                       for name, facts in self.data.outputs.items()}
         return build_inference_model(self.spec, self.model, self.preprocessing.layers,
                                      self.data.example_shape, input_dtype(self.spec),
-                                     classes=self.data.num_classes is not None)
+                                     classes=classes)
 
 
 def _callbacks(spec: PipelineSpec, datasets: Datasets) -> list:
@@ -204,8 +212,34 @@ def _callbacks(spec: PipelineSpec, datasets: Datasets) -> list:
         return []
     return [keras.callbacks.EarlyStopping(
         monitor=early.monitor, patience=early.patience, min_delta=early.min_delta,
-        mode=early.mode, restore_best_weights=early.restore_best_weights,
+        mode=_early_stopping_mode(spec, early.monitor, early.mode),
+        restore_best_weights=early.restore_best_weights,
         start_from_epoch=early.start_from_epoch)]
+
+
+def _early_stopping_mode(spec: PipelineSpec, monitor: str, mode: str) -> str:
+    """``mode: auto`` for a model of several outputs, resolved here: Keras's own guess
+    looks the name up unprefixed, so it knows neither ``digit_loss`` nor ``size_mae``.
+    An output's loss is minimised; a metric goes the way its Keras class says."""
+    from kerapipe.spec.metrics import logged_metric_name, metric_class, output_heads
+
+    heads = output_heads(spec)
+    if mode != "auto" or not heads:
+        return mode
+    name = monitor.removeprefix("val_")
+    if name == "loss" or any(name == f"{head.name}_loss" for head in heads):
+        return "min"
+    for head in heads:
+        for metric in head.metrics:
+            if name == f"{head.name}_{logged_metric_name(metric)}":
+                try:
+                    direction = getattr(getattr(keras.metrics, metric_class(metric))(),
+                                        "_direction", None)
+                except Exception:  # a metric that needs arguments: Keras's guess decides
+                    direction = None
+                if direction in ("up", "down"):
+                    return "max" if direction == "up" else "min"
+    return mode
 
 
 def compile_pipeline(source: Union[str, os.PathLike, dict, ValidationResult],

@@ -98,7 +98,11 @@ def run_facts(compiled, command: Optional[Sequence[str]]) -> dict:
         "data": {"description": data.description, "fingerprint": data.fingerprint,
                  "splits": splits, "class_names": data.class_names,
                  "num_classes": data.num_classes, "example_shape": shape,
-                 "feature_columns": data.feature_names},
+                 "feature_columns": data.feature_names,
+                 # several outputs: each one's classes (the first's are also above)
+                 "outputs": None if data.outputs is None else {
+                     name: {"class_names": facts.class_names, "num_classes": facts.num_classes}
+                     for name, facts in data.outputs.items()}},
     }
 
 

@@ -16,7 +16,8 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from kerapipe.compiler.predictions import class_columns, predictions_csv, probabilities_to_classes
+from kerapipe.compiler.predictions import (class_columns, outputs_predictions_csv,
+                                           predictions_csv, probabilities_to_classes)
 from kerapipe.errors import Interrupted, SpecError, TrainingError, UsageError
 from kerapipe.run_folder import BEST_WEIGHTS, RunFolder, resolved_yaml
 from kerapipe.run_location import ensure_free_space
@@ -285,6 +286,9 @@ def _evaluate_and_predict(compiled, folder: RunFolder, history: dict,
         tick = time.perf_counter()
         probabilities = compiled.predict_proba()
         seconds["predict"] = time.perf_counter() - tick
+        if compiled.data.outputs is not None:  # several outputs: one column group each
+            _write_outputs_predictions(compiled, folder, probabilities, result)
+            return result
         folder.write_predictions(predictions_csv(
             probabilities, inputs=test.ids, true=test.y,
             class_names=compiled.data.class_names, top_k=spec.output.top_k,
@@ -297,6 +301,20 @@ def _evaluate_and_predict(compiled, folder: RunFolder, history: dict,
             result.predicted = probabilities_to_classes(probabilities)
             result.true = np.asarray(test.y).astype(np.int64)
     return result
+
+
+def _write_outputs_predictions(compiled, folder: RunFolder, outputs: dict,
+                               result: RunResult) -> None:
+    """predictions.csv of a model of several outputs; the run's summary counts the
+    first output's classes (when it predicts classes)."""
+    data, test = compiled.data, compiled.data.test
+    heads = {name: (facts.class_names, facts.num_classes) for name, facts in data.outputs.items()}
+    folder.write_predictions(outputs_predictions_csv(
+        outputs, heads, inputs=test.ids, true=test.y_outputs, top_k=compiled.spec.output.top_k))
+    first = next(iter(data.outputs))
+    if data.outputs[first].num_classes is not None:
+        result.predicted = probabilities_to_classes(outputs[first])
+        result.true = np.asarray(test.y).astype(np.int64)
 
 
 # --- resume ----------------------------------------------------------------------------

@@ -122,8 +122,36 @@ def predict_to_csv(saved: SavedRun, input_path: str | os.PathLike) -> str:
     except ValueError as err:
         reason = " ".join(str(err).strip().splitlines()[:1])  # Keras adds its call's arguments
         raise DataError(f"{input_path}: the inputs do not fit the model: {reason}") from err
+    heads = _recorded_outputs(saved)
+    if heads is not None:  # several outputs: one column group each
+        from kerapipe.compiler.predictions import outputs_predictions_csv
+
+        return outputs_predictions_csv(probabilities, heads, inputs=labels)
     return predictions_csv(probabilities, inputs=labels, class_names=saved.class_names,
                            num_classes=saved.record.get("data", {}).get("num_classes"))
+
+
+def _recorded_outputs(saved: SavedRun) -> Optional[dict]:
+    """A run of several outputs: output name -> ``(class names, class count)`` as run.json
+    records them, in the spec's order; ``None`` for one output.
+
+    Raises:
+        UsageError: run.json does not record every output of the spec (damage).
+    """
+    from kerapipe.spec.metrics import output_heads
+
+    heads = output_heads(saved.spec)
+    if not heads:
+        return None
+    recorded = saved.record.get("data", {}).get("outputs")
+    if not isinstance(recorded, dict) or not all(
+            isinstance(recorded.get(h.name), dict) for h in heads):
+        from kerapipe.run_files import damaged
+
+        raise damaged(saved.run_dir / "run.json", "it does not record the classes of each of "
+                      "the model's outputs (data.outputs)")
+    return {h.name: (recorded[h.name].get("class_names"), recorded[h.name].get("num_classes"))
+            for h in heads}
 
 
 def _check_input_shape(saved: SavedRun, input_path: str | os.PathLike, x: np.ndarray) -> None:
@@ -187,6 +215,8 @@ def evaluate_run(saved: SavedRun) -> dict[str, float]:
                         "run.json), so its test split is not the one the run held out.")
     probabilities = saved.model.predict(
         split_features(data.test, data, saved.spec, 256), verbose=0)
+    if data.outputs is not None:
+        return _evaluate_outputs(saved, data, probabilities)
     y = data.test.y
     one_hot = saved.spec.data.first_options("one_hot")
     if one_hot is not None:
@@ -203,4 +233,28 @@ def evaluate_run(saved: SavedRun) -> dict[str, float]:
         metric = build_metric(metric_spec, labels=labels, output_units=units)
         metric.update_state(y, probabilities)
         results[logged_metric_name(metric_spec)] = float(metric.result())
+    return results
+
+
+def _evaluate_outputs(saved: SavedRun, data, outputs: dict) -> dict[str, float]:
+    """``evaluate_run`` of a model of several outputs: each output's loss and metrics
+    under Keras's names (``digit_loss``, ``size_mae``) and ``loss``, their weighted sum."""
+    from kerapipe.compiler.build import build_loss_on_probabilities, build_metric
+    from kerapipe.compiler.metrics import loaded_run_labels
+    from kerapipe.spec.metrics import logged_metric_name, output_heads
+
+    results: dict[str, float] = {"loss": 0.0}
+    for head in output_heads(saved.spec):
+        probabilities, y = outputs[head.name], data.test.y_outputs[head.name]
+        facts = data.outputs[head.name]
+        labels, units = loaded_run_labels(saved.spec, facts.num_classes,
+                                          tuple(probabilities.shape[1:]), logits=False)
+        if not is_custom_name(head.loss.name):
+            loss = float(build_loss_on_probabilities(saved.spec, head.loss)(y, probabilities))
+            results[f"{head.name}_loss"] = loss
+            results["loss"] += head.weight * loss
+        for metric_spec in head.metrics:
+            metric = build_metric(metric_spec, labels=labels, output_units=units)
+            metric.update_state(y, probabilities)
+            results[f"{head.name}_{logged_metric_name(metric_spec)}"] = float(metric.result())
     return results

@@ -267,3 +267,228 @@ def test_plan_shows_each_input(tmp_path, call_main):
     code, out, err = call_main("plan", write_workspace(tmp_path))
     assert code == 0, out + err
     assert "raw input x_image (6, 6, 1)" in out and "raw input x_meta (3,)" in out
+
+
+# --- several outputs ----------------------------------------------------------------------
+
+TWO_OUTPUTS = textwrap.dedent("""\
+    kerapipe: 1
+    name: two-out
+    seed: 5
+    data:
+      source: {npz: data.npz}
+      split: {validation: 0.25, test: 0.25}
+      batch_size: 4
+    model:
+      inputs: [x_image, x_meta]
+      layers:
+        - Flatten: {name: flat}
+          inputs: x_image
+        - Concatenate: {name: both}
+          inputs: [flat, x_meta]
+        - Dense: {units: 3, activation: softmax, name: digit}
+        - Dense: {units: 1, name: size}
+          inputs: both
+      outputs:
+        - digit
+        - {name: size, label: y_size, loss: mean_squared_error, metrics: [mae], weight: 0.5}
+    optimizer: {name: adam, learning_rate: 0.01}
+    metrics: [accuracy]
+    train: {epochs: 2, early_stopping: {monitor: val_size_mae, patience: 1}}
+    """)
+
+
+def two_output_arrays(rows: int = ROWS) -> dict[str, np.ndarray]:
+    arrays = two_input_arrays(rows)
+    for name in ("x_image", "x_meta"):  # small inputs: no output saturates (see evaluate)
+        arrays[name] = arrays[name] / rows
+    arrays["y_size"] = (np.arange(rows) / rows).astype("float32")
+    return arrays
+
+
+OUTPUT_PROBLEMS = {
+    "a-second-output-without-a-label": (
+        "{name: size, label: y_size, loss: mean_squared_error, metrics: [mae], weight: 0.5}",
+        "{name: size, loss: mean_squared_error}", [("missing-key", "model.outputs[1]", 20)]),
+    "a-loss-beside-the-only-output": (
+        "    - digit\n    - {name: size, label: y_size, loss: mean_squared_error, metrics: [mae], "
+        "weight: 0.5}\n", "    - {name: digit, loss: mse}\n",
+        [("not-applicable", "model.outputs[0].loss", 19)]),
+    "a-weight-of-zero": ("weight: 0.5", "weight: 0", [("out-of-range",
+                                                        "model.outputs[1].weight", 20)]),
+    "an-unknown-output-key": ("weight: 0.5", "weigth: 0.5",
+                              [("unknown-key", "model.outputs[1].weigth", 20)]),
+    "two-outputs-from-a-csv": ("{npz: data.npz}", None, None),
+    "one-hot-with-two-outputs": ("batch_size: 4", "batch_size: 4\n  preprocess: [{one_hot: {}}]",
+                                 [("not-applicable", "data.preprocess[0].one_hot", 8)]),
+    "a-monitor-of-no-output": ("monitor: val_size_mae", "monitor: val_size_accuracy",
+                               [("unknown-monitor", "train.early_stopping.monitor", 23)]),
+}
+
+
+@pytest.mark.parametrize("old, new, expected", OUTPUT_PROBLEMS.values(),
+                         ids=OUTPUT_PROBLEMS.keys())
+def test_model_outputs_problems_are_reported_at_their_key(old, new, expected):
+    assert TWO_OUTPUTS.count(old) == 1
+    if expected is None:  # several outputs need an npz source (checked without inputs too)
+        text = TWO_OUTPUTS.replace(old, "{csv: {path: t.csv, label: y}}").replace(
+            "  inputs: [x_image, x_meta]\n", "").replace("      inputs: x_image\n", "").replace(
+            "[flat, x_meta]", "[flat, flat]")
+        assert issues_of(text) == [("not-applicable", "model.outputs", 16)]
+        return
+    assert issues_of(TWO_OUTPUTS.replace(old, new)) == expected
+
+
+def test_each_output_gets_its_own_loss_metrics_and_weight_defaults_from_the_top_level():
+    from kerapipe.spec.metrics import output_heads
+
+    spec = validate_text(TWO_OUTPUTS, "p.yaml").spec
+    digit, size = output_heads(spec)
+    assert (digit.name, digit.label, digit.loss, digit.weight) == ("digit", None, spec.loss, 1.0)
+    assert [m.name for m in digit.metrics] == ["accuracy"]
+    assert (size.label, size.loss.name, [m.name for m in size.metrics], size.weight) == \
+        ("y_size", "mean_squared_error", ["mae"], 0.5)
+    assert size.metric_path(0) == ("model", "outputs", 1, "metrics", 0)
+    assert digit.metric_path(0) == ("metrics", 0)
+
+
+def test_one_output_keeps_the_top_level_loss_and_metrics():
+    from kerapipe.spec.checks import logged_metric_names
+    from kerapipe.spec.metrics import output_heads
+
+    text = TWO_OUTPUTS.replace("    - {name: size, label: y_size, loss: mean_squared_error, "
+                               "metrics: [mae], weight: 0.5}\n", "").replace(
+        "monitor: val_size_mae", "monitor: val_accuracy").replace(
+        "        - Dense: {units: 1, name: size}\n          inputs: both\n", "")
+    spec = validate_text(text, "p.yaml").spec
+    assert output_heads(spec) == [] and spec.model.outputs == ["digit"]
+    assert logged_metric_names(spec) == ["loss", "accuracy", "val_loss", "val_accuracy"]
+
+
+def test_the_outputs_round_trip_through_the_resolved_yaml():
+    from kerapipe.run_folder import resolved_yaml
+
+    spec = validate_text(TWO_OUTPUTS, "p.yaml").spec
+    again = validate_text(resolved_yaml(spec), "spec.yaml")
+    assert again.errors == [] and again.spec.model.heads == spec.model.heads
+
+
+@pytest.fixture(scope="module")
+def two_output_run(tmp_path_factory, kerapipe_main):
+    folder = tmp_path_factory.mktemp("two-outputs")
+    pipeline = write_workspace(folder, TWO_OUTPUTS, **two_output_arrays())
+    assert kerapipe_main("run", pipeline, "--output", folder / "runs") == 0
+    (run_dir,) = (folder / "runs").iterdir()
+    return folder, run_dir
+
+
+def test_logged_metric_names_are_what_keras_history_holds(two_output_run):
+    import json
+
+    from kerapipe.spec.checks import logged_metric_names
+
+    folder, run_dir = two_output_run
+    spec = validate_text(TWO_OUTPUTS, "p.yaml").spec
+    last = json.loads((run_dir / "metrics.json").read_text())["last_epoch"]
+    assert sorted(logged_metric_names(spec)) == sorted(last) == sorted(
+        ["loss", "digit_loss", "size_loss", "digit_accuracy", "size_mae", "val_loss",
+         "val_digit_loss", "val_size_loss", "val_digit_accuracy", "val_size_mae"])
+
+
+def test_logged_metric_names_match_a_fits_history_keys(tmp_path):
+    from kerapipe import compile_pipeline
+    from kerapipe.spec.checks import logged_metric_names
+
+    pipeline = write_workspace(tmp_path, TWO_OUTPUTS.replace("epochs: 2", "epochs: 1"),
+                               **two_output_arrays())
+    compiled = compile_pipeline(pipeline)
+    history = compiled.fit(verbose=0)
+    assert sorted(history.history) == sorted(logged_metric_names(compiled.spec))
+
+
+def test_each_outputs_loss_infers_from_logits_from_its_own_activation(tmp_path):
+    from kerapipe import compile_pipeline
+
+    text = TWO_OUTPUTS.replace("loss: mean_squared_error", "loss: binary_crossentropy").replace(
+        "metrics: [mae]", "metrics: [accuracy]").replace("monitor: val_size_mae",
+                                                         "monitor: val_size_loss")
+    arrays = two_output_arrays()
+    arrays["y_size"] = (np.arange(ROWS) % 2).astype("int64")
+    compiled = compile_pipeline(write_workspace(tmp_path, text, **arrays))
+    assert compiled.model.loss["digit"].get_config()["from_logits"] is False  # softmax
+    assert compiled.model.loss["size"].get_config()["from_logits"] is True  # linear
+    assert set(compiled.inference_model.output) == {"digit", "size"}
+    assert compiled.data.outputs["size"].num_classes == 2
+
+
+def test_predictions_csv_has_one_column_group_per_output(two_output_run):
+    _, run_dir = two_output_run
+    rows = csv_rows((run_dir / "predictions.csv").read_text())
+    assert list(rows[0]) == ["index", "input", "digit_predicted", "digit_predicted_name",
+                             "digit_confidence", "digit_true", "digit_true_name",
+                             "size_predicted", "size_true"]
+    for row in rows:  # each row's true values are those of its array position
+        assert int(row["digit_true"]) == int(row["input"]) % 3
+        assert float(row["size_true"]) == pytest.approx(int(row["input"]) / ROWS, abs=1e-5)
+
+
+def test_predict_gives_the_runs_own_predictions_for_each_output(two_output_run, call_main):
+    folder, run_dir = two_output_run
+    code, out, err = call_main("predict", run_dir, folder / "data.npz")
+    assert code == 0, out + err
+    mine = {row["input"]: row for row in csv_rows(out)}
+    own = csv_rows((run_dir / "predictions.csv").read_text())
+    for row in own:
+        assert mine[row["input"]]["digit_predicted"] == row["digit_predicted"]
+        assert float(mine[row["input"]]["size_predicted"]) == pytest.approx(
+            float(row["size_predicted"]), rel=1e-4, abs=1e-5)
+
+
+def test_evaluate_gives_each_outputs_loss_and_metrics(two_output_run, call_main):
+    import json
+
+    _, run_dir = two_output_run
+    from kerapipe.saved_run import evaluate_run, open_run
+
+    results = evaluate_run(open_run(run_dir))
+    recorded = json.loads((run_dir / "metrics.json").read_text())["test"]
+    assert set(results) == set(recorded)
+    # (Keras logs a loss as the mean of its batches' means, so a partial last batch would
+    # weigh more there: the test split is 3 batches of 4. And it computes a softmax
+    # output's crossentropy from its logits, which differs where a probability is clipped.)
+    for name in ("loss", "digit_loss", "size_loss", "digit_accuracy", "size_mae"):
+        assert results[name] == pytest.approx(recorded[name], rel=1e-3, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_model_keras_gives_one_tensor_per_output_with_plain_keras(two_output_run):
+    folder, run_dir = two_output_run
+    probe = ("import os, sys\nos.environ['KERAS_BACKEND'] = 'tensorflow'\nimport keras\n"
+             "import numpy as np\n"
+             f"model = keras.saving.load_model({str(run_dir / 'model.keras')!r}, safe_mode=True)\n"
+             f"data = np.load({str(folder / 'data.npz')!r})\n"
+             "out = model.predict({'x_image': data['x_image'][:5], 'x_meta': data['x_meta'][:5]},"
+             " verbose=0)\n"
+             "print(sorted((k, v.shape) for k, v in out.items()),"
+             " bool(np.allclose(out['digit'].sum(axis=1), 1, atol=1e-4)))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == \
+        "[('digit', (5, 3)), ('size', (5, 1))] True"
+
+
+def test_outputs_predictions_csv_follows_each_outputs_rules():
+    from kerapipe.compiler.predictions import outputs_predictions_csv
+
+    text = outputs_predictions_csv(
+        {"digit": np.array([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]]), "odd": np.array([[0.8], [0.1]]),
+         "size": np.array([[1.5], [2.25]])},
+        {"digit": (["zero", "one", "two"], 3), "odd": (None, 2), "size": (None, None)},
+        inputs=["a", "b"], top_k=2)
+    assert text.splitlines() == [
+        "index,input,digit_predicted,digit_predicted_name,digit_confidence,digit_top2,"
+        "digit_top2_name,digit_top2_confidence,odd_predicted,odd_predicted_name,odd_confidence,"
+        "odd_top2,odd_top2_name,odd_top2_confidence,size_predicted",
+        "0,a,1,one,0.700000,2,two,0.200000,1,1,0.800000,0,0,0.200000,1.5",
+        "1,b,0,zero,0.500000,2,two,0.300000,0,0,0.900000,1,1,0.100000,2.25"]

@@ -21,9 +21,9 @@ import keras
 import tensorflow as tf
 
 from kerapipe.compiler.build import (build_core_model, build_loss, build_metric,
-                                     build_optimizer, dummy_batch, exercise_loss_and_metrics,
-                                     exercise_optimizer, keras_guard,
-                                     refuse_unmeasurable_metrics)
+                                     build_optimizer, build_output_loss, dummy_batch,
+                                     exercise_loss_and_metrics, exercise_optimizer,
+                                     keras_guard, refuse_unmeasurable_metrics)
 from kerapipe.compiler.datasets import input_dtype, raw_features
 from kerapipe.compiler.deep import label_shape, one_hot_conflict, output_mismatch
 from kerapipe.compiler.faults import translate_faults
@@ -32,7 +32,9 @@ from kerapipe.compiler.metrics import loaded_run_labels
 from kerapipe.compiler.preprocess import Preprocessing, build_preprocessing
 from kerapipe.compiler.sources.loading import LoadedData, load_data
 from kerapipe.errors import DataError, SpecError
+from kerapipe.spec.checks import output_activation
 from kerapipe.spec.graph import model_nodes, output_node
+from kerapipe.spec.metrics import metric_issues, output_heads
 from kerapipe.spec.issues import format_path
 from kerapipe.spec.model import PipelineSpec
 from kerapipe.spec.validate import ValidationResult, pipeline_folder
@@ -112,6 +114,9 @@ def build_compiled_model(spec: PipelineSpec, data: LoadedData, custom: dict[str,
         preprocessing = build_preprocessing(spec, lambda: raw_features(data.train, data, spec),
                                             data.num_classes, data.example_shape, dtype)
     model = build_core_model(spec, preprocessing.model_input_shape, dtype, custom, base_dir=folder)
+    if output_heads(spec):
+        _compile_outputs(spec, data, model, custom)
+        return preprocessing, model
     _check_labels_fit_model(spec, data, model)
     _check_one_hot(spec, data)
     labels = label_shape(spec, data.num_classes, tuple(data.train.y.shape[1:]))
@@ -134,6 +139,46 @@ def build_compiled_model(spec: PipelineSpec, data: LoadedData, custom: dict[str,
                       steps_per_execution=spec.train.steps_per_execution,
                       jit_compile=spec.train.jit_compile)
     return preprocessing, model
+
+
+def _compile_outputs(spec: PipelineSpec, data: LoadedData, model: keras.Model,
+                     custom: dict[str, Any]) -> None:
+    """Compile a model of several outputs: a loss, metrics and a loss weight per output
+    (``spec.metrics.output_heads``), by Keras's output names; each output's loss infers
+    ``from_logits`` from its own activation, and its metrics measure its own labels."""
+    nodes = model_nodes(spec)
+    losses, metrics, weights = {}, {}, {}
+    for head in output_heads(spec):
+        facts = data.outputs[head.name]
+        shape = tuple(model.output[head.name].shape[1:])
+        _check_output_classes(data, head, facts.num_classes, shape)
+        activation = output_activation(nodes, head.node)
+        losses[head.name] = build_output_loss(head.loss, activation, head.loss_path, custom)
+        labels, units = loaded_run_labels(spec, facts.num_classes, shape,
+                                          logits=activation not in ("softmax", "sigmoid"))
+        refused = metric_issues(spec, labels, head)
+        if refused:
+            raise SpecError(refused)
+        metrics[head.name] = [build_metric(m, head.metric_path(i), labels, units)
+                              for i, m in enumerate(head.metrics)]
+        weights[head.name] = head.weight
+    optimizer = build_optimizer(spec.optimizer)
+    exercise_optimizer(spec.optimizer)
+    with keras_guard("keras-arguments", ("train",), "Keras refused to compile the model"):
+        model.compile(loss=losses, optimizer=optimizer, metrics=metrics, loss_weights=weights,
+                      steps_per_execution=spec.train.steps_per_execution,
+                      jit_compile=spec.train.jit_compile)
+
+
+def _check_output_classes(data: LoadedData, head: Any, classes: Optional[int],
+                          shape: tuple) -> None:
+    """One output's labels beyond its class range (as ``_check_labels_fit_model``)."""
+    units = shape[-1] if len(shape) == 1 else None
+    if classes is None or units is None or (units == 1 and classes <= 2) or classes <= units:
+        return
+    raise DataError(f"{data.description}: the labels of output '{head.name}' go up to "
+                    f"{classes - 1} ({classes} classes), but it outputs {units} value(s) per "
+                    f"example. Set its layer's units to {classes}.")
 
 
 def _check_one_hot(spec: PipelineSpec, data: LoadedData) -> None:

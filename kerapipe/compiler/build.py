@@ -28,14 +28,14 @@ import numpy as np
 import tensorflow as tf
 
 from kerapipe.compiler.files import physical_memory
-from kerapipe.compiler.layer_classes import construct_layer
+from kerapipe.compiler.layer_classes import construct_layer, shapes_only
 from kerapipe.compiler.metrics import keras_metric
 from kerapipe.errors import KerapipeError, SpecError, TrainingError
 from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.checks import labels_from_spec, output_activation
 from kerapipe.spec.graph import MODEL_INPUT, ModelNode, model_nodes, output_node
 from kerapipe.spec.issues import Issue, format_path
-from kerapipe.spec.metrics import RunLabels, metric_class, metric_issues
+from kerapipe.spec.metrics import RunLabels, metric_class, metric_issues, output_heads
 from kerapipe.spec.validate import FILE_ARGUMENTS, inside_folder
 from kerapipe.spec.model import (NESTED_LAYER_ARGS, LayerSpec, LossSpec, MetricSpec,
                                  OptimizerSpec, PipelineSpec, ScheduleSpec, is_custom_name)
@@ -111,17 +111,23 @@ def _resolve_file_arguments(key: Any, value: Any, base_dir: str, path: tuple) ->
 
 def build_loss(spec: PipelineSpec, custom: Optional[dict[str, Any]] = None) -> Any:
     """The loss object; ``from_logits`` is inferred from the output activation unless set."""
-    loss: LossSpec = spec.loss
+    return build_output_loss(spec.loss, output_activation(spec), ("loss",), custom)
+
+
+def build_output_loss(loss: LossSpec, activation: str, path: tuple = ("loss",),
+                      custom: Optional[dict[str, Any]] = None) -> Any:
+    """The loss object of one output (``path``: its key path): ``from_logits`` is
+    inferred from the output's ``activation`` unless the loss sets it."""
     if is_custom_name(loss.name):
         from kerapipe.compiler.imports import custom_loss
 
-        with keras_guard("keras-arguments", ("loss",), "the loss refused its arguments"):
+        with keras_guard("keras-arguments", path, "the loss refused its arguments"):
             return custom_loss((custom or {})[loss.name], dict(loss.kwargs))
     entry = load_catalog().losses.get(loss.name)
     kwargs = dict(loss.kwargs)
     if "from_logits" in entry.params and "from_logits" not in kwargs:
-        kwargs["from_logits"] = output_activation(spec) not in ("softmax", "sigmoid")
-    with keras_guard("keras-arguments", ("loss",), f"Keras refused the {entry.name} loss"):
+        kwargs["from_logits"] = activation not in ("softmax", "sigmoid")
+    with keras_guard("keras-arguments", path, f"Keras refused the {entry.name} loss"):
         return getattr(keras.losses, entry.name)(**kwargs)
 
 
@@ -346,6 +352,9 @@ def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict
             count = sum(math.prod(int(d) for d in w.shape) for w in weights)
             size = sum(math.prod(int(d) for d in w.shape) * _itemsize(w.dtype) for w in weights)
             sizes.append((path, count, size))
+    outputs = getattr(nodes, "outputs", ())
+    if len(outputs) > 1:  # several outputs: each output node's tensor, by node name
+        return {name: tensors[name] for name in outputs}
     return tensors[output_node(nodes).name]
 
 
@@ -457,9 +466,14 @@ def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = 
     nodes = model_nodes(spec)
     sizes: list = []
     built: list = []
-    with _deferred_weights() as deferred:
+    # A check of shapes (`allocate=False`: validate --deep) never downloads weights.
+    weights = contextlib.nullcontext() if allocate else shapes_only()
+    with weights, _deferred_weights() as deferred:
         inputs = model_inputs(nodes, input_shape, input_dtype)
         tensor = _call_nodes(nodes, inputs, custom, sizes, base_dir, built)
+        heads = output_heads(spec)
+        if heads:  # Keras's output names are the outputs' names as written
+            tensor = {head.name: tensor[head.node] for head in heads}
         model = _functional_model(spec, inputs, tensor)
     _refuse_too_large(sizes, model_memory_bound())
     if not allocate and sum(size for _, _, size in sizes) > allocate_up_to:
@@ -513,6 +527,17 @@ def build_inference_model(spec: PipelineSpec, model: keras.Model, preprocessing:
     # plain keras.saving.load_model could then not load without kerapipe imported.
     core = keras.Model(model.input, model.output, name=model.name)
     tensor = core(tensor)
+    heads = output_heads(spec)
+    if heads:  # ``classes``: whether each output's labels are classes, by output name
+        outputs = {}
+        for head in heads:
+            out = tensor[head.name]
+            if classes.get(head.name) and output_activation(
+                    model_nodes(spec), head.node) not in ("softmax", "sigmoid"):
+                out = keras.layers.Activation("sigmoid" if out.shape[-1] == 1 else "softmax",
+                                              name=f"{head.name}_probabilities")(out)
+            outputs[head.name] = out
+        return keras.Model(raw, outputs, name=f"{model.name}_inference")
     if classes and output_activation(model_nodes(spec)) not in ("softmax", "sigmoid"):
         final = "sigmoid" if tensor.shape[-1] == 1 else "softmax"
         tensor = keras.layers.Activation(final, name="probabilities")(tensor)
@@ -526,10 +551,13 @@ def _model_name(name: Optional[str]) -> str:
     return safe if re.match(r"[A-Za-z0-9]", safe) else "run" + safe
 
 
-def build_loss_on_probabilities(spec: PipelineSpec) -> keras.losses.Loss:
-    """The run's loss for a model that outputs probabilities (the inference model)."""
-    entry = load_catalog().losses.get(spec.loss.name)
-    kwargs = dict(spec.loss.kwargs)
+def build_loss_on_probabilities(spec: PipelineSpec, loss: Optional[LossSpec] = None
+                                ) -> keras.losses.Loss:
+    """The run's loss (or one output's ``loss``) for a model that outputs probabilities
+    (the inference model)."""
+    loss = loss or spec.loss
+    entry = load_catalog().losses.get(loss.name)
+    kwargs = dict(loss.kwargs)
     if "from_logits" in entry.params:
         kwargs["from_logits"] = False
     return getattr(keras.losses, entry.name)(**kwargs)

@@ -26,8 +26,13 @@ REGRESSION_LOSSES = frozenset({
 
 def regression_loss(spec: PipelineSpec) -> bool:
     """Whether the pipeline's loss fits a continuous target (its labels stay numbers)."""
-    entry = load_catalog().losses.get(spec.loss.name)
-    return (entry.name if entry else spec.loss.name) in REGRESSION_LOSSES
+    return is_regression_loss(spec.loss)
+
+
+def is_regression_loss(loss) -> bool:
+    """Whether a ``LossSpec`` fits a continuous target (an output's own loss, too)."""
+    entry = load_catalog().losses.get(loss.name)
+    return (entry.name if entry else loss.name) in REGRESSION_LOSSES
 
 
 def prepare_labels(raw: RawData, y: np.ndarray, y_test: Optional[np.ndarray], regression: bool

@@ -140,3 +140,77 @@ def predictions_csv(outputs: np.ndarray, *, inputs: Optional[Sequence[Any]] = No
             writer.writerow(line)
             index += 1
     return out.getvalue()
+
+
+def output_columns(name: str, outputs: np.ndarray, *, true: Optional[np.ndarray] = None,
+                   class_names: Optional[Sequence[Any]] = None, top_k: int = 1,
+                   num_classes: Optional[int] = None) -> tuple[list[str], list[list[Any]]]:
+    """One output's column group of a model of several outputs: the columns of
+    ``predictions_csv`` after ``index``/``input``, each prefixed ``<name>_``
+    (``digit_predicted, digit_predicted_name, digit_confidence, digit_true, ...``; for a
+    regression output ``size_predicted`` and ``size_true``), and one list of cells per
+    row. The rules are ``predictions_csv``'s."""
+    outputs = np.asarray(outputs)
+    rows = len(outputs)
+    if num_classes is None:
+        header = ["predicted"] + (["true"] if true is not None else [])
+        values = outputs.reshape(rows, -1)[:, 0] if rows else outputs.reshape(0)
+        cells = [[f"{value:.6g}"] + ([f"{float(true[i]):.6g}"] if true is not None else [])
+                 for i, value in enumerate(values)]
+        return [f"{name}_{column}" for column in header], cells
+    probabilities = class_columns(outputs)
+    k = ranked_columns(top_k, probabilities.shape[1])
+    header = ["predicted", "predicted_name", "confidence"]
+    if true is not None:
+        header += ["true", "true_name"]
+    for rank in range(2, k + 1):
+        header += [f"top{rank}", f"top{rank}_name", f"top{rank}_confidence"]
+    cells = []
+    index = 0
+    for block in top_classes(probabilities, k):
+        for ranked in block:
+            best = int(ranked[0])
+            line = [best, class_name(class_names, best), f"{probabilities[index, best]:.6f}"]
+            if true is not None:
+                label = int(true[index])
+                line += [label, class_name(class_names, label)]
+            for cls in ranked[1:]:
+                line += [int(cls), class_name(class_names, int(cls)),
+                         f"{probabilities[index, cls]:.6f}"]
+            cells.append(line)
+            index += 1
+    return [f"{name}_{column}" for column in header], cells
+
+
+def outputs_predictions_csv(outputs: dict, heads: dict, *,
+                            inputs: Optional[Sequence[Any]] = None,
+                            true: Optional[dict] = None, top_k: int = 1) -> str:
+    """The predictions of a model of several outputs as CSV text, one row per example:
+    ``index``, ``input`` (when ``inputs`` is given), then one column group per output in
+    ``heads`` order (``output_columns``).
+
+    Args:
+        outputs: each output's model outputs, by output name.
+        heads: output name -> ``(class_names, num_classes)`` (``num_classes`` ``None``:
+            a regression output).
+        inputs: one id per row, written as the ``input`` column.
+        true: each output's labels, by output name.
+        top_k: how many classes to rank per row of a classifier output.
+    """
+    header = ["index"] + (["input"] if inputs is not None else [])
+    groups = []
+    for name, (class_names, num_classes) in heads.items():
+        columns, cells = output_columns(name, outputs[name],
+                                        true=None if true is None else true[name],
+                                        class_names=class_names, top_k=top_k,
+                                        num_classes=num_classes)
+        header += columns
+        groups.append(cells)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    rows = len(groups[0]) if groups else 0
+    for index in range(rows):
+        lead = [index, inputs[index]] if inputs is not None else [index]
+        writer.writerow(lead + [cell for cells in groups for cell in cells[index]])
+    return out.getvalue()

@@ -14,7 +14,8 @@ from kerapipe.spec.known_datasets import (KnownDataset, example_shape_without_da
                                           known_dataset_name, regression_without_data)
 from kerapipe.spec.known_datasets import known_dataset as _known_dataset
 from kerapipe.spec.issues import WARNING, Issue, did_you_mean, safe_repr
-from kerapipe.spec.metrics import RunLabels, logged_metric_name, metric_issues, run_labels
+from kerapipe.spec.metrics import (RunLabels, logged_metric_name, metric_issues, output_heads,
+                                   run_labels)
 from kerapipe.spec.applications import backbone_issues, is_backbone
 from kerapipe.spec.graph import (MODEL_INPUT, ModelNode, as_nodes, graph_issues, model_nodes, output_node,
                                  toward_input)
@@ -31,16 +32,19 @@ def known_dataset(spec: PipelineSpec) -> Optional[KnownDataset]:
     return _known_dataset(spec.data.source)
 
 
-def output_activation(model: Any) -> str:
+def output_activation(model: Any, output: Optional[str] = None) -> str:
     """Activation of the model's output: ``softmax``, ``sigmoid``, ``linear``, ...
 
     ``model``: a ``PipelineSpec``, its nodes (``graph.model_nodes``), or layers as a
     chain. Read from the
     output node back toward the input, past activations and dropout. The compile side
-    uses it to infer ``from_logits`` when the loss does not say.
+    uses it to infer ``from_logits`` when the loss does not say. ``output``: the node of
+    one output of several (``OutputHead.node``); default: the (first) output.
     """
     nodes = as_nodes(model)
-    for layer in (node.layer for node in toward_input(nodes, output_node(nodes))):
+    start = (next((node for node in nodes if node.name == output), None) if output is not None
+             else output_node(nodes))
+    for layer in (node.layer for node in toward_input(nodes, start)):
         if layer.name == "Softmax":
             return "softmax"
         if layer.name == "Activation" or "activation" in layer.kwargs:
@@ -205,7 +209,13 @@ def check_loss_matches_labels(spec: PipelineSpec, issues: list[Issue]) -> None:
 
 def logged_metric_names(spec: PipelineSpec) -> list[str]:
     """Names that Keras's History will hold for this run (what `monitor` may name)."""
-    names = ["loss"] + [logged_metric_name(metric) for metric in spec.metrics]
+    heads = output_heads(spec)
+    if heads:  # Keras prefixes each output's loss and metrics with the output's name
+        names = ["loss"] + [f"{head.name}_loss" for head in heads] + [
+            f"{head.name}_{logged_metric_name(metric)}" for head in heads
+            for metric in head.metrics]
+    else:
+        names = ["loss"] + [logged_metric_name(metric) for metric in spec.metrics]
     if spec.data.split.validation > 0:
         names += ["val_" + name for name in list(names)]
     return names

@@ -15,7 +15,7 @@ here, at the metric's key, by ``validate`` where the spec tells the labels' kind
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.issues import Issue, safe_repr
@@ -147,11 +147,13 @@ def run_labels(spec: PipelineSpec, *, regression: Optional[bool], num_classes: O
     return RunLabels("classes", num_classes or output_units, logits)
 
 
-def metric_issues(spec: PipelineSpec, labels: RunLabels) -> list[Issue]:
-    """The metrics of ``spec`` that cannot measure ``labels``, one issue at each."""
+def metric_issues(spec: PipelineSpec, labels: RunLabels,
+                  head: Optional["OutputHead"] = None) -> list[Issue]:
+    """The metrics of ``spec`` (or of one output of several, ``head``) that cannot
+    measure ``labels``, one issue at each."""
     issues = []
-    for index, metric in enumerate(spec.metrics):
-        path = ("metrics", index)
+    for index, metric in enumerate(head.metrics if head is not None else spec.metrics):
+        path = head.metric_path(index) if head is not None else ("metrics", index)
         name = metric_class(metric)
         inputs = metric_inputs(metric)
         if labels.kind == "regression":
@@ -179,3 +181,53 @@ def metric_issues(spec: PipelineSpec, labels: RunLabels) -> list[Issue]:
                                 f"are classes 0..{labels.classes - 1}. Received: "
                                 f"target_class_ids={safe_repr(targets)}"))
     return issues
+
+
+@dataclass(frozen=True)
+class OutputHead:
+    """One output of a model of several (``model.outputs``), its defaults filled in.
+
+    Attributes:
+        name: the output's name as written (Keras's output name: History logs
+            ``<name>_loss``, ``<name>_<metric>``).
+        node: the node whose tensor it is (``graph.model_nodes(spec).outputs``).
+        label: the npz array of its labels; ``None``: the source's labels (``y``).
+        loss: its ``LossSpec`` (default: the top-level ``loss``).
+        metrics: its ``MetricSpec`` list (default: the top-level ``metrics``).
+        weight: its loss weight (default 1).
+        path: the key path of its entry (``("model", "outputs", 1)``).
+    """
+
+    name: str
+    node: str
+    label: Optional[str]
+    loss: Any
+    metrics: list
+    weight: float
+    path: tuple
+
+    def metric_path(self, index: int) -> tuple:
+        """The key path of its metric ``index`` (its own, else the top-level one's)."""
+        return (self.path + ("metrics", index) if self._own_metrics else ("metrics", index))
+
+    @property
+    def loss_path(self) -> tuple:
+        return self.path + ("loss",) if self._own_loss else ("loss",)
+
+    _own_loss: bool = False
+    _own_metrics: bool = False
+
+
+def output_heads(spec: PipelineSpec) -> list[OutputHead]:
+    """The outputs of a model of several, in ``model.outputs`` order; ``[]`` for a model
+    of one output (the top-level ``loss`` and ``metrics`` are its, as they always were)."""
+    from kerapipe.spec.graph import model_nodes
+
+    heads = spec.model.heads
+    nodes = model_nodes(spec).outputs
+    if len(heads) < 2 or len(nodes) != len(heads):
+        return []
+    return [OutputHead(head.name, node, head.label, head.loss or spec.loss,
+                       list(head.metrics if head.metrics is not None else spec.metrics),
+                       head.weight, head.path, head.loss is not None, head.metrics is not None)
+            for head, node in zip(heads, nodes)]

@@ -452,6 +452,28 @@ class PipelineSpec:
                                 f"output folder: {RUN_NAME_RULE}. Rename the run, e.g. "
                                 f"`mnist-cnn`. Received: name={safe_repr(name)}"))
         _check_model_inputs(values.get("data"), values.get("model"), issues)
+        _check_model_outputs(values.get("data"), values.get("model"), issues)
+
+
+def _check_model_outputs(data: Optional[DataSpec], model: Optional[ModelSpec],
+                         issues: list[Issue]) -> None:
+    """A model of several outputs reads each output's labels from an npz array; the
+    one_hot step (on the one label array) does not apply to it."""
+    heads = getattr(model, "heads", ()) or ()
+    if data is None or len(heads) < 2:
+        return
+    if data.source.npz is None:
+        issues.append(Issue("not-applicable", ("model", "outputs"), f"a model of {len(heads)} "
+                            "outputs reads each output's labels from an npz array (data.source."
+                            f"npz), but data.source.{data.source.kind} gives one label. Use an "
+                            "npz source, or one output.", at_key=True))
+    for index, step in enumerate(data.preprocess):
+        if step.kind == "one_hot":
+            issues.append(Issue("not-applicable", ("data", "preprocess", index, step.kind),
+                                "one_hot works on the one label array of a model of one "
+                                f"output; this model has {len(heads)}. Use "
+                                "sparse_categorical_crossentropy on class indices instead.",
+                                at_key=True))
 
 
 def _check_model_inputs(data: Optional[DataSpec], model: Optional[ModelSpec],

@@ -127,7 +127,7 @@ class Source:
         from kerapipe.compiler import backend  # noqa: F401  (the quiet first TensorFlow import)
         import tensorflow as tf
 
-        return tf.data.Dataset.from_tensor_slices((split.x, split.y))
+        return tf.data.Dataset.from_tensor_slices((split.x, split.targets))
 
     def explain_decode_failure(self, data: LoadedData, message: str,
                                stage: str) -> Optional[DataError]:

@@ -11,22 +11,24 @@ never a bare traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
-from kerapipe.compiler.labels import prepare_labels, regression_loss
+from kerapipe.compiler.labels import is_regression_loss, prepare_labels, regression_loss
 from kerapipe.compiler.sources import source_for
 from kerapipe.compiler.splits import stratified_split
 from kerapipe.errors import DataError
+from kerapipe.spec.metrics import output_heads
 from kerapipe.spec.model import PipelineSpec
 
 if TYPE_CHECKING:
     from kerapipe.compiler.sources import Source
 
-__all__ = ["LoadedData", "Split", "load_data"]
+__all__ = ["LoadedData", "OutputLabels", "Split", "load_data"]
 
 
 @dataclass
@@ -46,9 +48,24 @@ class Split:
     x: np.ndarray
     y: np.ndarray
     ids: np.ndarray
+    y_outputs: Optional[dict] = None  # several outputs: each one's labels (``y``: the first's)
 
     def __len__(self) -> int:
         return len(self.y)
+
+    @property
+    def targets(self):
+        """What the model learns: ``y``, or for several outputs each one's labels by name."""
+        return self.y_outputs if self.y_outputs is not None else self.y
+
+
+@dataclass
+class OutputLabels:
+    """The labels of one output of several: its class names and count (``None``: a
+    continuous target)."""
+
+    class_names: Optional[list[str]]
+    num_classes: Optional[int]
 
 
 @dataclass
@@ -65,6 +82,9 @@ class LoadedData:
     description: str
     source: Source  # reads the splits in tf.data (``features``, ``examples``)
     feature_names: Optional[list[str]] = None  # CSV: the feature columns, in model order
+    # Several outputs: each one's labels by output name (``class_names``/``num_classes``
+    # above are the first output's).
+    outputs: Optional[dict[str, OutputLabels]] = None
 
 
 def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
@@ -81,7 +101,9 @@ def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
     source = source_for(spec, base_dir)
     raw = source.load()
 
-    regression = raw.regression if raw.regression is not None else regression_loss(spec)
+    heads = output_heads(spec)
+    regression = (raw.regression if raw.regression is not None else
+                  is_regression_loss(heads[0].loss) if heads else regression_loss(spec))
     pad_steps = spec.data.options_of("pad_sequences")
 
     x, y = _prepared(source, raw.x, raw.names[0], raw, pad_steps), raw.y
@@ -100,26 +122,28 @@ def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
                                 "shape the model is trained on. Check that the arrays belong "
                                 "together.")
     y, y_test, class_names, num_classes = prepare_labels(raw, y, y_test, regression)
+    outputs, y_out, y_out_test = _output_labels(raw, heads, y, y_test, class_names,
+                                                num_classes)
 
     split = spec.data.split
     test = None
     if raw.x_test is not None:
         train_idx, val_idx = stratified_split(y, [split.validation], spec.seed, split.stratify)
-        test = Split(x_test, y_test, test_ids)
+        test = Split(x_test, y_test, test_ids, y_out_test)
     else:
         train_idx, val_idx, test_idx = stratified_split(
             y, [split.validation, split.test], spec.seed, split.stratify)
         if split.test > 0:
             test_idx = source.arrange(test_idx)
-            test = Split(rows(x, test_idx), y[test_idx], ids[test_idx])
+            test = Split(rows(x, test_idx), y[test_idx], ids[test_idx], labels(y_out, test_idx))
     if len(train_idx) == 0:
         raise DataError(f"{raw.where}: no examples are left for training: {len(y)} examples "
                         f"with data.split validation={split.validation:g}"
                         + ("" if raw.x_test is not None else f", test={split.test:g}")
                         + ". Lower the fractions or add data.")
     train_idx, val_idx = source.arrange(train_idx), source.arrange(val_idx)
-    validation = (Split(rows(x, val_idx), y[val_idx], ids[val_idx]) if split.validation > 0
-                  else None)
+    validation = (Split(rows(x, val_idx), y[val_idx], ids[val_idx], labels(y_out, val_idx))
+                  if split.validation > 0 else None)
 
     # Images: (h, w, c) as decoded; arrays (padded sequences included): one row's shape;
     # several inputs: each input's.
@@ -131,11 +155,12 @@ def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
         if not all(d >= 1 for d in shape):  # TensorFlow crashed the process on (n, 0)
             raise DataError(f"{raw.where}: examples of shape {shape} hold no values (a "
                             "dimension of size 0). Each example needs at least one feature.")
-    return LoadedData(train=Split(rows(x, train_idx), y[train_idx], ids[train_idx]),
+    return LoadedData(train=Split(rows(x, train_idx), y[train_idx], ids[train_idx],
+                                  labels(y_out, train_idx)),
                       validation=validation, test=test, class_names=class_names,
                       num_classes=num_classes, example_shape=example_shape,
                       fingerprint=raw.fingerprint, description=raw.description,
-                      source=source, feature_names=raw.feature_names)
+                      source=source, feature_names=raw.feature_names, outputs=outputs)
 
 
 def rows(x: Any, indices: np.ndarray) -> Any:
@@ -169,3 +194,36 @@ def _parts(x: Any, x_test: Any, raw: Any):
         train_names, test_names = _array_names(raw, x, False), _array_names(raw, x_test, True)
         return [((train_names[k], test_names[k]), x[k], x_test[k]) for k in x]
     return [((raw.names[0], raw.names[2]), x, x_test)]
+
+
+def labels(y_outputs: Optional[dict], indices: np.ndarray) -> Optional[dict]:
+    """The rows ``indices`` of each output's labels (``None`` for one output)."""
+    if y_outputs is None:
+        return None
+    return {name: part[indices] for name, part in y_outputs.items()}
+
+
+def _output_labels(raw: Any, heads: list, y: np.ndarray, y_test: Optional[np.ndarray],
+                   class_names: Optional[list], num_classes: Optional[int]):
+    """A model of several outputs: each output's ``OutputLabels`` and its labels (train
+    and test), prepared as the first's are (class indices, or numbers for a regression
+    loss); ``(None, None, None)`` for one output."""
+    if not heads:
+        return None, None, None
+    outputs = {heads[0].name: OutputLabels(class_names, num_classes)}
+    y_out = {heads[0].name: y}
+    y_out_test = {heads[0].name: y_test} if y_test is not None else None
+    for head in heads[1:]:
+        train_name, test_name = raw.output_arrays[head.name]
+        part = dataclasses.replace(raw, names=(raw.names[0], train_name, raw.names[2],
+                                               test_name or ""),
+                                   class_names=None, num_classes=None, label_text=None,
+                                   lines=None)
+        test_labels = raw.output_y_test[head.name] if raw.output_y_test else None
+        train, test, names, count = prepare_labels(part, raw.output_y[head.name], test_labels,
+                                                   is_regression_loss(head.loss))
+        outputs[head.name] = OutputLabels(names, count)
+        y_out[head.name] = train
+        if y_out_test is not None:
+            y_out_test[head.name] = test
+    return outputs, y_out, y_out_test

@@ -191,7 +191,16 @@ class NpzFileSource(ArraySource):
     kind = "npz"
 
     def load(self) -> RawData:
-        return load_npz(self.options, self.base_dir, self.spec.model.inputs)
+        from kerapipe.spec.metrics import output_heads
+
+        heads = output_heads(self.spec)
+        options = self.options
+        if heads and heads[0].label is not None:  # the first output's labels are `y`
+            options = NpzSource(options.path, options.x, heads[0].label)
+        raw = load_npz(options, self.base_dir, self.spec.model.inputs)
+        if heads:
+            _read_output_labels(raw, resolve(self.base_dir, options.path), heads[1:])
+        return raw
 
 
 _INPUTS_FIX = "Save the inputs with numpy.savez(path, x=features)."
@@ -404,3 +413,36 @@ def _check_input_lengths(where: str, x_names: list[str], arrays: dict, y_name: s
                             "row per example, in the same order. Check that the arrays belong "
                             "together.")
     _check_lengths(where, first, arrays[first], y_name, arrays[y_name])
+
+
+def _read_output_labels(raw: RawData, path: str, heads: list) -> None:
+    """The label arrays of a model's outputs after the first (``OutputHead.label``), each
+    one row per example: ``<label>``, or with the file's own test split ``<label>_train``
+    (or ``<label>``) and ``<label>_test``."""
+    where = raw.where
+    headers = npz_headers(path, where)
+    listing = ", ".join(f"{n} {h.shape}" for n, h in headers.items()) or "nothing"
+    names: dict[str, tuple[str, Optional[str]]] = {}
+    for head in heads:
+        label = head.label
+        train = next((n for n in (label, label + "_train") if n in headers), None)
+        if train is None:
+            raise DataError(f"{where}: no array '{label}', the labels of output "
+                            f"'{head.name}'.{did_you_mean(label, list(headers))} The file "
+                            f"holds: {listing}. Set the output's `label:` to its array.")
+        test = None
+        if raw.y_test is not None:
+            test = label + "_test"
+            if test not in headers:
+                raise DataError(f"{where}: has a test split ('{raw.names[3]}') but no "
+                                f"'{test}' for output '{head.name}'. Add it to the file.")
+        names[head.name] = (train, test)
+    arrays = read_npz(path, [n for pair in names.values() for n in pair if n], where)
+    raw.output_arrays = names
+    raw.output_y = {name: arrays[train] for name, (train, _) in names.items()}
+    for name, (train, _) in names.items():
+        _check_lengths(where, raw.names[1], raw.y, train, arrays[train])
+    if raw.y_test is not None:
+        raw.output_y_test = {name: arrays[test] for name, (_, test) in names.items()}
+        for name, (_, test) in names.items():
+            _check_lengths(where, raw.names[3], raw.y_test, test, arrays[test])

@@ -35,6 +35,11 @@ class RawData:
     ids: Optional[np.ndarray] = None
     test_ids: Optional[np.ndarray] = None
     feature_names: Optional[list[str]] = None  # CSV: the feature columns, in model order
+    # A model of several outputs: the labels of each output after the first (whose are
+    # ``y``), by output name, with their array names for messages.
+    output_y: Optional[dict] = None
+    output_y_test: Optional[dict] = None
+    output_arrays: Optional[dict] = None  # output name -> (array name, test array name)
 
 
 def is_ragged(x: Any) -> bool:
