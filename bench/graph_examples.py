@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train import kerapipe_command, run_timed  # noqa: E402
+from train import kerapipe_command, phases, run_timed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results-graph.json"
@@ -41,6 +41,16 @@ EXAMPLES: dict[str, tuple[int, list[str]]] = {
 }
 
 
+# Medians reported per side: the whole process, its phases (from the stamped "Epoch i/E"
+# lines, as bench/train.py reads them) and the test accuracy.
+PHASES = ("wall", "startup", "first_epoch", "steady_epoch", "after_fit", "test_accuracy")
+
+
+def _median(values: list) -> Any:
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else float("nan")
+
+
 def _json_line(lines: list) -> dict:
     return json.loads(next(text for _, stream, text in reversed(lines)
                            if stream == "out" and text.startswith("{")))
@@ -51,7 +61,7 @@ def run_keras(example: str, epochs: int) -> dict[str, Any]:
     report = _json_line(done["lines"])
     return {"wall": done["wall"], "cpu": done["cpu"], "rss_mib": done["rss_mib"],
             "test_accuracy": report["test_accuracy"], "epochs_run": report["epochs_run"],
-            "splits": report["splits"]}
+            "splits": report["splits"], **phases(done["wall"], done["lines"])}
 
 
 def run_kerapipe(example: str, epochs: int, sets: list[str]) -> dict[str, Any]:
@@ -66,7 +76,8 @@ def run_kerapipe(example: str, epochs: int, sets: list[str]) -> dict[str, Any]:
         record = json.loads((folder / "run.json").read_text())
     return {"wall": done["wall"], "cpu": done["cpu"], "rss_mib": done["rss_mib"],
             "test_accuracy": metrics["test"]["accuracy"], "epochs_run": metrics["epochs_run"],
-            "splits": [record["data"]["splits"][k] for k in ("train", "validation", "test")]}
+            "splits": [record["data"]["splits"][k] for k in ("train", "validation", "test")],
+            **phases(done["wall"], done["lines"])}
 
 
 def benchmark(pairs: int, only: list[str], quick: bool) -> dict[str, Any]:
@@ -83,10 +94,11 @@ def benchmark(pairs: int, only: list[str], quick: bool) -> dict[str, Any]:
                 print(f"{example} pair {pair + 1}/{pairs} {side:<9} wall {run['wall']:6.2f} s  "
                       f"epochs {run['epochs_run']}  test acc {run['test_accuracy']:.4f}  "
                       f"RSS {run['rss_mib'] or 0:.0f} MiB", flush=True)
-        medians = {side: {key: statistics.median(r[key] for r in runs[side])
-                          for key in ("wall", "test_accuracy")} for side in runs}
+        medians = {side: {key: _median([r.get(key) for r in runs[side]]) for key in PHASES}
+                   for side in runs}
         ratio = medians["kerapipe"]["wall"] / medians["keras"]["wall"]
-        points = 100 * abs(medians["kerapipe"]["test_accuracy"] - medians["keras"]["test_accuracy"])
+        points = round(100 * abs(medians["kerapipe"]["test_accuracy"]
+                                 - medians["keras"]["test_accuracy"]), 6)  # 1.0000000000000009
         results[example] = {"epochs": epochs, "medians": medians, "wall_ratio": ratio,
                             "accuracy_points": points,
                             "same_splits": runs["keras"][0]["splits"] == runs["kerapipe"][0]["splits"],
@@ -102,6 +114,11 @@ def print_table(results: dict[str, Any]) -> None:
         print(f"{example:<18}{result['epochs']:>7}{a['wall']:>10.2f}{b['wall']:>10.2f}"
               f"{result['wall_ratio']:>7.3f}{a['test_accuracy']:>12.4f}{b['test_accuracy']:>12.4f}"
               f"{result['accuracy_points']:>11.2f}")
+    print(f"\n{'phases (median s), A / B':<26}" + "".join(f"{key:>20}" for key in PHASES[1:5]))
+    for example, result in results.items():
+        a, b = result["medians"]["keras"], result["medians"]["kerapipe"]
+        print(f"{example:<26}" + "".join(f"{a.get(key, float('nan')):>9.2f} /{b.get(key, float('nan')):>8.2f} "
+                                          for key in PHASES[1:5]))
 
 
 def main() -> None:
