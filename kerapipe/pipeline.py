@@ -143,10 +143,12 @@ class CompiledPipeline:
 
     def predict_proba(self, x: Optional[np.ndarray] = None) -> np.ndarray:
         """Class probabilities for raw inputs ``x`` (default: the test split's inputs);
-        for a regression pipeline, the predicted values (shape ``(n, units)``).
+        for a regression pipeline, the predicted values (shape ``(n, units)``); for a
+        model of several outputs, a dict of each output's, by name.
 
         ``x`` is an array of raw examples as the data holds them (uint8 images, CSV
-        feature rows, padded token ids); for image folders, decoded images.
+        feature rows, padded token ids); for image folders, decoded images; for a model
+        of several inputs, a dict of one array per input, by name.
         """
         batch = max(self.spec.data.batch_size, 256)
         if x is not None:
@@ -163,7 +165,7 @@ class CompiledPipeline:
         index of each example (``kerapipe.compiler.predictions``' rule: the most probable
         class; one sigmoid unit predicts 1 when its probability is above 0.5), or for a
         regression pipeline the predicted values (shape ``(n,)`` for one output unit,
-        else ``(n, units)``)."""
+        else ``(n, units)``); for several outputs, a dict of each one's, by name."""
         outputs = self.predict_proba(x)
         if self.data.outputs is not None:  # several outputs: each one's, by name
             return {name: predicted_values(outputs[name]) if facts.num_classes is None

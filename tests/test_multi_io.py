@@ -492,3 +492,15 @@ def test_outputs_predictions_csv_follows_each_outputs_rules():
         "odd_top2,odd_top2_name,odd_top2_confidence,size_predicted",
         "0,a,1,one,0.700000,2,two,0.200000,1,1,0.800000,0,0,0.200000,1.5",
         "1,b,0,zero,0.500000,2,two,0.300000,0,0,0.900000,1,1,0.100000,2.25"]
+
+
+def test_a_class_metric_on_a_regression_output_is_refused_at_the_outputs_metric(tmp_path):
+    from kerapipe import compile_pipeline
+    from kerapipe.errors import SpecError
+
+    text = TWO_OUTPUTS.replace("metrics: [mae]", "metrics: [precision]").replace(
+        "monitor: val_size_mae", "monitor: val_size_loss")
+    with pytest.raises(SpecError) as err:
+        compile_pipeline(write_workspace(tmp_path, text, **two_output_arrays()))
+    assert [(i.code, i.key_path, i.line) for i in err.value.issues] == [
+        ("metric-label-mismatch", "model.outputs[1].metrics[0]", 20)]

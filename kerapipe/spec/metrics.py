@@ -196,6 +196,7 @@ class OutputHead:
         metrics: its ``MetricSpec`` list (default: the top-level ``metrics``).
         weight: its loss weight (default 1).
         path: the key path of its entry (``("model", "outputs", 1)``).
+        own_loss, own_metrics: the entry gives its own (else the top-level ones are its).
     """
 
     name: str
@@ -205,17 +206,17 @@ class OutputHead:
     metrics: list
     weight: float
     path: tuple
+    own_loss: bool = False
+    own_metrics: bool = False
 
     def metric_path(self, index: int) -> tuple:
         """The key path of its metric ``index`` (its own, else the top-level one's)."""
-        return (self.path + ("metrics", index) if self._own_metrics else ("metrics", index))
+        return self.path + ("metrics", index) if self.own_metrics else ("metrics", index)
 
     @property
     def loss_path(self) -> tuple:
-        return self.path + ("loss",) if self._own_loss else ("loss",)
-
-    _own_loss: bool = False
-    _own_metrics: bool = False
+        """The key path of its loss (its own, else the top-level one)."""
+        return self.path + ("loss",) if self.own_loss else ("loss",)
 
 
 def output_heads(spec: PipelineSpec) -> list[OutputHead]:
