@@ -648,3 +648,20 @@ def test_the_blocks_mapping_and_a_block_of_one_named_input(blocks, expected):
         text = text.replace("    - one: {}\n", "")
     errors = [(i.code, i.key_path, i.line) for i in validate_text(text, "p.yaml").errors]
     assert errors == expected
+
+
+def test_a_fault_in_a_repeated_block_is_reported_once_and_nested_uses_count_per_scope():
+    """An unused layer inside a block used with `repeat: 3` gave three warnings at one
+    line; an unnamed nested use was numbered across the whole model (`inner_3` in the
+    second repeat)."""
+    text = ("kerapipe: 1\ndata: {source: {sample: mnist}}\nmodel:\n  blocks:\n"
+            "    inner:\n      layers: [{Dense: {units: 4, name: d}}]\n"
+            "    outer:\n      layers:\n        - Dense: {units: 4, name: spare}\n"
+            "        - inner: {}\n          inputs: input\n"
+            "  layers:\n    - Flatten\n    - outer: {name: stage}\n      repeat: 3\n"
+            "    - Dense: {units: 10}\n")
+    result = validate_text(text, "p.yaml")
+    assert [(i.code, i.key_path, i.line) for i in result.issues] == [
+        ("unused-layer", "model.blocks.outer.layers[0].Dense", 9)]
+    names = [node.name for node in model_nodes(result.spec)]
+    assert "stage.2.inner_1.d" in names and not any("inner_2" in name for name in names)

@@ -283,3 +283,18 @@ def test_suggestion_is_remembered_and_skipped_for_absurd_names(monkeypatch):
     assert did_you_mean("x" * 100_000, names) == ""
     assert did_you_mean("DENSE", names) == " Did you mean 'Dense'?"  # case alone: no difflib
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("layer", [
+    "- applications.MobileNetV3Small: {include_top: false, weights: imagenet, pooling: avg}",
+    "- applications.MobileNetV3Small",
+], ids=["mapping", "bare-name"])
+def test_set_reaches_the_arguments_of_a_dotted_layer_name(layer):
+    """`--set model.layers[0].applications.MobileNetV3Small.weights=null` was split at every
+    dot and refused; the parts naming one key of the file are that key."""
+    text = ("kerapipe: 1\ndata:\n  source: {keras: cifar10}\nmodel:\n  layers:\n    "
+            + layer + "\n    - Dense: {units: 10}\n")
+    result = validate_text(text, "p.yaml",
+                           ["model.layers[0].applications.MobileNetV3Small.weights=null"])
+    assert result.errors == []
+    assert result.spec.model.layers[0].kwargs["weights"] is None

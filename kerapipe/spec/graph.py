@@ -259,7 +259,7 @@ class _Expansion:
         self.visible_top: list[str] = []
         self.problems: list[Issue] = []
         self._seen: set = set()
-        self._use_counts: dict[str, int] = {}
+        self._use_counts: dict[tuple, int] = {}
 
     def problem(self, issue: Issue) -> None:
         key = (issue.code, tuple(issue.path), issue.message)
@@ -381,7 +381,8 @@ class _Expansion:
              use: tuple) -> Optional[str]:
         given = self._local_name(entry)
         while True:  # a use without `name:` gets the first free `block_N`
-            count = self._use_counts[entry.block] = self._use_counts.get(entry.block, 0) + 1
+            key = (scope, entry.block)  # numbered within its scope: `stage.1.conv_block_1`
+            count = self._use_counts[key] = self._use_counts.get(key, 0) + 1
             local = given or f"{entry.block}_{count}"
             base = f"{scope}.{local}" if scope else local
             if given or base not in self.owner:
@@ -425,8 +426,9 @@ class _Expansion:
     def report_unused(self, outputs: set) -> None:
         taken = {name for node in self.nodes for name in node.inputs} | outputs
         for node in self.nodes:
-            if node.name not in taken:
+            if node.name not in taken:  # in a block: once for every use (no scoped name)
+                which = f" ({node.name})" if not node.use else " in each use of its block"
                 self.problem(Issue("unused-layer", node.path + (node.layer.name,), "nothing takes the "
-                             f"output of this layer ({node.name}) and it is not a model output; "
+                             f"output of this layer{which} and it is not a model output; "
                              "it is computed for nothing. Wire it with `inputs:`, list it in "
                              "`model.outputs`, or remove it.", severity=WARNING, at_key=True))

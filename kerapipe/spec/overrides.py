@@ -91,6 +91,7 @@ def apply_overrides(document: Document, overrides: list[str]) -> list[Issue]:
                 issue.file, issue.line, issue.column = origin, 0, 0
             issues += loaded.issues
             continue
+        path = _join_dotted_keys(document.data, path)
         created: list[tuple] = []
         problem = _assign(document.data, path, loaded.data if loaded else None, created)
         if problem:
@@ -100,6 +101,34 @@ def apply_overrides(document: Document, overrides: list[str]) -> list[Issue]:
             document.overrides[made] = origin
         document.overrides[path] = origin
     return issues
+
+
+def _join_dotted_keys(data: Any, path: tuple) -> tuple:
+    """``path`` with the parts joined that name one key holding dots in the file: a layer
+    key such as ``applications.ResNet50`` or ``module.Name`` (the key path is split at
+    every dot). The longest key the file has at that place wins."""
+    joined: list = []
+    target, index = data, 0
+    while index < len(path):
+        part = path[index]
+        if isinstance(part, str) and isinstance(target, (dict, str)) and not (
+                isinstance(target, dict) and part in target):
+            for end in range(len(path), index + 1, -1):
+                pieces = path[index:end]
+                name = ".".join(pieces) if all(isinstance(p, str) for p in pieces) else None
+                if name is not None and (name in target if isinstance(target, dict)
+                                         else name == target):  # `- applications.X` bare
+                    part, index = name, end - 1
+                    break
+        joined.append(part)
+        if isinstance(target, dict):
+            target = target.get(part)
+        elif isinstance(target, list) and isinstance(part, int) and 0 <= part < len(target):
+            target = target[part]
+        else:
+            target = None
+        index += 1
+    return tuple(joined)
 
 
 def _assign(data: Any, path: tuple, value: Any, created: list[tuple]) -> str:
