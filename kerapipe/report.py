@@ -37,8 +37,10 @@ def format_plan(compiled) -> str:
              for name in ("train", "validation", "test")}
     lines.append("splits: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
     lines.append("stages (shape of one example):")
-    for name, shape in compiled.preprocessing.stages:
-        lines.append(f"  {name:<16} {tuple(shape)}")
+    stages = compiled.preprocessing.stages
+    width = max([16] + [len(name) for name, _ in stages])  # `RandomTranslation` is 17
+    for name, shape in stages:
+        lines.append(f"  {name:<{width}} {tuple(shape)}")
     from kerapipe.compiler.datasets import use_cache
 
     cache = "cache, " if use_cache(spec, data.train, compiled.preprocessing) else ""

@@ -17,7 +17,7 @@ from kerapipe.spec.issues import WARNING, Issue, did_you_mean, safe_repr
 from kerapipe.spec.metrics import (RunLabels, logged_metric_name, metric_issues, output_heads,
                                    run_labels)
 from kerapipe.spec.applications import backbone_issues, is_backbone
-from kerapipe.spec.graph import (MODEL_INPUT, ModelNode, as_nodes, graph_issues, model_nodes, output_node,
+from kerapipe.spec.graph import (ModelNode, as_nodes, graph_issues, model_nodes, output_node,
                                  toward_input)
 from kerapipe.spec.model import (NESTED_LAYER_ARGS, LayerSpec, PipelineSpec, ScheduleSpec,
                                  is_custom_name)
