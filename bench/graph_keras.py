@@ -104,8 +104,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("example", choices=sorted(EXAMPLES))
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=SEED, help="seed of the weights and "
+                        "the shuffling (the split stays seed 42's): another seed shows how "
+                        "far two equally good runs differ")
     args = parser.parse_args()
-    keras.utils.set_random_seed(SEED)
+    keras.utils.set_random_seed(args.seed)
     # each example: model, data, split, optimizer, loss, batch size, early stopping (its
     # pipeline's `train.early_stopping: {monitor: val_loss, patience: 3, ...}`) or none
     model, x, y, (train, val, test), optimizer, loss, batch, early = EXAMPLES[args.example]()
