@@ -268,3 +268,24 @@ def test_an_initializer_refusing_its_value_is_reported_by_deep_as_by_plan(tmp_pa
         code, out, err = call_main(*command, file)
         assert_located(code, out, err, 2, "shape-error", "model.layers[1].Dense")
         assert "Keras could not build Dense" in out + err
+
+
+@pytest.mark.parametrize("steps, expected", [
+    ("[{reshape: [28, 28, 1]}, {RandomCrop: {height: 20, width: 20}}, {resize: [28, 28]}]", []),
+    ("[{reshape: [28, 28, 1]}, {RandomCrop: {height: 20, width: 20}}]",
+     [("augmentation-shape", "data.preprocess[1].RandomCrop")]),
+    ("[{reshape: [28, 28, 1]}, {RandomCrop: {height: 20, width: 20}}, {resize: [24, 24]},"
+     " {RandomFlip: {}}]", []),
+], ids=["crop-then-resize-back", "crop-alone", "crop-resize-flip"])
+def test_a_crop_is_accepted_when_a_later_step_gives_every_split_one_shape(steps, expected):
+    """keras.io's random crop + resize: training sees crop -> resize, validation, test and
+    the saved model the resize alone, so both give the model the same shape. It was
+    refused at the crop (the check read each step alone), which its own hint proposed."""
+    from kerapipe.compiler.deep import deep_check
+    from kerapipe.spec.validate import validate_text
+
+    text = ("kerapipe: 1\ndata:\n  source: {sample: mnist}\n  preprocess: " + steps +
+            "\nmodel:\n  layers: [Flatten, {Dense: {units: 10}}]\n")
+    result = validate_text(text, "p.yaml")
+    assert result.errors == []
+    assert [(i.code, i.key_path) for i in deep_check(result.spec)] == expected

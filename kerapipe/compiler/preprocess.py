@@ -146,6 +146,9 @@ def preprocessing_layers(spec: PipelineSpec, raw_shape: tuple, dtype: str = "flo
     shape = tuple(raw_shape)
     result.stages.append(("raw input", shape))
     tensor = None
+    # What validation, test and the saved model see: training-only steps pass examples
+    # through there, so a crop is fine when a later step (`resize`) restores the shape.
+    seen, reshaped = shape, None
     for index, step in enumerate(spec.data.preprocess):
         kind = step_kind(step.kind)
         if kind.stage == "load":
@@ -164,10 +167,18 @@ def preprocessing_layers(spec: PipelineSpec, raw_shape: tuple, dtype: str = "flo
             tensor = layer(keras.Input(shape=shape, dtype=dtype) if tensor is None else tensor)
         out = tuple(tensor.shape[1:])
         _check_step_shape(step.kind, path, shape, out)
+        if kind.training_only:
+            reshaped = reshaped or (out != shape and (step.kind, path, shape, out))
+        else:
+            with keras_guard("layer-arguments", path, f"the {step.kind} step cannot take an "
+                             f"example of shape {seen} (without augmentation)"):
+                seen = tuple(layer.compute_output_shape((None, *seen))[1:])
         shape = out
         result.stages.append((step.kind, shape))
         random = kind.training_only
         (result.after_cache if random or result.after_cache else result.before_cache).append(layer)
+    if reshaped and seen != shape:
+        _refuse_reshaping_augmentation(*reshaped, seen)
     return result
 
 
@@ -192,16 +203,24 @@ def _check_step_shape(kind: str, path: tuple, shape: tuple, out: tuple) -> None:
         raise SpecError([Issue("shape-error", path, f"the {kind} step leaves no values: it "
                                f"turns an example of shape {shape} into {out}. Every size must "
                                "be at least 1.", at_key=True)])
-    if step_kind(kind).training_only and out != shape:
-        larger = any(o is not None and s is not None and o > s for o, s in zip(out, shape))
-        why = (f" ({kind} cannot take {out[:2]} out of {shape[:2]}; Keras would enlarge the "
-               "images instead)" if larger else "")
-        raise SpecError([Issue("augmentation-shape", path, f"{kind} changes the example shape "
-                               f"from {shape} to {out}{why}, but augmentation runs on training "
-                               f"batches only, so validation, test and the saved model would "
-                               f"see {shape}. Keep the shape: a crop no larger than the input, "
-                               "then `resize` back, or RandomZoom/RandomTranslation.",
-                               at_key=True)])
+    larger = any(o is not None and s is not None and o > s for o, s in zip(out, shape))
+    if step_kind(kind).training_only and larger:
+        _refuse_reshaping_augmentation(kind, path, shape, out, shape)
+
+
+def _refuse_reshaping_augmentation(kind: str, path: tuple, shape: tuple, out: tuple,
+                                   seen: tuple) -> None:
+    """A training-only step whose change of shape the model would not see the same way
+    in validation, test and the saved model (where it passes examples through)."""
+    larger = any(o is not None and s is not None and o > s for o, s in zip(out, shape))
+    why = (f" ({kind} cannot take {out[:2]} out of {shape[:2]}; Keras would enlarge the "
+           "images instead)" if larger else "")
+    raise SpecError([Issue("augmentation-shape", path, f"{kind} changes the example shape "
+                           f"from {shape} to {out}{why}, but augmentation runs on training "
+                           f"batches only, so validation, test and the saved model would "
+                           f"see {seen} where training sees the shape after it. Keep the "
+                           "shape: a crop no larger than the input, then `resize` back, or "
+                           "RandomZoom/RandomTranslation.", at_key=True)])
 
 
 def build_preprocessing(spec: PipelineSpec, train_features: Callable[[], tf.data.Dataset],
