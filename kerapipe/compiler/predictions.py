@@ -101,45 +101,51 @@ def predictions_csv(outputs: np.ndarray, *, inputs: Optional[Sequence[Any]] = No
         top_k: how many classes to rank per row (1: only the predicted one).
         num_classes: the run's class count; ``None`` for regression.
     """
-    outputs = np.asarray(outputs)
-    rows = len(outputs)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    lead = ["index"] + (["input"] if inputs is not None else [])
+    header, rows = _columns(outputs, true, class_names, top_k, num_classes)
+    writer.writerow(["index"] + (["input"] if inputs is not None else []) + header)
+    for index, cells in enumerate(rows):
+        writer.writerow(([index, inputs[index]] if inputs is not None else [index]) + cells)
+    return out.getvalue()
 
-    def first(index: int) -> list[Any]:
-        return [index, inputs[index]] if inputs is not None else [index]
 
+def _columns(outputs: Any, true: Optional[np.ndarray], class_names: Optional[Sequence[Any]],
+             top_k: int, num_classes: Optional[int]) -> tuple[list[str], Iterator[list[Any]]]:
+    """The prediction columns of one output (the rules of ``predictions_csv``) and an
+    iterator of each row's cells, ranked in bounded blocks (``top_classes``)."""
+    outputs = np.asarray(outputs)
+    rows = len(outputs)
     if num_classes is None:  # regression: the predicted value itself
-        writer.writerow(lead + ["predicted"] + (["true"] if true is not None else []))
         values = outputs.reshape(rows, -1)[:, 0] if rows else outputs.reshape(0)
-        for index, value in enumerate(values):
-            target = [f"{float(true[index]):.6g}"] if true is not None else []
-            writer.writerow(first(index) + [f"{value:.6g}"] + target)
-        return out.getvalue()
+        header = ["predicted"] + (["true"] if true is not None else [])
+        return header, ([f"{value:.6g}"] + ([f"{float(true[i]):.6g}"] if true is not None
+                                            else []) for i, value in enumerate(values))
     probabilities = class_columns(outputs)
     k = ranked_columns(top_k, probabilities.shape[1])
-    header = lead + ["predicted", "predicted_name", "confidence"]
+    header = ["predicted", "predicted_name", "confidence"]
     if true is not None:
         header += ["true", "true_name"]
     for rank in range(2, k + 1):
         header += [f"top{rank}", f"top{rank}_name", f"top{rank}_confidence"]
-    writer.writerow(header)
-    index = 0
-    for block in top_classes(probabilities, k):
-        for ranked in block:
-            best = int(ranked[0])
-            line = first(index) + [best, class_name(class_names, best),
-                                   f"{probabilities[index, best]:.6f}"]
-            if true is not None:
-                label = int(true[index])
-                line += [label, class_name(class_names, label)]
-            for cls in ranked[1:]:
-                line += [int(cls), class_name(class_names, int(cls)),
-                         f"{probabilities[index, cls]:.6f}"]
-            writer.writerow(line)
-            index += 1
-    return out.getvalue()
+
+    def cells() -> Iterator[list[Any]]:
+        index = 0
+        for block in top_classes(probabilities, k):
+            for ranked in block:
+                best = int(ranked[0])
+                line = [best, class_name(class_names, best),
+                        f"{probabilities[index, best]:.6f}"]
+                if true is not None:
+                    label = int(true[index])
+                    line += [label, class_name(class_names, label)]
+                for cls in ranked[1:]:
+                    line += [int(cls), class_name(class_names, int(cls)),
+                             f"{probabilities[index, cls]:.6f}"]
+                yield line
+                index += 1
+
+    return header, cells()
 
 
 def output_columns(name: str, outputs: np.ndarray, *, true: Optional[np.ndarray] = None,
@@ -150,36 +156,8 @@ def output_columns(name: str, outputs: np.ndarray, *, true: Optional[np.ndarray]
     (``digit_predicted, digit_predicted_name, digit_confidence, digit_true, ...``; for a
     regression output ``size_predicted`` and ``size_true``), and one list of cells per
     row. The rules are ``predictions_csv``'s."""
-    outputs = np.asarray(outputs)
-    rows = len(outputs)
-    if num_classes is None:
-        header = ["predicted"] + (["true"] if true is not None else [])
-        values = outputs.reshape(rows, -1)[:, 0] if rows else outputs.reshape(0)
-        cells = [[f"{value:.6g}"] + ([f"{float(true[i]):.6g}"] if true is not None else [])
-                 for i, value in enumerate(values)]
-        return [f"{name}_{column}" for column in header], cells
-    probabilities = class_columns(outputs)
-    k = ranked_columns(top_k, probabilities.shape[1])
-    header = ["predicted", "predicted_name", "confidence"]
-    if true is not None:
-        header += ["true", "true_name"]
-    for rank in range(2, k + 1):
-        header += [f"top{rank}", f"top{rank}_name", f"top{rank}_confidence"]
-    cells = []
-    index = 0
-    for block in top_classes(probabilities, k):
-        for ranked in block:
-            best = int(ranked[0])
-            line = [best, class_name(class_names, best), f"{probabilities[index, best]:.6f}"]
-            if true is not None:
-                label = int(true[index])
-                line += [label, class_name(class_names, label)]
-            for cls in ranked[1:]:
-                line += [int(cls), class_name(class_names, int(cls)),
-                         f"{probabilities[index, cls]:.6f}"]
-            cells.append(line)
-            index += 1
-    return [f"{name}_{column}" for column in header], cells
+    header, rows = _columns(outputs, true, class_names, top_k, num_classes)
+    return [f"{name}_{column}" for column in header], list(rows)
 
 
 def outputs_predictions_csv(outputs: dict, heads: dict, *,
