@@ -665,3 +665,12 @@ def test_a_fault_in_a_repeated_block_is_reported_once_and_nested_uses_count_per_
         ("unused-layer", "model.blocks.outer.layers[0].Dense", 9)]
     names = [node.name for node in model_nodes(result.spec)]
     assert "stage.2.inner_1.d" in names and not any("inner_2" in name for name in names)
+
+
+def test_model_inputs_that_are_not_names_are_reported_not_raised():
+    """`model.inputs: [{Conv2D: ...}, 3]` raised TypeError out of validate_text."""
+    text = ("kerapipe: 1\ndata: {source: {npz: d.npz}}\nmodel:\n"
+            "  inputs: [{Conv2D: {filters: 2}}, 3]\n  layers: [Flatten, {Dense: {units: 2}}]\n")
+    issues = validate_text(text, "p.yaml").errors
+    assert [(i.code, i.key_path, i.line) for i in issues] == [
+        ("wrong-type", "model.inputs[0]", 4), ("wrong-type", "model.inputs[1]", 4)]

@@ -586,6 +586,8 @@ def _parse_model_inputs(value: Any, path: Path, issues: list[Issue]) -> Optional
     seen: dict[str, int] = {}
     for index, name in enumerate(names):
         at = path + (index,)
+        if not isinstance(name, str):
+            return None  # not text: parse reported it (the item is None)
         if not MODEL_INPUT_NAME.match(name):
             issues.append(Issue("wrong-type", at, "a model input's name is an identifier "
                                 "(letters, digits and `_`, not starting with a digit), as an "
