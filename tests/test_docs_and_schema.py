@@ -144,3 +144,12 @@ def test_readme_python_examples_run(tmp_path, monkeypatch, capsys):
     exec(blocks[1], {})  # noqa: S102
     assert namespace["result"].run_dir.parent == tmp_path
     assert "error[missing-key]" in capsys.readouterr().out
+
+
+def test_json_schema_takes_one_name_for_model_inputs_and_outputs_as_the_parser_does():
+    validator = jsonschema.Draft202012Validator(pipeline_json_schema())
+    base = yaml.safe_load((ROOT / "pipelines" / "mnist.yaml").read_text())
+    for key in ("inputs", "outputs"):
+        for value, ok in (("x", True), (["x"], True), (3, False), ([], False)):
+            data = {**base, "model": {**base["model"], key: value}}
+            assert (list(validator.iter_errors(data)) == []) == ok, (key, value)

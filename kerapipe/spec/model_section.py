@@ -490,13 +490,18 @@ class ModelSpec:
                                              "(identifiers): with the npz source, the arrays "
                                              "that feed them. Layers name them in `inputs:`. "
                                              "Defaults to one input, `features`.", min_items=1,
-                                             max_items=MAX_MODEL_INPUTS)
+                                             max_items=MAX_MODEL_INPUTS,
+                                             json_schema={"anyOf": [  # one name, or a list
+                                                 {"type": "null"}, {"type": "string"},
+                                                 {"type": "array", "items": {"type": "string"},
+                                                  "minItems": 1,
+                                                  "maxItems": MAX_MODEL_INPUTS}]})
     outputs: Optional[list[str]] = spec_field(
         None, "The model's outputs: each a layer's (or block use's) name, or `{name, label, "
         "loss, metrics, weight}` (several outputs: each its own label array, default `y` "
         "for the first; loss and metrics default to the top-level ones; weight to 1). "
         "Defaults to the last layer.", min_items=1, max_items=MAX_MODEL_OUTPUTS,
-        json_schema={"anyOf": [{"type": "null"}, {"type": "array", "minItems": 1,
+        json_schema={"anyOf": [{"type": "null"}, {"type": "string"}, {"type": "array", "minItems": 1,
                      "maxItems": 64, "items": {"anyOf": [
                          {"type": "string"},
                          {"type": "object", "required": ["name"],
