@@ -2,7 +2,7 @@
 
 A chain is the special case of a graph, as Sequential is of Functional in Keras: a layer
 takes the output of the entry above it unless its ``inputs:`` names others, and the first
-takes the model's input. Block uses (``spec/model_section.py``) are expanded here into
+takes the model's input. Block uses (``spec/blocks.py``) are expanded here into
 their layers, with names scoped per use (``stage1.conv``; ``stage1.2.conv`` for the
 second of ``repeat: 2``). The spec side turns ``model.layers`` into nodes here, once
 (``model_nodes``), and every reader walks the nodes: the checks (``graph_issues``,
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
 
 from kerapipe.spec.issues import WARNING, Issue, did_you_mean, format_path, safe_repr
-from kerapipe.spec.model_section import NAME_REFERENCE, Entry
+from kerapipe.spec.layer_entries import NAME_REFERENCE, Entry
 from kerapipe.spec.keras_objects import LayerSpec
 
 # The name of the model's input (the trainable model's ``keras.Input``), which the first

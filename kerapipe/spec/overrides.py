@@ -175,7 +175,7 @@ def _member_type(spec_type: Any, part: Any) -> Any:
     """The annotation the value at ``part`` inside a ``spec_type`` value is read as;
     ``None`` where the format says nothing (unknown keys, Keras arguments)."""
     from kerapipe.spec.model import NESTED_LAYER_ARGS, LayerSpec, PreprocessStep
-    from kerapipe.spec.model_section import ENTRY_KEYS, Entry
+    from kerapipe.spec.layer_entries import ENTRY_KEYS, Entry
     from kerapipe.spec.steps import STEPS
     from kerapipe.spec.typed import hints
 
@@ -214,7 +214,7 @@ def _expand_shorthand(spec_type: Any, value: Any, key: str) -> dict | None:
     """``value`` written in full as a mapping, so ``key`` can be set inside it; ``None``
     when the format has no shorthand there."""
     from kerapipe.spec.model import LayerSpec
-    from kerapipe.spec.model_section import Entry
+    from kerapipe.spec.layer_entries import Entry
 
     spec_type = _container_member(spec_type, key)
     if spec_type in (LayerSpec, Entry) and isinstance(value, str) and value == key:
