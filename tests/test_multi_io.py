@@ -325,6 +325,13 @@ OUTPUT_PROBLEMS = {
                                  [("not-applicable", "data.preprocess[0].one_hot", 8)]),
     "a-monitor-of-no-output": ("monitor: val_size_mae", "monitor: val_size_accuracy",
                                [("unknown-monitor", "train.early_stopping.monitor", 23)]),
+    # each output's from_logits against its own activation (digit: softmax; size: linear)
+    "from-logits-on-a-softmax-output": (
+        "optimizer: {name: adam", "loss: {name: sparse_categorical_crossentropy, from_logits: "
+        "true}\noptimizer: {name: adam", [("logits-conflict", "loss.from_logits", 21)]),
+    "from-logits-in-a-softmax-output's-own-loss": (
+        "    - digit\n", "    - {name: digit, loss: {name: sparse_categorical_crossentropy, "
+        "from_logits: true}}\n", [("logits-conflict", "model.outputs[0].loss.from_logits", 19)]),
 }
 
 

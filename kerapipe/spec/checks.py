@@ -174,17 +174,26 @@ def check_top_k(spec: PipelineSpec, issues: list[Issue]) -> None:
 
 
 def check_logits(spec: PipelineSpec, issues: list[Issue]) -> None:
-    activation = output_activation(model_nodes(spec))
-    from_logits = spec.loss.kwargs.get("from_logits")
-    if activation in ("softmax", "sigmoid") and from_logits is True:
-        issues.append(Issue("logits-conflict", ("loss", "from_logits"), f"the last layer applies "
-                            f"{activation}, so it outputs probabilities, not logits. Remove "
-                            "`from_logits: true` (kerapipe infers it) or drop the activation."))
-    elif activation == "linear" and from_logits is False:
-        issues.append(Issue("probabilities-expected", ("loss", "from_logits"), "the last layer has "
-                            "no activation, so it outputs logits, but the loss says "
-                            "`from_logits: false`. Remove it (kerapipe infers it).",
-                            severity=WARNING))
+    """``from_logits`` against the output's activation: for the model's output and the
+    top-level loss, or for each output of several with its own loss (at its key path)."""
+    heads = output_heads(spec)
+    targets = ([(head.node, head.loss, head.path + ("loss",) if head.own_loss else ("loss",))
+                for head in heads] if heads else [(None, spec.loss, ("loss",))])
+    nodes = model_nodes(spec)
+    for node, loss, path in targets:
+        activation = output_activation(nodes, output=node)
+        from_logits = loss.kwargs.get("from_logits")
+        which = "the last layer" if node is None else f"output '{node}'"
+        if activation in ("softmax", "sigmoid") and from_logits is True:
+            issues.append(Issue("logits-conflict", path + ("from_logits",), f"{which} applies "
+                                f"{activation}, so it outputs probabilities, not logits. "
+                                "Remove `from_logits: true` (kerapipe infers it) or drop the "
+                                "activation."))
+        elif activation == "linear" and from_logits is False:
+            issues.append(Issue("probabilities-expected", path + ("from_logits",), f"{which} "
+                                "has no activation, so it outputs logits, but the loss says "
+                                "`from_logits: false`. Remove it (kerapipe infers it).",
+                                severity=WARNING))
 
 
 def check_loss_matches_labels(spec: PipelineSpec, issues: list[Issue]) -> None:
