@@ -59,7 +59,7 @@ def resnet_mnist():
     outputs = layers.Dense(10)(tensor)
     model = keras.Model(inputs, outputs)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    return model, x, y, splits, keras.optimizers.Adam(0.002), loss, 64, True
+    return model, x, y, splits, keras.optimizers.Adam(0.002), loss, 64, {}
 
 
 def transformer_imdb():
@@ -80,7 +80,7 @@ def transformer_imdb():
     outputs = layers.Dense(2, activation="softmax")(tensor)
     model = keras.Model(inputs, outputs)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=False)
-    return model, x, y, splits, keras.optimizers.Adam(0.001), loss, 32, False
+    return model, x, y, splits, keras.optimizers.Adam(0.001), loss, 32, None
 
 
 def mobilenet_digits():
@@ -93,7 +93,7 @@ def mobilenet_digits():
     outputs = layers.Dense(10)(layers.Dropout(0.2)(backbone(inputs)))
     model = keras.Model(inputs, outputs)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    return model, x, y, splits, keras.optimizers.Adam(0.002), loss, 64, True
+    return model, x, y, splits, keras.optimizers.Adam(0.002), loss, 64, {"start_from_epoch": 10}
 
 
 EXAMPLES = {"resnet_mnist": resnet_mnist, "transformer_imdb": transformer_imdb,
@@ -109,16 +109,17 @@ def main() -> None:
                         "far two equally good runs differ")
     args = parser.parse_args()
     keras.utils.set_random_seed(args.seed)
-    # each example: model, data, split, optimizer, loss, batch size, early stopping (its
-    # pipeline's `train.early_stopping: {monitor: val_loss, patience: 3, ...}`) or none
+    # each example: model, data, split, optimizer, loss, batch size, and the arguments of
+    # its pipeline's `train.early_stopping: {monitor: val_loss, patience: 3, ...}` beyond
+    # those (None: no early stopping)
     model, x, y, (train, val, test), optimizer, loss, batch, early = EXAMPLES[args.example]()
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     tick = time.perf_counter()
     history = model.fit(x[train], y[train], batch_size=batch, epochs=args.epochs,
                         validation_data=(x[val], y[val]),
                         callbacks=[keras.callbacks.EarlyStopping(
-                            monitor="val_loss", patience=3, restore_best_weights=True)]
-                        if early else [],
+                            monitor="val_loss", patience=3, restore_best_weights=True, **early)]
+                        if early is not None else [],
                         verbose=2)
     fit_seconds = time.perf_counter() - tick
     _, accuracy = model.evaluate(x[test], y[test], verbose=0)
