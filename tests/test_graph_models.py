@@ -285,3 +285,20 @@ def test_a_residual_pipeline_trains_and_its_saved_model_predicts(npz_workspace, 
                                atol=1e-6)
     names = {layer.name for layer in compiled.model.layers}
     assert {"res.1.hidden", "res.1.sum", "res.2.hidden", "res.2.sum"} <= names
+
+
+def test_a_layer_that_returns_several_tensors_is_a_located_spec_error():
+    """`LSTM: {return_state: true}` returns three tensors: --deep (and plan, run) ended
+    with an internal error, exit 1."""
+    from kerapipe.compiler.deep import deep_check
+    from kerapipe.spec.validate import validate_text
+
+    text = ("kerapipe: 1\ndata:\n  source: {keras: imdb}\n  preprocess: [{pad_sequences: 20}]\n"
+            "model:\n  layers:\n    - Embedding: {input_dim: 100, output_dim: 4}\n"
+            "    - LSTM: {units: 4, return_state: true}\n"
+            "    - Dense: {units: 1, activation: sigmoid}\nloss: binary_crossentropy\n")
+    result = validate_text(text, "p.yaml")
+    issues = result.locate(deep_check(result.spec))
+    assert [(i.code, i.key_path, i.line) for i in issues] == [
+        ("shape-error", "model.layers[1].LSTM", 8)]
+    assert "LSTM returns 3 tensors" in issues[0].message

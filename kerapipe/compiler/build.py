@@ -337,6 +337,13 @@ def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict
                     f"{_shape_of(argument)} (its arguments or that shape)")
         with keras_guard("shape-error", path, what):
             tensor = _call(layer, received)
+        if not hasattr(tensor, "shape"):  # a tuple, list or dict: `return_state: true`, ...
+            count = len(tensor) if hasattr(tensor, "__len__") else "several"
+            raise _Refused([Issue("shape-error", path, f"{layer_spec.name} returns {count} "
+                                  "tensors (e.g. with `return_state: true`), but each layer "
+                                  "of a pipeline gives one output that the layers below take. "
+                                  "Remove the argument that makes it return several.",
+                                  at_key=True)])
         out = tuple(tensor.shape[1:])
         if any(d is not None and d < 1 for d in out):
             raise _Refused([Issue("shape-error", path, f"{layer_spec.name} leaves no values: "
