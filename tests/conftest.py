@@ -1,5 +1,6 @@
 """Fixtures shared by the test modules: calling the CLI in this process, the digest of a
-folder, and the tiny npz workspace most run tests start from."""
+folder, the tiny npz workspace most run tests start from, and loading a run's model.keras
+with plain Keras in a child process."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import io
 import os
 import signal
 import stat
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Callable
@@ -114,3 +117,24 @@ def npz_workspace() -> Callable[..., Path]:
     beside it; ``extra`` is appended to the pipeline text; ``text``, when given, is the
     pipeline instead."""
     return _write_npz_workspace
+
+
+def _in_plain_keras(model_path: Path, code: str) -> str:
+    """Run ``code`` in a child Python that imported only Keras (and NumPy) and loaded
+    ``model_path`` as ``model`` with ``keras.saving.load_model(path, safe_mode=True)``, as
+    the README promises a user can; its last line of output. The child fails the test when
+    it fails. ``sys`` is imported, so ``code`` can tell whether kerapipe was imported."""
+    probe = ("import os, sys\nos.environ['KERAS_BACKEND'] = 'tensorflow'\nimport keras\n"
+             "import numpy as np\n"
+             f"model = keras.saving.load_model({str(model_path)!r}, safe_mode=True)\n" + code)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def in_plain_keras() -> Callable[[Path, str], str]:
+    """A function: (model.keras path, code using ``model``) -> the child's last output line
+    (``_in_plain_keras``)."""
+    return _in_plain_keras

@@ -116,18 +116,14 @@ def test_predict_in_a_child_process_loads_the_run(csv_run):
 
 
 @pytest.mark.slow
-def test_a_runs_model_keras_loads_with_plain_keras_in_a_child_process(csv_run):
+def test_a_runs_model_keras_loads_with_plain_keras_in_a_child_process(csv_run, in_plain_keras):
     """model.keras loads with keras.saving.load_model(path, safe_mode=True) alone, as the
     README promises: it must name no kerapipe class (the trained model's compiled metrics
     are kerapipe's MetricInputsAdapter, so the saved model is not the compiled one)."""
     _, run_dir = csv_run
-    probe = ("import os, sys\nos.environ['KERAS_BACKEND'] = 'tensorflow'\nimport keras\n"
-             f"model = keras.saving.load_model({str(run_dir / 'model.keras')!r}, safe_mode=True)\n"
-             "print(model.output_shape, any(m.startswith('kerapipe') for m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split()[-1] == "False"  # nothing of kerapipe was imported
+    line = in_plain_keras(run_dir / "model.keras", "print(model.output_shape, "
+                          "any(m.startswith('kerapipe') for m in sys.modules))")
+    assert line.split()[-1] == "False"  # nothing of kerapipe was imported
 
 
 @pytest.mark.parametrize("columns, expected", [

@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -23,6 +21,11 @@ from kerapipe.errors import DataError
 from kerapipe.spec.validate import validate_text
 
 ROWS = 48
+# Child-process code (conftest's in_plain_keras): `out`, the saved model's outputs for the
+# first five rows of both inputs of the npz whose path fills %r.
+PREDICT_FIVE = ("data = np.load(%r)\n"
+                "out = model.predict({'x_image': data['x_image'][:5], "
+                "'x_meta': data['x_meta'][:5]}, verbose=0)\n")
 
 TWO_INPUTS = textwrap.dedent("""\
     kerapipe: 1
@@ -248,20 +251,13 @@ def test_the_run_records_each_inputs_example_shape(two_input_run):
 
 
 @pytest.mark.slow
-def test_model_keras_takes_the_raw_inputs_by_name_with_plain_keras(two_input_run):
+def test_model_keras_takes_the_raw_inputs_by_name_with_plain_keras(two_input_run,
+                                                                    in_plain_keras):
     folder, run_dir = two_input_run
-    probe = ("import os, sys\nos.environ['KERAS_BACKEND'] = 'tensorflow'\nimport keras\n"
-             "import numpy as np\n"
-             f"model = keras.saving.load_model({str(run_dir / 'model.keras')!r}, safe_mode=True)\n"
-             f"data = np.load({str(folder / 'data.npz')!r})\n"
-             "out = model.predict({'x_image': data['x_image'][:5], 'x_meta': data['x_meta'][:5]},"
-             " verbose=0)\n"
-             "print(sorted(i.name for i in model.inputs), out.shape,"
-             " any(m.startswith('kerapipe') for m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "['x_image', 'x_meta'] (5, 3) False"
+    line = in_plain_keras(run_dir / "model.keras", PREDICT_FIVE % str(folder / "data.npz") +
+                          "print(sorted(i.name for i in model.inputs), out.shape,"
+                          " any(m.startswith('kerapipe') for m in sys.modules))")
+    assert line == "['x_image', 'x_meta'] (5, 3) False"
 
 
 def test_plan_shows_each_input(tmp_path, call_main):
@@ -470,21 +466,13 @@ def test_evaluate_gives_each_outputs_loss_and_metrics(two_output_run, call_main)
 
 
 @pytest.mark.slow
-def test_model_keras_gives_one_tensor_per_output_with_plain_keras(two_output_run):
+def test_model_keras_gives_one_tensor_per_output_with_plain_keras(two_output_run,
+                                                                   in_plain_keras):
     folder, run_dir = two_output_run
-    probe = ("import os, sys\nos.environ['KERAS_BACKEND'] = 'tensorflow'\nimport keras\n"
-             "import numpy as np\n"
-             f"model = keras.saving.load_model({str(run_dir / 'model.keras')!r}, safe_mode=True)\n"
-             f"data = np.load({str(folder / 'data.npz')!r})\n"
-             "out = model.predict({'x_image': data['x_image'][:5], 'x_meta': data['x_meta'][:5]},"
-             " verbose=0)\n"
-             "print(sorted((k, v.shape) for k, v in out.items()),"
-             " bool(np.allclose(out['digit'].sum(axis=1), 1, atol=1e-4)))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == \
-        "[('digit', (5, 3)), ('size', (5, 1))] True"
+    line = in_plain_keras(run_dir / "model.keras", PREDICT_FIVE % str(folder / "data.npz") +
+                          "print(sorted((k, v.shape) for k, v in out.items()),"
+                          " bool(np.allclose(out['digit'].sum(axis=1), 1, atol=1e-4)))")
+    assert line == "[('digit', (5, 3)), ('size', (5, 1))] True"
 
 
 def test_outputs_predictions_csv_follows_each_outputs_rules():
