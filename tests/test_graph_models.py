@@ -302,3 +302,23 @@ def test_a_layer_that_returns_several_tensors_is_a_located_spec_error():
     assert [(i.code, i.key_path, i.line) for i in issues] == [
         ("shape-error", "model.layers[1].LSTM", 8)]
     assert "LSTM returns 3 tensors" in issues[0].message
+
+
+def test_plan_shows_the_graph_of_a_model_that_is_not_a_chain():
+    """plan's graph table: each node of the file, what it takes, its output shape, its
+    parameters and where it is written; a chain shows Keras's summary alone."""
+    from kerapipe.report import format_graph
+
+    _, _, keras_model = built(RESIDUAL.replace("REPEAT", "1"))
+    rows = [line.split() for line in format_graph(keras_model)[2:]]
+    assert [(row[0], row[1]) for row in rows] == [
+        ("stem", "Conv2D"), ("stage.a", "Conv2D"), ("stage.b", "Conv2D"),
+        ("stage.layers[2]", "Add"), ("model.layers[2]", "GlobalAveragePooling2D"),
+        ("model.layers[3]", "Dense")]
+    add = format_graph(keras_model)[5]
+    assert "stem, stage.b" in add and "(None, 28, 28, 8)" in add
+    assert add.rstrip().endswith("model.blocks.residual.layers[2]")
+    assert "584" in format_graph(keras_model)[3]  # 3x3x8x8 + 8 parameters
+    chain = build_core_model(spec_of("model:\n  layers: [Flatten, {Dense: {units: 10}}]\n"),
+                             (28, 28, 1), allocate=False)
+    assert format_graph(chain) == []

@@ -20,6 +20,7 @@ import math
 import os
 import random
 import re
+import weakref
 from typing import Any, Iterator, Optional
 
 from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
@@ -294,13 +295,13 @@ def _deferred_weights() -> Iterator[list]:
 
 def _allocate(deferred: list, built: list) -> None:
     """Give the variables ``_deferred_weights`` deferred their initial values, layer by
-    layer (``built``: ``(path, what, weights)`` from ``_call_nodes``), an initializer's
+    layer (``built``: ``(node, layer, path, what)`` from ``_call_nodes``), an initializer's
     refusal located at its layer as a refused build is. The initializers' seeds were drawn
     when the layers were made, so the values are those an ordinary build gives."""
     pending = {id(variable) for variable in deferred}
-    for path, what, weights in built:
+    for _, layer, path, what in built:
         with keras_guard("shape-error", path, what):
-            for variable in weights:
+            for variable in layer.weights:
                 if id(variable) in pending:
                     variable._deferred_initialize()
                     pending.discard(id(variable))
@@ -314,12 +315,11 @@ def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict
                 built: Optional[list] = None) -> Any:
     """Build each node's layer and call it on the outputs of the nodes it names (the
     model's input tensor is ``inputs``); the output node's tensor. ``sizes`` gets
-    ``(path, parameters, bytes)`` of each layer, ``built`` its ``(path, what a refusal
-    says, weights)``. Raises ``SpecError`` at the first layer Keras refuses.
+    ``(path, parameters, bytes)`` of each layer, ``built`` its ``(node, layer, path,
+    what a refusal says)``. Raises ``SpecError`` at the first layer Keras refuses.
     ``inputs``: the model's input tensor, or a dict of them by input name."""
     tensors = (dict(inputs) if isinstance(inputs, dict)
                else {getattr(nodes, "inputs", (MODEL_INPUT,))[0]: inputs})
-    _NODE_LAYERS.clear()
     for node in nodes:
         layer_spec = node.layer
         path = node.path + (layer_spec.name,)
@@ -351,9 +351,8 @@ def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict
                                   f"{out}. Every size must be at least 1; use a smaller "
                                   "kernel, stride or crop.", at_key=True)])
         tensors[node.name] = tensor
-        _NODE_LAYERS.append((node, layer))
         if built is not None:
-            built.append((path, what, layer.weights))
+            built.append((node, layer, path, what))
         if sizes is not None:
             weights = layer.weights
             count = sum(math.prod(int(d) for d in w.shape) for w in weights)
@@ -365,17 +364,15 @@ def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict
     return tensors[output_node(nodes).name]
 
 
-# The (node, Keras layer) pairs of the model built last, for `plan`'s graph table: the
-# nodes of a block or an unnamed layer have no Keras name to find them by.
-_NODE_LAYERS: list = []
+# Which Keras layer each node became, by model (for `plan`'s graph table: the nodes of a
+# block or an unnamed layer have no Keras name to find them by); gone with the model.
+_NODE_LAYERS: "weakref.WeakKeyDictionary[keras.Model, list]" = weakref.WeakKeyDictionary()
 
 
 def node_layers(model: keras.Model) -> list[tuple[ModelNode, Any]]:
-    """``(node, layer)`` of each node of ``model``, if it is the model built last (else
-    ``[]``): which Keras layer each entry of the file became."""
-    layers = {id(layer) for layer in model.layers}
-    pairs = list(_NODE_LAYERS)
-    return pairs if pairs and all(id(layer) in layers for _, layer in pairs) else []
+    """``(node, layer)`` of each node of ``model`` (built by ``build_core_model``; ``[]``
+    for another model): which Keras layer each entry of the file became."""
+    return list(_NODE_LAYERS.get(model, ()))
 
 
 def _call(layer: Any, received: list) -> Any:
@@ -482,6 +479,7 @@ def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = 
         if heads:  # Keras's output names are the outputs' names as written
             tensor = {head.name: tensor[head.node] for head in heads}
         model = _functional_model(spec, inputs, tensor)
+    _NODE_LAYERS[model] = [(node, layer) for node, layer, _, _ in built]
     _refuse_too_large(sizes, model_memory_bound())
     if not allocate and sum(size for _, _, size in sizes) > allocate_up_to:
         return model
