@@ -168,7 +168,8 @@ def preprocessing_layers(spec: PipelineSpec, raw_shape: tuple, dtype: str = "flo
         out = tuple(tensor.shape[1:])
         _check_step_shape(step.kind, path, shape, out)
         if kind.training_only:
-            reshaped = reshaped or (out != shape and (step.kind, path, shape, out))
+            if reshaped is None and out != shape:  # the first step that changes it
+                reshaped = (step.kind, path, shape, out)
         else:
             with keras_guard("layer-arguments", path, f"the {step.kind} step cannot take an "
                              f"example of shape {seen} (without augmentation)"):
@@ -177,7 +178,7 @@ def preprocessing_layers(spec: PipelineSpec, raw_shape: tuple, dtype: str = "flo
         result.stages.append((step.kind, shape))
         random = kind.training_only
         (result.after_cache if random or result.after_cache else result.before_cache).append(layer)
-    if reshaped and seen != shape:
+    if reshaped is not None and seen != shape:
         _refuse_reshaping_augmentation(*reshaped, seen)
     return result
 
@@ -203,18 +204,21 @@ def _check_step_shape(kind: str, path: tuple, shape: tuple, out: tuple) -> None:
         raise SpecError([Issue("shape-error", path, f"the {kind} step leaves no values: it "
                                f"turns an example of shape {shape} into {out}. Every size must "
                                "be at least 1.", at_key=True)])
-    larger = any(o is not None and s is not None and o > s for o, s in zip(out, shape))
-    if step_kind(kind).training_only and larger:
+    if step_kind(kind).training_only and _enlarges(shape, out):
         _refuse_reshaping_augmentation(kind, path, shape, out, shape)
+
+
+def _enlarges(shape: tuple, out: tuple) -> bool:
+    """Whether a step makes some size of the example larger (a crop larger than it)."""
+    return any(o is not None and s is not None and o > s for o, s in zip(out, shape))
 
 
 def _refuse_reshaping_augmentation(kind: str, path: tuple, shape: tuple, out: tuple,
                                    seen: tuple) -> None:
     """A training-only step whose change of shape the model would not see the same way
     in validation, test and the saved model (where it passes examples through)."""
-    larger = any(o is not None and s is not None and o > s for o, s in zip(out, shape))
     why = (f" ({kind} cannot take {out[:2]} out of {shape[:2]}; Keras would enlarge the "
-           "images instead)" if larger else "")
+           "images instead)" if _enlarges(shape, out) else "")
     raise SpecError([Issue("augmentation-shape", path, f"{kind} changes the example shape "
                            f"from {shape} to {out}{why}, but augmentation runs on training "
                            f"batches only, so validation, test and the saved model would "
