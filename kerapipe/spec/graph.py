@@ -21,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
 
-from kerapipe.spec.issues import WARNING, Issue, did_you_mean, format_path, safe_repr
+from kerapipe.spec.issues import (WARNING, Issue, add_once, did_you_mean, format_path,
+                                  safe_repr)
 from kerapipe.spec.layer_entries import NAME_REFERENCE, Entry
 from kerapipe.spec.keras_objects import LayerSpec
 
@@ -262,10 +263,7 @@ class _Expansion:
         self._use_counts: dict[tuple, int] = {}
 
     def problem(self, issue: Issue) -> None:
-        key = (issue.code, tuple(issue.path), issue.message)
-        if key not in self._seen:  # a block used twice reports its definition once
-            self._seen.add(key)
-            self.problems.append(issue)
+        add_once(self.problems, self._seen, issue)
 
     def entries(self, entries: Sequence[Entry], scope: str, visible: dict[str, str],
                 previous: Optional[str], use: tuple, trainable: Optional[bool]) -> Optional[str]:

@@ -100,6 +100,15 @@ def _remember(memo: dict, key: tuple, value: Any) -> None:
     memo[key] = value
 
 
+def add_once(issues: list, seen: set, issue: Issue) -> None:
+    """Append ``issue`` unless one of its code, key path and message is in ``seen``: a
+    block used many times reports a fault of its definition once."""
+    key = (issue.code, tuple(issue.path), issue.message)
+    if key not in seen:
+        seen.add(key)
+        issues.append(issue)
+
+
 def safe_repr(value: Any, limit: int = MAX_SHOWN_VALUE) -> str:
     """``repr(value)`` cut to ``limit`` characters, for messages.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from kerapipe.spec.catalog import load_catalog
-from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
+from kerapipe.spec.issues import Issue, Path, add_once, did_you_mean, safe_repr
 from kerapipe.spec.keras_objects import LayerSpec
 from kerapipe.spec.typed import parse
 from kerapipe.spec.blocks import MAX_BLOCK_DEPTH, NO_DEFAULT, BlockSpec, is_of, substitute
@@ -181,8 +181,5 @@ class LayerListParser:
         return body
 
     def _report(self, issues: list[Issue]) -> None:
-        for issue in issues:  # a block used twice reports its definition's faults once
-            key = (issue.code, tuple(issue.path), issue.message)
-            if key not in self._reported:
-                self._reported.add(key)
-                self.issues.append(issue)
+        for issue in issues:
+            add_once(self.issues, self._reported, issue)
