@@ -91,8 +91,8 @@ class Entry:
     @staticmethod
     def json_schema() -> dict:
         siblings = {"inputs": _INPUTS_SCHEMA,
-                    "trainable": {"type": "boolean", "description": "false freezes the "
-                                  "layer's weights (a backbone for fine-tuning)."}}
+                    "trainable": {"type": "boolean",
+                                  "description": ENTRY_KEY_DOCS["trainable"][2]}}
         layer = LayerSpec.json_schema()
         # A key that names the layer or block besides the siblings (a pattern alone, which
         # the siblings' names do not match, would take `{inputs: x}` for an entry).
@@ -113,7 +113,8 @@ class Entry:
             "type": "object", "minProperties": 1,
             "patternProperties": {block_name: {"type": ["object", "null"]}},
             "properties": {**siblings, "repeat": {"type": "integer", "minimum": 1,
-                                                  "maximum": MAX_REPEAT}},
+                                                  "maximum": MAX_REPEAT,
+                                                  "description": ENTRY_KEY_DOCS["repeat"][2]}},
             "additionalProperties": False, **not_only_siblings})
         variants.append({"type": "string", "pattern": block_name})
         return {"anyOf": variants, "description": "A Keras layer `ClassName: {keyword: "
@@ -123,5 +124,4 @@ class Entry:
 
 _INPUTS_SCHEMA = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"},
                                                  "minItems": 1}],
-                  "description": "The layers or model inputs whose outputs this entry "
-                                 "takes (default: the entry above)."}
+                  "description": ENTRY_KEY_DOCS["inputs"][2]}
