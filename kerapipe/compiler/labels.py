@@ -17,6 +17,7 @@ from kerapipe.errors import DataError
 from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.model import PipelineSpec
 from kerapipe.spec.steps import MAX_CLASSES
+from kerapipe.spec.typed import looks_numeric
 
 # Losses that fit a continuous target: with one of these, numeric labels stay float32.
 REGRESSION_LOSSES = frozenset({
@@ -132,3 +133,29 @@ def class_indices(raw: RawData, name: str, labels: np.ndarray) -> np.ndarray:
             shown = show_as_written(text(first)) if text else show(labels[first])
             raise DataError(f"{where}: {locate(name, first, raw.lines)} is {shown}; {rule}")
     return labels.astype(np.int64)
+
+
+def csv_labels(distinct: list[str], codes: np.ndarray, raw: RawData) -> np.ndarray:
+    """Integer labels stay numbers; floats too (checked later); strings become classes.
+
+    ``distinct`` holds each label text once, ``codes`` its position for every row.
+    """
+    raw.label_text = lambda index: distinct[int(codes[index])]
+    try:
+        values: Optional[list[int]] = [int(label) for label in distinct]
+    except ValueError:  # not whole numbers, or more digits than int() reads
+        values = None
+    if values is not None and all(-(1 << 63) <= v < (1 << 63) for v in values):
+        return np.array(values, dtype=np.int64)[codes]
+    if all(looks_numeric(label) for label in distinct):  # beyond int64 too: checked later
+        return np.array([float(label) for label in distinct], dtype=np.float64)[codes]
+    if len(distinct) > MAX_CLASSES:
+        name = raw.names[1]
+        raise DataError(f"{raw.where}: column '{name}' holds {len(distinct):,} different "
+                        f"labels, more than the {MAX_CLASSES:,} classes kerapipe allows. Is "
+                        f"'{name}' an id or a free-text column? Set data.source.csv.label to "
+                        "the column of class names.")
+    raw.class_names = sorted(distinct)
+    raw.regression = False
+    rank = {name: i for i, name in enumerate(raw.class_names)}
+    return np.array([rank[label] for label in distinct], dtype=np.int64)[codes]

@@ -17,18 +17,17 @@ from kerapipe.spec.catalog import Family, load_catalog
 from kerapipe.spec.keras_objects import (NESTED_LAYER_ARGS, LayerSpec, ScheduleSpec,  # noqa: F401
                                          is_custom_name, named_object_schema,
                                          suggest_or_list)
+from kerapipe.spec.label_kinds import LabelsSpec
 from kerapipe.spec.model_section import ModelSpec
-from kerapipe.spec.known_datasets import KERAS_DATASETS, SAMPLES, TEXT_DATASETS
 from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
-from kerapipe.spec.steps import (MAX_IMAGE_SIDE, STEPS, is_augmentation_layer, step_kind,
-                                 unknown_step)
-from kerapipe.spec.steps import check_items as _check_items
+# Re-exported: the data sources are declared in spec/sources.py.
+from kerapipe.spec.sources import (MAX_WORDS, CsvSource, ImagesSource, KerasSource,  # noqa: F401
+                                   NpzSource, SourceSpec, check_path_text)
+from kerapipe.spec.steps import STEPS, is_augmentation_layer, step_kind, unknown_step
 from kerapipe.spec.typed import parse, parse_spec, spec_field, to_plain
 
 FORMAT_VERSION = 1
 
-SampleName = Literal[tuple(SAMPLES)]  # type: ignore[valid-type]
-KerasDatasetName = Literal[tuple(KERAS_DATASETS)]  # type: ignore[valid-type]
 
 # Upper bounds of the integer keys: far above any real use, low enough that no value can
 # overflow what it feeds (NumPy seeds are 32-bit, tf.data and Keras take int64) or cost
@@ -37,7 +36,6 @@ MAX_SEED = 2**32 - 1            # numpy.random.seed accepts 0 .. 2**32 - 1
 MAX_BATCH_SIZE = 2**20          # 1,048,576 examples a step
 MAX_SHUFFLE = 1_000_000_000     # examples in the shuffle buffer
 MAX_EPOCHS = 1_000_000          # epochs, patience, start_from_epoch, steps_per_execution
-MAX_WORDS = 10_000_000          # imdb has 88,584 distinct words, reuters 30,979
 MAX_TOP_K = 1_000               # predictions.csv columns grow 3 per rank
 # The preprocessing steps' bounds (MAX_SEQUENCE, MAX_CLASSES, MAX_IMAGE_SIDE, MAX_RANK,
 # MAX_DIM) are declared with the steps, in spec/steps.py.
@@ -77,130 +75,7 @@ def default_run_name(file: str) -> str:
     return safe if is_run_name(safe) else "pipeline"
 
 
-def _check_path_text(values: dict, key: str, path: Path, issues: list[Issue]) -> None:
-    """A path value holds no NUL byte or control character (the OS refuses a NUL)."""
-    value = values.get(key)
-    if isinstance(value, str) and any(ord(c) < 32 or ord(c) == 127 for c in value):
-        issues.append(Issue("bad-path", path + (key,), "a path cannot hold a NUL byte or "
-                            "another control character (tab, newline, ...). Remove it. "
-                            f"Received: {key}={safe_repr(value)}"))
-
-
 # --- data --------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class KerasSource:
-    """A data set from keras.datasets, downloaded once into the Keras cache."""
-
-    name: KerasDatasetName = spec_field(doc="Name of the keras.datasets module.")
-    num_words: Optional[int] = spec_field(None, "imdb/reuters: keep only the most frequent "
-                                          "words.", ge=1, le=MAX_WORDS)
-    shorthand = "name"
-
-    @staticmethod
-    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
-        name = values.get("name")
-        if values.get("num_words") is not None and name in KERAS_DATASETS \
-                and name not in TEXT_DATASETS:
-            issues.append(Issue("not-applicable", path + ("num_words",),
-                                f"num_words applies to {' and '.join(TEXT_DATASETS)} only, "
-                                f"not '{name}'. Remove it."))
-
-
-@dataclass(frozen=True)
-class NpzSource:
-    """A NumPy .npz file with arrays x/y, or x_train/y_train[/x_test/y_test]."""
-
-    path: str = spec_field(doc="Path of the .npz file, relative to the pipeline file.")
-    x: Optional[str] = spec_field(None, "Name of the feature array. Defaults to `x` "
-                                  "(or `x_train`/`x_test`).")
-    y: Optional[str] = spec_field(None, "Name of the label array. Defaults to `y` "
-                                  "(or `y_train`/`y_test`).")
-    shorthand = "path"
-
-    @staticmethod
-    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
-        _check_path_text(values, "path", path, issues)
-
-
-@dataclass(frozen=True)
-class CsvSource:
-    """A CSV table with a header row: feature columns and one label column."""
-
-    path: str = spec_field(doc="Path of the CSV file, relative to the pipeline file.")
-    label: str = spec_field(doc="Name of the label column; string labels become class "
-                            "indices in sorted order.")
-    features: Optional[list[str]] = spec_field(None, "Feature columns. Defaults to every "
-                                               "column but the label.", min_items=1)
-    delimiter: str = spec_field(",", "Field delimiter: one printable ASCII character or a "
-                                "tab, not `\"` (Python's and tf.data's CSV readers both read "
-                                "the file).")
-    id_column: Optional[str] = spec_field(None, "Column that names each row (never a "
-                                          "feature): predictions.csv and `predict` show its "
-                                          "value. Defaults to the row's line number.")
-
-    @staticmethod
-    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
-        _check_path_text(values, "path", path, issues)
-        delimiter = values.get("delimiter")
-        if isinstance(delimiter, str) and not (
-                delimiter == "\t" or (len(delimiter) == 1 and " " <= delimiter <= "~"
-                                       and delimiter != '"')):
-            issues.append(Issue("bad-delimiter", path + ("delimiter",), "a CSV delimiter is "
-                                "exactly one printable ASCII character or a tab, other than "
-                                "'\"' (both CSV readers, Python's and tf.data's, must split "
-                                "the file the same way), e.g. ',', ';', '|' or '\\t'. "
-                                f"Received: delimiter={safe_repr(delimiter)}"))
-        id_column, label = values.get("id_column"), values.get("label")
-        if isinstance(id_column, str) and id_column == label:
-            issues.append(Issue("not-applicable", path + ("id_column",), "the id column "
-                                "names each row, so it cannot also be the label. Name another "
-                                f"column, or remove id_column. Received: id_column="
-                                f"{safe_repr(id_column)}"))
-        features = values.get("features")
-        if isinstance(id_column, str) and isinstance(features, list) and id_column in features:
-            issues.append(Issue("not-applicable", path + ("id_column",), "the id column is "
-                                "never a feature: remove it from data.source.csv.features, or "
-                                f"remove id_column. Received: id_column={safe_repr(id_column)}"))
-
-
-@dataclass(frozen=True)
-class ImagesSource:
-    """A folder of images with one sub-folder per class (keras.utils.image_dataset_from_directory)."""
-
-    dir: str = spec_field(doc="Folder path, relative to the pipeline file.")
-    image_size: list[int] = spec_field([256, 256], "Images are resized to [height, width] "
-                                       f"when read (1 to {MAX_IMAGE_SIDE} pixels each).",
-                                       min_items=2, max_items=2)
-    color_mode: Literal["grayscale", "rgb", "rgba"] = spec_field("rgb", "Channels to read.")
-    shorthand = "dir"
-
-    @staticmethod
-    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
-        _check_path_text(values, "dir", path, issues)
-        _check_items(values, "image_size", 1, MAX_IMAGE_SIDE, path, issues)
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """Where the examples come from: exactly one kind of source."""
-
-    sample: Optional[SampleName] = spec_field(None, "A small real data set shipped inside "
-                                              "kerapipe (works offline): `mnist` is 5,000 MNIST "
-                                              "digits.")
-    keras: Optional[KerasSource] = spec_field(None, "A keras.datasets set by name, e.g. "
-                                              "`fashion_mnist`.")
-    npz: Optional[NpzSource] = spec_field(None, "A NumPy .npz file.")
-    csv: Optional[CsvSource] = spec_field(None, "A CSV file with a label column.")
-    images: Optional[ImagesSource] = spec_field(None, "A folder of images, one sub-folder per "
-                                                "class.")
-    exactly_one = True
-
-    @property
-    def kind(self) -> str:
-        return next(k for k in ("sample", "keras", "npz", "csv", "images")
-                    if getattr(self, k) is not None)
-
 
 @dataclass(frozen=True)
 class SplitSpec:
@@ -273,6 +148,10 @@ class DataSpec:
     cache: Union[bool, Literal["auto"]] = spec_field(
         "auto", "Cache the preprocessed examples in memory after the first epoch; `auto` "
         "caches when they fit the memory budget (a quarter of RAM, at most 2 GiB).")
+    labels: Optional[LabelsSpec] = spec_field(None, "What the labels are: `classes`, "
+                                              "`binary`, `multi_label`, `regression` or "
+                                              "`raw`; inferred from the loss and the data "
+                                              "when absent.")
 
     def options_of(self, kind: str) -> list[Any]:
         """The options of every ``kind`` step in ``preprocess``, in order (``pad_sequences``
@@ -409,7 +288,7 @@ class OutputSpec:
 
     @staticmethod
     def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
-        _check_path_text(values, "dir", path, issues)
+        check_path_text(values, "dir", path, issues)
 
 
 @dataclass(frozen=True, kw_only=True)

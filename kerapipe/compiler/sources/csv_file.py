@@ -22,6 +22,7 @@ from typing import Any, Iterator, Optional, Sequence
 import numpy as np
 
 from kerapipe.compiler.files import check_regular_file, open_regular_file, resolve, scan_file
+from kerapipe.compiler.labels import csv_labels
 from kerapipe.compiler.sources import Source
 from kerapipe.compiler.sources.csv_stream import CsvStream
 from kerapipe.compiler.sources.raw import RawData
@@ -29,7 +30,6 @@ from kerapipe.compiler.values import FLOAT32_MAX, show
 from kerapipe.errors import DataError, UsageError
 from kerapipe.spec.issues import did_you_mean
 from kerapipe.spec.model import CsvSource
-from kerapipe.spec.steps import MAX_CLASSES
 from kerapipe.spec.typed import looks_numeric
 
 MAX_CSV_COLUMNS = 100_000  # columns of a CSV header
@@ -214,7 +214,7 @@ def load_csv(source: CsvSource, base: str) -> tuple[RawData, CsvStream]:
                   feature_names=[header[i] for i in feature_indices])
     stream = CsvStream(path, delimiter, tuple(feature_indices), count, len(header), quoted)
     codes = np.frombuffer(label_codes, dtype=label_codes.typecode).astype(np.int64)
-    raw.y = _csv_labels(list(distinct), codes, raw)
+    raw.y = csv_labels(list(distinct), codes, raw)
     scan = scan_file(path, where, find_lone_cr=True)
     raw.fingerprint = scan.sha256
     if scan.lone_cr:
@@ -505,29 +505,3 @@ def _csv_columns(where: str, header: list[str], source: CsvSource) -> tuple[int,
         raise DataError(f"{where}: no feature columns: data.source.csv.features is empty. "
                         "Name at least one column of numbers.")
     return label_index, indices
-
-
-def _csv_labels(distinct: list[str], codes: np.ndarray, raw: RawData) -> np.ndarray:
-    """Integer labels stay numbers; floats too (checked later); strings become classes.
-
-    ``distinct`` holds each label text once, ``codes`` its position for every row.
-    """
-    raw.label_text = lambda index: distinct[int(codes[index])]
-    try:
-        values: Optional[list[int]] = [int(label) for label in distinct]
-    except ValueError:  # not whole numbers, or more digits than int() reads
-        values = None
-    if values is not None and all(-(1 << 63) <= v < (1 << 63) for v in values):
-        return np.array(values, dtype=np.int64)[codes]
-    if all(looks_numeric(label) for label in distinct):  # beyond int64 too: checked later
-        return np.array([float(label) for label in distinct], dtype=np.float64)[codes]
-    if len(distinct) > MAX_CLASSES:
-        name = raw.names[1]
-        raise DataError(f"{raw.where}: column '{name}' holds {len(distinct):,} different "
-                        f"labels, more than the {MAX_CLASSES:,} classes kerapipe allows. Is "
-                        f"'{name}' an id or a free-text column? Set data.source.csv.label to "
-                        "the column of class names.")
-    raw.class_names = sorted(distinct)
-    raw.regression = False
-    rank = {name: i for i, name in enumerate(raw.class_names)}
-    return np.array([rank[label] for label in distinct], dtype=np.int64)[codes]
