@@ -77,8 +77,9 @@ def known_dataset_name(source: "SourceSpec") -> Optional[str]:
 def regression_without_data(source: "SourceSpec") -> Optional[bool]:
     """Whether ``source``'s labels are continuous targets, when its kind tells without
     data: a named data set's (``num_classes`` is ``None``), an image folder's (classes,
-    never targets); ``None`` when the data and the loss decide (files)."""
-    if source.images is not None:
+    never targets), a text folder's; ``None`` when the data
+    and the loss decide (files)."""
+    if source.images is not None or source.text is not None:
         return False
     known = known_dataset(source)
     return None if known is None else known.num_classes is None
@@ -86,10 +87,13 @@ def regression_without_data(source: "SourceSpec") -> Optional[bool]:
 
 def example_shape_without_data(source: "SourceSpec") -> Optional[tuple[int, ...]]:
     """Shape of one raw example as ``source`` gives it, when its settings fix it: a named
-    data set's known shape, an image folder's ``(height, width, channels)``; ``None`` when
-    only the data can tell (files of arrays, CSV columns, sequences)."""
+    data set's known shape, an image folder's ``(height, width, channels)``, a text
+    folder's ``()`` (one string); ``None`` when only the data can tell (files of arrays,
+    CSV columns, sequences)."""
     if source.images is not None:
         images = source.images
         return (*images.image_size, IMAGE_CHANNELS[images.color_mode])
+    if source.text is not None:
+        return ()
     known = known_dataset(source)
     return known.input_shape if known is not None else None

@@ -8,14 +8,16 @@ in that package's ``_KINDS``).
 
 from __future__ import annotations
 
+import posixpath
+import re
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from kerapipe.spec.issues import Issue, Path, safe_repr
 from kerapipe.spec.known_datasets import KERAS_DATASETS, SAMPLES, TEXT_DATASETS
 from kerapipe.spec.steps import MAX_IMAGE_SIDE
 from kerapipe.spec.steps import check_items as _check_items
-from kerapipe.spec.typed import spec_field
+from kerapipe.spec.typed import parse_spec, spec_field
 
 SampleName = Literal[tuple(SAMPLES)]  # type: ignore[valid-type]
 KerasDatasetName = Literal[tuple(KERAS_DATASETS)]  # type: ignore[valid-type]
@@ -81,6 +83,11 @@ class CsvSource:
     id_column: Optional[str] = spec_field(None, "Column that names each row (never a "
                                           "feature): predictions.csv and `predict` show its "
                                           "value. Defaults to the row's line number.")
+    missing_values: list[str] = spec_field(
+        [""], "Cell texts that mean a value is missing (compared after stripping spaces), "
+        "e.g. `[\"\", NA, \"?\"]`; what a missing value of a typed feature becomes is its "
+        "`missing:` policy (data.features). Without data.features a missing value is an "
+        "error, as any cell that is not a number.", max_items=100)
 
     @staticmethod
     def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
@@ -125,6 +132,185 @@ class ImagesSource:
 
 
 @dataclass(frozen=True)
+class TextSource:
+    """A folder of `.txt` files, one sub-folder per class (keras.utils.text_dataset_from_directory)."""
+
+    dir: str = spec_field(doc="Folder path, relative to the pipeline file; each example is "
+                          "one UTF-8 `.txt` file's text, its class the sub-folder's name.")
+    shorthand = "dir"
+
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        check_path_text(values, "dir", path, issues)
+
+
+# The dtypes of a tf.train.Example feature, by their Keras names: its float_list,
+# int64_list and bytes_list.
+TfrecordDtype = Literal["float32", "int64", "string"]
+MAX_FEATURE_VALUES = 1 << 26  # values of one declared feature (64 Mi: 256 MiB of float32)
+
+
+@dataclass(frozen=True)
+class TfrecordFeature:
+    """One feature of a tf.train.Example, as tf.io.FixedLenFeature reads it."""
+
+    dtype: TfrecordDtype = spec_field(doc="float32, int64 or string.")
+    shape: list[int] = spec_field([], "Shape of the feature's values in one record, e.g. "
+                                  "`[28, 28]`; `[]` (the default) for one value.",
+                                  max_items=8)
+    shorthand = "dtype"
+
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        shape = values.get("shape")
+        if not isinstance(shape, list) or not all(isinstance(d, int) for d in shape):
+            return
+        size = 1
+        for at, dim in enumerate(shape):
+            if dim < 1:
+                issues.append(Issue("out-of-range", path + ("shape", at), "each dimension of "
+                                    "a feature's shape is at least 1 (a record holds a fixed "
+                                    f"number of values). Received: shape={shape}"))
+                return
+            size *= dim
+        if size > MAX_FEATURE_VALUES:
+            issues.append(Issue("out-of-range", path + ("shape",), f"a feature holds at most "
+                                f"{MAX_FEATURE_VALUES:,} values per record; this shape holds "
+                                f"{size:,}. Received: shape={shape}"))
+
+
+def path_escape(pattern: str) -> Optional[str]:
+    """Why a file pattern from a pipeline could lead outside the pipeline's folder, or
+    ``None``: an absolute path, a ``~``, a URL, or ``..`` that climbs out of it (read
+    without touching the file system; the compile side checks each matched file's real
+    path too, since a link inside the folder can lead out of it)."""
+    if "://" in pattern:
+        return "a URL"
+    if pattern.startswith(("/", "\\", "~")) or re.match(r"[A-Za-z]:", pattern):
+        return "an absolute path"
+    if posixpath.normpath(pattern.replace("\\", "/")).split("/")[0] == "..":
+        return "a path that leaves the pipeline's folder with `..`"
+    return None
+
+
+@dataclass(frozen=True)
+class TfrecordSource:
+    """TFRecord files of tf.train.Example records, streamed (never all in memory)."""
+
+    files: Union[str, list[str]] = spec_field(doc="A glob or a list of globs of the files "
+                                              "(e.g. `data/train-*.tfrecord`), relative to "
+                                              "the pipeline file and inside its folder.")
+    features: dict[str, TfrecordFeature] = spec_field(
+        doc="The record's features by name: a dtype (`label: int64`) or `{dtype: float32, "
+        "shape: [28, 28]}`; the label and the one feature the model takes.")
+    label: str = spec_field(doc="Name of the label feature (int64 or string: classes; "
+                            "float32: a regression target).")
+    compression: Optional[Literal["GZIP", "ZLIB"]] = spec_field(
+        None, "How the files are compressed: GZIP, ZLIB, or null for none.")
+
+    @property
+    def file_patterns(self) -> list[str]:
+        """``files`` as a list of globs."""
+        return [self.files] if isinstance(self.files, str) else list(self.files)
+
+    @property
+    def input_name(self) -> str:
+        """The one feature that is not the label: the model's input."""
+        return next(name for name in self.features if name != self.label)
+
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        files = values.get("files")
+        patterns = [files] if isinstance(files, str) else files
+        if isinstance(files, list) and not files:
+            issues.append(Issue("out-of-range", path + ("files",), "needs at least one glob "
+                                "of TFRecord files."))
+        for at, pattern in enumerate(patterns if isinstance(patterns, list) else []):
+            where = path + ("files",) + ((at,) if isinstance(files, list) else ())
+            if not isinstance(pattern, str):
+                continue  # reported by the type check
+            if any(ord(c) < 32 or ord(c) == 127 for c in pattern):
+                issues.append(Issue("bad-path", where, "a path cannot hold a NUL byte or "
+                                    "another control character (tab, newline, ...). Remove "
+                                    f"it. Received: {safe_repr(pattern)}"))
+                continue
+            escape = path_escape(pattern)
+            if escape:
+                issues.append(Issue("outside-path", where, f"{safe_repr(pattern)} is {escape}; "
+                                    "TFRecord files must be inside the pipeline's folder, "
+                                    "named relative to the pipeline file, so that a pipeline "
+                                    "file cannot make kerapipe read elsewhere. Copy or link "
+                                    "the files there and name them relative to it."))
+        features = values.get("features")
+        if not isinstance(features, dict):
+            return
+        # typed.parse leaves a mapping's values as written: each feature is typed here.
+        for name, feature in list(features.items()):
+            if not isinstance(name, str) or not name:
+                issues.append(Issue("wrong-type", path + ("features",), "a feature's name is "
+                                    f"a non-empty string. Received: {safe_repr(name)}"))
+                continue
+            features[name] = parse_spec(TfrecordFeature, feature, path + ("features", name),
+                                        issues)
+        label = values.get("label")
+        if isinstance(label, str) and label not in features:
+            declared = ", ".join(map(str, features)) or "none"
+            issues.append(Issue("missing-key", path + ("label",), f"the label '{label}' is "
+                                f"not among the declared features ({declared}). Declare it "
+                                f"under features, e.g. `{label}: int64`.", at_key=True))
+        elif isinstance(label, str):
+            typed = features[label]
+            if typed is not None and typed.shape:
+                issues.append(Issue("not-applicable", path + ("features", label, "shape"),
+                                    "the label is one value per record (a class or a "
+                                    f"target); remove its shape. Received: shape={typed.shape}"))
+            others = [n for n in features if n != label]
+            if len(others) != 1:
+                issues.append(Issue("not-applicable", path + ("features",), "declare the "
+                                    "label and exactly one feature the model takes (records "
+                                    "may hold more; only the declared ones are read)"
+                                    + (f"; found {len(others)}: {', '.join(map(str, others))}"
+                                       if others else "; found none besides the label")
+                                    + ".", at_key=True))
+
+
+# TFDS names: `mnist`, `imdb_reviews/plain_text`, `mnist:3.0.1` (tfds.builder's form).
+TFDS_NAME = re.compile(r"[a-z][a-z0-9_]*(/[A-Za-z0-9_.\-]+)?(:[0-9]+\.[0-9]+\.[0-9]+)?\Z")
+# A TFDS split: `train`, `test`, `train[:80%]`, `train[10%:]+test` (tfds's split syntax).
+TFDS_SPLIT = re.compile(r"[A-Za-z0-9_\[\]:%+\-. ]+\Z")
+
+
+@dataclass(frozen=True)
+class TfdsSource:
+    """A TensorFlow Datasets set by name (`pip install kerapipe[tfds]`; downloaded once, online)."""
+
+    name: str = spec_field(doc="The TFDS name, e.g. `mnist` or `imdb_reviews/plain_text` "
+                           "(optionally with `:VERSION`).")
+    split: str = spec_field("train", "The TFDS split to train on (TFDS split syntax, e.g. "
+                            "`train[:80%]`); kerapipe splits it by data.split.")
+    test_split: Optional[str] = spec_field(None, "A TFDS split used as the test split "
+                                           "(e.g. `test`). Defaults to none: data.split.test "
+                                           "is held out of `split`.")
+    shorthand = "name"
+
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        name = values.get("name")
+        if isinstance(name, str) and not TFDS_NAME.match(name):
+            issues.append(Issue("unknown-value", path + ("name",), "a TFDS name is lower-case "
+                                "letters, digits and `_`, optionally with `/config` and "
+                                "`:1.2.3`, e.g. `mnist` or `imdb_reviews/plain_text`. "
+                                f"Received: name={safe_repr(name)}"))
+        for key in ("split", "test_split"):
+            split = values.get(key)
+            if isinstance(split, str) and not TFDS_SPLIT.match(split):
+                issues.append(Issue("unknown-value", path + (key,), "a TFDS split is a name "
+                                    "such as `train`, optionally sliced (`train[:80%]`) or "
+                                    f"joined (`train+validation`). Received: {key}="
+                                    f"{safe_repr(split)}"))
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """Where the examples come from: exactly one kind of source."""
 
@@ -137,9 +323,11 @@ class SourceSpec:
     csv: Optional[CsvSource] = spec_field(None, "A CSV file with a label column.")
     images: Optional[ImagesSource] = spec_field(None, "A folder of images, one sub-folder per "
                                                 "class.")
+    text: Optional[TextSource] = spec_field(None, "A folder of `.txt` files, one sub-folder "
+                                            "per class.")
     exactly_one = True
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("sample", "keras", "npz", "csv", "images")
+        return next(k for k in ("sample", "keras", "npz", "csv", "images", "text")
                     if getattr(self, k) is not None)

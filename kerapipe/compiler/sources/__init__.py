@@ -17,7 +17,7 @@ source:
 
 The example shape a source fixes without data (for ``validate``) lives on the spec side,
 ``kerapipe.spec.known_datasets``. Adding a kind: a field of ``SourceSpec``
-(``kerapipe/spec/model.py``), a module here with its ``Source`` subclass, and its line in
+(``kerapipe/spec/sources.py``), a module here with its ``Source`` subclass, and its line in
 ``_KINDS``. Importing this package loads no TensorFlow: the kind modules, and TensorFlow
 inside them, are imported when a source is asked for and when it builds tf.data.
 """
@@ -47,6 +47,7 @@ _KINDS = {
     "npz": "npz_file:NpzFileSource",
     "csv": "csv_file:CsvFileSource",
     "images": "image_folder:ImageFolderSource",
+    "text": "text_folder:TextFolderSource",
 }
 
 
