@@ -23,7 +23,8 @@ pipeline's fractions), as the other bench baselines do; when kerapipe reads the 
 same order (the CSV without dropped rows, the folder in sorted order) both sides train and
 test on the very same examples. ``--seed`` sets the split, the weights and the shuffling,
 as ``kerapipe run --set seed=S`` does. Prints one line per epoch (``verbose=2``) and,
-last, one JSON line: test accuracy, epochs run, wall, fit and save seconds, split sizes.
+last, one JSON line: test accuracy, epochs run, wall, fit and save seconds, split sizes,
+a digest of the test rows' ids (as kerapipe names them in predictions.csv).
 
     python bench/typed_keras.py --job penguins|text [--seed 42] [--epochs E] [--no-save]
 """
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import os
 import tempfile
@@ -134,14 +136,20 @@ def penguins(seed: int, job: dict):
     training_model = keras.Model(inputs=encoded_features, outputs=predictions)
     inference_model = keras.Model(inputs=feature_space.get_inputs(), outputs=predictions)
     return (encoded(train_ds), encoded(dataset(val, False)), encoded(dataset(test, False)),
-            training_model, inference_model, [len(train), len(val), len(test)])
+            training_model, inference_model, [len(train), len(val), len(test)],
+            [str(i + 2) for i in test])  # kerapipe's id of a CSV row: its line number
 
 
 def text(seed: int, job: dict):
     """Datasets of token ids, the training model and the raw-text inference model."""
-    every = keras.utils.text_dataset_from_directory(DATA / "text_topics", batch_size=None,
+    folder = DATA / "text_topics"
+    every = keras.utils.text_dataset_from_directory(folder, batch_size=None,
                                                     shuffle=False)  # sorted folders and files
     texts, labels = (np.array(part) for part in zip(*every.as_numpy_iterator()))
+    # the files in the order Keras lists them (sorted class folders, sorted names): their ids
+    ids = np.array([f"{c.name}/{f.name}" for c in sorted(folder.iterdir()) if c.is_dir()
+                    for f in sorted(c.glob("*.txt"))])
+    assert len(ids) == len(texts), "the folder changed while it was read"
     train, val, test = stratified_split(labels, job["fractions"], seed, True)
     vectorize_layer = keras.layers.TextVectorization(max_tokens=2000, output_mode="int",
                                                      output_sequence_length=40)
@@ -165,7 +173,7 @@ def text(seed: int, job: dict):
     raw = keras.Input((), dtype="string")
     inference_model = keras.Model(raw, training_model(vectorize_layer(raw)))
     return (dataset(train, True), dataset(val, False), dataset(test, False), training_model,
-            inference_model, [len(train), len(val), len(test)])
+            inference_model, [len(train), len(val), len(test)], list(ids[test]))
 
 
 def main() -> None:
@@ -179,7 +187,7 @@ def main() -> None:
     args = parser.parse_args()
     job = JOBS[args.job]
     keras.utils.set_random_seed(args.seed)
-    train_ds, val_ds, test_ds, model, inference_model, splits = (
+    train_ds, val_ds, test_ds, model, inference_model, splits, test_ids = (
         penguins if args.job == "penguins" else text)(args.seed, job)
     model.compile(optimizer=keras.optimizers.Adam(job["learning_rate"]),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -201,7 +209,9 @@ def main() -> None:
                       "fit_seconds": round(fit_seconds, 3),
                       "save_seconds": round(save_seconds, 3),
                       "wall_seconds_after_python_start": round(time.perf_counter() - START, 3),
-                      "splits": splits}), flush=True)
+                      "splits": splits, "test_ids_digest": hashlib.sha256(
+                          "\n".join(sorted(test_ids)).encode()).hexdigest()[:16]}),
+          flush=True)
 
 
 if __name__ == "__main__":
