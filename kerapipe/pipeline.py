@@ -24,7 +24,8 @@ from kerapipe.compiler.assemble import assemble
 from kerapipe.compiler.build import build_inference_model
 from kerapipe.compiler.datasets import (array_features, input_dtype, make_dataset,
                                         optional_dataset, split_features)
-from kerapipe.compiler.predictions import predicted_values, probabilities_to_classes
+from kerapipe.compiler.predictions import (predicted_outputs, predicted_values,
+                                           probabilities_to_classes)
 from kerapipe.compiler.preprocess import Preprocessing
 from kerapipe.compiler.sources.loading import LoadedData
 from kerapipe.errors import SpecError, UsageError
@@ -171,6 +172,9 @@ class CompiledPipeline:
             return {name: predicted_values(outputs[name]) if facts.num_classes is None
                     else probabilities_to_classes(outputs[name])
                     for name, facts in self.data.outputs.items()}
+        labels = self.data.labels
+        if labels is not None and not labels.inferred:  # multi-hot sets, raw arrays, ...
+            return predicted_outputs(outputs, labels.kind, labels.threshold or 0.5)
         if self.data.num_classes is None:
             return predicted_values(outputs)
         return probabilities_to_classes(outputs)
@@ -205,7 +209,7 @@ class CompiledPipeline:
                        for name, facts in self.data.outputs.items()}
         return build_inference_model(self.spec, self.model, self.preprocessing.layers,
                                      self.data.example_shape, input_dtype(self.spec),
-                                     classes=classes)
+                                     classes=classes, encoding=self.preprocessing.encoding)
 
 
 def _callbacks(spec: PipelineSpec, datasets: Datasets) -> list:

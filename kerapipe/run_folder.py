@@ -99,6 +99,8 @@ def run_facts(compiled, command: Optional[Sequence[str]]) -> dict:
                  "splits": splits, "class_names": data.class_names,
                  "num_classes": data.num_classes, "example_shape": shape,
                  "feature_columns": data.feature_names,
+                 # typed features: the learned fills and the rows dropped (csv_typed)
+                 **data.source.record(),
                  # several outputs: each one's classes (the first's are also above)
                  "outputs": None if data.outputs is None else {
                      name: {"class_names": facts.class_names, "num_classes": facts.num_classes}
@@ -284,6 +286,14 @@ class RunFolder:
     def write_predictions(self, text: str) -> None:
         """predictions.csv: the rows the prediction rules made."""
         write_text_atomic(self.path / "predictions.csv", text)
+
+    def write_prediction_arrays(self, arrays: dict) -> None:
+        """predictions.npz: a raw-label model's outputs, as they are (``prediction_arrays``)."""
+        import numpy as np
+
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        write_bytes_atomic(self.path / "predictions.npz", buffer.getvalue())
 
     def save_model(self, model) -> None:
         """model.keras: ``model.save`` to a temporary ``.keras`` name, fsync, rename.

@@ -20,6 +20,7 @@ from kerapipe.compiler.sources.loading import LoadedData, Split
 from kerapipe.compiler.files import physical_memory
 from kerapipe.compiler.preprocess import Preprocessing, apply_layers
 from kerapipe.spec.model import PipelineSpec
+from kerapipe.spec.steps import takes_strings
 
 AUTOTUNE = tf.data.AUTOTUNE
 _PREPROCESS_BATCH = 512  # examples per vectorised preprocessing call before the cache
@@ -108,11 +109,15 @@ def array_features(x: np.ndarray, spec: PipelineSpec, batch_size: int) -> tf.dat
             .prefetch(AUTOTUNE))
 
 
-def cast_features(x, dtype: str):
-    """Features cast to the model's input dtype: a tensor, or each input's of a dict."""
+def cast_features(x, dtype: Optional[str]):
+    """Features cast to the raw input dtype (``input_dtype``): a tensor, or each input's
+    of a dict. Strings stay strings (a TextVectorization step takes them); typed columns
+    (``dtype`` ``None``) stay as decoded."""
+    if dtype is None:
+        return x
     if isinstance(x, dict):
-        return {name: tf.cast(value, dtype) for name, value in x.items()}
-    return tf.cast(x, dtype)
+        return {name: cast_features(value, dtype) for name, value in x.items()}
+    return x if x.dtype == tf.string else tf.cast(x, dtype)
 
 
 def memory_budget() -> int:
@@ -158,8 +163,14 @@ def use_cache(spec: PipelineSpec, split: Split, prep: Preprocessing) -> bool:
     return cached_bytes(split, prep) <= memory_budget()
 
 
-def input_dtype(spec: PipelineSpec) -> str:
-    """Token ids stay integers (for Embedding); everything else is float32."""
+def input_dtype(spec: PipelineSpec) -> Optional[str]:
+    """The raw examples' dtype, as the preprocessing takes them: strings for a first step
+    that takes text (``TextVectorization``, ``StringLookup``); padded token ids stay
+    integers (for Embedding); everything else is float32."""
+    if spec.data.features is not None:
+        return None  # typed columns: each decoded in its own dtype (csv_typed)
+    if takes_strings(spec.data.preprocess):
+        return "string"
     return "int32" if spec.data.options_of("pad_sequences") else "float32"
 
 

@@ -22,11 +22,11 @@ import numpy as np
 import tensorflow as tf
 
 from kerapipe.compiler.build import build_layer, keras_guard
-from kerapipe.errors import SpecError
+from kerapipe.errors import DataError, SpecError
 from kerapipe.spec.applications import application
 from kerapipe.spec.issues import Issue
 from kerapipe.spec.model import LayerSpec, PipelineSpec
-from kerapipe.spec.steps import step_kind
+from kerapipe.spec.steps import ADAPTED_BY, step_kind, takes_strings
 
 
 @dataclass
@@ -47,6 +47,13 @@ class Preprocessing:
     one_hot_classes: Optional[int] = None
     stages: list = field(default_factory=list)
     input_shapes: Optional[dict] = None
+    # What the trainable model takes: the last layer's output dtype (int64 token ids after
+    # TextVectorization, float32 after Rescaling), or the raw dtype without layers; typed
+    # features of several inputs: a dict by input name.
+    model_input_dtype: Any = "float32"
+    # Typed features (data.features): their FeatureEncoding, whose encoder is the layer
+    # before the cache and whose raw columns the inference model takes.
+    encoding: Any = None
 
     @property
     def layers(self) -> list:
@@ -141,8 +148,8 @@ def preprocessing_layers(spec: PipelineSpec, raw_shape: tuple, dtype: str = "flo
             unlocated issue at the step's key path).
     """
     if isinstance(raw_shape, dict):
-        return _inputs_preprocessing(spec, raw_shape)
-    result = Preprocessing()
+        return _inputs_preprocessing(spec, raw_shape, dtype)
+    result = Preprocessing(model_input_dtype=dtype)
     shape = tuple(raw_shape)
     result.stages.append(("raw input", shape))
     tensor = None
@@ -166,6 +173,7 @@ def preprocessing_layers(spec: PipelineSpec, raw_shape: tuple, dtype: str = "flo
                          f"example of shape {shape}"):
             tensor = layer(keras.Input(shape=shape, dtype=dtype) if tensor is None else tensor)
         out = tuple(tensor.shape[1:])
+        result.model_input_dtype = _model_dtype(tensor.dtype)
         _check_step_shape(step.kind, path, shape, out)
         if kind.training_only:
             if reshaped is None and out != shape:  # the first step that changes it
@@ -183,10 +191,17 @@ def preprocessing_layers(spec: PipelineSpec, raw_shape: tuple, dtype: str = "flo
     return result
 
 
-def _inputs_preprocessing(spec: PipelineSpec, shapes: dict) -> Preprocessing:
+def _model_dtype(dtype: str) -> str:
+    """The trainable model's input dtype for a preprocessing output: integers stay
+    integers (token ids and lookup indices feed an Embedding), everything else float32."""
+    return "int64" if "int" in str(dtype) else "float32"
+
+
+def _inputs_preprocessing(spec: PipelineSpec, shapes: dict, dtype: str) -> Preprocessing:
     """The preprocessing of a model of several inputs: label steps only (the spec side
     refuses the others, which work on one input: ``model._check_model_inputs``)."""
-    result = Preprocessing(input_shapes={name: tuple(shape) for name, shape in shapes.items()})
+    result = Preprocessing(input_shapes={name: tuple(shape) for name, shape in shapes.items()},
+                           model_input_dtype=dtype)
     result.stages = [(f"raw input {name}", tuple(shape)) for name, shape in shapes.items()]
     for index, step in enumerate(spec.data.preprocess):
         if step_kind(step.kind).stage == "label":
@@ -242,22 +257,98 @@ def build_preprocessing(spec: PipelineSpec, train_features: Callable[[], tf.data
     Raises:
         SpecError: see ``preprocessing_layers``.
     """
+    if spec.data.features is not None:
+        return _feature_preprocessing(spec, train_features, num_classes)
+    check_raw_dtype(spec, train_features().element_spec)
     result = preprocessing_layers(spec, raw_shape, dtype)
     if result.one_hot_classes is None and spec.data.first_options("one_hot") is not None:
         result.one_hot_classes = num_classes
-    for index, layer in enumerate(result.layers):
-        if isinstance(layer, keras.layers.Normalization):
-            layer.adapt(_adapt_dataset(train_features(), result.layers[:index]))
+    layer_steps = [(index, step) for index, step in enumerate(spec.data.preprocess)
+                   if step_kind(step.kind).stage == "layer"]
+    for position, layer in enumerate(result.layers):
+        if _learns_from_data(layer_steps[position][1]):
+            index, step = layer_steps[position]
+            with keras_guard("layer-arguments", ("data", "preprocess", index, step.kind),
+                             f"the {step.kind} step could not adapt on the training split"):
+                layer.adapt(_adapt_dataset(train_features(), result.layers[:position], dtype))
     return result
 
 
-def _adapt_dataset(features: tf.data.Dataset, layers: list) -> tf.data.Dataset:
-    data = features.batch(256).map(lambda x: tf.cast(x, tf.float32),
+def _feature_preprocessing(spec: PipelineSpec, train_features: Callable[[], tf.data.Dataset],
+                           num_classes: Optional[int]) -> Preprocessing:
+    """Typed features (``data.features``): FeatureSpace and the text vectorizers adapted on
+    the training split's raw columns; their encoder is the one layer before the cache.
+    Only label steps remain in data.preprocess (the spec side refuses the others)."""
+    from kerapipe.compiler.features import FeatureEncoding
+
+    encoding = FeatureEncoding(spec)
+    with keras_guard("layer-arguments", ("data", "features"), "Keras refused a typed "
+                     "feature (keras.utils.FeatureSpace / TextVectorization)"):
+        encoding.adapt(train_features().batch(_ADAPT_BATCH))
+    shape, dtype = encoding.output_shape, encoding.output_dtype
+    result = Preprocessing(before_cache=[encoding.encoder], encoding=encoding,
+                           model_input_dtype=dtype,
+                           input_shapes=shape if isinstance(shape, dict) else None)
+    result.stages = [("raw columns", (len(encoding.features),)),
+                     ("features", shape if not isinstance(shape, dict) else
+                      (sum(math.prod(s) for s in shape.values()),))]
+    if spec.data.first_options("one_hot") is not None:
+        result.one_hot_classes = spec.data.first_options("one_hot").num_classes or num_classes
+    return result
+
+
+def _learns_from_data(step: Any) -> bool:
+    """Whether a step's layer is adapted on the training split: kerapipe's ``normalize``,
+    and the Keras preprocessing layers of ``steps.ADAPTABLE_LAYERS`` that have ``adapt``
+    and whose arguments do not already give what it would learn (``steps.ADAPTED_BY``)."""
+    if step.kind == "normalize":
+        return True
+    if not isinstance(step.options, LayerSpec) or step.kind not in ADAPTED_BY:
+        return False
+    return bool(ADAPTED_BY[step.kind]) and not any(
+        step.options.kwargs.get(key) is not None for key in ADAPTED_BY[step.kind])
+
+
+def check_raw_dtype(spec: PipelineSpec, element_spec: Any) -> None:
+    """Strings need a step that takes strings first (``TextVectorization``,
+    ``StringLookup``), and numbers one that does not; checked on the source's tf.data
+    element type, before anything is adapted.
+
+    Raises:
+        DataError: the examples and the first layer step do not fit.
+    """
+    specs = element_spec.values() if isinstance(element_spec, dict) else [element_spec]
+    strings = any(part.dtype == tf.string for part in specs)
+    wanted = takes_strings(spec.data.preprocess)
+    if strings and not wanted:
+        raise DataError("the examples are text (strings), which a model cannot take as "
+                        "they are. Add a step that turns them into numbers first in "
+                        "data.preprocess, e.g. `- TextVectorization: {max_tokens: 20000, "
+                        "output_sequence_length: 200}` (token ids for an Embedding) or "
+                        "`- StringLookup: {}`.")
+    if wanted and not strings:
+        first = next(step.kind for step in spec.data.preprocess
+                     if step_kind(step.kind).stage == "layer")
+        raise DataError(f"the {first} step takes strings, but the examples are numbers. "
+                        "Remove it, or use IntegerLookup/Discretization for numbers.")
+
+
+_ADAPT_BATCH = 256  # examples per batch while adapting
+
+
+def _adapt_dataset(features: tf.data.Dataset, layers: list,
+                   dtype: str = "float32") -> tf.data.Dataset:
+    data = features.batch(_ADAPT_BATCH).map(lambda x: _cast(x, dtype),
                                    num_parallel_calls=tf.data.AUTOTUNE)
     if layers:
         data = data.map(lambda x: apply_layers(layers, x, training=False),
                         num_parallel_calls=tf.data.AUTOTUNE)
     return data
+
+
+def _cast(x, dtype: str):
+    """Raw features as the preprocessing takes them; strings stay strings."""
+    return x if x.dtype == tf.string else tf.cast(x, dtype)
 
 
 def apply_layers(layers: list, x, training: bool):

@@ -41,6 +41,8 @@ ISSUE_CODES: dict[str, str] = {
     "unknown-metric": "a metric name keras.metrics does not have",
     "unknown-schedule": "a learning-rate schedule keras.optimizers.schedules does not have",
     "unknown-step": "a preprocessing step kerapipe does not have",
+    "unknown-feature": "a name in data.crosses or model.inputs that data.features does not "
+                       "declare",
     # the model's graph and blocks
     "unknown-input": "an `inputs:` name that is no layer above and no model input (with a "
                      "did-you-mean over the names in reach)",
@@ -77,6 +79,8 @@ ISSUE_CODES: dict[str, str] = {
     "class-count-mismatch": "output units differ from the data set's class count",
     "logits-conflict": "a softmax/sigmoid output with `from_logits: true`",
     "loss-label-mismatch": "one-hot labels with a sparse loss, or the reverse",
+    "label-kind-conflict": "a loss or last activation that does not fit the kind written in "
+                           "`data.labels` (e.g. softmax on multi_label labels)",
     "metric-label-mismatch": "a metric that cannot measure the labels (a class metric on a "
                              "continuous target, an IoU over another class count)",
     "unknown-monitor": "early stopping watches a metric the run does not log",

@@ -17,13 +17,16 @@ from kerapipe.spec.catalog import Family, load_catalog
 from kerapipe.spec.keras_objects import (NESTED_LAYER_ARGS, LayerSpec, ScheduleSpec,  # noqa: F401
                                          is_custom_name, named_object_schema,
                                          suggest_or_list)
+from kerapipe.spec.features import CrossSpec, FeatureSet, feature_issues
 from kerapipe.spec.label_kinds import LabelsSpec
 from kerapipe.spec.model_section import ModelSpec
 from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
 # Re-exported: the data sources are declared in spec/sources.py.
 from kerapipe.spec.sources import (MAX_WORDS, CsvSource, ImagesSource, KerasSource,  # noqa: F401
                                    NpzSource, SourceSpec, check_path_text)
-from kerapipe.spec.steps import STEPS, is_augmentation_layer, step_kind, unknown_step
+from kerapipe.spec.steps import (ADAPTABLE_LAYERS, STEPS, adaptable_layer,
+                                 is_augmentation_layer, step_kind, unknown_step,
+                                 vocabulary_issues)
 from kerapipe.spec.typed import parse, parse_spec, spec_field, to_plain
 
 FORMAT_VERSION = 1
@@ -106,8 +109,10 @@ class PreprocessStep:
         if kind in STEPS:
             parsed = parse_spec(STEPS[kind].options, options, path + (kind,), issues)
             return cls(kind, parsed) if parsed is not None else None
-        if is_augmentation_layer(kind):
+        if is_augmentation_layer(kind) or adaptable_layer(kind):
             layer = LayerSpec.from_yaml(value, path, issues)
+            if layer is not None:
+                issues.extend(vocabulary_issues(layer, path))
             return cls(kind, layer) if layer is not None else None
         issues.append(unknown_step(kind, path))
         return None
@@ -124,7 +129,8 @@ class PreprocessStep:
             variant["properties"][key] = defs[ref["$ref"].rsplit("/", 1)[1]]
         catalog = load_catalog()
         randoms = Family({n: {"params": sorted(e.params), "required": list(e.required)}
-                          for n, e in catalog.layers.entries.items() if n.startswith("Random")})
+                          for n, e in catalog.layers.entries.items()
+                          if n.startswith("Random") or n in ADAPTABLE_LAYERS})
         variants += named_object_schema(randoms, allow_bare=False)["anyOf"]
         return {"anyOf": variants}
 
@@ -148,6 +154,16 @@ class DataSpec:
     cache: Union[bool, Literal["auto"]] = spec_field(
         "auto", "Cache the preprocessed examples in memory after the first epoch; `auto` "
         "caches when they fit the memory budget (a quarter of RAM, at most 2 GiB).")
+    features: Optional[FeatureSet] = spec_field(
+        None, "The columns of a CSV table and their types, by column name: a "
+        "keras.utils.FeatureSpace type (`float`, `float_normalized`, `float_rescaled`, "
+        "`float_discretized`, `integer_categorical`, `string_categorical`, "
+        "`integer_hashed`, `string_hashed`) or `text` (TextVectorization), with its Keras "
+        "arguments and a `missing:` policy (`refuse`, `drop`, `mean`, `mode`, `{fill: "
+        "VALUE}`). Adapted on the training split and saved in the model, which then takes "
+        "the raw columns. Without it every column but the label is a number.")
+    crosses: list[CrossSpec] = spec_field([], "Feature crosses of typed features "
+                                          "(keras.utils.FeatureSpace.cross).", max_items=100)
     labels: Optional[LabelsSpec] = spec_field(None, "What the labels are: `classes`, "
                                               "`binary`, `multi_label`, `regression` or "
                                               "`raw`; inferred from the loss and the data "
@@ -330,7 +346,11 @@ class PipelineSpec:
             issues.append(Issue("bad-name", ("name",), f"a run name is one folder name inside the "
                                 f"output folder: {RUN_NAME_RULE}. Rename the run, e.g. "
                                 f"`mnist-cnn`. Received: name={safe_repr(name)}"))
-        _check_model_inputs(values.get("data"), values.get("model"), issues)
+        data, model = values.get("data"), values.get("model")
+        if data is not None:
+            issues.extend(feature_issues(data.features, data.crosses, data.source,
+                                         getattr(model, "inputs", None), data.preprocess))
+        _check_model_inputs(data, model, issues)
         _check_model_outputs(values.get("data"), values.get("model"), issues)
 
 
@@ -372,11 +392,14 @@ def _check_model_inputs(data: Optional[DataSpec], model: Optional[ModelSpec],
                             f"model.inputs. Received: x={safe_repr(npz.x)}", at_key=True))
     if len(inputs) < 2:
         return
-    if npz is None:
+    if npz is None and data.features is None:
         issues.append(Issue("not-applicable", ("model", "inputs"), f"a model of {len(inputs)} "
                             "inputs reads one array per input from an npz file (data.source."
-                            f"npz), but data.source.{data.source.kind} gives one feature array. "
-                            "Use an npz source, or one input.", at_key=True))
+                            f"npz), or takes typed features (data.features), but "
+                            f"data.source.{data.source.kind} gives one feature array. "
+                            "Use an npz source, typed features, or one input.", at_key=True))
+    if data.features is not None:
+        return  # the steps are checked against the typed features (features.feature_issues)
     for index, step in enumerate(data.preprocess):
         kind = step_kind(step.kind)
         if kind is not None and kind.stage in ("layer", "load"):

@@ -86,10 +86,10 @@ def render_key_table() -> str:
 def render_step_table() -> str:
     """Markdown table of the preprocessing steps (the README's step list), from
     ``steps.STEPS``: how each is written, when it runs and what it does."""
-    from kerapipe.spec.steps import AUGMENTATION, STAGES, STEPS
+    from kerapipe.spec.steps import ADAPTABLE, AUGMENTATION, STAGES, STEPS
 
     rows = ["| step | written as | runs | what it does |", "|---|---|---|---|"]
-    for kind in (*STEPS.values(), AUGMENTATION):
+    for kind in (*STEPS.values(), AUGMENTATION, ADAPTABLE):
         runs = ("as a Keras layer, on training batches only" if kind.training_only
                 else STAGES[kind.stage])
         rows.append(f"| `{kind.name}` | `- {kind.example}` | {runs} | {kind.doc} |")

@@ -14,7 +14,9 @@ Adding a step takes two files: its options and its ``StepKind`` here, and (for a
 ``layer`` step) its layer builder in ``compiler/preprocess.py``.
 
 Keras's random preprocessing layers (``RandomFlip``, ...) are steps too, written as the
-layer itself; ``AUGMENTATION`` describes them all. No TensorFlow here.
+layer itself; ``AUGMENTATION`` describes them all. So are its preprocessing layers that
+learn from data (``TextVectorization``, ``StringLookup``, ...: ``ADAPTABLE``). No
+TensorFlow here.
 """
 
 from __future__ import annotations
@@ -340,6 +342,81 @@ AUGMENTATION = StepKind(
     "the example.")
 
 
+# Keras preprocessing layers that learn from data (``adapt``) or map values to indices,
+# written as steps by their Keras names and arguments; the compile side adapts each on the
+# training split unless its arguments give what adapting would learn (``ADAPTED_BY``).
+ADAPTABLE_LAYERS = ("Normalization", "StringLookup", "IntegerLookup", "TextVectorization",
+                    "Discretization", "Hashing")
+# The arguments that make adapting needless: the layer is then used as given.
+ADAPTED_BY = {"Normalization": ("mean", "variance"), "StringLookup": ("vocabulary",),
+              "IntegerLookup": ("vocabulary",), "TextVectorization": ("vocabulary",),
+              "Discretization": ("bin_boundaries",), "Hashing": ()}
+# Those that take strings: a source of text (a text folder, string arrays) needs one of
+# these first, and its raw examples are then read as strings.
+STRING_LAYERS = ("TextVectorization", "StringLookup")
+_INDEX_MODES = (None, "int")
+
+
+def _adaptable_shape(shape: Shape, layer: Any, path: Path, issues: list[Issue]) -> Shape:
+    """The shape after an adaptable layer, where its arguments fix it without data: an
+    index per value (``output_mode: int``) keeps it, TextVectorization with
+    ``output_sequence_length`` makes ``(length,)``, a vector mode with ``max_tokens`` or
+    ``num_tokens`` makes that many; ``None`` (known only once adapted) otherwise."""
+    kwargs, name = layer.kwargs, layer.name
+    mode = kwargs.get("output_mode")
+    if name in ("Normalization", "Hashing", "Discretization") and mode in _INDEX_MODES:
+        return shape
+    if name == "TextVectorization":
+        length = kwargs.get("output_sequence_length")
+        if mode in _INDEX_MODES:
+            return (length,) if isinstance(length, int) and not isinstance(length, bool) \
+                else None
+        tokens = kwargs.get("max_tokens")
+        return (tokens,) if isinstance(tokens, int) and not isinstance(tokens, bool) else None
+    if mode in _INDEX_MODES:
+        return shape
+    return None
+
+
+def vocabulary_issues(layer: Any, path: Path) -> list[Issue]:
+    """A lookup's or TextVectorization's ``vocabulary`` is a list of tokens: Keras reads
+    a string as the path of a vocabulary file, which would make the file read outside
+    the folders the pipeline names."""
+    value = layer.kwargs.get("vocabulary")
+    if layer.name not in ADAPTABLE_LAYERS or not isinstance(value, str):
+        return []
+    return [Issue("wrong-type", path + (layer.name, "vocabulary"), f"{layer.name}'s "
+                  "vocabulary is a list of tokens here, e.g. `vocabulary: [cat, dog]`; Keras "
+                  "would read a string as a vocabulary file, which a pipeline file never "
+                  "makes kerapipe read. Write the tokens as a list, or leave vocabulary out "
+                  f"to adapt it on the training split. Received: vocabulary={safe_repr(value)}")]
+
+
+def adaptable_layer(name: str) -> bool:
+    """Whether ``name`` is a Keras preprocessing layer written as a step (``ADAPTABLE_LAYERS``)."""
+    return name in ADAPTABLE_LAYERS
+
+
+def takes_strings(steps: list) -> bool:
+    """Whether the raw examples are strings: the first Keras-layer step takes strings
+    (``STRING_LAYERS``; other steps take numbers)."""
+    for step in steps:
+        kind = step_kind(step.kind)
+        if kind is not None and kind.stage == "layer":
+            return step.kind in STRING_LAYERS
+    return False
+
+
+ADAPTABLE = StepKind(
+    "adaptable Keras layer", None, "layer", _adaptable_shape,
+    "TextVectorization: {max_tokens: 20000, output_sequence_length: 200}",
+    description="A Keras preprocessing layer that learns from data or maps values to "
+    f"indices ({', '.join(f'`{n}`' for n in ADAPTABLE_LAYERS)}), with its Keras "
+    "arguments; adapted on the training split (unless its arguments give the vocabulary, "
+    "mean or bin boundaries) and saved in the model. `TextVectorization` and "
+    "`StringLookup` take strings: a text source needs one of them first.")
+
+
 def is_augmentation_layer(name: str) -> bool:
     """Keras's random preprocessing layers run on training batches only."""
     return name.startswith("Random") and load_catalog().layers.get(name) is not None
@@ -347,10 +424,13 @@ def is_augmentation_layer(name: str) -> bool:
 
 def step_kind(name: str) -> Optional[StepKind]:
     """The kind of the step written ``name``: a kerapipe step, ``AUGMENTATION`` for a
-    Keras ``Random*`` layer, or ``None`` for a name that is neither."""
+    Keras ``Random*`` layer, ``ADAPTABLE`` for a Keras layer of ``ADAPTABLE_LAYERS``, or
+    ``None`` for a name that is none of these."""
     kind = STEPS.get(name)
     if kind is None and is_augmentation_layer(name):
         return AUGMENTATION
+    if kind is None and adaptable_layer(name):
+        return ADAPTABLE
     return kind
 
 
@@ -358,8 +438,10 @@ def unknown_step(name: str, path: Path) -> Issue:
     """The ``unknown-step`` issue of a step written ``name`` at ``path``."""
     random_layers = [n for n in load_catalog().layers.entries if n.startswith("Random")]
     return Issue("unknown-step", path + (name,), f"unknown preprocessing step '{name}'."
-                 f"{did_you_mean(name, list(STEPS) + random_layers)} Steps: "
-                 f"{', '.join(STEPS)}, or a Keras Random* layer (training only).", at_key=True)
+                 f"{did_you_mean(name, list(STEPS) + random_layers + list(ADAPTABLE_LAYERS))}"
+                 f" Steps: {', '.join(STEPS)}, a Keras Random* layer (training only), or "
+                 f"one of {', '.join(ADAPTABLE_LAYERS)} (adapted on the training split).",
+                 at_key=True)
 
 
 def trace_shape(shape: Shape, steps: list, issues: Optional[list[Issue]] = None,

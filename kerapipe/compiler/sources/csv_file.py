@@ -25,6 +25,7 @@ from kerapipe.compiler.files import check_regular_file, open_regular_file, resol
 from kerapipe.compiler.labels import csv_labels
 from kerapipe.compiler.sources import Source
 from kerapipe.compiler.sources.csv_stream import CsvStream
+from kerapipe.compiler.sources.csv_typed import TypedColumns
 from kerapipe.compiler.sources.raw import RawData
 from kerapipe.compiler.values import FLOAT32_MAX, show
 from kerapipe.errors import DataError, UsageError
@@ -91,10 +92,23 @@ class CsvFileSource(Source):
     def __init__(self, spec, base_dir=".") -> None:
         super().__init__(spec, base_dir)
         self.stream: Optional[CsvStream] = None  # set by load: how tf.data reads the rows
+        self.kept_rows: Optional[np.ndarray] = None  # typed features: the rows not dropped
 
     def load(self) -> RawData:
-        raw, self.stream = load_csv(self.options, self.base_dir)
+        raw, self.stream = load_csv(self.options, self.base_dir, self.spec.data.features)
+        self.kept_rows = raw.x
         return raw
+
+    def learn(self, train) -> None:
+        """Typed features: the ``mean``/``mode`` fills, from the training rows only."""
+        if self.stream is not None and self.stream.typed is not None:
+            self.stream.typed.learn_fills(np.searchsorted(self.kept_rows, train.x))
+
+    def record(self) -> dict:
+        typed = self.stream.typed if self.stream is not None else None
+        if typed is None:
+            return {}
+        return {"fill_values": typed.fills(), "dropped_rows": typed.dropped}
 
     def arrange(self, indices: np.ndarray) -> np.ndarray:
         return np.sort(indices)  # streamed in file order: each split's rows ascending
@@ -114,6 +128,8 @@ class CsvFileSource(Source):
         the label among them, are passed over); each row's id is its value in the id
         column when the pipeline names one and the file has it, else its line number."""
         options = self.options
+        if self.spec.data.features is not None:
+            return read_typed_rows(path, options, self.spec.data.features, record)
         return read_csv_rows(path, options.delimiter, self.feature_columns(record),
                              options.id_column)
 
@@ -166,9 +182,11 @@ def _recorded_columns_problem(recorded: Any, example_shape: Any) -> Optional[str
     return None
 
 
-def load_csv(source: CsvSource, base: str) -> tuple[RawData, CsvStream]:
+def load_csv(source: CsvSource, base: str, features: Any = None) -> tuple[RawData, CsvStream]:
     """Check every row of a CSV in one streaming pass; keep only labels and ids (line
-    numbers, or the id column's values), and how tf.data reads the features."""
+    numbers, or the id column's values), and how tf.data reads the features: numbers, or
+    the typed columns of ``features`` (``data.features``: ``csv_typed.TypedColumns``),
+    whose ``drop`` policies leave rows out."""
     path = resolve(base, source.path)
     where = source.path
     delimiter = source.delimiter
@@ -178,12 +196,18 @@ def load_csv(source: CsvSource, base: str) -> tuple[RawData, CsvStream]:
     label_codes = array("l")
     distinct: dict[str, int] = {}
     id_values: list[str] = []
+    kept = array("l")  # the data rows that are examples (typed features may drop some)
     quoted = False
+    typed: Optional[TypedColumns] = None
     with open_csv(path, where, delimiter) as (reader, lines):
         header = read_header(reader, where)
         label_index, feature_indices = _csv_columns(where, header, source)
+        if features is not None:
+            typed = TypedColumns(features, column_positions(where, header),
+                                 source.missing_values, where)
+            feature_indices = [column.index for column in typed.columns]
         id_index = _id_index(where, header, source)
-        for line, row in data_rows(reader, where):
+        for data_row, (line, row) in enumerate(data_rows(reader, where)):
             if '"' in lines.text:
                 quoted = True
                 problem = _quoting_problem(lines.text, delimiter)
@@ -192,7 +216,13 @@ def load_csv(source: CsvSource, base: str) -> tuple[RawData, CsvStream]:
                         f"{where}, line {line}: {problem}. tf.data, which reads the rows "
                         "while training, parses quotes strictly: a value that holds a "
                         "quote is quoted whole, the quote doubled (\"O\"\"Brien\").")
-            _check_csv_row(where, line, row, header, feature_indices)
+            if typed is None:
+                _check_csv_row(where, line, row, header, feature_indices)
+            else:
+                _check_csv_row(where, line, row, header, [])
+                if not typed.check_row(line, row, header):
+                    continue
+            kept.append(data_row)
             label = row[label_index].strip()
             if not label:
                 raise DataError(f"{where}, line {line}, column '{header[label_index]}': an "
@@ -202,17 +232,25 @@ def load_csv(source: CsvSource, base: str) -> tuple[RawData, CsvStream]:
             if id_index is not None:
                 id_values.append(row[id_index].strip())
     if not label_codes:
+        if typed is not None and typed.dropped:
+            raise DataError(f"{where}: every one of its {typed.dropped:,} rows has a missing "
+                            "value in a feature whose policy is `missing: drop`, so no "
+                            "example is left. Fill those features instead (`missing: mean`, "
+                            "`mode` or `{fill: VALUE}`).")
         raise DataError(f"{where}: the file has a header row but no data rows.")
 
     count = len(label_codes)
+    rows = data_row + 1 if typed is not None else count  # the data rows tf.data counts
     lines_array = np.frombuffer(line_numbers, dtype=line_numbers.typecode).astype(np.int64)
-    raw = RawData(np.arange(count, dtype=np.int64), np.empty(0), where=where,
-                  names=("x", header[label_index], "", ""), lines=lines_array,
-                  example_shape=(len(feature_indices),),
+    raw = RawData(np.frombuffer(kept, dtype=kept.typecode).astype(np.int64), np.empty(0),
+                  where=where, names=("x", header[label_index], "", ""), lines=lines_array,
+                  example_shape=(len(feature_indices),) if typed is None else
+                  {f.name: f.input_shape for f in features},
                   ids=np.array(id_values, dtype=object) if id_index is not None
                   else lines_array,
                   feature_names=[header[i] for i in feature_indices])
-    stream = CsvStream(path, delimiter, tuple(feature_indices), count, len(header), quoted)
+    stream = CsvStream(path, delimiter, tuple(feature_indices), rows, len(header), quoted,
+                       typed)
     codes = np.frombuffer(label_codes, dtype=label_codes.typecode).astype(np.int64)
     raw.y = csv_labels(list(distinct), codes, raw)
     scan = scan_file(path, where, find_lone_cr=True)
@@ -221,8 +259,10 @@ def load_csv(source: CsvSource, base: str) -> tuple[RawData, CsvStream]:
         raise DataError(f"{where}: its lines end with a lone carriage return (\\r, classic Mac "
                         "style); tf.data splits lines at \\n only, so the rows would not line "
                         "up. Save the file with \\n (or \\r\\n) line endings.")
+    dropped = (f", {typed.dropped:,} row{'s' if typed.dropped != 1 else ''} dropped for "
+               "missing values" if typed is not None and typed.dropped else "")
     raw.description = f"csv:{source.path} ({count:,} examples, {len(feature_indices)} " \
-                      "features, streamed)"
+                      f"features{dropped}, streamed)"
     return raw, stream
 
 
@@ -313,6 +353,59 @@ def read_csv_rows(path: str | os.PathLike, delimiter: str, columns: Optional[Seq
     if not ids:
         raise DataError(f"{where}: the file has a header row but no rows to predict.")
     return np.frombuffer(values, dtype=np.float32).reshape(len(ids), len(indices)), ids
+
+
+def read_typed_rows(path: str | os.PathLike, options: CsvSource, features: Any,
+                    record: dict) -> tuple[dict, list[str]]:
+    """The raw columns of a CSV of ``predict`` inputs for typed features, read by
+    training's rules (``csv_typed.TypedColumns``): each cell checked against its type,
+    missing cells filled with the fills the run learned (``run.json``), rows with a
+    missing value of a ``drop`` feature left out (and counted in the message of an input
+    left with no row).
+
+    Returns:
+        A dict of one array per column, shaped as the model's raw inputs, and the ids of
+        the rows read.
+
+    Raises:
+        DataError: a column is missing, a cell is not of its type, a missing value where
+            the feature refuses it.
+        UsageError: run.json's fills are not a mapping of values (a damaged run folder).
+    """
+    where = os.fspath(path)
+    data = record.get("data") if isinstance(record.get("data"), dict) else {}
+    fills = data.get("fill_values", {})
+    if not isinstance(fills, dict) or not all(
+            isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in fills.values()):
+        raise UsageError("run.json: data.fill_values must map features to the values that "
+                         "fill their missing cells; the run folder looks damaged. Restore "
+                         f"run.json, or train the pipeline again. Received: {show(fills)}")
+    _check_delimiter(where, options.delimiter)
+    with open_csv(where, where, options.delimiter) as (reader, _):
+        header = read_header(reader, where)
+        position = column_positions(where, header)
+        missing = [f.name for f in features if f.name not in position]
+        if missing:
+            raise _missing_columns(where, header, [f.name for f in features], missing,
+                                   options.delimiter)
+        typed = TypedColumns(features, position, options.missing_values, where)
+        for column in typed.columns:
+            if column.feature.missing in ("mean", "mode"):
+                column.fill = fills.get(column.feature.name)
+        id_index = position.get(options.id_column) if options.id_column is not None else None
+        rows: list[list[Any]] = []
+        ids: list[str] = []
+        for line, row in data_rows(reader, where):
+            _check_csv_row(where, line, row, header, [])
+            values = typed.read_row(line, row)
+            if values is not None:
+                rows.append(values)
+                ids.append(row[id_index].strip() if id_index is not None else str(line))
+    if not ids:
+        dropped = (f" ({typed.dropped:,} left out for a missing value of a `missing: drop` "
+                   "feature)" if typed.dropped else "")
+        raise DataError(f"{where}: the file has no rows to predict{dropped}.")
+    return typed.arrays(rows), ids
 
 
 def _missing_columns(where: str, header: list[str], columns: list[str],

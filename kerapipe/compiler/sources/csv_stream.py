@@ -5,6 +5,7 @@ lines, never loaded whole (``CsvStream``; the first pass that checks every row i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,9 +33,11 @@ class CsvStream:
     num_rows: int
     num_columns: int = 0  # of the header; every row has this many fields
     quoted: bool = True  # some data row holds a quote character
+    typed: Any = None  # data.features: the typed columns (csv_typed.TypedColumns)
 
     def features(self, rows: np.ndarray):
-        """float32 feature vectors of data rows ``rows`` (ascending), in file order."""
+        """float32 feature vectors of data rows ``rows`` (ascending), in file order; with
+        typed columns, a dict of each column's values by feature name."""
         from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
         import tensorflow as tf
 
@@ -62,6 +65,8 @@ class CsvStream:
         import tensorflow as tf
 
         lines = tf.strings.regex_replace(lines, "\r$", "")
+        if self.typed is not None:
+            return self.typed.decode(lines, self.delimiter)
         if self.quoted or len(self.feature_columns) <= _SPLIT_MIN_COLUMNS:
             selected = sorted(set(self.feature_columns))
             position = {column: i for i, column in enumerate(selected)}

@@ -1,0 +1,131 @@
+"""Typed features -> Keras: ``keras.utils.FeatureSpace`` for the table, ``TextVectorization``
+for text, one encoder model shared by tf.data and the saved model.
+
+``FeatureEncoding`` turns the raw columns of a table (a dict of tensors by column name:
+float32 numbers, int32 whole numbers, strings) into what the trainable model takes: one
+vector of every feature, or (with ``model.inputs``) a dict of the features that are
+inputs of their own plus ``tabular``, the vector of the rest. Its ``encoder`` is a plain
+Keras functional model over FeatureSpace's own preprocessing layers (``get_inputs`` /
+``get_encoded_features``, as keras.io's FeatureSpace recipe builds its inference model)
+and one TextVectorization per text feature: tf.data runs it before the cache, and the
+inference model puts the same layers in front of the trained model, so ``model.keras``
+takes the raw columns and loads with plain Keras in safe mode.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
+import keras
+import tensorflow as tf
+
+from kerapipe.spec.features import TABULAR_INPUT, FeatureSpec
+from kerapipe.spec.model import PipelineSpec
+
+# What each kind of cell becomes in the raw input (``FeatureSpec.holds``): FeatureSpace's
+# integer features take int32 inputs.
+RAW_DTYPES = {"number": "float32", "integer": "int32", "string": "string"}
+
+
+def raw_dtype(feature: FeatureSpec) -> str:
+    """The dtype of a feature's raw column in the model's input."""
+    return RAW_DTYPES[feature.holds]
+
+
+def _constructor(feature: FeatureSpec) -> Any:
+    """The FeatureSpace feature of a typed column (its constructor, its arguments)."""
+    from keras.utils import FeatureSpace
+
+    return getattr(FeatureSpace, feature.type)(**feature.kwargs, name=feature.name)
+
+
+class FeatureEncoding:
+    """The typed features of a pipeline as Keras layers, adapted on the training split.
+
+    Args:
+        spec: a validated pipeline with ``data.features``.
+    """
+
+    def __init__(self, spec: PipelineSpec) -> None:
+        from keras.utils import FeatureSpace
+
+        self.features = list(spec.data.features)
+        self.model_inputs = list(spec.model.inputs or ())
+        tabular = [f for f in self.features if not f.is_text]
+        crosses = [FeatureSpace.cross(feature_names=tuple(c.feature_names),
+                                      crossing_dim=c.crossing_dim, output_mode=c.output_mode)
+                   for c in spec.data.crosses]
+        self.space = (FeatureSpace(features={f.name: _constructor(f) for f in tabular},
+                                   crosses=crosses or None, output_mode="dict")
+                      if tabular else None)
+        self.texts = {f.name: keras.layers.TextVectorization(**f.kwargs, name=f"{f.name}_text")
+                      for f in self.features if f.is_text}
+        self.encoder: Optional[keras.Model] = None
+
+    # --- adapting and encoding --------------------------------------------------------
+
+    def adapt(self, columns: tf.data.Dataset) -> None:
+        """Adapt FeatureSpace and the text vectorizers on the training split's raw columns
+        (a dataset of batched dicts, shaped as ``FeatureSpec.input_shape``), then build the
+        encoder."""
+        if self.space is not None:
+            names = [f.name for f in self.features if not f.is_text]
+            self.space.adapt(columns.map(lambda x: {n: x[n] for n in names}))
+        for name, layer in self.texts.items():
+            layer.adapt(columns.map(lambda x, n=name: x[n]))
+        self.encoder = self._build_encoder()
+
+    def _build_encoder(self) -> keras.Model:
+        raw: dict[str, Any] = {}
+        encoded: dict[str, Any] = {}
+        if self.space is not None:
+            raw.update(self.space.get_inputs())
+            encoded.update(self.space.get_encoded_features())
+        for name, layer in self.texts.items():
+            raw[name] = keras.Input(shape=(), dtype="string", name=name)
+            encoded[name] = layer(raw[name])
+        return keras.Model(raw, self._model_inputs(encoded), name="features")
+
+    def _model_inputs(self, encoded: dict) -> Any:
+        """The encoded features grouped as the trainable model takes them: the features
+        named in ``model.inputs`` alone, the rest (crosses included) side by side in one
+        vector, in name order; one input: that vector (or a lone text feature's ids)."""
+        own = [name for name in self.model_inputs if name != TABULAR_INPUT]
+        rest = sorted(name for name in encoded if name not in own)
+        if not self.model_inputs:
+            return self._concatenate(encoded, rest)
+        out = {name: encoded[name] for name in own}
+        if TABULAR_INPUT in self.model_inputs:
+            out[TABULAR_INPUT] = self._concatenate(encoded, rest)
+        return {name: out[name] for name in self.model_inputs}
+
+    @staticmethod
+    def _concatenate(encoded: dict, names: list) -> Any:
+        parts = [keras.ops.cast(encoded[name], "float32") for name in names]
+        if len(parts) == 1:
+            return encoded[names[0]] if len(encoded) == 1 else parts[0]
+        return keras.layers.Concatenate(axis=-1, name="tabular")(parts)
+
+    def raw_inputs(self) -> dict:
+        """New ``keras.Input``s of the raw columns, for the inference model."""
+        return {f.name: keras.Input(shape=f.input_shape, dtype=raw_dtype(f), name=f.name)
+                for f in self.features}
+
+    @property
+    def output_shape(self) -> Any:
+        """The trainable model's input shape: one tuple, or a dict by input name."""
+        out = self.encoder.output
+        if isinstance(out, dict):
+            return {name: tuple(t.shape[1:]) for name, t in out.items()}
+        return tuple(out.shape[1:])
+
+    @property
+    def output_dtype(self) -> Any:
+        """The trainable model's input dtype: token ids stay integers, the rest float32;
+        a dict by input name for several inputs."""
+        def dtype(tensor: Any) -> str:
+            return "int64" if "int" in str(tensor.dtype) else "float32"
+
+        out = self.encoder.output
+        return {n: dtype(t) for n, t in out.items()} if isinstance(out, dict) else dtype(out)

@@ -1,0 +1,401 @@
+"""Typed features (``data.features``, ``data.crosses``): what each column of a table is.
+
+A feature is a column and its type: one of ``keras.utils.FeatureSpace``'s constructors
+(``float_normalized``, ``string_categorical``, ...) with their arguments verbatim, or
+``text`` with ``TextVectorization``'s. Beside the type, ``missing:`` says what a missing
+value (a cell that is one of ``data.source.csv.missing_values``) becomes::
+
+    features:
+      island: string_categorical
+      bill_length_mm: {float_normalized: {}, missing: mean}
+      sex: {string_categorical: {}, missing: mode}
+      notes: {text: {max_tokens: 2000, output_mode: tf_idf}}
+
+The compile side builds them with FeatureSpace itself (``compiler/features.py``); this
+module only declares and checks them, without TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Optional
+
+from kerapipe.spec.catalog import load_catalog
+from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
+from kerapipe.spec.typed import spec_field
+
+MAX_FEATURES = 10_000   # typed columns of one table
+MAX_BINS = 1_000_000    # num_bins, crossing_dim, max_tokens of a typed feature
+
+# The FeatureSpace constructors kerapipe writes by name, each with its arguments (name ->
+# what it takes) and what the column holds: ``number`` (float32), ``integer`` (whole
+# numbers, int32 as FeatureSpace's integer inputs take them) or ``string``.
+_MODES = ("one_hot", "int")
+_COUNT = ("integer", 1, MAX_BINS)
+FEATURE_TYPES: dict[str, tuple[str, dict[str, Any]]] = {
+    "float": ("number", {}),
+    "float_rescaled": ("number", {"scale": "number", "offset": "number"}),
+    "float_normalized": ("number", {}),
+    "float_discretized": ("number", {"num_bins": _COUNT, "bin_boundaries": "numbers",
+                                     "output_mode": _MODES}),
+    "integer_categorical": ("integer", {"max_tokens": _COUNT, "num_oov_indices": ("integer", 0, 1000),
+                                        "output_mode": _MODES}),
+    "string_categorical": ("string", {"max_tokens": _COUNT, "num_oov_indices": ("integer", 0, 1000),
+                                      "output_mode": _MODES}),
+    "integer_hashed": ("integer", {"num_bins": _COUNT, "output_mode": _MODES}),
+    "string_hashed": ("string", {"num_bins": _COUNT, "output_mode": _MODES}),
+}
+_REQUIRED = {"float_discretized": ("num_bins",), "integer_hashed": ("num_bins",),
+             "string_hashed": ("num_bins",)}
+TEXT = "text"  # TextVectorization, with its Keras arguments
+# Types whose values FeatureSpace turns into category indices, so that crosses take them.
+CROSSABLE = ("integer_categorical", "string_categorical", "integer_hashed", "string_hashed",
+             "float_discretized")
+MISSING_POLICIES = ("refuse", "drop", "mean", "mode")
+# The name that stands, in ``model.inputs``, for the vector of every feature that is not
+# a model input of its own.
+TABULAR_INPUT = "tabular"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One typed column: its name, its type and Keras arguments, its missing-value policy.
+
+    Args:
+        name: the column's name in the header.
+        type: a ``FEATURE_TYPES`` name, or ``text``.
+        kwargs: the FeatureSpace constructor's (or TextVectorization's) arguments.
+        missing: ``refuse`` (the default: an error naming the row and column), ``drop``
+            (the row is left out), ``mean``/``mode`` (the training split's), or ``fill``.
+        fill: the value of ``missing: {fill: VALUE}``.
+    """
+
+    name: str
+    type: str
+    kwargs: dict
+    missing: str = "refuse"
+    fill: Any = None
+
+    @property
+    def holds(self) -> str:
+        """What the column's cells are: ``number``, ``integer`` or ``string``."""
+        return "string" if self.type == TEXT else FEATURE_TYPES[self.type][0]
+
+    @property
+    def is_text(self) -> bool:
+        return self.type == TEXT
+
+    @property
+    def input_shape(self) -> tuple:
+        """One example's shape of the raw column in the model's input: ``(1,)`` as
+        FeatureSpace's inputs take it, ``()`` for text (TextVectorization takes strings)."""
+        return () if self.is_text else (1,)
+
+    @property
+    def token_ids(self) -> bool:
+        """A text feature whose output is a sequence of token ids (``output_mode: int``,
+        TextVectorization's default), which only a model input of its own can take."""
+        return self.is_text and self.kwargs.get("output_mode", "int") == "int"
+
+    def to_yaml(self) -> Any:
+        out: dict[str, Any] = {self.type: dict(self.kwargs)}
+        if self.missing == "fill":
+            out["missing"] = {"fill": self.fill}
+        elif self.missing != "refuse":
+            out["missing"] = self.missing
+        return out
+
+
+def _type_names() -> list[str]:
+    return [*FEATURE_TYPES, TEXT]
+
+
+def parse_feature(name: str, value: Any, path: Path, issues: list[Issue]
+                  ) -> Optional[FeatureSpec]:
+    """One entry of ``data.features``: ``TYPE``, ``{TYPE: {args}}`` or ``{TYPE: {args},
+    missing: POLICY}``."""
+    if isinstance(value, str):
+        value = {value: {}}
+    if not isinstance(value, dict) or not value:
+        issues.append(Issue("wrong-type", path, "a feature is its type, e.g. "
+                            "`float_normalized`, or `{float_discretized: {num_bins: 8}, "
+                            f"missing: drop}}`. Received: {safe_repr(value)}"))
+        return None
+    types = [key for key in value if key in FEATURE_TYPES or key == TEXT]
+    others = [key for key in value if key not in types and key != "missing"]
+    for key in others:
+        issues.append(Issue("unknown-key", path + (key,), f"unknown key '{key}' of feature "
+                            f"'{name}'.{did_you_mean(str(key), [*_type_names(), 'missing'])} "
+                            f"A feature is one type ({', '.join(_type_names())}) with its "
+                            "arguments, and optionally `missing:`.", at_key=True))
+    if len(types) != 1:
+        if not others:
+            issues.append(Issue("wrong-type", path, f"feature '{name}' names "
+                                f"{'no type' if not types else 'several types: ' + ', '.join(types)};"
+                                f" give exactly one of {', '.join(_type_names())}."))
+        return None
+    (kind,) = types
+    kwargs = value[kind]
+    kwargs = {} if kwargs is None else kwargs
+    if not isinstance(kwargs, dict):
+        issues.append(Issue("wrong-type", path + (kind,), f"the arguments of {kind} are a "
+                            f"mapping, e.g. `{{{kind}: {{}}}}`. Received: {safe_repr(kwargs)}"))
+        return None
+    before = len(issues)
+    _check_arguments(kind, kwargs, path + (kind,), issues)
+    missing, fill = _parse_missing(value.get("missing", "refuse"), kind, path + ("missing",),
+                                   issues)
+    if len(issues) > before:
+        return None
+    return FeatureSpec(name, kind, dict(kwargs), missing, fill)
+
+
+def _check_arguments(kind: str, kwargs: dict, path: Path, issues: list[Issue]) -> None:
+    """The constructor's arguments: known names, their types and bounds."""
+    if kind == TEXT:
+        from kerapipe.spec.steps import vocabulary_issues  # noqa: PLC0415 (no cycle at import)
+        from kerapipe.spec.keras_objects import LayerSpec
+
+        entry = load_catalog().layers.get("TextVectorization")
+        for arg in kwargs:
+            if arg not in entry.params or arg == "name":
+                issues.append(Issue("unknown-argument", path + (arg,), f"unknown argument "
+                                    f"'{arg}' of text (TextVectorization)."
+                                    f"{did_you_mean(arg, sorted(entry.params))}", at_key=True))
+        issues.extend(vocabulary_issues(LayerSpec("TextVectorization", kwargs), path[:-1]))
+        length = kwargs.get("output_sequence_length")
+        if kwargs.get("output_mode", "int") == "int" and length is None:
+            issues.append(Issue("missing-argument", path, "a text feature of token ids "
+                                "(output_mode int) needs `output_sequence_length`, the "
+                                "length every text is padded or cut to, e.g. "
+                                "`{text: {max_tokens: 20000, output_sequence_length: 200}}`."))
+        return
+    allowed = FEATURE_TYPES[kind][1]
+    for arg, value in kwargs.items():
+        rule = allowed.get(arg)
+        if rule is None:
+            choices = ", ".join(allowed) or "none"
+            issues.append(Issue("unknown-argument", path + (arg,), f"unknown argument '{arg}' "
+                                f"of {kind}.{did_you_mean(arg, list(allowed))} It takes: "
+                                f"{choices}.", at_key=True))
+            continue
+        problem = _argument_problem(rule, value)
+        if problem:
+            issues.append(Issue("wrong-type", path + (arg,), f"{kind}'s {arg} is {problem}. "
+                                f"Received: {arg}={safe_repr(value)}"))
+    for arg in _REQUIRED.get(kind, ()):
+        if arg not in kwargs and not (arg == "num_bins" and "bin_boundaries" in kwargs):
+            issues.append(Issue("missing-argument", path, f"{kind} needs `{arg}`, e.g. "
+                                f"`{{{kind}: {{{arg}: 16}}}}`."))
+
+
+def _argument_problem(rule: Any, value: Any) -> Optional[str]:
+    """Why ``value`` does not fit an argument's rule, or ``None``."""
+    if rule == "number":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return None if ok else "a number"
+    if rule == "numbers":
+        ok = isinstance(value, list) and value and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) \
+            and all(a < b for a, b in zip(value, value[1:]))
+        return None if ok else "a list of increasing numbers"
+    if isinstance(rule, tuple) and rule and rule[0] == "integer":
+        low, high = rule[1], rule[2]
+        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        return None if ok else f"a whole number from {low} to {high:,}"
+    return None if value in rule else f"one of {', '.join(rule)}"
+
+
+def _parse_missing(value: Any, kind: str, path: Path, issues: list[Issue]
+                   ) -> tuple[str, Any]:
+    """``missing:``: a policy name, or ``{fill: VALUE}`` of the column's kind of value."""
+    holds = "string" if kind == TEXT else FEATURE_TYPES[kind][0]
+    if isinstance(value, dict) and list(value) == ["fill"]:
+        fill = value["fill"]
+        number = isinstance(fill, (int, float)) and not isinstance(fill, bool)
+        fits = (isinstance(fill, str) if holds == "string" else
+                number and (holds == "number" or float(fill).is_integer()))
+        if not fits:
+            wanted = {"string": "a string", "number": "a number",
+                      "integer": "a whole number"}[holds]
+            issues.append(Issue("wrong-type", path + ("fill",), f"a {kind} column's missing "
+                                f"values are filled with {wanted}. Received: "
+                                f"fill={safe_repr(fill)}"))
+        if number and holds == "number" and not abs(float(fill)) < 3.4e38:
+            issues.append(Issue("out-of-range", path + ("fill",), "the fill value is beyond "
+                                "float32. Received: fill=" + safe_repr(fill)))
+        return "fill", fill
+    if value not in MISSING_POLICIES:
+        issues.append(Issue("unknown-value", path, "missing is one of "
+                            f"{', '.join(MISSING_POLICIES)}, or `{{fill: VALUE}}`."
+                            f"{did_you_mean(str(value), MISSING_POLICIES) if isinstance(value, str) else ''} "
+                            f"Received: missing={safe_repr(value)}"))
+        return "refuse", None
+    if value == "mean" and holds != "number":
+        issues.append(Issue("not-applicable", path, f"`missing: mean` fills a column of "
+                            f"numbers; {kind} holds {holds}s. Use `mode` (the most frequent "
+                            "value) or `{fill: VALUE}`."))
+    return value, None
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """``data.features``: the typed columns, in the file's order."""
+
+    features: tuple[FeatureSpec, ...]
+
+    @classmethod
+    def from_yaml(cls, value: Any, path: Path, issues: list[Issue]) -> Optional["FeatureSet"]:
+        if not isinstance(value, dict) or not value:
+            issues.append(Issue("wrong-type", path, "data.features maps each column to its "
+                                "type, e.g. `{age: float_normalized, city: "
+                                f"string_categorical}}`. Received: {safe_repr(value)}"))
+            return None
+        if len(value) > MAX_FEATURES:
+            issues.append(Issue("out-of-range", path, f"{len(value):,} features, more than "
+                                f"the {MAX_FEATURES:,} kerapipe reads from a table."))
+            return None
+        parsed = [parse_feature(str(name), entry, path + (name,), issues)
+                  for name, entry in value.items()]
+        if any(feature is None for feature in parsed):
+            return None
+        return cls(tuple(parsed))
+
+    def __iter__(self):
+        return iter(self.features)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def names(self) -> list[str]:
+        return [feature.name for feature in self.features]
+
+    def get(self, name: str) -> Optional[FeatureSpec]:
+        return next((f for f in self.features if f.name == name), None)
+
+    def to_yaml(self) -> Any:
+        return {feature.name: feature.to_yaml() for feature in self.features}
+
+    @staticmethod
+    def json_schema() -> dict:
+        catalog = load_catalog()
+        text_args = sorted(p for p in catalog.layers.get("TextVectorization").params
+                           if p != "name")
+        variants: list[dict] = [{"enum": list(FEATURE_TYPES)}]
+        for kind, (_, args) in FEATURE_TYPES.items():
+            variants.append(_variant(kind, {"type": "object", "properties":
+                                            {a: {} for a in args}, "additionalProperties": False}))
+        variants.append(_variant(TEXT, {"type": "object", "properties":
+                                        {a: {} for a in text_args},
+                                        "additionalProperties": False}))
+        return {"type": "object", "additionalProperties": {"anyOf": variants},
+                "description": "Each column's type: a keras.utils.FeatureSpace constructor "
+                "or `text` (TextVectorization), with its arguments, and `missing:`."}
+
+
+def _variant(kind: str, arguments: dict) -> dict:
+    missing = {"anyOf": [{"enum": list(MISSING_POLICIES)},
+                         {"type": "object", "properties": {"fill": {}}, "required": ["fill"],
+                          "additionalProperties": False}]}
+    return {"type": "object", "properties": {kind: {"anyOf": [arguments, {"type": "null"}]},
+                                             "missing": missing},
+            "required": [kind], "additionalProperties": False}
+
+
+@dataclass(frozen=True)
+class CrossSpec:
+    """A feature cross (``keras.utils.FeatureSpace.cross``): the categories of several
+    features combined, hashed into ``crossing_dim`` bins."""
+
+    feature_names: list[str] = spec_field(doc="The crossed features (at least two), each a "
+                                          "categorical, hashed or discretized feature of "
+                                          "data.features.", min_items=2, max_items=16)
+    crossing_dim: int = spec_field(doc="Hashing bins of the cross.", ge=1, le=MAX_BINS)
+    output_mode: Literal["one_hot", "int"] = spec_field("one_hot", "`one_hot` (a vector "
+                                                        "in the model's input) or `int`.")
+
+
+def feature_issues(features: Optional[FeatureSet], crosses: list, source: Any,
+                   model_inputs: Optional[list], steps: list = (),
+                   path: Path = ("data",)) -> list[Issue]:
+    """What ``data.features`` and ``data.crosses`` ask of the rest of the file: a CSV
+    source (that lists no ``features`` of its own: one place lists them), no label or
+    id column among them, crosses of crossable features, and a place for each feature in
+    the model's inputs (a text feature of token ids is an input of its own); each
+    feature's type is its preprocessing, so only label steps stay in data.preprocess."""
+    issues: list[Issue] = []
+    if features is None:
+        for index, _ in enumerate(crosses):
+            issues.append(Issue("not-applicable", path + ("crosses", index), "crosses "
+                                "combine typed features: declare them in data.features "
+                                "first.", at_key=True))
+        return issues
+    csv = getattr(source, "csv", None)
+    if csv is None:
+        kind = getattr(source, "kind", "?") if source is not None else "?"
+        issues.append(Issue("not-applicable", path + ("features",), "typed features are the "
+                            f"columns of a table (data.source.csv), not of data.source.{kind}. "
+                            "Use a CSV source, or remove data.features.", at_key=True))
+    else:
+        if csv.features is not None:
+            issues.append(Issue("not-applicable", ("data", "source", "csv", "features"),
+                                "the features are listed once: data.features names and types "
+                                "them, so data.source.csv.features cannot list them too. "
+                                "Remove data.source.csv.features.", at_key=True))
+        for name, role in ((csv.label, "label"), (csv.id_column, "id column")):
+            if name is not None and features.get(name) is not None:
+                issues.append(Issue("not-applicable", path + ("features", name), f"'{name}' "
+                                    f"is the {role} (data.source.csv), so it cannot also be a "
+                                    "feature. Remove it from data.features.", at_key=True))
+    from kerapipe.spec.steps import step_kind
+
+    for index, step in enumerate(steps):
+        kind = step_kind(step.kind)
+        if kind is not None and kind.stage in ("layer", "load"):
+            issues.append(Issue("not-applicable", path + ("preprocess", index, step.kind),
+                                f"with data.features, each feature's type is its "
+                                f"preprocessing, so the {step.kind} step has nothing to work "
+                                "on (only label steps such as one_hot apply). Give the "
+                                "feature the type that does it (e.g. float_normalized, "
+                                "float_rescaled, text), or put a layer in model.layers.",
+                                at_key=True))
+    for index, cross in enumerate(crosses):
+        for name in cross.feature_names:
+            feature = features.get(name)
+            if feature is None:
+                issues.append(Issue("unknown-feature", path + ("crosses", index,
+                                                               "feature_names"),
+                                    f"the cross names '{name}', which data.features does not "
+                                    f"declare.{did_you_mean(name, features.names())}"))
+            elif feature.type not in CROSSABLE:
+                issues.append(Issue("not-applicable", path + ("crosses", index,
+                                                               "feature_names"),
+                                    f"'{name}' is {feature.type}; a cross combines "
+                                    f"categories: {', '.join(CROSSABLE)} features."))
+    inputs = list(model_inputs or [])
+    if inputs:
+        for name in inputs:
+            if name != TABULAR_INPUT and features.get(name) is None:
+                issues.append(Issue("unknown-feature", ("model", "inputs"), f"model input "
+                                    f"'{name}' is neither a feature of data.features nor "
+                                    f"`{TABULAR_INPUT}` (the vector of the other features)."
+                                    f"{did_you_mean(name, [*features.names(), TABULAR_INPUT])}",
+                                    at_key=True))
+        rest = [f.name for f in features if f.name not in inputs]
+        if rest and TABULAR_INPUT not in inputs:
+            issues.append(Issue("not-applicable", ("model", "inputs"), f"the features "
+                                f"{', '.join(rest[:5])}{' ...' if len(rest) > 5 else ''} are "
+                                "no model input of their own, so they form the vector "
+                                f"`{TABULAR_INPUT}`, which model.inputs must name too. Add "
+                                f"`{TABULAR_INPUT}` to model.inputs.", at_key=True))
+    alone = len(features) == 1 and not inputs  # its token ids are the model's one input
+    for feature in features:
+        if feature.token_ids and feature.name not in inputs and not alone:
+            issues.append(Issue("not-applicable", path + ("features", feature.name),
+                                f"text feature '{feature.name}' gives a sequence of token ids "
+                                "(output_mode int), which cannot join the other features in "
+                                "one vector. Make it a model input of its own (model.inputs: "
+                                f"[{feature.name}, {TABULAR_INPUT}]) and wire an Embedding "
+                                "to it, or set `output_mode: tf_idf` (or multi_hot, count) "
+                                "for a vector.", at_key=True))
+    return issues
