@@ -10,7 +10,11 @@ A B A B so that other work on a shared machine hits both sides alike):
    and a generated pipeline of 200 layers in 20 blocks (bench/validate.py). 5 pairs
    (quick: 3).
 3. ``input_pipeline``: for every pipelines/*.yaml, batches/s of the compiled training
-   dataset alone against the model's training steps/s (bench/input_pipeline.py).
+   dataset alone against the model's training steps/s (bench/input_pipeline.py), the
+   typed-feature CSV (penguins.yaml) and the text folder (text_topics.yaml) among them;
+   and whether a typed-feature CSV streams: peak RSS of ``kerapipe run penguins.yaml``
+   with ``data.cache=false`` on a penguins-like table of 16x the rows against 1x
+   (bench/typed_stream.py). 3 rounds, 2 streaming rounds (quick: 2, 1).
 4. ``scale``: a CSV and an image-folder source at 1x, 4x, 16x rows: steady time per
    training example (a window of the same examples at every scale) and peak RSS (streaming, ``data.cache=false``) against
    1x; ``cache: auto`` memory as information (bench/scale.py). 3 rounds (quick: 1).
@@ -41,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import input_pipeline  # noqa: E402
 import scale  # noqa: E402
 import train  # noqa: E402
+import typed_stream  # noqa: E402
 import validate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,19 +111,37 @@ def validate_section(quick: bool) -> tuple[dict, list[Target]]:
     ]
 
 
+# The pipelines of issue 13's input-pipeline target, by what they show.
+TYPED_PIPELINES = {"pipelines/penguins.yaml": "typed-feature CSV",
+                   "pipelines/text_topics.yaml": "text folder"}
+
+
 def input_section(quick: bool) -> tuple[dict, list[Target]]:
-    """Input batches/s vs model steps/s for every example pipeline (bench/input_pipeline.py)."""
+    """Input batches/s vs model steps/s for every example pipeline (bench/input_pipeline.py);
+    peak RSS of a typed-feature CSV streamed at 16x vs 1x (bench/typed_stream.py)."""
     result = input_pipeline.benchmark(repeats=2 if quick else 3, model_steps=20 if quick else 50)
     input_pipeline.print_table(result)
     targets = []
+    for pipeline in TYPED_PIPELINES:
+        if pipeline not in result["rows"]:
+            targets.append(("input_pipeline", f"{pipeline} input/model", "no such file",
+                            ">= 5x", False))
     for pipeline, row in result["rows"].items():
         name = pipeline.removeprefix("pipelines/")
+        if pipeline in TYPED_PIPELINES:
+            name += f" ({TYPED_PIPELINES[pipeline]})"
         if "error" in row:
             targets.append(("input_pipeline", f"{name} input/model", "failed", ">= 5x", False))
         else:
             stand_in = " (synthetic stand-in)" if row["data"] != "real" else ""
             targets.append(("input_pipeline", f"{name} input/model{stand_in}",
                              f"{row['ratio']:.1f}x", ">= 5x", row["met"]))
+    print("\nstreaming a typed-feature CSV (bench/typed_stream.py):", flush=True)
+    stream = typed_stream.benchmark(rounds=1 if quick else 2, quick=quick)
+    typed_stream.print_table(stream)
+    result["typed_stream"] = stream
+    targets.append(("input_pipeline", "typed CSV peak RSS 1x -> 16x (cache false)",
+                    f"{stream['rss_growth']:+.1%}", "< +10%", stream["met"]))
     return result, targets
 
 
