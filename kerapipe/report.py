@@ -36,6 +36,12 @@ def format_plan(compiled) -> str:
     sizes = {name: (0 if getattr(data, name) is None else len(getattr(data, name).y))
              for name in ("train", "validation", "test")}
     lines.append("splits: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+    facts = getattr(data, "labels", None)
+    if facts is not None:  # one output: the kind of its labels, and whether it was inferred
+        from kerapipe.spec.label_kinds import stratification
+
+        lines.append(facts.describe(stratification(facts.kind, spec.data.split.stratify),
+                                    data.num_classes))
     lines.append("stages (shape of one example):")
     stages = compiled.preprocessing.stages
     width = max([16] + [len(name) for name, _ in stages])  # `RandomTranslation` is 17
@@ -67,7 +73,9 @@ def format_graph(model) -> list[str]:
     from kerapipe.compiler.build import node_layers
     from kerapipe.spec.issues import format_path
 
-    pairs = node_layers(model)
+    from kerapipe.compiler.assemble import core_model
+
+    pairs = node_layers(core_model(model))
     chain = all(node.inputs == (previous.name,) for (previous, _), (node, _)
                 in zip(pairs, pairs[1:])) and not any(node.use for node, _ in pairs)
     if not pairs or chain:

@@ -17,7 +17,8 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from kerapipe.compiler.predictions import (class_columns, outputs_predictions_csv,
-                                           predictions_csv, probabilities_to_classes)
+                                           prediction_arrays, predictions_csv,
+                                           probabilities_to_classes)
 from kerapipe.errors import Interrupted, SpecError, TrainingError, UsageError
 from kerapipe.run_folder import BEST_WEIGHTS, RunFolder, resolved_yaml
 from kerapipe.run_location import ensure_free_space
@@ -289,11 +290,17 @@ def _evaluate_and_predict(compiled, folder: RunFolder, history: dict,
         if compiled.data.outputs is not None:  # several outputs: one column group each
             _write_outputs_predictions(compiled, folder, probabilities, result)
             return result
+        labels = compiled.data.labels
+        if labels is not None and labels.kind == "raw":  # arrays of any shape: no CSV rows
+            folder.write_prediction_arrays(prediction_arrays(probabilities, test.ids))
+            return result
         folder.write_predictions(predictions_csv(
             probabilities, inputs=test.ids, true=test.y,
             class_names=compiled.data.class_names, top_k=spec.output.top_k,
-            num_classes=compiled.data.num_classes))
-        if compiled.data.num_classes is not None:
+            num_classes=compiled.data.num_classes,
+            **(labels.prediction_options() if labels is not None else {})))
+        if compiled.data.num_classes is not None and (
+                labels is None or labels.kind in ("classes", "binary")):
             classes = class_columns(probabilities).shape[1]
             if spec.output.top_k > classes:
                 result.notes.append(f"output.top_k is {spec.output.top_k} but the model has "

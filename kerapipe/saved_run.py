@@ -115,10 +115,16 @@ def predict_to_csv(saved: SavedRun, input_path: str | os.PathLike) -> str:
     predicted``), by the run's prediction rules (``kerapipe.compiler.predictions``)."""
     from kerapipe.compiler.predictions import predictions_csv
 
+    declared = saved.spec.data.labels
+    if declared is not None and declared.kind == "raw":
+        raise UsageError(f"{saved.run_dir}: this run's labels are `raw` arrays, so its "
+                         "predictions are arrays too, not CSV rows (its run wrote "
+                         "predictions.npz). Load its model.keras with "
+                         "keras.saving.load_model and call predict on the inputs.")
     x, labels = read_inputs(saved, input_path)
     _check_input_shape(saved, input_path, x)
     try:
-        probabilities = saved.model.predict(x, batch_size=256, verbose=0)
+        probabilities = saved.model.predict(_batches(saved, x), verbose=0)
     except ValueError as err:
         reason = " ".join(str(err).strip().splitlines()[:1])  # Keras adds its call's arguments
         raise DataError(f"{input_path}: the inputs do not fit the model: {reason}") from err
@@ -127,8 +133,24 @@ def predict_to_csv(saved: SavedRun, input_path: str | os.PathLike) -> str:
         from kerapipe.compiler.predictions import outputs_predictions_csv
 
         return outputs_predictions_csv(probabilities, heads, inputs=labels)
+    declared = saved.spec.data.labels  # a kind the file names (else as the record says)
+    options = {} if declared is None else {"kind": declared.kind, "threshold":
+                                           declared.label_threshold,
+                                           "separator": declared.label_separator}
     return predictions_csv(probabilities, inputs=labels, class_names=saved.class_names,
-                           num_classes=saved.record.get("data", {}).get("num_classes"))
+                           num_classes=saved.record.get("data", {}).get("num_classes"),
+                           **options)
+
+
+def _batches(saved: SavedRun, x) -> object:
+    """``predict``'s inputs as the model takes them: an array as it is; a dict (several
+    inputs, typed columns) through tf.data, as training reads them, so that string
+    columns (object arrays, which Keras refuses) become string tensors batch by batch."""
+    if not isinstance(x, dict):
+        return x
+    from kerapipe.compiler.datasets import array_features
+
+    return array_features(x, saved.spec, 256)
 
 
 def _recorded_outputs(saved: SavedRun) -> Optional[dict]:

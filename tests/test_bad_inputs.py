@@ -395,7 +395,9 @@ GOLDEN = {
     "unknown-step": (change("- rescale:", "- rescal:"), "p.yaml:8:7: error[unknown-step]: "
                      "data.preprocess[0].rescal: unknown preprocessing step 'rescal'. Did you mean "
                      "'rescale'? Steps: rescale, normalize, reshape, resize, one_hot, pad_sequences, "
-                     "preprocess_input, or a Keras Random* layer (training only)."),
+                     "preprocess_input, a Keras Random* layer (training only), or one of "
+                     "Normalization, StringLookup, IntegerLookup, TextVectorization, "
+                     "Discretization, Hashing (adapted on the training split)."),
     "unknown-loss": (change("loss: sparse_categorical_crossentropy", "loss: hubber"), "p.yaml:18:7: "
                      "error[unknown-loss]: loss: unknown loss 'hubber'. Did you mean 'huber'?"),
     "unknown-optimizer": (change("name: adam,", "name: adamm,"), "p.yaml:19:19: "
@@ -428,6 +430,11 @@ GOLDEN = {
                             "one-hot labels, but labels are class indices. Use "
                             "sparse_categorical_crossentropy, or add `- one_hot: {}` to "
                             "data.preprocess."),
+    "label-kind-conflict": (change("  batch_size: 64", "  labels: multi_label\n  batch_size: 64"),
+                            "p.yaml:19:7: error[label-kind-conflict]: loss: "
+                            "sparse_categorical_crossentropy takes exactly one class per "
+                            "example, but `labels: multi_label` are sets of classes (multi-hot "
+                            "vectors). Use binary_crossentropy (with a sigmoid per label)."),
     "unknown-monitor": (change("monitor: val_loss", "monitor: val_acc"), "p.yaml:23:29: "
                         "error[unknown-monitor]: train.early_stopping.monitor: 'val_acc' is not a "
                         "metric this run logs. Did you mean 'val_accuracy'? It logs: loss, "

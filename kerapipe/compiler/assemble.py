@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import secrets
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -32,10 +33,10 @@ from kerapipe.compiler.metrics import loaded_run_labels
 from kerapipe.compiler.preprocess import Preprocessing, build_preprocessing
 from kerapipe.compiler.sources.loading import LoadedData, load_data
 from kerapipe.errors import DataError, SpecError
-from kerapipe.spec.checks import output_activation
+from kerapipe.spec.checks import output_activation, output_layer
 from kerapipe.spec.graph import model_nodes, output_node
 from kerapipe.spec.metrics import metric_issues, output_heads
-from kerapipe.spec.issues import format_path
+from kerapipe.spec.issues import Issue, format_path
 from kerapipe.spec.model import PipelineSpec
 from kerapipe.spec.validate import ValidationResult, pipeline_folder
 
@@ -110,13 +111,16 @@ def build_compiled_model(spec: PipelineSpec, data: LoadedData, custom: dict[str,
     """The preprocessing and the compiled model, every Keras call guarded (``SpecError``
     with unlocated issues), the model's output checked against the loaded labels."""
     dtype = input_dtype(spec)
+    data.source.learn(data.train)
     with translate_faults(spec, data, "adapting the preprocessing", imported=bool(custom)):
         preprocessing = build_preprocessing(spec, lambda: raw_features(data.train, data, spec),
                                             data.num_classes, data.example_shape, dtype)
-    model = build_core_model(spec, preprocessing.model_input_shape, dtype, custom, base_dir=folder)
+    model = build_core_model(spec, preprocessing.model_input_shape,
+                             preprocessing.model_input_dtype, custom, base_dir=folder)
     if output_heads(spec):
         _compile_outputs(spec, data, model, custom)
         return preprocessing, model
+    model = with_target_scale(model, data)
     _check_labels_fit_model(spec, data, model)
     _check_one_hot(spec, data)
     labels = label_shape(spec, data.num_classes, tuple(data.train.y.shape[1:]))
@@ -131,7 +135,8 @@ def build_compiled_model(spec: PipelineSpec, data: LoadedData, custom: dict[str,
     metrics = [build_metric(m, ("metrics", i), measured, units)
                for i, m in enumerate(spec.metrics)]
     batch = dummy_batch(tuple(model.output_shape[1:]), labels,
-                        sparse_labels=preprocessing.one_hot_classes is None)
+                        sparse_labels=preprocessing.one_hot_classes is None
+                        and data.train.y.dtype.kind in "biu")
     if batch is not None:
         exercise_loss_and_metrics(spec, loss, batch, measured)
     with keras_guard("keras-arguments", ("train",), "Keras refused to compile the model"):
@@ -187,11 +192,53 @@ def _check_one_hot(spec: PipelineSpec, data: LoadedData) -> None:
         raise DataError(f"{data.description}: {conflict.key_path}: {conflict.message}")
 
 
+# The model a target scale was added to, by the model with it (``plan``'s graph table
+# reads the nodes of the model ``build_core_model`` made); gone with the model.
+_CORE_MODELS: "weakref.WeakKeyDictionary[keras.Model, keras.Model]" = weakref.WeakKeyDictionary()
+
+
+def with_target_scale(model: keras.Model, data: LoadedData) -> keras.Model:
+    """``model``, followed by ``Rescaling(std, mean)`` when the regression target is
+    standardized (``labels: {kind: regression, scale: standardize}``): its last layer
+    learns the standardized target, and the model (so ``model.keras`` too) outputs the
+    original units. A plain Keras layer: the saved model loads in safe mode."""
+    facts = data.labels
+    if facts is None or facts.scale is None:
+        return model
+    mean, std = facts.scale
+    tensor = keras.layers.Rescaling(scale=std, offset=mean, name="target_unscale")(model.output)
+    scaled = keras.Model(model.input, tensor, name=model.name)
+    _CORE_MODELS[scaled] = model
+    return scaled
+
+
+def core_model(model: keras.Model) -> keras.Model:
+    """The model ``build_core_model`` made (``model`` itself, unless a target scale was
+    added after it)."""
+    return _CORE_MODELS.get(model, model)
+
+
 def _check_labels_fit_model(spec: PipelineSpec, data: LoadedData, model: keras.Model) -> None:
     """Labels beyond the output's class range give NaN on GPU and a buried error on CPU:
-    refuse them before training."""
+    refuse them before training. Multi-hot labels need one unit per label, binary ones
+    one unit (a SpecError at the output layer's ``units``)."""
     classes = data.num_classes
     units = model.output_shape[-1] if len(model.output_shape) == 2 else None
+    kind = data.labels.kind if data.labels is not None else None
+    if kind in ("multi_label", "binary") and not data.labels.inferred and units is not None:
+        want = classes if kind == "multi_label" else 1
+        if units != want:
+            found = output_layer(spec)
+            path = found.path + (found.layer.name, "units") if found else ("model",)
+            names = ", ".join((data.class_names or [])[:4])
+            more = ", ..." if len(data.class_names or []) > 4 else ""
+            what = (f"the labels hold {classes} different labels ({names}{more})"
+                    if kind == "multi_label" else "binary labels are one 0/1 value per example")
+            fix = (f"Set units: {classes}." if kind == "multi_label" else
+                   "Set units: 1 (with activation: sigmoid), or use `labels: classes`.")
+            raise SpecError([Issue("class-count-mismatch", path, f"{what}, but the output "
+                                   f"layer has {units} units. {fix}")])
+        return
     if classes is None or units is None:
         return
     if units == 1 and classes <= 2:

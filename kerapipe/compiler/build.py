@@ -495,8 +495,9 @@ def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = 
 def model_inputs(nodes: Any, input_shape: Any, dtype: str) -> Any:
     """The ``keras.Input`` of the model's one input (named as ``nodes.inputs`` says), or
     for several inputs (``input_shape`` a dict) a dict of them by name."""
-    if isinstance(input_shape, dict):
-        return {name: keras.Input(shape=tuple(input_shape[name]), dtype=dtype, name=name)
+    if isinstance(input_shape, dict):  # ``dtype`` too may be a dict by input name
+        return {name: keras.Input(shape=tuple(input_shape[name]), name=name,
+                                  dtype=dtype[name] if isinstance(dtype, dict) else dtype)
                 for name in nodes.inputs}
     return keras.Input(shape=tuple(input_shape), dtype=dtype, name=nodes.inputs[0])
 
@@ -509,7 +510,8 @@ def _functional_model(spec: PipelineSpec, inputs: Any, outputs: Any) -> keras.Mo
 
 
 def build_inference_model(spec: PipelineSpec, model: keras.Model, preprocessing: list,
-                          raw_shape: tuple, raw_dtype: str, classes: bool) -> keras.Model:
+                          raw_shape: tuple, raw_dtype: str, classes: bool,
+                          encoding: Any = None) -> keras.Model:
     """Raw input -> the preprocessing layers -> the trained ``model`` -> probabilities.
 
     Shares its layers with ``model`` (it always has the current weights). ``classes``:
@@ -517,8 +519,13 @@ def build_inference_model(spec: PipelineSpec, model: keras.Model, preprocessing:
     outputs logits) gets one: sigmoid for one unit, softmax for more. ``raw_shape`` maps
     each input's name to its shape for a model of several inputs: the inference model
     then takes a dict of raw arrays by the same names (no layer step applies to them).
+    Typed features (``encoding``, a ``features.FeatureEncoding``): it takes the raw
+    columns, a dict by column name, through the features' encoder.
     """
-    if isinstance(raw_shape, dict):
+    if encoding is not None:
+        raw = encoding.raw_inputs()
+        tensor = encoding.encoder(raw)
+    elif isinstance(raw_shape, dict):
         raw: Any = {name: keras.Input(shape=tuple(raw_shape[name]), dtype=raw_dtype, name=name)
                     for name in model_nodes(spec).inputs}
         tensor = raw
@@ -544,7 +551,9 @@ def build_inference_model(spec: PipelineSpec, model: keras.Model, preprocessing:
             outputs[head.name] = out
         return keras.Model(raw, outputs, name=f"{model.name}_inference")
     if classes and output_activation(model_nodes(spec)) not in ("softmax", "sigmoid"):
-        final = "sigmoid" if tensor.shape[-1] == 1 else "softmax"
+        # multi-hot labels: one independent probability per label, never a softmax
+        multi_label = spec.data.labels is not None and spec.data.labels.kind == "multi_label"
+        final = "sigmoid" if tensor.shape[-1] == 1 or multi_label else "softmax"
         tensor = keras.layers.Activation(final, name="probabilities")(tensor)
     return keras.Model(raw, tensor, name=f"{model.name}_inference")
 

@@ -1,4 +1,13 @@
-"""Labels: class indices (int64) or regression targets (float32), the class names and count.
+"""Labels of each kind (``data.labels``), checked and shaped for the model.
+
+- classes / binary: int64 class indices and the class names (``binary``: two values, 0/1,
+  -1/1 or two names, mapped to 0/1);
+- multi_label: float32 multi-hot vectors ``(n, K)`` from a CSV cell of labels with a
+  separator (``Action|Comedy``), a string array with one, or a 0/1 array ``(n, K)``;
+  the class names sorted;
+- regression: float32 targets (``standardize``: their training mean and deviation,
+  ``target_scale``);
+- raw: the arrays as stored (numbers of any shape), for a custom loss.
 
 A label's value bounds what it costs: a class index of 4,000,000,000 would make a list of
 that many class names, so indices and distinct names are bounded by ``MAX_CLASSES`` (the
@@ -7,6 +16,7 @@ spec side's bound on ``one_hot`` classes) before anything is allocated.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -14,15 +24,53 @@ import numpy as np
 from kerapipe.compiler.sources.raw import RawData
 from kerapipe.compiler.values import check_finite, check_float32, locate, show, show_as_written
 from kerapipe.errors import DataError
-from kerapipe.spec.catalog import load_catalog
+from kerapipe.spec.label_kinds import (REGRESSION_LOSSES, LabelKindChoice,  # noqa: F401
+                                       is_regression_loss, stratification)
 from kerapipe.spec.model import PipelineSpec
 from kerapipe.spec.steps import MAX_CLASSES
 from kerapipe.spec.typed import looks_numeric
 
-# Losses that fit a continuous target: with one of these, numeric labels stay float32.
-REGRESSION_LOSSES = frozenset({
-    "MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError",
-    "MeanSquaredLogarithmicError", "Huber", "LogCosh", "Poisson", "CosineSimilarity"})
+
+@dataclass(frozen=True)
+class LabelFacts:
+    """What a run's labels are, once the data is read (``LoadedData.labels``).
+
+    Attributes:
+        kind: one of ``spec.label_kinds.LABEL_KINDS``.
+        inferred: the file does not say (``data.labels`` absent).
+        why: what decided the kind (``plan``).
+        threshold: multi_label: the probability above which a label is predicted.
+        scale: regression with ``scale: standardize``: ``(mean, std)`` of the training
+            split's targets (the model ends with ``Rescaling(std, mean)``); else ``None``.
+        stratified: whether the splits keep the class proportions.
+    """
+
+    kind: str
+    inferred: bool
+    why: str
+    threshold: Optional[float] = None
+    scale: Optional[tuple[float, float]] = None
+    stratified: bool = False
+    separator: str = "|"
+
+    def prediction_options(self) -> dict:
+        """The keyword arguments of ``predictions.predictions_csv`` for these labels."""
+        return {"kind": self.kind, "threshold": self.threshold or 0.5,
+                "separator": self.separator}
+
+    def describe(self, split_rule: str, num_classes: Optional[int]) -> str:
+        """One line for ``plan``: the kind, why, and what it means for the splits."""
+        how = "inferred from " + self.why if self.inferred else self.why
+        extra = []
+        if self.kind == "multi_label":
+            extra.append(f"{num_classes} labels, multi-hot; predicted above {self.threshold:g}")
+        elif self.kind in ("classes", "binary") and num_classes:
+            extra.append(f"{num_classes} classes")
+        if self.scale is not None:
+            extra.append(f"target standardized: mean {self.scale[0]:.6g}, std "
+                         f"{self.scale[1]:.6g} (inverse saved in the model)")
+        extra.append(f"splits {split_rule}")
+        return f"labels: {self.kind} ({how}); " + "; ".join(extra)
 
 
 def regression_loss(spec: PipelineSpec) -> bool:
@@ -30,10 +78,29 @@ def regression_loss(spec: PipelineSpec) -> bool:
     return is_regression_loss(spec.loss)
 
 
-def is_regression_loss(loss) -> bool:
-    """Whether a ``LossSpec`` fits a continuous target (an output's own loss, too)."""
-    entry = load_catalog().losses.get(loss.name)
-    return (entry.name if entry else loss.name) in REGRESSION_LOSSES
+def label_facts(choice: LabelKindChoice, stratify: bool,
+                train_targets: Optional[np.ndarray] = None) -> LabelFacts:
+    """The ``LabelFacts`` of a run: ``choice``'s kind, and the scale of ``train_targets``
+    (the training split's) when the labels ask to standardize them."""
+    kind = choice.kind
+    scale = None
+    if kind == "regression" and choice.options.scale == "standardize" \
+            and train_targets is not None:
+        scale = target_scale(train_targets)
+    return LabelFacts(kind, choice.inferred, choice.why,
+                      threshold=choice.options.label_threshold if kind == "multi_label" else None,
+                      scale=scale, stratified=stratify and kind in ("classes", "binary"),
+                      separator=choice.options.label_separator)
+
+
+def target_scale(targets: np.ndarray) -> tuple[float, float]:
+    """``(mean, std)`` of regression targets (float64); a constant target gets std 1, so
+    that the inverse scaling stays defined."""
+    values = np.asarray(targets, dtype=np.float64)
+    if not values.size:
+        return 0.0, 1.0
+    mean, std = float(values.mean()), float(values.std())
+    return mean, std if std > 0 and np.isfinite(std) else 1.0
 
 
 def prepare_labels(raw: RawData, y: np.ndarray, y_test: Optional[np.ndarray], regression: bool
@@ -81,6 +148,194 @@ def prepare_labels(raw: RawData, y: np.ndarray, y_test: Optional[np.ndarray], re
     return y, y_test, list(class_names), num_classes
 
 
+def prepare_labels_of_kind(raw: RawData, y: np.ndarray, y_test: Optional[np.ndarray],
+                           kind: str, separator: str = "|"
+                           ) -> tuple[np.ndarray, Optional[np.ndarray], Optional[list[str]],
+                                      Optional[int]]:
+    """The labels of ``kind`` (``data.labels``), as ``prepare_labels`` returns them:
+    train and test labels, the class names and count (``None`` for regression and raw)."""
+    if kind == "regression":
+        if raw.class_names is not None and raw.label_text is not None:  # CSV text labels
+            first = next(i for i in range(len(y)) if not looks_numeric(raw.label_text(i)))
+            raise DataError(f"{raw.where}: `labels: regression` takes numbers, but "
+                            f"{locate(raw.names[1], first, raw.lines)} is "
+                            f"{show(raw.label_text(first))}. Set data.source.csv.label to a "
+                            "column of numbers, or use `labels: classes`.")
+        return prepare_labels(raw, y, y_test, regression=True)
+    if kind == "binary":
+        return binary_labels(raw, y, y_test)
+    if kind == "multi_label":
+        return multi_hot_labels(raw, y, y_test, separator)
+    if kind == "raw":
+        return raw_labels(raw, y), (raw_labels(raw, y_test, test=True)
+                                    if y_test is not None else None), None, None
+    return prepare_labels(raw, y, y_test, regression=False)
+
+
+def binary_labels(raw: RawData, y: np.ndarray, y_test: Optional[np.ndarray]
+                  ) -> tuple[np.ndarray, Optional[np.ndarray], list[str], int]:
+    """Two classes as 0/1: 0/1 (or booleans) stay, -1/1 become 0/1, two other values or
+    names become 0 (the lower, or first by name) and 1."""
+    names = raw.class_names  # CSV text labels: already indices of the sorted names
+    if names is not None and len(names) > 2:
+        raise DataError(f"{raw.where}: `labels: binary` takes two values, but "
+                        f"'{raw.names[1]}' holds {len(names)} ({', '.join(names[:5])}"
+                        f"{', ...' if len(names) > 5 else ''}). Use `labels: classes` for "
+                        "more than two classes.")
+    parts = []
+    for name, labels in ((raw.names[1], y), (raw.names[3], y_test)):
+        if labels is None:
+            parts.append(None)
+            continue
+        labels = np.asarray(labels)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels[:, 0]
+        if labels.ndim != 1 or labels.dtype.kind not in "biufUS":
+            raise DataError(f"{raw.where}: `labels: binary` takes one value per example, but "
+                            f"'{name}' holds {labels.dtype} values of shape "
+                            f"{tuple(labels.shape)}. Use `labels: multi_label` for a 0/1 "
+                            "vector per example.")
+        if labels.dtype.kind == "f":
+            check_finite(raw.where, name, labels, raw.lines,
+                         raw.label_text if name == raw.names[1] else None)
+        parts.append(labels.astype(str) if labels.dtype.kind in "US" else labels)
+    if names is None:
+        present = sorted(set().union(*(np.unique(p).tolist() for p in parts if p is not None)))
+        if len(present) > 2:
+            shown = ", ".join(show(v) for v in present[:5])
+            raise DataError(f"{raw.where}: `labels: binary` takes two values, but "
+                            f"'{raw.names[1]}' holds {len(present)} ({shown}"
+                            f"{', ...' if len(present) > 5 else ''}). Use `labels: classes` "
+                            "for more than two classes, or a regression loss for a "
+                            "continuous target.")
+        if all(isinstance(v, str) for v in present):
+            values = present
+        elif set(present) <= {0, 1}:
+            values = [0, 1]
+        elif set(present) <= {-1, 1}:
+            values = [-1, 1]
+        else:
+            values = present
+        names = [str(int(v)) if isinstance(v, (bool, float)) and float(v).is_integer()
+                 else str(v) for v in values]
+        index = {v: i for i, v in enumerate(values)}
+        parts = [None if p is None else np.array([index[v] for v in p.tolist()], np.int64)
+                 for p in parts]
+    else:
+        parts = [None if p is None else p.astype(np.int64) for p in parts]
+    return parts[0], parts[1], list(names), 2
+
+
+def multi_hot_labels(raw: RawData, y: np.ndarray, y_test: Optional[np.ndarray],
+                     separator: str
+                     ) -> tuple[np.ndarray, Optional[np.ndarray], list[str], int]:
+    """Sets of labels as float32 multi-hot vectors ``(n, K)`` and the K names, sorted.
+
+    From a CSV label column (each cell the labels with ``separator`` between them), a
+    string array of the same, or a 0/1 array ``(n, K)`` (its names ``0`` .. ``K-1``)."""
+    texts = _label_texts(raw, y)
+    if texts is None:  # an array of 0/1 vectors
+        parts = [_multi_hot_array(raw, name, labels)
+                 for name, labels in ((raw.names[1], y), (raw.names[3], y_test))]
+        width = parts[0].shape[1]
+        if parts[1] is not None and parts[1].shape[1] != width:
+            raise DataError(f"{raw.where}: '{raw.names[3]}' holds vectors of "
+                            f"{parts[1].shape[1]} labels, but '{raw.names[1]}' of {width}. "
+                            "Both must have one column per label, in the same order.")
+        return parts[0], parts[1], [str(i) for i in range(width)], width
+    sets = [_split_labels(text, separator) for text in texts]
+    test_sets = None
+    if y_test is not None:
+        test_texts = _label_texts(raw, y_test, test=True)
+        if test_texts is None:
+            raise DataError(f"{raw.where}: '{raw.names[1]}' holds label texts but "
+                            f"'{raw.names[3]}' does not; give both in one form.")
+        test_sets = [_split_labels(text, separator) for text in test_texts]
+    names = sorted(set().union(*sets))
+    if len(names) > MAX_CLASSES:
+        raise DataError(f"{raw.where}: '{raw.names[1]}' holds {len(names):,} different labels, "
+                        f"more than the {MAX_CLASSES:,} classes kerapipe allows. Is "
+                        f"separator {separator!r} the one the file uses?")
+    if len(names) < 2:
+        raise DataError(f"{raw.where}: `labels: multi_label` found only "
+                        f"{len(names)} label ({', '.join(names) or 'none'}) in "
+                        f"'{raw.names[1]}' with separator {separator!r}. Set "
+                        "data.labels.separator to the text between the labels (e.g. `;`).")
+    index = {name: i for i, name in enumerate(names)}
+    if test_sets is not None:
+        unknown = sorted(set().union(*test_sets) - set(index))
+        if unknown:
+            raise DataError(f"{raw.where}: '{raw.names[3]}' holds labels {unknown[:5]} that "
+                            "the training labels do not have.")
+    encoded = [None if group is None else _encode(group, index)
+               for group in (sets, test_sets)]
+    raw.class_names = names
+    return encoded[0], encoded[1], names, len(names)
+
+
+def _label_texts(raw: RawData, labels: Optional[np.ndarray], test: bool = False
+                 ) -> Optional[list[str]]:
+    """Each example's label cell as text (a CSV column, a string array), or ``None`` for
+    an array of numbers."""
+    if labels is None:
+        return None
+    if raw.label_text is not None and not test:  # a CSV file: the cells as written
+        return [raw.label_text(i) for i in range(len(labels))]
+    labels = np.asarray(labels)
+    if labels.dtype.kind in "US" and labels.ndim == 1:
+        return [str(v) for v in labels.tolist()]
+    return None
+
+
+def _split_labels(text: str, separator: str) -> frozenset:
+    return frozenset(part.strip() for part in text.split(separator) if part.strip())
+
+
+def _encode(sets: list, index: dict) -> np.ndarray:
+    out = np.zeros((len(sets), len(index)), dtype=np.float32)
+    for row, labels in enumerate(sets):
+        out[row, [index[label] for label in labels]] = 1.0
+    return out
+
+
+def _multi_hot_array(raw: RawData, name: str, labels: Optional[np.ndarray]
+                     ) -> Optional[np.ndarray]:
+    """A 0/1 array ``(n, K)`` as float32, checked."""
+    if labels is None:
+        return None
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.dtype.kind not in "biuf":
+        raise DataError(f"{raw.where}: `labels: multi_label` takes a 0/1 array of shape "
+                        f"(examples, labels) or label texts with a separator, but '{name}' "
+                        f"holds {labels.dtype} values of shape {tuple(labels.shape)}. For "
+                        "one class per example, use `labels: classes`.")
+    if labels.size and not np.isin(labels, (0, 1)).all():
+        row = int(np.flatnonzero(~np.isin(labels, (0, 1)).all(axis=1))[0])
+        raise DataError(f"{raw.where}: {locate(name, row, None)} holds "
+                        f"{show(labels[row][~np.isin(labels[row], (0, 1))][0])}; multi-hot "
+                        "labels are 0 or 1 (1: the example has that label). For soft targets "
+                        "use `labels: raw`.")
+    return labels.astype(np.float32)
+
+
+def raw_labels(raw: RawData, labels: np.ndarray, test: bool = False) -> np.ndarray:
+    """Labels passed to the loss as they are: numbers or booleans of any shape (floats
+    checked to be finite)."""
+    name = raw.names[3] if test else raw.names[1]
+    labels = np.asarray(labels)
+    if raw.class_names is not None and raw.label_text is not None and not test:  # CSV text
+        raise DataError(f"{raw.where}: `labels: raw` passes numbers to the loss, but "
+                        f"'{name}' holds text such as {show(raw.class_names[0])}. Use "
+                        "`labels: classes` for class names.")
+    if labels.dtype.kind not in "biuf":
+        raise DataError(f"{raw.where}: `labels: raw` passes numbers to the loss, but "
+                        f"'{name}' holds {labels.dtype} values. Save numbers (any shape).")
+    if labels.dtype.kind == "f":
+        check_finite(raw.where, name, labels, raw.lines, None)
+        check_float32(raw.where, name, labels, raw.lines, None)
+    return labels
+
+
 def class_indices(raw: RawData, name: str, labels: np.ndarray) -> np.ndarray:
     """One source's labels as int64 class indices; class names set from string labels."""
     where = raw.where
@@ -120,8 +375,11 @@ def class_indices(raw: RawData, name: str, labels: np.ndarray) -> np.ndarray:
         raise DataError(f"{where}: '{name}' holds {labels.dtype} values; labels must be class "
                         "indices (whole numbers from 0) or class names.")
     # Checked on the values as they are: a cast to int64 wraps 2**63 and saturates 1e30.
-    for bad, rule in ((labels < 0, "class labels must be whole numbers from 0 up. Shift them "
-                                   "so the smallest is 0."),
+    negative = "class labels must be whole numbers from 0 up. Shift them so the smallest is 0."
+    if len(labels) and set(np.unique(labels).tolist()) <= {-1, 1}:
+        negative = ("labels of -1 and 1 are two classes: add `labels: binary` to data (it maps "
+                    "-1 to class 0 and 1 to class 1), or save them as 0 and 1.")
+    for bad, rule in ((labels < 0, negative),
                       (labels >= MAX_CLASSES,
                        f"a class index, but kerapipe allows at most {MAX_CLASSES:,} classes "
                        f"(0..{MAX_CLASSES - 1:,}): the model has one output per class. If "

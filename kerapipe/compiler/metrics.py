@@ -103,6 +103,10 @@ def keras_metric(spec: MetricSpec, labels: Optional[RunLabels], output_units: Op
     cls = metric_class(spec)
     if cls in ("F1Score", "FBetaScore") and "average" not in kwargs:
         kwargs["average"] = "macro"  # Keras's default gives one score per class
+    if labels is not None and labels.kind == "raw":  # the labels and outputs as they are
+        return getattr(keras.metrics, cls)(**kwargs)
+    if labels is not None and labels.kind == "multi_label":
+        return _multi_label_metric(spec, cls, kwargs, labels, name)
     if labels is None or labels.kind == "regression":
         if cls == "Accuracy":  # what Keras's "accuracy" picks for a target (binary_accuracy)
             cls = "BinaryAccuracy" if output_units == 1 else "CategoricalAccuracy"
@@ -131,6 +135,18 @@ def keras_metric(spec: MetricSpec, labels: Optional[RunLabels], output_units: Op
                                class_ids=inputs.predictions == "class_ids", labels=adapt,
                                name=name)
 
+
+def _multi_label_metric(spec: MetricSpec, cls: str, kwargs: dict, labels: RunLabels,
+                        name: str) -> Any:
+    """A metric of multi-hot labels: each label measured on its own sigmoid (``accuracy``
+    is Keras's binary accuracy), at the labels' threshold where the metric takes one."""
+    if cls == "Accuracy":
+        cls = "BinaryAccuracy"
+    if cls in ("BinaryAccuracy", "F1Score", "FBetaScore") and labels.threshold is not None:
+        kwargs.setdefault("threshold", labels.threshold)
+    metric = getattr(keras.metrics, cls)(**kwargs)
+    activation = "sigmoid" if labels.logits and not spec.kwargs.get("from_logits") else None
+    return MetricInputsAdapter(metric, activation=activation, name=name)
 
 
 def loaded_run_labels(spec: PipelineSpec, num_classes: Optional[int], output_shape: tuple,

@@ -8,7 +8,12 @@ they cannot disagree:
   probability ``p`` of class 1 and stands for the two classes ``[1 - p, p]``.
 - The predicted class is the most probable one; a tie goes to the lower class index (so
   one sigmoid unit predicts class 1 when ``p > 0.5``, as Keras's ``BinaryAccuracy`` does).
-- A regression model's output is the predicted value itself.
+- A regression model's output is the predicted value itself (in the original units: a
+  standardized target's inverse scaling is part of the model).
+- A multi-label model's output holds one independent probability per label; the
+  predicted set is the labels above the threshold (``data.labels.threshold``).
+- Raw labels' outputs are arrays of any shape: they are kept as they are
+  (``prediction_arrays``, ``predictions.npz``), never written as CSV rows.
 
 NumPy only: the run side and the CLI use it without importing TensorFlow.
 """
@@ -47,6 +52,33 @@ def predicted_values(outputs: np.ndarray) -> np.ndarray:
     return outputs
 
 
+def predicted_label_sets(probabilities: np.ndarray, threshold: float) -> np.ndarray:
+    """A multi-label model's predictions: multi-hot int64 ``(n, labels)``, 1 where the
+    label's probability is above ``threshold``."""
+    return (np.asarray(probabilities) > threshold).astype(np.int64)
+
+
+def predicted_outputs(outputs: np.ndarray, kind: Optional[str], threshold: float = 0.5
+                      ) -> np.ndarray:
+    """What a model predicts for labels of ``kind``: class indices (classes, binary, and
+    ``None``: a classifier as kerapipe always read it), multi-hot label sets
+    (multi_label), values (regression, shape ``(n,)`` for one unit), the outputs as they
+    are (raw)."""
+    if kind == "multi_label":
+        return predicted_label_sets(outputs, threshold)
+    if kind == "raw":
+        return np.asarray(outputs)
+    if kind == "regression":
+        return predicted_values(outputs)
+    return probabilities_to_classes(outputs)
+
+
+def prediction_arrays(outputs: np.ndarray, ids: Sequence[Any]) -> dict[str, np.ndarray]:
+    """The arrays of ``predictions.npz`` (raw labels): ``outputs``, the model's outputs
+    as they are, and ``ids``, where each row comes from (as text)."""
+    return {"outputs": np.asarray(outputs), "ids": np.asarray([str(i) for i in ids])}
+
+
 def class_name(class_names: Optional[Sequence[Any]], index: int) -> str:
     """The name of class ``index``, or the index itself when the run has no such name."""
     if class_names and 0 <= index < len(class_names):
@@ -82,7 +114,8 @@ def top_classes(probabilities: np.ndarray, k: int) -> Iterator[np.ndarray]:
 def predictions_csv(outputs: np.ndarray, *, inputs: Optional[Sequence[Any]] = None,
                     true: Optional[np.ndarray] = None,
                     class_names: Optional[Sequence[Any]] = None, top_k: int = 1,
-                    num_classes: Optional[int] = None) -> str:
+                    num_classes: Optional[int] = None, kind: Optional[str] = None,
+                    threshold: float = 0.5, separator: str = "|") -> str:
     """The predictions of a model as CSV text, one row per example.
 
     Columns: ``index``; ``input`` when ``inputs`` is given (where each row comes from: a
@@ -90,7 +123,10 @@ def predictions_csv(outputs: np.ndarray, *, inputs: Optional[Sequence[Any]] = No
     ``predicted, predicted_name, confidence``, ``true, true_name`` when ``true`` is
     given, and ``topN, topN_name, topN_confidence`` for ranks 2 to ``top_k`` (clamped by
     ``ranked_columns``); for a regression model (``num_classes`` is ``None``)
-    ``predicted`` (the first output unit) and ``true`` when given.
+    ``predicted`` (the first output unit) and ``true`` when given; for multi-label
+    (``kind``) ``predicted`` (the names of the labels above ``threshold``, ``separator``
+    between them), ``scores`` (their probabilities, in the same order) and ``true`` (the
+    true label set) when given.
 
     Args:
         outputs: the model's outputs, ``(n, classes)`` probabilities, ``(n, 1)`` for one
@@ -100,10 +136,17 @@ def predictions_csv(outputs: np.ndarray, *, inputs: Optional[Sequence[Any]] = No
         class_names: class names by index (``predicted_name``, ``true_name``).
         top_k: how many classes to rank per row (1: only the predicted one).
         num_classes: the run's class count; ``None`` for regression.
+        kind: the labels' kind (``data.labels``); ``None``: classes, or regression
+            when ``num_classes`` is ``None``.
+        threshold: multi_label: a label is predicted above this probability.
+        separator: multi_label: the text between label names in a cell.
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    header, rows = _columns(outputs, true, class_names, top_k, num_classes)
+    if kind == "multi_label":
+        header, rows = _label_set_columns(outputs, true, class_names, threshold, separator)
+    else:
+        header, rows = _columns(outputs, true, class_names, top_k, num_classes)
     writer.writerow(["index"] + (["input"] if inputs is not None else []) + header)
     for index, cells in enumerate(rows):
         writer.writerow(([index, inputs[index]] if inputs is not None else [index]) + cells)
@@ -118,8 +161,9 @@ def _columns(outputs: Any, true: Optional[np.ndarray], class_names: Optional[Seq
     rows = len(outputs)
     if num_classes is None:  # regression: the predicted value itself
         values = outputs.reshape(rows, -1)[:, 0] if rows else outputs.reshape(0)
+        targets = None if true is None else np.asarray(true).reshape(rows, -1)[:, 0]
         header = ["predicted"] + (["true"] if true is not None else [])
-        return header, ([f"{value:.6g}"] + ([f"{float(true[i]):.6g}"] if true is not None
+        return header, ([f"{value:.6g}"] + ([f"{float(targets[i]):.6g}"] if true is not None
                                             else []) for i, value in enumerate(values))
     probabilities = class_columns(outputs)
     k = ranked_columns(top_k, probabilities.shape[1])
@@ -144,6 +188,26 @@ def _columns(outputs: Any, true: Optional[np.ndarray], class_names: Optional[Seq
                              f"{probabilities[index, cls]:.6f}"]
                 yield line
                 index += 1
+
+    return header, cells()
+
+
+def _label_set_columns(outputs: Any, true: Optional[np.ndarray],
+                       class_names: Optional[Sequence[Any]], threshold: float,
+                       separator: str) -> tuple[list[str], Iterator[list[Any]]]:
+    """The columns of a multi-label model: the predicted set, its scores, the true set."""
+    probabilities = np.asarray(outputs).reshape(len(outputs), -1)
+    header = ["predicted", "scores"] + (["true"] if true is not None else [])
+
+    def cells() -> Iterator[list[Any]]:
+        for index, row in enumerate(probabilities):
+            chosen = np.flatnonzero(row > threshold)
+            line = [separator.join(class_name(class_names, int(c)) for c in chosen),
+                    separator.join(f"{row[c]:.6f}" for c in chosen)]
+            if true is not None:
+                present = np.flatnonzero(np.asarray(true[index]).reshape(-1) > 0.5)
+                line.append(separator.join(class_name(class_names, int(c)) for c in present))
+            yield line
 
     return header, cells()
 

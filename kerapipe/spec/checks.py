@@ -14,6 +14,8 @@ from kerapipe.spec.known_datasets import (KnownDataset, example_shape_without_da
                                           known_dataset_name, regression_without_data)
 from kerapipe.spec.known_datasets import known_dataset as _known_dataset
 from kerapipe.spec.issues import WARNING, Issue, did_you_mean, safe_repr
+from kerapipe.spec.label_kinds import (BINARY_LOSSES, ONE_HOT_LOSSES, REGRESSION_LOSSES,
+                                       SPARSE_CLASS_LOSSES)
 from kerapipe.spec.metrics import (RunLabels, logged_metric_name, metric_issues, output_heads,
                                    run_labels)
 from kerapipe.spec.applications import backbone_issues, is_backbone
@@ -54,12 +56,15 @@ def output_activation(model: Any, output: Optional[str] = None) -> str:
     return "linear"
 
 
-def _output_layer(spec: PipelineSpec) -> Optional[ModelNode]:
+def output_layer(spec: PipelineSpec) -> Optional[ModelNode]:
     """The node that sets the output width: the output node, or the first node toward
     the input that is no activation or dropout."""
     nodes = model_nodes(spec)
     return next((node for node in toward_input(nodes, output_node(nodes))
                  if node.layer.name not in _PASS_THROUGH), None)
+
+
+CLASS_LOSSES = BINARY_LOSSES | SPARSE_CLASS_LOSSES | ONE_HOT_LOSSES
 
 
 def _loss_class(spec: PipelineSpec) -> str:
@@ -136,7 +141,7 @@ def check_output_units(spec: PipelineSpec, issues: list[Issue]) -> None:
     known = known_dataset(spec)
     if known is None or known.num_classes is None:
         return
-    found = _output_layer(spec)
+    found = output_layer(spec)
     if found is None:
         return
     units = found.layer.kwargs.get("units")
@@ -150,13 +155,20 @@ def check_output_units(spec: PipelineSpec, issues: list[Issue]) -> None:
                         "binary_crossentropy)." if classes == 2 else ".")))
 
 
+def output_units(spec: PipelineSpec) -> Optional[int]:
+    """The ``units`` of the layer that sets the output width, when the file gives them."""
+    found = output_layer(spec)
+    units = found.layer.kwargs.get("units") if found is not None else None
+    return units if isinstance(units, int) and not isinstance(units, bool) else None
+
+
 def class_count(spec: PipelineSpec) -> Optional[int]:
     """The number of classes when known without data: the named data set's, else the
     output layer's ``units`` (from 2; one unit may be a sigmoid or a regression)."""
     known = known_dataset(spec)
     if known is not None:
         return known.num_classes
-    found = _output_layer(spec)
+    found = output_layer(spec)
     units = found.layer.kwargs.get("units") if found else None
     if isinstance(units, int) and not isinstance(units, bool) and units >= 2:
         return units
@@ -197,6 +209,9 @@ def check_logits(spec: PipelineSpec, issues: list[Issue]) -> None:
 
 
 def check_loss_matches_labels(spec: PipelineSpec, issues: list[Issue]) -> None:
+    declared = spec.data.labels
+    if declared is not None and declared.kind != "classes":
+        return  # other kinds: check_label_kind
     loss = _loss_class(spec)
     one_hot = spec.data.first_options("one_hot") is not None
     known = known_dataset(spec)
@@ -214,6 +229,101 @@ def check_loss_matches_labels(spec: PipelineSpec, issues: list[Issue]) -> None:
         issues.append(Issue("regression-target", ("loss",), "this data set has a continuous "
                             "target, not classes; a classification loss will not learn it. Use "
                             "mean_squared_error with `Dense: {units: 1}`.", severity=WARNING))
+
+
+_LOSS_FOR_KIND = {
+    "classes": "sparse_categorical_crossentropy",
+    "binary": "binary_crossentropy (with one sigmoid unit)",
+    "multi_label": "binary_crossentropy (with a sigmoid per label)",
+    "regression": "a regression loss: mean_squared_error, mean_absolute_error or huber",
+}
+
+
+def check_label_kind(spec: PipelineSpec, issues: list[Issue]) -> None:
+    """A kind written in ``data.labels`` against the loss, the last activation, the
+    output's units and the options that apply to other kinds; one issue per conflict, at
+    the key to change. (The metrics: ``check_metrics``; inferred kinds fit the loss by
+    construction.)"""
+    declared = spec.data.labels
+    if declared is None:
+        return
+    heads = output_heads(spec)
+    if heads:
+        issues.append(Issue("not-applicable", ("data", "labels"), "data.labels describes the "
+                            f"labels of a model of one output; each of this model's "
+                            f"{len(heads)} outputs takes its labels' kind from its own loss. "
+                            "Remove data.labels.", at_key=True))
+        return
+    kind, name = declared.kind, spec.loss.name
+    loss = _loss_class(spec)
+    conflict = None
+    if is_custom_name(name) or kind == "raw":
+        pass
+    elif kind == "regression" and loss in CLASS_LOSSES:
+        conflict = (f"{name} counts classes, but `labels: regression` are numbers to "
+                    "predict. Use " + _LOSS_FOR_KIND["regression"])
+    elif kind != "regression" and loss in REGRESSION_LOSSES:
+        conflict = (f"{name} measures the distance to a number, but `labels: {kind}` are "
+                    f"classes. Use {_LOSS_FOR_KIND[kind]}, or `labels: regression`")
+    elif kind == "multi_label" and loss in SPARSE_CLASS_LOSSES | ONE_HOT_LOSSES:
+        conflict = (f"{name} takes exactly one class per example, but `labels: multi_label` "
+                    "are sets of classes (multi-hot vectors). Use "
+                    + _LOSS_FOR_KIND["multi_label"])
+    elif kind == "binary" and loss in SPARSE_CLASS_LOSSES | ONE_HOT_LOSSES:
+        conflict = (f"{name} takes one score per class, but `labels: binary` are one 0/1 "
+                    "value per example. Use " + _LOSS_FOR_KIND["binary"]
+                    + ", or `labels: classes`")
+    elif kind == "classes" and loss in BINARY_LOSSES and (output_units(spec) or 1) > 1:
+        conflict = (f"{name} compares each output unit with its own 0/1 label, but `labels: "
+                    "classes` are one class index per example. Use "
+                    "sparse_categorical_crossentropy, or `labels: multi_label` for a set of "
+                    "classes per example")
+    if conflict:
+        issues.append(Issue("label-kind-conflict", ("loss",), conflict + "."))
+    activation, path = _last_activation(spec)
+    fix = {"multi_label": "softmax makes the labels' probabilities compete (they sum to 1), "
+                          "but multi_label labels are independent. Use activation: sigmoid "
+                          "(or none: the loss then takes logits)",
+           "binary": "softmax of one unit is always 1. Use activation: sigmoid",
+           "regression": "softmax outputs sum to 1, whatever the target. Remove the "
+                         "activation (a linear output)"}
+    if activation == "softmax" and kind in fix and path is not None:
+        issues.append(Issue("label-kind-conflict", path, f"{fix[kind]}; the labels are "
+                            f"`labels: {kind}`."))
+    units = output_units(spec)
+    if kind == "binary" and units is not None and units != 1:
+        found = output_layer(spec)
+        issues.append(Issue("class-count-mismatch", found.path + (found.layer.name, "units"),
+                            f"`labels: binary` are one 0/1 value per example, but the output "
+                            f"layer has {units} units. Set units: 1 (with activation: "
+                            "sigmoid), or use `labels: classes`."))
+    for index, step in enumerate(spec.data.preprocess):
+        if step.kind == "one_hot" and kind != "classes":
+            issues.append(Issue("not-applicable", ("data", "preprocess", index, "one_hot"),
+                                f"one_hot turns class indices into vectors, but the labels "
+                                f"are `labels: {kind}`. Remove the step.", at_key=True))
+    if spec.output.top_k > 1 and kind not in ("classes", "binary"):
+        issues.append(Issue("not-applicable", ("output", "top_k"), f"top_k ranks classes, but "
+                            f"`labels: {kind}` predictions are "
+                            + ("label sets above the threshold" if kind == "multi_label" else
+                               "values" if kind == "regression" else "arrays")
+                            + f". Remove it. Received: top_k={spec.output.top_k}",
+                            at_key=True))
+
+
+def _last_activation(spec: PipelineSpec) -> tuple[str, Optional[tuple]]:
+    """The output's activation (``output_activation``) and the key path that sets it."""
+    nodes = model_nodes(spec)
+    for node in toward_input(nodes, output_node(nodes)):
+        layer = node.layer
+        if layer.name == "Softmax":
+            return "softmax", node.path + (layer.name,)
+        if layer.name == "Activation" or "activation" in layer.kwargs:
+            return (str(layer.kwargs.get("activation") or "linear"),
+                    node.path + (layer.name, "activation"))
+        if layer.name not in _PASS_THROUGH:
+            break
+    return "linear", None
 
 
 def logged_metric_names(spec: PipelineSpec) -> list[str]:
@@ -244,7 +354,7 @@ def labels_from_spec(spec: PipelineSpec) -> Optional[RunLabels]:
     output layer's units."""
     known = known_dataset(spec)
     regression = regression_without_data(spec.data.source)
-    found = _output_layer(spec)
+    found = output_layer(spec)
     units = found.layer.kwargs.get("units") if found is not None else None
     return run_labels(spec, regression=regression,
                       num_classes=known.num_classes if known is not None else None,
@@ -370,6 +480,7 @@ CHECKS: list[Callable[[PipelineSpec, list[Issue]], None]] = [
     check_top_k,
     check_logits,
     check_loss_matches_labels,
+    check_label_kind,
     check_metrics,
     check_early_stopping,
     check_suspicious_values,

@@ -77,6 +77,8 @@ METRIC_INPUTS: dict[str, MetricInputs] = {
 }
 _IOU = ("IoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU")
 REGRESSION_METRIC_NAMES = "mae, mse, root_mean_squared_error, r2_score"
+MULTI_LABEL_METRIC_NAMES = ("accuracy (per label), precision, recall, auc, "
+                            "{name: f1_score, average: micro}")
 
 
 def metric_class(metric: MetricSpec) -> str:
@@ -120,7 +122,9 @@ class RunLabels:
     Attributes:
         kind: ``"classes"`` (class indices beside one score per class), ``"one_hot"``
             (one-hot vectors, a ``one_hot`` step), ``"binary"`` (0/1 beside one sigmoid
-            unit) or ``"regression"`` (a continuous target).
+            unit), ``"multi_label"`` (multi-hot vectors beside one sigmoid per label),
+            ``"regression"`` (a continuous target) or ``"raw"`` (labels passed as they
+            are: the metrics see them and the outputs unchanged).
         classes: the number of classes (2 for binary); ``None`` when unknown or regression.
         logits: the model outputs scores without softmax/sigmoid (the loss takes logits);
             the metrics are given the probabilities, as the saved model outputs them.
@@ -129,12 +133,21 @@ class RunLabels:
     kind: str
     classes: Optional[int]
     logits: bool
+    threshold: Optional[float] = None  # multi_label: a label is predicted above it
 
 
 def run_labels(spec: PipelineSpec, *, regression: Optional[bool], num_classes: Optional[int],
                output_units: Optional[int], logits: bool) -> Optional[RunLabels]:
     """The labels' kind from what is known; ``None`` when it is not known (``regression``
-    ``None``: it depends on the data)."""
+    ``None``: it depends on the data). A kind written in ``data.labels`` decides (for a
+    model of one output)."""
+    declared = spec.data.labels if not spec.model.heads or len(spec.model.heads) < 2 else None
+    if declared is not None and declared.kind == "multi_label":
+        return RunLabels("multi_label", num_classes or output_units, logits, declared.label_threshold)
+    if declared is not None and declared.kind == "raw":
+        return RunLabels("raw", None, logits)
+    if declared is not None:
+        regression = declared.kind == "regression"
     if regression:
         return RunLabels("regression", None, False)
     if regression is None:
@@ -156,6 +169,23 @@ def metric_issues(spec: PipelineSpec, labels: RunLabels,
         path = head.metric_path(index) if head is not None else ("metrics", index)
         name = metric_class(metric)
         inputs = metric_inputs(metric)
+        if labels.kind == "raw":
+            if metric.name in ACCURACY_NAMES and not metric.kwargs:
+                issues.append(Issue("metric-label-mismatch", path, f"{metric.name} picks the "
+                                    "accuracy that fits the labels, but `labels: raw` says "
+                                    "nothing about them. Name it: sparse_categorical_accuracy "
+                                    "(class ids beside scores), categorical_accuracy or "
+                                    "binary_accuracy.", at_key=True))
+            continue
+        if labels.kind == "multi_label":
+            bare_accuracy = metric.name in ACCURACY_NAMES and not metric.kwargs
+            if not bare_accuracy and (inputs.labels == "index" or inputs == _ONE_HOT_SCORES
+                                      or name in _IOU):
+                issues.append(Issue("metric-label-mismatch", path, f"{metric.name} compares "
+                                    "one class per example, but multi_label labels are a set "
+                                    "of classes (multi-hot vectors). Use a metric of each "
+                                    f"label: {MULTI_LABEL_METRIC_NAMES}.", at_key=True))
+            continue
         if labels.kind == "regression":
             if inputs.classes_only and not (metric.name in ACCURACY_NAMES and not metric.kwargs):
                 issues.append(Issue("metric-label-mismatch", path, f"{metric.name} measures "

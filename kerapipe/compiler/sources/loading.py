@@ -18,10 +18,13 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
-from kerapipe.compiler.labels import is_regression_loss, prepare_labels, regression_loss
+from kerapipe.compiler.labels import (LabelFacts, is_regression_loss, label_facts,
+                                      prepare_labels, prepare_labels_of_kind, regression_loss)
 from kerapipe.compiler.sources import source_for
 from kerapipe.compiler.splits import stratified_split
 from kerapipe.errors import DataError
+from kerapipe.spec.checks import output_units
+from kerapipe.spec.label_kinds import CLASS_KINDS, infer_label_kind
 from kerapipe.spec.metrics import output_heads
 from kerapipe.spec.model import PipelineSpec
 
@@ -39,7 +42,9 @@ class Split:
         x: numeric features; for image folders a 1-D array of file paths (str), for a CSV
             the data row numbers that tf.data reads; for a model of several inputs
             (``model.inputs``) a dict of one array per input, by name.
-        y: int64 class indices for classification; float32 for regression.
+        y: the labels of the kind ``data.labels`` says (``compiler.labels``): int64
+            class indices (classes, binary), float32 multi-hot vectors (multi_label) or
+            targets (regression), the arrays as stored (raw).
         ids: where each example came from, one per example (``RawData.ids``): a position
             in the source arrays, a CSV line number or id column value, an image's path
             relative to the folder.
@@ -85,6 +90,8 @@ class LoadedData:
     # Several outputs: each one's labels by output name (``class_names``/``num_classes``
     # above are the first output's).
     outputs: Optional[dict[str, OutputLabels]] = None
+    # The kind of the labels (one output; ``None`` for several, each inferred by its loss).
+    labels: Optional[LabelFacts] = None
 
 
 def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
@@ -104,6 +111,9 @@ def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
     heads = output_heads(spec)
     regression = (raw.regression if raw.regression is not None else
                   is_regression_loss(heads[0].loss) if heads else regression_loss(spec))
+    # One output: the kind its labels are (declared, or inferred as `regression` was).
+    choice = None if heads else infer_label_kind(
+        spec, output_units(spec), raw.regression if spec.data.labels is None else None)
     pad_steps = spec.data.options_of("pad_sequences")
 
     x, y = _prepared(source, raw.x, raw.names[0], raw, pad_steps), raw.y
@@ -121,18 +131,25 @@ def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
                                 f"{tuple(train_part.shape[1:])}; test examples must have the "
                                 "shape the model is trained on. Check that the arrays belong "
                                 "together.")
-    y, y_test, class_names, num_classes = prepare_labels(raw, y, y_test, regression)
+    if choice is not None and not choice.inferred:
+        y, y_test, class_names, num_classes = prepare_labels_of_kind(
+            raw, y, y_test, choice.kind, choice.options.label_separator)
+    else:
+        y, y_test, class_names, num_classes = prepare_labels(raw, y, y_test, regression)
     outputs, y_out, y_out_test = _output_labels(raw, heads, y, y_test, class_names,
                                                 num_classes)
 
     split = spec.data.split
+    # Only one class per example can be stratified on (multi-hot vectors, targets and raw
+    # arrays are split at random).
+    stratify = split.stratify and (choice is None or choice.kind in CLASS_KINDS)
     test = None
     if raw.x_test is not None:
-        train_idx, val_idx = stratified_split(y, [split.validation], spec.seed, split.stratify)
+        train_idx, val_idx = stratified_split(y, [split.validation], spec.seed, stratify)
         test = Split(x_test, y_test, test_ids, y_out_test)
     else:
         train_idx, val_idx, test_idx = stratified_split(
-            y, [split.validation, split.test], spec.seed, split.stratify)
+            y, [split.validation, split.test], spec.seed, stratify)
         if split.test > 0:
             test_idx = source.arrange(test_idx)
             test = Split(rows(x, test_idx), y[test_idx], ids[test_idx], labels(y_out, test_idx))
@@ -160,7 +177,9 @@ def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
                       validation=validation, test=test, class_names=class_names,
                       num_classes=num_classes, example_shape=example_shape,
                       fingerprint=raw.fingerprint, description=raw.description,
-                      source=source, feature_names=raw.feature_names, outputs=outputs)
+                      source=source, feature_names=raw.feature_names, outputs=outputs,
+                      labels=None if choice is None else label_facts(choice, stratify,
+                                                                     y[train_idx]))
 
 
 def rows(x: Any, indices: np.ndarray) -> Any:
