@@ -276,3 +276,68 @@ def test_predict_text_arrays_are_object_arrays_of_str(tmp_path):
     (inputs / "a.txt").write_text("hello")
     x, _ = source(tmp_path).read_inputs(inputs)
     assert x.dtype == object and isinstance(x[0], str) and np.asarray(x).shape == (1,)
+
+
+# --- string arrays in npz -------------------------------------------------------------------
+
+def test_a_string_array_in_npz_is_split_and_read_as_strings(tmp_path):
+    texts = np.array([f"text {i} é" for i in range(10)])
+    np.savez(tmp_path / "t.npz", x=texts, y=np.arange(10) % 2)
+    data = load(spec_of({"npz": "t.npz"}, split={"validation": 0.2, "test": 0.2}), tmp_path)
+    assert data.example_shape == ()
+    split = data.train
+    got = [(x.decode(), int(y)) for x, y in data.source.examples(split).as_numpy_iterator()]
+    assert got == [(f"text {i} é", i % 2) for i in split.ids.tolist()]
+
+
+def test_a_bytes_array_and_a_column_of_strings_are_texts_too(tmp_path):
+    np.savez(tmp_path / "t.npz", x=np.array([[b"a"], [b"b"], [b"c"], [b"d"]]), y=[0, 1, 0, 1])
+    data = load(spec_of({"npz": "t.npz"}, split={"validation": 0.0, "test": 0.0}), tmp_path)
+    assert data.train.x.shape == (4,) and data.example_shape == ()
+    assert sorted(texts_of(data.source.features(data.train))) == ["a", "b", "c", "d"]
+
+
+@pytest.mark.parametrize("x, expected", [
+    (np.array([b"ok", b"caf\xe9"]), r"'x'\[1\] is not UTF-8 text"),
+    (np.array(["ok", "bad\ud800"]), r"'x'\[1\] holds a lone surrogate"),
+    (np.array([["a", "b"], ["c", "d"]]), r"holds strings of shape \(2, 2\)"),
+], ids=["bytes-not-utf8", "surrogate", "two-columns"])
+def test_a_string_array_that_is_no_text_per_example_is_refused(tmp_path, x, expected):
+    np.savez(tmp_path / "t.npz", x=x, y=np.arange(len(x)) % 2)
+    with pytest.raises(DataError, match=expected):
+        load(spec_of({"npz": "t.npz"}), tmp_path)
+
+
+def test_an_object_array_of_strings_is_never_unpickled_and_the_u_dtype_named(tmp_path):
+    np.savez(tmp_path / "t.npz", x=np.array(["a", "b"], dtype=object), y=[0, 1])
+    with pytest.raises(DataError) as err:
+        load(spec_of({"npz": "t.npz"}), tmp_path)
+    assert "does not unpickle" in str(err.value)
+    assert "a string array of dtype 'U' (numpy.array(texts, dtype=str))" in str(err.value)
+
+
+def test_predict_reads_a_string_array_from_npz(tmp_path):
+    from kerapipe.compiler.sources import source_for
+
+    np.savez(tmp_path / "in.npz", x=np.array(["one", "two"]))
+    vectorize = [{"TextVectorization": {"max_tokens": 10, "output_sequence_length": 2}}]
+    found = source_for(spec_of({"npz": "t.npz"}, preprocess=vectorize), tmp_path)
+    x, ids = found.read_inputs(tmp_path / "in.npz")
+    assert x.tolist() == ["one", "two"] and ids == ["0", "1"]
+    assert x.dtype == object  # Keras's predict takes no 'U' array
+    x, ids = source(tmp_path).read_inputs(tmp_path / "in.npz")  # a text folder's run too
+    assert x.tolist() == ["one", "two"]
+
+
+def test_predict_of_a_text_run_refuses_an_npz_of_numbers(tmp_path):
+    np.savez(tmp_path / "in.npz", x=np.zeros((2, 3)))
+    with pytest.raises(DataError, match="trained on texts, but the array holds float64"):
+        source(tmp_path).read_inputs(tmp_path / "in.npz")
+
+
+def test_predict_of_a_numeric_npz_run_refuses_strings(tmp_path):
+    from kerapipe.compiler.sources import source_for
+
+    np.savez(tmp_path / "in.npz", x=np.array(["one", "two"]))
+    with pytest.raises(DataError, match="model inputs must be numbers"):
+        source_for(spec_of({"npz": "t.npz"}), tmp_path).read_inputs(tmp_path / "in.npz")

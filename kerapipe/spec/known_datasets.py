@@ -77,10 +77,13 @@ def known_dataset_name(source: "SourceSpec") -> Optional[str]:
 def regression_without_data(source: "SourceSpec") -> Optional[bool]:
     """Whether ``source``'s labels are continuous targets, when its kind tells without
     data: a named data set's (``num_classes`` is ``None``), an image folder's (classes,
-    never targets), a text folder's; ``None`` when the data
+    never targets), a text folder's, a TFRecord's string labels; ``None`` when the data
     and the loss decide (files)."""
     if source.images is not None or source.text is not None:
         return False
+    if source.tfrecord is not None:
+        label = source.tfrecord.features.get(source.tfrecord.label)
+        return False if label is not None and label.dtype == "string" else None
     known = known_dataset(source)
     return None if known is None else known.num_classes is None
 
@@ -88,12 +91,14 @@ def regression_without_data(source: "SourceSpec") -> Optional[bool]:
 def example_shape_without_data(source: "SourceSpec") -> Optional[tuple[int, ...]]:
     """Shape of one raw example as ``source`` gives it, when its settings fix it: a named
     data set's known shape, an image folder's ``(height, width, channels)``, a text
-    folder's ``()`` (one string); ``None`` when only the data can tell (files of arrays,
-    CSV columns, sequences)."""
+    folder's ``()`` (one string), a TFRecord feature's declared shape; ``None`` when only
+    the data can tell (files of arrays, CSV columns, sequences, TFDS sets)."""
     if source.images is not None:
         images = source.images
         return (*images.image_size, IMAGE_CHANNELS[images.color_mode])
     if source.text is not None:
         return ()
+    if source.tfrecord is not None:
+        return tuple(source.tfrecord.features[source.tfrecord.input_name].shape)
     known = known_dataset(source)
     return known.input_shape if known is not None else None

@@ -325,9 +325,11 @@ class SourceSpec:
                                                 "class.")
     text: Optional[TextSource] = spec_field(None, "A folder of `.txt` files, one sub-folder "
                                             "per class.")
+    tfrecord: Optional[TfrecordSource] = spec_field(None, "TFRecord files of tf.train.Example "
+                                                    "records, streamed.")
     exactly_one = True
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("sample", "keras", "npz", "csv", "images", "text")
+        return next(k for k in ("sample", "keras", "npz", "csv", "images", "text", "tfrecord")
                     if getattr(self, k) is not None)

@@ -48,6 +48,7 @@ _KINDS = {
     "csv": "csv_file:CsvFileSource",
     "images": "image_folder:ImageFolderSource",
     "text": "text_folder:TextFolderSource",
+    "tfrecord": "tfrecord_file:TfrecordFileSource",
 }
 
 
@@ -115,6 +116,15 @@ class Source:
         drawn; a streamed CSV reads its rows in file order)."""
         return indices
 
+    def learn(self, train: Split) -> None:
+        """Learn what reading the examples needs from the training split, once the splits
+        are drawn (a CSV's ``mean``/``mode`` fills of missing values); nothing by default."""
+
+    def record(self) -> dict:
+        """What ``run.json`` records for ``predict`` to read inputs alike (a CSV's fills and
+        dropped rows); nothing by default."""
+        return {}
+
     def features(self, split: Split):
         """One split's raw features in tf.data, unbatched (numbers not yet cast)."""
         from kerapipe.compiler import backend  # noqa: F401  (the quiet first TensorFlow import)
@@ -163,7 +173,8 @@ class Source:
             raise DataError(f"{source}: cannot be read "
                             f"({getattr(err, 'strerror', None) or err}). Give an .npz file, "
                             "a .csv file or a folder of images.") from err
-        inputs = list(self.spec.model.inputs or ())
+        # typed features: the model's raw inputs are the CSV's columns, whatever its inputs
+        inputs = list(self.spec.model.inputs or ()) if self.spec.data.features is None else []
         if len(inputs) > 1 and (is_folder or source.suffix != ".npz"):
             raise DataError(f"{source}: this run's model takes {len(inputs)} inputs "
                             f"({', '.join(inputs)}); give an .npz file with one array of "

@@ -159,9 +159,10 @@ def _npy_headers(archive: zipfile.ZipFile, where: str, fix: str) -> dict[str, Np
         if dtype.hasobject:
             raise DataError(
                 f"{where}: array '{name}' holds Python objects (e.g. sequences of different "
-                "lengths); kerapipe does not unpickle data files, since that can run code. "
-                "Save a numeric array instead (pad sequences with keras.utils.pad_sequences "
-                "before numpy.savez).")
+                "lengths, or strings in an object array); kerapipe does not unpickle data "
+                "files, since that can run code. Save a numeric array instead (pad sequences "
+                "with keras.utils.pad_sequences before numpy.savez), or for texts a string "
+                "array of dtype 'U' (numpy.array(texts, dtype=str)).")
         nbytes = math.prod(shape) * dtype.itemsize
         if offset + nbytes != info.file_size:
             raise DataError(f"{where}: array '{name}' declares shape {tuple(shape)} of "
@@ -185,10 +186,41 @@ def _read_member(archive: zipfile.ZipFile, name: str, header: NpyHeader, where: 
     return array_
 
 
+# The dtype kinds of feature arrays: numbers, and strings ('U': unicode, 'S': bytes) for a
+# TextVectorization or StringLookup step.
+FEATURE_KINDS = "biufUS"
+STRING_KINDS = "US"
+
+
 class NpzFileSource(ArraySource):
-    """``source: {npz: data.npz}``: named arrays of a NumPy .npz file."""
+    """``source: {npz: data.npz}``: named arrays of a NumPy .npz file; a feature array of
+    strings (dtype 'U', or 'S' of UTF-8 bytes) holds one text per example."""
 
     kind = "npz"
+
+    def prepare_features(self, x, name: str, raw: RawData, pad_steps: list):
+        """Strings are checked as texts (``check_texts``); numbers as arrays are."""
+        if isinstance(x, np.ndarray) and x.dtype.kind in STRING_KINDS:
+            if pad_steps:
+                raise DataError(f"{raw.where}: pad_sequences applies to sequences of "
+                                f"numbers, not the strings of '{name}'. Remove the "
+                                "`pad_sequences` step; a TextVectorization step with "
+                                "output_sequence_length pads token ids.")
+            return check_texts(x, raw.where, name)
+        return super().prepare_features(x, name, raw, pad_steps)
+
+    def prepare_inputs(self, x: np.ndarray, where: str) -> np.ndarray:
+        """``predict``'s texts as an object array of ``str`` (Keras takes no 'U' array),
+        checked as training's are; numbers as arrays are."""
+        from kerapipe.spec.steps import takes_strings
+
+        if x.dtype.kind in STRING_KINDS:
+            if not takes_strings(self.spec.data.preprocess):
+                raise DataError(f"{where}: the array holds strings ({x.dtype}); this run's "
+                                "model inputs must be numbers (it was not trained on texts). "
+                                "Convert them before saving the file.")
+            return text_inputs(x, where)
+        return super().prepare_inputs(x, where)
 
     def load(self) -> RawData:
         from kerapipe.spec.metrics import output_heads
@@ -204,6 +236,47 @@ class NpzFileSource(ArraySource):
 
 
 _INPUTS_FIX = "Save the inputs with numpy.savez(path, x=features)."
+
+
+def text_inputs(x: np.ndarray, where: str) -> np.ndarray:
+    """``predict``'s array of texts (``check_texts``) as an object array of ``str``, the
+    form Keras's ``predict`` takes strings in."""
+    x = check_texts(x, where, "x")
+    if x.dtype.kind == "S":
+        return np.array([item.decode("utf-8") for item in x], dtype=object)
+    return x.astype(object)
+
+
+def check_texts(x: np.ndarray, where: str, name: str) -> np.ndarray:
+    """A string array as tf.data takes it: one text per example (shape ``(n,)``, or
+    ``(n, 1)`` made ``(n,)``), each valid Unicode ('U': no lone surrogate, which UTF-8
+    cannot encode) or UTF-8 ('S').
+
+    Raises:
+        DataError: naming the array and the first example that is not.
+    """
+    if x.ndim == 2 and x.shape[1] == 1:
+        x = x.reshape(-1)
+    if x.ndim != 1:
+        raise DataError(f"{where}: '{name}' holds strings of shape {tuple(x.shape)}; a text "
+                        "array holds one string per example, shape (examples,). Join or "
+                        "select the texts before saving the file.")
+    if x.dtype.kind == "U" and x.dtype.itemsize:
+        codes = x.view(np.dtype(np.uint32).newbyteorder(x.dtype.byteorder)).reshape(len(x), -1)
+        bad = np.flatnonzero(((codes >= 0xD800) & (codes <= 0xDFFF)).any(axis=1))
+        if len(bad):
+            raise DataError(f"{where}: '{name}'[{bad[0]}] holds a lone surrogate character, "
+                            "which is no text UTF-8 can hold. Fix or remove that string.")
+    elif x.dtype.kind == "S":
+        for index, item in enumerate(x):
+            try:
+                item.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(f"{where}: '{name}'[{index}] is not UTF-8 text (the bytes "
+                                f"{err.object[err.start:err.end]!r} at byte {err.start + 1}). "
+                                "Save the texts as a 'U' array (numpy.array(texts, dtype=str))"
+                                " or as UTF-8 bytes.") from err
+    return x
 
 
 def read_npz_inputs(path: str | os.PathLike, named: Sequence[str] = ()) -> np.ndarray:
@@ -226,9 +299,10 @@ def read_npz_inputs(path: str | os.PathLike, named: Sequence[str] = ()) -> np.nd
     if not header.shape:
         raise DataError(f"{path}: array '{name}' is a single value, not one row per "
                         f"example. {_INPUTS_FIX}")
-    if header.dtype.kind not in "biuf":
+    if header.dtype.kind not in FEATURE_KINDS:
         raise DataError(f"{path}: array '{name}' holds {header.dtype} values; the model's "
-                        "inputs must be numbers. Convert them before saving the file.")
+                        "inputs must be numbers (or strings, for a model trained on texts). "
+                        "Convert them before saving the file.")
     if header.shape[0] == 0:
         raise DataError(f"{path}: the feature array holds no examples to predict.")
     return read_npz(path, [name], path, _INPUTS_FIX)[name]
@@ -319,9 +393,10 @@ def load_npz(source: NpzSource, base: str, inputs: Optional[Sequence[str]] = Non
             raise DataError(f"{where}: has '{present}' but no '{absent}'; a test split needs "
                             f"both. Add '{absent}' to the file, or remove '{present}'.")
     for name in filter(None, (x_name, x_test_name)):
-        if headers[name].dtype.kind not in "biuf":
+        if headers[name].dtype.kind not in FEATURE_KINDS:
             raise DataError(f"{where}: array '{name}' holds {headers[name].dtype} values; "
-                            "features must be numbers. Convert them before saving the file.")
+                            "features must be numbers, or strings (dtype 'U') for a "
+                            "TextVectorization step. Convert them before saving the file.")
     arrays = read_npz(path, [n for n in (x_name, y_name, x_test_name, y_test_name) if n],
                       where)
     raw = RawData(arrays[x_name], arrays[y_name], where=where,

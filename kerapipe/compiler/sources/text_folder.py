@@ -99,6 +99,16 @@ class TextFolderSource(Source):
                             "with a string array `x`.")
         return super().read_inputs(path, record)
 
+    def prepare_inputs(self, x: np.ndarray, where: str) -> np.ndarray:
+        """An .npz file's array of texts, checked as training's npz texts are."""
+        from kerapipe.compiler.sources.npz_file import STRING_KINDS, text_inputs
+
+        if x.dtype.kind not in STRING_KINDS:
+            raise DataError(f"{where}: this run was trained on texts, but the array holds "
+                            f"{x.dtype} values. Save the texts as a string array "
+                            "(numpy.savez(path, x=numpy.array(texts, dtype=str))).")
+        return text_inputs(x, where)
+
     def read_folder_inputs(self, folder: Path) -> tuple[np.ndarray, list[str]]:
         """Every ``.txt`` file under ``folder`` (any depth, passing over what the folder
         policy refuses), read by the training rules; each one's id is its path relative
