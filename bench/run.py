@@ -14,7 +14,8 @@ A B A B so that other work on a shared machine hits both sides alike):
    typed-feature CSV (penguins.yaml) and the text folder (text_topics.yaml) among them;
    and whether a typed-feature CSV streams: peak RSS of ``kerapipe run penguins.yaml``
    with ``data.cache=false`` on a penguins-like table of 16x the rows against 1x
-   (bench/typed_stream.py). 3 rounds, 2 streaming rounds (quick: 2, 1).
+   (bench/typed_stream.py). 3 rounds, 1 streaming round (peak RSS barely moves between
+   rounds; quick: 2, 1 on smaller tables).
 4. ``scale``: a CSV and an image-folder source at 1x, 4x, 16x rows: steady time per
    training example (a window of the same examples at every scale) and peak RSS (streaming, ``data.cache=false``) against
    1x; ``cache: auto`` memory as information (bench/scale.py). 3 rounds (quick: 1).
@@ -137,7 +138,7 @@ def input_section(quick: bool) -> tuple[dict, list[Target]]:
             targets.append(("input_pipeline", f"{name} input/model{stand_in}",
                              f"{row['ratio']:.1f}x", ">= 5x", row["met"]))
     print("\nstreaming a typed-feature CSV (bench/typed_stream.py):", flush=True)
-    stream = typed_stream.benchmark(rounds=1 if quick else 2, quick=quick)
+    stream = typed_stream.benchmark(rounds=1, quick=quick)
     typed_stream.print_table(stream)
     result["typed_stream"] = stream
     targets.append(("input_pipeline", "typed CSV peak RSS 1x -> 16x (cache false)",

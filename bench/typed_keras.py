@@ -156,13 +156,13 @@ def text(seed: int, job: dict):
     vectorize_layer.adapt(texts[train], batch_size=job["batch_size"])
 
     def dataset(index: np.ndarray, shuffle: bool) -> tf.data.Dataset:
-        ds = tf.data.Dataset.from_tensor_slices((texts[index], labels[index]))
+        # the recipe's map(vectorize_text) then cache(); the shuffle after the cache, so
+        # that every epoch is reshuffled (the recipe caches batches shuffled once)
+        ds = tf.data.Dataset.from_tensor_slices((texts[index], labels[index])).map(
+            lambda x, y: (vectorize_layer(x), y), num_parallel_calls=tf.data.AUTOTUNE).cache()
         if shuffle:
             ds = ds.shuffle(len(index), seed=seed)
-        ds = ds.batch(job["batch_size"]).map(lambda x, y: (vectorize_layer(x), y),
-                                             num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.cache().prefetch(tf.data.AUTOTUNE) if not shuffle else ds.prefetch(
-            tf.data.AUTOTUNE)
+        return ds.batch(job["batch_size"]).prefetch(tf.data.AUTOTUNE)
 
     inputs = keras.Input((None,), dtype="int64")
     x = keras.layers.Embedding(2000, 16)(inputs)

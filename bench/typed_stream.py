@@ -3,10 +3,10 @@
 ``kerapipe run pipelines/penguins.yaml`` (FeatureSpace over string and number columns
 with ``NA`` cells filled by the training mean / mode) on a generated penguins-like table
 at 1x and 16x rows, with ``--set data.cache=false`` (the streaming configuration: nothing
-holds the data set). 1x = 20,000 rows (quick: 5,000): rows of pipelines/data/penguins.csv
+holds the data set). 1x = 10,000 rows (quick: 5,000): rows of pipelines/data/penguins.csv
 drawn with replacement, each measurement moved by a little noise (its ``NA`` cells kept),
 so that the strings (species, island, sex), the numbers and the missing cells are the
-real table's, in the real proportions; 16x = 320,000 rows (about 15 MiB). The real table
+real table's, in the real proportions; 16x = 160,000 rows (about 7 MiB). The real table
 has 344 rows: at that size any run's memory is the libraries', and 16x of it (5,504 rows)
 would show nothing.
 
@@ -39,7 +39,7 @@ from train import kerapipe_command, phases, run_timed  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ROOT / "pipelines" / "penguins.yaml"
 TABLE = ROOT / "pipelines" / "data" / "penguins.csv"
-BASE_ROWS, QUICK_ROWS = 20_000, 5_000
+BASE_ROWS, QUICK_ROWS = 10_000, 5_000
 SCALES = (1, 16)
 RSS_GROWTH_MAX = 0.10
 OVERRIDES = ["data.cache=false", "train.epochs=2", "data.batch_size=256"]
