@@ -398,6 +398,13 @@ GOLDEN = {
                      "preprocess_input, a Keras Random* layer (training only), or one of "
                      "Normalization, StringLookup, IntegerLookup, TextVectorization, "
                      "Discretization, Hashing (adapted on the training split)."),
+    "unknown-feature": (change("  source: {sample: mnist}", "  source: {csv: {path: t.csv, "
+                               "label: y}}\n  features: {a: string_categorical}\n  crosses: "
+                               "[{feature_names: [a, b], crossing_dim: 4}]",
+                               "  preprocess:\n    - rescale: 1/255\n    - reshape: [28, 28, 1]\n",
+                               ""),
+                        "p.yaml:7:33: error[unknown-feature]: data.crosses[0].feature_names[1]: "
+                        "the cross names 'b', which data.features does not declare."),
     "unknown-loss": (change("loss: sparse_categorical_crossentropy", "loss: hubber"), "p.yaml:18:7: "
                      "error[unknown-loss]: loss: unknown loss 'hubber'. Did you mean 'huber'?"),
     "unknown-optimizer": (change("name: adam,", "name: adamm,"), "p.yaml:19:19: "

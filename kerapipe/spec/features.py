@@ -162,7 +162,7 @@ def _check_arguments(kind: str, kwargs: dict, path: Path, issues: list[Issue]) -
                 issues.append(Issue("unknown-argument", path + (arg,), f"unknown argument "
                                     f"'{arg}' of text (TextVectorization)."
                                     f"{did_you_mean(arg, sorted(entry.params))}", at_key=True))
-        issues.extend(vocabulary_issues(LayerSpec("TextVectorization", kwargs), path[:-1]))
+        issues.extend(vocabulary_issues(LayerSpec("TextVectorization", kwargs), path))
         length = kwargs.get("output_sequence_length")
         if kwargs.get("output_mode", "int") == "int" and length is None:
             issues.append(Issue("missing-argument", path, "a text feature of token ids "
@@ -360,16 +360,15 @@ def feature_issues(features: Optional[FeatureSet], crosses: list, source: Any,
                                 "float_rescaled, text), or put a layer in model.layers.",
                                 at_key=True))
     for index, cross in enumerate(crosses):
-        for name in cross.feature_names:
+        for position, name in enumerate(cross.feature_names):
+            at = path + ("crosses", index, "feature_names", position)
             feature = features.get(name)
             if feature is None:
-                issues.append(Issue("unknown-feature", path + ("crosses", index,
-                                                               "feature_names"),
+                issues.append(Issue("unknown-feature", at,
                                     f"the cross names '{name}', which data.features does not "
                                     f"declare.{did_you_mean(name, features.names())}"))
             elif feature.type not in CROSSABLE:
-                issues.append(Issue("not-applicable", path + ("crosses", index,
-                                                               "feature_names"),
+                issues.append(Issue("not-applicable", at,
                                     f"'{name}' is {feature.type}; a cross combines "
                                     f"categories: {', '.join(CROSSABLE)} features."))
     inputs = list(model_inputs or [])

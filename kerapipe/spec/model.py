@@ -112,7 +112,7 @@ class PreprocessStep:
         if is_augmentation_layer(kind) or adaptable_layer(kind):
             layer = LayerSpec.from_yaml(value, path, issues)
             if layer is not None:
-                issues.extend(vocabulary_issues(layer, path))
+                issues.extend(vocabulary_issues(layer, path + (kind,)))
             return cls(kind, layer) if layer is not None else None
         issues.append(unknown_step(kind, path))
         return None

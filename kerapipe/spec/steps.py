@@ -381,11 +381,11 @@ def _adaptable_shape(shape: Shape, layer: Any, path: Path, issues: list[Issue]) 
 def vocabulary_issues(layer: Any, path: Path) -> list[Issue]:
     """A lookup's or TextVectorization's ``vocabulary`` is a list of tokens: Keras reads
     a string as the path of a vocabulary file, which would make the file read outside
-    the folders the pipeline names."""
+    the folders the pipeline names. ``path``: the key path of the layer's arguments."""
     value = layer.kwargs.get("vocabulary")
     if layer.name not in ADAPTABLE_LAYERS or not isinstance(value, str):
         return []
-    return [Issue("wrong-type", path + (layer.name, "vocabulary"), f"{layer.name}'s "
+    return [Issue("wrong-type", path + ("vocabulary",), f"{layer.name}'s "
                   "vocabulary is a list of tokens here, e.g. `vocabulary: [cat, dog]`; Keras "
                   "would read a string as a vocabulary file, which a pipeline file never "
                   "makes kerapipe read. Write the tokens as a list, or leave vocabulary out "

@@ -49,6 +49,7 @@ _KINDS = {
     "images": "image_folder:ImageFolderSource",
     "text": "text_folder:TextFolderSource",
     "tfrecord": "tfrecord_file:TfrecordFileSource",
+    "tfds": "tfds_dataset:TfdsDatasetSource",
 }
 
 
