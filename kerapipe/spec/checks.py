@@ -284,12 +284,12 @@ def check_label_kind(spec: PipelineSpec, issues: list[Issue]) -> None:
     fix = {"multi_label": "softmax makes the labels' probabilities compete (they sum to 1), "
                           "but multi_label labels are independent. Use activation: sigmoid "
                           "(or none: the loss then takes logits)",
-           "binary": "softmax of one unit is always 1. Use activation: sigmoid",
-           "regression": "softmax outputs sum to 1, whatever the target. Remove the "
-                         "activation (a linear output)"}
+           "binary": "softmax of one unit is always 1, whatever `labels: binary` are. Use "
+                     "activation: sigmoid",
+           "regression": "softmax outputs sum to 1, whatever the `labels: regression` "
+                         "target. Remove the activation (a linear output)"}
     if activation == "softmax" and kind in fix and path is not None:
-        issues.append(Issue("label-kind-conflict", path, f"{fix[kind]}; the labels are "
-                            f"`labels: {kind}`."))
+        issues.append(Issue("label-kind-conflict", path, f"{fix[kind]}."))
     units = output_units(spec)
     if kind == "binary" and units is not None and units != 1:
         found = output_layer(spec)
