@@ -327,9 +327,12 @@ class SourceSpec:
                                             "per class.")
     tfrecord: Optional[TfrecordSource] = spec_field(None, "TFRecord files of tf.train.Example "
                                                     "records, streamed.")
+    tfds: Optional[TfdsSource] = spec_field(None, "A TensorFlow Datasets set by name "
+                                            "(optional extra: `pip install kerapipe[tfds]`).")
     exactly_one = True
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("sample", "keras", "npz", "csv", "images", "text", "tfrecord")
+        return next(k for k in ("sample", "keras", "npz", "csv", "images", "text", "tfrecord",
+                                "tfds")
                     if getattr(self, k) is not None)
