@@ -341,3 +341,117 @@ def test_predict_of_a_numeric_npz_run_refuses_strings(tmp_path):
     np.savez(tmp_path / "in.npz", x=np.array(["one", "two"]))
     with pytest.raises(DataError, match="model inputs must be numbers"):
         source_for(spec_of({"npz": "t.npz"}), tmp_path).read_inputs(tmp_path / "in.npz")
+
+
+# --- end to end: run, predict, the saved model ----------------------------------------------
+
+TEXT_PIPELINE = """\
+kerapipe: 1
+name: texts
+seed: 5
+data:
+  source: {text: texts}
+  split: {validation: 0.2, test: 0.3}
+  batch_size: 8
+  preprocess:
+    - TextVectorization: {max_tokens: 50, output_sequence_length: 6}
+model:
+  layers:
+    - Embedding: {input_dim: 50, output_dim: 8}
+    - GlobalAveragePooling1D: {}
+    - Dense: {units: 2}
+loss: {name: sparse_categorical_crossentropy, from_logits: true}
+optimizer: {name: adam, learning_rate: 0.05}
+train: {epochs: 3}
+"""
+WORDS = {"neg": ["awful", "dull", "bad", "boring"], "pos": ["great", "fine", "good", "fun"]}
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    from kerapipe.cli import main
+
+    folder = tmp_path_factory.mktemp("text-run")
+    for label, words in WORDS.items():
+        (folder / "texts" / label).mkdir(parents=True)
+        for i in range(10):
+            text = f"the film was {words[i % 4]} and {words[(i + 1) % 4]}"
+            (folder / "texts" / label / f"{i:02d}.txt").write_text(text)
+    (folder / "p.yaml").write_text(TEXT_PIPELINE)
+    try:
+        main(["run", str(folder / "p.yaml"), "--output", str(folder / "runs")])
+    except SystemExit as exit_:
+        assert exit_.code == 0
+    (run_dir,) = (folder / "runs").iterdir()
+    return folder, run_dir
+
+
+def run_predictions(run_dir: Path) -> dict[str, int]:
+    import csv
+
+    with open(run_dir / "predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows
+    return {row["input"]: int(row["predicted"]) for row in rows}
+
+
+def predicted(out: str) -> dict[str, int]:
+    import csv
+    import io
+
+    return {row["input"]: int(row["predicted"]) for row in csv.DictReader(io.StringIO(out))}
+
+
+def test_a_run_on_a_text_folder_names_each_test_file(text_run):
+    _, run_dir = text_run
+    ids = run_predictions(run_dir)
+    assert len(ids) == 6 and all(Path(i).parent.name in WORDS for i in ids)
+
+
+def test_predict_on_the_text_folder_gives_the_runs_own_predictions(text_run, call_main):
+    folder, run_dir = text_run
+    code, out, err = call_main("predict", run_dir, folder / "texts")
+    assert code == 0, out + err
+    mine = predicted(out)
+    assert len(mine) == 20
+    expected = run_predictions(run_dir)
+    assert {path: mine[path] for path in expected} == expected
+
+
+def test_predict_on_a_file_of_lines_gives_the_runs_own_predictions(text_run, call_main,
+                                                                   tmp_path):
+    folder, run_dir = text_run
+    expected = run_predictions(run_dir)
+    order = sorted(expected)
+    lines = tmp_path / "lines.txt"
+    lines.write_text("\n".join((folder / "texts" / i).read_text() for i in order) + "\n")
+    code, out, err = call_main("predict", run_dir, lines)
+    assert code == 0, out + err
+    mine = predicted(out)
+    assert [mine[str(n)] for n in range(1, len(order) + 1)] == [expected[i] for i in order]
+
+
+def test_the_saved_model_takes_raw_strings_in_safe_mode(text_run, in_plain_keras):
+    _, run_dir = text_run
+    line = in_plain_keras(run_dir / "model.keras",
+                          "import tensorflow as tf\n"
+                          "out = model.predict(tf.constant(['the film was great and fun']), "
+                          "verbose=0)\nprint(out.shape, 'kerapipe' in sys.modules)")
+    assert line == "(1, 2) False"
+
+
+def test_a_run_on_npz_strings_predicts_its_own_test_texts(tmp_path, call_main):
+    texts = [f"the film was {WORDS[label][i % 4]}" for label in WORDS for i in range(8)]
+    labels = [index for index in range(2) for _ in range(8)]
+    np.savez(tmp_path / "t.npz", x=np.array(texts), y=np.array(labels))
+    (tmp_path / "p.yaml").write_text(TEXT_PIPELINE.replace("{text: texts}", "{npz: t.npz}"))
+    code, out, err = call_main("run", tmp_path / "p.yaml", "--output", tmp_path / "runs")
+    assert code == 0, out + err
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    expected = run_predictions(run_dir)
+    order = sorted(expected, key=int)
+    np.savez(tmp_path / "in.npz", x=np.array([texts[int(i)] for i in order]))
+    code, out, err = call_main("predict", run_dir, tmp_path / "in.npz")
+    assert code == 0, out + err
+    mine = predicted(out)
+    assert [mine[str(n)] for n in range(len(order))] == [expected[i] for i in order]
