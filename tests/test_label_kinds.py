@@ -362,7 +362,62 @@ def test_raw_labels_reach_the_loss_as_stored_and_predictions_go_to_an_npz(masks_
     with np.load(result.run_dir / "predictions.npz") as saved:
         assert saved["outputs"].shape == (len(compiled.data.test), 6, 6, 2)
         assert list(saved["ids"]) == [str(i) for i in compiled.data.test.ids]
+        # the loss took logits: the saved model gives probabilities, as for classes
+        assert np.allclose(saved["outputs"].sum(axis=-1), 1, atol=1e-5)
     assert compiled.predict().shape == (len(compiled.data.test), 6, 6, 2)
+
+
+SOFT_LOSS = textwrap.dedent("""\
+    import keras
+
+
+    def soft_mse(y_true, y_pred):
+        return keras.ops.mean(keras.ops.square(y_true - keras.ops.softmax(y_pred)), axis=-1)
+    """)
+
+
+def test_raw_soft_targets_reach_an_imported_loss_as_stored(tmp_path):
+    from kerapipe import compile_pipeline
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(40, 3)).astype("float32")
+    soft = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)  # a distribution per example
+    np.savez(tmp_path / "soft.npz", x=x, y=soft.astype("float64"))
+    (tmp_path / "losses.py").write_text(SOFT_LOSS)
+    (tmp_path / "p.yaml").write_text("imports: [losses.py]\n" + spec_text(
+        "  labels: raw", "losses.soft_mse", "{Dense: {units: 3}}", "metrics: [mae]\n",
+        source="{npz: soft.npz}"))
+    compiled = compile_pipeline(tmp_path / "p.yaml", allow_imports=True)
+    assert compiled.data.train.y.dtype == np.float64  # as stored: Keras casts in the loss
+    history = compiled.fit(verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert compiled.predict().shape == (len(compiled.data.test), 3)
+
+
+def test_data_labels_does_not_apply_to_a_model_of_several_outputs():
+    text = textwrap.dedent("""\
+        kerapipe: 1
+        data:
+          source: {npz: d.npz}
+          labels: classes
+        model:
+          layers:
+            - Dense: {units: 3, name: digit}
+            - Dense: {units: 1, name: size}
+              inputs: digit
+          outputs: [digit, {name: size, label: y_size, loss: mse}]
+        """)
+    assert issues_of(text) == [("not-applicable", ("data", "labels"))]
+
+
+def test_regression_refuses_text_labels_at_their_line(tmp_path):
+    from kerapipe.errors import DataError
+
+    write_csv(tmp_path, [[1, "12.5"], [2, "cheap"], [3, "14"], [4, "9"], [5, "1"]] * 4,
+              ["x", "price"])
+    with pytest.raises(DataError, match=r"line 3, column 'price' is 'cheap'"):
+        compile_text(tmp_path, spec_text("  labels: regression", "mse", "{Dense: {units: 1}}",
+                                         source="{csv: {path: data.csv, label: price}}"))
 
 
 def test_predict_on_a_raw_label_run_says_where_its_arrays_are(masks_run, call_main):

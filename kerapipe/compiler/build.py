@@ -550,7 +550,11 @@ def build_inference_model(spec: PipelineSpec, model: keras.Model, preprocessing:
                                               name=f"{head.name}_probabilities")(out)
             outputs[head.name] = out
         return keras.Model(raw, outputs, name=f"{model.name}_inference")
-    if classes and output_activation(model_nodes(spec)) not in ("softmax", "sigmoid"):
+    from kerapipe.compiler.labels import raw_probabilities
+
+    if raw_probabilities(spec):  # raw labels whose Keras loss took logits
+        tensor = keras.layers.Activation(raw_probabilities(spec), name="probabilities")(tensor)
+    elif classes and output_activation(model_nodes(spec)) not in ("softmax", "sigmoid"):
         # multi-hot labels: one independent probability per label, never a softmax
         multi_label = spec.data.labels is not None and spec.data.labels.kind == "multi_label"
         final = "sigmoid" if tensor.shape[-1] == 1 or multi_label else "softmax"

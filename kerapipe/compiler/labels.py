@@ -24,6 +24,7 @@ import numpy as np
 from kerapipe.compiler.sources.raw import RawData
 from kerapipe.compiler.values import check_finite, check_float32, locate, show, show_as_written
 from kerapipe.errors import DataError
+from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.label_kinds import (REGRESSION_LOSSES, LabelKindChoice,  # noqa: F401
                                        is_regression_loss, stratification)
 from kerapipe.spec.model import PipelineSpec
@@ -71,6 +72,28 @@ class LabelFacts:
                          f"{self.scale[1]:.6g} (inverse saved in the model)")
         extra.append(f"splits {split_rule}")
         return f"labels: {self.kind} ({how}); " + "; ".join(extra)
+
+
+def raw_probabilities(spec: PipelineSpec) -> Optional[str]:
+    """For ``labels: raw``: the activation the saved model adds after an output of
+    logits, so that it outputs probabilities as for class labels (``sigmoid`` after a
+    binary loss, else ``softmax``); ``None`` when training's loss took no logits (a
+    custom loss, a regression loss, a softmax/sigmoid output, ``from_logits: false``)."""
+    from kerapipe.spec.checks import output_activation
+    from kerapipe.spec.label_kinds import loss_class
+    from kerapipe.spec.model import is_custom_name
+
+    labels = spec.data.labels
+    if labels is None or labels.kind != "raw" or is_custom_name(spec.loss.name):
+        return None
+    entry = load_catalog().losses.get(spec.loss.name)
+    if entry is None or "from_logits" not in entry.params:
+        return None
+    logits = spec.loss.kwargs.get("from_logits",
+                                  output_activation(spec) not in ("softmax", "sigmoid"))
+    if logits is not True:
+        return None
+    return "sigmoid" if loss_class(spec.loss).startswith("Binary") else "softmax"
 
 
 def regression_loss(spec: PipelineSpec) -> bool:
