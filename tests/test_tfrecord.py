@@ -128,6 +128,17 @@ def test_the_declared_shape_is_the_example_shape_without_data():
     assert example_shape_without_data(strings) == () and regression_without_data(strings) is False
 
 
+def test_a_source_whose_value_was_refused_has_no_kind_and_the_checks_still_run():
+    from kerapipe.spec.validate import validate_source
+
+    result, _ = validate_source({"kerapipe": 1, "data": {"source": {"npz": 10 ** 500}},
+                                 "model": {"inputs": ["a", "b"], "layers": [
+                                     {"Concatenate": {}, "inputs": ["a", "b"]},
+                                     {"Dense": {"units": 2}}]}})
+    assert [(i.code, i.path) for i in result.issues] == [
+        ("out-of-range", ("data", "source", "npz")), ("not-applicable", ("model", "inputs"))]
+
+
 # --- loading and streaming ------------------------------------------------------------------
 
 def test_every_record_of_the_sorted_files_is_in_one_split_with_its_position_as_id(tmp_path):

@@ -333,6 +333,7 @@ class SourceSpec:
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("sample", "keras", "npz", "csv", "images", "text", "tfrecord",
-                                "tfds")
-                    if getattr(self, k) is not None)
+        """The kind set; ``""`` when none is (its value was refused where it stands, e.g.
+        an integer of too many digits, and the checks across keys still run)."""
+        return next((k for k in ("sample", "keras", "npz", "csv", "images", "text",
+                                 "tfrecord", "tfds") if getattr(self, k) is not None), "")
