@@ -264,3 +264,71 @@ def test_the_fingerprint_follows_the_files(tmp_path):
     before = load(spec, tmp_path).fingerprint
     write(paths[1], image_records(100, 5))
     assert load(spec, tmp_path).fingerprint != before
+
+
+# --- end to end: run and predict ------------------------------------------------------------
+
+TEXT_PIPELINE = """\
+kerapipe: 1
+name: records
+seed: 2
+data:
+  source:
+    tfrecord:
+      files: data/*.tfrecord.gz
+      features: {review: string, stars: int64}
+      label: stars
+      compression: GZIP
+  split: {validation: 0.2, test: 0.3}
+  batch_size: 8
+  preprocess:
+    - TextVectorization: {max_tokens: 40, output_sequence_length: 5}
+model:
+  layers:
+    - Embedding: {input_dim: 40, output_dim: 8}
+    - GlobalAveragePooling1D: {}
+    - Dense: {units: 2}
+loss: {name: sparse_categorical_crossentropy, from_logits: true}
+optimizer: {name: adam, learning_rate: 0.05}
+train: {epochs: 3}
+"""
+REVIEWS = [f"a {word} film" for word in ("dull", "bad", "great", "good")]
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    from kerapipe.cli import main
+
+    folder = tmp_path_factory.mktemp("tfrecord-run")
+    records = [example(review=REVIEWS[i % 4], stars=int(i % 4 >= 2)) for i in range(24)]
+    write(folder / "data" / "a.tfrecord.gz", records[:10], "GZIP")
+    write(folder / "data" / "b.tfrecord.gz", records[10:], "GZIP")
+    write(folder / "inputs.tfrecord.gz", records, "GZIP")  # both files' records, in order
+    (folder / "p.yaml").write_text(TEXT_PIPELINE)
+    try:
+        main(["run", str(folder / "p.yaml"), "--output", str(folder / "runs")])
+    except SystemExit as exit_:
+        assert exit_.code == 0
+    (run_dir,) = (folder / "runs").iterdir()
+    return folder, run_dir
+
+
+def test_predict_on_the_records_gives_the_runs_own_predictions(text_run, call_main):
+    import csv
+    import io
+
+    folder, run_dir = text_run
+    with open(run_dir / "predictions.csv", newline="") as handle:
+        expected = {row["input"]: row["predicted"] for row in csv.DictReader(handle)}
+    assert len(expected) >= 5 and all(0 <= int(i) < 24 for i in expected)
+    code, out, err = call_main("predict", run_dir, folder / "inputs.tfrecord.gz")
+    assert code == 0, out + err
+    mine = {row["input"]: row["predicted"] for row in csv.DictReader(io.StringIO(out))}
+    assert len(mine) == 24 and {i: mine[i] for i in expected} == expected
+
+
+def test_predict_names_a_damaged_tfrecord_input(text_run, call_main, tmp_path):
+    _, run_dir = text_run
+    (tmp_path / "in.tfrecord").write_bytes(b"garbage" * 20)
+    code, out, err = call_main("predict", run_dir, tmp_path / "in.tfrecord")
+    assert code == 3 and "cannot read its records" in err and "Traceback" not in err

@@ -125,6 +125,22 @@ class TfrecordFileSource(Source):
             lambda position, record: (position, tf.io.parse_single_example(record, spec)[name]),
             num_parallel_calls=_autotune())
 
+    def read_inputs(self, path, record: Optional[dict] = None):
+        """A TFRecord file of inputs (any name but ``.npz`` and ``.csv``, which are read as
+        for other runs), compressed as the pipeline declares: each record's input feature,
+        parsed by the training spec; each one's id is its position in the file (from 0).
+
+        Raises:
+            DataError: naming the file and the record that cannot be read or parsed, or
+                inputs beyond the memory bound of an .npz file's arrays.
+        """
+        source = os.fspath(path)
+        if os.path.isdir(source) or source.endswith((".npz", ".csv")) \
+                or not os.path.exists(source):
+            return super().read_inputs(path, record)
+        check_regular_file(source, source)
+        return read_tfrecord_inputs(source, self.options)
+
     def explain_decode_failure(self, data, message: str, stage: str) -> Optional[DataError]:
         """The file and record whose input feature cannot be parsed, named."""
         if not _RECORD_MESSAGE.search(message or ""):
@@ -195,6 +211,53 @@ def matched_files(options: TfrecordSource, base: str) -> list[str]:
         raise DataError(f"{', '.join(options.file_patterns)}: matches only folders; name the "
                         "TFRecord files, e.g. `data/*.tfrecord`.")
     return sorted(found)
+
+
+def read_tfrecord_inputs(path: str, options: TfrecordSource) -> tuple[np.ndarray, list[str]]:
+    """Every record's input feature of one TFRecord file (``predict``), held to the
+    memory bound of the arrays of an .npz file (``npz_file.array_memory_bound``)."""
+    from kerapipe.compiler import backend  # noqa: F401  (the quiet first TensorFlow import)
+    import tensorflow as tf
+
+    from kerapipe.compiler.files import size_text
+    from kerapipe.compiler.sources.npz_file import array_memory_bound
+
+    name = options.input_name
+    spec = {name: fixed_len(options.features[name])}
+    ds = tf.data.TFRecordDataset(path, compression_type=options.compression or "")
+    batches = ds.batch(_FIRST_PASS_BATCH).map(
+        lambda records: tf.io.parse_example(records, spec)[name])
+    parts, held, bound = [], 0, array_memory_bound()
+    try:
+        for batch in batches.as_numpy_iterator():
+            held += batch.nbytes if batch.dtype != object else sum(len(b) for b in batch)
+            if held > bound:
+                raise DataError(f"{path}: its inputs take more than {size_text(bound)}, the "
+                                "most kerapipe holds in memory to predict. Split the file.")
+            parts.append(batch)
+    except tf.errors.DataLossError as err:
+        raise DataError(f"{path}: cannot read its records ({_first_line(err.message)}). The "
+                        "file is damaged, or not a TFRecord file compressed as "
+                        "data.source.tfrecord.compression says.") from err
+    except (tf.errors.InvalidArgumentError, UnicodeDecodeError) as err:
+        problem = _first_bad_record(path, options.compression, spec)
+        number, reason = problem if problem else (1, _reason(err))
+        raise DataError(f"{path}, record {number:,}: {reason}. {_FIX}") from err
+    if not parts:
+        raise DataError(f"{path}: holds no records to predict.")
+    x = np.concatenate(parts)
+    if x.dtype == object:  # string features: str, the form Keras's predict takes
+        x = np.array([_utf8(value, path, index) for index, value in enumerate(x)],
+                     dtype=object)
+    return x, [str(i) for i in range(len(x))]
+
+
+def _utf8(value: bytes, path: str, index: int) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}, record {index + 1:,}: the text is not UTF-8 "
+                        f"({value[:40]!r}).") from err
 
 
 def first_pass(files: list[str], options: TfrecordSource, base: str
