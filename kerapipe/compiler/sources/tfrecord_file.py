@@ -26,7 +26,7 @@ from typing import Optional
 
 import numpy as np
 
-from kerapipe.compiler.files import check_regular_file, resolve, scan_file
+from kerapipe.compiler.files import check_regular_file, scan_file
 from kerapipe.compiler.sources import Source
 from kerapipe.compiler.sources.raw import RawData
 from kerapipe.errors import DataError
