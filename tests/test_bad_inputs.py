@@ -369,7 +369,8 @@ GOLDEN = {
     "missing-key": (change("kerapipe: 1\n", ""), "p.yaml:1:1: error[missing-key]: kerapipe: "
                     "required key 'kerapipe' is missing."),
     "one-of": (change("{sample: mnist}", "{}"), "p.yaml:5:11: error[one-of]: data.source: give "
-               "exactly one of sample, keras, npz, csv, images; found none."),
+               "exactly one of sample, keras, npz, csv, images, text, tfrecord, tfds; found "
+               "none."),
     "out-of-range": (change("seed: 42", "seed: -1"), "p.yaml:3:7: error[out-of-range]: seed: must "
                      "be at least 0. Received: seed=-1 (an integer)"),
     "unknown-layer": (change("Conv2D:", "Conv2d:"), "p.yaml:14:7: error[unknown-layer]: "
