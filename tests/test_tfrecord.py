@@ -332,3 +332,14 @@ def test_predict_names_a_damaged_tfrecord_input(text_run, call_main, tmp_path):
     (tmp_path / "in.tfrecord").write_bytes(b"garbage" * 20)
     code, out, err = call_main("predict", run_dir, tmp_path / "in.tfrecord")
     assert code == 3 and "cannot read its records" in err and "Traceback" not in err
+
+
+def test_the_sources_of_strings_are_known_without_data():
+    from kerapipe.spec.known_datasets import strings_without_data
+
+    assert strings_without_data(spec_of({"features": {"t": "string", "label": "int64"}})
+                                .data.source)
+    assert not strings_without_data(spec_of({}).data.source)
+    text = load_spec({"kerapipe": 1, "data": {"source": {"text": "texts"}},
+                      "model": {"layers": [{"Dense": {"units": 2}}]}})
+    assert strings_without_data(text.data.source)

@@ -102,3 +102,13 @@ def example_shape_without_data(source: "SourceSpec") -> Optional[tuple[int, ...]
         return tuple(source.tfrecord.features[source.tfrecord.input_name].shape)
     known = known_dataset(source)
     return known.input_shape if known is not None else None
+
+
+def strings_without_data(source: "SourceSpec") -> bool:
+    """Whether ``source``'s examples are strings, when its kind tells without data: a
+    text folder's, a TFRecord's string feature (npz arrays tell only once read). A model
+    takes them only after a step that takes strings (``steps.takes_strings``)."""
+    if source.text is not None:
+        return True
+    tfrecord = source.tfrecord
+    return tfrecord is not None and tfrecord.features[tfrecord.input_name].dtype == "string"
