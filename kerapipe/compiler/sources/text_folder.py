@@ -181,8 +181,8 @@ def index_text_folder(folder: str | os.PathLike, where: Optional[str] = None,
             index.labels.append(label)
     _check_count(len(index.paths), where)
     index.class_names = subfolders
-    counted = np.bincount([label for label in index.labels if label >= 0],
-                          minlength=len(subfolders))
+    counted = np.bincount(np.array([label for label in index.labels if label >= 0],
+                                   dtype=np.int64), minlength=len(subfolders))
     index.counts = [int(count) for count in counted]
     return index
 
