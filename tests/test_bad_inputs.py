@@ -365,7 +365,8 @@ GOLDEN = {
                       "(a string)"),
     "unknown-key": (change("shuffle: 5000", "shufle: 5000"), "p.yaml:11:3: error[unknown-key]: "
                     "data.shufle: unknown key 'shufle'. Did you mean 'shuffle'? Expected one of: "
-                    "source, split, preprocess, batch_size, shuffle, cache."),
+                    "source, split, preprocess, batch_size, shuffle, cache, features, crosses, "
+                    "labels."),
     "missing-key": (change("kerapipe: 1\n", ""), "p.yaml:1:1: error[missing-key]: kerapipe: "
                     "required key 'kerapipe' is missing."),
     "one-of": (change("{sample: mnist}", "{}"), "p.yaml:5:11: error[one-of]: data.source: give "

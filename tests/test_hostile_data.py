@@ -221,7 +221,9 @@ def test_a_csv_label_beyond_the_class_bound_is_shown_as_written(tmp_path, label)
 
 
 def test_more_distinct_string_labels_than_the_class_bound_are_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(csv_module, "MAX_CLASSES", 10)
+    from kerapipe.compiler import labels as labels_module  # CSV labels are read there
+
+    monkeypatch.setattr(labels_module, "MAX_CLASSES", 10)
     (tmp_path / "data.csv").write_text("a,label\n" + "".join(f"{i},id{i}\n" for i in range(30)))
     message = data_error(csv_spec(), tmp_path)
     assert "30 different labels" in message and "label" in message

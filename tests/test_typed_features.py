@@ -326,3 +326,13 @@ def test_a_given_vocabulary_is_not_adapted_and_strings_need_a_string_step(tmp_pa
 
     assert not _learns_from_data(spec.data.preprocess[0])
     assert _learns_from_data(check(ADAPTED_STEPS, "p.yaml").spec.data.preprocess[0])
+
+
+def test_a_text_source_without_a_string_step_is_refused_by_validate():
+    text = ("kerapipe: 1\ndata:\n  source: {text: reviews}\n  preprocess:\n"
+            "    - Normalization: {}\nmodel:\n  layers:\n    - Dense: {units: 2}\n")
+    (issue,) = validate_text(text, "p.yaml").errors
+    assert issue.format().startswith("p.yaml:3:12: error[not-applicable]: data.source.text: "
+                                     "the examples are text (strings)")
+    fixed = text.replace("Normalization: {}", "TextVectorization: {output_sequence_length: 8}")
+    assert not validate_text(fixed, "p.yaml").errors

@@ -325,7 +325,7 @@ def feature_issues(features: Optional[FeatureSet], crosses: list, source: Any,
     feature's type is its preprocessing, so only label steps stay in data.preprocess."""
     issues: list[Issue] = []
     if features is None:
-        for index, _ in enumerate(crosses):
+        for index, _ in enumerate(crosses or ()):
             issues.append(Issue("not-applicable", path + ("crosses", index), "crosses "
                                 "combine typed features: declare them in data.features "
                                 "first.", at_key=True))
@@ -349,8 +349,8 @@ def feature_issues(features: Optional[FeatureSet], crosses: list, source: Any,
                                     "feature. Remove it from data.features.", at_key=True))
     from kerapipe.spec.steps import step_kind
 
-    for index, step in enumerate(steps):
-        kind = step_kind(step.kind)
+    for index, step in enumerate(steps or ()):
+        kind = step_kind(step.kind) if step is not None else None  # None: refused already
         if kind is not None and kind.stage in ("layer", "load"):
             issues.append(Issue("not-applicable", path + ("preprocess", index, step.kind),
                                 f"with data.features, each feature's type is its "
@@ -359,8 +359,8 @@ def feature_issues(features: Optional[FeatureSet], crosses: list, source: Any,
                                 "feature the type that does it (e.g. float_normalized, "
                                 "float_rescaled, text), or put a layer in model.layers.",
                                 at_key=True))
-    for index, cross in enumerate(crosses):
-        for position, name in enumerate(cross.feature_names):
+    for index, cross in enumerate(crosses or ()):
+        for position, name in enumerate(getattr(cross, "feature_names", None) or ()):
             at = path + ("crosses", index, "feature_names", position)
             feature = features.get(name)
             if feature is None:

@@ -18,6 +18,7 @@ from kerapipe.spec.keras_objects import (NESTED_LAYER_ARGS, LayerSpec, ScheduleS
                                          is_custom_name, named_object_schema,
                                          suggest_or_list)
 from kerapipe.spec.features import CrossSpec, FeatureSet, feature_issues
+from kerapipe.spec.known_datasets import strings_without_data
 from kerapipe.spec.label_kinds import LabelsSpec
 from kerapipe.spec.model_section import ModelSpec
 from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
@@ -25,8 +26,8 @@ from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
 from kerapipe.spec.sources import (MAX_WORDS, CsvSource, ImagesSource, KerasSource,  # noqa: F401
                                    NpzSource, SourceSpec, check_path_text)
 from kerapipe.spec.steps import (ADAPTABLE_LAYERS, STEPS, adaptable_layer,
-                                 is_augmentation_layer, step_kind, unknown_step,
-                                 vocabulary_issues)
+                                 is_augmentation_layer, step_kind, takes_strings,
+                                 unknown_step, vocabulary_issues)
 from kerapipe.spec.typed import parse, parse_spec, spec_field, to_plain
 
 FORMAT_VERSION = 1
@@ -350,6 +351,7 @@ class PipelineSpec:
         if data is not None:
             issues.extend(feature_issues(data.features, data.crosses, data.source,
                                          getattr(model, "inputs", None), data.preprocess))
+            _check_text_steps(data, issues)
         _check_model_inputs(data, model, issues)
         _check_model_outputs(values.get("data"), values.get("model"), issues)
 
@@ -375,6 +377,22 @@ def _check_model_outputs(data: Optional[DataSpec], model: Optional[ModelSpec],
                                 at_key=True))
 
 
+def _check_text_steps(data: DataSpec, issues: list[Issue]) -> None:
+    """A source of strings (a text folder, a TFRecord string feature) needs a first layer
+    step that takes strings (``TextVectorization``, ``StringLookup``); the compile side
+    checks the same of npz arrays once read (``preprocess.check_raw_dtype``)."""
+    if data.source is None or not data.source.kind or data.features is not None:
+        return
+    if strings_without_data(data.source) and not takes_strings(
+            [step for step in data.preprocess if step is not None]):
+        issues.append(Issue("not-applicable", ("data", "source", data.source.kind),
+                            "the examples are text (strings), which a model cannot take as "
+                            "they are. Add a step that takes strings first in "
+                            "data.preprocess, e.g. `- TextVectorization: {max_tokens: 20000, "
+                            "output_sequence_length: 200}` (token ids for an Embedding) or "
+                            "`- StringLookup: {}`.", at_key=True))
+
+
 def _check_model_inputs(data: Optional[DataSpec], model: Optional[ModelSpec],
                         issues: list[Issue]) -> None:
     """What ``model.inputs`` asks of the data: the npz source names its arrays by them
@@ -382,8 +400,8 @@ def _check_model_inputs(data: Optional[DataSpec], model: Optional[ModelSpec],
     preprocessing steps that work on a model's one input (layers, ``pad_sequences``) do
     not apply to them (label steps do)."""
     inputs = getattr(model, "inputs", None) or []
-    if data is None or not inputs:
-        return
+    if data is None or data.source is None or not inputs:
+        return  # None: refused already
     npz = data.source.npz
     if npz is not None and npz.x is not None:
         issues.append(Issue("not-applicable", ("data", "source", "npz", "x"), "model.inputs "

@@ -194,6 +194,7 @@ class TypedColumns:
         """The raw columns of data lines (a 1-D string tensor), a dict of tensors by feature
         name (``(n, 1)``, text ``(n,)``): missing cells filled, numbers parsed, strings
         stripped."""
+        from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
         import tensorflow as tf
 
         selected = sorted({column.index for column in self.columns})
