@@ -201,6 +201,17 @@ def test_the_output_size_is_checked_against_the_labels_found(tmp_path):
     assert "p.yaml:12:" in str(err.value)
 
 
+def test_a_separator_other_than_the_files_is_named_when_the_units_do_not_fit(tmp_path):
+    from kerapipe.errors import SpecError
+
+    rows = [[r[0], r[1], r[2].replace("|", ";")] for r in tag_rows()]
+    write_csv(tmp_path, rows, ["x0", "x1", "tags"])
+    with pytest.raises(SpecError, match="if 'b;a;c' holds several labels, set "
+                                        "data.labels.separator"):
+        compile_text(tmp_path, spec_text("  labels: multi_label",
+                                         last="{Dense: {units: 4, activation: sigmoid}}"))
+
+
 def test_minus_one_and_one_labels_hint_at_binary_and_binary_maps_them(tmp_path):
     from kerapipe.errors import DataError
 

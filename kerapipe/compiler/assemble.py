@@ -236,6 +236,11 @@ def _check_labels_fit_model(spec: PipelineSpec, data: LoadedData, model: keras.M
                     if kind == "multi_label" else "binary labels are one 0/1 value per example")
             fix = (f"Set units: {classes}." if kind == "multi_label" else
                    "Set units: 1 (with activation: sigmoid), or use `labels: classes`.")
+            joined = next((name for name in data.class_names or [] if any(
+                mark in name for mark in ",;/+")), None) if kind == "multi_label" else None
+            if joined is not None:  # the cells' separator is not data.labels.separator
+                fix += (f" Or, if '{joined}' holds several labels, set data.labels.separator "
+                        "to the text between them.")
             raise SpecError([Issue("class-count-mismatch", path, f"{what}, but the output "
                                    f"layer has {units} units. {fix}")])
         return
