@@ -66,7 +66,8 @@ def deep_check(spec: PipelineSpec, document: Optional[Document] = None) -> list[
         try:
             preprocessing = preprocessing_layers(spec, raw_shape, input_dtype(spec))
             folder = pipeline_folder(document.file if document is not None else "<text>")
-            model = build_core_model(spec, preprocessing.model_input_shape, input_dtype(spec),
+            model = build_core_model(spec, preprocessing.model_input_shape,
+                                     preprocessing.model_input_dtype,
                                      allocate=False, base_dir=folder,
                                      allocate_up_to=DEEP_ALLOCATION_BOUND)
             output_shape = tuple(model.output_shape[1:])
