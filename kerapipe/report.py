@@ -42,6 +42,7 @@ def format_plan(compiled) -> str:
 
         lines.append(facts.describe(stratification(facts.kind, spec.data.split.stratify),
                                     data.num_classes))
+    lines += format_features(compiled.preprocessing.encoding, data.source.record())
     lines.append("stages (shape of one example):")
     stages = compiled.preprocessing.stages
     width = max([16] + [len(name) for name, _ in stages])  # `RandomTranslation` is 17
@@ -64,6 +65,48 @@ def format_plan(compiled) -> str:
                                                   f"{spec.train.early_stopping.monitor}"
                                                   if spec.train.early_stopping else ""))
     return "\n".join(lines)
+
+
+def format_features(encoding, record: dict) -> list[str]:
+    """``plan``'s table of typed features (``data.features``): each column, its type, how
+    many values it gives the model, and what its missing values become (with the fill
+    learned from the training split); nothing without typed features."""
+    if encoding is None:
+        return []
+    encoded = dict(encoding.space.get_encoded_features()) if encoding.space is not None else {}
+    fills = record.get("fill_values", {})
+    rows = [("feature", "type", "values", "missing")]
+    for feature in encoding.features:
+        tensor = encoded.get(feature.name)
+        if feature.is_text:
+            tensor = encoding.texts[feature.name].compute_output_spec(
+                _string_input()) if tensor is None else tensor
+        width = tensor.shape[-1] if tensor is not None else "?"
+        missing = feature.missing
+        if missing in ("mean", "mode") and feature.name in fills:
+            missing = f"{missing} ({_shown(fills[feature.name])})"
+        elif missing == "fill":
+            missing = f"fill ({_shown(feature.fill)})"
+        rows.append((feature.name, feature.type, str(width), missing))
+    for name, tensor in encoded.items():
+        if encoding.features and all(f.name != name for f in encoding.features):
+            rows.append((name, "cross", str(tensor.shape[-1]), "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = ["features:"]
+    for row in rows:
+        lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths))
+                     + "  " + row[3])
+    return lines
+
+
+def _shown(value) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else repr(value)
+
+
+def _string_input():
+    import keras
+
+    return keras.KerasTensor((None,), dtype="string")
 
 
 def format_graph(model) -> list[str]:

@@ -336,3 +336,18 @@ def test_a_text_source_without_a_string_step_is_refused_by_validate():
                                      "the examples are text (strings)")
     fixed = text.replace("Normalization: {}", "TextVectorization: {output_sequence_length: 8}")
     assert not validate_text(fixed, "p.yaml").errors
+
+
+def test_plan_lists_each_feature_its_width_and_its_fill(tmp_path, call_main):
+    write_table(tmp_path / "t.csv", rows=60)
+    (tmp_path / "p.yaml").write_text(PIPELINE % {"epochs": 1}, "utf-8")
+    code, out, err = call_main("plan", str(tmp_path / "p.yaml"))
+    assert code == 0, err
+    table = out.split("features:\n", 1)[1].split("stages", 1)[0].splitlines()
+    rows = {line.split()[0]: line.split() for line in table[1:]}
+    assert rows["size"][:4] == ["size", "float_normalized", "1", "mean"]
+    assert rows["code"] == ["code", "integer_categorical", "4", "refuse"]  # 3 codes + OOV
+    assert rows["colour"] == ["colour", "string_categorical", "4", "mode", "('red')"]
+    # multi_hot over the training texts' 9 words + OOV: fewer than max_tokens (50)
+    assert rows["notes"] == ["notes", "text", "10", "refuse"]
+    assert rows["code_X_colour"] == ["code_X_colour", "cross", "8", "-"]
