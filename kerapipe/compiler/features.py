@@ -20,6 +20,7 @@ from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly
 import keras
 import tensorflow as tf
 
+from kerapipe.compiler.build import keras_guard
 from kerapipe.spec.features import TABULAR_INPUT, FeatureSpec
 from kerapipe.spec.model import PipelineSpec
 
@@ -37,7 +38,36 @@ def _constructor(feature: FeatureSpec) -> Any:
     """The FeatureSpace feature of a typed column (its constructor, its arguments)."""
     from keras.utils import FeatureSpace
 
-    return getattr(FeatureSpace, feature.type)(**feature.kwargs, name=feature.name)
+    kwargs = dict(feature.kwargs)
+    if feature.type == "float_discretized" and "bin_boundaries" in kwargs:
+        kwargs.setdefault("num_bins", None)  # a positional argument Keras must not get too
+    with keras_guard("layer-arguments", ("data", "features", feature.name, feature.type),
+                     f"Keras refused feature '{feature.name}' (FeatureSpace.{feature.type})"):
+        return getattr(FeatureSpace, feature.type)(**kwargs, name=feature.name)
+
+
+def _text_vectorization(feature: FeatureSpec) -> keras.layers.TextVectorization:
+    """A text feature's TextVectorization, its Keras arguments as the file gives them
+    (``ngrams`` as the tuple Keras takes, where YAML gives a list)."""
+    kwargs = dict(feature.kwargs)
+    if isinstance(kwargs.get("ngrams"), list):
+        kwargs["ngrams"] = tuple(kwargs["ngrams"])
+    with keras_guard("layer-arguments", ("data", "features", feature.name, "text"),
+                     f"Keras refused text feature '{feature.name}' (TextVectorization)"):
+        return keras.layers.TextVectorization(**kwargs, name=f"{feature.name}_text")
+
+
+def _skip_given_boundaries(space: Any, features: list) -> None:
+    """``FeatureSpace.adapt`` adapts every Discretization, but Keras refuses to adapt one
+    whose ``bin_boundaries`` are given (Keras 3 passes over only preset Normalization and
+    TextVectorization layers): leave the float_discretized features with given boundaries
+    out of the layers it adapts, as there is nothing for them to learn."""
+    given = {f.name for f in features
+             if f.type == "float_discretized" and "bin_boundaries" in f.kwargs}
+    if not given:
+        return
+    adaptable = space._list_adaptable_preprocessors
+    space._list_adaptable_preprocessors = lambda: [n for n in adaptable() if n not in given]
 
 
 class FeatureEncoding:
@@ -59,8 +89,7 @@ class FeatureEncoding:
         self.space = (FeatureSpace(features={f.name: _constructor(f) for f in tabular},
                                    crosses=crosses or None, output_mode="dict")
                       if tabular else None)
-        self.texts = {f.name: keras.layers.TextVectorization(**f.kwargs, name=f"{f.name}_text")
-                      for f in self.features if f.is_text}
+        self.texts = {f.name: _text_vectorization(f) for f in self.features if f.is_text}
         self.encoder: Optional[keras.Model] = None
 
     # --- adapting and encoding --------------------------------------------------------
@@ -71,6 +100,7 @@ class FeatureEncoding:
         encoder."""
         if self.space is not None:
             names = [f.name for f in self.features if not f.is_text]
+            _skip_given_boundaries(self.space, self.features)
             self.space.adapt(columns.map(lambda x: {n: x[n] for n in names}))
         for name, layer in self.texts.items():
             layer.adapt(columns.map(lambda x, n=name: x[n]))

@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
-from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
 from kerapipe.spec.typed import spec_field
 
@@ -32,15 +31,22 @@ MAX_BINS = 1_000_000    # num_bins, crossing_dim, max_tokens of a typed feature
 # numbers, int32 as FeatureSpace's integer inputs take them) or ``string``.
 _MODES = ("one_hot", "int")
 _COUNT = ("integer", 1, MAX_BINS)
+# A lookup's vocabulary holds its out-of-vocabulary indices and at least one value (Keras
+# refuses max_tokens 1, and a vocabulary of OOV indices alone fails when adapted).
+_TOKENS = ("integer", 2, MAX_BINS)
+# At least one out-of-vocabulary index: with none, a value the training split never
+# showed (a rare category of the validation or test split, or any new value in
+# ``predict``) stops the model with an assertion instead of being encoded as unknown.
+_OOV = ("integer", 1, 1000)
 FEATURE_TYPES: dict[str, tuple[str, dict[str, Any]]] = {
     "float": ("number", {}),
     "float_rescaled": ("number", {"scale": "number", "offset": "number"}),
     "float_normalized": ("number", {}),
     "float_discretized": ("number", {"num_bins": _COUNT, "bin_boundaries": "numbers",
                                      "output_mode": _MODES}),
-    "integer_categorical": ("integer", {"max_tokens": _COUNT, "num_oov_indices": ("integer", 0, 1000),
+    "integer_categorical": ("integer", {"max_tokens": _TOKENS, "num_oov_indices": _OOV,
                                         "output_mode": _MODES}),
-    "string_categorical": ("string", {"max_tokens": _COUNT, "num_oov_indices": ("integer", 0, 1000),
+    "string_categorical": ("string", {"max_tokens": _TOKENS, "num_oov_indices": _OOV,
                                       "output_mode": _MODES}),
     "integer_hashed": ("integer", {"num_bins": _COUNT, "output_mode": _MODES}),
     "string_hashed": ("string", {"num_bins": _COUNT, "output_mode": _MODES}),
@@ -153,22 +159,7 @@ def parse_feature(name: str, value: Any, path: Path, issues: list[Issue]
 def _check_arguments(kind: str, kwargs: dict, path: Path, issues: list[Issue]) -> None:
     """The constructor's arguments: known names, their types and bounds."""
     if kind == TEXT:
-        from kerapipe.spec.steps import vocabulary_issues  # noqa: PLC0415 (no cycle at import)
-        from kerapipe.spec.keras_objects import LayerSpec
-
-        entry = load_catalog().layers.get("TextVectorization")
-        for arg in kwargs:
-            if arg not in entry.params or arg == "name":
-                issues.append(Issue("unknown-argument", path + (arg,), f"unknown argument "
-                                    f"'{arg}' of text (TextVectorization)."
-                                    f"{did_you_mean(arg, sorted(entry.params))}", at_key=True))
-        issues.extend(vocabulary_issues(LayerSpec("TextVectorization", kwargs), path))
-        length = kwargs.get("output_sequence_length")
-        if kwargs.get("output_mode", "int") == "int" and length is None:
-            issues.append(Issue("missing-argument", path, "a text feature of token ids "
-                                "(output_mode int) needs `output_sequence_length`, the "
-                                "length every text is padded or cut to, e.g. "
-                                "`{text: {max_tokens: 20000, output_sequence_length: 200}}`."))
+        _check_text_arguments(kwargs, path, issues)
         return
     allowed = FEATURE_TYPES[kind][1]
     for arg, value in kwargs.items():
@@ -179,14 +170,108 @@ def _check_arguments(kind: str, kwargs: dict, path: Path, issues: list[Issue]) -
                                 f"of {kind}.{did_you_mean(arg, list(allowed))} It takes: "
                                 f"{choices}.", at_key=True))
             continue
+        if arg == "num_oov_indices" and value == 0:
+            issues.append(Issue("out-of-range", path + (arg,), f"{kind} needs at least one "
+                                "out-of-vocabulary index: with num_oov_indices 0, a value the "
+                                "training split never showed (a rare category of the "
+                                "validation or test split, a new one in `predict`) stops the "
+                                "model instead of being encoded as unknown. Use 1 (the "
+                                "default) or more. Received: num_oov_indices=0"))
+            continue
         problem = _argument_problem(rule, value)
         if problem:
             issues.append(Issue("wrong-type", path + (arg,), f"{kind}'s {arg} is {problem}. "
                                 f"Received: {arg}={safe_repr(value)}"))
+    if kind == "float_discretized" and "num_bins" in kwargs and "bin_boundaries" in kwargs:
+        issues.append(Issue("not-applicable", path + ("bin_boundaries",), "float_discretized "
+                            "takes `num_bins` (boundaries learned from the training split) or "
+                            "`bin_boundaries` (given; len(bin_boundaries) + 1 bins), not both. "
+                            "Remove one.", at_key=True))
     for arg in _REQUIRED.get(kind, ()):
         if arg not in kwargs and not (arg == "num_bins" and "bin_boundaries" in kwargs):
             issues.append(Issue("missing-argument", path, f"{kind} needs `{arg}`, e.g. "
                                 f"`{{{kind}: {{{arg}: 16}}}}`."))
+
+
+# TextVectorization's arguments a text feature takes, each with its rule (as
+# ``_argument_problem`` reads them; ``None``: Keras checks it). The layer's others are
+# kerapipe's to set: its name (from the feature's), its dtype, and dense outputs
+# (``sparse``/``ragged`` tensors cannot join the feature vector nor cross tf.data's cache).
+_TEXT_MODES = ("int", "multi_hot", "count", "tf_idf")
+TEXT_ARGUMENTS: dict[str, Any] = {
+    "max_tokens": ("integer", 2, MAX_BINS),
+    "standardize": (None, "lower_and_strip_punctuation", "lower", "strip_punctuation"),
+    "split": (None, "whitespace", "character"),
+    "ngrams": "ngrams",
+    "output_mode": _TEXT_MODES,
+    "output_sequence_length": ("integer", 1, 1_000_000),
+    "pad_to_max_tokens": "boolean",
+    "vocabulary": "tokens",
+    "idf_weights": "numbers_any",
+    "encoding": ("utf-8",),
+}
+_TEXT_SET_BY_KERAPIPE = ("name", "dtype", "sparse", "ragged", "input_dim", "input_shape",
+                         "trainable", "autocast", "activity_regularizer")
+
+
+def _check_text_arguments(kwargs: dict, path: Path, issues: list[Issue]) -> None:
+    """A text feature's TextVectorization arguments: known names, their types and bounds,
+    and the combinations Keras would refuse only once the data is read."""
+    from kerapipe.spec.keras_objects import LayerSpec
+    from kerapipe.spec.steps import vocabulary_issues  # noqa: PLC0415 (no cycle at import)
+
+    bad = len(issues)
+    for arg, value in kwargs.items():
+        if arg in _TEXT_SET_BY_KERAPIPE:
+            issues.append(Issue("unknown-argument", path + (arg,), f"text features do not "
+                                f"take '{arg}': kerapipe names the layer after the feature "
+                                "and gives the model dense tensors. Remove it.", at_key=True))
+            continue
+        rule = TEXT_ARGUMENTS.get(arg)
+        if rule is None:
+            issues.append(Issue("unknown-argument", path + (arg,), f"unknown argument "
+                                f"'{arg}' of text (TextVectorization)."
+                                f"{did_you_mean(arg, list(TEXT_ARGUMENTS))} It takes: "
+                                f"{', '.join(TEXT_ARGUMENTS)}.", at_key=True))
+            continue
+        if arg == "vocabulary" and isinstance(value, str):
+            continue  # vocabulary_issues says why a string is refused
+        if value is None and arg in ("max_tokens", "standardize", "split", "ngrams",
+                                     "output_sequence_length"):
+            continue  # Keras's default: no limit, no standardizing or splitting, ...
+        problem = _argument_problem(rule, value)
+        if problem:
+            issues.append(Issue("wrong-type", path + (arg,), f"text's {arg} is {problem}. "
+                                f"Received: {arg}={safe_repr(value)}"))
+    issues.extend(vocabulary_issues(LayerSpec("TextVectorization", kwargs), path))
+    if len(issues) > bad:
+        return
+    mode = kwargs.get("output_mode", "int")
+    length = kwargs.get("output_sequence_length")
+    if mode == "int" and length is None:
+        issues.append(Issue("missing-argument", path, "a text feature of token ids "
+                            "(output_mode int) needs `output_sequence_length`, the "
+                            "length every text is padded or cut to, e.g. "
+                            "`{text: {max_tokens: 20000, output_sequence_length: 200}}`."))
+    if mode != "int" and length is not None:
+        issues.append(Issue("not-applicable", path + ("output_sequence_length",),
+                            f"output_sequence_length pads token ids (output_mode int); a "
+                            f"{mode} vector has one entry per token of the vocabulary. "
+                            "Remove it, or set `output_mode: int`.", at_key=True))
+    if mode == "int" and kwargs.get("max_tokens") == 2:
+        issues.append(Issue("out-of-range", path + ("max_tokens",), "text's max_tokens counts "
+                            "the padding id 0 and the out-of-vocabulary id 1 of token ids "
+                            "(output_mode int), so it is at least 3 to hold a token. "
+                            "Received: max_tokens=2"))
+    if kwargs.get("pad_to_max_tokens") and (mode == "int" or kwargs.get("max_tokens") is None):
+        issues.append(Issue("not-applicable", path + ("pad_to_max_tokens",),
+                            "pad_to_max_tokens pads a multi_hot, count or tf_idf vector to "
+                            "`max_tokens` entries, so it needs max_tokens and one of those "
+                            "output modes.", at_key=True))
+    if "idf_weights" in kwargs and (mode != "tf_idf" or "vocabulary" not in kwargs):
+        issues.append(Issue("not-applicable", path + ("idf_weights",), "idf_weights go with "
+                            "a given vocabulary and `output_mode: tf_idf` (adapting learns "
+                            "them otherwise).", at_key=True))
 
 
 def _argument_problem(rule: Any, value: Any) -> Optional[str]:
@@ -199,11 +284,29 @@ def _argument_problem(rule: Any, value: Any) -> Optional[str]:
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) \
             and all(a < b for a, b in zip(value, value[1:]))
         return None if ok else "a list of increasing numbers"
+    if rule == "numbers_any":
+        ok = isinstance(value, list) and value and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        return None if ok else "a list of numbers"
+    if rule == "boolean":
+        return None if isinstance(value, bool) else "true or false"
+    if rule == "tokens":
+        ok = isinstance(value, list) and value and all(
+            isinstance(v, str) and v for v in value) and len(set(value)) == len(value)
+        return None if ok else "a list of distinct, non-empty tokens"
+    if rule == "ngrams":
+        def whole(v):
+            return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 16
+        ok = value is None or whole(value) or (isinstance(value, list) and value and
+                                                all(whole(v) for v in value) and
+                                                len(set(value)) == len(value))
+        return None if ok else ("a whole number from 1 to 16 (n-grams up to n), or a list "
+                                "of such lengths")
     if isinstance(rule, tuple) and rule and rule[0] == "integer":
         low, high = rule[1], rule[2]
         ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
         return None if ok else f"a whole number from {low} to {high:,}"
-    return None if value in rule else f"one of {', '.join(rule)}"
+    return None if value in rule else ("one of " + ", ".join("null" if r is None else str(r) for r in rule))
 
 
 def _parse_missing(value: Any, kind: str, path: Path, issues: list[Issue]
@@ -224,6 +327,12 @@ def _parse_missing(value: Any, kind: str, path: Path, issues: list[Issue]
         if number and holds == "number" and not abs(float(fill)) < 3.4e38:
             issues.append(Issue("out-of-range", path + ("fill",), "the fill value is beyond "
                                 "float32. Received: fill=" + safe_repr(fill)))
+        if fits and holds == "integer":
+            if not -2**31 <= fill <= 2**31 - 1:
+                issues.append(Issue("out-of-range", path + ("fill",), f"{kind} holds "
+                                    "int32 whole numbers (from -2**31 to 2**31-1), and so "
+                                    f"does its fill. Received: fill={safe_repr(fill)}"))
+            fill = int(fill)  # 3.0 fills as 3: the cell text tf.data parses as an int32
         return "fill", fill
     if value not in MISSING_POLICIES:
         issues.append(Issue("unknown-value", path, "missing is one of "
@@ -278,9 +387,7 @@ class FeatureSet:
 
     @staticmethod
     def json_schema() -> dict:
-        catalog = load_catalog()
-        text_args = sorted(p for p in catalog.layers.get("TextVectorization").params
-                           if p != "name")
+        text_args = list(TEXT_ARGUMENTS)
         variants: list[dict] = [{"enum": list(FEATURE_TYPES)}]
         for kind, (_, args) in FEATURE_TYPES.items():
             variants.append(_variant(kind, {"type": "object", "properties":
@@ -307,9 +414,10 @@ class CrossSpec:
     """A feature cross (``keras.utils.FeatureSpace.cross``): the categories of several
     features combined, hashed into ``crossing_dim`` bins."""
 
-    feature_names: list[str] = spec_field(doc="The crossed features (at least two), each a "
+    # Two: FeatureSpace crosses with keras.layers.HashedCrossing, which takes a pair.
+    feature_names: list[str] = spec_field(doc="The two crossed features, each a "
                                           "categorical, hashed or discretized feature of "
-                                          "data.features.", min_items=2, max_items=16)
+                                          "data.features.", min_items=2, max_items=2)
     crossing_dim: int = spec_field(doc="Hashing bins of the cross.", ge=1, le=MAX_BINS)
     output_mode: Literal["one_hot", "int"] = spec_field("one_hot", "`one_hot` (a vector "
                                                         "in the model's input) or `int`.")
@@ -347,6 +455,17 @@ def feature_issues(features: Optional[FeatureSet], crosses: list, source: Any,
                 issues.append(Issue("not-applicable", path + ("features", name), f"'{name}' "
                                     f"is the {role} (data.source.csv), so it cannot also be a "
                                     "feature. Remove it from data.features.", at_key=True))
+    tokens = {str(t).strip() for t in getattr(csv, "missing_values", None) or ()}
+    for feature in features:
+        if feature.missing == "fill" and feature.holds == "string" \
+                and str(feature.fill).strip() in tokens:
+            issues.append(Issue("not-applicable", path + ("features", feature.name, "missing",
+                                                          "fill"),
+                                f"the fill {safe_repr(feature.fill)} is itself one of "
+                                "data.source.csv.missing_values, so the missing cells would "
+                                "become a category of their own. Fill them with a value that "
+                                "does not mean missing, e.g. `{fill: unknown}`, or use "
+                                "`missing: mode`."))
     from kerapipe.spec.steps import step_kind
 
     for index, step in enumerate(steps or ()):
@@ -363,7 +482,11 @@ def feature_issues(features: Optional[FeatureSet], crosses: list, source: Any,
         for position, name in enumerate(getattr(cross, "feature_names", None) or ()):
             at = path + ("crosses", index, "feature_names", position)
             feature = features.get(name)
-            if feature is None:
+            if name in (getattr(cross, "feature_names", None) or ())[:position]:
+                issues.append(Issue("not-applicable", at, f"the cross names '{name}' twice; "
+                                    "a cross combines two different features (a feature "
+                                    "crossed with itself adds nothing to it)."))
+            elif feature is None:
                 issues.append(Issue("unknown-feature", at,
                                     f"the cross names '{name}', which data.features does not "
                                     f"declare.{did_you_mean(name, features.names())}"))
