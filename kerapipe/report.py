@@ -104,6 +104,7 @@ def _shown(value) -> str:
 
 
 def _string_input():
+    from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
     import keras
 
     return keras.KerasTensor((None,), dtype="string")
