@@ -1,8 +1,8 @@
 """The image-folder source (``ImageFolderSource``): one sub-folder per class, decoded by
 tf.data while training.
 
-The first pass lists the files (``index_image_folder``, by the folder policy of
-``folders.py``: the one lister, for training and ``predict``), fingerprints them and
+The first pass lists the files (``index_image_folder``, by ``folders.index_class_folder``:
+the one lister of class folders, for training and ``predict``), fingerprints them and
 checks each one's signature and end marker from the same read; the images are decoded
 later, in tf.data, so the source streams from disk. ``predict`` lists its input folder
 with the same indexer and checks each image by the same rule before decoding it. An
@@ -14,65 +14,42 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from kerapipe.compiler.files import TAIL_BYTES, open_regular_file, resolve, scan_file, size_text
-from kerapipe.compiler.folders import (files_under, folder_entries, follows,
-                                       passing_over_refused, visible_entries)
-from kerapipe.compiler.sources import Source
+from kerapipe.compiler.files import TAIL_BYTES, resolve, scan_file
+from kerapipe.compiler.folders import (ClassFolderIndex, ClassFolderKind, ClassFolderSource,
+                                       check_class_folders, check_input_folder,
+                                       index_class_folder, read_whole_file)
 from kerapipe.compiler.sources.raw import RawData
 from kerapipe.errors import DataError
 from kerapipe.spec.known_datasets import IMAGE_CHANNELS as CHANNELS
 from kerapipe.spec.model import ImagesSource
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+IMAGES = ClassFolderKind(IMAGE_EXTENSIONS, files="images",
+                         listed=f"images ({', '.join(IMAGE_EXTENSIONS)})", kind="Image",
+                         examples="images", samples=("cat/001.jpg", "dog/001.jpg"))
 MAX_IMAGE_FILE_BYTES = 1 << 28  # 256 MiB: tf.data reads each image file whole
 # What TensorFlow's image decoders say (decode_image/png/jpeg/gif/bmp); other
 # InvalidArgumentErrors (shapes, labels) are not worth a scan of every image file.
 _DECODE_MESSAGE = re.compile(r"image|PNG|JPEG|GIF|BMP|Input is empty|decode", re.I)
 
 
-class ImageFolderSource(Source):
+class ImageFolderSource(ClassFolderSource):
     """``source: {images: {dir: pics}}``: a folder with one sub-folder of images per class."""
 
     kind = "images"
     examples_are = "images"
-    shuffles_files = True
 
     def load(self) -> RawData:
         return load_images(self.options, self.base_dir)
 
-    def features(self, split):
-        from kerapipe.compiler import backend  # noqa: F401  (the quiet first TensorFlow import)
-        import tensorflow as tf
-
-        images = self.options
-        return tf.data.Dataset.from_tensor_slices(split.x).map(
-            lambda path: decode_image(path, images.image_size, images.color_mode),
-            num_parallel_calls=tf.data.AUTOTUNE)
-
-    def examples(self, split, shuffle_files: bool = False, seed: Optional[int] = None):
-        """With ``shuffle_files``, image paths are shuffled (all of them, every epoch)
-        before decoding: a full shuffle that costs 8 bytes per file (``permutation``),
-        where a shuffle buffer of decoded images would hold ``data.shuffle`` images."""
-        from kerapipe.compiler import backend  # noqa: F401  (the quiet first TensorFlow import)
-        import tensorflow as tf
-
-        from kerapipe.compiler.datasets import permutation
-
-        if shuffle_files:
-            paths, labels = tf.constant(split.x, tf.string), tf.constant(split.y)
-            ds = permutation(len(split.y), seed).map(
-                lambda i: (tf.gather(paths, i), tf.gather(labels, i)))
-        else:
-            ds = tf.data.Dataset.from_tensor_slices((split.x, split.y))
-        images = self.options
-        return ds.map(lambda path, y: (decode_image(path, images.image_size, images.color_mode),
-                                       y), num_parallel_calls=tf.data.AUTOTUNE)
+    def read_example(self, path):
+        """One image, decoded and resized by tf.data."""
+        return decode_image(path, self.options.image_size, self.options.color_mode)
 
     def explain_decode_failure(self, data, message: str, stage: str) -> Optional[DataError]:
         """The image file of the splits that TensorFlow cannot decode, named."""
@@ -92,30 +69,15 @@ class ImageFolderSource(Source):
         folder policy refuses), checked and decoded as training reads them; each one's id
         is its path relative to ``folder``."""
         index = index_image_folder(folder, str(folder), skip_refused=True)
-        if not index.paths:
-            raise DataError(f"{folder}: no images ({', '.join(IMAGE_EXTENSIONS)}) found "
-                            "(only regular files inside the folder are read).")
+        check_input_folder(index, folder, IMAGES)
         return decode_image_files(index.paths, self.options), index.ids
 
 
-@dataclass
-class ImageIndex:
-    """The image files of a folder, as ``index_image_folder`` lists them."""
-
-    paths: list[str] = field(default_factory=list)  # in the order the folder is walked
-    ids: list[str] = field(default_factory=list)  # each path relative to the folder, "/"-separated
-    labels: list[int] = field(default_factory=list)  # index into class_names; -1: loose file
-    class_names: list[str] = field(default_factory=list)  # the sub-folders, sorted
-
-
 def index_image_folder(folder: str | os.PathLike, where: Optional[str] = None,
-                       skip_refused: bool = False, classes_only: bool = False) -> ImageIndex:
-    """The image files under ``folder``, by the folder policy
-    (``kerapipe.compiler.folders``) with ``folder`` as the data folder: the one lister of
-    image folders (Keras's ``index_directory`` idea), for training and ``predict``.
-
-    The order: the folder's own images (sorted), then each sub-folder's (a class, in
-    sorted order), walked depth first; names starting with a dot are passed over.
+                       skip_refused: bool = False,
+                       classes_only: bool = False) -> ClassFolderIndex:
+    """The image files under ``folder``, by the one class-folder lister
+    (``folders.index_class_folder``), for training and ``predict``.
 
     Args:
         folder: the folder to walk.
@@ -129,51 +91,8 @@ def index_image_folder(folder: str | os.PathLike, where: Optional[str] = None,
         DataError: for a link out of the folder, a cycle, or an image that is not a
             regular file (unless ``skip_refused``); a folder that cannot be listed.
     """
-    root = os.fspath(folder)
-    where = where or root
-    inside = os.path.realpath(root)
-    index = ImageIndex()
-    subfolders = []
-    for entry in visible_entries(root, where):
-        with passing_over_refused(skip_refused):
-            if follows(entry, inside, inside, where, IMAGE_EXTENSIONS):
-                subfolders.append(entry.name)
-    if not classes_only:
-        loose = files_under(root, inside, where, IMAGE_EXTENSIONS, skip_refused,
-                            subfolders=False)
-        index.paths.extend(loose)
-        index.labels.extend([-1] * len(loose))
-    for label, name in enumerate(subfolders):
-        found = files_under(os.path.join(root, name), inside, where, IMAGE_EXTENSIONS,
-                            skip_refused)
-        index.paths.extend(found)
-        index.labels.extend([label] * len(found))
-    index.class_names = subfolders
-    index.ids = [os.path.relpath(path, root).replace(os.sep, "/") for path in index.paths]
-    named = [_utf8_name(path, where, skip_refused) for path in index.paths]
-    if not all(named):  # predict: passed over, as the folder policy passes over what it refuses
-        keep = [i for i, ok in enumerate(named) if ok]
-        index.paths = [index.paths[i] for i in keep]
-        index.ids = [index.ids[i] for i in keep]
-        index.labels = [index.labels[i] for i in keep]
-    return index
-
-
-def _utf8_name(path: str, where: str, skip_refused: bool) -> bool:
-    """Whether an image's path is UTF-8 text, which its id must be (run.json, the
-    predictions CSV); ``False`` for a name that is not, when ``skip_refused``.
-
-    Raises:
-        DataError: naming the file, unless ``skip_refused``.
-    """
-    try:
-        path.encode("utf-8")
-        return True
-    except UnicodeEncodeError as err:  # the bytes os.fsdecode could not decode
-        if skip_refused:
-            return False
-        raise DataError(f"{where}: the file name {path!r} is not valid UTF-8; rename "
-                        "the file.") from err
+    return index_class_folder(folder, IMAGE_EXTENSIONS, where, skip_refused, classes_only,
+                              utf8_paths=True)
 
 
 def decode_image(path, image_size: Sequence[int], color_mode: str):
@@ -204,15 +123,7 @@ def read_image_file(path: str) -> bytes:
     Raises:
         DataError: naming the file and what is wrong.
     """
-    try:
-        with os.fdopen(open_regular_file(path, path, MAX_IMAGE_FILE_BYTES), "rb") as handle:
-            contents = handle.read(MAX_IMAGE_FILE_BYTES + 1)
-    except OSError as err:
-        raise DataError(f"{path}: cannot read the file ({err.strerror or err}).") from err
-    if len(contents) > MAX_IMAGE_FILE_BYTES:  # it grew since it was opened
-        raise DataError(f"{path}: holds more than the {size_text(MAX_IMAGE_FILE_BYTES)} "
-                        "kerapipe reads from one such file.")
-    return contents
+    return read_whole_file(path, path, MAX_IMAGE_FILE_BYTES, "such file")
 
 
 def load_images(source: ImagesSource, base: str) -> RawData:
@@ -227,17 +138,8 @@ def load_images(source: ImagesSource, base: str) -> RawData:
         raise DataError(f"{where}: no such folder (looked for {root}). data.source.images.dir "
                         "is relative to the pipeline file's folder; fix the path.")
     index = index_image_folder(root, where, classes_only=True)
+    check_class_folders(index, root, where, IMAGES)
     class_names, paths = index.class_names, index.paths
-    layout = ("Put the images in one sub-folder per class, e.g. "
-              f"{where}/cat/001.jpg and {where}/dog/001.jpg.")
-    if not class_names:
-        loose = [e.name for e in folder_entries(root, where)
-                 if e.name.lower().endswith(IMAGE_EXTENSIONS)]
-        found = f" It holds {len(loose)} images but no sub-folders." if loose else ""
-        raise DataError(f"{where}: no class sub-folders.{found} {layout}")
-    if not paths:
-        raise DataError(f"{where}: no images in the class folders ({', '.join(class_names)}). "
-                        f"Image files end in {', '.join(IMAGE_EXTENSIONS)}. {layout}")
     digest = hashlib.sha256()
     channels = CHANNELS[source.color_mode]
     for path, relative in zip(paths, index.ids):

@@ -22,62 +22,41 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-from kerapipe.compiler.files import open_regular_file, resolve, size_text
-from kerapipe.compiler.folders import (files_under, folder_entries, follows,
-                                       passing_over_refused, visible_entries)
-from kerapipe.compiler.sources import Source
+from kerapipe.compiler.files import resolve
+from kerapipe.compiler.folders import (ClassFolderIndex, ClassFolderKind, ClassFolderSource,
+                                       check_class_folders, check_input_folder,
+                                       index_class_folder, read_whole_file)
 from kerapipe.compiler.sources.raw import RawData
 from kerapipe.errors import DataError
 from kerapipe.spec.sources import TextSource
 
 TEXT_EXTENSIONS = (".txt",)
+TEXTS = ClassFolderKind(TEXT_EXTENSIONS, files=".txt files", listed=".txt files", kind="Text",
+                        examples="texts", samples=("pos/001.txt", "neg/001.txt"))
 MAX_TEXT_FILE_BYTES = 1 << 22  # 4 MiB a file: one example's text (a long novel is ~1 MiB)
 MAX_TEXT_FILES = 2_000_000  # files of one text folder (each path is kept in memory)
 MAX_LINES_FILE_BYTES = 1 << 30  # 1 GiB: a predict input of one example a line
 _BOM = "\ufeff"  # a UTF-8 byte-order mark (Windows editors write one), dropped from a text
 
 
-class TextFolderSource(Source):
+class TextFolderSource(ClassFolderSource):
     """``source: {text: {dir: reviews}}``: a folder with one sub-folder of ``.txt`` files
     per class."""
 
     kind = "text"
     examples_are = "texts"
-    shuffles_files = True
 
     def load(self) -> RawData:
         return load_texts(self.options, self.base_dir)
 
-    def features(self, split):
-        from kerapipe.compiler import backend  # noqa: F401  (the quiet first TensorFlow import)
-        import tensorflow as tf
-
-        return tf.data.Dataset.from_tensor_slices(split.x).map(
-            read_text, num_parallel_calls=tf.data.AUTOTUNE)
-
-    def examples(self, split, shuffle_files: bool = False, seed: Optional[int] = None):
-        """With ``shuffle_files``, the paths are shuffled (all of them, every epoch) before
-        the files are read, as for image folders: 8 bytes a file instead of a shuffle
-        buffer of texts."""
-        from kerapipe.compiler import backend  # noqa: F401  (the quiet first TensorFlow import)
-        import tensorflow as tf
-
-        from kerapipe.compiler.datasets import permutation
-
-        if shuffle_files:
-            paths, labels = tf.constant(split.x, tf.string), tf.constant(split.y)
-            ds = permutation(len(split.y), seed).map(
-                lambda i: (tf.gather(paths, i), tf.gather(labels, i)))
-        else:
-            ds = tf.data.Dataset.from_tensor_slices((split.x, split.y))
-        return ds.map(lambda path, y: (read_text(path), y),
-                      num_parallel_calls=tf.data.AUTOTUNE)
+    def read_example(self, path):
+        """One file's text, read by tf.data."""
+        return read_text(path)
 
     def read_inputs(self, path: str | os.PathLike, record: Optional[dict] = None
                     ) -> tuple[Any, list[str]]:
@@ -114,29 +93,16 @@ class TextFolderSource(Source):
         policy refuses), read by the training rules; each one's id is its path relative
         to ``folder``."""
         index = index_text_folder(folder, str(folder), skip_refused=True)
-        if not index.paths:
-            raise DataError(f"{folder}: no .txt files found (only regular files inside the "
-                            "folder are read).")
+        check_input_folder(index, folder, TEXTS)
         texts = [read_text_file(p, str(folder))[0] for p in index.paths]
         return np.array(texts, dtype=object), index.ids
 
 
-@dataclass
-class TextIndex:
-    """The ``.txt`` files of a folder, as ``index_text_folder`` lists them."""
-
-    paths: list[str] = field(default_factory=list)  # in the order the folder is walked
-    ids: list[str] = field(default_factory=list)  # each path relative to the folder, "/"-separated
-    labels: list[int] = field(default_factory=list)  # index into class_names; -1: loose file
-    class_names: list[str] = field(default_factory=list)  # the sub-folders, sorted
-    counts: list[int] = field(default_factory=list)  # files of each class
-
-
 def index_text_folder(folder: str | os.PathLike, where: Optional[str] = None,
-                      skip_refused: bool = False, classes_only: bool = False) -> TextIndex:
-    """The ``.txt`` files under ``folder`` by the folder policy, in Keras's class order:
-    the folder's own files (sorted; unless ``classes_only``), then each sub-folder's (a
-    class, in sorted order), walked depth first; hidden names passed over.
+                      skip_refused: bool = False, classes_only: bool = False) -> ClassFolderIndex:
+    """The ``.txt`` files under ``folder``, by the one class-folder lister
+    (``folders.index_class_folder``), for training and ``predict``, at most
+    ``MAX_TEXT_FILES`` of them.
 
     Args:
         folder: the folder to walk.
@@ -151,48 +117,15 @@ def index_text_folder(folder: str | os.PathLike, where: Optional[str] = None,
             file or whose name is not UTF-8 (unless ``skip_refused``), more than
             ``MAX_TEXT_FILES`` files, or a folder that cannot be listed.
     """
-    root = os.fspath(folder)
-    where = where or root
-    inside = os.path.realpath(root)
-    index = TextIndex()
-    subfolders = []
-    for entry in visible_entries(root, where):
-        with passing_over_refused(skip_refused):
-            if follows(entry, inside, inside, where, TEXT_EXTENSIONS):
-                subfolders.append(entry.name)
-    groups = [] if classes_only else [(-1, files_under(root, inside, where, TEXT_EXTENSIONS,
-                                                       skip_refused, subfolders=False))]
-    for label, name in enumerate(subfolders):
-        groups.append((label, files_under(os.path.join(root, name), inside, where,
-                                          TEXT_EXTENSIONS, skip_refused)))
-        _check_count(sum(len(found) for _, found in groups), where)
-    for label, found in groups:
-        for path in found:
-            relative = os.path.relpath(path, root).replace(os.sep, "/")
-            try:
-                relative.encode("utf-8")  # the id goes into run.json and predictions.csv
-            except UnicodeEncodeError as err:  # bytes os.fsdecode could not decode
-                if skip_refused:
-                    continue
-                raise DataError(f"{where}: the file name {path!r} is not valid UTF-8; "
-                                "rename the file.") from err
-            index.paths.append(path)
-            index.ids.append(relative)
-            index.labels.append(label)
-    _check_count(len(index.paths), where)
-    index.class_names = subfolders
-    counted = np.bincount(np.array([label for label in index.labels if label >= 0],
-                                   dtype=np.int64), minlength=len(subfolders))
-    index.counts = [int(count) for count in counted]
-    return index
+    return index_class_folder(folder, TEXT_EXTENSIONS, where, skip_refused, classes_only,
+                              most=MAX_TEXT_FILES, too_many=_too_many())
 
 
-def _check_count(count: int, where: str) -> None:
-    if count > MAX_TEXT_FILES:
-        raise DataError(f"{where}: holds more than {MAX_TEXT_FILES:,} .txt files, the most "
-                        "kerapipe reads from one text folder (it keeps every path in "
-                        "memory). Write the texts into TFRecord files (data.source.tfrecord), "
-                        "which are streamed.")
+def _too_many() -> str:
+    # Built at each call: MAX_TEXT_FILES is read when the folder is listed.
+    return (f"holds more than {MAX_TEXT_FILES:,} .txt files, the most kerapipe reads from "
+            "one text folder (it keeps every path in memory). Write the texts into TFRecord "
+            "files (data.source.tfrecord), which are streamed.")
 
 
 def read_text_file(path: str, where: str) -> tuple[str, bytes]:
@@ -202,15 +135,8 @@ def read_text_file(path: str, where: str) -> tuple[str, bytes]:
     Raises:
         DataError: naming the file and what is wrong.
     """
-    try:
-        with os.fdopen(open_regular_file(path, where, MAX_TEXT_FILE_BYTES), "rb") as handle:
-            contents = handle.read(MAX_TEXT_FILE_BYTES + 1)
-    except OSError as err:
-        raise DataError(f"{where}: cannot read {path} ({err.strerror or err}).") from err
-    if len(contents) > MAX_TEXT_FILE_BYTES:  # it grew since it was opened
-        raise DataError(f"{where}: {path} holds more than the "
-                        f"{size_text(MAX_TEXT_FILE_BYTES)} kerapipe reads from one text "
-                        "file. Split it, or keep the part the model needs.")
+    contents = read_whole_file(path, where, MAX_TEXT_FILE_BYTES, "text file",
+                               " Split it, or keep the part the model needs.")
     try:
         text = contents.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -237,14 +163,7 @@ def read_text_lines(path: Path) -> tuple[np.ndarray, list[str]]:
         DataError: the file is not a regular file, too large, not UTF-8, or holds no text.
     """
     where = str(path)
-    try:
-        with os.fdopen(open_regular_file(path, where, MAX_LINES_FILE_BYTES), "rb") as handle:
-            contents = handle.read(MAX_LINES_FILE_BYTES + 1)
-    except OSError as err:
-        raise DataError(f"{where}: cannot read the file ({err.strerror or err}).") from err
-    if len(contents) > MAX_LINES_FILE_BYTES:
-        raise DataError(f"{where}: holds more than the {size_text(MAX_LINES_FILE_BYTES)} "
-                        "kerapipe reads from one file of inputs. Split it.")
+    contents = read_whole_file(path, where, MAX_LINES_FILE_BYTES, "file of inputs", " Split it.")
     texts, ids = [], []
     for number, line in enumerate(contents.split(b"\n"), 1):
         try:
@@ -273,21 +192,7 @@ def load_texts(source: TextSource, base: str) -> RawData:
         raise DataError(f"{where}: no such folder (looked for {root}). data.source.text.dir "
                         "is relative to the pipeline file's folder; fix the path.")
     index = index_text_folder(root, where, classes_only=True)
-    layout = ("Put the texts in one sub-folder per class, e.g. "
-              f"{where}/pos/001.txt and {where}/neg/001.txt.")
-    if not index.class_names:
-        loose = [e.name for e in folder_entries(root, where) if e.name.lower().endswith(".txt")]
-        found = f" It holds {len(loose)} .txt files but no sub-folders." if loose else ""
-        raise DataError(f"{where}: no class sub-folders.{found} {layout}")
-    empty = [name for name, count in zip(index.class_names, index.counts) if count == 0]
-    if len(empty) == len(index.class_names):
-        raise DataError(f"{where}: no .txt files in the class folders "
-                        f"({', '.join(index.class_names)}). Text files end in .txt. {layout}")
-    if empty:
-        raise DataError(f"{where}: the class folder{'s' if len(empty) > 1 else ''} "
-                        f"{', '.join(empty)} hold{'' if len(empty) > 1 else 's'} no .txt "
-                        "files; every class needs examples. Add texts, or remove the "
-                        "folder (each sub-folder is a class).")
+    check_class_folders(index, root, where, TEXTS, every_class_filled=True)
     digest = hashlib.sha256()
     for path, relative in zip(index.paths, index.ids):
         digest.update(relative.encode() + b"\0")  # UTF-8: index_text_folder checked
