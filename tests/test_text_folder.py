@@ -17,7 +17,12 @@ from kerapipe import load_spec
 from kerapipe.errors import DataError
 
 
+# A text source needs a step that takes strings first (validate refuses one without).
+VECTORIZE = [{"TextVectorization": {"max_tokens": 50, "output_sequence_length": 8}}]
+
+
 def spec_of(source, **data):
+    data.setdefault("preprocess", VECTORIZE)
     return load_spec({"kerapipe": 1, "data": {"source": source, **data},
                       "model": {"layers": [{"Dense": {"units": 2}}]}})
 
@@ -62,7 +67,8 @@ def test_validate_of_a_text_source_loads_no_tensorflow(tmp_path):
     import sys
 
     code = ("import sys; from kerapipe.spec.validate import validate_text; "
-            "r = validate_text('kerapipe: 1\\ndata: {source: {text: texts}}\\nmodel: "
+            "r = validate_text('kerapipe: 1\\ndata: {source: {text: texts}, preprocess: "
+            "[{TextVectorization: {output_sequence_length: 8}}]}\\nmodel: "
             "{layers: [{Dense: {units: 2}}]}\\n', 'p.yaml'); "
             "print(r.ok(), 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -214,7 +220,7 @@ def test_the_file_count_is_bounded(tmp_path, monkeypatch):
 
 def test_pad_sequences_on_texts_is_refused(tmp_path):
     text_folder(tmp_path)
-    spec = spec_of({"text": "texts"}, preprocess=[{"pad_sequences": 4}])
+    spec = spec_of({"text": "texts"}, preprocess=[{"pad_sequences": 4}, *VECTORIZE])
     with pytest.raises(DataError, match="pad_sequences applies to sequences, not texts"):
         load(spec, tmp_path)
 
@@ -340,7 +346,8 @@ def test_predict_of_a_numeric_npz_run_refuses_strings(tmp_path):
 
     np.savez(tmp_path / "in.npz", x=np.array(["one", "two"]))
     with pytest.raises(DataError, match="model inputs must be numbers"):
-        source_for(spec_of({"npz": "t.npz"}), tmp_path).read_inputs(tmp_path / "in.npz")
+        source_for(spec_of({"npz": "t.npz"}, preprocess=[]), tmp_path).read_inputs(
+            tmp_path / "in.npz")
 
 
 # --- end to end: run, predict, the saved model ----------------------------------------------
