@@ -181,6 +181,60 @@ def test_validate_of_a_hostile_file_exits_2_without_tensorflow(tmp_path):
         assert f".{key}" in output, (key, output)
 
 
+def renamed_table(names: list[str]) -> list[str]:
+    """The table with its four feature columns renamed."""
+    return [",".join(["id", *names, "label"])] + table_lines()[1:]
+
+
+@pytest.mark.parametrize("names, features, extra, expected", [
+    (["size", "code", "tabular", "notes"], "size: float\ntabular: string_categorical", "",
+     "p.yaml:7:5: error[duplicate-name]: data.features.tabular: 'tabular' is the name of "
+     "the vector of the features"),
+    (["size", "code", "features", "notes"], "size: float\nfeatures: string_categorical", "",
+     "p.yaml:7:5: error[duplicate-name]: data.features.features"),
+    (["size", "code", "a/b", "notes"], "size: float\na/b: string_categorical", "",
+     "p.yaml:7:5: error[bad-name]: data.features.a/b: feature 'a/b' names the saved "
+     "model's input of its column, and Keras refuses '/'"),
+    (["size", "code", "co lour", "notes"], "code: integer_categorical\nco lour: "
+     "string_categorical", "  crosses:\n    - {feature_names: [code, co lour], "
+     "crossing_dim: 4}\n", "p.yaml:9:30: error[bad-name]: data.crosses[0].feature_names[1]: "
+     "FeatureSpace names a cross's layer after its features ('code_X_co lour')"),
+    (["size", "code", "colour", "code_X_colour"], "code: integer_categorical\ncolour: "
+     "string_categorical\ncode_X_colour: string_categorical", "  crosses:\n    - "
+     "{feature_names: [code, colour], crossing_dim: 4}\n",
+     "p.yaml:8:5: error[duplicate-name]: data.features.code_X_colour: 'code_X_colour' is "
+     "also the name of the cross of code and colour"),
+])
+def test_feature_names_the_saved_model_cannot_take_are_refused(names, features, extra,
+                                                              expected):
+    errors = formatted_errors(pipeline(features, extra=extra))
+    assert any(error.startswith(expected) for error in errors), errors
+
+
+def test_columns_named_as_people_name_them_are_features(tmp_path, call_main, in_plain_keras):
+    """Spaces, brackets, non-ASCII, and names of another feature's layers (``X_text``,
+    ``X_preprocessor``): the inputs keep the column names, the layers get safe ones."""
+    names = ["bill (mm)", "notes_text", "\u00fc colour", "notes"]
+    path = write_case(tmp_path, renamed_table(names), pipeline(
+        "bill (mm): float_normalized\nnotes_text: integer_categorical\n"
+        "\u00fc colour: string_categorical\nnotes: {text: {output_mode: count}}"))
+    run = run_once(call_main, path)
+    code, out, err = call_main("predict", str(run), str(tmp_path / "t.csv"))
+    assert code == 0, err
+    assert_parity(run, out)
+    line = in_plain_keras(run / "model.keras", "print(sorted(t.name for t in model.inputs))")
+    assert line == str(sorted(names))
+
+
+def test_a_feature_of_the_models_name_is_refused_at_its_line(tmp_path, call_main):
+    path = write_case(tmp_path, renamed_table(["size", "code", "p", "notes"]),
+                      pipeline("size: float\np: string_categorical"))
+    code, out, err = call_main("run", str(path), "--output", str(tmp_path / "runs"))
+    assert code == 2 and "Traceback" not in err
+    assert "p.yaml:7:5: error[duplicate-name]: data.features.p: 'p' is also the name of " \
+           "the model" in err
+
+
 # --- cells: what passes the first pass is what tf.data parses -------------------------
 
 def typed_columns(feature_yaml: str, missing: list[str] = ("",)):

@@ -14,6 +14,7 @@ takes the raw columns and loads with plain Keras in safe mode.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Optional
 
 from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
@@ -21,7 +22,9 @@ import keras
 import tensorflow as tf
 
 from kerapipe.compiler.build import keras_guard
-from kerapipe.spec.features import TABULAR_INPUT, FeatureSpec
+from kerapipe.errors import SpecError
+from kerapipe.spec.features import LAYER_NAME, TABULAR_INPUT, FeatureSpec
+from kerapipe.spec.issues import Issue
 from kerapipe.spec.model import PipelineSpec
 
 # What each kind of cell becomes in the raw input (``FeatureSpec.holds``): FeatureSpace's
@@ -34,8 +37,29 @@ def raw_dtype(feature: FeatureSpec) -> str:
     return RAW_DTYPES[feature.holds]
 
 
-def _constructor(feature: FeatureSpec) -> Any:
-    """The FeatureSpace feature of a typed column (its constructor, its arguments)."""
+def layer_names(features: list[FeatureSpec]) -> dict[str, str]:
+    """Each feature's name for the layers it brings (``{name}_preprocessor``, FeatureSpace's;
+    ``{name}_text``, the text vectorizer): the feature's own name where TensorFlow takes it
+    in a layer's name and it gives no layer the name of another feature's input; else the
+    name with the other characters made ``_`` and its position added. A column may be
+    called ``bill length (mm)``: its input keeps that name, its layers cannot."""
+    inputs = {f.name for f in features}
+    out: dict[str, str] = {}
+    for position, feature in enumerate(features):
+        base = feature.name
+        suffix = "_text" if feature.is_text else "_preprocessor"
+        if not LAYER_NAME.fullmatch(base) or base + suffix in inputs:
+            base = re.sub(r"[^A-Za-z0-9_.-]", "_", base)
+            base = f"feature{position}_{base}"
+            while base + suffix in inputs:
+                base += "_"
+        out[feature.name] = base
+    return out
+
+
+def _constructor(feature: FeatureSpec, layer_name: Optional[str] = None) -> Any:
+    """The FeatureSpace feature of a typed column (its constructor, its arguments), its
+    layers named ``layer_name`` (``layer_names``)."""
     from keras.utils import FeatureSpace
 
     kwargs = dict(feature.kwargs)
@@ -43,10 +67,11 @@ def _constructor(feature: FeatureSpec) -> Any:
         kwargs.setdefault("num_bins", None)  # a positional argument Keras must not get too
     with keras_guard("layer-arguments", ("data", "features", feature.name, feature.type),
                      f"Keras refused feature '{feature.name}' (FeatureSpace.{feature.type})"):
-        return getattr(FeatureSpace, feature.type)(**kwargs, name=feature.name)
+        return getattr(FeatureSpace, feature.type)(**kwargs, name=layer_name or feature.name)
 
 
-def _text_vectorization(feature: FeatureSpec) -> keras.layers.TextVectorization:
+def _text_vectorization(feature: FeatureSpec, layer_name: Optional[str] = None
+                        ) -> keras.layers.TextVectorization:
     """A text feature's TextVectorization, its Keras arguments as the file gives them
     (``ngrams`` as the tuple Keras takes, where YAML gives a list)."""
     kwargs = dict(feature.kwargs)
@@ -54,7 +79,8 @@ def _text_vectorization(feature: FeatureSpec) -> keras.layers.TextVectorization:
         kwargs["ngrams"] = tuple(kwargs["ngrams"])
     with keras_guard("layer-arguments", ("data", "features", feature.name, "text"),
                      f"Keras refused text feature '{feature.name}' (TextVectorization)"):
-        return keras.layers.TextVectorization(**kwargs, name=f"{feature.name}_text")
+        return keras.layers.TextVectorization(**kwargs,
+                                              name=f"{layer_name or feature.name}_text")
 
 
 def _skip_given_boundaries(space: Any, features: list) -> None:
@@ -70,6 +96,26 @@ def _skip_given_boundaries(space: Any, features: list) -> None:
     space._list_adaptable_preprocessors = lambda: [n for n in adaptable() if n not in given]
 
 
+def _check_model_name(spec: PipelineSpec, features: list[FeatureSpec]) -> None:
+    """The saved model holds the trained model as a layer named after the pipeline
+    (``build._model_name``) beside one input per feature: they cannot share a name.
+
+    Raises:
+        SpecError: a feature of the model's name.
+    """
+    from kerapipe.compiler.build import _model_name
+
+    model = _model_name(spec.name)
+    for feature in features:
+        if feature.name == model:
+            raise SpecError([Issue("duplicate-name", ("data", "features", feature.name),
+                                   f"'{feature.name}' is also the name of the model (the "
+                                   "pipeline's `name:`, else its file's name), and the saved "
+                                   "model holds both an input of that name and the model. "
+                                   "Give the pipeline another `name:`, or rename the "
+                                   "column.", at_key=True)])
+
+
 class FeatureEncoding:
     """The typed features of a pipeline as Keras layers, adapted on the training split.
 
@@ -82,14 +128,18 @@ class FeatureEncoding:
 
         self.features = list(spec.data.features)
         self.model_inputs = list(spec.model.inputs or ())
+        _check_model_name(spec, self.features)
+        names = layer_names(self.features)
         tabular = [f for f in self.features if not f.is_text]
         crosses = [FeatureSpace.cross(feature_names=tuple(c.feature_names),
                                       crossing_dim=c.crossing_dim, output_mode=c.output_mode)
                    for c in spec.data.crosses]
-        self.space = (FeatureSpace(features={f.name: _constructor(f) for f in tabular},
+        self.space = (FeatureSpace(features={f.name: _constructor(f, names[f.name])
+                                             for f in tabular},
                                    crosses=crosses or None, output_mode="dict")
                       if tabular else None)
-        self.texts = {f.name: _text_vectorization(f) for f in self.features if f.is_text}
+        self.texts = {f.name: _text_vectorization(f, names[f.name])
+                      for f in self.features if f.is_text}
         self.encoder: Optional[keras.Model] = None
 
     # --- adapting and encoding --------------------------------------------------------

@@ -17,6 +17,7 @@ module only declares and checks them, without TensorFlow.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
@@ -423,6 +424,54 @@ class CrossSpec:
                                                         "in the model's input) or `int`.")
 
 
+# Names kerapipe gives layers beside the features' own inputs: the vector of the features
+# (``tabular``, also its meaning in ``model.inputs``), the encoder model (``features``) and
+# the inference model's softmax/sigmoid (``probabilities``). A feature of one of these names
+# would give the saved model two layers of one name, which Keras refuses.
+RESERVED_NAMES = {TABULAR_INPUT: "the vector of the features (and its name in model.inputs)",
+                  "features": "the model that encodes the features",
+                  "probabilities": "the saved model's softmax or sigmoid"}
+# What TensorFlow takes in a layer's name (a cross's layer is named after its features,
+# ``a_X_b``): letters, digits, ``_ . -``, and not ``_`` or ``-`` first.
+LAYER_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.-]*")
+
+
+def _name_issues(features: FeatureSet, crosses: list, path: Path) -> list[Issue]:
+    """Feature names the saved model can take: each is the name of its input there."""
+    issues = []
+    cross_names = {"_X_".join(c.feature_names): c for c in crosses or ()
+                   if getattr(c, "feature_names", None)}
+    for feature in features:
+        at = path + ("features", feature.name)
+        if "/" in feature.name:
+            issues.append(Issue("bad-name", at, f"feature '{feature.name}' names the saved "
+                                "model's input of its column, and Keras refuses '/' in an "
+                                "input's name. Rename the column (and the feature) without "
+                                "'/'.", at_key=True))
+        elif feature.name in RESERVED_NAMES:
+            issues.append(Issue("duplicate-name", at, f"'{feature.name}' is the name of "
+                                f"{RESERVED_NAMES[feature.name]} in the saved model, so a "
+                                "feature cannot have it too. Rename the column (and the "
+                                "feature).", at_key=True))
+        elif feature.name in cross_names:
+            issues.append(Issue("duplicate-name", at, f"'{feature.name}' is also the name of "
+                                "the cross of "
+                                f"{' and '.join(cross_names[feature.name].feature_names)} "
+                                "(FeatureSpace names a cross a_X_b). Rename the column (and "
+                                "the feature).", at_key=True))
+    for index, cross in enumerate(crosses or ()):
+        for position, name in enumerate(getattr(cross, "feature_names", None) or ()):
+            if features.get(name) is not None and not LAYER_NAME.fullmatch(name):
+                issues.append(Issue("bad-name", path + ("crosses", index, "feature_names",
+                                                        position),
+                                    f"FeatureSpace names a cross's layer after its features "
+                                    f"('{'_X_'.join(cross.feature_names)}'), and a layer "
+                                    "name takes only letters, digits and _ . - (not _ or - "
+                                    f"first); '{name}' has others. Rename the column (and "
+                                    "the feature) to cross it."))
+    return issues
+
+
 def feature_issues(features: Optional[FeatureSet], crosses: list, source: Any,
                    model_inputs: Optional[list], steps: list = (),
                    path: Path = ("data",)) -> list[Issue]:
@@ -455,6 +504,7 @@ def feature_issues(features: Optional[FeatureSet], crosses: list, source: Any,
                 issues.append(Issue("not-applicable", path + ("features", name), f"'{name}' "
                                     f"is the {role} (data.source.csv), so it cannot also be a "
                                     "feature. Remove it from data.features.", at_key=True))
+    issues.extend(_name_issues(features, crosses, path))
     tokens = {str(t).strip() for t in getattr(csv, "missing_values", None) or ()}
     for feature in features:
         if feature.missing == "fill" and feature.holds == "string" \
