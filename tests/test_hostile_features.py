@@ -250,7 +250,7 @@ def typed_columns(feature_yaml: str, missing: list[str] = ("",)):
 @pytest.mark.parametrize("holds, cell, value", [
     ("integer", "007", 7), ("integer", "+5", 5), ("integer", "-0", 0),
     ("integer", " 12 ", 12), ("integer", "2147483647", 2147483647),
-    ("integer", "-2147483648", -2147483648),
+    ("integer", "-2147483647", -2147483647),
     ("number", ".5", 0.5), ("number", "5.", 5.0), ("number", "+5", 5.0),
     ("number", "1e-50", 0.0), ("number", "3.4e38", 3.4e38), ("number", "-0", -0.0),
 ])
@@ -340,6 +340,45 @@ def test_drop_that_drops_every_row_exits_3_in_plan(tmp_path, call_main):
     assert code == 3 and "Traceback" not in err
     assert "every one of its 60 rows has a missing value in a feature whose policy is " \
            "`missing: drop`" in err
+
+
+def test_minus_one_is_a_category_of_its_own_not_unknown(tmp_path):
+    """IntegerLookup's default out-of-vocabulary token is -1: a -1 code in the data would
+    be encoded as the values training never saw."""
+    from kerapipe import compile_pipeline
+
+    lines = [HEADER] + [",".join(str([-1, 0, 1][i % 3]) if j == 2 else field
+                                 for j, field in enumerate(line.split(",")))
+                        for i, line in enumerate(table_lines()[1:])]
+    path = write_case(tmp_path, lines, pipeline("code: integer_categorical"))
+    compiled = compile_pipeline(str(path))
+    lookup = compiled.preprocessing.encoding.space.preprocessors["code"]
+    codes = lookup(np.array([[-1], [0], [1], [5]], np.int32)).numpy().ravel().tolist()
+    assert len(set(codes[:3])) == 3 and codes[3] not in codes[:3]
+
+
+def test_the_lookups_unseen_token_is_refused_as_a_cell():
+    columns = typed_columns("code: integer_categorical")
+    with pytest.raises(DataError, match="line 4, column 'code': '-2147483648', but the "
+                                        "feature is integer_categorical, which takes a whole "
+                                        "number from -2\\*\\*31\\+1"):
+        columns.check_row(4, ["r", "1", "-2147483648", "red", "w", "a"], HEADER.split(","))
+    hashed = typed_columns("code: {integer_hashed: {num_bins: 4}}")
+    assert hashed.check_row(4, ["r", "1", "-2147483648", "red", "w", "a"], HEADER.split(","))
+
+
+@pytest.mark.parametrize("text", ["{output_mode: tf_idf}", "{output_sequence_length: 4}"])
+def test_a_text_column_with_no_token_in_training_exits_3(tmp_path, call_main, text):
+    lines = [HEADER] + [",".join("!!! ..." if j == 4 else field
+                                 for j, field in enumerate(line.split(",")))
+                        for line in table_lines()[1:]]
+    model = ("  layers:\n    - Embedding: {input_dim: 10, output_dim: 2}\n"
+             "    - GlobalAveragePooling1D: {}\n    - Dense: {units: 2}"
+             if "sequence" in text else "")
+    path = write_case(tmp_path, lines, pipeline(f"notes: {{text: {text}}}", model=model))
+    code, out, err = call_main("run", str(path), "--output", str(tmp_path / "runs"))
+    assert code == 3 and "Traceback" not in err
+    assert "text feature 'notes': its training split holds no token once standardized" in err
 
 
 # --- runs: train one epoch, then predict on the raw CSV ---------------------------------

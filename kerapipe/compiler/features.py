@@ -22,9 +22,10 @@ import keras
 import tensorflow as tf
 
 from kerapipe.compiler.build import keras_guard
-from kerapipe.errors import SpecError
+from kerapipe.errors import DataError, SpecError
 from kerapipe.spec.features import LAYER_NAME, TABULAR_INPUT, FeatureSpec
 from kerapipe.spec.issues import Issue
+from kerapipe.compiler.sources.csv_typed import INTEGER_OOV_TOKEN
 from kerapipe.spec.model import PipelineSpec
 
 # What each kind of cell becomes in the raw input (``FeatureSpec.holds``): FeatureSpace's
@@ -63,11 +64,22 @@ def _constructor(feature: FeatureSpec, layer_name: Optional[str] = None) -> Any:
     from keras.utils import FeatureSpace
 
     kwargs = dict(feature.kwargs)
+    name = layer_name or feature.name
     if feature.type == "float_discretized" and "bin_boundaries" in kwargs:
         kwargs.setdefault("num_bins", None)  # a positional argument Keras must not get too
     with keras_guard("layer-arguments", ("data", "features", feature.name, feature.type),
                      f"Keras refused feature '{feature.name}' (FeatureSpace.{feature.type})"):
-        return getattr(FeatureSpace, feature.type)(**kwargs, name=layer_name or feature.name)
+        if feature.type == "integer_categorical":
+            # FeatureSpace.integer_categorical, but for IntegerLookup's out-of-vocabulary
+            # token: its default, -1, is a common code in real tables, and the lookup would
+            # encode a -1 of the data as unknown, with the values it never saw.
+            lookup = keras.layers.IntegerLookup(
+                max_tokens=kwargs.get("max_tokens"),
+                num_oov_indices=kwargs.get("num_oov_indices", 1),
+                oov_token=INTEGER_OOV_TOKEN, name=f"{name}_preprocessor")
+            return FeatureSpace.feature(dtype="int32", preprocessor=lookup,
+                                        output_mode=kwargs.get("output_mode", "one_hot"))
+        return getattr(FeatureSpace, feature.type)(**kwargs, name=name)
 
 
 def _text_vectorization(feature: FeatureSpec, layer_name: Optional[str] = None
@@ -116,6 +128,15 @@ def _check_model_name(spec: PipelineSpec, features: list[FeatureSpec]) -> None:
                                    "column.", at_key=True)])
 
 
+def _no_tokens(layer: keras.layers.TextVectorization) -> bool:
+    """Whether an adapted TextVectorization holds only its padding and OOV tokens."""
+    try:
+        vocabulary = layer.get_vocabulary()
+    except Exception:  # not adapted at all
+        return True
+    return not [token for token in vocabulary if token not in ("", "[UNK]")]
+
+
 class FeatureEncoding:
     """The typed features of a pipeline as Keras layers, adapted on the training split.
 
@@ -153,7 +174,17 @@ class FeatureEncoding:
             _skip_given_boundaries(self.space, self.features)
             self.space.adapt(columns.map(lambda x: {n: x[n] for n in names}))
         for name, layer in self.texts.items():
-            layer.adapt(columns.map(lambda x, n=name: x[n]))
+            try:
+                layer.adapt(columns.map(lambda x, n=name: x[n]))
+            except Exception:  # tf_idf fails in adapt on an empty vocabulary
+                if not _no_tokens(layer):
+                    raise
+            if _no_tokens(layer):
+                raise DataError(f"text feature '{name}': its training split holds no token "
+                                "once standardized and split (every text is empty, or "
+                                "punctuation only), so TextVectorization learns no "
+                                "vocabulary and could encode nothing. Check the column in "
+                                "the CSV, or give the feature a `vocabulary`.")
         self.encoder = self._build_encoder()
 
     def _build_encoder(self) -> keras.Model:

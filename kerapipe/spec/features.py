@@ -329,7 +329,9 @@ def _parse_missing(value: Any, kind: str, path: Path, issues: list[Issue]
             issues.append(Issue("out-of-range", path + ("fill",), "the fill value is beyond "
                                 "float32. Received: fill=" + safe_repr(fill)))
         if fits and holds == "integer":
-            if not -2**31 <= fill <= 2**31 - 1:
+            # -2**31 is integer_categorical's token for unseen values (compiler/features.py)
+            low = -2**31 + 1 if kind == "integer_categorical" else -2**31
+            if not low <= fill <= 2**31 - 1:
                 issues.append(Issue("out-of-range", path + ("fill",), f"{kind} holds "
                                     "int32 whole numbers (from -2**31 to 2**31-1), and so "
                                     f"does its fill. Received: fill={safe_repr(fill)}"))

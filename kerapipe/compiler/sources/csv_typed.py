@@ -26,6 +26,9 @@ from kerapipe.errors import DataError
 from kerapipe.spec.features import FeatureSpec
 
 INT32_MAX = 2**31 - 1
+# integer_categorical's out-of-vocabulary token (compiler/features.py): int32's smallest
+# value, so that every other whole number, -1 among them, can be a category of its own.
+INTEGER_OOV_TOKEN = -2**31
 
 
 def fill_text(value: Any) -> str:
@@ -125,6 +128,11 @@ class TypedColumns:
                 raise self._bad_cell(line, column, text, "a whole number (from -2**31 to "
                                      "2**31-1)", "Use a float_* type for measurements, or "
                                      "string_categorical for codes that are not numbers.")
+            if number == INTEGER_OOV_TOKEN and column.feature.type == "integer_categorical":
+                raise self._bad_cell(line, column, text, "a whole number from -2**31+1 to "
+                                     "2**31-1 (-2**31 is the lookup's token for values not "
+                                     "seen in training)", "Use integer_hashed or "
+                                     "string_categorical for this column.")
             return number
         try:
             number = float(text) if text.isascii() and "_" not in text else None
