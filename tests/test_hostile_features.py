@@ -534,6 +534,34 @@ def test_every_missing_policy_with_one_hot_labels_and_no_cache(tmp_path, call_ma
     assert "r4" not in {row["input"] for row in csv.DictReader(out.splitlines())}
 
 
+DAMAGED_FILLS = [
+    ({"size": 6.0, "code": "abc", "colour": "grey", "notes": "w"},
+     "run.json: data.fill_values.code is 'abc', not a value of an integer_categorical "
+     "column"),
+    ({"size": 6.0, "colour": "grey", "notes": "w"}, "run.json: data.fill_values.code is "
+     "missing: it fills the missing cells of feature 'code' (`missing: mode`)"),
+    ({"size": 1e300, "code": 1, "colour": "grey", "notes": "w"},
+     "run.json: data.fill_values.size is 1e+300, not a value of a float_normalized column"),
+]
+
+
+def test_a_damaged_fill_in_run_json_is_no_bad_cell(tmp_path, call_main):
+    """predict fills missing cells from run.json: a fill of another type is a damaged run
+    folder (exit 2), not a cell of the input CSV that is not a number."""
+    lines = [HEADER + ",tag"] + [line + ",t" for line in table_lines()[1:]]
+    lines[2] = "r1,NA,NA,red,rain,b,t"
+    path = write_case(tmp_path, lines, pipeline(MISSING_TABLE, source=', missing_values: '
+                                                '["", NA]'))
+    run = run_once(call_main, path)
+    record = json.loads((run / "run.json").read_text("utf-8"))
+    for fills, expected in DAMAGED_FILLS:
+        record["data"]["fill_values"] = fills
+        (run / "run.json").write_text(json.dumps(record), "utf-8")
+        code, out, err = call_main("predict", str(run), str(tmp_path / "t.csv"))
+        assert code == 2 and "Traceback" not in err
+        assert expected in err, err
+
+
 def test_a_keras_refusal_of_a_feature_names_the_feature(tmp_path, call_main):
     path = write_case(tmp_path, table_lines(), pipeline(
         "size: float\nnotes: {text: {vocabulary: [sunny, rain], idf_weights: [1.0], "

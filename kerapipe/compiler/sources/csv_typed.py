@@ -237,11 +237,38 @@ class TypedColumns:
                 if policy == "drop":
                     self.dropped += 1
                     return None
+                if column.fill is None and policy in ("mean", "mode"):
+                    raise self._damaged_fill(column, "is missing")
                 if column.fill is None:
                     raise self._refused(line, column, row[column.index])
-                text = fill_text(column.fill)
+                values.append(self._fill_value(column))
+                continue
             values.append(self._value(line, column, text))
         return values
+
+    def _fill_value(self, column: TypedColumn) -> Any:
+        """A column's fill as a value of its type; the fills of ``mean``/``mode`` come from
+        run.json, where a value of another type means a damaged run folder, not a bad cell.
+
+        Raises:
+            UsageError: the fill is not a value of the column's type.
+        """
+        try:
+            return self._value(0, column, fill_text(column.fill).strip())
+        except DataError:
+            kind = column.feature.type
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise self._damaged_fill(column, f"is {show(column.fill)}, not a value of "
+                                     f"{article} {kind} column") from None
+
+    def _damaged_fill(self, column: TypedColumn, problem: str) -> Exception:
+        from kerapipe.errors import UsageError
+
+        name = column.feature.name
+        return UsageError(f"run.json: data.fill_values.{name} {problem}: it fills the "
+                          f"missing cells of feature '{name}' (`missing: "
+                          f"{column.feature.missing}`), so the run folder looks damaged. "
+                          "Restore run.json, or train the pipeline again.")
 
     def arrays(self, rows: list[list[Any]]) -> dict[str, np.ndarray]:
         """``predict``'s rows as the model's raw inputs: one array per column, shaped as
