@@ -56,6 +56,9 @@ def formatted_errors(text: str) -> list[str]:
      "string_categorical's max_tokens is a whole number from 2"),
     ("code: {integer_categorical: {max_tokens: 0}}",
      "p.yaml:7:46: error[wrong-type]: data.features.code.integer_categorical.max_tokens"),
+    ("colour: {string_categorical: {max_tokens: 3, num_oov_indices: 3}}",
+     "p.yaml:7:47: error[out-of-range]: data.features.colour.string_categorical.max_tokens: "
+     "string_categorical's max_tokens counts its 3 out-of-vocabulary indices too"),
     ("colour: {string_categorical: {num_oov_indices: 0}}",
      "p.yaml:7:52: error[out-of-range]: data.features.colour.string_categorical."
      "num_oov_indices: string_categorical needs at least one out-of-vocabulary index"),

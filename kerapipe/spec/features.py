@@ -183,6 +183,13 @@ def _check_arguments(kind: str, kwargs: dict, path: Path, issues: list[Issue]) -
         if problem:
             issues.append(Issue("wrong-type", path + (arg,), f"{kind}'s {arg} is {problem}. "
                                 f"Received: {arg}={safe_repr(value)}"))
+    tokens, oov = kwargs.get("max_tokens"), kwargs.get("num_oov_indices", 1)
+    if kind.endswith("_categorical") and isinstance(tokens, int) and isinstance(oov, int) \
+            and not isinstance(tokens, bool) and 2 <= tokens <= oov:
+        issues.append(Issue("out-of-range", path + ("max_tokens",), f"{kind}'s max_tokens "
+                            f"counts its {oov} out-of-vocabulary ind{'ex' if oov == 1 else 'ices'} "
+                            "too, so it must exceed num_oov_indices to hold a value. "
+                            f"Received: max_tokens={tokens}, num_oov_indices={oov}"))
     if kind == "float_discretized" and "num_bins" in kwargs and "bin_boundaries" in kwargs:
         issues.append(Issue("not-applicable", path + ("bin_boundaries",), "float_discretized "
                             "takes `num_bins` (boundaries learned from the training split) or "
@@ -501,7 +508,9 @@ def feature_issues(features: Optional[FeatureSet], crosses: list, source: Any,
                                 "the features are listed once: data.features names and types "
                                 "them, so data.source.csv.features cannot list them too. "
                                 "Remove data.source.csv.features.", at_key=True))
-        for name, role in ((csv.label, "label"), (csv.id_column, "id column")):
+        labels = [csv.label] if isinstance(csv.label, str) else list(csv.label or ())
+        for name, role in [*((label, "label") for label in labels),
+                           (csv.id_column, "id column")]:
             if name is not None and features.get(name) is not None:
                 issues.append(Issue("not-applicable", path + ("features", name), f"'{name}' "
                                     f"is the {role} (data.source.csv), so it cannot also be a "
