@@ -287,6 +287,30 @@ def test_cells_that_are_no_number_of_the_type_are_named(holds, cell):
                                         "feature is ")
 
 
+def test_the_first_pass_and_predict_strip_cells_as_tf_data_does():
+    """tf.strings.strip strips ASCII whitespace only: a no-break space stays part of a
+    category in training, so predict (and the first pass) must keep it too, or predict
+    encodes another category than training did for the same row."""
+    from kerapipe.compiler import backend  # noqa: F401
+    import tensorflow as tf
+
+    columns = typed_columns("size: {float: {}, missing: {fill: 0.5}}\n"
+                            "code: integer_categorical\ncolour: string_categorical",
+                            missing=["", "NA"])
+    rows = [["r", " 2 ", "\t3", "red\u00a0", "w", "a"], ["r", "NA", "4", " blue ", "w", "a"]]
+    decoded = columns.decode(tf.constant([",".join(row) for row in rows]), ",")
+    for line, row in enumerate(rows):
+        assert columns.check_row(line + 2, row, HEADER.split(","))
+        size, code, colour = columns.read_row(line + 2, row)
+        assert decoded["size"].numpy()[line, 0] == np.float32(size)
+        assert decoded["code"].numpy()[line, 0] == code
+        assert decoded["colour"].numpy()[line, 0].decode() == colour
+    assert columns.read_row(2, rows[0])[2] == "red\u00a0"
+    with pytest.raises(DataError, match="column 'size': 'NA\\\\u2003', but the feature is "
+                                        "float"):  # not missing: tf.data would not fill it
+        columns.check_row(4, ["r", "NA\u2003", "1", "red", "w", "a"], HEADER.split(","))
+
+
 def test_a_missing_token_with_spaces_and_a_token_that_is_a_category():
     columns = typed_columns("colour: {string_categorical: {}, missing: mode}",
                             missing=[" N A ", "green"])

@@ -516,10 +516,11 @@ def feature_issues(features: Optional[FeatureSet], crosses: list, source: Any,
                                     f"is the {role} (data.source.csv), so it cannot also be a "
                                     "feature. Remove it from data.features.", at_key=True))
     issues.extend(_name_issues(features, crosses, path))
-    tokens = {str(t).strip() for t in getattr(csv, "missing_values", None) or ()}
+    spaces = " \t\n\r\x0b\x0c"  # ASCII, as tf.data strips them (csv_typed.ASCII_SPACES)
+    tokens = {str(t).strip(spaces) for t in getattr(csv, "missing_values", None) or ()}
     for feature in features:
         if feature.missing == "fill" and feature.holds == "string" \
-                and str(feature.fill).strip() in tokens:
+                and str(feature.fill).strip(spaces) in tokens:
             issues.append(Issue("not-applicable", path + ("features", feature.name, "missing",
                                                           "fill"),
                                 f"the fill {safe_repr(feature.fill)} is itself one of "

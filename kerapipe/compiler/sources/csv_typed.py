@@ -2,7 +2,8 @@
 type in the first pass, missing values handled by the feature's policy, and the columns
 decoded in tf.data (and read for ``predict``) by the same rules.
 
-A cell is missing when, stripped of spaces, it is one of ``data.source.csv.missing_values``
+A cell is missing when, stripped of (ASCII) spaces, it is one of
+``data.source.csv.missing_values``
 (the empty cell by default). Then the feature's ``missing:`` policy applies, the same way
 in training and in ``predict``: ``refuse`` stops with the line and column; ``drop``
 leaves the row out (counted: ``plan``, ``run.json``, ``predict``'s message); ``mean`` and
@@ -26,6 +27,10 @@ from kerapipe.errors import DataError
 from kerapipe.spec.features import FeatureSpec
 
 INT32_MAX = 2**31 - 1
+# The spaces stripped around a cell: ASCII whitespace only, as tf.strings.strip strips it in
+# tf.data. Python's str.strip() also strips Unicode spaces (a no-break space), which would
+# make "red\u00a0" the category "red" here and in predict but "red\u00a0" in training.
+ASCII_SPACES = " \t\n\r\x0b\x0c"
 # integer_categorical's out-of-vocabulary token (compiler/features.py): int32's smallest
 # value, so that every other whole number, -1 among them, can be a category of its own.
 INTEGER_OOV_TOKEN = -2**31
@@ -65,7 +70,7 @@ class TypedColumns:
     def __init__(self, features: Any, position: dict[str, int], missing_values: list[str],
                  where: str) -> None:
         self.where = where
-        self.missing = frozenset(token.strip() for token in missing_values)
+        self.missing = frozenset(token.strip(ASCII_SPACES) for token in missing_values)
         self.columns: list[TypedColumn] = []
         for feature in features:
             if feature.name not in position:
@@ -98,7 +103,7 @@ class TypedColumns:
         """
         cells = []
         for column in self.columns:
-            text = row[column.index].strip()
+            text = row[column.index].strip(ASCII_SPACES)
             missing = text in self.missing
             if missing and column.feature.missing == "drop":
                 self.dropped += 1
@@ -152,7 +157,7 @@ class TypedColumns:
 
     def _refused(self, line: int, column: TypedColumn, text: str) -> DataError:
         feature = column.feature
-        shown = "an empty cell" if not text.strip() else f"{show(text)}"
+        shown = "an empty cell" if not text.strip(ASCII_SPACES) else f"{show(text)}"
         return DataError(f"{self.where}, line {line}, column '{feature.name}': {shown}, a "
                          "missing value (data.source.csv.missing_values), and the feature "
                          "refuses missing values (`missing: refuse`, the default). Set its "
@@ -231,7 +236,7 @@ class TypedColumns:
         run), or ``None`` when a ``drop`` policy leaves it out."""
         values = []
         for column in self.columns:
-            text = row[column.index].strip()
+            text = row[column.index].strip(ASCII_SPACES)
             if text in self.missing:
                 policy = column.feature.missing
                 if policy == "drop":
@@ -254,7 +259,7 @@ class TypedColumns:
             UsageError: the fill is not a value of the column's type.
         """
         try:
-            return self._value(0, column, fill_text(column.fill).strip())
+            return self._value(0, column, fill_text(column.fill).strip(ASCII_SPACES))
         except DataError:
             kind = column.feature.type
             article = "an" if kind[0] in "aeiou" else "a"
