@@ -351,3 +351,69 @@ def test_plan_lists_each_feature_its_width_and_its_fill(tmp_path, call_main):
     # multi_hot over the training texts' 9 words + OOV: fewer than max_tokens (50)
     assert rows["notes"] == ["notes", "text", "10", "refuse"]
     assert rows["code_X_colour"] == ["code_X_colour", "cross", "8", "-"]
+
+
+LABEL_COLUMNS = """\
+kerapipe: 1
+seed: 4
+data:
+  source: {csv: {path: m.csv, label: [action, comedy, drama]}}
+  labels: multi_label
+  split: {validation: 0.2, test: 0.2}
+model:
+  layers:
+    - Dense: {units: 16, activation: relu}
+    - Dense: {units: 3}
+loss: binary_crossentropy
+optimizer: {name: adam, learning_rate: 0.02}
+train: {epochs: 12}
+"""
+
+
+def write_label_columns(path: Path, rows: int = 200, bad: str = "") -> None:
+    rng = np.random.default_rng(1)
+    lines = ["x1,x2,action,comedy,drama"]
+    for _ in range(rows):
+        x = rng.normal(size=2)
+        lines.append(f"{x[0]:.3f},{x[1]:.3f},{int(x[0] > 0)},{int(x[1] > 0)},"
+                     f"{int(x[0] + x[1] > 0)}")
+    if bad:
+        lines[3] = bad
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+
+
+def test_several_0_1_label_columns_are_a_multi_label_set(tmp_path, call_main):
+    write_label_columns(tmp_path / "m.csv")
+    (tmp_path / "p.yaml").write_text(LABEL_COLUMNS, "utf-8")
+    code, out, err = call_main("run", str(tmp_path / "p.yaml"), "--output",
+                               str(tmp_path / "runs"))
+    assert code == 0, err
+    (run,) = (tmp_path / "runs").iterdir()
+    record = json.loads((run / "run.json").read_text("utf-8"))
+    assert record["data"]["class_names"] == ["action", "comedy", "drama"]
+    assert record["data"]["feature_columns"] == ["x1", "x2"]  # the label columns are not
+    metrics = json.loads((run / "metrics.json").read_text("utf-8"))
+    assert metrics["test"]["accuracy"] >= 0.85  # per-label accuracy; chance is about 0.5
+    own = list(csv.DictReader((run / "predictions.csv").read_text("utf-8").splitlines()))
+    rows = list(csv.DictReader((tmp_path / "m.csv").read_text("utf-8").splitlines()))
+    for row in own:  # `true` is the set of the columns holding 1, on the row's line
+        cells = rows[int(row["input"]) - 2]
+        assert row["true"] == "|".join(n for n in ("action", "comedy", "drama")
+                                       if cells[n] == "1")
+
+
+def test_label_columns_hold_0_or_1_and_need_the_multi_label_kind(tmp_path, call_main):
+    write_label_columns(tmp_path / "m.csv", bad="0.1,0.2,1,yes,0")
+    (tmp_path / "p.yaml").write_text(LABEL_COLUMNS, "utf-8")
+    code, out, err = call_main("run", str(tmp_path / "p.yaml"), "--output",
+                               str(tmp_path / "runs"))
+    assert code == 3 and "m.csv, line 4, column 'comedy': 'yes'; with several label " \
+                         "columns (a multi-label set), each holds 0 or 1" in err
+    (issue,) = validate_text(LABEL_COLUMNS.replace("  labels: multi_label\n", ""),
+                             "p.yaml").errors
+    assert issue.format().startswith("p.yaml:4:31: error[not-applicable]: "
+                                     "data.source.csv.label: several label columns")
+    (issue,) = validate_text(LABEL_COLUMNS.replace("[action, comedy, drama]", "[action]"),
+                             "p.yaml").errors
+    assert issue.format().startswith("p.yaml:4:38: error[wrong-type]: "
+                                     "data.source.csv.label: a list of label columns")

@@ -23,7 +23,8 @@ def multi_hot_labels(raw: RawData, y: np.ndarray, y_test: Optional[np.ndarray],
     """Sets of labels as float32 multi-hot vectors ``(n, K)`` and the K names, sorted.
 
     From a CSV label column (each cell the labels with ``separator`` between them), a
-    string array of the same, or a 0/1 array ``(n, K)`` (its names ``0`` .. ``K-1``)."""
+    string array of the same, or a 0/1 array ``(n, K)`` (its names ``0`` .. ``K-1``, or
+    the CSV's label columns when ``data.source.csv.label`` lists several)."""
     texts = _label_texts(raw, y)
     if texts is None:  # an array of 0/1 vectors
         parts = [_multi_hot_array(raw, name, labels)
@@ -33,7 +34,8 @@ def multi_hot_labels(raw: RawData, y: np.ndarray, y_test: Optional[np.ndarray],
             raise DataError(f"{raw.where}: '{raw.names[3]}' holds vectors of "
                             f"{parts[1].shape[1]} labels, but '{raw.names[1]}' of {width}. "
                             "Both must have one column per label, in the same order.")
-        return parts[0], parts[1], [str(i) for i in range(width)], width
+        names = raw.class_names or [str(i) for i in range(width)]  # several CSV columns
+        return parts[0], parts[1], list(names), width
     sets = [_split_labels(text, separator) for text in texts]
     test_sets = None
     if y_test is not None:

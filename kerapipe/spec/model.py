@@ -352,6 +352,7 @@ class PipelineSpec:
             issues.extend(feature_issues(data.features, data.crosses, data.source,
                                          getattr(model, "inputs", None), data.preprocess))
             _check_text_steps(data, issues)
+            _check_label_columns(data, issues)
         _check_model_inputs(data, model, issues)
         _check_model_outputs(values.get("data"), values.get("model"), issues)
 
@@ -375,6 +376,21 @@ def _check_model_outputs(data: Optional[DataSpec], model: Optional[ModelSpec],
                                 f"output; this model has {len(heads)}. Use "
                                 "sparse_categorical_crossentropy on class indices instead.",
                                 at_key=True))
+
+
+def _check_label_columns(data: DataSpec, issues: list[Issue]) -> None:
+    """Several CSV label columns are one multi-label set: ``data.labels`` says so (the
+    kind is never inferred from the data)."""
+    csv = data.source.csv if data.source is not None else None
+    if csv is None or not isinstance(csv.label, list):
+        return
+    kind = data.labels.kind if data.labels is not None else None
+    if kind != "multi_label":
+        issues.append(Issue("not-applicable", ("data", "source", "csv", "label"), "several "
+                            "label columns (0/1, one per label) are a multi-label set: add "
+                            "`labels: multi_label` to data"
+                            + (f", not `{kind}`" if kind else "") + "; for one class per "
+                            "example, name one label column.", at_key=True))
 
 
 def _check_text_steps(data: DataSpec, issues: list[Issue]) -> None:

@@ -73,8 +73,12 @@ class CsvSource:
     """A CSV table with a header row: feature columns and one label column."""
 
     path: str = spec_field(doc="Path of the CSV file, relative to the pipeline file.")
-    label: str = spec_field(doc="Name of the label column; string labels become class "
-                            "indices in sorted order.")
+    label: Union[str, list[str]] = spec_field(
+        doc="Name of the label column; string labels become class indices in sorted order. "
+        "A list names several 0/1 columns, one per label: a multi-label set (`data.labels: "
+        "multi_label`), the columns' names its labels.", json_schema={"anyOf": [
+            {"type": "string"}, {"type": "array", "items": {"type": "string"},
+                                 "minItems": 2, "maxItems": 10000}]})
     features: Optional[list[str]] = spec_field(None, "Feature columns. Defaults to every "
                                                "column but the label.", min_items=1)
     delimiter: str = spec_field(",", "Field delimiter: one printable ASCII character or a "
@@ -102,12 +106,23 @@ class CsvSource:
                                 "the file the same way), e.g. ',', ';', '|' or '\\t'. "
                                 f"Received: delimiter={safe_repr(delimiter)}"))
         id_column, label = values.get("id_column"), values.get("label")
-        if isinstance(id_column, str) and id_column == label:
+        labels = label if isinstance(label, list) else [label]
+        if isinstance(label, list) and (len(label) < 2 or len(set(label)) != len(label)):
+            issues.append(Issue("wrong-type", path + ("label",), "a list of label columns "
+                                "names at least two different 0/1 columns (a multi-label "
+                                "set); for one label column, give its name. Received: "
+                                f"label={safe_repr(label)}"))
+        features = values.get("features")
+        if isinstance(label, list) and isinstance(features, list):
+            for name in sorted(set(features) & set(label)):
+                issues.append(Issue("not-applicable", path + ("features",), f"'{name}' is "
+                                    "a label column, so it cannot also be a feature. Remove "
+                                    "it from data.source.csv.features.", at_key=True))
+        if isinstance(id_column, str) and id_column in labels:
             issues.append(Issue("not-applicable", path + ("id_column",), "the id column "
                                 "names each row, so it cannot also be the label. Name another "
                                 f"column, or remove id_column. Received: id_column="
                                 f"{safe_repr(id_column)}"))
-        features = values.get("features")
         if isinstance(id_column, str) and isinstance(features, list) and id_column in features:
             issues.append(Issue("not-applicable", path + ("id_column",), "the id column is "
                                 "never a feature: remove it from data.source.csv.features, or "

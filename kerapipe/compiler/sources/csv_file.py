@@ -201,7 +201,8 @@ def load_csv(source: CsvSource, base: str, features: Any = None) -> tuple[RawDat
     typed: Optional[TypedColumns] = None
     with open_csv(path, where, delimiter) as (reader, lines):
         header = read_header(reader, where)
-        label_index, feature_indices = _csv_columns(where, header, source)
+        label_indices, feature_indices = _csv_columns(where, header, source)
+        label_index = label_indices[0]
         if features is not None:
             typed = TypedColumns(features, column_positions(where, header),
                                  source.missing_values, where)
@@ -223,7 +224,8 @@ def load_csv(source: CsvSource, base: str, features: Any = None) -> tuple[RawDat
                 if not typed.check_row(line, row, header):
                     continue
             kept.append(data_row)
-            label = row[label_index].strip()
+            label = (row[label_index].strip() if len(label_indices) == 1 else
+                     _label_set(where, line, row, header, label_indices))
             if not label:
                 raise DataError(f"{where}, line {line}, column '{header[label_index]}': an "
                                 "empty label. Every row needs a label.")
@@ -252,7 +254,13 @@ def load_csv(source: CsvSource, base: str, features: Any = None) -> tuple[RawDat
     stream = CsvStream(path, delimiter, tuple(feature_indices), rows, len(header), quoted,
                        typed)
     codes = np.frombuffer(label_codes, dtype=label_codes.typecode).astype(np.int64)
-    raw.y = csv_labels(list(distinct), codes, raw)
+    if len(label_indices) == 1:
+        raw.y = csv_labels(list(distinct), codes, raw)
+    else:  # several 0/1 columns: a multi-hot label set, the columns' names its labels
+        sets = np.array([[int(c) for c in key] for key in distinct], dtype=np.int64)
+        raw.y = sets[codes] if len(codes) else np.zeros((0, len(label_indices)), np.int64)
+        raw.class_names = [header[i] for i in label_indices]
+        raw.names = ("x", "+".join(raw.class_names), "", "")
     scan = scan_file(path, where, find_lone_cr=True)
     raw.fingerprint = scan.sha256
     if scan.lone_cr:
@@ -562,7 +570,26 @@ def _id_index(where: str, header: list[str], source: CsvSource) -> Optional[int]
     return header.index(source.id_column)
 
 
-def _csv_columns(where: str, header: list[str], source: CsvSource) -> tuple[int, list[int]]:
+def _label_set(where: str, line: int, row: list[str], header: list[str],
+               indices: list[int]) -> str:
+    """The 0/1 cells of several label columns as one text (``"011"``), each checked."""
+    cells = [row[i].strip() for i in indices]
+    for index, cell in zip(indices, cells):
+        if cell not in ("0", "1"):
+            raise DataError(f"{where}, line {line}, column '{header[index]}': {show(cell)}; "
+                            "with several label columns (a multi-label set), each holds 0 or "
+                            "1 (1: the example has that label).")
+    return "".join(cells)
+
+
+def _label_columns(source: CsvSource) -> list[str]:
+    """``data.source.csv.label``: one column, or several 0/1 columns (a label set)."""
+    return [source.label] if isinstance(source.label, str) else list(source.label)
+
+
+def _csv_columns(where: str, header: list[str], source: CsvSource
+                 ) -> tuple[list[int], list[int]]:
+    """The label columns' positions and the feature columns' (in the model's order)."""
     position = column_positions(where, header)
     listing = _listing(header)
     looks_like_data = all(looks_numeric(name) for name in header if name)
@@ -570,31 +597,33 @@ def _csv_columns(where: str, header: list[str], source: CsvSource) -> tuple[int,
                  if looks_like_data else "")
     # did-you-mean compares with every column: bounded, it costs seconds at 100,000
     candidates = header if len(header) <= 10_000 else ()
-    if source.label not in position:
-        raise DataError(f"{where}: no label column '{source.label}'."
-                        f"{did_you_mean(source.label, candidates)} Columns: {listing}."
-                        f"{no_header}{_delimiter_hint(header, source.delimiter)} Set "
-                        "data.source.csv.label to one of them.")
-    label_index = position[source.label]
+    labels = _label_columns(source)
+    for label in labels:
+        if label not in position:
+            raise DataError(f"{where}: no label column '{label}'."
+                            f"{did_you_mean(label, candidates)} Columns: {listing}."
+                            f"{no_header}{_delimiter_hint(header, source.delimiter)} Set "
+                            "data.source.csv.label to one of them.")
+    label_indices = [position[label] for label in labels]
     if source.features is None:
         id_index = position.get(source.id_column) if source.id_column is not None else None
-        features = [i for i in range(len(header)) if i not in (label_index, id_index)]
+        features = [i for i in range(len(header)) if i not in (*label_indices, id_index)]
         if not features:
             raise DataError(f"{where}: no feature columns: the header has only the label "
-                            f"column '{source.label}'. A CSV source needs at least one column "
+                            f"column '{labels[0]}'. A CSV source needs at least one column "
                             "of numbers beside the label.")
-        return label_index, features
+        return label_indices, features
     indices = []
     for name in source.features:
         if name not in position:
             raise DataError(f"{where}: no feature column '{name}'."
                             f"{did_you_mean(name, candidates)} Columns: {listing}. Fix "
                             "data.source.csv.features.")
-        if name == source.label:
+        if name in labels:
             raise DataError(f"{where}: column '{name}' is the label, so it cannot also be a "
                             "feature. Remove it from data.source.csv.features.")
         indices.append(position[name])
     if not indices:
         raise DataError(f"{where}: no feature columns: data.source.csv.features is empty. "
                         "Name at least one column of numbers.")
-    return label_index, indices
+    return label_indices, indices
