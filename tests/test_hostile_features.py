@@ -59,6 +59,11 @@ def formatted_errors(text: str) -> list[str]:
     ("colour: {string_categorical: {max_tokens: 3, num_oov_indices: 3}}",
      "p.yaml:7:47: error[out-of-range]: data.features.colour.string_categorical.max_tokens: "
      "string_categorical's max_tokens counts its 3 out-of-vocabulary indices too"),
+    ("size2: {float_rescaled: {scale: .inf}}",
+     "p.yaml:7:37: error[wrong-type]: data.features.size2.float_rescaled.scale: "
+     "float_rescaled's scale is a finite number"),
+    ("size2: {float_rescaled: {offset: .nan}}",
+     "p.yaml:7:38: error[wrong-type]: data.features.size2.float_rescaled.offset"),
     ("colour: {string_categorical: {num_oov_indices: 0}}",
      "p.yaml:7:52: error[out-of-range]: data.features.colour.string_categorical."
      "num_oov_indices: string_categorical needs at least one out-of-vocabulary index"),
@@ -406,6 +411,27 @@ def test_a_text_column_with_no_token_in_training_exits_3(tmp_path, call_main, te
     code, out, err = call_main("run", str(path), "--output", str(tmp_path / "runs"))
     assert code == 3 and "Traceback" not in err
     assert "text feature 'notes': its training split holds no token once standardized" in err
+
+
+def test_plan_and_deep_validate_of_a_typed_pipeline(tmp_path, call_main):
+    """plan adapts the features (counting the dropped rows and showing each fill);
+    validate --deep cannot build a model whose input size the data decides, and says so
+    without failing."""
+    lines = [HEADER] + [",".join("NA" if (j == 1 and i % 6 == 1) or (j == 3 and i % 5 == 2)
+                                 else field for j, field in enumerate(line.split(",")))
+                        for i, line in enumerate(table_lines()[1:])]
+    path = write_case(tmp_path, lines, pipeline(
+        "size: {float_normalized: {}, missing: drop}\n"
+        "colour: {string_categorical: {}, missing: mode}\n"
+        "notes: {text: {max_tokens: 20, output_mode: tf_idf}}",
+        source=', missing_values: ["", NA]'))
+    code, out, err = call_main("plan", str(path))
+    assert code == 0, err
+    assert "(50 examples, 3 features, 10 rows dropped for missing values, streamed)" in out
+    assert "mode ('red')" in out or "mode ('blue')" in out, out
+    code, out, err = call_main("validate", "--deep", str(path))
+    assert code == 0 and "Traceback" not in err
+    assert "deep-skipped" in out + err
 
 
 # --- runs: train one epoch, then predict on the raw CSV ---------------------------------

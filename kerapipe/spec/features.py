@@ -284,9 +284,11 @@ def _check_text_arguments(kwargs: dict, path: Path, issues: list[Issue]) -> None
 
 def _argument_problem(rule: Any, value: Any) -> Optional[str]:
     """Why ``value`` does not fit an argument's rule, or ``None``."""
-    if rule == "number":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return None if ok else "a number"
+    if rule == "number":  # float_rescaled's scale and offset: an inf or NaN makes every
+        # value of the feature inf or NaN, and the loss with it
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and abs(value) < 3.4e38
+        return None if ok else "a finite number (within float32's range)"
     if rule == "numbers":
         ok = isinstance(value, list) and value and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) \
