@@ -72,7 +72,9 @@ def formatted_errors(text: str) -> list[str]:
      "bin_boundaries: float_discretized takes `num_bins`"),
     ("size2: {float_discretized: {bin_boundaries: [6.0, 5.0]}}",
      "p.yaml:7:49: error[wrong-type]: data.features.size2.float_discretized.bin_boundaries: "
-     "float_discretized's bin_boundaries is a list of increasing numbers"),
+     "float_discretized's bin_boundaries is a list of increasing finite numbers"),
+    ("size2: {float_discretized: {bin_boundaries: [1.0, .inf]}}",
+     "p.yaml:7:49: error[wrong-type]: data.features.size2.float_discretized.bin_boundaries"),
     ("notes: {text: {max_tokens: 1, output_mode: multi_hot}}",
      "p.yaml:7:32: error[wrong-type]: data.features.notes.text.max_tokens: text's "
      "max_tokens is a whole number from 2"),

@@ -291,13 +291,14 @@ def _argument_problem(rule: Any, value: Any) -> Optional[str]:
         return None if ok else "a finite number (within float32's range)"
     if rule == "numbers":
         ok = isinstance(value, list) and value and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) \
-            and all(a < b for a, b in zip(value, value[1:]))
-        return None if ok else "a list of increasing numbers"
+            isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 3.4e38
+            for v in value) and all(a < b for a, b in zip(value, value[1:]))
+        return None if ok else "a list of increasing finite numbers"
     if rule == "numbers_any":
         ok = isinstance(value, list) and value and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-        return None if ok else "a list of numbers"
+            isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 3.4e38
+            for v in value)
+        return None if ok else "a list of finite numbers"
     if rule == "boolean":
         return None if isinstance(value, bool) else "true or false"
     if rule == "tokens":
