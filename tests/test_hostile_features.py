@@ -86,6 +86,9 @@ def formatted_errors(text: str) -> list[str]:
     ("notes: {text: {standardize: lower_strip, output_mode: count}}",
      "p.yaml:7:33: error[wrong-type]: data.features.notes.text.standardize: text's "
      "standardize is one of null, lower_and_strip_punctuation"),
+    ("notes: {text: {split: null, output_mode: multi_hot}}",
+     "p.yaml:7:20: error[not-applicable]: data.features.notes.text.split: a text feature is "
+     "one string per example"),
     ("notes: {text: {split: comma, output_mode: count}}",
      "p.yaml:7:27: error[wrong-type]: data.features.notes.text.split"),
     ("notes: {text: {output_mode: one_hot}}",
@@ -615,6 +618,15 @@ def test_a_damaged_fill_in_run_json_is_no_bad_cell(tmp_path, call_main):
         code, out, err = call_main("predict", str(run), str(tmp_path / "t.csv"))
         assert code == 2 and "Traceback" not in err
         assert expected in err, err
+
+
+def test_a_text_feature_with_its_vocabulary_is_not_adapted(tmp_path, call_main):
+    path = write_case(tmp_path, table_lines(), pipeline(
+        "size: float\nnotes: {text: {vocabulary: [sunny, rain], output_mode: multi_hot}}"))
+    run = run_once(call_main, path)
+    code, out, err = call_main("predict", str(run), str(tmp_path / "t.csv"))
+    assert code == 0, err
+    assert_parity(run, out)
 
 
 def test_a_keras_refusal_of_a_feature_names_the_feature(tmp_path, call_main):

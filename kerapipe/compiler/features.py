@@ -173,7 +173,10 @@ class FeatureEncoding:
             names = [f.name for f in self.features if not f.is_text]
             _skip_given_boundaries(self.space, self.features)
             self.space.adapt(columns.map(lambda x: {n: x[n] for n in names}))
+        given = {f.name for f in self.features if f.is_text and "vocabulary" in f.kwargs}
         for name, layer in self.texts.items():
+            if name in given:
+                continue  # Keras refuses to adapt a layer given its vocabulary
             try:
                 layer.adapt(columns.map(lambda x, n=name: x[n]))
             except Exception:  # tf_idf fails in adapt on an empty vocabulary

@@ -209,7 +209,7 @@ _TEXT_MODES = ("int", "multi_hot", "count", "tf_idf")
 TEXT_ARGUMENTS: dict[str, Any] = {
     "max_tokens": ("integer", 2, MAX_BINS),
     "standardize": (None, "lower_and_strip_punctuation", "lower", "strip_punctuation"),
-    "split": (None, "whitespace", "character"),
+    "split": ("whitespace", "character"),
     "ngrams": "ngrams",
     "output_mode": _TEXT_MODES,
     "output_sequence_length": ("integer", 1, 1_000_000),
@@ -244,7 +244,15 @@ def _check_text_arguments(kwargs: dict, path: Path, issues: list[Issue]) -> None
             continue
         if arg == "vocabulary" and isinstance(value, str):
             continue  # vocabulary_issues says why a string is refused
-        if value is None and arg in ("max_tokens", "standardize", "split", "ngrams",
+        if value is None and arg == "split":
+            issues.append(Issue("not-applicable", path + (arg,), "a text feature is one "
+                                "string per example, which TextVectorization splits into "
+                                "tokens; with `split: null` the whole text would be one "
+                                "token. Use string_categorical for a column whose value is "
+                                "one category, or split: whitespace (the default) or "
+                                "character.", at_key=True))
+            continue
+        if value is None and arg in ("max_tokens", "standardize", "ngrams",
                                      "output_sequence_length"):
             continue  # Keras's default: no limit, no standardizing or splitting, ...
         problem = _argument_problem(rule, value)
