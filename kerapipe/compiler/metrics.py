@@ -50,6 +50,9 @@ class MetricInputsAdapter(keras.metrics.Metric):
         if isinstance(metric, dict):  # from_config
             metric = keras.saving.deserialize_keras_object(metric)
         super().__init__(name=name or metric.name, dtype=dtype or metric.dtype)
+        # Which way is better (`up` for accuracy): Keras's EarlyStopping and
+        # ModelCheckpoint read it to resolve `mode: auto` (`val_accuracy`: max)
+        self._direction = getattr(metric, "_direction", None)
         self.metric = metric
         self.activation = activation
         self.two_columns = two_columns
