@@ -119,6 +119,9 @@ def formatted_errors(text: str) -> list[str]:
     ("notes: {text: {output_mode: multi_hot, output_sequence_length: 9}}",
      "p.yaml:7:44: error[not-applicable]: data.features.notes.text.output_sequence_length: "
      "output_sequence_length pads token ids"),
+    ("notes: {text: {vocabulary: [a, b], output_mode: tf_idf}}",
+     "p.yaml:7:19: error[missing-argument]: data.features.notes.text: a tf_idf text "
+     "feature given its vocabulary needs `idf_weights` too"),
     ("notes: {text: {idf_weights: [1.0], output_mode: tf_idf}}",
      "p.yaml:7:20: error[not-applicable]: data.features.notes.text.idf_weights"),
     ("code: {integer_categorical: {}, missing: {fill: 1e10}}",

@@ -284,6 +284,11 @@ def _check_text_arguments(kwargs: dict, path: Path, issues: list[Issue]) -> None
                             "pad_to_max_tokens pads a multi_hot, count or tf_idf vector to "
                             "`max_tokens` entries, so it needs max_tokens and one of those "
                             "output modes.", at_key=True))
+    if mode == "tf_idf" and "vocabulary" in kwargs and "idf_weights" not in kwargs:
+        issues.append(Issue("missing-argument", path, "a tf_idf text feature given its "
+                            "vocabulary needs `idf_weights` too, one per token (adapting "
+                            "learns both); or leave both out to adapt them on the training "
+                            "split."))
     if "idf_weights" in kwargs and (mode != "tf_idf" or "vocabulary" not in kwargs):
         issues.append(Issue("not-applicable", path + ("idf_weights",), "idf_weights go with "
                             "a given vocabulary and `output_mode: tf_idf` (adapting learns "
