@@ -22,10 +22,10 @@ import keras
 import tensorflow as tf
 
 from kerapipe.compiler.build import keras_guard
+from kerapipe.compiler.sources.csv_typed import INTEGER_OOV_TOKEN
 from kerapipe.errors import DataError, SpecError
 from kerapipe.spec.features import LAYER_NAME, TABULAR_INPUT, FeatureSpec
 from kerapipe.spec.issues import Issue
-from kerapipe.compiler.sources.csv_typed import INTEGER_OOV_TOKEN
 from kerapipe.spec.model import PipelineSpec
 
 # What each kind of cell becomes in the raw input (``FeatureSpec.holds``): FeatureSpace's
