@@ -461,3 +461,24 @@ def test_the_multi_label_example_beats_the_majority_of_each_label():
     majority = float(np.mean(np.maximum(y.mean(axis=0), 1 - y.mean(axis=0))))
     assert accuracy > majority + 0.15
     assert compiled.predict().shape == y.shape
+
+
+def test_more_output_units_than_named_classes_is_refused_at_units(tmp_path, call_main):
+    """Named classes say exactly how many there are: a unit for no class is a mistake
+    (the issue's "19 genres found, the output has 20 units"); class indices are not held
+    to it (a file may lack the last classes)."""
+    rows = ["a,b,label"] + [f"{i % 7},{i % 3},{['x', 'y', 'z'][i % 3]}" for i in range(30)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n", "utf-8")
+    text = ("kerapipe: 1\ndata:\n  source: {csv: {path: t.csv, label: label}}\nmodel:\n"
+            "  layers:\n    - Dense: {units: 4}\ntrain: {epochs: 1}\n")
+    (tmp_path / "p.yaml").write_text(text, "utf-8")
+    code, out, err = call_main("run", str(tmp_path / "p.yaml"), "--output",
+                               str(tmp_path / "runs"))
+    assert code == 2
+    assert ("p.yaml:6:22: error[class-count-mismatch]: model.layers[0].Dense.units: the "
+            "labels hold 3 classes (x, y, z), but the output layer has 4 units") in err
+    numbered = "\n".join(["a,b,label"] + [f"{i % 7},{i % 3},{i % 3}" for i in range(30)])
+    (tmp_path / "t.csv").write_text(numbered + "\n", "utf-8")
+    code, out, err = call_main("run", str(tmp_path / "p.yaml"), "--output",
+                               str(tmp_path / "runs"))
+    assert code == 0, err

@@ -253,3 +253,13 @@ def _check_labels_fit_model(spec: PipelineSpec, data: LoadedData, model: keras.M
         raise DataError(f"{data.description}: labels go up to {classes - 1} ({classes} "
                         f"classes), but the model outputs {units} value(s) per example "
                         f"({where}). Set the output layer's units to {classes}.")
+    names = list(data.class_names or [])
+    if units > classes and names != [str(i) for i in range(classes)]:
+        # named classes (text labels, folders): the data says exactly how many there are;
+        # class indices may leave the last classes out of a file, so they are not held to it
+        found = output_layer(spec)
+        path = found.path + (found.layer.name, "units") if found else ("model",)
+        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        raise SpecError([Issue("class-count-mismatch", path, f"the labels hold {classes} "
+                               f"classes ({shown}), but the output layer has {units} units, "
+                               f"{units - classes} of them for no class. Set units: {classes}.")])
