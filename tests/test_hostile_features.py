@@ -666,7 +666,7 @@ def test_refuse_in_predict_names_the_line_and_column(tmp_path, call_main):
     assert "in.csv, line 5, column 'colour': an empty cell, a missing value" in err
 
 
-# --- found elsewhere (not this review's files): the failing case, kept as xfail ---------
+# --- the Python API's typed columns, long text cells --------------------------------
 
 @pytest.fixture(scope="module")
 def compiled_table(tmp_path_factory):
@@ -687,11 +687,6 @@ def test_the_python_api_predicts_a_dict_of_arrays_or_lists(compiled_table):
     assert compiled_table.predict(lists).shape == (2,)
 
 
-@pytest.mark.xfail(strict=True, reason="compiler/datasets.py array_features passes each "
-                   "column as given: after a call with (n,) columns, Keras's traced predict "
-                   "function is relaxed to an unknown shape and the documented (n, 1) "
-                   "columns fail with ValueError 'as_list() is not defined on an unknown "
-                   "TensorShape'")
 def test_the_python_api_takes_the_documented_column_shapes_after_others(compiled_table):
     compiled_table.predict({"size": [5.0], "code": [0], "colour": ["red"],
                             "notes": ["sunny"]})
@@ -700,28 +695,18 @@ def test_the_python_api_takes_the_documented_column_shapes_after_others(compiled
     assert compiled_table.predict(x).shape == (2,)
 
 
-@pytest.mark.xfail(strict=True, reason="compiler/datasets.py array_features: a string "
-                   "array for an integer_categorical column reaches tf.cast, which raises "
-                   "tf.errors.UnimplementedError, not a DataError naming the column")
 def test_the_python_api_names_a_column_of_the_wrong_kind(compiled_table):
     with pytest.raises(DataError, match="code"):
         compiled_table.predict({"size": np.array([5.0]), "code": np.array(["x"]),
                                 "colour": np.array(["red"]), "notes": np.array(["sunny"])})
 
 
-@pytest.mark.xfail(strict=True, reason="compiler/datasets.py array_features: a dict without "
-                   "a feature's column reaches Keras, which raises a bare ValueError "
-                   "('Missing data for input \"code\"'), not a kerapipe DataError")
 def test_the_python_api_names_a_missing_column(compiled_table):
     with pytest.raises(DataError, match="code"):
         compiled_table.predict({"size": np.array([5.0]), "colour": np.array(["red"]),
                                 "notes": np.array(["sunny"])})
 
 
-@pytest.mark.xfail(strict=True, reason="compiler/sources/csv_file.py: Python's csv module "
-                   "refuses a cell over 131,072 characters ('not a readable CSV file (field "
-                   "larger than field limit (131072))'), without the line, though a text "
-                   "folder takes 4 MiB a file")
 def test_a_long_text_cell_is_read_or_named_by_its_line(tmp_path, call_main):
     lines = table_lines()
     fields = lines[5].split(",")

@@ -417,3 +417,12 @@ def test_label_columns_hold_0_or_1_and_need_the_multi_label_kind(tmp_path, call_
                              "p.yaml").errors
     assert issue.format().startswith("p.yaml:4:38: error[wrong-type]: "
                                      "data.source.csv.label: a list of label columns")
+
+
+def test_a_missing_token_in_the_label_column_is_refused_not_a_class(tmp_path, call_main):
+    write_table(tmp_path / "t.csv", rows=40, extra_rows="r99,5.0,1,red,sunny,NA\n")
+    (tmp_path / "p.yaml").write_text(PIPELINE % {"epochs": 1}, "utf-8")
+    code, out, err = call_main("run", str(tmp_path / "p.yaml"), "--output",
+                               str(tmp_path / "runs"))
+    assert code == 3
+    assert "t.csv, line 42, column 'label': 'NA', a missing value" in err

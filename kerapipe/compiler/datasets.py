@@ -102,11 +102,58 @@ def split_features(split: Split, data: LoadedData, spec: PipelineSpec,
 
 def array_features(x: np.ndarray, spec: PipelineSpec, batch_size: int) -> tf.data.Dataset:
     """Raw features given as an array (already decoded images, padded sequences, ...), or
-    for a model of several inputs a dict of one array per input."""
+    for a model of several inputs a dict of one array per input; for typed features
+    (``data.features``) a dict of one column per feature (``typed_columns``)."""
+    if spec.data.features is not None:
+        x = typed_columns(x, spec)
     dtype = input_dtype(spec)
     return (tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
             .map(lambda v: cast_features(v, dtype), num_parallel_calls=AUTOTUNE)
             .prefetch(AUTOTUNE))
+
+
+def typed_columns(x, spec: PipelineSpec) -> dict:
+    """Raw columns given to the Python API for typed features, as the model takes them:
+    one per feature by name (lists or arrays, ``(n,)`` or ``(n, 1)``), each in its raw
+    dtype and shaped as ``FeatureSpec.input_shape``; other keys are passed over.
+
+    Raises:
+        DataError: ``x`` is no dict, a feature's column is missing, of another length, or
+            does not convert to the feature's kind of value.
+    """
+    from kerapipe.compiler.features import raw_dtype
+    from kerapipe.errors import DataError
+
+    features = list(spec.data.features)
+    if not isinstance(x, dict):
+        raise DataError("this pipeline's model takes typed columns: give a dict of one "
+                        "array per feature, by name ("
+                        + ", ".join(f.name for f in features) + ").")
+    missing = [f.name for f in features if f.name not in x]
+    if missing:
+        raise DataError(f"no column {', '.join(repr(m) for m in missing)} among the inputs; "
+                        "the model takes one array per feature of data.features: "
+                        + ", ".join(f.name for f in features) + ".")
+    out, length = {}, None
+    for feature in features:
+        wanted = raw_dtype(feature)
+        try:
+            column = np.asarray(x[feature.name], dtype=object if wanted == "string" else wanted)
+        except (TypeError, ValueError) as err:
+            raise DataError(f"column '{feature.name}' ({feature.type}) holds values that "
+                            f"are not {'strings' if wanted == 'string' else 'numbers'} "
+                            f"({err}).") from err
+        if wanted == "string" and not all(isinstance(v, (str, bytes)) for v in column.flat):
+            raise DataError(f"column '{feature.name}' ({feature.type}) holds values that "
+                            "are not strings.")
+        column = column.reshape((-1, *feature.input_shape))
+        if length is not None and len(column) != length:
+            raise DataError(f"column '{feature.name}' holds {len(column)} values, but the "
+                            f"columns before it {length}; give every column one value per "
+                            "example.")
+        length = len(column)
+        out[feature.name] = column
+    return out
 
 
 def cast_features(x, dtype: Optional[str]):

@@ -72,6 +72,8 @@ def open_csv(path: str, where: str, delimiter: str) -> Iterator[tuple[Any, LastL
         The reader, and the ``LastLine`` it reads through (the text of the last line).
     """
     last = LastLine()
+    # A cell may be as long as a line (a text column); the csv module's default is 128 KiB
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_LINE_CHARS))
     try:
         with open(open_regular_file(path, where), newline="", encoding="utf-8-sig") as handle:
             yield csv.reader(csv_lines(handle, where, last), delimiter=delimiter), last
@@ -197,6 +199,7 @@ def load_csv(source: CsvSource, base: str, features: Any = None) -> tuple[RawDat
     distinct: dict[str, int] = {}
     id_values: list[str] = []
     kept = array("l")  # the data rows that are examples (typed features may drop some)
+    missing_labels = {token.strip() for token in source.missing_values} - {""}
     quoted = False
     typed: Optional[TypedColumns] = None
     with open_csv(path, where, delimiter) as (reader, lines):
@@ -229,6 +232,11 @@ def load_csv(source: CsvSource, base: str, features: Any = None) -> tuple[RawDat
             if not label:
                 raise DataError(f"{where}, line {line}, column '{header[label_index]}': an "
                                 "empty label. Every row needs a label.")
+            if label in missing_labels:  # `NA` would otherwise become a class of its own
+                raise DataError(f"{where}, line {line}, column '{header[label_index]}': "
+                                f"{show(label)}, a missing value (data.source.csv."
+                                "missing_values). Every row needs a label: remove the row "
+                                "or give it its label.")
             label_codes.append(distinct.setdefault(label, len(distinct)))
             line_numbers.append(line)
             if id_index is not None:
