@@ -247,7 +247,7 @@ def test_plan_says_the_kind_whether_it_was_inferred_and_what_the_split_does(tmp_
     assert ("labels: multi_label (declared in data.labels); 3 labels, multi-hot; predicted "
             "above 0.5; splits shuffled, not stratified") in plan
     plan = format_plan(compile_text(tmp_path, spec_text("", "sparse_categorical_crossentropy",
-                                                        "{Dense: {units: 7}}")))
+                                                        "{Dense: {units: 3}}")))
     assert ("labels: classes (inferred from the data's class names); 3 classes; splits "
             "stratified by class") in plan
 
