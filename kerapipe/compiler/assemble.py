@@ -10,6 +10,7 @@ a ``SpecError`` at the key that caused it. It trains nothing and writes nothing;
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import secrets
 import weakref
@@ -128,7 +129,7 @@ def build_compiled_model(spec: PipelineSpec, data: LoadedData, custom: dict[str,
     if mismatch is not None:
         raise SpecError([mismatch])
     loss = build_loss(spec, custom)
-    optimizer = build_optimizer(spec.optimizer)
+    optimizer = build_optimizer(spec.optimizer, steps_per_epoch(spec, data))
     exercise_optimizer(spec.optimizer)
     measured, units = loaded_run_labels(spec, data.num_classes, tuple(model.output_shape[1:]))
     refuse_unmeasurable_metrics(spec, measured)
@@ -167,12 +168,18 @@ def _compile_outputs(spec: PipelineSpec, data: LoadedData, model: keras.Model,
         metrics[head.name] = [build_metric(m, head.metric_path(i), labels, units)
                               for i, m in enumerate(head.metrics)]
         weights[head.name] = head.weight
-    optimizer = build_optimizer(spec.optimizer)
+    optimizer = build_optimizer(spec.optimizer, steps_per_epoch(spec, data))
     exercise_optimizer(spec.optimizer)
     with keras_guard("keras-arguments", ("train",), "Keras refused to compile the model"):
         model.compile(loss=losses, optimizer=optimizer, metrics=metrics, loss_weights=weights,
                       steps_per_execution=spec.train.steps_per_execution,
                       jit_compile=spec.train.jit_compile)
+
+
+def steps_per_epoch(spec: PipelineSpec, data: LoadedData) -> int:
+    """Optimizer steps in one epoch: the training split's batches (a schedule's counts
+    written in epochs are converted with it)."""
+    return max(1, math.ceil(len(data.train) / spec.data.batch_size))
 
 
 def _check_output_classes(data: LoadedData, head: Any, classes: Optional[int],

@@ -132,21 +132,25 @@ def build_output_loss(loss: LossSpec, activation: str, path: tuple = ("loss",),
         return getattr(keras.losses, entry.name)(**kwargs)
 
 
-def build_learning_rate(rate: Any) -> Any:
-    """A number, or the schedule, evaluated once at step 0 (where some schedules fail)."""
+def build_learning_rate(rate: Any, steps_per_epoch: int = 1) -> Any:
+    """A number, or the schedule, evaluated once at step 0 (where some schedules fail);
+    its counts written in epochs become steps (``steps_per_epoch``: the training split's
+    batches; 1 where no data is read, as ``validate --deep`` checks)."""
     if not isinstance(rate, ScheduleSpec):
         return rate
     path = ("optimizer", "learning_rate", rate.name)
     with keras_guard("keras-arguments", path, f"Keras refused the {rate.name} schedule"):
-        schedule = getattr(keras.optimizers.schedules, rate.name)(**rate.kwargs)
+        schedule = getattr(keras.optimizers.schedules, rate.name)(
+            **rate.in_steps(steps_per_epoch))
     with keras_guard("keras-arguments", path, f"the {rate.name} schedule fails at step 0"):
         float(schedule(0))
     return schedule
 
 
-def build_optimizer(spec: OptimizerSpec) -> keras.optimizers.Optimizer:
+def build_optimizer(spec: OptimizerSpec, steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
+    """The optimizer; ``steps_per_epoch`` converts a schedule's counts in epochs."""
     entry = load_catalog().optimizers.get(spec.name)
-    learning_rate = build_learning_rate(spec.learning_rate)
+    learning_rate = build_learning_rate(spec.learning_rate, steps_per_epoch)
     with keras_guard("keras-arguments", ("optimizer",), f"Keras refused the {entry.name} "
                      "optimizer"):
         return getattr(keras.optimizers, entry.name)(learning_rate=learning_rate,

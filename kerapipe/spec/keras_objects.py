@@ -195,9 +195,43 @@ class LayerSpec(_NamedKerasObject, family="layers", noun="layer"):
         return schema
 
 
+# The schedule arguments that count optimizer steps (one a batch); each may be written in
+# epochs instead, `decay_steps: {epochs: 10}`, converted once the steps per epoch are known
+# (``ScheduleSpec.in_steps``). `boundaries` (PiecewiseConstantDecay) is a list of them.
+STEP_ARGUMENTS = ("decay_steps", "first_decay_steps", "warmup_steps", "boundaries")
+MAX_SCHEDULE_EPOCHS = 1_000_000
+
+
+def _epochs_value(value: Any) -> bool:
+    return isinstance(value, dict) and list(value) == ["epochs"]
+
+
+def _check_epoch_counts(kwargs: dict, path: Path, issues: list[Issue]) -> None:
+    """``{epochs: N}`` stands only for a step count (``STEP_ARGUMENTS``), N a number > 0."""
+    for key, value in kwargs.items():
+        values = value if isinstance(value, list) and key == "boundaries" else [value]
+        for position, item in enumerate(values):
+            if not isinstance(item, dict) or "epochs" not in item:
+                continue
+            at = path + ((key, position) if isinstance(value, list) else (key,))
+            if key not in STEP_ARGUMENTS:
+                issues.append(Issue("not-applicable", at, f"`{{epochs: N}}` stands for a count "
+                                    f"of optimizer steps ({', '.join(STEP_ARGUMENTS)}); "
+                                    f"{key} is not one. Received: {key}={safe_repr(value)}"))
+                continue
+            count = item.get("epochs")
+            if not _epochs_value(item) or isinstance(count, bool) or not isinstance(
+                    count, (int, float)) or not 0 < count <= MAX_SCHEDULE_EPOCHS:
+                issues.append(Issue("wrong-type", at, f"a step count in epochs is "
+                                    f"`{{epochs: N}}`, N a number above 0 (at most "
+                                    f"{MAX_SCHEDULE_EPOCHS:,}), e.g. `{key}: {{epochs: 10}}`. "
+                                    f"Received: {safe_repr(item)}"))
+
+
 @dataclass(frozen=True)
 class ScheduleSpec(_NamedKerasObject, family="schedules", noun="schedule"):
-    """A learning-rate schedule from keras.optimizers.schedules: `ExponentialDecay: {...}`."""
+    """A learning-rate schedule from keras.optimizers.schedules: `ExponentialDecay: {...}`;
+    its step counts may be written in epochs (`decay_steps: {epochs: 10}`)."""
 
     @classmethod
     def from_yaml(cls, value: Any, path: Path, issues: list[Issue]) -> "ScheduleSpec | None":
@@ -207,7 +241,29 @@ class ScheduleSpec(_NamedKerasObject, family="schedules", noun="schedule"):
                                 f"0.001, decay_steps: 1000, decay_rate: 0.9}}`. Received: {safe_repr(value)}"))
             return None
         (name, kwargs), = value.items()
-        return cls.checked(name, kwargs, path, issues)
+        schedule = cls.checked(name, kwargs, path, issues)
+        if schedule is not None:
+            before = len(issues)
+            _check_epoch_counts(schedule.kwargs, path + (name,), issues)
+            if len(issues) > before:
+                return None
+        return schedule
+
+    def in_steps(self, steps_per_epoch: int) -> dict:
+        """The Keras arguments, each count written in epochs turned into optimizer steps
+        (``round(epochs * steps_per_epoch)``, at least 1)."""
+        def steps(value: Any) -> Any:
+            if _epochs_value(value):
+                return max(1, round(float(value["epochs"]) * steps_per_epoch))
+            return value
+
+        kwargs = dict(self.kwargs)
+        for key in STEP_ARGUMENTS:
+            if key in kwargs:
+                value = kwargs[key]
+                kwargs[key] = [steps(v) for v in value] if isinstance(value, list) else steps(value)
+        return kwargs
+
 
     @staticmethod
     def json_schema() -> dict:

@@ -233,7 +233,8 @@ class OptimizerSpec(_NameAndArguments):
 
     name: str = spec_field("adam", "Keras optimizer name, e.g. `adam`, `sgd`, `adamw`.")
     learning_rate: Union[float, ScheduleSpec] = spec_field(
-        0.001, "A number, or a schedule such as `{ExponentialDecay: {...}}`.", gt=0)
+        0.001, "A number, or a schedule such as `{ExponentialDecay: {...}}`; a schedule's "
+        "step counts may be written in epochs, `decay_steps: {epochs: 10}`.", gt=0)
     kwargs: dict = spec_field({}, "Other keyword arguments of the Keras optimizer class "
                               "(e.g. `momentum`, `weight_decay`).")
 
