@@ -121,7 +121,7 @@ def typed_columns(x, spec: PipelineSpec) -> dict:
         DataError: ``x`` is no dict, a feature's column is missing, of another length, or
             does not convert to the feature's kind of value.
     """
-    from kerapipe.compiler.features import raw_dtype
+    from kerapipe.compiler.sources.csv_typed import raw_column
     from kerapipe.errors import DataError
 
     features = list(spec.data.features)
@@ -136,17 +136,15 @@ def typed_columns(x, spec: PipelineSpec) -> dict:
                         + ", ".join(f.name for f in features) + ".")
     out, length = {}, None
     for feature in features:
-        wanted = raw_dtype(feature)
+        strings = feature.raw_dtype == "string"
         try:
-            column = np.asarray(x[feature.name], dtype=object if wanted == "string" else wanted)
+            column = raw_column(feature, x[feature.name])
         except (TypeError, ValueError) as err:
             raise DataError(f"column '{feature.name}' ({feature.type}) holds values that "
-                            f"are not {'strings' if wanted == 'string' else 'numbers'} "
-                            f"({err}).") from err
-        if wanted == "string" and not all(isinstance(v, (str, bytes)) for v in column.flat):
+                            f"are not {'strings' if strings else 'numbers'} ({err}).") from err
+        if strings and not all(isinstance(v, (str, bytes)) for v in column.flat):
             raise DataError(f"column '{feature.name}' ({feature.type}) holds values that "
                             "are not strings.")
-        column = column.reshape((-1, *feature.input_shape))
         if length is not None and len(column) != length:
             raise DataError(f"column '{feature.name}' holds {len(column)} values, but the "
                             f"columns before it {length}; give every column one value per "

@@ -28,16 +28,6 @@ from kerapipe.spec.features import LAYER_NAME, TABULAR_INPUT, FeatureSpec
 from kerapipe.spec.issues import Issue
 from kerapipe.spec.model import PipelineSpec
 
-# What each kind of cell becomes in the raw input (``FeatureSpec.holds``): FeatureSpace's
-# integer features take int32 inputs.
-RAW_DTYPES = {"number": "float32", "integer": "int32", "string": "string"}
-
-
-def raw_dtype(feature: FeatureSpec) -> str:
-    """The dtype of a feature's raw column in the model's input."""
-    return RAW_DTYPES[feature.holds]
-
-
 def layer_names(features: list[FeatureSpec]) -> dict[str, str]:
     """Each feature's name for the layers it brings (``{name}_preprocessor``, FeatureSpace's;
     ``{name}_text``, the text vectorizer): the feature's own name where TensorFlow takes it
@@ -223,7 +213,7 @@ class FeatureEncoding:
 
     def raw_inputs(self) -> dict:
         """New ``keras.Input``s of the raw columns, for the inference model."""
-        return {f.name: keras.Input(shape=f.input_shape, dtype=raw_dtype(f), name=f.name)
+        return {f.name: keras.Input(shape=f.input_shape, dtype=f.raw_dtype, name=f.name)
                 for f in self.features}
 
     @property
@@ -238,8 +228,9 @@ class FeatureEncoding:
     def output_dtype(self) -> Any:
         """The trainable model's input dtype: token ids stay integers, the rest float32;
         a dict by input name for several inputs."""
-        def dtype(tensor: Any) -> str:
-            return "int64" if "int" in str(tensor.dtype) else "float32"
+        from kerapipe.compiler.preprocess import model_dtype
 
         out = self.encoder.output
-        return {n: dtype(t) for n, t in out.items()} if isinstance(out, dict) else dtype(out)
+        if isinstance(out, dict):
+            return {name: model_dtype(tensor.dtype) for name, tensor in out.items()}
+        return model_dtype(out.dtype)

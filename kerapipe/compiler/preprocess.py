@@ -26,7 +26,7 @@ from kerapipe.errors import DataError, SpecError
 from kerapipe.spec.applications import application
 from kerapipe.spec.issues import Issue
 from kerapipe.spec.model import LayerSpec, PipelineSpec
-from kerapipe.spec.steps import ADAPTED_BY, step_kind, takes_strings
+from kerapipe.spec.steps import ADAPTED_BY, STRINGS_NEED_A_STEP, step_kind, takes_strings
 
 
 @dataclass
@@ -173,7 +173,7 @@ def preprocessing_layers(spec: PipelineSpec, raw_shape: tuple, dtype: str = "flo
                          f"example of shape {shape}"):
             tensor = layer(keras.Input(shape=shape, dtype=dtype) if tensor is None else tensor)
         out = tuple(tensor.shape[1:])
-        result.model_input_dtype = _model_dtype(tensor.dtype)
+        result.model_input_dtype = model_dtype(tensor.dtype)
         _check_step_shape(step.kind, path, shape, out)
         if kind.training_only:
             if reshaped is None and out != shape:  # the first step that changes it
@@ -191,7 +191,7 @@ def preprocessing_layers(spec: PipelineSpec, raw_shape: tuple, dtype: str = "flo
     return result
 
 
-def _model_dtype(dtype: str) -> str:
+def model_dtype(dtype: str) -> str:
     """The trainable model's input dtype for a preprocessing output: integers stay
     integers (token ids and lookup indices feed an Embedding), everything else float32."""
     return "int64" if "int" in str(dtype) else "float32"
@@ -321,11 +321,7 @@ def check_raw_dtype(spec: PipelineSpec, element_spec: Any) -> None:
     strings = any(part.dtype == tf.string for part in specs)
     wanted = takes_strings(spec.data.preprocess)
     if strings and not wanted:
-        raise DataError("the examples are text (strings), which a model cannot take as "
-                        "they are. Add a step that turns them into numbers first in "
-                        "data.preprocess, e.g. `- TextVectorization: {max_tokens: 20000, "
-                        "output_sequence_length: 200}` (token ids for an Embedding) or "
-                        "`- StringLookup: {}`.")
+        raise DataError(STRINGS_NEED_A_STEP)
     if wanted and not strings:
         first = next(step.kind for step in spec.data.preprocess
                      if step_kind(step.kind).stage == "layer")

@@ -71,3 +71,16 @@ def check_float32(where: str, name: str, values: np.ndarray,
         raise DataError(f"{where}: {locate(name, first, lines)} holds {shown}, beyond the "
                         "float32 range (±3.4e+38) that the model computes in. Scale the "
                         "values down (or remove that example) before training.")
+
+
+def csv_number(text: str, kind: type = float) -> Any:
+    """A CSV cell's number as ``tf.io.decode_csv`` / ``tf.strings.to_number`` read it, or
+    ``None``: they parse ASCII only, where Python's ``float()`` and ``int()`` also take
+    ``1_000`` and other scripts' digits, which would fail mid-training. ``kind``: ``float``
+    or ``int``; range checks are the caller's."""
+    if not text.isascii() or "_" in text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        return None

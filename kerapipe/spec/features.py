@@ -59,6 +59,9 @@ TEXT = "text"  # TextVectorization, with its Keras arguments
 CROSSABLE = ("integer_categorical", "string_categorical", "integer_hashed", "string_hashed",
              "float_discretized")
 MISSING_POLICIES = ("refuse", "drop", "mean", "mode")
+# What each kind of cell becomes in the model's raw input (``FeatureSpec.holds``):
+# FeatureSpace's integer features take int32 inputs.
+RAW_DTYPES = {"number": "float32", "integer": "int32", "string": "string"}
 # The name that stands, in ``model.inputs``, for the vector of every feature that is not
 # a model input of its own.
 TABULAR_INPUT = "tabular"
@@ -87,6 +90,11 @@ class FeatureSpec:
     def holds(self) -> str:
         """What the column's cells are: ``number``, ``integer`` or ``string``."""
         return "string" if self.type == TEXT else FEATURE_TYPES[self.type][0]
+
+    @property
+    def raw_dtype(self) -> str:
+        """The dtype of the raw column in the model's input (``RAW_DTYPES``)."""
+        return RAW_DTYPES[self.holds]
 
     @property
     def is_text(self) -> bool:
@@ -524,8 +532,7 @@ def feature_issues(features: Optional[FeatureSet], crosses: list, source: Any,
                                 "the features are listed once: data.features names and types "
                                 "them, so data.source.csv.features cannot list them too. "
                                 "Remove data.source.csv.features.", at_key=True))
-        labels = [csv.label] if isinstance(csv.label, str) else list(csv.label or ())
-        for name, role in [*((label, "label") for label in labels),
+        for name, role in [*((label, "label") for label in csv.label_columns),
                            (csv.id_column, "id column")]:
             if name is not None and features.get(name) is not None:
                 issues.append(Issue("not-applicable", path + ("features", name), f"'{name}' "

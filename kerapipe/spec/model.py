@@ -25,8 +25,8 @@ from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
 # Re-exported: the data sources are declared in spec/sources.py.
 from kerapipe.spec.sources import (MAX_WORDS, CsvSource, ImagesSource, KerasSource,  # noqa: F401
                                    NpzSource, SourceSpec, check_path_text)
-from kerapipe.spec.steps import (ADAPTABLE_LAYERS, STEPS, adaptable_layer,
-                                 is_augmentation_layer, step_kind, takes_strings,
+from kerapipe.spec.steps import (ADAPTABLE_LAYERS, STEPS, STRINGS_NEED_A_STEP,
+                                 adaptable_layer, is_augmentation_layer, step_kind, takes_strings,
                                  unknown_step, vocabulary_issues)
 from kerapipe.spec.typed import parse, parse_spec, spec_field, to_plain
 
@@ -403,11 +403,7 @@ def _check_text_steps(data: DataSpec, issues: list[Issue]) -> None:
     if strings_without_data(data.source) and not takes_strings(
             [step for step in data.preprocess if step is not None]):
         issues.append(Issue("not-applicable", ("data", "source", data.source.kind),
-                            "the examples are text (strings), which a model cannot take as "
-                            "they are. Add a step that takes strings first in "
-                            "data.preprocess, e.g. `- TextVectorization: {max_tokens: 20000, "
-                            "output_sequence_length: 200}` (token ids for an Embedding) or "
-                            "`- StringLookup: {}`.", at_key=True))
+                            STRINGS_NEED_A_STEP, at_key=True))
 
 
 def _check_model_inputs(data: Optional[DataSpec], model: Optional[ModelSpec],

@@ -93,6 +93,11 @@ class CsvSource:
         "`missing:` policy (data.features). Without data.features a missing value is an "
         "error, as any cell that is not a number.", max_items=100)
 
+    @property
+    def label_columns(self) -> list[str]:
+        """The label column, or the several 0/1 columns of a multi-label set, as a list."""
+        return [self.label] if isinstance(self.label, str) else list(self.label or ())
+
     @staticmethod
     def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
         check_path_text(values, "path", path, issues)

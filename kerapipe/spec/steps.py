@@ -354,6 +354,12 @@ ADAPTED_BY = {"Normalization": ("mean", "variance"), "StringLookup": ("vocabular
 # Those that take strings: a source of text (a text folder, string arrays) needs one of
 # these first, and its raw examples are then read as strings.
 STRING_LAYERS = ("TextVectorization", "StringLookup")
+# What validate (a text source) and the compile side (arrays found to hold strings) say
+# when no such step comes first.
+STRINGS_NEED_A_STEP = ("the examples are text (strings), which a model cannot take as they "
+                       "are. Add a step that takes strings first in data.preprocess, e.g. "
+                       "`- TextVectorization: {max_tokens: 20000, output_sequence_length: "
+                       "200}` (token ids for an Embedding) or `- StringLookup: {}`.")
 _INDEX_MODES = (None, "int")
 
 

@@ -27,7 +27,7 @@ from kerapipe.compiler.sources import Source
 from kerapipe.compiler.sources.csv_stream import CsvStream
 from kerapipe.compiler.sources.csv_typed import TypedColumns
 from kerapipe.compiler.sources.raw import RawData
-from kerapipe.compiler.values import FLOAT32_MAX, show
+from kerapipe.compiler.values import FLOAT32_MAX, csv_number, show
 from kerapipe.errors import DataError, UsageError
 from kerapipe.spec.issues import did_you_mean
 from kerapipe.spec.model import CsvSource
@@ -520,12 +520,7 @@ def _check_csv_row(where: str, line: int, row: list[str], header: list[str],
                         "extra delimiter, or an unquoted delimiter inside a value).")
     for column in feature_indices:
         value = row[column]
-        try:
-            # tf.io.decode_csv parses ASCII numbers only: Python's float() also takes
-            # `1_000` and other scripts' digits, which would fail mid-training
-            number = float(value) if value.isascii() and "_" not in value else None
-        except ValueError:
-            number = None
+        number = csv_number(value)
         if number is None or not -FLOAT32_MAX <= number <= FLOAT32_MAX:  # NaN too
             problem = "an empty value" if not value.strip() else (
                 f"{show(value)}, which is not a number" if number is None
@@ -590,11 +585,6 @@ def _label_set(where: str, line: int, row: list[str], header: list[str],
     return "".join(cells)
 
 
-def _label_columns(source: CsvSource) -> list[str]:
-    """``data.source.csv.label``: one column, or several 0/1 columns (a label set)."""
-    return [source.label] if isinstance(source.label, str) else list(source.label)
-
-
 def _csv_columns(where: str, header: list[str], source: CsvSource
                  ) -> tuple[list[int], list[int]]:
     """The label columns' positions and the feature columns' (in the model's order)."""
@@ -605,7 +595,7 @@ def _csv_columns(where: str, header: list[str], source: CsvSource
                  if looks_like_data else "")
     # did-you-mean compares with every column: bounded, it costs seconds at 100,000
     candidates = header if len(header) <= 10_000 else ()
-    labels = _label_columns(source)
+    labels = source.label_columns
     for label in labels:
         if label not in position:
             raise DataError(f"{where}: no label column '{label}'."

@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from kerapipe.compiler.values import FLOAT32_MAX, show
+from kerapipe.compiler.values import FLOAT32_MAX, csv_number, show
 from kerapipe.errors import DataError
 from kerapipe.spec.features import FeatureSpec
 
@@ -125,10 +125,7 @@ class TypedColumns:
         if holds == "string":
             return text
         if holds == "integer":
-            try:
-                number = int(text) if text.isascii() and "_" not in text else None
-            except ValueError:
-                number = None
+            number = csv_number(text, int)
             if number is None or not -INT32_MAX - 1 <= number <= INT32_MAX:
                 raise self._bad_cell(line, column, text, "a whole number (from -2**31 to "
                                      "2**31-1)", "Use a float_* type for measurements, or "
@@ -139,10 +136,7 @@ class TypedColumns:
                                      "seen in training)", "Use integer_hashed or "
                                      "string_categorical for this column.")
             return number
-        try:
-            number = float(text) if text.isascii() and "_" not in text else None
-        except ValueError:
-            number = None
+        number = csv_number(text)
         if number is None or not -FLOAT32_MAX <= number <= FLOAT32_MAX:
             raise self._bad_cell(line, column, text, "a finite number in float32's range",
                                  "Use string_categorical for a column of names, or add the "
@@ -222,8 +216,8 @@ class TypedColumns:
                                                   for token in sorted(self.missing)]), axis=0)
                 text = tf.where(missing, fill_text(column.fill), text)
             holds = column.feature.holds
-            value = (text if holds == "string" else
-                     tf.strings.to_number(text, tf.int32 if holds == "integer" else tf.float32))
+            value = text if holds == "string" else tf.strings.to_number(
+                text, column.feature.raw_dtype)
             # each example shaped as the model's raw input takes it (FeatureSpec.input_shape)
             out[column.feature.name] = (value if column.feature.is_text
                                         else tf.expand_dims(value, -1))
@@ -278,11 +272,17 @@ class TypedColumns:
     def arrays(self, rows: list[list[Any]]) -> dict[str, np.ndarray]:
         """``predict``'s rows as the model's raw inputs: one array per column, shaped as
         its input (``FeatureSpec.input_shape``)."""
-        out = {}
-        for position, column in enumerate(self.columns):
-            values = [row[position] for row in rows]
-            holds = column.feature.holds
-            array_ = (np.array(values, dtype=object) if holds == "string" else
-                      np.array(values, dtype=np.int32 if holds == "integer" else np.float32))
-            out[column.feature.name] = array_.reshape((-1, *column.feature.input_shape))
-        return out
+        return {column.feature.name: raw_column(column.feature,
+                                                [row[position] for row in rows])
+                for position, column in enumerate(self.columns)}
+
+
+def raw_column(feature: FeatureSpec, values: Any) -> np.ndarray:
+    """A feature's values as the model's raw input takes them: its raw dtype (strings as an
+    object array: Keras refuses NumPy's `U` arrays), shaped as ``FeatureSpec.input_shape``.
+
+    Raises:
+        TypeError, ValueError: a value does not convert to the feature's dtype.
+    """
+    dtype = object if feature.raw_dtype == "string" else feature.raw_dtype
+    return np.asarray(values, dtype=dtype).reshape((-1, *feature.input_shape))
