@@ -100,12 +100,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(float(value))
+        for key, value in logs.items():  # (the stage number of train.stages stays an int)
+            self.history.setdefault(key, []).append(value if key == "stage" else float(value))
         if not math.isfinite(float(logs.get("loss", 0.0))):
             return  # never checkpoint a diverged model: keep the last good one
         state: dict = {"epochs_done": epoch + 1, "history": self.history}
         early = self.early_stopping
+        if early is not None and not getattr(early, "active", True):
+            early = None  # a stage of train.stages without early stopping
         if early is not None:
             state["early_stopping"] = {
                 "wait": int(early.wait), "best_epoch": int(early.best_epoch),
@@ -146,6 +148,8 @@ class RestoreEarlyStopping(keras.callbacks.Callback):
         self.best_weights_file = best_weights_file
 
     def on_train_begin(self, logs=None):
+        if self.restored is None:
+            return  # given back once: a later stage of train.stages starts its own counters
         early = self.early_stopping
         early.wait = self.restored["wait"]
         early.best_epoch = self.restored["best_epoch"]
@@ -162,6 +166,7 @@ class RestoreEarlyStopping(keras.callbacks.Callback):
                               f"({str(err)[:200]})") from err
             early.best_weights = self.model.get_weights()
             self.model.set_weights(current)
+        self.restored = None
 
 
 def restore_checkpoint(model: keras.Model, folder: Path,

@@ -11,6 +11,7 @@ makes the parts, ``kerapipe.runner`` writes the run folder.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
@@ -56,6 +57,16 @@ class Datasets:
         return self._build("test")
 
 
+@dataclass(frozen=True)
+class StageProgress:
+    """Where the stage loop starts: stage ``index`` (0-based), begun at epoch ``start``;
+    ``continuing``: it is already applied and partly trained (a resumed run)."""
+
+    index: int = 0
+    start: int = 0
+    continuing: bool = False
+
+
 class CompiledPipeline:
     """A validated pipeline compiled into Keras objects.
 
@@ -86,6 +97,7 @@ class CompiledPipeline:
         self.overrides: list[str] = []  # the `--set` values it was compiled with
         self.custom_objects: dict[str, Any] = {}  # `module.Name` -> imported class/function
         self.import_hashes: dict[str, str] = {}  # `imports:` .py entry -> sha256 (run.json)
+        self.stage_progress = StageProgress()  # where `fit` starts train.stages
 
     def reshuffle(self, epochs_done: int) -> None:
         """Rebuild the training dataset so its shuffling continues after ``epochs_done``.
@@ -104,7 +116,8 @@ class CompiledPipeline:
     def fit(self, verbose: Union[int, str] = "auto",
             callbacks: Optional[Sequence[keras.callbacks.Callback]] = None,
             **kwargs: Any) -> keras.callbacks.History:
-        """Train with ``model.fit`` on the train split for ``train.epochs`` epochs.
+        """Train with ``model.fit`` on the train split for ``train.epochs`` epochs; with
+        ``train.stages``, one ``model.fit`` per stage (``_fit_stages``).
 
         ``callbacks`` are added after the pipeline's own (``self.callbacks``: the file's
         early stopping), never instead of them. Other keyword arguments go on to
@@ -116,10 +129,19 @@ class CompiledPipeline:
         20,000 rows: 120-200 ms -> 40-60 ms, 37 -> 30 us a sample). Every epoch is still
         one whole pass, reshuffled.
         """
+        if self.spec.train.stages:
+            self.history = self._fit_stages(verbose, list(callbacks or ()), kwargs)
+        else:
+            self.history = self._fit_once(self.spec.train.epochs, verbose,
+                                          [*self.callbacks, *(callbacks or ())], kwargs)
+        return self.history
+
+    def _fit_once(self, epochs: int, verbose: Union[int, str], callbacks: list,
+                  kwargs: dict) -> keras.callbacks.History:
         # shuffle=False: the training dataset shuffles itself (seeded, every epoch).
         options: dict[str, Any] = dict(
-            epochs=self.spec.train.epochs, validation_data=self.datasets.validation,
-            callbacks=[*self.callbacks, *(callbacks or ())], verbose=verbose, shuffle=False)
+            epochs=epochs, validation_data=self.datasets.validation,
+            callbacks=callbacks, verbose=verbose, shuffle=False)
         train = self.datasets.train
         batches = int(train.cardinality())  # make_dataset asserts it; a replaced one may not
         # Over a repeated dataset every call into the train function takes
@@ -132,8 +154,95 @@ class CompiledPipeline:
             train = train.repeat()
             options["steps_per_epoch"] = batches
         options.update(kwargs)
-        self.history = self.model.fit(train, **options)
-        return self.history
+        return self.model.fit(train, **options)
+
+    # --- fine-tuning stages -----------------------------------------------------------
+
+    def _fit_stages(self, verbose: Union[int, str], callbacks: list,
+                    kwargs: dict) -> keras.callbacks.History:
+        """Each stage from ``stage_progress`` on: its trainable flags and a new compile
+        (``compiler.stages.apply_stage``), its early stopping, one ``model.fit`` from
+        the epochs done before it for its own epochs; early stopping ends a stage and the
+        next one starts. One ``History`` of every epoch, with a ``stage`` column."""
+        from kerapipe.compiler.stages import StageColumn
+
+        stages = self.spec.train.stages
+        progress, self.stage_progress = self.stage_progress, StageProgress()
+        done = int(kwargs.pop("initial_epoch", progress.start))
+        early = self._stage_early_stopping()
+        merged = keras.callbacks.History()
+        merged.set_model(self.model)
+        merged.epoch = []
+        for index in range(progress.index, len(stages)):
+            continuing = progress.continuing and index == progress.index
+            if not continuing:
+                self.apply_stage(index)
+            start = progress.start if continuing else done
+            if early is not None:
+                self.configure_stage_early_stopping(index, start)
+            own = [c for c in self.callbacks if c is not early or early.active]
+            history = self._fit_once(start + stages[index].epochs, verbose,
+                                     [StageColumn(index + 1), *own, *callbacks],
+                                     {**kwargs, "initial_epoch": done})
+            for key, values in history.history.items():
+                merged.history.setdefault(key, []).extend(values)
+            merged.epoch += history.epoch
+            merged.params = history.params
+            done += len(history.epoch)
+        return merged
+
+    def apply_stage(self, index: int) -> None:
+        """Stage ``index`` (0-based) on ``model``: its layers trainable or frozen, the
+        model compiled again with its optimizer (``kerapipe.compiler.stages``)."""
+        from kerapipe.compiler.assemble import steps_per_epoch
+        from kerapipe.compiler.stages import apply_stage
+
+        apply_stage(self.model, self.spec, index, steps_per_epoch(self.spec, self.data))
+
+    def _stage_early_stopping(self):
+        from kerapipe.compiler.stages import StageEarlyStopping
+
+        return next((c for c in self.callbacks if isinstance(c, StageEarlyStopping)), None)
+
+    def configure_stage_early_stopping(self, index: int, start: int) -> None:
+        """The run's early stopping set up for stage ``index``, which starts at epoch
+        ``start`` (inactive in a stage without)."""
+        from kerapipe.spec.stages import stage_early_stopping
+
+        early = self._stage_early_stopping()
+        if early is not None:
+            settings = stage_early_stopping(self.spec.train, self.spec.train.stages[index])
+            early.configure(None if settings is None else _early_stopping_arguments(
+                self.spec, settings), start)
+
+    def resume_stages(self, state: dict) -> None:
+        """Before a resumed run restores its checkpoint: the checkpoint's stage applied
+        (its flags and optimizer, so that the optimizer state fits), and
+        ``stage_progress`` set to continue it, or to start the next one when it had run
+        its epochs or early stopping had ended it."""
+        column = list((state.get("history") or {}).get("stage") or [])
+        done = int(state.get("epochs_done", 0))
+        if not column or len(column) != done:
+            self.stage_progress = StageProgress(0, done, False)
+            return
+        index = int(column[-1]) - 1
+        start = column.index(column[-1])
+        self.apply_stage(index)
+        self.configure_stage_early_stopping(index, start)
+        early, saved = self._stage_early_stopping(), state.get("early_stopping")
+        stopped = bool(early is not None and early.active and saved
+                       and saved["wait"] >= early.patience and done > early.start_from_epoch)
+        if stopped or done - start >= self.spec.train.stages[index].epochs:
+            self.stage_progress = StageProgress(index + 1, done, False)
+        else:
+            self.stage_progress = StageProgress(index, start, True)
+
+    def stage_trainable_counts(self) -> list[int]:
+        """The parameters each stage trains (``plan``)."""
+        from kerapipe.compiler.stages import trainable_count
+
+        return [trainable_count(self.model, self.spec, stage)
+                for stage in self.spec.train.stages]
 
     def evaluate(self, verbose: Union[int, str] = 0) -> dict[str, float]:
         """Loss and metrics on the test split (``{"loss": ..., "accuracy": ...}``)."""
@@ -213,14 +322,27 @@ class CompiledPipeline:
 
 
 def _callbacks(spec: PipelineSpec, datasets: Datasets) -> list:
+    if spec.train.stages:  # one EarlyStopping, set up for each stage by the stage loop
+        from kerapipe.compiler.stages import StageEarlyStopping
+        from kerapipe.spec.stages import stage_early_stopping
+
+        settings = [stage_early_stopping(spec.train, s) for s in spec.train.stages]
+        if all(each is None for each in settings):
+            return []
+        return [StageEarlyStopping(None if settings[0] is None else
+                                   _early_stopping_arguments(spec, settings[0]))]
     early = spec.train.early_stopping
     if early is None:
         return []
-    return [keras.callbacks.EarlyStopping(
-        monitor=early.monitor, patience=early.patience, min_delta=early.min_delta,
-        mode=_early_stopping_mode(spec, early.monitor, early.mode),
-        restore_best_weights=early.restore_best_weights,
-        start_from_epoch=early.start_from_epoch)]
+    return [keras.callbacks.EarlyStopping(**_early_stopping_arguments(spec, early))]
+
+
+def _early_stopping_arguments(spec: PipelineSpec, early: Any) -> dict:
+    """Keras's EarlyStopping arguments of an ``EarlyStoppingSpec``."""
+    return dict(monitor=early.monitor, patience=early.patience, min_delta=early.min_delta,
+                mode=_early_stopping_mode(spec, early.monitor, early.mode),
+                restore_best_weights=early.restore_best_weights,
+                start_from_epoch=early.start_from_epoch)
 
 
 def _early_stopping_mode(spec: PipelineSpec, monitor: str, mode: str) -> str:

@@ -158,6 +158,11 @@ def _reopen(compiled, resume_dir, stopper) -> _Run:
         RunFolder.open_for_resume(resume_dir)  # the API's too: never a finished or foreign one
     run = _Run(compiled, folder, stopper, checkpoint=folder.latest_checkpoint())
     if run.checkpoint is not None:
+        if compiled.spec.train.stages:  # the checkpoint's stage first: its optimizer's state
+            from kerapipe.run_files import read_checkpoint_state
+            from kerapipe.run_folder import STATE_FILE
+
+            compiled.resume_stages(read_checkpoint_state(run.checkpoint / STATE_FILE))
         run.state = restore_checkpoint(compiled.model, run.checkpoint, compiled.custom_objects)
         # Later epochs must not replay the first epochs' data order.
         compiled.reshuffle(int(run.state.get("epochs_done", 0)))
@@ -195,7 +200,8 @@ def _loop_callbacks(run: _Run, extra: list) -> list:
 
     run.early = _pipeline_early_stopping(run.compiled)
     restore = []
-    if run.early is not None and run.state.get("early_stopping"):
+    mid_stage = not run.compiled.spec.train.stages or run.compiled.stage_progress.continuing
+    if run.early is not None and run.state.get("early_stopping") and mid_stage:
         restore = [RestoreEarlyStopping(run.early, run.state["early_stopping"],
                                         run.checkpoint / BEST_WEIGHTS)]
     run.guard = NonFiniteLossGuard()
@@ -210,7 +216,11 @@ def _fit(run: _Run, callbacks: list, verbose) -> None:
     compiled, done = run.compiled, int(run.state.get("epochs_done", 0))
     tick = time.perf_counter()
     try:
-        if done < compiled.spec.train.epochs and not _stopped_early(run.state, run.early):
+        if compiled.spec.train.stages:  # the stage loop goes on from stage_progress
+            more = compiled.stage_progress.index < len(compiled.spec.train.stages)
+        else:
+            more = done < compiled.spec.train.epochs and not _stopped_early(run.state, run.early)
+        if more:
             with user_faults(compiled, "training"):
                 compiled.fit(verbose=verbose, callbacks=callbacks, initial_epoch=done)
     except TrainingStopped:

@@ -112,4 +112,8 @@ ISSUE_CODES: dict[str, str] = {
     "model-too-large": "--deep: the model's weights exceed the memory bound (plan/run: exit 4)",
     "training-refused": "run: Keras refused the step function when it traced it (shapes or "
                         "dtypes of the model, loss, metrics and labels)",
+    # fine-tuning stages (train.stages)
+    "stage-epochs": "train.epochs differs from the sum of the stages' epochs",
+    "unknown-stage-layer": "a stage's trainable names no layer, block use or backbone",
+    "stage-trains-nothing": "a stage whose trainable leaves every layer frozen",
 }

@@ -25,6 +25,7 @@ from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
 # Re-exported: the data sources are declared in spec/sources.py.
 from kerapipe.spec.sources import (MAX_WORDS, CsvSource, ImagesSource, KerasSource,  # noqa: F401
                                    NpzSource, SourceSpec, check_path_text)
+from kerapipe.spec.stages import MAX_STAGES, StageSpec, resolve_stage_epochs
 from kerapipe.spec.steps import (ADAPTABLE_LAYERS, STEPS, STRINGS_NEED_A_STEP,
                                  adaptable_layer, is_augmentation_layer, step_kind, takes_strings,
                                  unknown_step, vocabulary_issues)
@@ -291,6 +292,14 @@ class TrainSpec:
         "machines without a GPU/TPU and while deterministic ops are on.")
     deterministic: bool = spec_field(True, "With a seed, also make TensorFlow's ops "
                                      "deterministic (bit-for-bit repeatable runs).")
+    stages: list[StageSpec] = spec_field(
+        [], "Fine-tuning stages that continue the same model and data, each `{epochs, "
+        "trainable, optimizer, early_stopping}` (one `model.fit` each, the model compiled "
+        "again); `train.epochs` is then their sum.", max_items=MAX_STAGES)
+
+    @staticmethod
+    def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
+        resolve_stage_epochs(values, path, issues)
 
 
 @dataclass(frozen=True)

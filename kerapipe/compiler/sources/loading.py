@@ -3,8 +3,9 @@
 The pipeline's source (``kerapipe.compiler.sources.source_for``) loads a ``RawData``; the
 shared code here then prepares features (the source's ``prepare_features``: arrays are
 padded by ``pad_sequences`` and checked, ``values``), checks labels (``labels``) and makes
-the shuffled, stratified train/validation/test splits with the pipeline's seed, each
-example keeping its id (where it came from). kerapipe's other preprocess steps run later,
+the train/validation/test splits ``data.split`` asks for (shuffled and stratified with the
+pipeline's seed, in the source's order, by a column, or read from split files through a
+second source of the same kind), each example keeping its id (where it came from). kerapipe's other preprocess steps run later,
 in tf.data. Bad data raises ``DataError`` with the file, what is wrong and how to fix it;
 never a bare traceback.
 """
@@ -12,6 +13,7 @@ never a bare traceback.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
@@ -21,7 +23,8 @@ import numpy as np
 from kerapipe.compiler.labels import (LabelFacts, is_regression_loss, label_facts,
                                       prepare_labels, prepare_labels_of_kind, regression_loss)
 from kerapipe.compiler.sources import source_for
-from kerapipe.compiler.splits import stratified_split
+from kerapipe.compiler.splits import column_split, ordered_split, stratified_split
+from kerapipe.compiler.values import show
 from kerapipe.errors import DataError
 from kerapipe.spec.checks import output_units
 from kerapipe.spec.label_kinds import CLASS_KINDS, infer_label_kind
@@ -54,6 +57,9 @@ class Split:
     y: np.ndarray
     ids: np.ndarray
     y_outputs: Optional[dict] = None  # several outputs: each one's labels (``y``: the first's)
+    # The source that reads this split in tf.data, when it is not the data's (a split file,
+    # ``data.split.validation: {file: PATH}``).
+    source: Optional[Source] = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -131,36 +137,60 @@ def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
                                 f"{tuple(train_part.shape[1:])}; test examples must have the "
                                 "shape the model is trained on. Check that the arrays belong "
                                 "together.")
-    if choice is not None and not choice.inferred:
-        y, y_test, class_names, num_classes = prepare_labels_of_kind(
-            raw, y, y_test, choice.kind, choice.options.label_separator)
-    else:
-        y, y_test, class_names, num_classes = prepare_labels(raw, y, y_test, regression)
+
+    def labels_of(raw: Any, y: Any, y_test: Any):
+        if choice is not None and not choice.inferred:
+            return prepare_labels_of_kind(raw, y, y_test, choice.kind,
+                                          choice.options.label_separator)
+        return prepare_labels(raw, y, y_test, regression)
+
+    y, y_test, class_names, num_classes = labels_of(raw, y, y_test)
     outputs, y_out, y_out_test = _output_labels(raw, heads, y, y_test, class_names,
                                                 num_classes)
 
     split = spec.data.split
     # Only one class per example can be stratified on (multi-hot vectors, targets and raw
-    # arrays are split at random).
-    stratify = split.stratify and (choice is None or choice.kind in CLASS_KINDS)
+    # arrays are split at random); ordered and column splits are never stratified.
+    stratify = (split.stratify and split.order == "shuffled" and split.column is None
+                and (choice is None or choice.kind in CLASS_KINDS))
+    if split.files and raw.x_test is not None and "test" in split.files:
+        raise DataError(f"{raw.where}: the file has its own test split ('{raw.names[2]}'), "
+                        "so data.split.test cannot also name a file. Remove one of them.")
+    if split.files and heads:
+        raise DataError(f"{raw.where}: a model of several outputs reads its splits from the "
+                        "one .npz file; use fractions for data.split.validation and test.")
+    train_idx, val_idx, test_idx = _split_indices(raw, source, y, ids, split, spec.seed,
+                                                  stratify)
     test = None
     if raw.x_test is not None:
-        train_idx, val_idx = stratified_split(y, [split.validation], spec.seed, stratify)
         test = Split(x_test, y_test, test_ids, y_out_test)
-    else:
-        train_idx, val_idx, test_idx = stratified_split(
-            y, [split.validation, split.test], spec.seed, stratify)
-        if split.test > 0:
-            test_idx = source.arrange(test_idx)
-            test = Split(rows(x, test_idx), y[test_idx], ids[test_idx], labels(y_out, test_idx))
+    elif "test" not in split.files and (len(test_idx) if split.column else split.test_fraction):
+        test_idx = source.arrange(test_idx)
+        test = Split(rows(x, test_idx), y[test_idx], ids[test_idx], labels(y_out, test_idx))
     if len(train_idx) == 0:
-        raise DataError(f"{raw.where}: no examples are left for training: {len(y)} examples "
-                        f"with data.split validation={split.validation:g}"
-                        + ("" if raw.x_test is not None else f", test={split.test:g}")
-                        + ". Lower the fractions or add data.")
+        raise DataError(f"{raw.where}: no examples are left for training: "
+                        + (f"no example says train in data.split.column '{split.column}'. "
+                           "Mark some examples train." if split.column else
+                           f"{len(y)} examples with data.split validation="
+                           f"{split.validation_fraction:g}"
+                           + ("" if raw.x_test is not None else
+                              f", test={split.test_fraction:g}")
+                           + ". Lower the fractions or add data."))
     train_idx, val_idx = source.arrange(train_idx), source.arrange(val_idx)
     validation = (Split(rows(x, val_idx), y[val_idx], ids[val_idx], labels(y_out, val_idx))
-                  if split.validation > 0 else None)
+                  if (len(val_idx) if split.column else split.validation_fraction) else None)
+    fingerprint, description = raw.fingerprint, raw.description
+    if split.files:
+        trained = _classes_in(y[train_idx], class_names)
+        parts = {}
+        for part, path in split.files.items():
+            other = source.for_file(path)
+            parts[part], other_raw = _file_split(other, x, raw, pad_steps, labels_of,
+                                                 class_names, trained)
+            fingerprint += f"+{part}:{other_raw.fingerprint}"
+            description += f"; {part}: {other_raw.description}"
+        validation, test = parts.get("validation", validation), parts.get("test", test)
+        fingerprint = hashlib.sha256(fingerprint.encode()).hexdigest()
 
     # Images: (h, w, c) as decoded; arrays (padded sequences included): one row's shape;
     # several inputs: each input's.
@@ -176,10 +206,107 @@ def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
                                   labels(y_out, train_idx)),
                       validation=validation, test=test, class_names=class_names,
                       num_classes=num_classes, example_shape=example_shape,
-                      fingerprint=raw.fingerprint, description=raw.description,
+                      fingerprint=fingerprint, description=description,
                       source=source, feature_names=raw.feature_names, outputs=outputs,
                       labels=None if choice is None else label_facts(choice, stratify,
                                                                      y[train_idx]))
+
+
+def _split_indices(raw: Any, source: Source, y: np.ndarray, ids: np.ndarray, split: Any,
+                   seed: Optional[int], stratify: bool) -> list[np.ndarray]:
+    """``[train, validation, test]`` example indices as ``data.split`` asks: by the
+    column's words, in the source's order (``order: ordered``), or drawn with the seed;
+    ``test`` is empty when the source has its own test split or a file gives it."""
+    if raw.parts is not None:
+        return column_split(raw.parts)
+    fractions = [split.validation_fraction] + ([] if raw.x_test is not None else
+                                               [split.test_fraction])
+    if split.order == "ordered":
+        order = source.source_order(ids)
+        parts = [order[part] for part in ordered_split(len(y), fractions)]
+    else:
+        parts = stratified_split(y, fractions, seed, stratify)
+    return parts + [np.zeros(0, np.int64)] * (3 - len(parts))
+
+
+def _file_split(other: Source, x: Any, raw: Any, pad_steps: list, labels_of: Any,
+                class_names: Optional[list[str]], trained: Optional[set]) -> tuple[Split, Any]:
+    """The split a split file holds, read by ``other`` (a source of the data's kind over
+    that file): its features prepared and checked against the training data's, its labels
+    prepared alike and mapped onto the training data's classes.
+
+    Raises:
+        DataError: the file's examples have another shape or other feature columns, or
+            it holds a class that the training split lacks.
+    """
+    other_raw = other.load()
+    where = other_raw.where
+    if other_raw.x_test is not None:
+        raise DataError(f"{where}: a split file holds one set of examples, but it has a test "
+                        f"split of its own ('{other_raw.names[2]}'). Save its examples as one "
+                        "set (x/y).")
+    other_x = _prepared(other, other_raw.x, other_raw.names[0], other_raw, pad_steps)
+    if raw.feature_names is not None and other_raw.feature_names != raw.feature_names:
+        raise DataError(f"{where}: its feature columns are {', '.join(other_raw.feature_names)}"
+                        f", but the training data's ({raw.where}) are "
+                        f"{', '.join(raw.feature_names)}; a split file needs the same columns "
+                        "in the same order.")
+    if isinstance(x, np.ndarray) and x.dtype != object or isinstance(x, dict):
+        pairs = ([(k, x[k], other_x[k]) for k in x] if isinstance(x, dict)
+                 else [(other_raw.names[0], x, other_x)])
+        for name, mine, theirs in pairs:
+            if np.shape(theirs)[1:] != np.shape(mine)[1:]:
+                raise DataError(f"{where}: '{name}' holds examples of shape "
+                                f"{tuple(np.shape(theirs)[1:])}, but the training data's "
+                                f"({raw.where}) are {tuple(np.shape(mine)[1:])}; every split "
+                                "must have the shape the model is trained on.")
+    y, _, names, _ = labels_of(other_raw, other_raw.y, None)
+    y = _mapped_labels(y, names, class_names, trained, where)
+    ids = other_raw.ids if other_raw.ids is not None else np.arange(len(y), dtype=np.int64)
+    order = other.arrange(np.arange(len(y), dtype=np.int64))
+    return Split(rows(other_x, order), y[order], ids[order], source=other), other_raw
+
+
+def _classes_in(y: np.ndarray, class_names: Optional[list[str]]) -> Optional[set]:
+    """The names of the classes that labels ``y`` hold (one per example, or multi-hot);
+    ``None`` for targets."""
+    if class_names is None:
+        return None
+    y = np.asarray(y)
+    present = np.unique(y) if y.ndim == 1 else np.flatnonzero(y.reshape(len(y), -1).any(0))
+    return {class_names[int(k)] for k in present}
+
+
+def _mapped_labels(y: np.ndarray, names: Optional[list[str]],
+                   class_names: Optional[list[str]], trained: Optional[set],
+                   where: str) -> np.ndarray:
+    """A split file's prepared labels (indices into its own ``names``) as indices into
+    the training data's ``class_names`` (multi-hot columns moved alike); targets as they
+    are.
+
+    Raises:
+        DataError: the file holds a class that is not in ``trained`` (the classes of the
+            training split).
+    """
+    if class_names is None or names is None:
+        return y
+    missing = sorted(_classes_in(y, names) - (trained or set()))
+    if missing:
+        raise DataError(f"{where}: holds the class {show(missing[0])}"
+                        + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                        + ", which the training split does not have (its classes: "
+                        + ", ".join(sorted(trained or ())) + "). The model learns only "
+                        "the training split's classes: add examples of it there, or remove "
+                        "them from this file.")
+    index = {name: i for i, name in enumerate(class_names)}
+    if y.ndim == 1:
+        table = np.array([index.get(name, 0) for name in names], dtype=np.int64)
+        return table[y] if len(y) else y.astype(np.int64)
+    out = np.zeros((len(y), len(class_names)), dtype=y.dtype)
+    for j, name in enumerate(names):
+        if name in index:
+            out[:, index[name]] = y[:, j]
+    return out
 
 
 def rows(x: Any, indices: np.ndarray) -> Any:
