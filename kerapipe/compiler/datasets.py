@@ -27,15 +27,16 @@ _PREPROCESS_BATCH = 512  # examples per vectorised preprocessing call before the
 
 
 def raw_features(split: Split, data: LoadedData, spec: PipelineSpec) -> tf.data.Dataset:
-    """One split's raw examples, features only, unbatched (numbers not yet cast)."""
-    return data.source.features(split)
+    """One split's raw examples, features only, unbatched (numbers not yet cast), read by
+    the split's own source (a split file) or the data's."""
+    return (split.source or data.source).features(split)
 
 
 def raw_examples(split: Split, data: LoadedData, spec: PipelineSpec,
                  shuffle_files: bool = False, seed: Optional[int] = None) -> tf.data.Dataset:
     """One split's raw ``(x, y)`` examples, unbatched; ``shuffle_files`` shuffles the
     example indices before reading, for sources that ``shuffles_files`` (image paths)."""
-    return data.source.examples(split, shuffle_files=shuffle_files, seed=seed)
+    return (split.source or data.source).examples(split, shuffle_files=shuffle_files, seed=seed)
 
 
 def permutation(n: int, seed: Optional[int]) -> tf.data.Dataset:

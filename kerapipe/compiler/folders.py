@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
+import numpy as np
+
 from kerapipe.compiler.files import not_regular, open_regular_file, size_text
 from kerapipe.compiler.sources import Source
 from kerapipe.safe_io import file_kind
@@ -354,6 +356,11 @@ class ClassFolderSource(Source):
     their paths, and tf.data reads each one (``read_example``)."""
 
     shuffles_files = True
+    path_key = "dir"
+
+    def source_order(self, ids: np.ndarray) -> np.ndarray:
+        """A folder's order is its files' sorted paths (relative to the folder)."""
+        return np.argsort(np.asarray(ids, dtype=str), kind="stable").astype(np.int64)
 
     def read_example(self, path):
         """One example from its file's path, as tf.data reads it (a tensor of the path)."""

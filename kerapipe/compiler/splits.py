@@ -1,4 +1,6 @@
-"""Shuffled, optionally stratified splits of example indices (pure NumPy, no TensorFlow).
+"""Splits of example indices (pure NumPy, no TensorFlow): shuffled and optionally
+stratified (``stratified_split``), in the source's order (``ordered_split``), or as a
+column names them (``column_split``); ``split_indices`` picks the one ``data.split`` asks.
 
 ``stratified_split(y, [0.1, 0.1], seed, stratify=True)`` returns ``[train, validation,
 test]`` index arrays: every index appears exactly once, each part is shuffled (so label-
@@ -13,6 +15,11 @@ import math
 from typing import Optional, Sequence
 
 import numpy as np
+
+# What a split column's cells say, in the order of the parts ``column_split`` returns.
+PART_NAMES = ("train", "validation", "test")
+PART_RULE = ("data.split.column names each example's split: one of train, validation, "
+             "test. Fix the value")
 
 
 def _part_sizes(total: int, fractions: Sequence[float]) -> list[int]:
@@ -120,3 +127,46 @@ def stratified_split(y: np.ndarray, fractions: list[float], seed: Optional[int],
         rest.append(indices[start:])
     parts = [np.concatenate(rest)] + [np.concatenate(p) for p in held]
     return [rng.permutation(p).astype(np.int64) for p in parts]
+
+
+def ordered_split(total: int, fractions: list[float]) -> list[np.ndarray]:
+    """Split ``range(total)`` in order: the first examples are the rest (training), then
+    each held-out part in turn (validation, then test), each part ascending.
+
+    Args:
+        total: the number of examples.
+        fractions: fraction of *all* examples in each held-out part, sized as
+            ``stratified_split`` sizes them.
+
+    Returns:
+        ``[rest, part1, part2, ...]`` int64 index arrays.
+    """
+    sizes = _part_sizes(total, [float(f) for f in fractions])
+    start = total - sum(sizes)
+    parts = [np.arange(start, dtype=np.int64)]
+    for size in sizes:
+        parts.append(np.arange(start, start + size, dtype=np.int64))
+        start += size
+    return parts
+
+
+def part_code(cell: str) -> Optional[int]:
+    """The part a split column's cell names (its position in ``PART_NAMES``), or ``None``."""
+    text = cell.strip()
+    return PART_NAMES.index(text) if text in PART_NAMES else None
+
+
+def column_split(codes: np.ndarray) -> list[np.ndarray]:
+    """``[train, validation, test]`` indices of the examples whose code (``part_code``)
+    names that part, each in the source's order."""
+    codes = np.asarray(codes)
+    return [np.flatnonzero(codes == k).astype(np.int64) for k in range(len(PART_NAMES))]
+
+
+def split_indices(y: np.ndarray, fractions: list[float], seed: Optional[int], stratify: bool,
+                  order: str = "shuffled") -> list[np.ndarray]:
+    """``[rest, part1, ...]`` as ``data.split.order`` draws them: ``shuffled`` (with the
+    seed, stratified when asked: ``stratified_split``) or ``ordered`` (``ordered_split``)."""
+    if order == "ordered":
+        return ordered_split(len(y), fractions)
+    return stratified_split(y, fractions, seed, stratify)

@@ -101,10 +101,11 @@ def check_graph(spec: PipelineSpec, issues: list[Issue]) -> None:
 def check_split(spec: PipelineSpec, issues: list[Issue]) -> None:
     split = spec.data.split
     known = known_dataset(spec)
-    test = 0.0 if known is not None and known.has_test_split else split.test
-    if split.validation + test >= 1:
+    test = 0.0 if known is not None and known.has_test_split else split.test_fraction
+    if split.validation_fraction + test >= 1:
         issues.append(Issue("no-training-data", ("data", "split"), "validation and test fractions "
-                            f"add up to {split.validation + test:g}, which leaves no training "
+                            f"add up to {split.validation_fraction + test:g}, which leaves no "
+                            "training "
                             "examples. Make them sum to less than 1 (e.g. 0.1 and 0.1)."))
 
 
@@ -335,7 +336,7 @@ def logged_metric_names(spec: PipelineSpec) -> list[str]:
             for metric in head.metrics]
     else:
         names = ["loss"] + [logged_metric_name(metric) for metric in spec.metrics]
-    if spec.data.split.validation > 0:
+    if spec.data.split.has_validation:
         names += ["val_" + name for name in list(names)]
     return names
 
@@ -369,7 +370,7 @@ def check_early_stopping(spec: PipelineSpec, issues: list[Issue]) -> None:
     path = ("train", "early_stopping", "monitor")
     available = logged_metric_names(spec)
     if early.monitor not in available:
-        if early.monitor.startswith("val_") and spec.data.split.validation == 0:
+        if early.monitor.startswith("val_") and not spec.data.split.has_validation:
             why = " There is no validation split (data.split.validation is 0)."
         else:
             why = did_you_mean(early.monitor, available)

@@ -25,6 +25,8 @@ from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
 # Re-exported: the data sources are declared in spec/sources.py.
 from kerapipe.spec.sources import (MAX_WORDS, CsvSource, ImagesSource, KerasSource,  # noqa: F401
                                    NpzSource, SourceSpec, check_path_text)
+# Re-exported: data.split is declared in spec/splits.py.
+from kerapipe.spec.splits import SplitFile, SplitSpec  # noqa: F401
 from kerapipe.spec.stages import MAX_STAGES, StageSpec, resolve_stage_epochs
 from kerapipe.spec.steps import (ADAPTABLE_LAYERS, STEPS, STRINGS_NEED_A_STEP,
                                  adaptable_layer, is_augmentation_layer, step_kind, takes_strings,
@@ -83,17 +85,6 @@ def default_run_name(file: str) -> str:
 # --- data --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class SplitSpec:
-    """How examples are split; shuffled with the seed, never "the last 10%"."""
-
-    validation: float = spec_field(0.1, "Fraction of the training examples held out for "
-                                   "validation (0 for none).", ge=0, lt=1)
-    test: float = spec_field(0.1, "Fraction held out for the final test, used only when the "
-                             "source has no test split of its own.", ge=0, lt=1)
-    stratify: bool = spec_field(True, "Keep class proportions equal across the splits.")
-
-
-@dataclass(frozen=True)
 class PreprocessStep:
     """One preprocessing step: a kerapipe step (`rescale: 1/255`) or a Keras `Random*` layer."""
 
@@ -147,7 +138,8 @@ class DataSpec:
     """The data: source, split, preprocessing and batching (a tf.data pipeline)."""
 
     source: SourceSpec = spec_field(doc="Exactly one of: sample, keras, npz, csv, images.")
-    split: SplitSpec = spec_field(SplitSpec(), "Validation and test fractions.")
+    split: SplitSpec = spec_field(SplitSpec(), "Validation and test examples: fractions "
+                                 "(shuffled or in order), a column, or files.")
     preprocess: list[PreprocessStep] = spec_field([], "Steps in order; they run in tf.data "
                                                   "and are saved in the inference model.")
     batch_size: int = spec_field(32, "Examples per training step.", ge=1, le=MAX_BATCH_SIZE)

@@ -12,6 +12,8 @@ source:
 * reads a split's features in tf.data (``features``, ``examples``);
 * reads the inputs of ``predict`` by the same rules as training (``read_inputs``), with
   one id per row of the same kind as the splits' ids;
+* reads a split given as its own file (``data.split.validation: {file: PATH}``) through a
+  second source of its kind over that file (``for_file``);
 * explains a decode failure that tf.data reports deep in a traceback
   (``explain_decode_failure``: the image file that cannot be decoded).
 
@@ -24,6 +26,7 @@ inside them, are imported when a source is asked for and when it builds tf.data.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 from pathlib import Path
@@ -81,10 +84,15 @@ class Source:
     # Whether shuffling shuffles the example indices before reading (image files: one
     # int64 per example instead of a buffer of decoded examples).
     shuffles_files: ClassVar[bool] = False
+    # The option that names its file or folder, which a split file replaces (``for_file``).
+    path_key: ClassVar[str] = "path"
 
     def __init__(self, spec: PipelineSpec, base_dir: str | os.PathLike = ".") -> None:
         self.spec = spec
         self.base_dir = os.fspath(base_dir)
+        # The sources of the splits read from their own files (``for_file``): they read
+        # by what this one learns from the training split (``learn``).
+        self.split_sources: list[Source] = []
 
     @property
     def options(self) -> Any:
@@ -111,6 +119,24 @@ class Source:
                             f"{self.examples_are}. Remove the `pad_sequences` step from "
                             "data.preprocess.")
         return x
+
+    def for_file(self, path: str) -> Source:
+        """A source of this kind over another file or folder (a split file): the same
+        options with ``path`` (relative to the pipeline's folder) in place of this one's,
+        read whole (no split of its own)."""
+        from kerapipe.spec.splits import SplitSpec
+
+        options = dataclasses.replace(self.options, **{self.path_key: path})
+        data = dataclasses.replace(self.spec.data, split=SplitSpec(), source=dataclasses.replace(
+            self.spec.data.source, **{self.kind: options}))
+        other = type(self)(dataclasses.replace(self.spec, data=data), self.base_dir)
+        self.split_sources.append(other)
+        return other
+
+    def source_order(self, ids: np.ndarray) -> np.ndarray:
+        """The examples' positions in the source's own order, which ``order: ordered``
+        splits keep: as loaded (file rows, array positions) unless a kind says otherwise."""
+        return np.arange(len(ids), dtype=np.int64)
 
     def arrange(self, indices: np.ndarray) -> np.ndarray:
         """A split's example indices in the order the source reads them best (shuffled as

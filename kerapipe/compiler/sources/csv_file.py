@@ -7,7 +7,8 @@ its numbers, one line a row), so a file that passes cannot fail mid-training; an
 bounds what one line or one header can cost (``MAX_CSV_LINE_CHARS``, ``MAX_CSV_COLUMNS``).
 ``predict`` reads its CSV input with the same reader (``open_csv``, ``read_header``, the
 same row checks) and selects the training feature columns by name (``read_csv_rows``).
-An example's id is its line in the file, or its value in ``data.source.csv.id_column``.
+An example's id is its line in the file, or its value in ``data.source.csv.id_column``;
+its split, with ``data.split.column``, the word in that column.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from kerapipe.compiler.sources import Source
 from kerapipe.compiler.sources.csv_stream import CsvStream
 from kerapipe.compiler.sources.csv_typed import TypedColumns
 from kerapipe.compiler.sources.raw import RawData
+from kerapipe.compiler.splits import PART_RULE, part_code
 from kerapipe.compiler.values import FLOAT32_MAX, csv_number, show
 from kerapipe.errors import DataError, UsageError
 from kerapipe.spec.issues import did_you_mean
@@ -97,14 +99,19 @@ class CsvFileSource(Source):
         self.kept_rows: Optional[np.ndarray] = None  # typed features: the rows not dropped
 
     def load(self) -> RawData:
-        raw, self.stream = load_csv(self.options, self.base_dir, self.spec.data.features)
+        raw, self.stream = load_csv(self.options, self.base_dir, self.spec.data.features,
+                                    self.spec.data.split.column)
         self.kept_rows = raw.x
         return raw
 
     def learn(self, train) -> None:
         """Typed features: the ``mean``/``mode`` fills, from the training rows only."""
         if self.stream is not None and self.stream.typed is not None:
-            self.stream.typed.learn_fills(np.searchsorted(self.kept_rows, train.x))
+            fills = self.stream.typed.learn_fills(np.searchsorted(self.kept_rows, train.x))
+            for other in self.split_sources:  # a split file's missing cells: the same fills
+                for column in other.stream.typed.columns:
+                    if column.feature.missing in ("mean", "mode"):
+                        column.fill = fills.get(column.feature.name)
 
     def record(self) -> dict:
         typed = self.stream.typed if self.stream is not None else None
@@ -159,7 +166,8 @@ class CsvFileSource(Source):
             with open_csv(resolve(self.base_dir, self.options.path), self.options.path,
                           self.options.delimiter) as (reader, _):
                 header = read_header(reader, self.options.path)
-                _, indices = _csv_columns(self.options.path, header, self.options)
+                _, indices = _csv_columns(self.options.path, header, self.options,
+                                          self.spec.data.split.column)
         except DataError:
             return None
         return [header[i] for i in indices]
@@ -184,11 +192,13 @@ def _recorded_columns_problem(recorded: Any, example_shape: Any) -> Optional[str
     return None
 
 
-def load_csv(source: CsvSource, base: str, features: Any = None) -> tuple[RawData, CsvStream]:
+def load_csv(source: CsvSource, base: str, features: Any = None,
+             split_column: Optional[str] = None) -> tuple[RawData, CsvStream]:
     """Check every row of a CSV in one streaming pass; keep only labels and ids (line
     numbers, or the id column's values), and how tf.data reads the features: numbers, or
     the typed columns of ``features`` (``data.features``: ``csv_typed.TypedColumns``),
-    whose ``drop`` policies leave rows out."""
+    whose ``drop`` policies leave rows out. With ``split_column`` (``data.split.column``),
+    each row's split too (``RawData.parts``)."""
     path = resolve(base, source.path)
     where = source.path
     delimiter = source.delimiter
@@ -198,13 +208,15 @@ def load_csv(source: CsvSource, base: str, features: Any = None) -> tuple[RawDat
     label_codes = array("l")
     distinct: dict[str, int] = {}
     id_values: list[str] = []
+    parts = array("b")  # data.split.column: each example's split (``part_code``)
     kept = array("l")  # the data rows that are examples (typed features may drop some)
     missing_labels = {token.strip() for token in source.missing_values} - {""}
     quoted = False
     typed: Optional[TypedColumns] = None
     with open_csv(path, where, delimiter) as (reader, lines):
         header = read_header(reader, where)
-        label_indices, feature_indices = _csv_columns(where, header, source)
+        label_indices, feature_indices = _csv_columns(where, header, source, split_column)
+        split_index = _split_index(where, header, split_column)
         label_index = label_indices[0]
         if features is not None:
             typed = TypedColumns(features, column_positions(where, header),
@@ -241,6 +253,8 @@ def load_csv(source: CsvSource, base: str, features: Any = None) -> tuple[RawDat
             line_numbers.append(line)
             if id_index is not None:
                 id_values.append(row[id_index].strip())
+            if split_index is not None:
+                parts.append(_split_part(where, line, row, header, split_index))
     if not label_codes:
         if typed is not None and typed.dropped:
             raise DataError(f"{where}: every one of its {typed.dropped:,} rows has a missing "
@@ -258,7 +272,9 @@ def load_csv(source: CsvSource, base: str, features: Any = None) -> tuple[RawDat
                   {f.name: f.input_shape for f in features},
                   ids=np.array(id_values, dtype=object) if id_index is not None
                   else lines_array,
-                  feature_names=[header[i] for i in feature_indices])
+                  feature_names=[header[i] for i in feature_indices],
+                  parts=np.frombuffer(parts, dtype=np.int8).astype(np.int64)
+                  if split_index is not None else None)
     stream = CsvStream(path, delimiter, tuple(feature_indices), rows, len(header), quoted,
                        typed)
     codes = np.frombuffer(label_codes, dtype=label_codes.typecode).astype(np.int64)
@@ -573,6 +589,26 @@ def _id_index(where: str, header: list[str], source: CsvSource) -> Optional[int]
     return header.index(source.id_column)
 
 
+def _split_index(where: str, header: list[str], column: Optional[str]) -> Optional[int]:
+    """The position of ``data.split.column``, when the pipeline names one."""
+    if column is None:
+        return None
+    if column not in header:
+        raise DataError(f"{where}: no split column '{column}'.{did_you_mean(column, header)} "
+                        f"Columns: {_listing(header)}. Fix data.split.column, or add a "
+                        "column saying train, validation or test for each row.")
+    return header.index(column)
+
+
+def _split_part(where: str, line: int, row: list[str], header: list[str], index: int) -> int:
+    """The split a row's ``data.split.column`` cell names (``part_code``)."""
+    code = part_code(row[index])
+    if code is None:
+        raise DataError(f"{where}, line {line}, column '{header[index]}': {show(row[index])}; "
+                        f"{PART_RULE}.")
+    return code
+
+
 def _label_set(where: str, line: int, row: list[str], header: list[str],
                indices: list[int]) -> str:
     """The 0/1 cells of several label columns as one text (``"011"``), each checked."""
@@ -585,9 +621,10 @@ def _label_set(where: str, line: int, row: list[str], header: list[str],
     return "".join(cells)
 
 
-def _csv_columns(where: str, header: list[str], source: CsvSource
-                 ) -> tuple[list[int], list[int]]:
-    """The label columns' positions and the feature columns' (in the model's order)."""
+def _csv_columns(where: str, header: list[str], source: CsvSource,
+                 split_column: Optional[str] = None) -> tuple[list[int], list[int]]:
+    """The label columns' positions and the feature columns' (in the model's order);
+    the split column (``data.split.column``) is never a feature."""
     position = column_positions(where, header)
     listing = _listing(header)
     looks_like_data = all(looks_numeric(name) for name in header if name)
@@ -605,7 +642,9 @@ def _csv_columns(where: str, header: list[str], source: CsvSource
     label_indices = [position[label] for label in labels]
     if source.features is None:
         id_index = position.get(source.id_column) if source.id_column is not None else None
-        features = [i for i in range(len(header)) if i not in (*label_indices, id_index)]
+        split_index = position.get(split_column) if split_column is not None else None
+        features = [i for i in range(len(header))
+                    if i not in (*label_indices, id_index, split_index)]
         if not features:
             raise DataError(f"{where}: no feature columns: the header has only the label "
                             f"column '{labels[0]}'. A CSV source needs at least one column "

@@ -23,6 +23,8 @@ from kerapipe.compiler.files import (check_regular_file, open_regular_file, phys
                                      resolve, scan_file, size_text)
 from kerapipe.compiler.sources.arrays import ArraySource
 from kerapipe.compiler.sources.raw import RawData
+from kerapipe.compiler.splits import PART_RULE, part_code
+from kerapipe.compiler.values import show
 from kerapipe.errors import DataError
 from kerapipe.spec.issues import did_you_mean
 from kerapipe.spec.model import NpzSource
@@ -232,7 +234,33 @@ class NpzFileSource(ArraySource):
         raw = load_npz(options, self.base_dir, self.spec.model.inputs)
         if heads:
             _read_output_labels(raw, resolve(self.base_dir, options.path), heads[1:])
+        if self.spec.data.split.column is not None:
+            raw.parts = _split_parts(raw, resolve(self.base_dir, options.path),
+                                     self.spec.data.split.column)
         return raw
+
+
+def _split_parts(raw: RawData, path: str, name: str) -> np.ndarray:
+    """Each example's split from the string array ``name`` (``data.split.column``): one
+    ``train``, ``validation`` or ``test`` per example (``part_code``)."""
+    where = raw.where
+    if raw.x_test is not None:
+        raise DataError(f"{where}: the file has its own test split ('{raw.names[2]}'), so "
+                        f"data.split.column '{name}' cannot name each example's split. Save "
+                        "every example in one set of arrays, or remove data.split.column.")
+    column = read_npz(path, [name], where)[name]
+    if column.ndim != 1 or column.dtype.kind not in "US" or len(column) != len(raw.y):
+        raise DataError(f"{where}: array '{name}' (data.split.column) must hold one string "
+                        f"per example ({len(raw.y):,}: train, validation or test); it holds "
+                        f"{column.dtype} values of shape {tuple(column.shape)}.")
+    texts = column.astype(str) if column.dtype.kind == "U" else np.char.decode(column, "utf-8",
+                                                                                "replace")
+    codes = np.array([part_code(text) for text in texts.tolist()], dtype=object)
+    bad = [i for i, code in enumerate(codes) if code is None]
+    if bad:
+        raise DataError(f"{where}: array '{name}', example {bad[0]}: {show(texts[bad[0]])}; "
+                        f"{PART_RULE}.")
+    return codes.astype(np.int64)
 
 
 _INPUTS_FIX = "Save the inputs with numpy.savez(path, x=features)."

@@ -40,6 +40,8 @@ class RawData:
     output_y: Optional[dict] = None
     output_y_test: Optional[dict] = None
     output_arrays: Optional[dict] = None  # output name -> (array name, test array name)
+    # ``data.split.column``: each example's split (0 train, 1 validation, 2 test).
+    parts: Optional[np.ndarray] = None
 
 
 def is_ragged(x: Any) -> bool:
