@@ -64,7 +64,37 @@ def format_plan(compiled) -> str:
                  f"epochs {spec.train.epochs}" + (f"; early stopping on "
                                                   f"{spec.train.early_stopping.monitor}"
                                                   if spec.train.early_stopping else ""))
+    lines += format_stages(compiled)
     return "\n".join(lines)
+
+
+def format_stages(compiled) -> list[str]:
+    """``plan``'s table of ``train.stages``: each stage's epochs, what it trains, the
+    parameters that leaves trainable (counted on the built model), its optimizer and
+    early stopping; nothing without stages."""
+    from kerapipe.spec.stages import stage_early_stopping, stage_optimizer
+
+    train = compiled.spec.train
+    if not train.stages:
+        return []
+    rows = [("stage", "epochs", "trainable", "trainable params", "optimizer", "early stopping")]
+    for index, (stage, count) in enumerate(zip(train.stages, compiled.stage_trainable_counts())):
+        trainable = stage.trainable
+        names = ("all" if trainable.everything else ("all except " if trainable.exclude else "")
+                 + ", ".join(trainable.names))
+        optimizer = stage_optimizer(compiled.spec, stage)
+        rate = optimizer.learning_rate
+        rate = f"{rate:g}" if isinstance(rate, float) else getattr(rate, "name", str(rate))
+        early = stage_early_stopping(train, stage)
+        rows.append((str(index + 1), str(stage.epochs), names, f"{count:,}",
+                     f"{optimizer.name} (learning rate {rate})",
+                     f"{early.monitor}, patience {early.patience}" if early else "off"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [f"stages (fine-tuning, {train.epochs} epochs in all; each compiles the model "
+             "again):"]
+    lines += ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+              for row in rows]
+    return lines
 
 
 def format_features(encoding, record: dict) -> list[str]:

@@ -129,9 +129,11 @@ def resolve_stage_epochs(values: dict, path: Path, issues: list[Issue]) -> None:
     if written is None:
         return  # refused already
     elif written != total:
+        added = " + ".join(str(stage.epochs) for stage in stages)
         issues.append(Issue("stage-epochs", path + ("epochs",), f"with stages, a run trains "
-                            f"the sum of their epochs ({' + '.join(str(s.epochs) for s in stages)}"
-                            f" = {total}), but train.epochs says {written}. Remove "
+                            "the sum of their epochs ("
+                            + (f"{added} = {total}" if len(stages) > 1 else str(total))
+                            + f"), but train.epochs says {written}. Remove "
                             f"train.epochs, or write {total}. Received: epochs={written}"))
 
 
