@@ -13,12 +13,13 @@ import errno
 import math
 import signal
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional, Sequence
 
 from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
 import keras
 import numpy as np
 
+from kerapipe.compiler.keras_callbacks import STATEFUL_ATTRIBUTES, learning_rate
 from kerapipe.errors import OutputError, TrainingStopped, UsageError
 from kerapipe.run_files import load_saved_model, read_checkpoint_state
 from kerapipe.run_folder import LAST_MODEL, STATE_FILE
@@ -91,12 +92,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
     """
 
     def __init__(self, folder, early_stopping: Optional[keras.callbacks.EarlyStopping],
-                 history: Optional[dict] = None) -> None:
+                 history: Optional[dict] = None, stateful: Sequence = (),
+                 file_learning_rate: Any = None) -> None:
         super().__init__()
         self.run_folder = folder
         folder.make_checkpoints()
         self.early_stopping = early_stopping
         self.history: dict = {k: list(v) for k, v in (history or {}).items()}
+        self.stateful = list(stateful)  # the file's callbacks (train.callbacks): their counters
+        self.file_learning_rate = file_learning_rate
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -112,6 +116,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
             state["early_stopping"] = {
                 "wait": int(early.wait), "best_epoch": int(early.best_epoch),
                 "best": None if early.best is None else float(early.best)}
+        states = callback_states(self.stateful, self.model, self.file_learning_rate)
+        if states is not None:
+            state["callbacks"] = states
         folder = self.run_folder
         try:  # early.wait == 0: this epoch is the new best
             folder.write_checkpoint(epoch + 1, self.model, state,
@@ -176,6 +183,7 @@ def restore_checkpoint(model: keras.Model, folder: Path,
     ``custom_objects``: the pipeline's imported classes (``CompiledPipeline.custom_objects``).
     """
     state = read_checkpoint_state(folder / STATE_FILE)
+    check_callback_states(state.get("callbacks"), folder / STATE_FILE)
     saved = load_saved_model(folder / LAST_MODEL, custom_objects)
     try:
         model.set_weights(saved.get_weights())
@@ -194,3 +202,95 @@ def restore_checkpoint(model: keras.Model, folder: Path,
                          f"optimizer ({err}). Resume with the pipeline it was trained with, "
                          "or start a new run.") from err
     return state
+
+
+# --- the file's callbacks (train.callbacks) across a resume ------------------------------
+
+def callback_states(callbacks: Sequence, model: keras.Model,
+                    file_learning_rate: Any) -> Optional[dict]:
+    """What state.json keeps of the file's stateful callbacks (``STATEFUL_ATTRIBUTES``):
+    each one's counters by its place in ``train.callbacks``, the optimizer's learning rate
+    (ReduceLROnPlateau lowers it; last.keras holds it too, but a resume keeps the
+    pipeline's) and the file's learning rate it started from. ``None``: there is none."""
+    entries = []
+    for callback in callbacks:
+        entry = getattr(callback, "kerapipe_entry", None)
+        if entry is None or entry[1] not in STATEFUL_ATTRIBUTES:
+            continue
+        values = {name: getattr(callback, name) for name in STATEFUL_ATTRIBUTES[entry[1]]}
+        entries.append({"index": entry[0], "name": entry[1],
+                        **{k: None if v is None else float(v) if k == "best" else int(v)
+                           for k, v in values.items()}})
+    if not entries:
+        return None
+    return {"entries": entries, "learning_rate": learning_rate(model.optimizer),
+            "file_learning_rate": file_learning_rate}
+
+
+class RestoreCallbackState(keras.callbacks.Callback):
+    """Gives the file's stateful callbacks (ReduceLROnPlateau) back the counters a resumed
+    run had, after their own ``on_train_begin`` reset them, and the optimizer the learning
+    rate they had lowered it to (unless the file's learning rate changed: a ``--force``
+    resume with a new rate starts from that). Once: a later stage starts its own.
+
+    Keras calls callbacks in list order: this one must come after the file's callbacks.
+
+    Args:
+        callbacks: the pipeline's callbacks (``CompiledPipeline.callbacks``).
+        saved: the checkpoint's ``callbacks`` state (``callback_states``; checked by
+            ``restore_checkpoint``).
+        file_learning_rate: the pipeline's ``optimizer.learning_rate`` now.
+    """
+
+    def __init__(self, callbacks: Sequence, saved: dict, file_learning_rate: Any) -> None:
+        super().__init__()
+        self.targets = {getattr(c, "kerapipe_entry", None): c for c in callbacks}
+        self.saved: Optional[dict] = saved
+        self.file_learning_rate = file_learning_rate
+
+    def on_train_begin(self, logs=None):
+        if self.saved is None:
+            return
+        saved, self.saved = self.saved, None
+        for entry in saved["entries"]:
+            target = self.targets.get((entry["index"], entry["name"]))
+            if target is None:
+                continue  # a --force resume changed train.callbacks: that one starts anew
+            for name in STATEFUL_ATTRIBUTES[entry["name"]]:
+                setattr(target, name, entry[name])
+        rate = saved["learning_rate"]
+        if saved.get("file_learning_rate") == self.file_learning_rate and \
+                not hasattr(self.model.optimizer, "optimizers"):
+            self.model.optimizer.learning_rate = float(rate)
+
+
+def check_callback_states(saved: Any, state_file: Path) -> Optional[dict]:
+    """state.json's ``callbacks`` as ``callback_states`` writes it, else the checkpoint is
+    damaged (``UsageError``)."""
+    from kerapipe.run_files import damaged
+
+    def number(value: Any) -> bool:
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value))
+
+    def counter(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    def fits(entry: Any) -> bool:
+        names = STATEFUL_ATTRIBUTES.get(entry.get("name")) if isinstance(entry, dict) else None
+        return names is not None and counter(entry.get("index")) and all(
+            (entry.get(n) is None or number(entry.get(n))) if n == "best" else
+            counter(entry.get(n)) for n in names)
+
+    if saved is None:
+        return None
+    if not isinstance(saved, dict) or not isinstance(saved.get("entries"), list) \
+            or not number(saved.get("learning_rate")) or saved["learning_rate"] < 0:
+        raise damaged(state_file, "its 'callbacks' should hold 'entries' (a list) and a "
+                      f"learning_rate (a number >= 0). Received: {str(saved)[:200]}")
+    for entry in saved["entries"]:
+        if not fits(entry):
+            raise damaged(state_file, "an entry of its 'callbacks' should name a stateful "
+                          "callback (ReduceLROnPlateau), its place and its counters. "
+                          f"Received: {str(entry)[:200]}")
+    return saved

@@ -322,6 +322,21 @@ class CompiledPipeline:
 
 
 def _callbacks(spec: PipelineSpec, datasets: Datasets) -> list:
+    """The pipeline's callbacks: the learning-rate logger first (it logs the rate an epoch
+    trained with, before ReduceLROnPlateau lowers it), early stopping, then the file's
+    ``train.callbacks`` that write no files (a run adds the others inside its folder:
+    ``keras_callbacks.file_callbacks``)."""
+    from kerapipe.compiler.keras_callbacks import LearningRateLogger, pipeline_callbacks
+
+    callbacks: list = [LearningRateLogger(), *_early_stopping_callbacks(spec, datasets)]
+    for callback in pipeline_callbacks(spec):
+        if getattr(callback, "monitor", None) is not None:  # ReduceLROnPlateau: as early's
+            callback.mode = _early_stopping_mode(spec, callback.monitor, callback.mode)
+        callbacks.append(callback)
+    return callbacks
+
+
+def _early_stopping_callbacks(spec: PipelineSpec, datasets: Datasets) -> list:
     if spec.train.stages:  # one EarlyStopping, set up for each stage by the stage loop
         from kerapipe.compiler.stages import StageEarlyStopping
         from kerapipe.spec.stages import stage_early_stopping

@@ -96,6 +96,7 @@ class _Run:
     early: Any = None  # the pipeline's EarlyStopping
     guard: Any = None  # NonFiniteLossGuard
     saver: Any = None  # EpochCheckpoint
+    files: list = field(default_factory=list)  # train.callbacks that write files
 
     @property
     def history(self) -> dict:
@@ -122,6 +123,7 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
     ``callbacks`` (Keras callbacks) are added to the pipeline's own.
     """
     from kerapipe.callbacks import SignalStop
+    from kerapipe.compiler.keras_callbacks import close_files
 
     spec = compiled.spec
     started = time.perf_counter()
@@ -147,6 +149,7 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
         raise
     finally:
         run.stopper.uninstall()
+        close_files(run.files)  # a fit that raised never ran their on_train_end
     return result
 
 
@@ -196,7 +199,9 @@ def _loop_callbacks(run: _Run, extra: list) -> list:
     """What ``fit`` gets on top of the pipeline's callbacks: a resume's early-stopping
     counters first, then the caller's, then the guard, the checkpoints and the signal
     stop (the saver checkpoints a finished epoch before the stopper acts on a signal)."""
-    from kerapipe.callbacks import EpochCheckpoint, NonFiniteLossGuard, RestoreEarlyStopping
+    from kerapipe.callbacks import (EpochCheckpoint, NonFiniteLossGuard, RestoreCallbackState,
+                                    RestoreEarlyStopping)
+    from kerapipe.compiler.keras_callbacks import file_callbacks
 
     run.early = _pipeline_early_stopping(run.compiled)
     restore = []
@@ -204,9 +209,19 @@ def _loop_callbacks(run: _Run, extra: list) -> list:
     if run.early is not None and run.state.get("early_stopping") and mid_stage:
         restore = [RestoreEarlyStopping(run.early, run.state["early_stopping"],
                                         run.checkpoint / BEST_WEIGHTS)]
+    # train.callbacks: their counters and lowered learning rate back; their files inside
+    # the run folder (a resumed CSVLogger appends to the rows it wrote before)
+    rate = run.compiled.spec.optimizer.learning_rate
+    rate = rate if isinstance(rate, float) else None
+    if run.state.get("callbacks") and mid_stage:
+        restore.append(RestoreCallbackState(run.compiled.callbacks, run.state["callbacks"],
+                                            rate))
+    run.files = files = file_callbacks(run.compiled.spec, run.folder.path,
+                                       resumed=bool(run.state))
     run.guard = NonFiniteLossGuard()
-    run.saver = EpochCheckpoint(run.folder, run.early, run.state.get("history"))
-    return restore + extra + [run.guard, run.saver, run.stopper]
+    run.saver = EpochCheckpoint(run.folder, run.early, run.state.get("history"),
+                                stateful=run.compiled.callbacks, file_learning_rate=rate)
+    return restore + files + extra + [run.guard, run.saver, run.stopper]
 
 
 def _fit(run: _Run, callbacks: list, verbose) -> None:

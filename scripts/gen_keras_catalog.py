@@ -22,6 +22,10 @@ a layer ends in ``keras.layers.Layer.__init__``, which also pops
 ``input_shape``/``input_dim`` out of its ``**kwargs``; those are added from its
 source too.
 
+Callbacks: the public ``keras.callbacks`` classes go to ``callbacks`` (their arguments
+as layers' are found, and the defaults that are plain values), those a file cannot use
+to ``refused_callbacks`` with the reason and the kerapipe key that does the job.
+
 Backbones: each ``keras.applications`` model function is a layer named
 ``applications.<Function>`` (``"origin": "applications"``), taking the function's
 parameters less ``input_tensor`` and ``input_shape`` (kerapipe gives the input). The
@@ -120,6 +124,30 @@ SKIPPED_METRICS = {
     "Sum",  # same as Mean
 }
 SKIPPED_SCHEDULES = {"LearningRateSchedule"}  # base class
+# Public keras.callbacks classes a pipeline file may not use, and why (with the kerapipe
+# key that does the job); only those present in keras.callbacks are written.
+REFUSED_CALLBACKS = {
+    "LearningRateScheduler": "it needs a Python function; use a learning-rate schedule in "
+                             "`optimizer.learning_rate` (e.g. `{ExponentialDecay: {...}}`) "
+                             "or `train.stages`",
+    "LambdaCallback": "it runs Python functions; use a learning-rate schedule in "
+                      "`optimizer.learning_rate` or `train.stages`, or the Python API's "
+                      "`fit(callbacks=...)`",
+    "RemoteMonitor": "it sends the logs over the network; every epoch's values are in the "
+                     "run folder's history.csv",
+    "EarlyStopping": "kerapipe owns early stopping; use `train.early_stopping`",
+    "ModelCheckpoint": "every epoch is checkpointed in the run folder (checkpoints/) and "
+                       "model.keras is the result; use `train.early_stopping` with "
+                       "`restore_best_weights` to keep the best epoch",
+    "OrbaxCheckpoint": "every epoch is checkpointed in the run folder (checkpoints/) and "
+                       "model.keras is the result",
+    "BackupAndRestore": "resume is built in: `kerapipe run --resume RUN` continues from the "
+                        "last finished epoch",
+    "Callback": "abstract base class",
+    "CallbackList": "kerapipe's own plumbing (Keras runs the callbacks through it)",
+    "History": "kerapipe's own plumbing: every run records its history (history.csv)",
+    "ProgbarLogger": "kerapipe's own plumbing: `kerapipe run` shows progress",
+}
 # Placeholder values for required metric arguments, only to read the default `.name`.
 METRIC_SAMPLE_ARGS = {
     "num_classes": 2,
@@ -337,6 +365,25 @@ def build_applications(keras: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     return layers, facts
 
 
+def build_callbacks(keras: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """The keras.callbacks classes a file may use (arguments, required ones, and the
+    defaults that are plain values: ``monitor``, a path) and the refused ones with why."""
+    classes = public_classes(keras.callbacks, keras.callbacks.Callback)
+    offered: dict[str, Any] = {}
+    for name, cls in classes.items():
+        if name in REFUSED_CALLBACKS:
+            continue
+        entry = init_params(cls)
+        signature = inspect.signature(cls.__init__).parameters
+        entry["defaults"] = {
+            p: signature[p].default for p in entry["params"]
+            if p in signature and signature[p].default is not inspect.Parameter.empty
+            and isinstance(signature[p].default, (str, int, float, bool, type(None)))}
+        offered[name] = entry
+    refused = {name: why for name, why in REFUSED_CALLBACKS.items() if name in classes}
+    return offered, refused
+
+
 def hub_refusal(name: str) -> str | None:
     """Why a public keras_hub.layers class is not offered, or None."""
     if name in REFUSED_HUB_LAYERS:
@@ -448,6 +495,7 @@ def build_catalog(shipped: dict[str, Any] | None = None) -> dict[str, Any]:
                  for name, cls in public_classes(keras.optimizers.schedules, schedule_base).items()
                  if name not in SKIPPED_SCHEDULES}
 
+    callbacks, refused_callbacks = build_callbacks(keras)
     backbones, applications = build_applications(keras)
     hub = hub_sections(keras, set(layers) | set(refused), shipped)
     layers.update(backbones)
@@ -463,6 +511,8 @@ def build_catalog(shipped: dict[str, Any] | None = None) -> dict[str, Any]:
         "metrics": metrics,
         "optimizers": optimizers,
         "schedules": schedules,
+        "callbacks": callbacks,
+        "refused_callbacks": refused_callbacks,
     }
 
 

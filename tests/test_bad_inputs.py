@@ -263,6 +263,8 @@ def with_block(*pairs: str, block: str = BLOCK) -> str:
     return change("model:\n  layers:", block, *pairs)
 
 
+_EARLY = "  early_stopping: {monitor: val_loss, patience: 3}"  # train.callbacks go below it
+
 # One representative case per code: the whole `issue.format()` line is the contract.
 GOLDEN = {
     "unknown-input": (change("    - Flatten: {}", "    - Flatten: {}\n      inputs: pool"),
@@ -534,6 +536,40 @@ GOLDEN = {
                               "error[metric-label-mismatch]: metrics[1].num_classes: MeanIoU "
                               "counts 4 classes, but this run's labels have 10. Set num_classes: "
                               "10. Received: num_classes=4"),
+    "unknown-stage-layer": (change("    - Dense: {units: 10}", "    - Dense: {units: 10, name: head}",
+                                   "  epochs: 15\n", "  stages: [{epochs: 5, trainable: [haed]}]\n"),
+                            "p.yaml:22:36: error[unknown-stage-layer]: train.stages[0].trainable[0]: "
+                            "'haed' names no layer, block use or backbone of the model. Did you mean "
+                            "'head'? Give the layer a `name:` and use it here. Names: head, "
+                            "model.layers[0], model.layers[1], model.layers[2]"),
+    "stage-epochs": (change("    - Dense: {units: 10}", "    - Dense: {units: 10, name: head}",
+                            "  epochs: 15\n", "  epochs: 15\n  stages: [{epochs: 5, trainable: "
+                            "[head]}]\n"),
+                     "p.yaml:22:11: error[stage-epochs]: train.epochs: with stages, a run trains "
+                     "the sum of their epochs (5), but train.epochs says 15. Remove train.epochs, "
+                     "or write 5. Received: epochs=15"),
+    "stage-trains-nothing": (change("    - Dense: {units: 10}", "    - Dense: {units: 10, name: "
+                                    "head}\n      trainable: false", "  epochs: 15\n",
+                                    "  stages: [{epochs: 5, trainable: [head]}]\n"),
+                             "p.yaml:23:35: error[stage-trains-nothing]: train.stages[0].trainable: "
+                             "this stage leaves every layer frozen, so it would train nothing. Name "
+                             "a layer to train (layers written `trainable: false` stay frozen in "
+                             "every stage)."),
+    "unknown-callback": (change(_EARLY, _EARLY + "\n  callbacks: [ReduceLRonPlateau]"),
+                         "p.yaml:24:15: error[unknown-callback]: train.callbacks[0]."
+                         "ReduceLRonPlateau: unknown callback 'ReduceLRonPlateau'. Did you mean "
+                         "'ReduceLROnPlateau'? Names are Keras's own class names; `kerapipe "
+                         "schema` lists them all."),
+    "refused-callback": (change(_EARLY, _EARLY + "\n  callbacks: [EarlyStopping]"),
+                         "p.yaml:24:15: error[refused-callback]: train.callbacks[0]."
+                         "EarlyStopping: callback 'EarlyStopping' is not offered in a pipeline "
+                         "file: kerapipe owns early stopping; use `train.early_stopping`."),
+    "bad-callback-path": (change(_EARLY, _EARLY + "\n  callbacks: [{CSVLogger: {filename: "
+                                 "../log.csv}}]"),
+                          "p.yaml:24:38: error[bad-callback-path]: train.callbacks[0].CSVLogger."
+                          "filename: CSVLogger writes here, inside the run folder, but it holds "
+                          "'..'. Give a relative path of a new file or folder in the run folder, "
+                          "e.g. `filename: epochs.csv`. Received: '../log.csv'"),
     "unknown-stage-layer": (change("    - Dense: {units: 10}", "    - Dense: {units: 10, name: head}",
                                    "  epochs: 15\n", "  stages: [{epochs: 5, trainable: [haed]}]\n"),
                             "p.yaml:22:36: error[unknown-stage-layer]: train.stages[0].trainable[0]: "

@@ -395,9 +395,10 @@ def test_logged_metric_names_are_what_keras_history_holds(two_output_run):
     folder, run_dir = two_output_run
     spec = validate_text(TWO_OUTPUTS, "p.yaml").spec
     last = json.loads((run_dir / "metrics.json").read_text())["last_epoch"]
-    assert sorted(logged_metric_names(spec)) == sorted(last) == sorted(
+    assert sorted(logged_metric_names(spec) + ["learning_rate"]) == sorted(last) == sorted(
         ["loss", "digit_loss", "size_loss", "digit_accuracy", "size_mae", "val_loss",
-         "val_digit_loss", "val_size_loss", "val_digit_accuracy", "val_size_mae"])
+         "val_digit_loss", "val_size_loss", "val_digit_accuracy", "val_size_mae",
+         "learning_rate"])  # every run logs the learning rate too
 
 
 def test_logged_metric_names_match_a_fits_history_keys(tmp_path):
@@ -408,7 +409,8 @@ def test_logged_metric_names_match_a_fits_history_keys(tmp_path):
                                **two_output_arrays())
     compiled = compile_pipeline(pipeline)
     history = compiled.fit(verbose=0)
-    assert sorted(history.history) == sorted(logged_metric_names(compiled.spec))
+    assert sorted(history.history) == sorted(logged_metric_names(compiled.spec)
+                                             + ["learning_rate"])  # every run logs it
 
 
 def test_each_outputs_loss_infers_from_logits_from_its_own_activation(tmp_path):

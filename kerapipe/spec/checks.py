@@ -363,19 +363,27 @@ def labels_from_spec(spec: PipelineSpec) -> Optional[RunLabels]:
                       logits=output_activation(spec) not in ("softmax", "sigmoid"))
 
 
+def monitor_issues(spec: PipelineSpec, monitor: str, path: tuple,
+                   default: str = "") -> list[Issue]:
+    """The one rule of a ``monitor`` (``train.early_stopping``, a callback's): it names a
+    value this run logs (``logged_metric_names``). ``default``: words that say the name
+    is a default, not written at ``path``."""
+    available = logged_metric_names(spec)
+    if monitor in available:
+        return []
+    if monitor.startswith("val_") and not spec.data.split.has_validation:
+        why = " There is no validation split (data.split.validation is 0)."
+    else:
+        why = did_you_mean(monitor, available)
+    return [Issue("unknown-monitor", path, f"'{monitor}'{default} is not a metric this "
+                  f"run logs.{why} It logs: {', '.join(available)}.", at_key=bool(default))]
+
+
 def check_early_stopping(spec: PipelineSpec, issues: list[Issue]) -> None:
     early = spec.train.early_stopping
     if early is None:
         return
-    path = ("train", "early_stopping", "monitor")
-    available = logged_metric_names(spec)
-    if early.monitor not in available:
-        if early.monitor.startswith("val_") and not spec.data.split.has_validation:
-            why = " There is no validation split (data.split.validation is 0)."
-        else:
-            why = did_you_mean(early.monitor, available)
-        issues.append(Issue("unknown-monitor", path, f"'{early.monitor}' is not a metric this "
-                            f"run logs.{why} It logs: {', '.join(available)}."))
+    issues += monitor_issues(spec, early.monitor, ("train", "early_stopping", "monitor"))
     if early.patience >= spec.train.epochs:
         issues.append(Issue("patience-ge-epochs", ("train", "early_stopping", "patience"),
                             f"patience {early.patience} is not below epochs "
@@ -496,5 +504,5 @@ def run_checks(spec: PipelineSpec) -> list[Issue]:
     return issues
 
 
-__all__ = ["run_checks", "logged_metric_names", "output_activation", "known_dataset",
-           "trace_example_shape", "every_layer", "class_count", "did_you_mean"]
+__all__ = ["run_checks", "logged_metric_names", "monitor_issues", "output_activation",
+           "known_dataset", "trace_example_shape", "every_layer", "class_count", "did_you_mean"]

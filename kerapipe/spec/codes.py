@@ -40,6 +40,9 @@ ISSUE_CODES: dict[str, str] = {
     "unknown-optimizer": "an optimizer name keras.optimizers does not have",
     "unknown-metric": "a metric name keras.metrics does not have",
     "unknown-schedule": "a learning-rate schedule keras.optimizers.schedules does not have",
+    "unknown-callback": "a callback name keras.callbacks does not have",
+    "refused-callback": "a callback kerapipe does the job of, or that needs Python code "
+                        "(EarlyStopping, ModelCheckpoint, LearningRateScheduler, ...)",
     "unknown-step": "a preprocessing step kerapipe does not have",
     "unknown-feature": "a name in data.crosses or model.inputs that data.features does not "
                        "declare",
@@ -62,6 +65,8 @@ ISSUE_CODES: dict[str, str] = {
                          "for a parameter the block does not have",
     "unused-parameter": "a block parameter that none of the block's layers uses",
     # checks across keys
+    "bad-callback-path": "a callback's file (TensorBoard's log_dir, CSVLogger's filename) "
+                         "that is absolute, leaves the run folder or names one of its files",
     "outside-path": "a layer argument or an `imports:` file points outside the pipeline's "
                     "folder",
     "bad-import": "an `imports:` entry that is not a `.py` file or module name, or a repeat",

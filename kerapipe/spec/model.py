@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, Literal, Optional, Union
 
+from kerapipe.spec.callbacks import MAX_CALLBACKS, CallbackSpec
 from kerapipe.spec.catalog import Family, load_catalog
 # Re-exported: the rest of kerapipe names the format's objects from this module.
 from kerapipe.spec.keras_objects import (NESTED_LAYER_ARGS, LayerSpec, ScheduleSpec,  # noqa: F401
@@ -276,6 +277,10 @@ class TrainSpec:
     epochs: int = spec_field(10, "Passes over the training split.", ge=1, le=MAX_EPOCHS)
     early_stopping: Optional[EarlyStoppingSpec] = spec_field(None, "Stop early when `monitor` "
                                                              "stops improving (off when absent).")
+    callbacks: list[CallbackSpec] = spec_field(
+        [], "keras.callbacks classes by their Keras name, e.g. `- ReduceLROnPlateau: "
+        "{monitor: val_loss, factor: 0.5}`; their files (TensorBoard's `log_dir`, "
+        "CSVLogger's `filename`) go inside the run folder.", max_items=MAX_CALLBACKS)
     steps_per_execution: int = spec_field(1, "Training steps per call into the compiled "
                                           "graph (keras Model.compile).", ge=1,
                                           le=MAX_EPOCHS)

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Optional, Sequence, Union
 
 from kerapipe.errors import SpecError
 from kerapipe.safe_io import open_regular
+from kerapipe.spec.callbacks import callback_issues
 from kerapipe.spec.checks import every_layer, import_name, run_checks
 from kerapipe.spec.issues import (ERROR, MAX_ISSUES, NOTE, WARNING, Issue, safe_repr,
                                    suggestion_budget)
@@ -85,6 +86,7 @@ def validate_data(data: Any, file: str = "<dict>", document: Optional[Document] 
         spec = parse_pipeline(data, issues)
         if spec is not None and not any(i.severity == ERROR for i in issues):
             issues += run_checks(spec)
+            issues += callback_issues(spec)
             issues += stage_issues(spec)
             issues += split_issues(spec.data)
             issues += check_file_arguments(spec, file)
