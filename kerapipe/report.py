@@ -29,19 +29,32 @@ def format_run_summary(result) -> str:
     return "\n".join(lines)
 
 
+def split_origin(split) -> str:
+    """Where ``plan``'s splits come from when it is not a shuffled draw: `` (ordered)``,
+    `` (by column 'fold')``, `` (validation from v.csv)``; empty for the default."""
+    origin = ([f"by column '{split.column}'"] if split.column is not None else
+              ["ordered"] if split.order == "ordered" else [])
+    origin += [f"{part} from {path}" for part, path in split.files.items()]
+    return f" ({', '.join(origin)})" if origin else ""
+
+
 def format_plan(compiled) -> str:
     """Data pipeline stages with shapes, split sizes, and the Keras model summary."""
     spec, data = compiled.spec, compiled.data
     lines = [f"pipeline {spec.name}", f"data: {data.description}"]
     sizes = {name: (0 if getattr(data, name) is None else len(getattr(data, name).y))
              for name in ("train", "validation", "test")}
-    lines.append("splits: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+    lines.append("splits: " + ", ".join(f"{k} {v}" for k, v in sizes.items())
+                 + split_origin(spec.data.split))
     facts = getattr(data, "labels", None)
     if facts is not None:  # one output: the kind of its labels, and whether it was inferred
         from kerapipe.spec.label_kinds import stratification
 
-        lines.append(facts.describe(stratification(facts.kind, spec.data.split.stratify),
-                                    data.num_classes))
+        split = spec.data.split
+        rule = (f"by column '{split.column}'" if split.column is not None else
+                "in the source's order (not stratified)" if split.order == "ordered" else
+                stratification(facts.kind, split.stratify))
+        lines.append(facts.describe(rule, data.num_classes))
     lines += format_features(compiled.preprocessing.encoding, data.source.record())
     lines.append("stages (shape of one example):")
     stages = compiled.preprocessing.stages

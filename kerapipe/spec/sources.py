@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Literal, Optional, Union
+from typing import Literal, Optional, Sequence, Union
 
 from kerapipe.spec.issues import Issue, Path, safe_repr
 from kerapipe.spec.known_datasets import KERAS_DATASETS, SAMPLES, TEXT_DATASETS
@@ -350,6 +350,39 @@ class SourceSpec:
     tfds: Optional[TfdsSource] = spec_field(None, "A TensorFlow Datasets set by name "
                                             "(optional extra: `pip install kerapipe[tfds]`).")
     exactly_one = True
+
+    def split_column_problem(self, column: str, feature_names: Sequence[str] = ()
+                             ) -> Optional[str]:
+        """Why ``data.split.column`` cannot name each example's split in this source, or
+        ``None``: only a CSV column or an npz array can, and not one that is already the
+        label or a feature (``feature_names``: ``data.features``' columns)."""
+        if self.csv is None and self.npz is None:
+            return (f"a column split reads each example's split from a CSV column or an npz "
+                    f"array, but data.source.{self.kind} has neither. Use fractions "
+                    "(`validation`, `test`, `order`) instead.")
+        roles = ([("the label (data.source.csv.label)", self.csv.label_columns),
+                  ("a feature (data.source.csv.features)", self.csv.features or []),
+                  ("a feature (data.features)", list(feature_names))] if self.csv else
+                 [("the features or labels (data.source.npz)", [self.npz.x or "x",
+                                                                self.npz.y or "y"])])
+        for role, names in roles:
+            if column in names:
+                return (f"{safe_repr(column)} is {role}, so it cannot also name each "
+                        "example's split. Name a column (or array) of its own that holds "
+                        "train, validation or test.")
+        return None
+
+    def split_file_problem(self) -> Optional[str]:
+        """Why a split cannot be read from a file of this source's kind, or ``None``: a
+        csv, npz, images or text source reads one; a named set has its own splits, and
+        TFRecord files are not read as a second set."""
+        if any(getattr(self, kind) is not None for kind in ("csv", "npz", "images", "text")):
+            return None
+        why = ("streams its records, and a second TFRecord set is not read as a split"
+               if self.tfrecord is not None else "is a named data set with its own splits, "
+               "so there is no file of its kind")
+        return (f"a split file holds examples of the source's kind, but data.source."
+                f"{self.kind} {why}. Use a fraction, or a csv, npz, images or text source.")
 
     @property
     def kind(self) -> str:

@@ -14,12 +14,6 @@ from kerapipe.spec.issues import Issue, Path, safe_repr
 from kerapipe.spec.sources import check_path_text
 from kerapipe.spec.typed import spec_field
 
-# The sources whose examples a split file can hold: a file or folder of the same kind.
-# The others either come with their own splits (keras, sample, tfds: a named data set has
-# no second file) or stream shards that kerapipe does not read as a second set (tfrecord).
-FILE_KINDS = ("csv", "npz", "images", "text")
-# The sources with a per-example value a column split can read: a CSV column, an npz array.
-COLUMN_KINDS = ("csv", "npz")
 PARTS = ("validation", "test")
 
 
@@ -112,49 +106,25 @@ def _plain(value: Any) -> Any:
 def split_issues(data: Any) -> list[Issue]:
     """What ``data.split`` asks of the source (``data.source``, ``data.features``): a
     column split needs a CSV column or an npz array that is no feature nor the label;
-    split files need a source of files; the fractions must leave training examples.
+    split files need a source of files (``SourceSpec.split_column_problem``,
+    ``split_file_problem``).
 
     Args:
         data: a parsed ``DataSpec``.
     """
-    split, source, issues = data.split, data.source, []
-    kind = source.kind
-    here = ("data", "split")
+    split, issues = data.split, []
     if split.column is not None:
-        column_path = here + ("column",)
-        if kind not in COLUMN_KINDS:
-            issues.append(Issue("not-applicable", column_path, f"a column split reads each "
-                                f"example's split from a CSV column or an npz array, but "
-                                f"data.source.{kind} has neither. Use fractions "
-                                "(`validation`, `test`, `order`) instead.", at_key=True))
-        csv = source.csv
-        named = [] if csv is None else [
-            ("the label (data.source.csv.label)", csv.label_columns),
-            ("a feature (data.source.csv.features)", csv.features or []),
-            ("a feature (data.features)", [f.name for f in data.features or []])]
-        for role, names in named:
-            if split.column in names:
-                issues.append(Issue("not-applicable", column_path, f"column "
-                                    f"{safe_repr(split.column)} is {role}, so it cannot also "
-                                    "name each row's split. Name a column of its own that "
-                                    "holds train, validation or test."))
-        npz = source.npz
-        if npz is not None and split.column in (npz.x, npz.y):
-            issues.append(Issue("not-applicable", column_path, f"array "
-                                f"{safe_repr(split.column)} holds the features or labels, so "
-                                "it cannot also name each example's split. Name an array "
-                                "of strings of its own."))
+        problem = data.source.split_column_problem(
+            split.column, [f.name for f in data.features or []])
+        if problem:
+            issues.append(Issue("not-applicable", ("data", "split", "column"), problem,
+                                at_key=True))
     for part in split.files:
-        file_path = here + (part, "file")
-        if kind not in FILE_KINDS:
-            why = ("streams its records, and a second TFRecord set is not read as a split"
-                   if kind == "tfrecord" else "is a named data set with its own splits, so "
-                   "there is no file of its kind")
-            issues.append(Issue("not-applicable", file_path, f"a split file holds examples "
-                                f"of the source's kind, but data.source.{kind} {why}. Use a "
-                                f"fraction for {part}, or a csv, npz, images or text source.",
+        problem = data.source.split_file_problem()
+        if problem:
+            issues.append(Issue("not-applicable", ("data", "split", part, "file"), problem,
                                 at_key=True))
     return issues
 
 
-__all__ = ["COLUMN_KINDS", "FILE_KINDS", "SplitFile", "SplitSpec", "split_issues"]
+__all__ = ["SplitFile", "SplitSpec", "split_issues"]

@@ -5,9 +5,9 @@ shared code here then prepares features (the source's ``prepare_features``: arra
 padded by ``pad_sequences`` and checked, ``values``), checks labels (``labels``) and makes
 the train/validation/test splits ``data.split`` asks for (shuffled and stratified with the
 pipeline's seed, in the source's order, by a column, or read from split files through a
-second source of the same kind), each example keeping its id (where it came from). kerapipe's other preprocess steps run later,
-in tf.data. Bad data raises ``DataError`` with the file, what is wrong and how to fix it;
-never a bare traceback.
+second source of the same kind), each example keeping its id (where it came from).
+kerapipe's other preprocess steps run later, in tf.data. Bad data raises ``DataError``
+with the file, what is wrong and how to fix it; never a bare traceback.
 """
 
 from __future__ import annotations
