@@ -56,6 +56,7 @@ def format_plan(compiled) -> str:
                 stratification(facts.kind, split.stratify))
         lines.append(facts.describe(rule, data.num_classes))
     lines += format_features(compiled.preprocessing.encoding, data.source.record())
+    lines += format_weights(data)
     lines.append("stages (shape of one example):")
     stages = compiled.preprocessing.stages
     width = max([16] + [len(name) for name, _ in stages])  # `RandomTranslation` is 17
@@ -107,6 +108,20 @@ def format_stages(compiled) -> list[str]:
              "again):"]
     lines += ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
               for row in rows]
+    return lines
+
+
+def format_weights(data) -> list[str]:
+    """``plan``'s lines on example weights: the class weights as resolved on the training
+    split, and the sample weight column or array; nothing without weights."""
+    lines = []
+    if data.class_weights is not None:
+        lines.append(data.class_weights.describe())
+    weight = getattr(getattr(data.source, "options", None), "sample_weight", None)
+    if weight is not None:
+        lines.append(f"sample weights: '{weight}' (training loss only"
+                     + ("; times the class weights)" if data.class_weights is not None
+                        else ")"))
     return lines
 
 

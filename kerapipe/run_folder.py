@@ -99,6 +99,11 @@ def run_facts(compiled, command: Optional[Sequence[str]]) -> dict:
                  "splits": splits, "class_names": data.class_names,
                  "num_classes": data.num_classes, "example_shape": shape,
                  "feature_columns": data.feature_names,
+                 # train.class_weight as resolved on the training split (compiler.weights)
+                 "class_weight": None if data.class_weights is None
+                 else data.class_weights.record(),
+                 "sample_weight": getattr(getattr(data.source, "options", None),
+                                          "sample_weight", None),
                  # typed features: the learned fills and the rows dropped (csv_typed)
                  **data.source.record(),
                  # several outputs: each one's classes (the first's are also above)

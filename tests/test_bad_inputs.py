@@ -536,6 +536,13 @@ GOLDEN = {
                               "error[metric-label-mismatch]: metrics[1].num_classes: MeanIoU "
                               "counts 4 classes, but this run's labels have 10. Set num_classes: "
                               "10. Received: num_classes=4"),
+    "class-weight-labels": (change("  epochs: 15", "  epochs: 15\n  class_weight: balanced",
+                                   "loss: sparse_categorical_crossentropy", "loss: mse"),
+                            "p.yaml:23:3: error[class-weight-labels]: train.class_weight: class "
+                            "weights weigh each example by its class, but the loss mse fits a "
+                            "continuous target, which has no classes. Remove "
+                            "train.class_weight, or weigh examples with a sample weight "
+                            "(data.source.csv.sample_weight or data.source.npz.sample_weight)."),
     "unknown-stage-layer": (change("    - Dense: {units: 10}", "    - Dense: {units: 10, name: head}",
                                    "  epochs: 15\n", "  stages: [{epochs: 5, trainable: [haed]}]\n"),
                             "p.yaml:22:36: error[unknown-stage-layer]: train.stages[0].trainable[0]: "

@@ -89,6 +89,8 @@ ISSUE_CODES: dict[str, str] = {
     "metric-label-mismatch": "a metric that cannot measure the labels (a class metric on a "
                              "continuous target, an IoU over another class count)",
     "unknown-monitor": "early stopping watches a metric the run does not log",
+    "class-weight-labels": "`train.class_weight` on labels that are not one class per "
+                           "example (regression, raw, multi_label, several outputs)",
     # warnings (fail only under --strict)
     "patience-ge-epochs": "warning: early stopping can never trigger",
     "probabilities-expected": "warning: a linear output with `from_logits: false`",

@@ -33,6 +33,7 @@ from kerapipe.spec.steps import (ADAPTABLE_LAYERS, STEPS, STRINGS_NEED_A_STEP,
                                  adaptable_layer, is_augmentation_layer, step_kind, takes_strings,
                                  unknown_step, vocabulary_issues)
 from kerapipe.spec.typed import parse, parse_spec, spec_field, to_plain
+from kerapipe.spec.weights import ClassWeightSpec
 
 FORMAT_VERSION = 1
 
@@ -289,6 +290,11 @@ class TrainSpec:
         "machines without a GPU/TPU and while deterministic ops are on.")
     deterministic: bool = spec_field(True, "With a seed, also make TensorFlow's ops "
                                      "deterministic (bit-for-bit repeatable runs).")
+    class_weight: Optional[ClassWeightSpec] = spec_field(
+        None, "Weigh each training example's loss by its class: `balanced` (n_samples / "
+        "(n_classes * count of the class) over the training split, as scikit-learn's "
+        "compute_class_weight) or `{class: weight}` by class name or index (a class not "
+        "listed weighs 1). Validation and test metrics stay unweighted.")
     stages: list[StageSpec] = spec_field(
         [], "Fine-tuning stages that continue the same model and data, each `{epochs, "
         "trainable, optimizer, early_stopping}` (one `model.fit` each, the model compiled "

@@ -61,11 +61,22 @@ class NpzSource:
                                   "(or `x_train`/`x_test`).")
     y: Optional[str] = spec_field(None, "Name of the label array. Defaults to `y` "
                                   "(or `y_train`/`y_test`).")
+    sample_weight: Optional[str] = spec_field(
+        None, "Name of an array of one weight per training example (finite, at least 0; "
+        "the length of the training arrays), multiplying its loss in training only.")
     shorthand = "path"
 
     @staticmethod
     def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
         check_path_text(values, "path", path, issues)
+        weight = values.get("sample_weight")
+        if isinstance(weight, str) and weight in {values.get("x") or "x", values.get("y") or "y",
+                                                  "x_train", "y_train", "x_test", "y_test"}:
+            issues.append(Issue("not-applicable", path + ("sample_weight",), f"'{weight}' is "
+                                "an array of features or labels; sample weights are an array "
+                                "of their own, one weight per training example, e.g. "
+                                f"numpy.savez(path, x=..., y=..., w=...). Received: "
+                                f"sample_weight={safe_repr(weight)}"))
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,9 @@ class CsvSource:
     id_column: Optional[str] = spec_field(None, "Column that names each row (never a "
                                           "feature): predictions.csv and `predict` show its "
                                           "value. Defaults to the row's line number.")
+    sample_weight: Optional[str] = spec_field(
+        None, "Column of a weight per example (a finite number, at least 0), multiplying "
+        "its loss in training only; never a feature nor the label.")
     missing_values: list[str] = spec_field(
         [""], "Cell texts that mean a value is missing (compared after stripping spaces), "
         "e.g. `[\"\", NA, \"?\"]`; what a missing value of a typed feature becomes is its "
@@ -128,6 +142,15 @@ class CsvSource:
                                 "names each row, so it cannot also be the label. Name another "
                                 f"column, or remove id_column. Received: id_column="
                                 f"{safe_repr(id_column)}"))
+        weight = values.get("sample_weight")
+        if isinstance(weight, str) and (weight in labels or weight == id_column
+                                        or weight in (features or [])):
+            role = ("the label" if weight in labels else "the id column"
+                    if weight == id_column else "a feature")
+            issues.append(Issue("not-applicable", path + ("sample_weight",), "the sample "
+                                f"weight column is never {role}: name another column, or "
+                                f"remove it from the others. Received: sample_weight="
+                                f"{safe_repr(weight)}"))
         if isinstance(id_column, str) and isinstance(features, list) and id_column in features:
             issues.append(Issue("not-applicable", path + ("id_column",), "the id column is "
                                 "never a feature: remove it from data.source.csv.features, or "

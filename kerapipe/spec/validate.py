@@ -22,6 +22,7 @@ from kerapipe.spec.issues import (ERROR, MAX_ISSUES, NOTE, WARNING, Issue, safe_
                                    suggestion_budget)
 from kerapipe.spec.model import LayerSpec, PipelineSpec, default_run_name, parse_pipeline
 from kerapipe.spec.overrides import apply_overrides
+from kerapipe.spec.weights import weight_issues
 from kerapipe.spec.stages import stage_issues
 from kerapipe.spec.splits import split_issues
 from kerapipe.spec.yaml_loader import (MAX_FILE_BYTES, Document, LoadProblem, bound_plain_data,
@@ -86,6 +87,7 @@ def validate_data(data: Any, file: str = "<dict>", document: Optional[Document] 
         spec = parse_pipeline(data, issues)
         if spec is not None and not any(i.severity == ERROR for i in issues):
             issues += run_checks(spec)
+            issues += weight_issues(spec)
             issues += callback_issues(spec)
             issues += stage_issues(spec)
             issues += split_issues(spec.data)

@@ -104,6 +104,12 @@ class CsvFileSource(Source):
         self.kept_rows = raw.x
         return raw
 
+    def sample_weights(self, raw: RawData) -> Optional[np.ndarray]:
+        """The ``sample_weight`` column's weight of each example (``None`` without one)."""
+        if self.options.sample_weight is None:
+            return None
+        return read_sample_weights(self.options, self.base_dir, raw)
+
     def learn(self, train) -> None:
         """Typed features: the ``mean``/``mode`` fills, from the training rows only."""
         if self.stream is not None and self.stream.typed is not None:
@@ -218,6 +224,7 @@ def load_csv(source: CsvSource, base: str, features: Any = None,
         label_indices, feature_indices = _csv_columns(where, header, source, split_column)
         split_index = _split_index(where, header, split_column)
         label_index = label_indices[0]
+        feature_indices = _without_weight_column(where, header, source, feature_indices)
         if features is not None:
             typed = TypedColumns(features, column_positions(where, header),
                                  source.missing_values, where)
@@ -664,3 +671,52 @@ def _csv_columns(where: str, header: list[str], source: CsvSource,
         raise DataError(f"{where}: no feature columns: data.source.csv.features is empty. "
                         "Name at least one column of numbers.")
     return label_indices, indices
+
+
+def _without_weight_column(where: str, header: list[str], source: CsvSource,
+                           feature_indices: list[int]) -> list[int]:
+    """The feature columns less ``sample_weight``'s (never a feature: validate refuses it
+    in ``features``; here it leaves the default, every other column)."""
+    if source.sample_weight is None:
+        return feature_indices
+    if source.sample_weight not in header:
+        raise DataError(f"{where}: no sample weight column '{source.sample_weight}'."
+                        f"{did_you_mean(source.sample_weight, header)} Columns: "
+                        f"{_listing(header)}. Fix data.source.csv.sample_weight.")
+    weight = header.index(source.sample_weight)
+    kept = [i for i in feature_indices if i != weight]
+    if not kept:
+        raise DataError(f"{where}: no feature columns: besides the label, the file has only "
+                        f"the sample weight column '{source.sample_weight}'.")
+    return kept
+
+
+def read_sample_weights(source: CsvSource, base: str, raw: RawData) -> np.ndarray:
+    """The ``sample_weight`` cell of each example of ``raw`` (its kept rows, ``raw.x``),
+    as float32: one more pass over the file, reading that column only (the first pass
+    keeps the labels; the weights are checked here, by line and column).
+
+    Raises:
+        DataError: a cell that is not a finite number from 0, naming its line and column.
+    """
+    from kerapipe.compiler.weights import check_sample_weights
+
+    where, name = source.path, source.sample_weight
+    wanted = np.zeros(int(raw.x.max()) + 1 if len(raw.x) else 0, dtype=bool)
+    wanted[raw.x] = True
+    values = array("d")
+    with open_csv(resolve(base, source.path), where, source.delimiter) as (reader, _):
+        index = read_header(reader, where).index(name)
+        for data_row, (line, row) in enumerate(data_rows(reader, where)):
+            if data_row >= len(wanted):
+                break
+            if not wanted[data_row]:
+                continue
+            number = csv_number(row[index].strip())
+            if number is None:
+                raise DataError(f"{where}, line {line}, column '{name}': {show(row[index])}, "
+                                "which is not a number; a sample weight is a finite number "
+                                "from 0 (the example does not count).")
+            values.append(number)
+    return check_sample_weights(np.frombuffer(values, dtype=np.float64), where, name,
+                                raw.lines)

@@ -23,6 +23,7 @@ import numpy as np
 from kerapipe.compiler.labels import (LabelFacts, is_regression_loss, label_facts,
                                       prepare_labels, prepare_labels_of_kind, regression_loss)
 from kerapipe.compiler.sources import source_for
+from kerapipe.compiler.weights import ClassWeights, resolve_class_weights
 from kerapipe.compiler.splits import column_split, ordered_split, stratified_split
 from kerapipe.compiler.values import show
 from kerapipe.errors import DataError
@@ -57,6 +58,8 @@ class Split:
     y: np.ndarray
     ids: np.ndarray
     y_outputs: Optional[dict] = None  # several outputs: each one's labels (``y``: the first's)
+    # The training split's sample weights, one per example (``compiler.weights``).
+    weights: Optional[np.ndarray] = None
     # The source that reads this split in tf.data, when it is not the data's (a split file,
     # ``data.split.validation: {file: PATH}``).
     source: Optional[Source] = None
@@ -98,6 +101,8 @@ class LoadedData:
     outputs: Optional[dict[str, OutputLabels]] = None
     # The kind of the labels (one output; ``None`` for several, each inferred by its loss).
     labels: Optional[LabelFacts] = None
+    # train.class_weight resolved on the training split (``compiler.weights``).
+    class_weights: Optional[ClassWeights] = None
 
 
 def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
@@ -202,14 +207,22 @@ def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
         if not all(d >= 1 for d in shape):  # TensorFlow crashed the process on (n, 0)
             raise DataError(f"{raw.where}: examples of shape {shape} hold no values (a "
                             "dimension of size 0). Each example needs at least one feature.")
+    # The source's sample weights (the CSV and npz sources read them) and the class
+    # weights: the training split's only, since validation and test stay unweighted.
+    read_weights = getattr(source, "sample_weights", None)
+    weights = read_weights(raw) if read_weights is not None else None
+    class_weights = resolve_class_weights(spec.train.class_weight, y[train_idx], class_names,
+                                          num_classes, raw.where)
     return LoadedData(train=Split(rows(x, train_idx), y[train_idx], ids[train_idx],
-                                  labels(y_out, train_idx)),
+                                  labels(y_out, train_idx),
+                                  weights=None if weights is None else weights[train_idx]),
                       validation=validation, test=test, class_names=class_names,
                       num_classes=num_classes, example_shape=example_shape,
                       fingerprint=fingerprint, description=description,
                       source=source, feature_names=raw.feature_names, outputs=outputs,
                       labels=None if choice is None else label_facts(choice, stratify,
-                                                                     y[train_idx]))
+                                                                     y[train_idx]),
+                      class_weights=class_weights)
 
 
 def _split_indices(raw: Any, source: Source, y: np.ndarray, ids: np.ndarray, split: Any,

@@ -200,6 +200,22 @@ class NpzFileSource(ArraySource):
 
     kind = "npz"
 
+    def sample_weights(self, raw: RawData) -> Optional[np.ndarray]:
+        """The ``sample_weight`` array: one weight per training example (``None``
+        without one); the file's test arrays need none."""
+        name = self.options.sample_weight
+        if name is None:
+            return None
+        from kerapipe.compiler.weights import check_sample_weights
+
+        weights = read_npz(resolve(self.base_dir, self.options.path), [name], raw.where)[name]
+        if weights.ndim == 0 or len(weights) != len(raw.y):
+            raise DataError(f"{raw.where}: sample weights '{name}' hold "
+                            f"{weights.size if weights.ndim else 1:,} value(s) of shape "
+                            f"{tuple(weights.shape)}, but '{raw.names[1]}' has "
+                            f"{len(raw.y):,} labels; give one weight per training example.")
+        return check_sample_weights(weights, raw.where, name)
+
     def prepare_features(self, x, name: str, raw: RawData, pad_steps: list):
         """Strings are checked as texts (``check_texts``); numbers as arrays are."""
         if isinstance(x, np.ndarray) and x.dtype.kind in STRING_KINDS:
