@@ -245,3 +245,19 @@ def test_plan_says_where_the_splits_come_from():
     assert origin({"order": "ordered"}) == " (ordered)"
     assert origin({"column": "fold"}) == " (by column 'fold')"
     assert origin({"test": {"file": "t.csv"}}) == " (test from t.csv)"
+
+
+def test_a_csv_split_file_fills_missing_cells_with_the_training_splits_fill(tmp_path):
+    from kerapipe.compiler.datasets import raw_features
+
+    (tmp_path / "d.csv").write_text("a,y\n1,cat\n3,dog\n,cat\n5,dog\n7,cat\n")
+    (tmp_path / "v.csv").write_text("a,y\n,dog\n2,cat\n")
+    spec = load_spec({"kerapipe": 1, "data": {
+        "source": {"csv": {"path": "d.csv", "label": "y"}},
+        "split": {"validation": {"file": "v.csv"}, "test": 0},
+        "features": {"a": {"float": {}, "missing": "mean"}}}, "model": {"layers": LAYERS}})
+    data = load_data(spec, tmp_path)
+    data.source.learn(data.train)
+    assert data.source.record()["fill_values"] == {"a": 4.0}  # (1 + 3 + 5 + 7) / 4
+    assert [x["a"].numpy().tolist() for x in raw_features(data.validation, data, spec)] == [
+        [4.0], [2.0]]
