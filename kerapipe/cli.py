@@ -158,6 +158,11 @@ def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[st
     _freeze_imported_objects()
     compiled = compile_pipeline(result, allow_imports=allow_imports)
     click.echo(f"kerapipe: {compiled.spec.name}: {compiled.data.description}", err=True)
+    from kerapipe.compiler.precision import slow_precision_warning
+
+    warning = slow_precision_warning(compiled.spec.train.precision)  # before minutes of fit
+    if warning:
+        click.echo(warning, err=True)
     command = ["kerapipe", "run", file]
     for override in overrides:
         command += ["--set", override]

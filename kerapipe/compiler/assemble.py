@@ -129,7 +129,8 @@ def build_compiled_model(spec: PipelineSpec, data: LoadedData, custom: dict[str,
     if mismatch is not None:
         raise SpecError([mismatch])
     loss = build_loss(spec, custom)
-    optimizer = build_optimizer(spec.optimizer, steps_per_epoch(spec, data))
+    optimizer = build_optimizer(spec.optimizer, steps_per_epoch(spec, data),
+                                spec.train.precision)
     exercise_optimizer(spec.optimizer)
     measured, units = loaded_run_labels(spec, data.num_classes, tuple(model.output_shape[1:]))
     refuse_unmeasurable_metrics(spec, measured)
@@ -168,7 +169,8 @@ def _compile_outputs(spec: PipelineSpec, data: LoadedData, model: keras.Model,
         metrics[head.name] = [build_metric(m, head.metric_path(i), labels, units)
                               for i, m in enumerate(head.metrics)]
         weights[head.name] = head.weight
-    optimizer = build_optimizer(spec.optimizer, steps_per_epoch(spec, data))
+    optimizer = build_optimizer(spec.optimizer, steps_per_epoch(spec, data),
+                                spec.train.precision)
     exercise_optimizer(spec.optimizer)
     with keras_guard("keras-arguments", ("train",), "Keras refused to compile the model"):
         model.compile(loss=losses, optimizer=optimizer, metrics=metrics, loss_weights=weights,

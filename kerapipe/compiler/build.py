@@ -31,6 +31,7 @@ import tensorflow as tf
 from kerapipe.compiler.files import physical_memory
 from kerapipe.compiler.layer_classes import construct_layer, shapes_only
 from kerapipe.compiler.metrics import keras_metric
+from kerapipe.compiler.precision import float32_scope, loss_scaled, policy_scope
 from kerapipe.errors import KerapipeError, SpecError, TrainingError
 from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.checks import labels_from_spec, output_activation
@@ -147,14 +148,21 @@ def build_learning_rate(rate: Any, steps_per_epoch: int = 1) -> Any:
     return schedule
 
 
-def build_optimizer(spec: OptimizerSpec, steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
-    """The optimizer; ``steps_per_epoch`` converts a schedule's counts in epochs."""
+def build_optimizer(spec: OptimizerSpec, steps_per_epoch: int = 1,
+                    precision: str = "float32") -> keras.optimizers.Optimizer:
+    """The optimizer; ``steps_per_epoch`` converts a schedule's counts in epochs.
+
+    ``precision`` (``train.precision``): a ``mixed_float16`` model's optimizer comes
+    wrapped in a ``LossScaleOptimizer``. Wrapped here, not by ``Model.compile``, so the
+    compiled model's config (a checkpoint's ``last.keras``) holds the wrapper too and a
+    resumed run gets its loss scale back."""
     entry = load_catalog().optimizers.get(spec.name)
     learning_rate = build_learning_rate(spec.learning_rate, steps_per_epoch)
     with keras_guard("keras-arguments", ("optimizer",), f"Keras refused the {entry.name} "
                      "optimizer"):
-        return getattr(keras.optimizers, entry.name)(learning_rate=learning_rate,
-                                                     **spec.kwargs)
+        optimizer = getattr(keras.optimizers, entry.name)(learning_rate=learning_rate,
+                                                          **spec.kwargs)
+    return loss_scaled(optimizer, precision)
 
 
 def build_metric(spec: MetricSpec, path: tuple = ("metrics",),
@@ -324,13 +332,16 @@ def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict
     ``inputs``: the model's input tensor, or a dict of them by input name."""
     tensors = (dict(inputs) if isinstance(inputs, dict)
                else {getattr(nodes, "inputs", (MODEL_INPUT,))[0]: inputs})
+    output_names = set(getattr(nodes, "outputs", ()) or (output_node(nodes).name,))
     for node in nodes:
         layer_spec = node.layer
         path = node.path + (layer_spec.name,)
         received = [tensors[name] for name in node.inputs]
         argument = received[0] if len(received) == 1 else received
-        layer = build_layer(layer_spec, custom, path, base_dir,
-                            tuple(argument.shape) if len(received) == 1 else None)
+        # An output layer of a mixed-precision model computes in float32 (train.precision).
+        with float32_scope() if node.name in output_names else contextlib.nullcontext():
+            layer = build_layer(layer_spec, custom, path, base_dir,
+                                tuple(argument.shape) if len(received) == 1 else None)
         if node.trainable is not None:
             layer.trainable = node.trainable
         if len(received) > 1:
@@ -460,6 +471,9 @@ def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = 
     The layers are built without weights, to count the parameters: a model whose
     weights exceed ``model_memory_bound()`` is refused before anything is allocated;
     otherwise its weights are then allocated (one build, not two).
+    The layers take ``train.precision``'s dtype policy (``compiler.precision``), the
+    output layers excepted, which compute in float32; the policy is process-wide and
+    restored when the build ends.
     With ``allocate=False`` the weightless model is returned (for ``validate --deep``:
     its shapes are right, its weights do not exist), unless its weights take at most
     ``allocate_up_to`` bytes: then they are allocated anyway, so that ``--deep`` also runs
@@ -476,7 +490,7 @@ def build_core_model(spec: PipelineSpec, input_shape: tuple, input_dtype: str = 
     built: list = []
     # A check of shapes (`allocate=False`: validate --deep) never downloads weights.
     weights = contextlib.nullcontext() if allocate else shapes_only()
-    with weights, _deferred_weights() as deferred:
+    with policy_scope(spec.train.precision), weights, _deferred_weights() as deferred:
         inputs = model_inputs(nodes, input_shape, input_dtype)
         tensor = _call_nodes(nodes, inputs, custom, sizes, base_dir, built)
         heads = output_heads(spec)

@@ -295,6 +295,10 @@ class TrainSpec:
         "(n_classes * count of the class) over the training split, as scikit-learn's "
         "compute_class_weight) or `{class: weight}` by class name or index (a class not "
         "listed weighs 1). Validation and test metrics stay unweighted.")
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = spec_field(
+        "float32", "Keras's dtype policy of the model: `mixed_float16` or `mixed_bfloat16` "
+        "compute in 16 bits and keep the weights, the output layer and the loss in float32 "
+        "(faster on GPUs with tensor cores and TPUs; slower without one).")
     stages: list[StageSpec] = spec_field(
         [], "Fine-tuning stages that continue the same model and data, each `{epochs, "
         "trainable, optimizer, early_stopping}` (one `model.fit` each, the model compiled "
