@@ -257,3 +257,23 @@ def test_a_damaged_callback_state_refuses_the_resume(resumed_run, tmp_path):
                 {**good, "entries": [{**good["entries"][0], "name": "EarlyStopping"}]}):
         with pytest.raises(UsageError, match="damaged"):
             check_callback_states(bad, tmp_path / "state.json")
+
+
+def test_file_callbacks_resolve_inside_the_given_folder_and_refuse_a_link_out(tmp_path):
+    from kerapipe.compiler.keras_callbacks import close_files, file_callbacks
+    from kerapipe.errors import OutputError
+
+    text = BASE + ("    - TensorBoard\n    - CSVLogger: {filename: logs2/e.csv}\n"
+                   "    - TerminateOnNaN\n")
+    spec = validate_text(text, "p.yaml").spec
+    folder = tmp_path / "out"
+    folder.mkdir()
+    built = file_callbacks(spec, folder)
+    assert [(type(c).__name__, c.kerapipe_entry) for c in built] == [
+        ("TensorBoard", (0, "TensorBoard")), ("CSVLogger", (1, "CSVLogger"))]
+    assert built[0].log_dir == str(folder.resolve() / "logs")
+    assert built[1].filename == str(folder.resolve() / "logs2" / "e.csv")
+    close_files(built)
+    (folder / "logs").symlink_to(tmp_path)  # a run folder changed before --resume
+    with pytest.raises(OutputError, match="outside the run folder"):
+        file_callbacks(spec, folder, resumed=True)

@@ -394,11 +394,13 @@ def test_from_logits_is_inferred_from_the_last_activation(layers, from_logits):
 def test_early_stopping_callback_has_the_spec_monitor_patience_and_restores_best_weights():
     compiled = compile_pipeline(spec_dict(train={
         "epochs": 5, "early_stopping": {"monitor": "val_accuracy", "patience": 2}}))
-    [callback] = compiled.callbacks
+    [logger, callback] = compiled.callbacks  # the learning-rate logger comes first
+    assert type(logger).__name__ == "LearningRateLogger"
     assert isinstance(callback, keras.callbacks.EarlyStopping)
     assert (callback.monitor, callback.patience, callback.restore_best_weights) == \
         ("val_accuracy", 2, True)
-    assert compile_pipeline(TINY_MNIST_DICT).callbacks == []
+    assert [type(c).__name__ for c in compile_pipeline(TINY_MNIST_DICT).callbacks] == [
+        "LearningRateLogger"]
 
 
 SHAPE_ERROR = """\

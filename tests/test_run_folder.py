@@ -76,7 +76,9 @@ def test_a_callback_passed_to_fit_keeps_the_files_early_stopping(tmp_path, works
     history = compiled.fit(verbose=0, callbacks=[recorder])
     assert len(history.history["loss"]) == 2  # stopped early, not 8 epochs
     assert recorder.epochs == [1, 2]
-    assert len(compiled.callbacks) == 1  # the file's, not replaced by the caller's
+    # the learning-rate logger and the file's early stopping, not replaced by the caller's
+    assert [type(c).__name__ for c in compiled.callbacks] == ["LearningRateLogger",
+                                                              "EarlyStopping"]
 
 
 def test_run_calls_the_callbacks_passed_in_python_and_keeps_early_stopping(tmp_path, workspace):

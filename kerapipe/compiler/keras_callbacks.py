@@ -128,5 +128,5 @@ def close_files(callbacks: list) -> None:
             pass
 
 
-__all__ = ["close_files", "LearningRateLogger", "pipeline_callbacks", "file_callbacks", "learning_rate",
-           "writes_files", "STATEFUL_ATTRIBUTES"]
+__all__ = ["LearningRateLogger", "STATEFUL_ATTRIBUTES", "close_files", "file_callbacks",
+           "learning_rate", "pipeline_callbacks", "writes_files"]
