@@ -224,10 +224,20 @@ def test_a_large_weight_on_one_class_moves_predictions_to_it(tmp_path, monkeypat
 
 @pytest.fixture(scope="module")
 def weighted_run(tmp_path_factory):
-    """One run of a CSV whose weight-0 rows are mislabeled, with balanced class weights:
-    run.json, plan and the datasets read from it."""
+    """One run of a CSV whose weight-0 rows are mislabeled, with balanced class weights,
+    interrupted after 10 of its 12 epochs and resumed: the compiled pipeline (as
+    interrupted), the resumed run's result, plan, and run.json's data before the resume."""
+    from kerapipe.compiler import backend  # noqa: F401
+    import keras
+
     from kerapipe import compile_pipeline
     from kerapipe.report import format_plan
+    from kerapipe.runner import resume_run
+
+    class InterruptAtEpoch11(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 10:
+                raise KeyboardInterrupt
 
     folder = tmp_path_factory.mktemp("weighted")
     _two_class_csv(folder, n=96, flip_zero_weight=True)
@@ -237,12 +247,16 @@ def weighted_run(tmp_path_factory):
     (folder / "p.yaml").write_text(text.replace("dir: runs", f"dir: {folder / 'runs'}"))
     compiled = compile_pipeline(str(folder / "p.yaml"))
     plan = format_plan(compiled)
-    result = compiled.run(verbose=0)
-    return compiled, result, plan
+    with pytest.raises(KeyboardInterrupt):
+        compiled.run(verbose=0, callbacks=[InterruptAtEpoch11()])
+    [run_dir] = (folder / "runs").iterdir()
+    before = json.loads((run_dir / "run.json").read_text())["data"]
+    result = resume_run(run_dir, verbose=0)
+    return compiled, result, plan, before
 
 
 def test_weight_zero_rows_do_not_count_so_the_rest_is_learned(weighted_run):
-    compiled, result, _ = weighted_run
+    compiled, _, _, _ = weighted_run
     rng = np.random.default_rng(5)
     x = rng.normal(size=(200, 2)).astype("float32")
     accuracy = (compiled.predict(x) == (x[:, 0] > 0)).mean()
@@ -250,7 +264,7 @@ def test_weight_zero_rows_do_not_count_so_the_rest_is_learned(weighted_run):
 
 
 def test_the_weight_column_is_no_feature_and_only_training_is_weighted(weighted_run):
-    compiled, _, _ = weighted_run
+    compiled, _, _, _ = weighted_run
     assert compiled.data.feature_names == ["f1", "f2"]
     train = next(iter(compiled.datasets.train))
     assert len(train) == 3 and train[2].dtype.name == "float32"
@@ -260,11 +274,14 @@ def test_the_weight_column_is_no_feature_and_only_training_is_weighted(weighted_
     assert len(next(iter(compiled.datasets.train))) == 3
 
 
-def test_run_json_and_plan_record_the_resolved_weights(weighted_run):
+def test_run_json_and_plan_record_the_resolved_weights_which_survive_a_resume(weighted_run):
     from sklearn.utils.class_weight import compute_class_weight
 
-    compiled, result, plan = weighted_run
+    compiled, result, plan, before = weighted_run
     record = json.loads((Path(result.run_dir) / "run.json").read_text())["data"]
+    assert result.epochs_run == 12
+    assert record["class_weight"] == before["class_weight"]
+    assert "class_weight: balanced" in (Path(result.run_dir) / "spec.yaml").read_text()
     y = compiled.data.train.y
     expected = compute_class_weight("balanced", classes=np.unique(y), y=y)
     assert record["class_weight"]["rule"] == "balanced"
@@ -307,3 +324,16 @@ def test_npz_sample_weights_need_one_finite_weight_per_training_example(tmp_path
     spec = load_spec(pipeline(source="{npz: {path: data.npz, sample_weight: w}}"))
     data = load_data(spec, tmp_path)
     np.testing.assert_array_equal(data.train.weights, data.train.ids.astype("float32"))
+
+
+def test_a_missing_weight_column_is_a_data_error_with_the_closest_name(tmp_path):
+    from kerapipe.compiler.sources.csv_file import read_sample_weights
+    from kerapipe.compiler.sources.raw import RawData
+    from kerapipe.spec.model import CsvSource
+
+    (tmp_path / "d.csv").write_text("f1,weight,label\n1,1,a\n")
+    raw = RawData(np.arange(1), np.zeros(1), lines=np.array([2]))
+    with pytest.raises(DataError, match="no sample weight column 'weigth'. Did you mean "
+                                        "'weight'?"):
+        read_sample_weights(CsvSource("d.csv", "label", sample_weight="weigth"),
+                            str(tmp_path), raw)

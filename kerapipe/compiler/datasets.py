@@ -19,7 +19,7 @@ import tensorflow as tf
 from kerapipe.compiler.sources.loading import LoadedData, Split
 from kerapipe.compiler.files import physical_memory
 from kerapipe.compiler.preprocess import Preprocessing, apply_layers
-from kerapipe.compiler.weights import weighted_examples
+from kerapipe.compiler.weights import class_weight_table, times_class_weights, with_sample_weights
 from kerapipe.spec.model import PipelineSpec
 from kerapipe.spec.steps import takes_strings
 
@@ -59,14 +59,19 @@ def make_dataset(spec: PipelineSpec, split: Split, data: LoadedData, prep: Prepr
     files_shuffled = bool(shuffle) and data.source.shuffles_files and not cached
     ds = raw_examples(split, data, spec, shuffle_files=files_shuffled,
                       seed=None if spec.seed is None else spec.seed + seed_offset)
-    if training:  # (x, y, weight): weighted before the one_hot step and the cache
-        ds = weighted_examples(ds, split.weights, data.class_weights)
+    # Training examples carry their weight, (x, y, weight): the sample weight from here,
+    # times the class weight of the label in before_cache (before a one_hot step).
+    if training:
+        ds = with_sample_weights(ds, split.weights)
+    class_table = class_weight_table(data.class_weights) if training else None
     one_hot = prep.one_hot_classes
     dtype = input_dtype(spec)
 
     @tf.autograph.experimental.do_not_convert
     def before_cache(x, y, *weight):
         x = apply_layers(prep.before_cache, cast_features(x, dtype), training=False)
+        if class_table is not None:
+            weight = (times_class_weights(y, class_table, *weight),)
         if one_hot:
             y = tf.one_hot(tf.cast(y, tf.int32), one_hot)
         return (x, y, *weight)

@@ -13,7 +13,8 @@ weight each training example carries into ``fit``.
 Both weight the training loss only (validation and test stay unweighted, as with
 Keras's ``fit(class_weight=)``), and combine by multiplication. Keras's own
 ``class_weight`` maps a dataset to ``(x, y, weight)`` the same way, but refuses it beside
-sample weights, so kerapipe maps the training dataset itself (``weighted_examples``).
+sample weights, so kerapipe maps the training dataset itself (``with_sample_weights``
+zips the sample weights, ``times_class_weights`` multiplies in the class weights).
 """
 
 from __future__ import annotations
@@ -159,28 +160,36 @@ def check_sample_weights(weights: Any, where: str, name: str,
     return numbers.astype(np.float32)
 
 
-def weighted_examples(ds: Any, weights: Optional[np.ndarray],
-                      class_weights: Optional[ClassWeights]) -> Any:
-    """A split's ``(x, y)`` dataset as ``(x, y, weight)``: the sample weight of each
-    example (zipped in the split's order, which the CSV and npz sources keep) times its
-    class's weight (looked up by its label, whatever order the source reads in); ``ds``
-    as it is when there is neither."""
+def with_sample_weights(ds: Any, weights: Optional[np.ndarray]) -> Any:
+    """A split's ``(x, y)`` examples as ``(x, y, weight)``, each example's sample weight
+    zipped in the split's order (which the CSV and npz sources read in); ``ds`` as it is
+    without sample weights."""
     from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
     import tensorflow as tf
 
-    if weights is None and class_weights is None:
+    if weights is None:
         return ds
-    if weights is not None:
-        ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(weights))).map(
-            lambda xy, w: (xy[0], xy[1], w))
-    else:
-        ds = ds.map(lambda x, y: (x, y, tf.constant(1.0, tf.float32)))
+    return tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(weights))).map(
+        lambda xy, w: (xy[0], xy[1], w))
+
+
+def class_weight_table(class_weights: Optional[ClassWeights]) -> Any:
+    """The class weights as a float32 tensor by class index (``None`` without them)."""
+    from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
+    import tensorflow as tf
+
     if class_weights is None:
-        return ds
-    table = tf.constant(class_weights.by_index.astype(np.float32))
+        return None
+    return tf.constant(class_weights.by_index.astype(np.float32))
 
-    def by_class(x, y, w):
-        label = tf.reshape(tf.cast(y, tf.int64), [-1])[0]  # one class index per example
-        return x, y, w * tf.gather(table, label)
 
-    return ds.map(by_class)
+def times_class_weights(y: Any, table: Any, *weight: Any) -> Any:
+    """A batch's example weights: its sample weights (or 1) times each example's class
+    weight, looked up by its class index (whatever order the source reads in); ``y`` the
+    batch's class indices, before a ``one_hot`` step."""
+    from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
+    import tensorflow as tf
+
+    labels = tf.reshape(tf.cast(y, tf.int64), [tf.shape(y)[0], -1])[:, 0]
+    by_class = tf.gather(table, labels)
+    return by_class * weight[0] if weight else by_class

@@ -676,13 +676,11 @@ def _csv_columns(where: str, header: list[str], source: CsvSource,
 def _without_weight_column(where: str, header: list[str], source: CsvSource,
                            feature_indices: list[int]) -> list[int]:
     """The feature columns less ``sample_weight``'s (never a feature: validate refuses it
-    in ``features``; here it leaves the default, every other column)."""
-    if source.sample_weight is None:
+    in ``features``; here it leaves the default, every other column). A file without the
+    column keeps its features: a split file (``data.split``) needs no weights, and the
+    training file's absent column is refused when its weights are read."""
+    if source.sample_weight is None or source.sample_weight not in header:
         return feature_indices
-    if source.sample_weight not in header:
-        raise DataError(f"{where}: no sample weight column '{source.sample_weight}'."
-                        f"{did_you_mean(source.sample_weight, header)} Columns: "
-                        f"{_listing(header)}. Fix data.source.csv.sample_weight.")
     weight = header.index(source.sample_weight)
     kept = [i for i in feature_indices if i != weight]
     if not kept:
@@ -706,7 +704,12 @@ def read_sample_weights(source: CsvSource, base: str, raw: RawData) -> np.ndarra
     wanted[raw.x] = True
     values = array("d")
     with open_csv(resolve(base, source.path), where, source.delimiter) as (reader, _):
-        index = read_header(reader, where).index(name)
+        header = read_header(reader, where)
+        if name not in header:
+            raise DataError(f"{where}: no sample weight column '{name}'."
+                            f"{did_you_mean(name, header)} Columns: {_listing(header)}. Fix "
+                            "data.source.csv.sample_weight.")
+        index = header.index(name)
         for data_row, (line, row) in enumerate(data_rows(reader, where)):
             if data_row >= len(wanted):
                 break
