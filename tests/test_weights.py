@@ -208,13 +208,17 @@ def _two_class_csv(folder: Path, n: int = 48, weights=None, flip_zero_weight: bo
 
 def test_a_large_weight_on_one_class_moves_predictions_to_it(tmp_path, monkeypatch):
     from kerapipe import compile_pipeline
+    from kerapipe.compiler.datasets import use_cache
 
     monkeypatch.chdir(tmp_path)
     _two_class_csv(tmp_path)
-    text = pipeline(source="{csv: {path: data.csv, label: label, features: [f1, f2]}}",
+    # weights of 1 from the column, uncached: the sample weights zipped before the shuffle
+    text = pipeline(source="{csv: {path: data.csv, label: label, sample_weight: w}}",
                     train="  class_weight: {b: 1000, a: 0.001}", epochs=3)
-    (tmp_path / "p.yaml").write_text(text)
+    (tmp_path / "p.yaml").write_text(text.replace("  batch_size: 8\n",
+                                                  "  batch_size: 8\n  cache: false\n"))
     compiled = compile_pipeline("p.yaml")
+    assert not use_cache(compiled.spec, compiled.data.train, compiled.preprocessing)
     compiled.fit(verbose=0)
     x = np.random.default_rng(2).normal(size=(64, 2)).astype("float32")
     predicted = compiled.predict(x)
