@@ -577,25 +577,6 @@ GOLDEN = {
                           "filename: CSVLogger writes here, inside the run folder, but it holds "
                           "'..'. Give a relative path of a new file or folder in the run folder, "
                           "e.g. `filename: epochs.csv`. Received: '../log.csv'"),
-    "unknown-stage-layer": (change("    - Dense: {units: 10}", "    - Dense: {units: 10, name: head}",
-                                   "  epochs: 15\n", "  stages: [{epochs: 5, trainable: [haed]}]\n"),
-                            "p.yaml:22:36: error[unknown-stage-layer]: train.stages[0].trainable[0]: "
-                            "'haed' names no layer, block use or backbone of the model. Did you mean "
-                            "'head'? Give the layer a `name:` and use it here. Names: head, "
-                            "model.layers[0], model.layers[1], model.layers[2]"),
-    "stage-epochs": (change("    - Dense: {units: 10}", "    - Dense: {units: 10, name: head}",
-                            "  epochs: 15\n", "  epochs: 15\n  stages: [{epochs: 5, trainable: "
-                            "[head]}]\n"),
-                     "p.yaml:22:11: error[stage-epochs]: train.epochs: with stages, a run trains "
-                     "the sum of their epochs (5), but train.epochs says 15. Remove train.epochs, "
-                     "or write 5. Received: epochs=15"),
-    "stage-trains-nothing": (change("    - Dense: {units: 10}", "    - Dense: {units: 10, name: "
-                                    "head}\n      trainable: false", "  epochs: 15\n",
-                                    "  stages: [{epochs: 5, trainable: [head]}]\n"),
-                             "p.yaml:23:35: error[stage-trains-nothing]: train.stages[0].trainable: "
-                             "this stage leaves every layer frozen, so it would train nothing. Name "
-                             "a layer to train (layers written `trainable: false` stay frozen in "
-                             "every stage)."),
 }
 
 
