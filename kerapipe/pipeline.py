@@ -194,10 +194,9 @@ class CompiledPipeline:
     def apply_stage(self, index: int) -> None:
         """Stage ``index`` (0-based) on ``model``: its layers trainable or frozen, the
         model compiled again with its optimizer (``kerapipe.compiler.stages``)."""
-        from kerapipe.compiler.assemble import steps_per_epoch
         from kerapipe.compiler.stages import apply_stage
 
-        apply_stage(self.model, self.spec, index, steps_per_epoch(self.spec, self.data))
+        apply_stage(self.model, self.spec, self.data, index)
 
     def _stage_early_stopping(self):
         from kerapipe.compiler.stages import StageEarlyStopping

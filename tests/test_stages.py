@@ -209,3 +209,21 @@ def test_resume_in_the_middle_of_stage_2_finishes_with_the_uninterrupted_step_co
     assert steps == 3 * batches
     last = sorted((run_dir / "checkpoints").glob("epoch-*"))[-1]
     assert int(load_saved_model(last / "last.keras").optimizer.iterations) == steps
+
+
+def test_a_stage_compiles_again_with_the_files_loss_metrics_and_precision(tmp_path):
+    """A stage's new optimizer is loss-scaled as the first one is (mixed_float16), and the
+    model keeps the loss and settings assemble compiled it with."""
+    from kerapipe import compile_pipeline
+    from kerapipe.compiler import backend  # noqa: F401
+    import keras
+
+    pipeline = _workspace(tmp_path, "  precision: mixed_float16\n  steps_per_execution: 2\n"
+                          + STAGES)
+    compiled = compile_pipeline(str(pipeline))
+    loss = compiled.model.loss
+    compiled.apply_stage(1)
+    optimizer = compiled.model.optimizer
+    assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    assert float(optimizer.inner_optimizer.learning_rate) == pytest.approx(0.01)
+    assert compiled.model.loss is loss and compiled.model.steps_per_execution == 2

@@ -129,8 +129,6 @@ def build_compiled_model(spec: PipelineSpec, data: LoadedData, custom: dict[str,
     if mismatch is not None:
         raise SpecError([mismatch])
     loss = build_loss(spec, custom)
-    optimizer = build_optimizer(spec.optimizer, steps_per_epoch(spec, data),
-                                spec.train.precision)
     exercise_optimizer(spec.optimizer)
     measured, units = loaded_run_labels(spec, data.num_classes, tuple(model.output_shape[1:]))
     refuse_unmeasurable_metrics(spec, measured)
@@ -141,10 +139,7 @@ def build_compiled_model(spec: PipelineSpec, data: LoadedData, custom: dict[str,
                         and data.train.y.dtype.kind in "biu")
     if batch is not None:
         exercise_loss_and_metrics(spec, loss, batch, measured)
-    with keras_guard("keras-arguments", ("train",), "Keras refused to compile the model"):
-        model.compile(loss=loss, optimizer=optimizer, metrics=metrics,
-                      steps_per_execution=spec.train.steps_per_execution,
-                      jit_compile=spec.train.jit_compile)
+    _compile(model, spec, data, spec.optimizer, loss=loss, metrics=metrics)
     return preprocessing, model
 
 
@@ -169,13 +164,35 @@ def _compile_outputs(spec: PipelineSpec, data: LoadedData, model: keras.Model,
         metrics[head.name] = [build_metric(m, head.metric_path(i), labels, units)
                               for i, m in enumerate(head.metrics)]
         weights[head.name] = head.weight
-    optimizer = build_optimizer(spec.optimizer, steps_per_epoch(spec, data),
-                                spec.train.precision)
     exercise_optimizer(spec.optimizer)
-    with keras_guard("keras-arguments", ("train",), "Keras refused to compile the model"):
-        model.compile(loss=losses, optimizer=optimizer, metrics=metrics, loss_weights=weights,
-                      steps_per_execution=spec.train.steps_per_execution,
-                      jit_compile=spec.train.jit_compile)
+    _compile(model, spec, data, spec.optimizer, loss=losses, metrics=metrics,
+             loss_weights=weights)
+
+
+# What each model was compiled with, but its optimizer (a stage of train.stages compiles
+# it again with the same loss and metrics and a new optimizer); gone with the model.
+_COMPILED_WITH: "weakref.WeakKeyDictionary[keras.Model, dict]" = weakref.WeakKeyDictionary()
+
+
+def _compile(model: keras.Model, spec: PipelineSpec, data: LoadedData, optimizer: Any,
+             path: tuple = ("train",), what: str = "the model", **arguments: Any) -> None:
+    """``model.compile`` with a new optimizer of ``optimizer`` (an ``OptimizerSpec``: its
+    schedule's epochs in this run's steps, loss-scaled for ``train.precision``), the loss
+    and metrics ``arguments``, and the file's ``train`` settings."""
+    built = build_optimizer(optimizer, steps_per_epoch(spec, data), spec.train.precision)
+    arguments.update(steps_per_execution=spec.train.steps_per_execution,
+                     jit_compile=spec.train.jit_compile)
+    with keras_guard("keras-arguments", path, f"Keras refused to compile {what}"):
+        model.compile(optimizer=built, **arguments)
+    _COMPILED_WITH[model] = arguments
+
+
+def compile_again(model: keras.Model, spec: PipelineSpec, data: LoadedData, optimizer: Any,
+                  path: tuple, what: str) -> None:
+    """Compile ``model`` again, as ``assemble`` compiled it, with a new optimizer of
+    ``optimizer`` (Keras gathers the trainable weights when it compiles: a stage of
+    ``train.stages`` that changed them compiles again)."""
+    _compile(model, spec, data, optimizer, path, what, **_COMPILED_WITH[model])
 
 
 def steps_per_epoch(spec: PipelineSpec, data: LoadedData) -> int:

@@ -16,8 +16,8 @@ from typing import Any, Optional
 from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
 import keras
 
-from kerapipe.compiler.assemble import core_model
-from kerapipe.compiler.build import build_optimizer, keras_guard, node_layers
+from kerapipe.compiler.assemble import compile_again, core_model
+from kerapipe.compiler.build import node_layers
 from kerapipe.spec.graph import model_nodes
 from kerapipe.spec.stages import StageSpec, stage_optimizer, stage_trains, use_names
 
@@ -43,18 +43,14 @@ def trainable_count(model: keras.Model, spec: Any, stage: StageSpec) -> int:
             layer.trainable = flag
 
 
-def apply_stage(model: keras.Model, spec: Any, index: int, steps_per_epoch: int) -> None:
+def apply_stage(model: keras.Model, spec: Any, data: Any, index: int) -> None:
     """Stage ``index`` (0-based) on ``model``: its trainable flags, then ``compile`` again
-    with its new optimizer and the loss, metrics and settings the model was compiled
-    with (``kerapipe.compiler.assemble``)."""
+    with its new optimizer and the loss, metrics and settings ``assemble`` compiled it
+    with (``data``: the loaded splits, whose batches a schedule's epochs count)."""
     stage = spec.train.stages[index]
-    path = ("train", "stages", index, "optimizer")
-    optimizer = build_optimizer(stage_optimizer(spec, stage), steps_per_epoch)
     set_stage_trainable(model, spec, stage)
-    config = dict(model._compile_config.config)  # what assemble compiled it with
-    config.pop("optimizer", None)
-    with keras_guard("keras-arguments", path, f"Keras refused to compile stage {index + 1}"):
-        model.compile(optimizer=optimizer, **config)
+    compile_again(model, spec, data, stage_optimizer(spec, stage),
+                  ("train", "stages", index, "optimizer"), f"stage {index + 1}")
 
 
 class StageColumn(keras.callbacks.Callback):
