@@ -371,8 +371,9 @@ def resume_run(run_dir: Union[str, os.PathLike], file: Optional[str] = None,
     overrides = list(overrides) or list(folder.record.get("overrides") or [])  # as it ran
     result = _validated_with_the_runs_seed(file, overrides, folder)
     current = resolved_yaml(result.spec)
-    if current != folder.spec_text and not force:
-        _refuse_a_changed_pipeline(folder, file, current)
+    stored = folder.spec_text if current == folder.spec_text else _stored_spec_now(folder)
+    if current != stored and not force:
+        _refuse_a_changed_pipeline(folder, file, stored, current)
     changed = _changed_imports(folder, result.spec, file) if allow_imports else []
     if changed and not force:  # compared before any of the code runs
         raise UsageError(f"the imported code changed since this run started "
@@ -382,7 +383,7 @@ def resume_run(run_dir: Union[str, os.PathLike], file: Optional[str] = None,
     from kerapipe.pipeline import compile_pipeline  # TensorFlow: only now
 
     compiled = compile_pipeline(result, allow_imports=allow_imports)
-    forced = force and (current != folder.spec_text or bool(changed))
+    forced = force and (current != stored or bool(changed))
     return run_pipeline(compiled, command=command, verbose=verbose, resume_dir=folder,
                         resumed_spec_text=current if forced else None)
 
@@ -405,10 +406,20 @@ def _validated_with_the_runs_seed(file: str, overrides: list, folder: RunFolder)
     return result
 
 
-def _refuse_a_changed_pipeline(folder: RunFolder, file: str, current: str) -> None:
+def _stored_spec_now(folder: RunFolder) -> str:
+    """The run's spec.yaml as this kerapipe resolves it: a key added to the format since
+    the run started is written with its default, which means what the run did (so a run
+    begun by an older kerapipe resumes unforced); as stored when it no longer validates."""
+    from kerapipe.spec.validate import validate_text
+
+    stored = validate_text(folder.spec_text, str(folder.path / "spec.yaml"))
+    return resolved_yaml(stored.spec) if stored.spec is not None else folder.spec_text
+
+
+def _refuse_a_changed_pipeline(folder: RunFolder, file: str, stored: str,
+                               current: str) -> None:
     import difflib
 
-    stored = folder.spec_text
     diff = "".join(difflib.unified_diff(stored.splitlines(True), current.splitlines(True),
                                         f"{folder.path}/spec.yaml (the run)", f"{file} (now)"))
     raise UsageError(f"the pipeline changed since this run started, so resuming would "

@@ -134,6 +134,36 @@ def test_a_resumed_run_keeps_when_it_first_started_and_validates_its_file_once(
     assert resumed["overrides"] == [f"seed={record['seed']}"]
 
 
+def test_a_run_begun_before_new_keys_existed_resumes_without_force(
+        tmp_path, call_main, workspace):
+    """spec.yaml of an older kerapipe lacks the keys added since (each then means its
+    default): the resume compares the specs, not the texts."""
+    pipeline = workspace(tmp_path / "p", PIPELINE)
+    code, out, err = call_main("run", pipeline, "--output", tmp_path / "runs")
+    assert code == 0, out + err
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    record = read_json(run_dir / "run.json")
+    record["status"] = "interrupted"  # pretend it stopped, so it can be resumed
+    (run_dir / "run.json").write_text(json.dumps(record))
+    spec_yaml = run_dir / "spec.yaml"
+    older = [line for line in spec_yaml.read_text().splitlines(True)
+             if line.strip() not in ("precision: float32", "class_weight: null", "stages: []",
+                                     "callbacks: []")]
+    assert len(older) < len(spec_yaml.read_text().splitlines())
+    spec_yaml.write_text("".join(older))
+    code, out, err = call_main("run", "--resume", run_dir)
+    assert code == 0, out + err
+    assert read_json(run_dir / "run.json")["status"] == "finished"
+    assert spec_yaml.read_text() == "".join(older)  # the run's own file, unchanged
+
+    record["status"] = "interrupted"  # a real change is still refused, with its diff
+    (run_dir / "run.json").write_text(json.dumps(record))
+    pipeline.write_text(pipeline.read_text().replace("seed: 1", "seed: 2"))
+    code, out, err = call_main("run", "--resume", run_dir)
+    assert code == 2 and "-seed: 1" in err and "+seed: 2" in err
+    assert "precision" not in err  # the keys the older file lacked are not a change
+
+
 def test_a_failure_before_the_run_began_still_gets_a_record(tmp_path):
     folder = RunFolder.create(tmp_path, "early")
     err = RuntimeError("before anything")
