@@ -12,6 +12,8 @@ source:
 * reads a split's features in tf.data (``features``, ``examples``);
 * reads the inputs of ``predict`` by the same rules as training (``read_inputs``), with
   one id per row of the same kind as the splits' ids;
+* reads its examples' sample weights (``sample_weights``: a CSV column, an npz array;
+  none by default);
 * reads a split given as its own file (``data.split.validation: {file: PATH}``) through a
   second source of its kind over that file (``for_file``);
 * explains a decode failure that tf.data reports deep in a traceback
@@ -146,6 +148,15 @@ class Source:
     def learn(self, train: Split) -> None:
         """Learn what reading the examples needs from the training split, once the splits
         are drawn (a CSV's ``mean``/``mode`` fills of missing values); nothing by default."""
+
+    def sample_weights(self, raw: RawData) -> Optional[np.ndarray]:
+        """One weight per example of ``raw`` (``data.source.<kind>.sample_weight``), or
+        ``None`` when the examples are not weighted: the default, for kinds without one.
+
+        Raises:
+            DataError: a weight that is missing, negative or not finite.
+        """
+        return None
 
     def record(self) -> dict:
         """What ``run.json`` records for ``predict`` to read inputs alike (a CSV's fills and

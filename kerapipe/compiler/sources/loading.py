@@ -209,8 +209,7 @@ def load_data(spec: PipelineSpec, base_dir: str | os.PathLike) -> LoadedData:
                             "dimension of size 0). Each example needs at least one feature.")
     # The source's sample weights (the CSV and npz sources read them) and the class
     # weights: the training split's only, since validation and test stay unweighted.
-    read_weights = getattr(source, "sample_weights", None)
-    weights = read_weights(raw) if read_weights is not None else None
+    weights = source.sample_weights(raw)
     class_weights = resolve_class_weights(spec.train.class_weight, y[train_idx], class_names,
                                           num_classes, raw.where)
     return LoadedData(train=Split(rows(x, train_idx), y[train_idx], ids[train_idx],
