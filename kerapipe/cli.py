@@ -158,11 +158,7 @@ def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[st
     _freeze_imported_objects()
     compiled = compile_pipeline(result, allow_imports=allow_imports)
     click.echo(f"kerapipe: {compiled.spec.name}: {compiled.data.description}", err=True)
-    from kerapipe.compiler.precision import slow_precision_warning
-
-    warning = slow_precision_warning(compiled.spec.train.precision)  # before minutes of fit
-    if warning:
-        click.echo(warning, err=True)
+    _warn_of_a_slow_precision(compiled)  # before minutes of fit
     command = ["kerapipe", "run", file]
     for override in overrides:
         command += ["--set", override]
@@ -181,7 +177,18 @@ def plan(file: str, overrides: tuple[str, ...], allow_imports: bool) -> None:
     from kerapipe.pipeline import compile_pipeline
     from kerapipe.report import format_plan
 
-    click.echo(format_plan(compile_pipeline(result, allow_imports=allow_imports)))
+    compiled = compile_pipeline(result, allow_imports=allow_imports)
+    _warn_of_a_slow_precision(compiled)
+    click.echo(format_plan(compiled))
+
+
+def _warn_of_a_slow_precision(compiled) -> None:
+    """One ``warning:`` line on stderr when ``train.precision`` is slower here than float32."""
+    from kerapipe.compiler.precision import slow_precision_warning
+
+    warning = slow_precision_warning(compiled.spec.train.precision)
+    if warning:
+        click.echo(warning, err=True)
 
 
 @cli.command()

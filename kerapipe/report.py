@@ -78,8 +78,27 @@ def format_plan(compiled) -> str:
                  f"epochs {spec.train.epochs}" + (f"; early stopping on "
                                                   f"{spec.train.early_stopping.monitor}"
                                                   if spec.train.early_stopping else ""))
+    lines += format_training(spec)
     lines += format_stages(compiled)
     return "\n".join(lines)
+
+
+def format_training(spec) -> list[str]:
+    """``plan``'s lines on the file's callbacks (as written; a path is inside the run
+    folder) and a mixed precision; nothing when the file has neither."""
+    lines = []
+    train = spec.train
+    if train.callbacks:
+        shown = [callback.name + ("(" + ", ".join(f"{k}={v!r}" for k, v in
+                                                 callback.kwargs.items()) + ")"
+                                  if callback.kwargs else "") for callback in train.callbacks]
+        lines.append("callbacks (after kerapipe's own; paths inside the run folder): "
+                     + ", ".join(shown))
+    if train.precision != "float32":
+        lines.append(f"precision {train.precision} (Keras dtype policy; the output layers "
+                     "compute in float32" + ("; the loss is scaled)" if
+                                            train.precision == "mixed_float16" else ")"))
+    return lines
 
 
 def format_stages(compiled) -> list[str]:

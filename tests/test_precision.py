@@ -236,3 +236,18 @@ def test_a_mixed_model_loads_in_plain_keras_and_predicts_float32(mixed_run, in_p
                           "out = model.predict(np.zeros((2, 4), 'float32'), verbose=0)\n"
                           "print(out.dtype, out.shape, 'kerapipe' in sys.modules)")
     assert line == "float32 (2, 3) False"
+
+
+def test_plan_shows_the_precision_and_the_callbacks_and_warns_without_a_gpu(
+        tmp_path, call_main):
+    pipeline = _workspace(tmp_path, "mixed_float16\n  callbacks: [{ReduceLROnPlateau: "
+                          "{patience: 1}}, TerminateOnNaN]")
+    code, out, err = call_main("plan", pipeline)
+    assert code == 0, out + err
+    assert ("precision mixed_float16 (Keras dtype policy; the output layers compute in "
+            "float32; the loss is scaled)") in out.splitlines()
+    assert ("callbacks (after kerapipe's own; paths inside the run folder): "
+            "ReduceLROnPlateau(patience=1), TerminateOnNaN") in out.splitlines()
+    warned = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warned) == (0 if _gpu_visible() else 1)
+    assert not list(tmp_path.glob("runs"))  # plan writes nothing
