@@ -16,13 +16,10 @@ own files (``run_path_problem``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from typing import Any, Literal, Optional, Union
 
-from kerapipe.spec.catalog import Family
+from kerapipe.spec.catalog import Family, load_catalog
 from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
 from kerapipe.spec.keras_objects import (_check_named_object, _NamedKerasObject, _single_key,
                                          named_object_schema)
@@ -81,14 +78,11 @@ class _CallbackCatalog:
     defaults: dict  # name -> {argument: default} (plain values only)
 
 
-@lru_cache(maxsize=1)
 def callback_catalog() -> _CallbackCatalog:
-    """The catalogue's callback sections, read when a file first names a callback."""
-    text = resources.files("kerapipe.spec").joinpath("keras_catalog.json").read_text("utf-8")
-    raw = json.loads(text)
-    return _CallbackCatalog(Family(raw["callbacks"]), dict(raw["refused_callbacks"]),
-                            {name: dict(entry.get("defaults", {}))
-                             for name, entry in raw["callbacks"].items()})
+    """The catalogue's callback sections (``load_catalog``'s)."""
+    catalog = load_catalog()
+    return _CallbackCatalog(catalog.callbacks, catalog.refused_callbacks,
+                            catalog.callback_defaults)
 
 
 @dataclass(frozen=True)

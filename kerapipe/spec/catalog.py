@@ -68,7 +68,9 @@ class Catalog:
     ``refused_layers`` the public ones of Keras and keras-hub a file may not use, with
     why; ``applications`` the facts of each backbone by function name (its module,
     smallest image side, preprocessing mode, the defaults of ``weights`` and
-    ``include_top``); ``keras_hub_version`` the keras-hub the hub part was read from.
+    ``include_top``); ``callbacks`` Keras's callbacks a file may use, ``refused_callbacks``
+    the others with why, ``callback_defaults`` each offered one's plain-value defaults;
+    ``keras_hub_version`` the keras-hub the hub part was read from.
     """
 
     keras_version: str
@@ -81,6 +83,9 @@ class Catalog:
     schedules: Family
     applications: dict
     keras_hub_version: str
+    callbacks: Family
+    refused_callbacks: dict
+    callback_defaults: dict
 
 
 @lru_cache(maxsize=1)
@@ -102,4 +107,8 @@ def load_catalog() -> Catalog:
         schedules=Family(raw["schedules"]),
         applications=dict(raw.get("applications", {})),
         keras_hub_version=raw.get("keras_hub_version", ""),
+        callbacks=Family(raw["callbacks"]),
+        refused_callbacks=dict(raw["refused_callbacks"]),
+        callback_defaults={name: dict(entry.get("defaults", {}))
+                           for name, entry in raw["callbacks"].items()},
     )
