@@ -277,3 +277,20 @@ def test_file_callbacks_resolve_inside_the_given_folder_and_refuse_a_link_out(tm
     (folder / "logs").symlink_to(tmp_path)  # a run folder changed before --resume
     with pytest.raises(OutputError, match="outside the run folder"):
         file_callbacks(spec, folder, resumed=True)
+
+
+def test_tensorboard_without_its_package_is_refused_before_a_run_folder_exists(
+        tmp_path, npz_workspace, call_main, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    pipeline = npz_workspace(tmp_path)
+    pipeline.write_text(pipeline.read_text().replace(
+        "train: {epochs: 1}\n", "train:\n  epochs: 1\n  callbacks: [TensorBoard]\n"))
+    code, out, err = call_main("run", pipeline, "--output", tmp_path / "runs")
+    assert code == 2, out + err
+    assert "TensorBoard needs the tensorboard package" in err
+    assert "pip install kerapipe[tensorboard]" in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()

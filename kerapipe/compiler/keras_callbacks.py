@@ -65,7 +65,17 @@ def _build(callback: CallbackSpec, index: int, kwargs: dict) -> keras.callbacks.
 
 
 def pipeline_callbacks(spec: PipelineSpec) -> list[keras.callbacks.Callback]:
-    """The file's callbacks that write no files, in file order."""
+    """The file's callbacks that write no files, in file order.
+
+    Raises:
+        UsageError: TensorBoard without the tensorboard package installed (said when the
+            pipeline is compiled, before a run folder exists).
+    """
+    for index, callback in enumerate(spec.train.callbacks):
+        if callback.name == "TensorBoard" and importlib.util.find_spec("tensorboard") is None:
+            raise UsageError(f"train.callbacks[{index}].TensorBoard needs the tensorboard "
+                             f"package, an optional extra of kerapipe: `{TENSORBOARD_INSTALL}`. "
+                             "Or remove the callback.")
     return [_build(callback, index, dict(callback.kwargs))
             for index, callback in enumerate(spec.train.callbacks) if not writes_files(callback)]
 
@@ -80,17 +90,12 @@ def file_callbacks(spec: PipelineSpec, folder: Union[str, os.PathLike],
 
     Raises:
         OutputError: a path leaves ``folder``, or its parent folder cannot be created.
-        UsageError: TensorBoard without the tensorboard package installed.
     """
     root = Path(os.path.realpath(folder))
     built = []
     for index, callback in enumerate(spec.train.callbacks):
         if not writes_files(callback):
             continue
-        if callback.name == "TensorBoard" and importlib.util.find_spec("tensorboard") is None:
-            raise UsageError(f"train.callbacks[{index}].TensorBoard needs the tensorboard "
-                             f"package, an optional extra of kerapipe: `{TENSORBOARD_INSTALL}`. "
-                             "Or remove the callback.")
         kwargs = dict(callback.kwargs)
         for name, arg in PATH_ARGUMENTS:
             if name == callback.name:
