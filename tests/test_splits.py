@@ -261,3 +261,23 @@ def test_a_csv_split_file_fills_missing_cells_with_the_training_splits_fill(tmp_
     assert data.source.record()["fill_values"] == {"a": 4.0}  # (1 + 3 + 5 + 7) / 4
     assert [x["a"].numpy().tolist() for x in raw_features(data.validation, data, spec)] == [
         [4.0], [2.0]]
+
+
+def test_a_watched_val_metric_without_validation_rows_is_a_data_error(tmp_path, monkeypatch):
+    """A split column that marks no row `validation`: early stopping on val_loss would
+    only warn every epoch and never stop, so the run is refused before training."""
+    from kerapipe import compile_pipeline
+
+    monkeypatch.chdir(tmp_path)
+    name = write_csv(tmp_path / "d.csv", table(20, fold=lambda i: "test" if i % 5 == 0
+                                                else "train"), "id,a,b,fold,y")
+    pipeline = {"kerapipe": 1, "seed": 1,
+                "data": {"source": {"csv": {"path": name, "label": "y", "id_column": "id"}},
+                         "split": {"column": "fold"}},
+                "model": {"layers": LAYERS},
+                "train": {"epochs": 2, "early_stopping": {"monitor": "val_loss"}}}
+    with pytest.raises(DataError, match=r"train\.early_stopping\.monitor watches 'val_loss', "
+                                        r"but no example is in the validation split"):
+        compile_pipeline(pipeline)
+    pipeline["train"]["early_stopping"]["monitor"] = "loss"
+    assert compile_pipeline(pipeline).data.validation is None

@@ -34,7 +34,7 @@ from kerapipe.compiler.metrics import loaded_run_labels
 from kerapipe.compiler.preprocess import Preprocessing, build_preprocessing
 from kerapipe.compiler.sources.loading import LoadedData, load_data
 from kerapipe.errors import DataError, SpecError
-from kerapipe.spec.checks import output_activation, output_layer
+from kerapipe.spec.checks import output_activation, output_layer, watched_metrics
 from kerapipe.spec.graph import model_nodes, output_node
 from kerapipe.spec.metrics import metric_issues, output_heads
 from kerapipe.spec.issues import Issue, format_path
@@ -98,6 +98,7 @@ def assemble(result: ValidationResult, allow_imports: bool = False) -> Assembly:
         spec = dataclasses.replace(spec, seed=secrets.randbelow(2**31))
     seed_everything(spec.seed, spec.train.deterministic)
     data = load_data(spec, base_dir)
+    _check_watched_metrics_are_logged(spec, data)
     try:  # Keras's refusals carry their key path; give them the file's line
         preprocessing, model = build_compiled_model(spec, data, custom,
                                                     pipeline_folder(path or "<text>"))
@@ -105,6 +106,19 @@ def assemble(result: ValidationResult, allow_imports: bool = False) -> Assembly:
         raise SpecError(result.locate(err.issues)) from err
     return Assembly(spec, data, preprocessing, model, path, base_dir, list(result.overrides),
                     custom, import_file_hashes(spec, base_dir))
+
+
+def _check_watched_metrics_are_logged(spec: PipelineSpec, data: LoadedData) -> None:
+    """A ``val_`` metric watched (early stopping, a callback's ``monitor``) of a run that
+    turns out to have no validation examples (a split column that names none): Keras
+    would only warn, every epoch, and never stop nor lower the rate."""
+    if data.validation is not None and len(data.validation):
+        return
+    for path, name in watched_metrics(spec):
+        if name.startswith("val_"):
+            raise DataError(f"{data.description}: {format_path(path)} watches '{name}', but "
+                            "no example is in the validation split (data.split.column names "
+                            f"none). Mark some rows `validation`, or watch '{name[4:]}'.")
 
 
 def build_compiled_model(spec: PipelineSpec, data: LoadedData, custom: dict[str, Any],

@@ -379,6 +379,26 @@ def monitor_issues(spec: PipelineSpec, monitor: str, path: tuple,
                   f"run logs.{why} It logs: {', '.join(available)}.", at_key=bool(default))]
 
 
+def watched_metrics(spec: PipelineSpec) -> list[tuple[tuple, str]]:
+    """``(key path, name)`` of every metric the file's training controls watch: early
+    stopping's (the file's, each stage's) and each callback's ``monitor``."""
+    from kerapipe.spec.stages import stage_early_stopping
+
+    train = spec.train
+    watched = []
+    if train.early_stopping is not None:
+        watched.append((("train", "early_stopping", "monitor"), train.early_stopping.monitor))
+    for index, stage in enumerate(train.stages):
+        early = stage_early_stopping(train, stage)
+        if early is not None and isinstance(stage.early_stopping, dict):
+            watched.append((("train", "stages", index, "early_stopping"), early.monitor))
+    for index, callback in enumerate(train.callbacks):
+        monitor = callback.argument("monitor")
+        if isinstance(monitor, str):
+            watched.append((("train", "callbacks", index, callback.name, "monitor"), monitor))
+    return watched
+
+
 def check_early_stopping(spec: PipelineSpec, issues: list[Issue]) -> None:
     early = spec.train.early_stopping
     if early is None:

@@ -130,7 +130,7 @@ def resolve_stage_epochs(values: dict, path: Path, issues: list[Issue]) -> None:
         return  # refused already
     elif written != total:
         added = " + ".join(str(stage.epochs) for stage in stages)
-        issues.append(Issue("stage-epochs", path + ("epochs",), f"with stages, a run trains "
+        issues.append(Issue("stage-epochs", path + ("epochs",), "with stages, a run trains "
                             "the sum of their epochs ("
                             + (f"{added} = {total}" if len(stages) > 1 else str(total))
                             + f"), but train.epochs says {written}. Remove "
@@ -204,7 +204,7 @@ def stage_early_stopping(train: Any, stage: StageSpec) -> Any:
 def stage_issues(spec: Any) -> list[Issue]:
     """Each stage's names against the model, that it trains something, its merged
     optimizer, and the metric its early stopping watches."""
-    from kerapipe.spec.checks import logged_metric_names
+    from kerapipe.spec.checks import monitor_issues
     from kerapipe.spec.graph import model_nodes
 
     stages = spec.train.stages
@@ -214,7 +214,6 @@ def stage_issues(spec: Any) -> list[Issue]:
     nodes = model_nodes(spec)
     uses = use_names(nodes)
     known = sorted({node.name for node in nodes} | uses)
-    logged = logged_metric_names(spec)
     for index, stage in enumerate(stages):
         path = ("train", "stages", index)
         where = path + ("trainable",) + (("except",) if stage.trainable.names
@@ -235,13 +234,11 @@ def stage_issues(spec: Any) -> list[Issue]:
                                 "frozen in every stage)."))
         stage_optimizer(spec, stage, path + ("optimizer",), issues)
         early = stage_early_stopping(spec.train, stage)
-        if isinstance(stage.early_stopping, dict) and early is not None \
-                and early.monitor not in logged:
-            at = path + ("early_stopping",) + (("monitor",) if "monitor" in
-                                               stage.early_stopping else ())
-            issues.append(Issue("unknown-monitor", at, f"'{early.monitor}' is not a metric "
-                                f"this run logs.{did_you_mean(early.monitor, logged)} It logs: "
-                                f"{', '.join(logged)}."))
+        if isinstance(stage.early_stopping, dict) and early is not None:
+            written = "monitor" in stage.early_stopping
+            issues += monitor_issues(spec, early.monitor, path + ("early_stopping",) + (
+                ("monitor",) if written else ()), "" if written else
+                " (from train.early_stopping)")
     return issues
 
 
