@@ -168,13 +168,16 @@ def test_keys_name_classes_by_name_first_then_by_index():
 
 
 UNKNOWN_KEYS = [
-    ({"dgo": 2.0}, "names the class 'dgo', which the labels do not have. Did you mean 'dog'?"),
-    ({"7": 2.0}, "names class index 7, but the labels have 3 classes (0..2)"),
+    ({"dgo": 2.0}, "names the class 'dgo', which the labels do not have. Did you mean "
+                   "'dog'? The classes"),
+    ({"7": 2.0}, "names class index 7, but the labels have 3 classes (0..2). The classes"),
+    ({"zebra": 2.0}, "names the class 'zebra', which the labels do not have. The classes"),
     ({"dog": 2.0, "1": 3.0}, "names class 'dog' twice"),
 ]
 
 
-@pytest.mark.parametrize("mapping, message", UNKNOWN_KEYS, ids=["name", "index", "twice"])
+@pytest.mark.parametrize("mapping, message", UNKNOWN_KEYS,
+                         ids=["name", "index", "far-name", "twice"])
 def test_a_key_that_names_no_class_is_a_data_error_listing_the_classes(mapping, message):
     from kerapipe.compiler.weights import resolve_class_weights
     from kerapipe.spec.weights import ClassWeightSpec

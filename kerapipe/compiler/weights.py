@@ -117,10 +117,10 @@ def _class_index(key: Any, position: dict[str, int], num_classes: int, names: li
     listing = ", ".join(names[:30]) + (f", ... ({len(names)} classes)" if len(names) > 30
                                        else "")
     what = (f"class index {index}, but the labels have {num_classes} classes "
-            f"(0..{num_classes - 1})" if index is not None else
+            f"(0..{num_classes - 1})." if index is not None else
             f"the class {show(key)}, which the labels do not have."
             f"{did_you_mean(str(key), names if len(names) <= 10_000 else ())}")
-    raise DataError(f"{where}: train.class_weight names {what}. The classes: {listing}. "
+    raise DataError(f"{where}: train.class_weight names {what} The classes: {listing}. "
                     "Name a class as the data writes it, or by its index.")
 
 
