@@ -7,10 +7,11 @@ PyYAML's loaders are not enough for a pipeline file:
 - alias expansion ("billion laughs") and nesting depth are unbounded, and the C loader
   segfaults on deep nesting.
 
-So we drive PyYAML's pure-Python scanner, parser and composer (no implicit tag
-resolution at all), refuse explicit tags, bound depth while composing, and convert the
-node tree ourselves with YAML 1.2 core-schema scalars, counting every value produced so
-that alias expansion is bounded before it can cost memory. An integer scalar longer than
+So we drive PyYAML's parser (libyaml's events through PyYAML's C extension, the
+pure-Python scanner and parser where it is missing) into PyYAML's Python composer (no
+implicit tag resolution at all), refuse explicit tags, bound depth while composing, and
+convert the node tree ourselves with YAML 1.2 core-schema scalars, counting every value
+produced so that alias expansion is bounded before it can cost memory. An integer scalar longer than
 ``MAX_INT_DIGITS`` is never converted (Python refuses to read or print one over 4,300
 digits, and no key takes one): it is reported at its position and stands in the data as
 an ``OversizedInteger``, which the typed layer skips.
@@ -30,6 +31,11 @@ from yaml.parser import Parser
 from yaml.reader import Reader
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
+
+try:  # PyYAML's C extension (libyaml), in every PyYAML wheel on PyPI
+    from yaml._yaml import CParser
+except ImportError:  # a PyYAML built without it: the pure-Python parser
+    CParser = None
 
 from kerapipe.spec.issues import Issue, Path, safe_repr
 
@@ -115,17 +121,10 @@ def typed_scalar(text: str) -> Any:
     return text
 
 
-class _BoundedLoader(Reader, Scanner, Parser, Composer, BaseResolver):
-    """Pure-Python PyYAML front end with no tag resolution and a depth bound."""
-
-    def __init__(self, text: str) -> None:
-        Reader.__init__(self, text)
-        Scanner.__init__(self)
-        Parser.__init__(self)
-        Composer.__init__(self)
-        BaseResolver.__init__(self)
-        self.depth = 0
-        self.nodes = 0
+class _Bounds(Composer):
+    """PyYAML's composer with no tag resolution, explicit tags refused, and the number of
+    nodes and their depth bounded (checked before each node is composed, so the
+    recursion never goes deeper than ``MAX_DEPTH``)."""
 
     def compose_node(self, parent, index):  # noqa: D102 - PyYAML hook
         event = self.peek_event()
@@ -151,9 +150,42 @@ class _BoundedLoader(Reader, Scanner, Parser, Composer, BaseResolver):
                 "Check for unbalanced '[' or '{'.",
                 line=mark.line + 1, column=mark.column + 1))
         try:
-            return super().compose_node(parent, index)
+            return Composer.compose_node(self, parent, index)
         finally:
             self.depth -= 1
+
+
+class _PythonLoader(Reader, Scanner, Parser, _Bounds, BaseResolver):
+    """PyYAML's pure-Python scanner and parser under the bounded composer (the fallback
+    where PyYAML was built without libyaml)."""
+
+    def __init__(self, text: str) -> None:
+        Reader.__init__(self, text)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        Composer.__init__(self)
+        BaseResolver.__init__(self)
+        self.depth = 0
+        self.nodes = 0
+
+
+if CParser is not None:
+    class _CLoader(_Bounds, CParser, BaseResolver):
+        """libyaml's parser (PyYAML's C extension: its events, 5-9x faster than the
+        pure-Python scanner) under the same bounded composer; the events' marks are the
+        same lines and columns. libyaml's own composer is not used: it recurses without a
+        bound."""
+
+        def __init__(self, text: str) -> None:
+            Reader(text)  # the pure reader's character check: the same refusals, positions
+            CParser.__init__(self, text)
+            Composer.__init__(self)
+            BaseResolver.__init__(self)
+            self.depth = 0
+            self.nodes = 0
+
+# The loader ``load_document`` uses: libyaml's events where PyYAML has them.
+_BoundedLoader = _CLoader if CParser is not None else _PythonLoader
 
 
 @dataclass
@@ -245,7 +277,8 @@ class _Converter:
                                     "many. Remove the repeated aliases.", line=1, column=1))
         if isinstance(node, ScalarNode):
             self.doc.value_marks.setdefault(path, mark)
-            value = typed_scalar(node.value) if node.style is None else node.value
+            # a plain scalar's style: None from PyYAML's parser, "" from libyaml's
+            value = typed_scalar(node.value) if not node.style else node.value
             if isinstance(value, OversizedInteger):
                 self.doc.issues.append(value.issue(path, *mark))
             return value
@@ -273,7 +306,7 @@ class _Converter:
         merged: dict = {}
         for key_node, value_node in node.value:
             key_mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            if isinstance(key_node, ScalarNode) and key_node.style is None and key_node.value == "<<":
+            if isinstance(key_node, ScalarNode) and not key_node.style and key_node.value == "<<":
                 merged.update(self.convert_merge(value_node, path))
                 continue
             if not isinstance(key_node, ScalarNode):
@@ -345,6 +378,15 @@ def bound_plain_data(data: Any, issues: list[Issue], path: Path = ()) -> Any:
     return data if same else result
 
 
+def _compose(loader_class: type, text: str) -> Any:
+    """The node tree of the one document in ``text`` (``None`` for none)."""
+    loader = loader_class(text)  # the pure reader checks the characters here
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
 def load_document(text: str, file: str = "<string>") -> Document:
     """Load one YAML document safely, keeping positions.
 
@@ -362,10 +404,16 @@ def load_document(text: str, file: str = "<string>") -> Document:
     if size > MAX_FILE_BYTES:
         raise LoadProblem(Issue("too-large", (), f"the file is {size} bytes; a pipeline file may be "
                                 f"at most {MAX_FILE_BYTES} bytes.", file=file, line=1, column=1))
-    loader = None
     try:
-        loader = _BoundedLoader(text)  # the reader checks characters here
-        node = loader.get_single_node()
+        try:
+            node = _compose(_BoundedLoader, text)
+        except yaml.YAMLError:
+            if _BoundedLoader is _PythonLoader:
+                raise
+            # What libyaml refuses is said as the pure-Python parser says it (its
+            # messages, its positions, and the bounds it meets first, e.g. too-deep in a
+            # file of brackets); what it accepts, libyaml may refuse (a tab after a value).
+            node = _compose(_PythonLoader, text)
     except LoadProblem as problem:
         problem.issue.file = file
         raise
@@ -378,9 +426,6 @@ def load_document(text: str, file: str = "<string>") -> Document:
     except yaml.YAMLError as err:
         raise LoadProblem(Issue("yaml-syntax", (), f"invalid YAML: {err}", file=file,
                                 line=1, column=1)) from err
-    finally:
-        if loader is not None:
-            loader.dispose()
     if node is None:
         raise LoadProblem(Issue("empty-file", (), "the file holds no YAML document; a pipeline "
                                 "starts with 'kerapipe: 1'", file=file, line=1, column=1))
