@@ -66,3 +66,19 @@ def test_the_pure_parser_alone_loads_the_same_document(monkeypatch):
     pure = yaml_loader.load_document(text, "m.yaml")
     assert (fast.data, fast.value_marks, fast.key_marks) == (
         pure.data, pure.value_marks, pure.key_marks)
+
+
+@pytest.mark.parametrize("loader", ["_CLoader", "_PythonLoader"])
+@pytest.mark.parametrize("text, value", [
+    ("! 12", "12"), ("! true", "true"), ("12", 12), ('"12"', "12"),
+    ("+.Inf", float("inf")), ("+.INF", float("inf")), ("-.INF", float("-inf")),
+    ("-.Inf", float("-inf")), (".NAN", "nan"), ("+.nan", "+.nan"),
+], ids=["non-specific-tag", "non-specific-bool", "plain-int", "quoted", "plus-Inf", "plus-INF",
+        "minus-INF", "minus-Inf", "NAN", "signed-nan-is-text"])
+def test_scalars_follow_the_yaml_1_2_core_schema(monkeypatch, loader, text, value):
+    monkeypatch.setattr(yaml_loader, "_BoundedLoader", getattr(yaml_loader, loader))
+    loaded = yaml_loader.load_document(f"a: {text}\n").data["a"]
+    if value == "nan":
+        assert loaded != loaded  # NaN
+    else:
+        assert loaded == value and type(loaded) is type(value)

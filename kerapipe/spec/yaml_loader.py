@@ -53,8 +53,9 @@ _INT = re.compile(r"[-+]?[0-9]+\Z")
 _HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
 _OCT = re.compile(r"0o[0-7]+\Z")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
-_SPECIAL_FLOATS = {".inf": float("inf"), ".Inf": float("inf"), ".INF": float("inf"),
-                   "+.inf": float("inf"), "-.inf": float("-inf"), "-.Inf": float("-inf"),
+# The YAML 1.2 core schema's: [-+]?(.inf|.Inf|.INF) and .nan|.NaN|.NAN.
+_SPECIAL_FLOATS = {**{sign + inf: float(sign + "inf") for sign in ("", "+", "-")
+                      for inf in (".inf", ".Inf", ".INF")},
                    ".nan": float("nan"), ".NaN": float("nan"), ".NAN": float("nan")}
 
 
@@ -153,6 +154,14 @@ class _Bounds(Composer):
             return Composer.compose_node(self, parent, index)
         finally:
             self.depth -= 1
+
+    def compose_scalar_node(self, anchor):  # noqa: D102 - PyYAML hook
+        # `! 12`: the non-specific tag makes a plain scalar a string (YAML 1.2), which the
+        # node's style alone does not say.
+        non_specific = self.peek_event().tag == "!"
+        node = Composer.compose_scalar_node(self, anchor)
+        node.non_specific = non_specific
+        return node
 
 
 class _PythonLoader(Reader, Scanner, Parser, _Bounds, BaseResolver):
@@ -278,7 +287,8 @@ class _Converter:
         if isinstance(node, ScalarNode):
             self.doc.value_marks.setdefault(path, mark)
             # a plain scalar's style: None from PyYAML's parser, "" from libyaml's
-            value = typed_scalar(node.value) if not node.style else node.value
+            plain = not node.style and not node.non_specific
+            value = typed_scalar(node.value) if plain else node.value
             if isinstance(value, OversizedInteger):
                 self.doc.issues.append(value.issue(path, *mark))
             return value
