@@ -339,6 +339,15 @@ GOLDEN = {
                     "invalid YAML: mapping values are not allowed here"),
     "empty-file": ("# nothing here\n", "p.yaml:1:1: error[empty-file]: <file>: the file holds no "
                    "YAML document; a pipeline starts with 'kerapipe: 1'"),
+    "multiple-documents": (BASE + "---\nname: second\n", "p.yaml:26:1: error[multiple-documents]: "
+                           "<file>: a second YAML document starts here (`---`), but a pipeline "
+                           "file is one document. Remove this `---` and what follows it, or move "
+                           "that into a file of its own."),
+    "document-end-marker": ("...\n" + BASE, "p.yaml:1:1: error[document-end-marker]: <file>: "
+                            "`...` (YAML's end-of-document marker) stands where the pipeline "
+                            "should begin; a pipeline file is one document that starts with "
+                            "`kerapipe: 1`. Remove the `...` line (it may only follow the "
+                            "document)."),
     "bad-override": (BASE, "--set train.epochs: error[bad-override]: <file>: "
                      "expected KEY.PATH=VALUE, e.g. `--set train.epochs=3` or "
                      "`--set model.layers[0].Dense.units=64`.", ["train.epochs"]),

@@ -14,6 +14,10 @@ ISSUE_CODES: dict[str, str] = {
     "too-large": "the file (or its values) exceeds the size bound",
     "empty-file": "the file holds no YAML document",
     "yaml-syntax": "the text is not valid YAML",
+    "multiple-documents": "a second YAML document (a `---` after the first); a pipeline file "
+                          "is one document",
+    "document-end-marker": "`...` (YAML's end-of-document marker) where the pipeline should "
+                           "begin",
     "forbidden-tag": "an explicit YAML tag such as `!!python/object` (never allowed)",
     "too-deep": "nesting deeper than the bound (e.g. a run of `[`)",
     "alias-bomb": "YAML aliases expand to more values than the bound",
