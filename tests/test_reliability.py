@@ -234,6 +234,11 @@ def load_keras(path: Path):
     from kerapipe.compiler import backend  # noqa: F401 - imports TensorFlow without its start-up log
     import keras
 
+    # a checkpoint's last.keras is compiled with kerapipe's metric adapter: its class is
+    # registered when this module is imported (by whatever test ran before, unless this
+    # one runs alone or first in its pytest-xdist worker)
+    import kerapipe.compiler.metrics  # noqa: F401
+
     return keras.saving.load_model(path, safe_mode=True)
 
 
