@@ -176,6 +176,17 @@ class RestoreEarlyStopping(keras.callbacks.Callback):
         self.restored = None
 
 
+def stopped_early(state: dict, early: Optional[keras.callbacks.EarlyStopping]) -> bool:
+    """Whether the checkpoint ``state`` was taken when ``early`` (the run's EarlyStopping,
+    as set up for the checkpoint's stage) had already ended the training: its wait reached
+    the patience after its start epoch. A stage without early stopping (``active``
+    false) never is."""
+    saved = state.get("early_stopping")
+    return bool(early is not None and getattr(early, "active", True) and saved
+                and saved["wait"] >= early.patience
+                and int(state.get("epochs_done", 0)) > early.start_from_epoch)
+
+
 def restore_checkpoint(model: keras.Model, folder: Path,
                        custom_objects: Optional[dict] = None) -> dict:
     """Load a checkpoint's weights and optimizer state into ``model``; return its state.

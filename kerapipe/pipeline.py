@@ -219,6 +219,8 @@ class CompiledPipeline:
         (its flags and optimizer, so that the optimizer state fits), and
         ``stage_progress`` set to continue it, or to start the next one when it had run
         its epochs or early stopping had ended it."""
+        from kerapipe.callbacks import stopped_early
+
         column = list((state.get("history") or {}).get("stage") or [])
         done = int(state.get("epochs_done", 0))
         if not column or len(column) != done:
@@ -228,10 +230,8 @@ class CompiledPipeline:
         start = column.index(column[-1])
         self.apply_stage(index)
         self.configure_stage_early_stopping(index, start)
-        early, saved = self._stage_early_stopping(), state.get("early_stopping")
-        stopped = bool(early is not None and early.active and saved
-                       and saved["wait"] >= early.patience and done > early.start_from_epoch)
-        if stopped or done - start >= self.spec.train.stages[index].epochs:
+        if (stopped_early(state, self._stage_early_stopping())
+                or done - start >= self.spec.train.stages[index].epochs):
             self.stage_progress = StageProgress(index + 1, done, False)
         else:
             self.stage_progress = StageProgress(index, start, True)

@@ -225,6 +225,7 @@ def _loop_callbacks(run: _Run, extra: list) -> list:
 
 
 def _fit(run: _Run, callbacks: list, verbose) -> None:
+    from kerapipe.callbacks import stopped_early
     from kerapipe.compiler.faults import user_faults
     from kerapipe.errors import TrainingStopped
 
@@ -234,7 +235,7 @@ def _fit(run: _Run, callbacks: list, verbose) -> None:
         if compiled.spec.train.stages:  # the stage loop goes on from stage_progress
             more = compiled.stage_progress.index < len(compiled.spec.train.stages)
         else:
-            more = done < compiled.spec.train.epochs and not _stopped_early(run.state, run.early)
+            more = done < compiled.spec.train.epochs and not stopped_early(run.state, run.early)
         if more:
             with user_faults(compiled, "training"):
                 compiled.fit(verbose=verbose, callbacks=callbacks, initial_epoch=done)
@@ -250,12 +251,6 @@ def _pipeline_early_stopping(compiled):
 
     return next((c for c in compiled.callbacks
                  if isinstance(c, keras.callbacks.EarlyStopping)), None)
-
-
-def _stopped_early(state: dict, early) -> bool:
-    saved = state.get("early_stopping")
-    return bool(early is not None and saved and saved["wait"] >= early.patience
-                and state.get("epochs_done", 0) > early.start_from_epoch)
 
 
 def _record_stop(run: _Run) -> None:
