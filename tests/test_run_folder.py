@@ -109,17 +109,24 @@ def test_run_json_says_finished_at_only_once_the_run_is_over(tmp_path, workspace
     assert set(while_running) == set(record) - {"finished_at"}  # the rest of it, kept
 
 
+def _a_run_pretending_it_was_interrupted(pipeline, tmp_path, call_main):
+    """A finished run of ``pipeline`` whose run.json says interrupted, so it can be
+    resumed: (its folder, the record as written)."""
+    code, out, err = call_main("run", pipeline, "--output", tmp_path / "runs")
+    assert code == 0, out + err
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    record = read_json(run_dir / "run.json")
+    record["status"] = "interrupted"
+    (run_dir / "run.json").write_text(json.dumps(record))
+    return run_dir, record
+
+
 def test_a_resumed_run_keeps_when_it_first_started_and_validates_its_file_once(
         tmp_path, call_main, monkeypatch, workspace):
     import kerapipe.spec.validate as validate_module
 
     pipeline = workspace(tmp_path / "p", PIPELINE.replace("seed: 1", "seed: null"))
-    code, out, err = call_main("run", pipeline, "--output", tmp_path / "runs")
-    assert code == 0, out + err
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    record = read_json(run_dir / "run.json")
-    record["status"] = "interrupted"  # pretend it stopped, so it can be resumed
-    (run_dir / "run.json").write_text(json.dumps(record))
+    run_dir, record = _a_run_pretending_it_was_interrupted(pipeline, tmp_path, call_main)
     validated, real = [], validate_module.validate_text
     monkeypatch.setattr(validate_module, "validate_text",
                         lambda text, file="<string>", overrides=(): validated.append(
@@ -139,12 +146,7 @@ def test_a_run_begun_before_new_keys_existed_resumes_without_force(
     """spec.yaml of an older kerapipe lacks the keys added since (each then means its
     default): the resume compares the specs, not the texts."""
     pipeline = workspace(tmp_path / "p", PIPELINE)
-    code, out, err = call_main("run", pipeline, "--output", tmp_path / "runs")
-    assert code == 0, out + err
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    record = read_json(run_dir / "run.json")
-    record["status"] = "interrupted"  # pretend it stopped, so it can be resumed
-    (run_dir / "run.json").write_text(json.dumps(record))
+    run_dir, record = _a_run_pretending_it_was_interrupted(pipeline, tmp_path, call_main)
     spec_yaml = run_dir / "spec.yaml"
     older = [line for line in spec_yaml.read_text().splitlines(True)
              if line.strip() not in ("precision: float32", "class_weight: null", "stages: []",
