@@ -38,6 +38,7 @@ except ImportError:  # a PyYAML built without it: the pure-Python parser
     CParser = None
 
 from kerapipe.spec.issues import Issue, Path, safe_repr
+from kerapipe.spec.yaml_errors import explain as explain_yaml_error
 
 MAX_FILE_BYTES = 1_000_000
 MAX_DEPTH = 64
@@ -388,23 +389,6 @@ def bound_plain_data(data: Any, issues: list[Issue], path: Path = ()) -> Any:
     return data if same else result
 
 
-def _said_in_kerapipes_words(err: yaml.MarkedYAMLError) -> tuple[str, str]:
-    """The issue code and message of the pure-Python parser's refusal: its own words,
-    except for the two a pipeline author meets without any syntax error (a second
-    document, YAML's `...` marker first)."""
-    if "found another document" in str(err.problem):
-        return "multiple-documents", ("a second YAML document starts here (`---`), but a "
-                                      "pipeline file is one document. Remove this `---` and "
-                                      "what follows it, or move that into a file of its own.")
-    if "'<document end>'" in str(err.problem):
-        return "document-end-marker", ("`...` (YAML's end-of-document marker) stands where "
-                                       "the pipeline should begin; a pipeline file is one "
-                                       "document that starts with `kerapipe: 1`. Remove the "
-                                       "`...` line (it may only follow the document).")
-    message = "; ".join(part for part in (err.context, err.problem) if part)
-    return "yaml-syntax", f"invalid YAML: {message}"
-
-
 def _compose(loader_class: type, text: str) -> Any:
     """The node tree of the one document in ``text`` (``None`` for none)."""
     loader = loader_class(text)  # the pure reader checks the characters here
@@ -445,11 +429,9 @@ def load_document(text: str, file: str = "<string>") -> Document:
         problem.issue.file = file
         raise
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        code, message = _said_in_kerapipes_words(err)
-        raise LoadProblem(Issue(code, (), message, file=file,
-                                line=mark.line + 1 if mark else 1,
-                                column=mark.column + 1 if mark else 1)) from err
+        problem = explain_yaml_error(err, text)
+        raise LoadProblem(Issue(problem.code, (), problem.message, file=file,
+                                line=problem.line, column=problem.column)) from err
     except yaml.YAMLError as err:
         raise LoadProblem(Issue("yaml-syntax", (), f"invalid YAML: {err}", file=file,
                                 line=1, column=1)) from err
