@@ -261,7 +261,8 @@ def command_reference() -> list[dict]:
 
 
 def _options(params: list) -> list[dict]:
-    return [{"names": list(p.opts), "help": p.help or "", "flag": bool(p.is_flag)}
+    # Short names first: click keeps the help option's names in a set (no fixed order).
+    return [{"names": sorted(p.opts, key=lambda name: (name.startswith("--"), name)), "help": p.help or "", "flag": bool(p.is_flag)}
             for p in params if isinstance(p, click.Option)]
 
 

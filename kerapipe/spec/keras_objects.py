@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Iterable
 
 from kerapipe.spec.catalog import Family, load_catalog
 from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
+from kerapipe.spec.object_schemas import named_object_schema
 from kerapipe.spec.typed import to_plain
 
 # Keyword arguments whose value is itself a layer (Bidirectional, TimeDistributed).
@@ -128,23 +129,6 @@ def _single_key(value: Any, kind: str, path: Path, issues: list[Issue]) -> tuple
     issues.append(Issue("wrong-type", path, f"a {kind} is written as `{kind.capitalize()}Name: "
                         f"{{argument: value}}` (one key: the Keras name). Received: {safe_repr(value)}"))
     return None
-
-
-def named_object_schema(family: Family, allow_bare: bool) -> dict:
-    variants: list[dict] = []
-    for name in sorted(family.entries):
-        entry = family.entries[name]
-        args = {"type": ["object", "null"], "properties": {p: {} for p in sorted(entry.params)},
-                "additionalProperties": False}
-        if entry.required:
-            args["required"] = list(entry.required)
-            args["type"] = "object"
-        variants.append({"type": "object", "properties": {name: args}, "required": [name],
-                         "additionalProperties": False})
-    if allow_bare:
-        bare = [n for n, e in sorted(family.entries.items()) if not e.required]
-        variants.append({"enum": bare})
-    return {"anyOf": variants}
 
 
 @dataclass(frozen=True)
