@@ -22,6 +22,13 @@ a layer ends in ``keras.layers.Layer.__init__``, which also pops
 ``input_shape``/``input_dim`` out of its ``**kwargs``; those are added from its
 source too.
 
+Typed arguments and docs: each entry's ``args`` holds a JSON Schema fragment per
+argument whose type Keras says (``catalog_arg_types.py``: signatures, defaults, the
+docstrings' ``Args:`` texts and a small explicit table), with the shared types in
+``arg_defs``; the build stops when a plain Keras default does not satisfy its
+argument's type (a wrong parse). The docstring summaries go to
+``kerapipe/spec/keras_docs.json`` (``catalog_docs.py``), which ``--check`` compares too.
+
 Callbacks: the public ``keras.callbacks`` classes go to ``callbacks`` (their arguments
 as layers' are found, and the defaults that are plain values), those a file cannot use
 to ``refused_callbacks`` with the reason and the kerapipe key that does the job.
@@ -40,8 +47,9 @@ keras-hub layers (optional): the public ``keras_hub.layers`` classes go to
 ``hub_layers`` (``"origin": "keras_hub"``), those a file cannot use to
 ``refused_hub_layers`` with the reason, and a hub name that ``keras.layers`` also has
 is left out (``hub_shadowed``): the file's name means Keras's layer. When keras-hub is
-not installed, these sections are taken from the shipped file unchanged (so ``--check``
-and tests/test_catalog.py compare the Keras part only).
+not installed, these sections (and the hub part of keras_docs.json) are taken from the
+shipped files unchanged (so ``--check`` and tests/test_catalog.py compare the Keras part
+only).
 """
 
 from __future__ import annotations
@@ -57,7 +65,15 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+# The argument types and the docstrings are read by two modules next to this script
+# (a script folder is no package: its folder goes on the path, as `python scripts/x.py`
+# does itself).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import catalog_arg_types as arg_types  # noqa: E402
+import catalog_docs as docstrings  # noqa: E402
+
 CATALOG_PATH = Path(__file__).resolve().parents[1] / "kerapipe" / "spec" / "keras_catalog.json"
+DOCS_PATH = CATALOG_PATH.with_name("keras_docs.json")
 
 # Public layers a pipeline file may not use (only those present in keras.layers are written).
 REFUSED_LAYERS = {
@@ -159,6 +175,34 @@ METRIC_SAMPLE_ARGS = {
 }
 
 _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+class Describer:
+    """Gives each catalogue entry its typed ``args`` (``catalog_arg_types``) and collects
+    its docs for keras_docs.json (``catalog_docs``) and the plain defaults a fragment
+    refuses (the self-check)."""
+
+    def __init__(self, defs: dict[str, Any]) -> None:
+        self.defs = defs
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.problems: list[str] = []
+
+    def describe(self, family: str, name: str, entry: dict[str, Any], owner: Any,
+                 rank: int | None = None, typed: bool = True) -> dict[str, Any]:
+        """``entry`` with its ``args`` (when any is typed); ``owner`` is the class or,
+        for a backbone, the function."""
+        if inspect.isclass(owner):
+            defaults, texts = arg_types.class_defaults(owner), docstrings.class_args(owner)
+        else:
+            defaults, texts = arg_types.signature_defaults(owner), docstrings.function_args(owner)
+        args = arg_types.typed_args(family, name, entry["params"], defaults, texts,
+                                    rank) if typed else {}
+        if args:
+            entry["args"] = args
+        self.problems += arg_types.check_defaults(family, name, args, defaults, self.defs)
+        self.docs.setdefault(family, {})[name] = docstrings.entry_docs(
+            owner.__doc__, texts, entry["params"])
+        return entry
 
 
 def _forwarding_call(owner: type, varkw: str) -> tuple[type, list[ast.expr], set[str]] | None:
@@ -334,7 +378,8 @@ def preprocess_mode(module: Any, imagenet_utils: Any) -> str:
     return "none"
 
 
-def build_applications(keras: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def build_applications(keras: Any, describer: Describer
+                       ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The backbone layers (``applications.<Function>``) and their facts."""
     layers: dict[str, Any] = {}
     facts: dict[str, Any] = {}
@@ -344,12 +389,12 @@ def build_applications(keras: Any) -> tuple[dict[str, Any], dict[str, Any]]:
             continue
         parameters = {p.name: p for p in inspect.signature(fn).parameters.values()
                       if p.kind in _NAMED and p.name not in APPLICATION_SUPPLIED}
-        layers[f"applications.{name}"] = {
+        layers[f"applications.{name}"] = describer.describe("layers", f"applications.{name}", {
             "origin": "applications",
             "params": sorted(parameters),
             "required": sorted(p for p, info in parameters.items()
                                if info.default is inspect.Parameter.empty),
-        }
+        }, fn, typed=False)
         module_name = fn.__module__.rsplit(".", 1)[1]
         module = sys.modules[fn.__module__]  # the source (the public module re-exports it)
         side = min_image_side(fn)
@@ -365,7 +410,7 @@ def build_applications(keras: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     return layers, facts
 
 
-def build_callbacks(keras: Any) -> tuple[dict[str, Any], dict[str, str]]:
+def build_callbacks(keras: Any, describer: Describer) -> tuple[dict[str, Any], dict[str, str]]:
     """The keras.callbacks classes a file may use (arguments, required ones, and the
     defaults that are plain values: ``monitor``, a path) and the refused ones with why."""
     classes = public_classes(keras.callbacks, keras.callbacks.Callback)
@@ -379,7 +424,7 @@ def build_callbacks(keras: Any) -> tuple[dict[str, Any], dict[str, str]]:
             p: signature[p].default for p in entry["params"]
             if p in signature and signature[p].default is not inspect.Parameter.empty
             and isinstance(signature[p].default, (str, int, float, bool, type(None)))}
-        offered[name] = entry
+        offered[name] = describer.describe("callbacks", name, entry, cls)
     refused = {name: why for name, why in REFUSED_CALLBACKS.items() if name in classes}
     return offered, refused
 
@@ -399,8 +444,14 @@ def hub_refusal(name: str) -> str | None:
     return None
 
 
-def build_hub(keras: Any, keras_layer_names: set[str]) -> dict[str, Any] | None:
-    """The keras-hub sections, or None when keras-hub is not installed."""
+def build_hub(keras: Any, keras_layer_names: set[str],
+              describer: Describer | None = None) -> dict[str, Any] | None:
+    """The keras-hub sections, or None when keras-hub is not installed.
+
+    ``describer``: types the hub layers' arguments and collects their docs (None: a
+    describer of its own, whose docs are dropped)."""
+    if describer is None:
+        describer = Describer(arg_types.build_arg_defs(keras, activation_names(keras)))
     try:
         import keras_hub
     except ImportError:
@@ -418,7 +469,8 @@ def build_hub(keras: Any, keras_layer_names: set[str]) -> dict[str, Any] | None:
         objects = HUB_OBJECT_PARAMS.get(name, ())
         entry["params"] = [p for p in entry["params"] if p not in objects]
         entry["required"] = [p for p in entry["required"] if p not in objects]
-        hub_layers[name] = {"origin": "keras_hub", **entry}
+        hub_layers[name] = describer.describe("hub_layers", name, {"origin": "keras_hub", **entry},
+                                              cls, typed=False)
     return {
         "keras_hub_version": keras_hub.__version__,
         "hub_layers": hub_layers,
@@ -431,10 +483,11 @@ HUB_SECTIONS = ("keras_hub_version", "hub_layers", "refused_hub_layers", "hub_sh
 
 
 def hub_sections(keras: Any, keras_layer_names: set[str],
-                 shipped: dict[str, Any] | None = None) -> dict[str, Any]:
+                 shipped: dict[str, Any] | None = None,
+                 describer: Describer | None = None) -> dict[str, Any]:
     """The keras-hub sections: built from the installed keras-hub, or, when it is not
     installed, those of ``shipped`` (``None``: the shipped file) unchanged."""
-    hub = build_hub(keras, keras_layer_names)
+    hub = build_hub(keras, keras_layer_names, describer)
     if hub is not None:
         return hub
     if shipped is None:
@@ -442,21 +495,22 @@ def hub_sections(keras: Any, keras_layer_names: set[str],
     return {key: shipped[key] for key in HUB_SECTIONS if key in shipped}
 
 
-def build_catalog(shipped: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Build the catalogue from the installed Keras (deterministic).
+# The layers whose arguments are typed in this first step (the rest follow once their
+# parses are reviewed); every callback is typed (EXPLICIT in catalog_arg_types).
+FIRST_TYPED_LAYERS = {
+    "Dense", "Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D",
+    "Dropout", "BatchNormalization", "LSTM", "GRU", "Embedding",
+    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D",
+    "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D",
+    "AvgPool3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAvgPool1D",
+    "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
+    "GlobalMaxPool3D",
+}
 
-    ``shipped``: the current catalogue, whose keras-hub sections are kept when
-    keras-hub is not installed (``None``: read the shipped file)."""
-    import keras
-    from keras.src.losses import ALL_OBJECTS_DICT as LOSS_NAMES
-    from keras.src.metrics import ALL_OBJECTS_DICT as METRIC_NAMES
-    from keras.src.optimizers import ALL_OBJECTS_DICT as OPTIMIZER_NAMES
 
-    layer_classes = public_classes(keras.layers, keras.layers.Layer)
-    layers = {name: init_params(cls, keras.layers.Layer)
-              for name, cls in layer_classes.items() if name not in REFUSED_LAYERS}
-    refused = {name: why for name, why in REFUSED_LAYERS.items() if name in layer_classes}
-
+def activation_names(keras: Any) -> list[str]:
+    """The activations a file may name (those that need no argument but ``x``)."""
     activations = []
     for name in dir(keras.activations):
         if name.startswith("_") or name in ("get", "serialize", "deserialize"):
@@ -465,13 +519,39 @@ def build_catalog(shipped: dict[str, Any] | None = None) -> dict[str, Any]:
         extra = list(inspect.signature(fn).parameters.values())[1:]
         if all(p.default is not p.empty for p in extra):  # `threshold` needs more than x
             activations.append(name)
+    return sorted(activations)
+
+
+def build_catalog(shipped: dict[str, Any] | None = None,
+                  docs: dict[str, Any] | None = None,
+                  shipped_docs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the catalogue from the installed Keras (deterministic).
+
+    ``shipped``: the current catalogue, whose keras-hub sections are kept when
+    keras-hub is not installed (``None``: read the shipped file). ``docs``: a dict
+    filled with the content of keras_docs.json (whose keras-hub part comes from
+    ``shipped_docs`` then; ``None``: the shipped docs file). Exits when a typed
+    argument's default does not satisfy its type (a wrong parse)."""
+    import keras
+    from keras.src.losses import ALL_OBJECTS_DICT as LOSS_NAMES
+    from keras.src.metrics import ALL_OBJECTS_DICT as METRIC_NAMES
+    from keras.src.optimizers import ALL_OBJECTS_DICT as OPTIMIZER_NAMES
+
+    activations = activation_names(keras)
+    describer = Describer(arg_types.build_arg_defs(keras, activations))
+    layer_classes = public_classes(keras.layers, keras.layers.Layer)
+    layers = {name: describer.describe("layers", name, init_params(cls, keras.layers.Layer),
+                                       cls, arg_types.layer_rank(name),
+                                       typed=name in FIRST_TYPED_LAYERS)
+              for name, cls in layer_classes.items() if name not in REFUSED_LAYERS}
+    refused = {name: why for name, why in REFUSED_LAYERS.items() if name in layer_classes}
 
     losses = {}
     for name, cls in public_classes(keras.losses, keras.losses.Loss).items():
         if name not in SKIPPED_LOSSES:
             entry = init_params(cls)
             entry["aliases"] = string_aliases(cls, LOSS_NAMES, keras.losses.get, cls())
-            losses[name] = entry
+            losses[name] = describer.describe("losses", name, entry, cls, typed=False)
 
     metrics = {}
     for name, cls in public_classes(keras.metrics, keras.metrics.Metric).items():
@@ -481,32 +561,43 @@ def build_catalog(shipped: dict[str, Any] | None = None) -> dict[str, Any]:
             instance = fresh_name_instance(cls, **sample)
             entry["aliases"] = string_aliases(cls, METRIC_NAMES, keras.metrics.get, instance)
             entry["logged_name"] = instance.name
-            metrics[name] = entry
+            metrics[name] = describer.describe("metrics", name, entry, cls, typed=False)
 
     optimizers = {}
     for name, cls in public_classes(keras.optimizers, keras.optimizers.Optimizer).items():
         if name not in SKIPPED_OPTIMIZERS:
             entry = init_params(cls)
             entry["aliases"] = string_aliases(cls, OPTIMIZER_NAMES, keras.optimizers.get, None)
-            optimizers[name] = entry
+            optimizers[name] = describer.describe("optimizers", name, entry, cls, typed=False)
 
     schedule_base = keras.optimizers.schedules.LearningRateSchedule
-    schedules = {name: init_params(cls)
+    schedules = {name: describer.describe("schedules", name, init_params(cls), cls, typed=False)
                  for name, cls in public_classes(keras.optimizers.schedules, schedule_base).items()
                  if name not in SKIPPED_SCHEDULES}
 
-    callbacks, refused_callbacks = build_callbacks(keras)
-    backbones, applications = build_applications(keras)
-    hub = hub_sections(keras, set(layers) | set(refused), shipped)
+    callbacks, refused_callbacks = build_callbacks(keras, describer)
+    backbones, applications = build_applications(keras, describer)
+    hub = hub_sections(keras, set(layers) | set(refused), shipped, describer)
     layers.update(backbones)
+    if describer.problems:
+        raise SystemExit("typed arguments whose Keras default their type refuses (a wrong "
+                         "parse: fix catalog_arg_types.py):\n  " + "\n  ".join(describer.problems))
+
+    if docs is not None:
+        describer.docs["hub_layers"] = hub_docs(describer.docs, shipped_docs)
+        docs.update(describer.docs)
+        docs["arg_defs"] = dict(arg_types.ARG_DEF_DOCS)
+        docs["activations"] = {name: docstrings.summary(keras.activations.get(name).__doc__)
+                               for name in activations}
 
     return {
         **hub,
         "keras_version": keras.__version__,
         "applications": applications,
+        "arg_defs": describer.defs,
         "layers": layers,
         "refused_layers": refused,
-        "activations": sorted(activations),
+        "activations": activations,
         "losses": losses,
         "metrics": metrics,
         "optimizers": optimizers,
@@ -514,6 +605,21 @@ def build_catalog(shipped: dict[str, Any] | None = None) -> dict[str, Any]:
         "callbacks": callbacks,
         "refused_callbacks": refused_callbacks,
     }
+
+
+def hub_docs(built: dict[str, Any], shipped_docs: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
+    """The hub part of keras_docs.json: as built from the installed keras-hub, or, when it
+    is not installed (nothing built), that of ``shipped_docs`` (``None``: the shipped file)."""
+    if "hub_layers" in built:
+        return built["hub_layers"]
+    if shipped_docs is None:
+        shipped_docs = read_json(DOCS_PATH)
+    return shipped_docs.get("hub_layers", {})
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text("utf-8")) if path.exists() else {}
 
 
 def render(catalog: dict[str, Any]) -> str:
@@ -540,28 +646,47 @@ def diff_summary(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return lines
 
 
+def typed_counts(catalog: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """Per family: how many arguments are typed, of how many."""
+    counts = {}
+    for family in ("layers", "hub_layers", "losses", "metrics", "optimizers", "schedules",
+                   "callbacks"):
+        entries = catalog.get(family, {}).values()
+        counts[family] = (sum(len(e.get("args", {})) for e in entries),
+                          sum(len(e["params"]) for e in entries))
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true",
-                        help="compare the shipped file with a fresh build; exit 1 if they differ")
+                        help="compare the shipped files with a fresh build; exit 1 if they differ")
     args = parser.parse_args(argv)
-    catalog = build_catalog()
+    docs: dict[str, Any] = {}
+    catalog = build_catalog(docs=docs)
     if importlib.util.find_spec("keras_hub") is None:
         print("keras-hub is not installed: its part of the catalogue is kept as shipped")
+    for family, (typed, total) in typed_counts(catalog).items():
+        print(f"{family}: {typed} of {total} arguments typed")
+    files = ((CATALOG_PATH, catalog), (DOCS_PATH, docs))
     if args.check:
-        text = CATALOG_PATH.read_text("utf-8") if CATALOG_PATH.exists() else "{}"
-        lines = diff_summary(json.loads(text), catalog)
-        if text != render(catalog):
-            print(f"{CATALOG_PATH} is stale; regenerate with scripts/gen_keras_catalog.py")
+        stale = 0
+        for path, built in files:
+            text = path.read_text("utf-8") if path.exists() else "{}"
+            if text == render(built):
+                print(f"{path} is up to date")
+                continue
+            stale += 1
+            lines = diff_summary(json.loads(text), built)
+            print(f"{path} is stale; regenerate with scripts/gen_keras_catalog.py")
             for line in lines[:50]:
                 print("  " + line)
             if len(lines) > 50:
                 print(f"  ... and {len(lines) - 50} more")
-            return 1
-        print(f"{CATALOG_PATH} is up to date")
-        return 0
-    CATALOG_PATH.write_text(render(catalog), encoding="utf-8")
-    print(f"wrote {CATALOG_PATH}")
+        return 1 if stale else 0
+    for path, built in files:
+        path.write_text(render(built), encoding="utf-8")
+        print(f"wrote {path}")
     return 0
 
 

@@ -19,12 +19,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG_PATH = ROOT / "kerapipe" / "spec" / "keras_catalog.json"
+DOCS_PATH = ROOT / "kerapipe" / "spec" / "keras_docs.json"
 SCRIPT_PATH = ROOT / "scripts" / "gen_keras_catalog.py"
 
 
 @pytest.fixture(scope="module")
 def catalog() -> dict[str, Any]:
     return json.loads(CATALOG_PATH.read_text("utf-8"))
+
+
+@pytest.fixture(scope="module")
+def docs() -> dict[str, Any]:
+    return json.loads(DOCS_PATH.read_text("utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +50,18 @@ def generator(keras: ModuleType) -> ModuleType:
 # --- in step with the installed Keras ------------------------------------------------
 
 
-def test_shipped_catalog_equals_fresh_build_from_installed_keras(
-    catalog: dict[str, Any], generator: ModuleType
+def test_shipped_catalog_and_docs_equal_fresh_build_from_installed_keras(
+    catalog: dict[str, Any], docs: dict[str, Any], generator: ModuleType
 ) -> None:
-    fresh = generator.build_catalog()
-    differences = generator.diff_summary(catalog, fresh)
-    assert not differences, (
-        "keras_catalog.json is stale; run scripts/gen_keras_catalog.py:\n" + "\n".join(differences)
-    )
+    fresh_docs: dict[str, Any] = {}
+    fresh = generator.build_catalog(docs=fresh_docs)
+    for name, shipped, built in (("keras_catalog.json", catalog, fresh),
+                                 ("keras_docs.json", docs, fresh_docs)):
+        differences = generator.diff_summary(shipped, built)
+        assert not differences, (
+            f"{name} is stale; run scripts/gen_keras_catalog.py:\n" + "\n".join(differences))
     assert CATALOG_PATH.read_text("utf-8") == generator.render(fresh)
+    assert DOCS_PATH.read_text("utf-8") == generator.render(fresh_docs)
 
 
 def test_without_keras_hub_the_hub_part_is_kept_as_shipped(
@@ -214,3 +223,141 @@ def test_every_entry_lists_required_among_sorted_params(catalog: dict[str, Any])
             assert entry["params"] == sorted(entry["params"]), (family, name)
             assert entry["required"] == sorted(entry["required"]), (family, name)
             assert set(entry["required"]) <= set(entry["params"]), (family, name)
+
+
+# --- typed arguments and their docs ------------------------------------------------------
+
+
+def test_loaded_entries_carry_their_typed_arguments_and_the_shared_types() -> None:
+    from kerapipe.spec.catalog import load_catalog
+
+    catalog = load_catalog()
+    dense = catalog.layers.get("Dense")
+    assert dense.args["units"] == {"type": "integer", "minimum": 1}
+    assert dense.args["activation"] == {"$ref": "#/$defs/activation"}
+    assert "relu" in catalog.arg_defs["activation"]["anyOf"][0]["enum"]
+    assert "glorot_uniform" in catalog.arg_defs["initializer"]["anyOf"][0]["enum"]
+    hash(dense)  # entries stay hashable with their args
+
+
+@pytest.mark.parametrize("layer, arg, fragment", [
+    ("Dropout", "rate", {"type": "number", "minimum": 0, "maximum": 1}),
+    ("Conv2D", "padding", {"enum": ["valid", "same"]}),
+    ("Conv1D", "padding", {"enum": ["valid", "same", "causal"]}),
+    ("Conv2D", "kernel_size", {"anyOf": [
+        {"type": "integer", "minimum": 1},
+        {"type": "array", "items": {"type": "integer", "minimum": 1},
+         "minItems": 2, "maxItems": 2}]}),
+    ("MaxPooling3D", "strides", {"anyOf": [
+        {"type": "integer", "minimum": 1},
+        {"type": "array", "items": {"type": "integer", "minimum": 1},
+         "minItems": 3, "maxItems": 3}, {"type": "null"}]}),
+    ("LSTM", "recurrent_activation", {"$ref": "#/$defs/activation"}),
+    ("BatchNormalization", "epsilon", {"type": "number"}),
+    ("Embedding", "mask_zero", {"type": "boolean"}),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_keras_argument_types_are_read_from_keras(catalog: dict[str, Any], layer: str, arg: str,
+                                                  fragment: dict) -> None:
+    assert catalog["layers"][layer]["args"][arg] == fragment
+
+
+def test_an_argument_keras_says_no_type_of_is_left_untyped(catalog: dict[str, Any]) -> None:
+    # noise_shape is "1D integer tensor": a list, or null; input_shape has no Args: text
+    assert "noise_shape" not in catalog["layers"]["Dropout"]["args"]
+    assert "input_shape" not in catalog["layers"]["Dense"]["args"]
+
+
+def test_callback_arguments_carry_kerapipes_bounds(catalog: dict[str, Any]) -> None:
+    args = catalog["callbacks"]["ReduceLROnPlateau"]["args"]
+    assert args["factor"] == {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
+    assert args["mode"] == {"enum": ["auto", "min", "max"]}
+    assert "embeddings_metadata" not in catalog["callbacks"]["TensorBoard"]["args"]
+
+
+def test_every_fragment_uses_only_the_agreed_json_schema_subset(catalog: dict[str, Any]) -> None:
+    allowed = {"type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+               "items", "minItems", "maxItems", "anyOf", "$ref"}
+    kinds = {"integer", "number", "string", "boolean", "null", "array", "object"}
+
+    def check(fragment: dict, where: str) -> None:
+        assert set(fragment) <= allowed, where
+        types = fragment.get("type", [])
+        assert set(types if isinstance(types, list) else [types]) <= kinds, where
+        if "$ref" in fragment:
+            assert fragment["$ref"].removeprefix("#/$defs/") in catalog["arg_defs"], where
+        for part in fragment.get("anyOf", []) + ([fragment["items"]] if "items" in fragment
+                                                 else []):
+            check(part, where)
+
+    for name, fragment in catalog["arg_defs"].items():
+        check(fragment, name)
+    for family in ("layers", "hub_layers", "losses", "metrics", "optimizers", "schedules",
+                   "callbacks"):
+        for name, entry in catalog[family].items():
+            assert set(entry.get("args", {})) <= set(entry["params"]), (family, name)
+            for arg, fragment in entry.get("args", {}).items():
+                check(fragment, f"{family}.{name}.{arg}")
+
+
+@pytest.mark.parametrize("text, default, fragment", [
+    ("Positive integer, dimensionality of the output space.", None,
+     {"type": "integer", "minimum": 1}),
+    ("A positive int specifying the number of groups.", 1, {"type": "integer", "minimum": 1}),
+    ("Float between 0 and 1. Fraction of the input units to drop.", None,
+     {"type": "number", "minimum": 0, "maximum": 1}),
+    ('string, either `"valid"` or `"same"` (case-insensitive).', "valid",
+     {"enum": ["valid", "same"]}),
+    ("Integer, or list of Integers, axis along which", -1, None),
+    ("int or tuple/list of 2 integers, the size of the window.", None, None),
+    ("1D integer tensor representing the shape of the mask.", None, None),
+    ("Boolean, whether the layer uses a bias vector.", True, {"type": "boolean"}),
+    ("If `True`, add offset of `beta` to normalized tensor.", True, {"type": "boolean"}),
+    ("Momentum for the moving average.", 0.99, {"type": "number"}),
+], ids=["positive", "positive-int-words", "fraction", "enum", "int-or-list", "rank-tuple",
+        "tensor", "boolean", "flag-by-default", "float-by-default"])
+def test_argument_texts_are_parsed_into_fragments(generator: ModuleType, text: str,
+                                                  default: Any, fragment: dict | None) -> None:
+    types = generator.arg_types
+    parsed = types.from_text(text, default) or types.from_default(text, default)
+    assert parsed == fragment
+
+
+def test_the_self_check_refuses_a_default_its_type_refuses(generator: ModuleType) -> None:
+    types = generator.arg_types
+    args = {"rate": {"type": "number", "minimum": 0, "maximum": 1},
+            "units": {"type": "integer"}, "padding": {"enum": ["valid", "same"]}}
+    problems = types.check_defaults("layers", "Odd", args,
+                                    {"rate": 1.5, "units": True, "padding": "same"}, {})
+    assert [line.split(":")[0] for line in problems] == ["layers.Odd.rate", "layers.Odd.units"]
+
+
+def test_docs_hold_summaries_and_argument_texts(docs: dict[str, Any]) -> None:
+    from kerapipe.spec.catalog import load_docs
+
+    assert load_docs() == docs
+    dense = docs["layers"]["Dense"]
+    assert dense["summary"] == "Just your regular densely-connected NN layer."
+    assert dense["args"]["units"].startswith("Positive integer")
+    assert docs["activations"]["relu"]
+    assert set(docs["arg_defs"]) == {"activation", "initializer", "regularizer", "constraint",
+                                     "dtype"}
+    assert docs["hub_layers"]["TransformerEncoder"]["summary"]
+    texts = [e["summary"] for family in ("layers", "losses", "callbacks")
+             for e in docs[family].values()]
+    texts += [t for e in docs["layers"].values() for t in e["args"].values()]
+    assert max(len(t) for t in texts) <= 300
+    assert not [t for t in texts if ">>>" in t or "```" in t]
+
+
+def test_without_keras_hub_the_hub_docs_are_kept_as_shipped(
+    docs: dict[str, Any], generator: ModuleType, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "keras_hub", None)
+    assert generator.hub_docs({"layers": {}}, docs) == docs["hub_layers"]
+    built = {"hub_layers": {"X": {"summary": "x", "args": {}}}}
+    assert generator.hub_docs(built, docs) == built["hub_layers"]
+
+
+def test_the_docs_file_ships_with_the_package() -> None:
+    text = (ROOT / "setup.cfg").read_text("utf-8")
+    assert "keras_docs.json" in text.split("[options.package_data]")[1].split("[")[0]

@@ -9,12 +9,18 @@ Layers come from three origins (``Entry.origin``): ``keras`` (``keras.layers``),
 ``applications.<Function>``; their facts are ``Catalog.applications``, read through
 ``spec/applications.py``) and ``keras_hub`` (``keras_hub.layers``, known here even
 when keras-hub is not installed; a name both have means Keras's layer).
+
+Typed arguments: an entry's ``args`` maps each argument whose type is known to a JSON
+Schema fragment (``type``, ``enum``, bounds, ``items``, ``anyOf``, ``$ref`` to a shared
+type of ``Catalog.arg_defs``); an argument not in ``args`` takes any value. The
+docstring summaries (hover text of the JSON Schema) are a second file,
+``keras_docs.json``, read by ``load_docs`` only: ``validate`` never loads it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
@@ -28,6 +34,8 @@ class Entry:
     required: tuple
     logged_name: str = ""
     origin: str = "keras"  # layers: "keras", "applications" or "keras_hub" (ORIGINS)
+    # argument -> JSON Schema fragment, for the arguments whose type is known
+    args: dict = field(default_factory=dict, hash=False)
 
 
 # Where a layer's class comes from: the package that must be importable to build it.
@@ -42,7 +50,8 @@ class Family:
         self.by_alias: dict[str, str] = {}
         for name, info in raw.items():
             entry = Entry(name, frozenset(info["params"]), tuple(info["required"]),
-                          info.get("logged_name", ""), info.get("origin", "keras"))
+                          info.get("logged_name", ""), info.get("origin", "keras"),
+                          info.get("args", {}))
             self.entries[name] = entry
             for alias in info.get("aliases", []):
                 self.by_alias[alias] = name
@@ -70,7 +79,9 @@ class Catalog:
     smallest image side, preprocessing mode, the defaults of ``weights`` and
     ``include_top``); ``callbacks`` Keras's callbacks a file may use, ``refused_callbacks``
     the others with why, ``callback_defaults`` each offered one's plain-value defaults;
-    ``keras_hub_version`` the keras-hub the hub part was read from.
+    ``keras_hub_version`` the keras-hub the hub part was read from; ``arg_defs`` the
+    shared argument types (``activation``, ``initializer``, ``regularizer``,
+    ``constraint``, ``dtype``) that the entries' ``args`` name as ``#/$defs/<name>``.
     """
 
     keras_version: str
@@ -86,6 +97,7 @@ class Catalog:
     callbacks: Family
     refused_callbacks: dict
     callback_defaults: dict
+    arg_defs: dict = field(default_factory=dict, hash=False)
 
 
 @lru_cache(maxsize=1)
@@ -111,4 +123,18 @@ def load_catalog() -> Catalog:
         refused_callbacks=dict(raw["refused_callbacks"]),
         callback_defaults={name: dict(entry.get("defaults", {}))
                            for name, entry in raw["callbacks"].items()},
+        arg_defs=dict(raw.get("arg_defs", {})),
     )
+
+
+@lru_cache(maxsize=1)
+def load_docs() -> dict:
+    """The shipped docstring summaries (``keras_docs.json``, once per process):
+    ``{family: {ClassName: {"summary": ..., "args": {argument: text}}}, "arg_defs":
+    {name: text}, "activations": {name: summary}}``, families named as in the catalogue
+    (``layers``, ``hub_layers``, ``losses``, ``metrics``, ``optimizers``, ``schedules``,
+    ``callbacks``); ``{}`` when the file is missing. For the JSON Schema only."""
+    docs = resources.files("kerapipe.spec").joinpath("keras_docs.json")
+    if not docs.is_file():
+        return {}
+    return json.loads(docs.read_text("utf-8"))

@@ -1,0 +1,404 @@
+"""The types of Keras keyword arguments, derived from Keras for the catalogue.
+
+Each typed argument gets a *fragment*: a small JSON Schema (draft 2020-12) subset
+(``type``, ``enum``, bounds, ``items``/``minItems``/``maxItems``, ``anyOf``, and
+``$ref`` to a shared type of ``arg_defs``), which ``validate`` checks and the JSON
+Schema embeds verbatim. An argument left without a fragment accepts any value, so every
+rule here errs on the side of no type: a wrong type refuses a valid file.
+
+Where a type comes from, first rule that applies:
+1. ``EXPLICIT``: a small table for what Keras's docstrings do not say (commented why);
+2. the argument's name: ``*activation`` (the catalogue's activations), ``*_initializer``,
+   ``*_regularizer``, ``*_constraint`` and ``dtype`` take the shared ``arg_defs``, whose
+   names are read from ``keras.<module>.get``;
+3. the rank-dependent windows of a ``1D``/``2D``/``3D`` layer (``kernel_size``,
+   ``strides``, ``pool_size``, ``dilation_rate``): an int >= 1 or a list of exactly N;
+4. the ``Args:`` text: its first clause (``Positive integer, ...``, ``Float between 0
+   and 1.``, ``Boolean, ...``, ``string, either "valid" or "same"``);
+5. the default's type (bool, int, float), when the text names no other kind of value.
+A default of ``None`` (or a text that mentions ``None``) adds ``null``.
+
+``check_defaults`` is the generator's guard against wrong parses: every plain default
+must satisfy its argument's fragment.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any
+
+# Bounds of counts kerapipe itself uses for epochs and batches (spec/model.py MAX_EPOCHS).
+MAX_COUNT = 1_000_000
+UNTYPED = "untyped"  # an EXPLICIT value: leave the argument without a type
+
+# Rank-dependent windows and steps of 1D/2D/3D layers (Keras's standardize_tuple: an
+# int, or a tuple/list of exactly `rank` ints, each >= 1).
+RANK_ARGS = ("kernel_size", "strides", "pool_size", "dilation_rate")
+
+_COUNT = {"type": "integer", "minimum": 0, "maximum": MAX_COUNT}
+
+# Family -> class ("*": any class of the family) -> argument -> fragment or UNTYPED.
+EXPLICIT: dict[str, dict[str, dict[str, Any]]] = {
+    "layers": {
+        # "int, the dimension of the output space": Keras refuses filters <= 0.
+        "*": {"filters": {"type": "integer", "minimum": 1}},
+    },
+    "optimizers": {
+        # A number or a schedule mapping; OptimizerSpec types it itself (spec/model.py).
+        "*": {"learning_rate": UNTYPED},
+    },
+    # The offered callbacks: Keras's docstrings say "Integer"/"Float" but not the bounds
+    # Keras (or kerapipe's run) needs; these were spec/callbacks.py's ARGUMENTS table.
+    "callbacks": {
+        "ReduceLROnPlateau": {
+            "monitor": {"type": "string"},
+            "factor": {"type": "number", "exclusiveMinimum": 0,
+                       "exclusiveMaximum": 1},  # Keras refuses factor >= 1
+            "patience": _COUNT,
+            "verbose": {"type": "integer", "minimum": 0, "maximum": 2},
+            "mode": {"enum": ["auto", "min", "max"]},
+            "min_delta": {"type": "number", "minimum": 0},
+            "cooldown": _COUNT,
+            "min_lr": {"type": "number", "minimum": 0},
+        },
+        "TerminateOnNaN": {"raise_error": {"type": "boolean"}},
+        "TensorBoard": {
+            "log_dir": {"type": "string"},
+            "histogram_freq": _COUNT,
+            "write_graph": {"type": "boolean"},
+            "write_images": {"type": "boolean"},
+            "write_steps_per_second": {"type": "boolean"},
+            "update_freq": {"anyOf": [{"enum": ["batch", "epoch"]},
+                                      {"type": "integer", "minimum": 1,
+                                       "maximum": MAX_COUNT}]},
+            # kerapipe offers the int and list forms (Keras also parses "10,20").
+            "profile_batch": {"anyOf": [_COUNT, {"type": "array", "items": _COUNT}]},
+            "embeddings_freq": _COUNT,
+            "embeddings_metadata": UNTYPED,  # refused by spec/callbacks.py: a file it reads
+        },
+        "CSVLogger": {
+            "filename": {"type": "string"},
+            "separator": {"type": "string"},
+            "append": {"type": "boolean"},
+        },
+        "SwapEMAWeights": {"swap_on_epoch": {"type": "boolean"}},
+    },
+}
+
+# Words in an argument's text that name another kind of value than its default's: the
+# default's type is then not the argument's (`axis=-1`, "Integer or list of integers").
+_OTHER_KINDS = re.compile(r"\b(list|lists|tuple|tuples|string|str|dict|mapping|sequence|"
+                          r"array|shape|float|floats|int|integer|integers|tensor|none|or)\b")
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/$defs/{name}"}
+
+
+def shared_def_for(arg: str) -> str | None:
+    """The ``arg_defs`` name an argument takes by its name, or None."""
+    if arg == "activation" or arg.endswith("_activation"):
+        return "activation"
+    for suffix in ("initializer", "regularizer", "constraint"):
+        if arg.endswith("_" + suffix):
+            return suffix
+    if arg == "dtype":
+        return "dtype"
+    return None
+
+
+def layer_rank(name: str) -> int | None:
+    """N of a ``ND`` layer (``Conv2D``, ``MaxPooling3D``, ``Conv1DTranspose``)."""
+    match = re.search(r"([123])D(Transpose)?$", name)
+    return int(match.group(1)) if match else None
+
+
+def _window(rank: int) -> dict[str, Any]:
+    positive = {"type": "integer", "minimum": 1}
+    return {"anyOf": [positive, {"type": "array", "items": positive,
+                                 "minItems": rank, "maxItems": rank}]}
+
+
+def _first_clause(text: str) -> str:
+    return re.split(r"[.,;:(]", text.strip().lower(), maxsplit=1)[0].strip()
+
+
+def _choices(text: str) -> list[str]:
+    """The quoted words of a text that lists a string argument's values."""
+    words = re.findall(r"""["']([A-Za-z0-9_]+)["']""", text)
+    return list(dict.fromkeys(words))
+
+
+# Words after the kind in a first clause that make it more than one kind of value
+# ("int or tuple", "integer tensor", "float list").
+_NOT_ONE_KIND = re.compile(r"\b(or|and|tuple|tuples|list|lists|tensor|tensors|array|arrays|"
+                           r"dict|string|str|float|floats|int|ints|integer|integers|none|"
+                           r"shape)\b")
+
+
+def _is_clause(clause: str, kinds: str) -> bool:
+    """Whether the clause names one kind of value at its start (``Positive integer``,
+    ``A positive int specifying the number of groups``, ``String name of the layer``),
+    and no other kind after it."""
+    pattern = (r"^(a |an |optional |the )?(python |single |small |strictly )?"
+               rf"({kinds})(\s+(?P<rest>.*))?$")
+    match = re.match(pattern, clause)
+    return match is not None and not _NOT_ONE_KIND.search(match.group("rest") or "")
+
+
+# "Integer, or list of Integers": a second kind of value after the first clause.
+_ALTERNATIVE = re.compile(r"\bor\b[^.]*?\b(list|lists|tuple|tuples|none|string|str|float|"
+                          r"floats|int|ints|integer|integers|dict|array|tensor|callable|"
+                          r"instance|object|bool|boolean)\b")
+
+
+def from_text(text: str, default: Any) -> dict[str, Any] | None:
+    """A fragment read from an argument's ``Args:`` text, or None when it says no type."""
+    clause = _first_clause(text)
+    sentence = text.split(". ", 1)[0].lower()
+    if _is_clause(clause, r"string|str"):
+        return _string(text, default)
+    if _ALTERNATIVE.search(sentence):
+        return None
+    if _is_clause(clause, r"positive (integer|int)"):
+        return {"type": "integer", "minimum": 1}
+    if _is_clause(clause, r"(non-negative|nonnegative) (integer|int)"):
+        return {"type": "integer", "minimum": 0}
+    if _is_clause(clause, r"integer|int"):
+        return {"type": "integer"}
+    if re.match(r"^(a )?float between 0 and 1\b", sentence):
+        return {"type": "number", "minimum": 0, "maximum": 1}
+    if _is_clause(clause, r"positive (float|number)"):
+        return {"type": "number", "exclusiveMinimum": 0}
+    if _is_clause(clause, r"float|floating point|floating point number|number"):
+        return {"type": "number"}
+    if _is_clause(clause, r"boolean|bool"):
+        return {"type": "boolean"}
+    return None
+
+
+def _string(text: str, default: Any) -> dict[str, Any] | None:
+    """A string argument: its quoted values when the text lists them, else any string."""
+    choices = _choices(text)
+    if choices and (default in choices or not isinstance(default, str)):
+        return {"enum": choices}  # a default of None adds null
+    if not choices:
+        return {"type": "string"}
+    return None
+
+
+def from_default(text: str, default: Any) -> dict[str, Any] | None:
+    """A fragment from the default's type, when the text names no other kind of value
+    (a flag's text only in its first sentence: "If `True`, add offset of `beta` to
+    normalized tensor" is still a flag)."""
+    if isinstance(default, bool):
+        sentence = text.split(". ", 1)[0].lower()
+        if re.search(r"\b(list|tuple|string|str|int|integer|float|dict|none)\b", sentence):
+            return None
+        return {"type": "boolean"}
+    if text and _OTHER_KINDS.search(text.lower()):
+        return None
+    if isinstance(default, int):
+        return {"type": "integer"}
+    if isinstance(default, float):
+        return {"type": "number"}
+    return None
+
+
+def allow_null(fragment: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in fragment:
+        return fragment  # the shared types say themselves whether null is one
+    if "enum" in fragment:
+        return {"enum": fragment["enum"] + [None]} if None not in fragment["enum"] else fragment
+    if set(fragment) == {"type"}:
+        kinds = fragment["type"] if isinstance(fragment["type"], list) else [fragment["type"]]
+        return {"type": kinds + ["null"]} if "null" not in kinds else fragment
+    if "anyOf" in fragment:
+        return {"anyOf": fragment["anyOf"] + [{"type": "null"}]}
+    return {"anyOf": [fragment, {"type": "null"}]}
+
+
+def argument_fragment(family: str, class_name: str, arg: str, default: Any, text: str,
+                      rank: int | None) -> dict[str, Any] | None:
+    """The fragment of one argument, or None to leave it untyped (see the module doc)."""
+    tables = EXPLICIT.get(family, {})
+    for table in (tables.get(class_name, {}), tables.get("*", {})):
+        if arg in table:
+            return None if table[arg] == UNTYPED else table[arg]
+    shared = shared_def_for(arg)
+    if shared is not None:
+        return ref(shared)
+    fragment = None
+    if rank is not None and arg in RANK_ARGS:
+        fragment = _window(rank)
+    if fragment is None and text:
+        fragment = from_text(text, default)
+    if fragment is None:
+        fragment = from_default(text, default)
+    if fragment is None:
+        return None
+    if default is None or re.search(r"\bNone\b", text or ""):
+        fragment = allow_null(fragment)
+    return fragment
+
+
+def signature_defaults(fn: Any) -> dict[str, Any]:
+    """Each named parameter's default (``inspect.Parameter.empty`` when required)."""
+    return {p.name: p.default for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def class_defaults(cls: type) -> dict[str, Any]:
+    """The defaults of every ``__init__`` along the class chain (the nearest wins)."""
+    defaults: dict[str, Any] = {}
+    for klass in inspect.getmro(cls):
+        init = klass.__dict__.get("__init__")
+        if init is not None and inspect.isfunction(init):
+            for name, value in signature_defaults(init).items():
+                defaults.setdefault(name, value)
+    return defaults
+
+
+def typed_args(family: str, name: str, params: list[str], defaults: dict[str, Any],
+               texts: dict[str, str], rank: int | None = None) -> dict[str, Any]:
+    """The ``args`` of one catalogue entry: only the arguments whose type is known."""
+    args = {}
+    for arg in params:
+        fragment = argument_fragment(family, name, arg, defaults.get(arg, inspect.Parameter.empty),
+                                     texts.get(arg, ""), rank)
+        if fragment is not None:
+            args[arg] = fragment
+    return args
+
+
+# --- the shared types ------------------------------------------------------------------
+
+def _names_get_accepts(keras: Any, module_name: str) -> list[str]:
+    """The string names ``keras.<module>.get`` turns into an object (the abstract base
+    class's name left out: its object cannot be used)."""
+    import importlib
+    module = getattr(keras, module_name)
+    names = importlib.import_module(f"keras.src.{module_name}").ALL_OBJECTS_DICT
+    base = {"initializers": keras.initializers.Initializer,
+            "regularizers": keras.regularizers.Regularizer,
+            "constraints": keras.constraints.Constraint}[module_name]
+    accepted = []
+    for name in sorted(names):
+        try:
+            obj = module.get(name)
+        except Exception:  # e.g. `constant` needs its value: the name alone fails
+            continue
+        if type(obj) is not base:
+            accepted.append(name)
+    return accepted
+
+
+def _dtype_names(keras: Any) -> list[str]:
+    """The dtype and dtype-policy names a layer's ``dtype`` takes: Keras's dtypes, the
+    mixed policies and the quantized ``<mode>_from_<policy>`` ones Keras builds by name
+    (``gptq``/``awq`` need bit and group sizes in the name: left out)."""
+    from keras.src.backend.common import dtypes
+
+    names = sorted(dtypes.ALLOWED_DTYPES) + ["int", "mixed_bfloat16", "mixed_float16"]
+    sources = ["bfloat16", "float16", "float32", "mixed_bfloat16", "mixed_float16"]
+    for mode in keras.src.dtype_policies.QUANTIZATION_MODES:
+        for source in sources:
+            try:
+                keras.dtype_policies.get(f"{mode}_from_{source}")
+            except Exception:
+                continue
+            names.append(f"{mode}_from_{source}")
+    return names
+
+
+def build_arg_defs(keras: Any, activations: list[str]) -> dict[str, Any]:
+    """The shared types: a name Keras's ``get`` accepts, a ``{class_name, config}``
+    mapping (Keras's serialized form, which kerapipe passes on verbatim), or null."""
+    def named(names: list[str]) -> dict[str, Any]:
+        return {"anyOf": [{"enum": names}, {"type": "object"}, {"type": "null"}]}
+
+    return {
+        # An activation: a catalogue name or null (a mapping names a layer, not this).
+        "activation": {"anyOf": [{"enum": list(activations)}, {"type": "null"}]},
+        "initializer": named(_names_get_accepts(keras, "initializers")),
+        "regularizer": named(_names_get_accepts(keras, "regularizers")),
+        "constraint": named(_names_get_accepts(keras, "constraints")),
+        "dtype": named(_dtype_names(keras)),
+    }
+
+
+ARG_DEF_DOCS = {
+    "activation": "An activation function by its Keras name (`relu`, `softmax`, ...), or "
+                  "null for none (linear).",
+    "initializer": "A Keras initializer by name (`glorot_uniform`, `he_normal`, `zeros`, "
+                   "...) or as `{class_name: ..., config: {...}}`.",
+    "regularizer": "A Keras regularizer by name (`l1`, `l2`, `l1l2`) or as `{class_name: "
+                   "L2, config: {l2: 0.01}}`; null for none.",
+    "constraint": "A Keras weight constraint by name (`max_norm`, `non_neg`, `unit_norm`, "
+                  "...) or as `{class_name: ..., config: {...}}`; null for none.",
+    "dtype": "The dtype of the layer's computations and weights (`float32`, ...) or a "
+             "dtype policy name (`mixed_float16`, `mixed_bfloat16`).",
+}
+
+
+# --- the guard -------------------------------------------------------------------------
+
+def satisfies(value: Any, fragment: dict[str, Any], defs: dict[str, Any]) -> bool:
+    """Whether a plain value satisfies a fragment (kerapipe's reading: integer = an int,
+    never a bool; number = int or float, never a bool)."""
+    if "$ref" in fragment:
+        return satisfies(value, defs[fragment["$ref"].rsplit("/", 1)[1]], defs)
+    if "anyOf" in fragment and not any(satisfies(value, f, defs) for f in fragment["anyOf"]):
+        return False
+    if "enum" in fragment and value not in fragment["enum"]:
+        return False
+    if "type" in fragment:
+        kinds = fragment["type"] if isinstance(fragment["type"], list) else [fragment["type"]]
+        if not any(_is_kind(value, kind) for kind in kinds):
+            return False
+    if _is_kind(value, "number"):
+        for key, ok in (("minimum", lambda b: value >= b), ("maximum", lambda b: value <= b),
+                        ("exclusiveMinimum", lambda b: value > b),
+                        ("exclusiveMaximum", lambda b: value < b)):
+            if key in fragment and not ok(fragment[key]):
+                return False
+    if isinstance(value, (list, tuple)):
+        if len(value) < fragment.get("minItems", 0) or len(value) > fragment.get("maxItems",
+                                                                                 len(value)):
+            return False
+        if "items" in fragment and not all(satisfies(v, fragment["items"], defs) for v in value):
+            return False
+    return True
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    return {
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "string": isinstance(value, str),
+        "boolean": isinstance(value, bool),
+        "null": value is None,
+        "array": isinstance(value, (list, tuple)),
+        "object": isinstance(value, dict),
+    }[kind]
+
+
+def is_plain(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(is_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def check_defaults(family: str, name: str, args: dict[str, Any], defaults: dict[str, Any],
+                   defs: dict[str, Any]) -> list[str]:
+    """One line per typed argument whose plain Keras default its fragment refuses."""
+    problems = []
+    for arg, fragment in args.items():
+        default = defaults.get(arg, inspect.Parameter.empty)
+        if default is inspect.Parameter.empty or not is_plain(default):
+            continue
+        if not satisfies(default, fragment, defs):
+            problems.append(f"{family}.{name}.{arg}: default {default!r} does not satisfy "
+                            f"{fragment}")
+    return problems
