@@ -39,6 +39,7 @@ from kerapipe.spec.graph import model_nodes, output_node
 from kerapipe.spec.metrics import metric_issues, output_heads
 from kerapipe.spec.issues import Issue, format_path
 from kerapipe.spec.model import PipelineSpec
+from kerapipe.spec.data_paths import data_folder
 from kerapipe.spec.validate import ValidationResult, pipeline_folder
 
 
@@ -92,7 +93,7 @@ def assemble(result: ValidationResult, allow_imports: bool = False) -> Assembly:
         DataError: the data is missing, unreadable or invalid.
     """
     spec, path = result.spec, result.path
-    base_dir = Path(path).resolve().parent if path else Path.cwd()
+    base_dir = Path(data_folder(path))  # where validate looks for the data, too
     custom = imported_objects(result, allow_imports, base_dir)  # refused unless allowed
     if spec.seed is None:  # draw one and keep it in the spec: the run stays reproducible
         spec = dataclasses.replace(spec, seed=secrets.randbelow(2**31))

@@ -16,10 +16,11 @@ from typing import NamedTuple, Optional
 
 from kerapipe.errors import DataError
 from kerapipe.safe_io import NotRegularFile, file_kind, open_regular
+from kerapipe.spec.data_paths import resolve_data_path
 
-def resolve(base: str, path: str) -> str:
-    """A path from the spec, relative to the pipeline file's folder ``base``."""
-    return os.path.normpath(os.path.join(base, os.path.expanduser(path)))
+# A path from the spec, relative to the pipeline file's folder: the one rule, which
+# `validate` follows to warn of missing data (spec/data_paths.py).
+resolve = resolve_data_path
 
 
 def missing_file(key: str, path: str, resolved: str) -> DataError:

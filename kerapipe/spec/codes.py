@@ -76,6 +76,9 @@ ISSUE_CODES: dict[str, str] = {
     "bad-import": "an `imports:` entry that is not a `.py` file or module name, or a repeat",
     "unknown-import": "a `module.Name` layer or loss whose module is not in `imports:`",
     "missing-import": "an `imports:` file that does not exist",
+    "missing-data": "a warning: a data file, folder or glob the pipeline names (a source's "
+                    "path, a split file, a layer's vocabulary file) is not there, relative "
+                    "to the pipeline file's folder",
     "imports-not-allowed": "a pipeline with `imports:` run without `--allow-imports`",
     "no-training-data": "split fractions leave no training examples",
     "not-applicable": "an option that does not apply to this source",

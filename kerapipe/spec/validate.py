@@ -12,12 +12,13 @@ import glob
 import os
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 from kerapipe.errors import SpecError
 from kerapipe.safe_io import open_regular
 from kerapipe.spec.callbacks import callback_issues
 from kerapipe.spec.checks import every_layer, import_name, run_checks
+from kerapipe.spec.data_paths import missing_data, missing_data_issues
 from kerapipe.spec.issues import (ERROR, MAX_ISSUES, NOTE, WARNING, Issue, safe_repr,
                                    suggestion_budget)
 from kerapipe.spec.model import LayerSpec, PipelineSpec, default_run_name, parse_pipeline
@@ -139,24 +140,14 @@ def check_file_arguments(spec: PipelineSpec, file: str) -> list[Issue]:
     """
     folder = pipeline_folder(file)
     issues: list[Issue] = []
-
-    for layer_path, layer in every_layer(spec):
-        # a loop over (path, value), not recursion: a dict given to the API may nest deeply
-        pending = [(layer_path + (layer.name, k), k, v) for k, v in layer.kwargs.items()
-                   if not isinstance(v, LayerSpec)]  # every_layer visits those
-        while pending:
-            path, key, value = pending.pop()
-            if key in FILE_ARGUMENTS and isinstance(value, str):
-                if inside_folder(folder, value) is None:
-                    issues.append(Issue("outside-path", path, f"{safe_repr(value)} is not a "
-                                        "path inside the pipeline's folder; a file a layer "
-                                        "reads must be next to the pipeline file or below it "
-                                        "(absolute paths, `~`, `..` that leave the folder, "
-                                        "URLs and NUL bytes are refused). Copy the file there "
-                                        "and name it relative to the pipeline."))
-            elif isinstance(value, (dict, list)):
-                items = value.items() if isinstance(value, dict) else enumerate(value)
-                pending += [(path + (k,), k, v) for k, v in items]
+    for path, value in file_arguments(spec):
+        if inside_folder(folder, value) is None:
+            issues.append(Issue("outside-path", path, f"{safe_repr(value)} is not a "
+                                "path inside the pipeline's folder; a file a layer "
+                                "reads must be next to the pipeline file or below it "
+                                "(absolute paths, `~`, `..` that leave the folder, "
+                                "URLs and NUL bytes are refused). Copy the file there "
+                                "and name it relative to the pipeline."))
     for index, entry in enumerate(spec.imports):
         if not entry.endswith(".py") or import_name(entry) is None:
             continue  # a module name, or an entry check_imports refuses already
@@ -173,6 +164,38 @@ def check_file_arguments(spec: PipelineSpec, file: str) -> list[Issue]:
             issues.append(Issue("missing-import", ("imports", index), f"'{entry}' does not "
                                 f"exist (looked for {target}). Paths are relative to the "
                                 "pipeline file."))
+    return issues
+
+
+def file_arguments(spec: PipelineSpec) -> Iterator[tuple[tuple, str]]:
+    """``(key path, value)`` of every layer argument that names a file (``FILE_ARGUMENTS``)
+    as a string, in every layer (``checks.every_layer``) and every mapping or list inside
+    a layer's arguments (e.g. ``Pipeline: {layers: [...]}``)."""
+    for layer_path, layer in every_layer(spec):
+        # a loop over (path, value), not recursion: a dict given to the API may nest deeply
+        pending = [(layer_path + (layer.name, k), k, v) for k, v in layer.kwargs.items()
+                   if not isinstance(v, LayerSpec)]  # every_layer visits those
+        while pending:
+            path, key, value = pending.pop()
+            if key in FILE_ARGUMENTS and isinstance(value, str):
+                yield path, value
+            elif isinstance(value, (dict, list)):
+                items = value.items() if isinstance(value, dict) else enumerate(value)
+                pending += [(path + (k,), k, v) for k, v in items]
+
+
+def data_path_issues(spec: PipelineSpec, file: str) -> list[Issue]:
+    """A ``missing-data`` warning for each file, folder or glob of data that the pipeline
+    file ``file`` names and that is not there (``data_paths.missing_data_issues``), and for
+    each file a layer would read (``vocabulary``) that is missing. Only for a file on disk:
+    a run folder's ``spec.yaml`` names paths relative to the pipeline it came from."""
+    issues = missing_data_issues(spec, file)
+    folder = pipeline_folder(file)
+    for path, value in file_arguments(spec):
+        target = inside_folder(folder, value)
+        if target is not None and not os.path.exists(target):  # outside: an error already
+            issues.append(missing_data(path, "file", value, f"does not exist (looked for "
+                                       f"{target})"))
     return issues
 
 
@@ -219,7 +242,11 @@ def validate_text(text: str, file: str = "<string>", overrides: Sequence[str] = 
 
 def validate_file(path: Union[str, os.PathLike], overrides: Sequence[str] = ()
                   ) -> ValidationResult:
-    """Validate one pipeline file; an unreadable file is an issue, not an exception."""
+    """Validate one pipeline file; an unreadable file is an issue, not an exception.
+
+    Data the file names that is not there relative to its folder is a ``missing-data``
+    warning (``data_path_issues``), which text and dicts are not checked for.
+    """
     name = os.fsdecode(os.fspath(path))
     try:
         text = read_pipeline_text(name)
@@ -230,6 +257,9 @@ def validate_file(path: Union[str, os.PathLike], overrides: Sequence[str] = ()
                                 overrides=tuple(overrides))
     result = validate_text(text, name, overrides)
     result.path = name
+    if result.spec is not None:
+        result.issues = sorted(result.issues + result.locate(data_path_issues(result.spec, name)),
+                               key=lambda i: (i.line, i.column))
     return result
 
 

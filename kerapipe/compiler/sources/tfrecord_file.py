@@ -18,7 +18,6 @@ cannot be parsed from is found when tf.data fails on it and named
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import re
@@ -30,6 +29,7 @@ from kerapipe.compiler.files import check_regular_file, scan_file
 from kerapipe.compiler.sources import Source
 from kerapipe.compiler.sources.raw import RawData
 from kerapipe.errors import DataError
+from kerapipe.spec.data_paths import data_glob
 from kerapipe.spec.sources import TfrecordSource
 
 MAX_TFRECORD_FILES = 100_000  # files one source may match
@@ -187,7 +187,7 @@ def matched_files(options: TfrecordSource, base: str) -> list[str]:
     root = os.path.realpath(base)
     found: set[str] = set()
     for pattern in options.file_patterns:
-        matches = glob.glob(os.path.join(glob.escape(base), pattern), recursive=True)
+        matches = data_glob(base, pattern)  # as validate's missing-data warning globs
         if not matches:
             raise DataError(f"{pattern}: matches no file (looked for "
                             f"{os.path.join(base, pattern)}). data.source.tfrecord.files is "

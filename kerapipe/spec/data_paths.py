@@ -1,0 +1,96 @@
+"""The data a pipeline file names on disk, found the way the run finds it.
+
+One rule for where a relative data path leads (``data_folder``, ``resolve_data_path``,
+``data_glob``): the run's sources open their files through it, and ``validate`` uses it
+to warn (``missing-data``) about a named file, folder or glob that is not there. A
+warning, not an error: CI often checks pipeline files without their data. Named data
+sets (``sample``, ``keras``, ``tfds``) are downloads or shipped files, never paths.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path as FsPath
+from typing import Iterator, Optional
+
+from kerapipe.spec.issues import WARNING, Issue, Path, safe_repr
+
+# The option of each source kind that names its data on disk, and what it names. The
+# kinds left out are data sets by name (tests/test_small_gaps.py keeps the two in step).
+SOURCE_PATH_KEYS: dict[str, tuple[str, str]] = {
+    "csv": ("path", "file"), "npz": ("path", "file"), "images": ("dir", "folder"),
+    "text": ("dir", "folder"), "tfrecord": ("files", "glob")}
+NAMED_SOURCES = ("sample", "keras", "tfds")
+
+
+def data_folder(pipeline_file: Optional[str]) -> str:
+    """The folder a pipeline's relative data paths start from: the pipeline file's own
+    folder, links followed (a linked pipeline reads the data next to its real file);
+    the current directory for a pipeline given as text or a dict."""
+    return str(FsPath(pipeline_file).resolve().parent) if pipeline_file else os.getcwd()
+
+
+def resolve_data_path(base: str, path: str) -> str:
+    """A data path from the spec, relative to ``base`` (``data_folder``); ``~`` expanded."""
+    return os.path.normpath(os.path.join(base, os.path.expanduser(path)))
+
+
+def data_glob(base: str, pattern: str) -> list[str]:
+    """What a file glob from the spec (``data/train-*.tfrecord``, ``**``) matches under
+    ``base``, unsorted; ``base`` itself is taken literally (it may hold ``[`` or ``*``)."""
+    return glob.glob(os.path.join(glob.escape(base), pattern), recursive=True)
+
+
+def named_data_paths(spec) -> Iterator[tuple[Path, str, str]]:
+    """``(key path, value, what)`` of every data path the spec names: the source's file,
+    folder or globs (``SOURCE_PATH_KEYS``) and the split files (``data.split.validation:
+    {file: ...}``), each a ``file`` or ``folder`` as the source's kind reads it."""
+    source = spec.data.source
+    kind = source.kind
+    if kind not in SOURCE_PATH_KEYS:
+        return
+    key, what = SOURCE_PATH_KEYS[kind]
+    value = getattr(getattr(source, kind), key)
+    if isinstance(value, list):
+        for index, pattern in enumerate(value):
+            yield ("data", "source", kind, key, index), pattern, what
+    else:
+        yield ("data", "source", kind, key), value, what
+    for part, file in spec.data.split.files.items():
+        yield ("data", "split", part, "file"), file, what
+
+
+def missing_data_issues(spec, pipeline_file: Optional[str]) -> list[Issue]:
+    """A ``missing-data`` warning for each data path of ``spec`` (``named_data_paths``)
+    that leads nowhere from the pipeline's folder, and each glob that matches nothing.
+
+    Args:
+        spec: a typed ``PipelineSpec``.
+        pipeline_file: the pipeline file the paths are relative to; ``None`` for text.
+    """
+    base = data_folder(pipeline_file)
+    issues: list[Issue] = []
+    for path, value, what in named_data_paths(spec):
+        if what == "glob":
+            if data_glob(base, value):
+                continue
+            looked = os.path.join(base, value)
+            found = f"matches no file (looked for {looked})"
+        else:
+            looked = resolve_data_path(base, value)
+            if os.path.exists(looked):
+                continue
+            found = f"does not exist (looked for {looked})"
+        issues.append(missing_data(path, what, value, found))
+    return issues
+
+
+def missing_data(path: Path, what: str, value: str, found: str) -> Issue:
+    """The ``missing-data`` warning at ``path`` for ``value``, a ``what`` that ``found``
+    (``does not exist (looked for ...)``)."""
+    key = next(part for part in reversed(path) if isinstance(part, str))
+    return Issue("missing-data", path, f"the {what} {safe_repr(value)} {found}, so a run "
+                 "would stop there. Paths are relative to the pipeline file's folder: fix "
+                 "the path, or ignore this where the data is not at hand (CI). Received: "
+                 f"{key}={safe_repr(value)}", severity=WARNING)

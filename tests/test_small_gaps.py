@@ -1,0 +1,143 @@
+"""Issue 15 item 5, the smaller gaps: `validate` warns of data that is not there, `--deep`
+builds pipelines of typed features, one rule for too many output units, and
+`one_hot: 10` as the shorthand of `one_hot: {num_classes: 10}`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import pytest
+
+from kerapipe.spec.data_paths import NAMED_SOURCES, SOURCE_PATH_KEYS
+from kerapipe.spec.model import SourceSpec
+from kerapipe.spec.steps import OneHotStep
+from kerapipe.spec.validate import validate_file, validate_text
+
+MODEL = "model:\n  layers:\n    - Dense: {units: 3}\n"
+
+
+def write_pipeline(folder, data: str, model: str = MODEL, name: str = "p.yaml"):
+    path = folder / name
+    path.write_text(f"kerapipe: 1\ndata:\n{data}{model}", "utf-8")
+    return path
+
+
+def warnings_of(path) -> list[tuple[str, str]]:
+    return [(i.code, i.key_path) for i in validate_file(path).warnings]
+
+
+# --- one_hot: 10 ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("written", ["10", "{num_classes: 10}"], ids=["scalar", "mapping"])
+def test_one_hot_scalar_is_short_for_num_classes(written):
+    text = ("kerapipe: 1\ndata:\n  source: {sample: mnist}\n  preprocess:\n"
+            f"    - one_hot: {written}\n" + MODEL.replace("3", "10")
+            + "loss: categorical_crossentropy\n")
+    result = validate_text(text, "p.yaml")
+    assert result.errors == []
+    assert result.spec.data.preprocess[0].options == OneHotStep(num_classes=10)
+
+
+@pytest.mark.parametrize("written, code", [("1", "out-of-range"), ("ten", "wrong-type"),
+                                           ("true", "wrong-type")], ids=str)
+def test_one_hot_scalar_is_checked_as_num_classes(written, code):
+    text = ("kerapipe: 1\ndata:\n  source: {sample: mnist}\n  preprocess:\n"
+            f"    - one_hot: {written}\n" + MODEL)
+    assert [(i.code, i.key_path, i.line) for i in validate_text(text, "p.yaml").errors] == [
+        (code, "data.preprocess[0].one_hot.num_classes", 5)]
+
+
+# --- validate warns of missing data ---------------------------------------------------
+
+def test_every_source_kind_is_a_path_or_a_named_set():
+    kinds = {f.name for f in dataclasses.fields(SourceSpec)}
+    assert set(SOURCE_PATH_KEYS) | set(NAMED_SOURCES) == kinds
+    assert not set(SOURCE_PATH_KEYS) & set(NAMED_SOURCES)
+
+
+TFRECORD = ("      features: {x: {dtype: float32, shape: [3]}, y: int64}\n"
+            "      label: y\n")
+
+
+@pytest.mark.parametrize("data, expected", [
+    ("  source: {csv: {path: data/t.csv, label: y}}\n", ["data.source.csv.path"]),
+    ("  source: {npz: data/t.npz}\n", ["data.source.npz.path"]),
+    ("  source: {images: {dir: pictures, image_size: [8, 8]}}\n", ["data.source.images.dir"]),
+    ("  source: {text: {dir: texts}}\n  preprocess:\n    - TextVectorization: {max_tokens: 50, "
+     "output_mode: multi_hot}\n", ["data.source.text.dir"]),
+    ("  source:\n    tfrecord:\n      files: data/*.tfrecord\n" + TFRECORD,
+     ["data.source.tfrecord.files"]),
+    ("  source:\n    tfrecord:\n      files: [data/a-*.tfrecord, b.tfrecord]\n" + TFRECORD,
+     ["data.source.tfrecord.files[0]", "data.source.tfrecord.files[1]"]),
+    ("  source: {npz: data/t.npz}\n  split: {validation: {file: v.npz}, test: {file: t.npz}}\n",
+     ["data.source.npz.path", "data.split.validation.file", "data.split.test.file"]),
+], ids=["csv", "npz", "images", "text", "tfrecord-glob", "tfrecord-globs", "split-files"])
+def test_validate_warns_of_each_data_path_that_is_not_there(tmp_path, data, expected):
+    path = write_pipeline(tmp_path, data)
+    assert warnings_of(path) == [("missing-data", key) for key in expected]
+    assert validate_file(path).spec is not None  # a warning: the spec stays usable
+
+
+def test_a_layers_vocabulary_file_that_is_not_there_is_a_warning(tmp_path):
+    path = write_pipeline(tmp_path, "  source: {sample: mnist}\n", "model:\n  layers:\n"
+                          "    - Flatten\n    - StringLookup: {vocabulary: words.txt}\n"
+                          "    - Dense: {units: 10}\n")
+    assert warnings_of(path) == [("missing-data", "model.layers[1].StringLookup.vocabulary")]
+    (tmp_path / "words.txt").write_text("a\nb\n", "utf-8")
+    assert warnings_of(path) == []
+
+
+def test_data_that_is_there_relative_to_the_pipeline_folder_is_no_warning(
+        tmp_path, monkeypatch):
+    (tmp_path / "data" / "pictures" / "cat").mkdir(parents=True)
+    (tmp_path / "data" / "t.csv").write_text("a,y\n1,0\n", "utf-8")
+    (tmp_path / "data" / "p-0.tfrecord").write_bytes(b"")
+    monkeypatch.chdir(tmp_path / "data")  # not the pipeline's folder: the cwd plays no part
+    for data in ("  source: {csv: {path: data/t.csv, label: y}}\n  split: {validation: "
+                 "{file: data/t.csv}, test: 0.1}\n",
+                 "  source: {images: {dir: data/pictures, image_size: [8, 8]}}\n",
+                 "  source:\n    tfrecord:\n      files: data/p-*.tfrecord\n" + TFRECORD,
+                 "  source: {keras: fashion_mnist}\n", "  source: {tfds: mnist}\n"):
+        assert warnings_of(write_pipeline(tmp_path, data)) == [], data
+
+
+def test_a_linked_pipeline_finds_its_data_next_to_the_real_file_as_the_run_does(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "t.npz").write_bytes(b"")
+    real = write_pipeline(tmp_path / "real", "  source: {npz: t.npz}\n")
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(real, tmp_path / "elsewhere" / "p.yaml")
+    assert warnings_of(tmp_path / "elsewhere" / "p.yaml") == []
+
+
+def test_pipeline_text_and_a_run_folders_spec_are_not_checked_for_data(tmp_path):
+    text = "kerapipe: 1\ndata:\n  source: {npz: nowhere.npz}\n" + MODEL
+    assert validate_text(text, str(tmp_path / "spec.yaml")).warnings == []
+
+
+def test_validate_command_warns_with_exit_0_and_position(tmp_path, call_main):
+    path = write_pipeline(tmp_path, "  source: {npz: data/t.npz}\n")
+    code, out, err = call_main("validate", str(path))
+    assert code == 0
+    looked = os.path.join(str(tmp_path.resolve()), "data", "t.npz")
+    assert out.splitlines() == [
+        f"{path}:3:17: warning[missing-data]: data.source.npz.path: the file 'data/t.npz' "
+        f"does not exist (looked for {looked}), so a run would stop there. Paths are "
+        "relative to the pipeline file's folder: fix the path, or ignore this where the "
+        "data is not at hand (CI). Received: path='data/t.npz'",
+        "1 file(s) checked: 0 error(s), 1 warning(s)"]
+    code, out, err = call_main("validate", "--strict", str(path))
+    assert code == 2  # --strict fails on warnings, this one too
+
+
+def test_validate_json_lists_the_warning_in_its_issues(tmp_path, call_main):
+    path = write_pipeline(tmp_path, "  source: {csv: {path: t.csv, label: y}}\n")
+    code, out, err = call_main("validate", "--format", "json", str(path))
+    report = json.loads(out)
+    assert code == 0
+    assert (report["errors"], report["warnings"]) == (0, 1)
+    assert [(i["severity"], i["code"], i["path"], i["line"], i["column"])
+            for i in report["issues"]] == [("warning", "missing-data", "data.source.csv.path",
+                                            3, 24)]
