@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import combinations
 from typing import Any, ClassVar, Optional
 
-from kerapipe.spec.keras_objects import LayerSpec
+from kerapipe.spec.catalog import load_catalog
+from kerapipe.spec.keras_objects import CUSTOM_NAME, KERAS_PREFIXES, LayerSpec
+from kerapipe.spec.object_schemas import (bare_names_schema, class_schemas, names_pattern,
+                                          unknown_name_message)
 from kerapipe.spec.typed import to_plain
 
 # Keys of an entry beside its one layer (or block) key: (type, default, doc) for the
@@ -90,38 +94,66 @@ class Entry:
 
     @staticmethod
     def json_schema() -> dict:
-        siblings = {"inputs": _INPUTS_SCHEMA,
-                    "trainable": {"type": "boolean",
-                                  "description": ENTRY_KEY_DOCS["trainable"][2]}}
-        layer = LayerSpec.json_schema()
-        # A key that names the layer or block besides the siblings (a pattern alone, which
-        # the siblings' names do not match, would take `{inputs: x}` for an entry).
-        not_only_siblings = {"not": {"propertyNames": {"enum": list(ENTRY_KEYS)}}}
-        variants = []
-        for variant in layer["anyOf"]:
-            if variant.get("type") == "object":
-                variant = dict(variant, properties={**variant.get("properties", {}), **siblings})
-                variant.pop("maxProperties", None)
-                if "patternProperties" in variant:
-                    variant.update(not_only_siblings)
-            variants.append(variant)
-        # A block's name is snake_case, as the siblings' names are: the pattern leaves them
-        # out, or each sibling would have to be a block's values too.
-        block_name = ("^(?!(?:" + "|".join(ENTRY_KEYS) + ")$)"
-                      + BLOCK_NAME.pattern.replace("\\Z", "$"))
-        variants.append({  # a block use
-            "type": "object", "minProperties": 1,
-            "patternProperties": {block_name: {"type": ["object", "null"]}},
-            "properties": {**siblings, "repeat": {"type": "integer", "minimum": 1,
-                                                  "maximum": MAX_REPEAT,
-                                                  "description": ENTRY_KEY_DOCS["repeat"][2]}},
-            "additionalProperties": False, **not_only_siblings})
-        variants.append({"type": "string", "pattern": block_name})
-        return {"anyOf": variants, "description": "A Keras layer `ClassName: {keyword: "
-                "value}` or a block use `block_name: {param: value}`, with optional "
-                "`inputs:`, `trainable:` (and for a block `repeat:`) beside it."}
+        return entry_json_schema()
 
 
 _INPUTS_SCHEMA = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"},
                                                  "minItems": 1}],
                   "description": ENTRY_KEY_DOCS["inputs"][2]}
+
+
+def entry_json_schema() -> dict:
+    """The JSON Schema of a layer-list entry, written so that editors teach it.
+
+    One object whose properties are every layer class (typed and described arguments),
+    the imported and block names as patterns, and the sibling keys: an editor completes
+    the class names in a `model.layers` item and the arguments inside `Dense: {}`, hovers
+    both, and reports a misspelt class (`Dens:`) at its key. Exactly one key names the
+    layer or block (`if`/`then` for at least one, one `anyOf` case per set of siblings
+    present for at most one); `repeat:` goes with a block use only.
+    """
+    classes = class_schemas(load_catalog().layers)
+    not_keras = "".join(f"(?!{re.escape(prefix)})" for prefix in KERAS_PREFIXES)
+    custom = "^" + not_keras + CUSTOM_NAME.pattern.replace("\\Z", "$")
+    block = BLOCK_NAME.pattern.replace("\\Z", "$")
+    block_use = "^(?!(?:" + "|".join(ENTRY_KEYS) + ")$)" + block  # not a sibling's name
+    siblings = {"inputs": _INPUTS_SCHEMA,
+                "trainable": {"type": "boolean", "description": ENTRY_KEY_DOCS["trainable"][2]},
+                "repeat": {"type": "integer", "minimum": 1, "maximum": MAX_REPEAT,
+                           "description": ENTRY_KEY_DOCS["repeat"][2]}}
+    mapping = {
+        "type": "object",
+        # What an editor says of a string that is no bare name below (`- Flaten`): the
+        # mapping is the alternative it reports, and only its type check reads this.
+        "errorMessage": unknown_name_message(
+            "layer", "keras.layers", " that needs no argument (`- Flatten`), a block's "
+            "snake_case name or an imported `module.Name`; or write `ClassName: {...}`",
+            written="name"),
+        "properties": {**classes, **siblings},
+        "patternProperties": {
+            custom: {"type": ["object", "null"], "description": "A layer class of a module "
+                     "in `imports:` (`module.Name`); its arguments are checked at run time."},
+            block_use: {"type": ["object", "null"], "description": "A use of a block of "
+                        "`model.blocks`, with its parameters' values."}},
+        "propertyNames": {
+            "pattern": names_pattern(classes, custom, "^" + block),
+            "patternErrorMessage": unknown_name_message(
+                "layer", "keras.layers (or keras_hub.layers)",
+                ", a block's snake_case name or an imported `module.Name`")},
+        "if": {"propertyNames": {"enum": list(ENTRY_KEYS)}},
+        "then": {"required": ["<layer>"], "errorMessage": "An entry names its layer "
+                 "(`Dense: {units: 10}`) or block use beside `inputs:`, `trainable:` and "
+                 "`repeat:`; this one has only those keys."},
+        "anyOf": [{"required": list(present), "maxProperties": len(present) + 1}
+                  for size in range(len(ENTRY_KEYS) + 1)
+                  for present in combinations(ENTRY_KEYS, size)],
+        "dependentSchemas": {"repeat": {"propertyNames": {
+            "pattern": "^" + block,
+            "patternErrorMessage": "`repeat:` applies a block use several times; a layer "
+                                   "is one entry (write it again, or make it a block)."}}},
+    }
+    bare = bare_names_schema(load_catalog().layers)
+    names = {"type": "string", "anyOf": [bare, {"pattern": custom}, {"pattern": block_use}]}
+    return {"anyOf": [mapping, names], "description": "A Keras layer `ClassName: {keyword: "
+            "value}` or a block use `block_name: {param: value}`, with optional `inputs:`, "
+            "`trainable:` (and for a block `repeat:`) beside it."}

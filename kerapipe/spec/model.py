@@ -16,8 +16,7 @@ from kerapipe.spec.callbacks import MAX_CALLBACKS, CallbackSpec
 from kerapipe.spec.catalog import Family, load_catalog
 # Re-exported: the rest of kerapipe names the format's objects from this module.
 from kerapipe.spec.keras_objects import (NESTED_LAYER_ARGS, LayerSpec, ScheduleSpec,  # noqa: F401
-                                         is_custom_name, named_object_schema,
-                                         suggest_or_list)
+                                         is_custom_name, suggest_or_list)
 from kerapipe.spec.features import CrossSpec, FeatureSet, feature_issues
 from kerapipe.spec.known_datasets import strings_without_data
 from kerapipe.spec.label_kinds import LabelsSpec
@@ -114,20 +113,20 @@ class PreprocessStep:
 
     @staticmethod
     def json_schema() -> dict:
+        from kerapipe.spec.object_schemas import class_schemas, names_pattern, unknown_name_message
         from kerapipe.spec.typed import json_schema_for
         defs: dict = {}
-        variants = [{"type": "object", "properties": {k: json_schema_for(t.options, defs)},
-                     "required": [k], "additionalProperties": False, "description":
-                     t.doc} for k, t in STEPS.items()]
-        for variant in variants:  # inline the step definitions: this schema is a leaf
-            (key, ref), = variant["properties"].items()
-            variant["properties"][key] = defs[ref["$ref"].rsplit("/", 1)[1]]
-        catalog = load_catalog()
-        randoms = Family({n: {"params": sorted(e.params), "required": list(e.required)}
-                          for n, e in catalog.layers.entries.items()
-                          if n.startswith("Random") or n in ADAPTABLE_LAYERS})
-        variants += named_object_schema(randoms, allow_bare=False)["anyOf"]
-        return {"anyOf": variants}
+        steps = {}
+        for key, kind in STEPS.items():  # inline the step definitions: this schema is a leaf
+            ref = json_schema_for(kind.options, defs)["$ref"]
+            steps[key] = dict(defs[ref.rsplit("/", 1)[1]], description=kind.doc)
+        layers = load_catalog().layers
+        randoms = [n for n in layers.entries if n.startswith("Random") or n in ADAPTABLE_LAYERS]
+        steps.update(class_schemas(layers, randoms))
+        return {"type": "object", "properties": steps, "minProperties": 1, "maxProperties": 1,
+                "propertyNames": {"pattern": names_pattern(steps), "patternErrorMessage":
+                                  unknown_name_message("preprocessing step", "kerapipe step "
+                                                       "or Keras Random*/adaptable layer")}}
 
     def to_yaml(self) -> Any:
         if isinstance(self.options, LayerSpec):

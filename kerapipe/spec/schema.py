@@ -28,8 +28,104 @@ def pipeline_json_schema() -> dict:
         "title": f"kerapipe pipeline (format version {FORMAT_VERSION})",
     }
     schema.update(defs.pop(name))
+    _teach_keras_names(defs)
+    _share_repeated_arguments(schema, defs)
     schema["$defs"] = dict(sorted(defs.items()))
     return schema
+
+
+SHARED_ARGUMENT = "argument."  # `$defs` names of argument schemas many classes repeat
+MIN_SHARED_USES = 3
+
+
+def _share_repeated_arguments(*parts: dict) -> None:
+    """Write each described argument schema that many classes repeat verbatim (Keras's
+    layers all take `name`, `dtype`, `trainable`, ...) once, under ``$defs``, and refer to
+    it: the same schema, a third smaller file for the editors that load it."""
+    uses: dict[str, list[dict]] = {}
+
+    def properties_in(node: Any) -> Iterator[dict]:
+        if isinstance(node, dict):
+            if isinstance(node.get("properties"), dict):
+                yield node["properties"]
+            for value in node.values():
+                yield from properties_in(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from properties_in(value)
+
+    found = [props for part in parts for props in properties_in(part)]
+    for props in found:
+        for name, value in props.items():
+            if isinstance(value, dict) and "description" in value:
+                uses.setdefault(json.dumps([name, value], sort_keys=True), []).append(value)
+    defs = parts[-1]
+    shared: dict[str, str] = {}
+    for key, values in uses.items():
+        if len(values) >= MIN_SHARED_USES:
+            name = json.loads(key)[0]
+            def_name = SHARED_ARGUMENT + name
+            number = 1
+            while def_name in defs:
+                number += 1
+                def_name = f"{SHARED_ARGUMENT}{name}.{number}"
+            defs[def_name] = values[0]
+            shared[key] = def_name
+    for props in found:
+        for name, value in props.items():
+            key = json.dumps([name, value], sort_keys=True) if isinstance(value, dict) else ""
+            if key in shared:
+                props[name] = {"$ref": f"#/$defs/{shared[key]}"}
+
+
+def _teach_keras_names(defs: dict) -> None:
+    """Make precise, from the catalogue, what the dataclasses declare as plain strings
+    and mappings: the loss, optimizer and metric names (an enum with each class's
+    summary: completion after `loss:`) and their keyword arguments' types; a schedule's
+    step counts that may be written in epochs; and the catalogue's shared argument
+    types under ``$defs`` (``#/$defs/activation``, as its fragments refer to them)."""
+    from kerapipe.spec.catalog import load_catalog
+    from kerapipe.spec.keras_objects import CUSTOM_NAME, MAX_SCHEDULE_EPOCHS, STEP_ARGUMENTS
+    from kerapipe.spec.object_schemas import (arg_defs_schemas, in_epochs_too,
+                                              name_enum_schema, typed_keywords_schema,
+                                              unknown_name_message)
+
+    for def_name, fragment in arg_defs_schemas().items():
+        if def_name in defs:  # a spec class of that name: the fragments' $ref would be it
+            raise ValueError(f"the catalogue's argument type '{def_name}' has the name of "
+                             "a spec class in the JSON Schema's $defs")
+        defs[def_name] = fragment
+    catalog = load_catalog()
+    custom_loss = {"type": "string", "pattern": "^" + CUSTOM_NAME.pattern.replace("\\Z", "$")}
+    for spec, family, words, extra in (("LossSpec", catalog.losses, "loss", ()),
+                                       ("OptimizerSpec", catalog.optimizers, "optimizer", ()),
+                                       ("MetricSpec", catalog.metrics, "metric", ("acc",))):
+        names = dict(name_enum_schema(family, *extra), errorMessage=unknown_name_message(
+            words, f"keras.{family_module(words)}", written="value"))
+        if spec == "LossSpec":  # `module.Name`: a loss of `imports:`
+            names = {"anyOf": [names, custom_loss]}
+        shorthand, mapping = defs[spec]["anyOf"]
+        defs[spec]["anyOf"] = [dict(names, description=shorthand.get("description", "")),
+                               dict(mapping, allOf=typed_keywords_schema(family, mapping[
+                                   "properties"]))]
+        mapping = defs[spec]["anyOf"][1]
+        mapping["properties"] = dict(mapping["properties"], name=dict(
+            names, **{k: v for k, v in mapping["properties"]["name"].items() if k != "type"}))
+    epochs = {"type": "object", "properties": {"epochs": {
+        "type": "number", "exclusiveMinimum": 0, "maximum": MAX_SCHEDULE_EPOCHS}},
+        "required": ["epochs"], "additionalProperties": False,
+        "description": "A count of optimizer steps written in epochs (`{epochs: 10}`)."}
+    for arguments in defs["ScheduleSpec"]["properties"].values():
+        for arg in STEP_ARGUMENTS:
+            if arg in arguments["properties"]:
+                arguments["properties"][arg] = dict(
+                    in_epochs_too(arguments["properties"][arg], epochs),
+                    **{k: v for k, v in arguments["properties"][arg].items()
+                       if k == "description"})
+
+
+def family_module(noun: str) -> str:
+    return {"loss": "losses", "optimizer": "optimizers", "metric": "metrics"}[noun]
 
 
 def iter_keys(cls: type = PipelineSpec, prefix: str = "") -> Iterator[tuple[str, str, Any, str]]:
