@@ -75,10 +75,16 @@ SOFTMAX_AND_LOGITS = change("Dense: {units: 10}", "Dense: {units: 10, activation
 BAD_INPUTS = [
     # --- YAML syntax ---------------------------------------------------------------
     bad(change("epochs: 15", "epochs: 15: 3"), "yaml-syntax", "<file>", 22, 13, id="colon-in-value"),
-    bad(change("  epochs: 15", "\tepochs: 15"), "yaml-syntax", "<file>", 22, 1, id="tab-indent"),
+    bad(change("  epochs: 15", "\tepochs: 15"), "bad-indentation", "<file>", 22, 1,
+        "spaces only", id="tab-indent"),
     bad(change("epochs: 15", "epochs: *nope"), "yaml-syntax", "<file>", 22, 11,
-        "undefined alias 'nope'", id="undefined-alias"),
-    bad(change("epochs: 15", "epochs: [15"), "yaml-syntax", "<file>", 23, 17, id="unclosed-bracket"),
+        "`*nope` refers to an anchor `&nope`", id="undefined-alias"),
+    bad(change("epochs: 15", "epochs: [15"), "yaml-syntax", "<file>", 22, 11, "never closed",
+        id="unclosed-bracket"),
+    bad(change("model:\n  layers:", "model:\nlayers:"), "bad-indentation", "layers", 13, 1,
+        "Indent it under `model:`", id="under-indented-layers"),
+    bad(change("  shuffle: 5000", "  epochs: 3"), "unknown-key", "data.epochs", 11, 3,
+        "`epochs` belongs in `train:` (train.epochs)", id="key-of-another-section"),
     bad("", "empty-file", "<file>", 1, 1, id="empty-file"),
     bad("- kerapipe: 1\n", "wrong-type", "<file>", 1, 1, "Received: list", id="root-is-a-list"),
     bad(change("kerapipe: 1", "? [a]\n: 1\nkerapipe: 1"), "bad-key", "<file>", 1, 3, id="list-as-key"),
@@ -336,7 +342,13 @@ GOLDEN = {
                      "computed for nothing. Wire it with `inputs:`, list it in `model.outputs`, or "
                      "remove it."),
     "yaml-syntax": (change("epochs: 15", "epochs: 15: 3"), "p.yaml:22:13: error[yaml-syntax]: <file>: "
-                    "invalid YAML: mapping values are not allowed here"),
+                    "a second `: ` on this line: a value cannot start a mapping on its key's "
+                    "line. Quote the value if the colon belongs to it (`epochs: \"15: 3\"`), or "
+                    "put each key on a line of its own."),
+    "bad-indentation": (change("model:\n  layers:", "model:\nlayers:"), "p.yaml:13:1: "
+                        "error[bad-indentation]: layers: `layers` is a key of `model`, but it is "
+                        "not indented under `model:`, so YAML reads it as a top-level key (and "
+                        "`model:` as empty). Indent it under `model:`."),
     "empty-file": ("# nothing here\n", "p.yaml:1:1: error[empty-file]: <file>: the file holds no "
                    "YAML document; a pipeline starts with 'kerapipe: 1'"),
     "multiple-documents": (BASE + "---\nname: second\n", "p.yaml:26:1: error[multiple-documents]: "

@@ -14,6 +14,9 @@ ISSUE_CODES: dict[str, str] = {
     "too-large": "the file (or its values) exceeds the size bound",
     "empty-file": "the file holds no YAML document",
     "yaml-syntax": "the text is not valid YAML",
+    "bad-indentation": "a line indented where YAML or the format does not expect it: a tab, a "
+                       "key in no open mapping's column, or a section's key indented too "
+                       "little (a sibling of its empty section)",
     "multiple-documents": "a second YAML document (a `---` after the first); a pipeline file "
                           "is one document",
     "document-end-marker": "`...` (YAML's end-of-document marker) where the pipeline should "

@@ -140,10 +140,13 @@ def entry_json_schema() -> dict:
             "patternErrorMessage": unknown_name_message(
                 "layer", "keras.layers (or keras_hub.layers)",
                 ", a block's snake_case name or an imported `module.Name`")},
+        # Only sibling keys: require a key no entry has, so that editors show this
+        # errorMessage (a `not` would say "Matches a schema that is not allowed").
         "if": {"propertyNames": {"enum": list(ENTRY_KEYS)}},
         "then": {"required": ["<layer>"], "errorMessage": "An entry names its layer "
                  "(`Dense: {units: 10}`) or block use beside `inputs:`, `trainable:` and "
                  "`repeat:`; this one has only those keys."},
+        # At most one layer or block key: as many keys as the siblings present, plus one.
         "anyOf": [{"required": list(present), "maxProperties": len(present) + 1}
                   for size in range(len(ENTRY_KEYS) + 1)
                   for present in combinations(ENTRY_KEYS, size)],

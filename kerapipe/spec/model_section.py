@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
 from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
+from kerapipe.spec.key_hints import unknown_key_hint
 from kerapipe.spec.typed import parse, spec_field, to_plain
 from kerapipe.spec.blocks import BlockSpec, parse_block
 from kerapipe.spec.layer_entries import Entry
@@ -73,9 +74,9 @@ class ModelSpec:
         known = ("layers", "blocks", "inputs", "outputs")
         for key in value:
             if key not in known:
+                hint = unknown_key_hint(key, path, known)
                 issues.append(Issue("unknown-key", path + (key,), f"unknown key '{key}'."
-                                    f"{did_you_mean(key, known)} Expected one of: "
-                                    f"{', '.join(known)}.", at_key=True))
+                                    f"{hint} Expected one of: {', '.join(known)}.", at_key=True))
         blocks: dict[str, BlockSpec] = {}
         raw_blocks = value.get("blocks")
         raw_blocks = {} if raw_blocks is None else raw_blocks  # `blocks:` with nothing after it

@@ -26,6 +26,7 @@ import typing
 from typing import Any, ClassVar, Literal, Union
 
 from kerapipe.spec.issues import Issue, Path, did_you_mean, format_path, safe_repr
+from kerapipe.spec.key_hints import under_indented_message, under_indented_section, unknown_key_hint
 from kerapipe.spec.yaml_loader import OversizedInteger
 
 _REQUIRED = dataclasses.MISSING
@@ -291,15 +292,20 @@ def parse_spec(cls: type, value: Any, path: Path, issues: list[Issue]) -> Any:
     before = len(issues)
     kwargs: dict[str, Any] = {}
     extras: dict[str, Any] = {}
+    emptied: set[str] = set()  # sections whose keys were indented too little: not re-reported
     for key, item in value.items():
         if key in known:
             continue
         if extra_name:
             extras[key] = item
+        elif (section := under_indented_section(key, path, value, known)) is not None:
+            emptied.add(section)
+            issues.append(Issue("bad-indentation", path + (key,),
+                                under_indented_message(key, section, path), at_key=True))
         else:
+            hint = unknown_key_hint(key, path, known)
             issues.append(Issue("unknown-key", path + (key,), f"unknown key '{key}'."
-                                f"{did_you_mean(key, known)} Expected one of: {', '.join(known)}.",
-                                at_key=True))
+                                f"{hint} Expected one of: {', '.join(known)}.", at_key=True))
     if getattr(cls, "exactly_one", False):
         present = [k for k in known if value.get(k) is not None]  # `csv:` alone gives nothing
         if len(present) != 1 and len(issues) == before:
@@ -313,8 +319,8 @@ def parse_spec(cls: type, value: Any, path: Path, issues: list[Issue]) -> Any:
             kwargs[name] = extras
             continue
         if name in value:
-            kwargs[name] = parse(hints(cls)[name], value[name], path + (name,), issues,
-                                 dict(fld.metadata))
+            kwargs[name] = parse(hints(cls)[name], value[name], path + (name,),
+                                 [] if name in emptied else issues, dict(fld.metadata))
         elif fld.default is _REQUIRED and fld.default_factory is _REQUIRED:
             if not getattr(cls, "exactly_one", False):
                 issues.append(Issue("missing-key", path + (name,),
