@@ -378,7 +378,13 @@ GOLDEN = {
                       "seed: key 'seed' appears twice in the same mapping (first at line 3); YAML "
                       "would silently keep only the last one. Remove one of them."),
     "bad-key": (change("kerapipe: 1", "? [a]\n: 1\nkerapipe: 1"), "p.yaml:1:3: error[bad-key]: "
-                "<file>: a key must be a plain name, not a list or mapping"),
+                "<file>: a key is a name, but this one is a list (a YAML complex key). Write a "
+                "plain name, such as `units`. Received: key=<a list>"),
+    "bad-merge-key": (change("    - Dense: {units: 10}", "    - Dense: {<<: 10, units: 10}"),
+                      "p.yaml:17:19: error[bad-merge-key]: model.layers[3].Dense.<<: a merge "
+                      "key '<<' takes a mapping to copy keys from (usually an alias of one, `<<: "
+                      "*defaults`) or a list of them (`<<: [*a, *b]`). Quote the key ('<<') if "
+                      "a key named << is meant. Received: <<=10"),
     "wrong-type": (change("stratify: true", "stratify: on"), "p.yaml:6:49: error[wrong-type]: "
                    "data.split.stratify: expected true or false. Write true or false (YAML 1.2: "
                    "'yes'/'no'/'on'/'off' are strings). Received: stratify='on' (a string)"),

@@ -25,7 +25,9 @@ ISSUE_CODES: dict[str, str] = {
     "too-deep": "nesting deeper than the bound (e.g. a run of `[`)",
     "alias-bomb": "YAML aliases expand to more values than the bound",
     "duplicate-key": "the same key twice in one mapping",
-    "bad-key": "a key that is a list or mapping instead of a name",
+    "bad-key": "a key that is no name: a list or mapping, or a plain `true`, `null`, `1.5` or "
+               "empty key (YAML reads it as another type; quote it if the name is meant)",
+    "bad-merge-key": "a `<<` merge key whose value is not a mapping or a list of mappings",
     "bad-override": "a `--set` that is not KEY.PATH=VALUE or names no place in the file",
     # keys and types
     "missing-key": "a required key is absent",

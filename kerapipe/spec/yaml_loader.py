@@ -2,25 +2,27 @@
 
 PyYAML's loaders are not enough for a pipeline file:
 - ``safe_load`` follows YAML 1.1, so ``1e-3`` is a string and ``yes``/``off`` are booleans;
-- duplicate keys silently keep the last value;
+- duplicate keys silently keep the last value, and ``1: a`` or ``true: b`` become keys
+  that are no names;
 - positions are thrown away, so an error cannot name a line;
 - alias expansion ("billion laughs") and nesting depth are unbounded, and the C loader
   segfaults on deep nesting.
 
-So we drive PyYAML's parser (libyaml's events through PyYAML's C extension, the
-pure-Python scanner and parser where it is missing) into PyYAML's Python composer (no
-implicit tag resolution at all), refuse explicit tags, bound depth while composing, and
-convert the node tree ourselves with YAML 1.2 core-schema scalars, counting every value
-produced so that alias expansion is bounded before it can cost memory. An integer scalar longer than
-``MAX_INT_DIGITS`` is never converted (Python refuses to read or print one over 4,300
-digits, and no key takes one): it is reported at its position and stands in the data as
-an ``OversizedInteger``, which the typed layer skips.
+So we drive PyYAML's parser (libyaml's events through PyYAML's C extension; what libyaml
+refuses, and where it is missing, the pure-Python scanner with YAML 1.2's tab and anchor
+rules, ``spec/yaml_scanner.py``) into PyYAML's Python composer (no implicit tag
+resolution at all; a later anchor of a name replaces the earlier, as YAML 1.2 says),
+refuse explicit tags, bound depth while composing, and convert the node tree ourselves
+with YAML 1.2 core-schema scalars (``spec/yaml_scalars.py``), counting every value
+produced so that alias expansion is bounded before it can cost memory. A key is a name:
+a string, or an integer read as its digits (a class index in ``train.class_weight``); a
+key YAML reads as a float, boolean or null, or a list or mapping as a key, is reported
+(``bad-key``). ``<<`` merge keys (YAML 1.1) copy the keys of a mapping, or of a list of
+mappings, that the mapping does not set itself.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -30,34 +32,26 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from yaml.parser import Parser
 from yaml.reader import Reader
 from yaml.resolver import BaseResolver
-from yaml.scanner import Scanner
 
 try:  # PyYAML's C extension (libyaml), in every PyYAML wheel on PyPI
     from yaml._yaml import CParser
 except ImportError:  # a PyYAML built without it: the pure-Python parser
     CParser = None
 
+from kerapipe.spec.document import Document
 from kerapipe.spec.issues import Issue, Path, safe_repr
 from kerapipe.spec.yaml_errors import explain as explain_yaml_error
+from kerapipe.spec.yaml_scalars import (INT_LIMIT, MAX_INT_DIGITS, OversizedInteger,
+                                        typed_scalar)
+from kerapipe.spec.yaml_scanner import ANCHOR_END, Yaml12Scanner
+
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_INT_DIGITS", "MAX_VALUES", "Document",
+           "LoadProblem", "OversizedInteger", "bound_plain_data", "load_document",
+           "typed_scalar"]
 
 MAX_FILE_BYTES = 1_000_000
 MAX_DEPTH = 64
 MAX_VALUES = 100_000  # after alias expansion
-# More digits than the largest float (309), far fewer than Python's 4,300-digit limit on
-# converting an int to or from text: every message can still print the value.
-MAX_INT_DIGITS = 400
-_INT_LIMIT = 10 ** MAX_INT_DIGITS
-
-_NULLS = {"", "~", "null", "Null", "NULL"}
-_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-_INT = re.compile(r"[-+]?[0-9]+\Z")
-_HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
-_OCT = re.compile(r"0o[0-7]+\Z")
-_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
-# The YAML 1.2 core schema's: [-+]?(.inf|.Inf|.INF) and .nan|.NaN|.NAN.
-_SPECIAL_FLOATS = {**{sign + inf: float(sign + "inf") for sign in ("", "+", "-")
-                      for inf in (".inf", ".Inf", ".INF")},
-                   ".nan": float("nan"), ".NaN": float("nan"), ".NAN": float("nan")}
 
 
 class LoadProblem(Exception):
@@ -68,68 +62,19 @@ class LoadProblem(Exception):
         self.issue = issue
 
 
-class OversizedInteger:
-    """Stands in for an integer over ``MAX_INT_DIGITS`` digits, already reported."""
-
-    def __init__(self, digits: int, shown: str) -> None:
-        self.digits = digits
-        self.shown = shown
-
-    def __repr__(self) -> str:
-        return f"<an integer of {self.digits} digits>"
-
-    def issue(self, path: Path, line: int = 0, column: int = 0) -> Issue:
-        name = next((p for p in reversed(path) if isinstance(p, str)), "value")
-        return Issue("out-of-range", path, f"an integer of {self.digits} digits is too long: "
-                     f"a pipeline file's integers have at most {MAX_INT_DIGITS} digits (no key "
-                     f"takes more; the largest float has 309). Write a smaller number. "
-                     f"Received: {name}={self.shown} ({self.digits} digits)",
-                     line=line, column=column)
-
-
-def _oversized(text: str) -> OversizedInteger:
-    shown = text if len(text) <= 24 else text[:21] + "..."
-    return OversizedInteger(len(text.lstrip("+-").lstrip("0")), shown)
-
-
-def typed_scalar(text: str) -> Any:
-    """Type a plain (unquoted) scalar by the YAML 1.2 core schema.
-
-    ``1e-3``, ``1E3`` and ``.5`` are floats; only ``true``/``false`` are booleans, so
-    ``yes``, ``no``, ``on`` and ``off`` stay strings (and a strict field refuses them).
-    An integer over ``MAX_INT_DIGITS`` digits is an ``OversizedInteger`` (leading zeros
-    do not count).
-    """
-    if text in _NULLS:
-        return None
-    if text in _BOOLS:
-        return _BOOLS[text]
-    if _INT.match(text):
-        digits = text.lstrip("+-").lstrip("0")
-        if len(digits) > MAX_INT_DIGITS:  # int() itself refuses 4,300 digits
-            return _oversized(text)
-        return -int(digits or "0") if text.startswith("-") else int(digits or "0")
-    if _HEX.match(text) or _OCT.match(text):
-        value = int(text[2:], 16 if text[1] == "x" else 8)  # no digit limit in these bases
-        if value >= _INT_LIMIT:
-            oversized = _oversized(text)
-            oversized.digits = int(value.bit_length() * 0.30103) + 1  # decimal digits
-            return oversized
-        return value
-    if _FLOAT.match(text):
-        return float(text)
-    if text in _SPECIAL_FLOATS:
-        return _SPECIAL_FLOATS[text]
-    return text
-
-
 class _Bounds(Composer):
-    """PyYAML's composer with no tag resolution, explicit tags refused, and the number of
-    nodes and their depth bounded (checked before each node is composed, so the
-    recursion never goes deeper than ``MAX_DEPTH``)."""
+    """PyYAML's composer with no tag resolution, explicit tags refused, anchors that may
+    be redefined, and the number of nodes and their depth bounded (checked before each
+    node is composed, so the recursion never goes deeper than ``MAX_DEPTH``)."""
 
     def compose_node(self, parent, index):  # noqa: D102 - PyYAML hook
         event = self.peek_event()
+        if event.anchor is not None:
+            self.check_anchor_name(event)
+            if not isinstance(event, AliasEvent):
+                # YAML 1.2: an alias refers to the latest anchor of its name before it, so
+                # a second `&name` replaces the first (PyYAML refuses it).
+                self.anchors.pop(event.anchor, None)
         if not isinstance(event, AliasEvent) and event.tag not in (None, "!"):
             mark = event.start_mark
             raise LoadProblem(Issue(
@@ -164,14 +109,17 @@ class _Bounds(Composer):
         node.non_specific = non_specific
         return node
 
+    def check_anchor_name(self, event) -> None:
+        """Refuse (a ``YAMLError``) an anchor or alias name the parser read wrongly."""
 
-class _PythonLoader(Reader, Scanner, Parser, _Bounds, BaseResolver):
-    """PyYAML's pure-Python scanner and parser under the bounded composer (the fallback
-    where PyYAML was built without libyaml)."""
+
+class _PythonLoader(Reader, Yaml12Scanner, Parser, _Bounds, BaseResolver):
+    """PyYAML's pure-Python parser, with YAML 1.2's tabs and anchor names, under the
+    bounded composer: what libyaml refuses, and where PyYAML was built without it."""
 
     def __init__(self, text: str) -> None:
         Reader.__init__(self, text)
-        Scanner.__init__(self)
+        Yaml12Scanner.__init__(self)
         Parser.__init__(self)
         Composer.__init__(self)
         BaseResolver.__init__(self)
@@ -191,78 +139,24 @@ if CParser is not None:
             CParser.__init__(self, text)
             Composer.__init__(self)
             BaseResolver.__init__(self)
+            self.text = text
             self.depth = 0
             self.nodes = 0
 
+        def check_anchor_name(self, event) -> None:  # noqa: D102 - see _Bounds
+            # libyaml ends a name at the first character that is no letter, digit, '-' or
+            # '_' and reads the rest as a value (`&an:chor x` is the anchor `an` on
+            # ':chor x'); YAML 1.2 names run to a blank or flow indicator. The pure
+            # scanner reads those (the marks' index counts characters, as `text` does).
+            start = event.start_mark.index
+            if not isinstance(event, AliasEvent):
+                start = self.text.find("&" + event.anchor, start)
+            end = start + 1 + len(event.anchor)
+            if start >= 0 and end < len(self.text) and self.text[end] not in ANCHOR_END:
+                raise yaml.YAMLError(f"libyaml cut the name {event.anchor!r} short")
+
 # The loader ``load_document`` uses: libyaml's events where PyYAML has them.
 _BoundedLoader = _CLoader if CParser is not None else _PythonLoader
-
-
-@dataclass
-class Document:
-    """Plain Python data loaded from YAML, with the position of every key and value.
-
-    Args:
-        data: the loaded value (dicts, lists, str, int, float, bool, None).
-        file: the file name used in messages.
-        value_marks: ``path -> (line, column)`` of each value, 1-based.
-        key_marks: ``path -> (line, column)`` of each mapping key, 1-based.
-        issues: non-fatal problems found while loading (duplicate keys, ...).
-        overrides: ``path -> "--set ..."`` for values set on the command line, and for
-            mappings a ``--set`` created to hold its value.
-    """
-
-    data: Any
-    file: str = "<string>"
-    value_marks: dict = field(default_factory=dict)
-    key_marks: dict = field(default_factory=dict)
-    issues: list = field(default_factory=list)
-    overrides: dict = field(default_factory=dict)
-
-    def position(self, path: Path, at_key: bool = False) -> tuple[int, int]:
-        """Position of ``path``, or of its closest enclosing value that has one."""
-        path = tuple(path)
-        if at_key and path in self.key_marks:
-            return self.key_marks[path]
-        while path:
-            if path in self.value_marks:
-                return self.value_marks[path]
-            if path in self.key_marks:
-                return self.key_marks[path]
-            path = path[:-1]
-        return self.value_marks.get((), (1, 1))
-
-    def override_of(self, path: Path) -> str | None:
-        """The ``--set`` an issue at ``path`` is about, if any.
-
-        That is the ``--set`` of the value at ``path`` or of a value around it (also a
-        mapping the ``--set`` created), or else of a value inside it: an issue on
-        ``data.split`` after ``--set data.split.validation=0.9`` is the ``--set``'s.
-        """
-        path = tuple(path)
-        for length in range(len(path), 0, -1):
-            if path[:length] in self.overrides:
-                return self.overrides[path[:length]]
-        if path:
-            for set_path, origin in self.overrides.items():
-                if set_path[:len(path)] == path:
-                    return origin
-        return None
-
-    def locate(self, issue: Issue) -> Issue:
-        """Fill in the file, line and column of an issue from its path.
-
-        An issue about a ``--set`` value (see ``override_of``) is located at the
-        ``--set``: its file is ``--set KEY.PATH=VALUE`` and its line 0.
-        """
-        origin = self.override_of(issue.path)
-        if origin is not None:
-            issue.file, issue.line, issue.column = origin, 0, 0
-            return issue
-        issue.file = self.file
-        if not issue.line:
-            issue.line, issue.column = self.position(issue.path, issue.at_key)
-        return issue
 
 
 class _Converter:
@@ -287,9 +181,7 @@ class _Converter:
                                     "many. Remove the repeated aliases.", line=1, column=1))
         if isinstance(node, ScalarNode):
             self.doc.value_marks.setdefault(path, mark)
-            # a plain scalar's style: None from PyYAML's parser, "" from libyaml's
-            plain = not node.style and not node.non_specific
-            value = typed_scalar(node.value) if plain else node.value
+            value = typed_scalar(node.value) if _plain(node) else node.value
             if isinstance(value, OversizedInteger):
                 self.doc.issues.append(value.issue(path, *mark))
             return value
@@ -314,17 +206,23 @@ class _Converter:
 
     def convert_mapping(self, node: MappingNode, path: Path) -> dict:
         result: dict = {}
-        merged: dict = {}
+        merge = None  # the `<<` key's node and value, merged once the mapping's own are in
         for key_node, value_node in node.value:
             key_mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            if isinstance(key_node, ScalarNode) and not key_node.style and key_node.value == "<<":
-                merged.update(self.convert_merge(value_node, path))
+            if isinstance(key_node, ScalarNode) and _plain(key_node) and key_node.value == "<<":
+                if merge is None:
+                    merge = (key_node, value_node)
+                else:
+                    self.doc.issues.append(Issue(
+                        "duplicate-key", path + ("<<",),
+                        f"the merge key '<<' appears twice in the same mapping (first at "
+                        f"line {merge[0].start_mark.line + 1}); YAML would keep only the "
+                        "last one. Merge several mappings with one key: `<<: [*a, *b]`.",
+                        line=key_mark[0], column=key_mark[1]))
                 continue
-            if not isinstance(key_node, ScalarNode):
-                self.doc.issues.append(Issue("bad-key", path, "a key must be a plain name, not a list "
-                                             "or mapping", line=key_mark[0], column=key_mark[1]))
+            key = self.key_of(key_node, path, key_mark)
+            if key is None:
                 continue
-            key = key_node.value
             if key in result:
                 first = self.doc.key_marks[path + (key,)]
                 self.doc.issues.append(Issue(
@@ -335,22 +233,70 @@ class _Converter:
                 continue
             self.doc.key_marks[path + (key,)] = key_mark
             result[key] = self.convert(value_node, path + (key,))
-        for key, value in merged.items():
-            result.setdefault(key, value)
+        if merge is not None:
+            self.merge_into(result, merge[1], path)
         return result
 
-    def convert_merge(self, node, path: Path) -> dict:
+    def key_of(self, node, path: Path, mark: tuple[int, int]) -> str | None:
+        """The key ``node`` names, or ``None`` when it is no name (reported).
+
+        A key is text: a string, or an integer read as its digits (a class index in
+        ``train.class_weight``, a column named ``0``). YAML reads a plain ``true``,
+        ``null``, ``1.5`` or an empty key as another type, and a list or mapping is no
+        name at all; each is reported, not turned into text."""
+        if not isinstance(node, ScalarNode):
+            kind = "list" if isinstance(node, SequenceNode) else "mapping"
+            self.doc.issues.append(Issue(
+                "bad-key", path, f"a key is a name, but this one is a {kind} (a YAML complex "
+                f"key). Write a plain name, such as `units`. Received: key=<a {kind}>",
+                line=mark[0], column=mark[1]))
+            return None
+        if not _plain(node):
+            return node.value
+        value = typed_scalar(node.value)
+        if value is None or isinstance(value, (bool, float)):
+            if not node.value:
+                what = "is empty, which YAML reads as null. Write the name before the ':'"
+            else:
+                kind = ("null" if value is None else f"the boolean {node.value}"
+                        if isinstance(value, bool) else f"the number {node.value}")
+                what = (f"YAML reads {node.value!r} as {kind}. Quote it "
+                        f"('{node.value}': ...) if the name is meant")
+            self.doc.issues.append(Issue(
+                "bad-key", path + (node.value,) if node.value else path,
+                f"a key is a name (or a whole number, such as a class index), but {what}. "
+                f"Received: key={node.value or 'null'}",
+                line=mark[0], column=mark[1], at_key=True))
+            return None
+        return node.value
+
+    def merge_into(self, result: dict, node, path: Path) -> None:
+        """Add the keys a merge key's value gives (a mapping's, or a list of mappings')
+        that ``result`` does not hold yet: the mapping's own keys win, then the first
+        mapping of the list; each key stays at the position of the value it keeps."""
         sources = node.value if isinstance(node, SequenceNode) else [node]
-        merged: dict = {}
         for source in sources:
-            value = self.convert(source, path)
+            kept = {key: self.doc.key_marks[path + (key,)] for key in result
+                    if path + (key,) in self.doc.key_marks}
+            value = self.convert(source, path)  # its keys' marks land under ``path``
+            self.doc.key_marks.update({path + (key,): mark for key, mark in kept.items()})
             if not isinstance(value, dict):
-                raise LoadProblem(Issue("yaml-syntax", path, "a merge key '<<' needs a mapping or a "
-                                        "list of mappings", line=node.start_mark.line + 1,
-                                        column=node.start_mark.column + 1))
+                mark = source.start_mark
+                self.doc.issues.append(Issue(
+                    "bad-merge-key", path + ("<<",),
+                    "a merge key '<<' takes a mapping to copy keys from (usually an alias "
+                    "of one, `<<: *defaults`) or a list of them (`<<: [*a, *b]`). Quote the "
+                    f"key ('<<') if a key named << is meant. Received: <<={safe_repr(value)}",
+                    line=mark.line + 1, column=mark.column + 1))
+                continue
             for key, item in value.items():
-                merged.setdefault(key, item)
-        return merged
+                result.setdefault(key, item)
+
+
+def _plain(node: ScalarNode) -> bool:
+    """Whether a scalar is typed by the core schema: unquoted (a plain scalar's style is
+    None from PyYAML's parser, "" from libyaml's) and without the `!` tag."""
+    return not node.style and not node.non_specific
 
 
 def bound_plain_data(data: Any, issues: list[Issue], path: Path = ()) -> Any:
@@ -362,7 +308,7 @@ def bound_plain_data(data: Any, issues: list[Issue], path: Path = ()) -> Any:
     keep every rule are returned as they are (data from YAML always does).
     """
     if isinstance(data, int) and not isinstance(data, bool):
-        if abs(data) < _INT_LIMIT:
+        if abs(data) < INT_LIMIT:
             return data
         digits = int(abs(data).bit_length() * 0.30103) + 1
         oversized = OversizedInteger(digits, f"<an integer of about {digits} digits>")
