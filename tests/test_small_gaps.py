@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,7 @@ from kerapipe.spec.model import SourceSpec
 from kerapipe.spec.steps import OneHotStep
 from kerapipe.spec.validate import validate_file, validate_text
 
+ROOT = Path(__file__).resolve().parent.parent
 MODEL = "model:\n  layers:\n    - Dense: {units: 3}\n"
 
 
@@ -141,3 +143,56 @@ def test_validate_json_lists_the_warning_in_its_issues(tmp_path, call_main):
     assert [(i["severity"], i["code"], i["path"], i["line"], i["column"])
             for i in report["issues"]] == [("warning", "missing-data", "data.source.csv.path",
                                             3, 24)]
+
+
+# --- validate --deep on CSV pipelines with listed features ---------------------------
+
+TYPED = ("  source: {csv: {path: t.csv, label: y}}\n  features:\n    age: float_normalized\n"
+         "    city: string_categorical\n    year: integer_categorical\n"
+         "    notes: {text: {max_tokens: 100, output_mode: multi_hot}}\n")
+
+
+def deep_issues(call_main, path) -> tuple[int, list[tuple[str, str]], str]:
+    code, out, err = call_main("validate", "--deep", "--format", "json", str(path))
+    report = json.loads(out)
+    return code, [(i["code"], i["path"]) for i in report["issues"]
+                  if i["code"] != "missing-data"], out
+
+
+def test_deep_builds_a_model_of_typed_features_and_reports_what_keras_refuses(
+        tmp_path, call_main):
+    path = write_pipeline(tmp_path, TYPED, "model:\n  layers:\n    - Conv2D: {filters: 3, "
+                          "kernel_size: 3}\n    - Dense: {units: 3}\n")
+    code, issues, out = deep_issues(call_main, path)
+    assert (code, issues) == (2, [("shape-error", "model.layers[0].Conv2D")])
+    assert "expected min_ndim=4, found ndim=2" in out  # built on the features' one vector
+    path = write_pipeline(tmp_path, TYPED)
+    assert deep_issues(call_main, path)[:2] == (0, [])  # built, not skipped
+
+
+def test_deep_builds_typed_features_that_are_model_inputs_of_their_own(tmp_path, call_main):
+    data = ("  source: {csv: {path: t.csv, label: y}}\n  features:\n    age: float_normalized\n"
+            "    notes: {text: {max_tokens: 100, output_sequence_length: 20}}\n")
+    model = ("model:\n  inputs: [notes, tabular]\n  layers:\n"
+             "    - Embedding: {input_dim: 100, output_dim: 8}\n      inputs: notes\n"
+             "    - GlobalAveragePooling1D: {name: pooled}\n"
+             "    - Concatenate: {}\n      inputs: [pooled, tabular]\n    - Dense: {units: 3}\n")
+    assert deep_issues(call_main, write_pipeline(tmp_path, data, model))[:2] == (0, [])
+    wrong = model.replace("GlobalAveragePooling1D: {name: pooled}", "Flatten: {name: pooled}")
+    wrong = wrong.replace("    - Embedding: {input_dim: 100, output_dim: 8}\n      inputs: notes\n",
+                          "    - Conv2D: {filters: 2, kernel_size: 2}\n      inputs: notes\n")
+    code, issues, _ = deep_issues(call_main, write_pipeline(tmp_path, data, wrong))
+    assert (code, issues) == (2, [("shape-error", "model.layers[0].Conv2D")])
+
+
+def test_deep_knows_the_example_shape_of_listed_csv_columns(tmp_path, call_main):
+    data = ("  source: {csv: {path: t.csv, label: y, features: [a, b, c]}}\n"
+            "  preprocess:\n    - reshape: [2, 2]\n")
+    code, issues, out = deep_issues(call_main, write_pipeline(tmp_path, data))
+    assert (code, issues) == (2, [("layer-arguments", "data.preprocess[0].reshape")])
+    assert "shape (3,)" in out
+
+
+def test_deep_no_longer_skips_the_shipped_typed_feature_pipeline(call_main):
+    code, issues, _ = deep_issues(call_main, ROOT / "pipelines" / "penguins.yaml")
+    assert (code, issues) == (0, [])

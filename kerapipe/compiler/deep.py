@@ -2,7 +2,8 @@
 
 No data is read and nothing is trained: the preprocessing layers and the model are
 built without allocating weights and called on a symbolic ``keras.Input`` of the
-example shape known from the spec; the loss, optimizer, schedule and metrics are built
+example shape known from the spec (typed features: their encoder adapted on made-up
+cells); the loss, optimizer, schedule and metrics are built
 and used once on a dummy batch of the shapes the run will have. Every refusal is
 reported at the line of the offending key, exactly as ``plan`` and ``run`` report it
 (the same guarded builders, ``compiler/build.py``).
@@ -58,13 +59,14 @@ def deep_check(spec: PipelineSpec, document: Optional[Document] = None) -> list[
         issues.append(Issue("deep-skipped", ("imports",), "this pipeline imports Python code, "
                             "which validate never runs, so --deep did not build the model; "
                             "`kerapipe plan --allow-imports` builds it.", severity=NOTE))
-    elif raw_shape is None:
+    elif raw_shape is None and spec.data.features is None:
         issues.append(Issue("deep-skipped", ("data", "source"), "the example shape depends on "
                             "the data, so --deep did not build the model (it reads no data).",
                             severity=NOTE))
     else:
         try:
-            preprocessing = preprocessing_layers(spec, raw_shape, input_dtype(spec))
+            preprocessing = (typed_feature_preprocessing(spec) if spec.data.features is not None
+                             else preprocessing_layers(spec, raw_shape, input_dtype(spec)))
             folder = pipeline_folder(document.file if document is not None else "<text>")
             model = build_core_model(spec, preprocessing.model_input_shape,
                                      preprocessing.model_input_dtype,
@@ -114,12 +116,47 @@ def _collect(issues: list[Issue], build: Callable[[], Any]) -> Any:
     return True if result is None else result
 
 
+# Made-up cells of each kind of typed column (``FeatureSpec.holds``), on which --deep
+# adapts the features' encoder: distinct values, so that every Keras layer adapts.
+MADE_UP_CELLS = {"number": [0.0, 1.0, 2.0, 3.0], "integer": [0, 1, 2, 3],
+                 "string": ["a", "b", "c", "d"], "text": ["a b", "b c", "c d", "d a"]}
+
+
+def typed_feature_preprocessing(spec: PipelineSpec) -> Any:
+    """The typed features' preprocessing (``data.features``: keras.utils.FeatureSpace and
+    TextVectorization), built as ``run`` builds it and adapted on a few made-up cells of
+    each column's kind instead of the data, which --deep never reads: every Keras refusal
+    of a feature's arguments and the model's input (one vector, or a dict by
+    ``model.inputs``) are as in the run. Widths learned from the data (a vocabulary's
+    one-hot size) are those of the made-up cells.
+
+    Raises:
+        SpecError: Keras refused a feature, at its key.
+    """
+    from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
+    import numpy as np
+    import tensorflow as tf
+
+    from kerapipe.compiler.preprocess import build_preprocessing
+
+    columns = {feature.name: np.asarray(
+        MADE_UP_CELLS["text" if feature.is_text else feature.holds],
+        dtype=object if feature.holds == "string" else feature.raw_dtype,
+    ).reshape((-1, *feature.input_shape)) for feature in spec.data.features}
+    return build_preprocessing(spec, lambda: tf.data.Dataset.from_tensor_slices(columns),
+                               None, ())
+
+
 def raw_example_shape(spec: PipelineSpec) -> Optional[tuple[int, ...]]:
     """Shape of one example as the data gives it (before the layer steps), when it is
-    known without data: a named data set, an image folder's ``image_size``, after the
-    steps applied when the data is loaded (``pad_sequences``, stage ``load``). What a
-    load step makes of files is known only once they are read."""
+    known without data: a named data set, an image folder's ``image_size``, a CSV's
+    listed numeric columns (``csv.features``), after the steps applied when the data is
+    loaded (``pad_sequences``, stage ``load``). What a load step makes of files is known
+    only once they are read."""
     shape = example_shape_without_data(spec.data.source)
+    csv = spec.data.source.csv
+    if shape is None and csv is not None and csv.features and spec.data.features is None:
+        shape = (len(csv.features),)  # one number per listed column (csv_file.load_csv)
     loaded = [s for s in spec.data.preprocess if step_kind(s.kind).stage == "load"]
     if loaded and known_dataset(spec) is None:
         return None
