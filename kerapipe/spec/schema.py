@@ -86,7 +86,7 @@ def _teach_keras_names(defs: dict) -> None:
     types under ``$defs`` (``#/$defs/activation``, as its fragments refer to them)."""
     from kerapipe.spec.catalog import load_catalog
     from kerapipe.spec.keras_objects import CUSTOM_NAME, MAX_SCHEDULE_EPOCHS, STEP_ARGUMENTS
-    from kerapipe.spec.object_schemas import (arg_defs_schemas, in_epochs_too,
+    from kerapipe.spec.object_schemas import (arg_defs_schemas, family_words, in_epochs_too,
                                               name_enum_schema, typed_keywords_schema,
                                               unknown_name_message)
 
@@ -97,20 +97,22 @@ def _teach_keras_names(defs: dict) -> None:
         defs[def_name] = fragment
     catalog = load_catalog()
     custom_loss = {"type": "string", "pattern": "^" + CUSTOM_NAME.pattern.replace("\\Z", "$")}
-    for spec, family, words, extra in (("LossSpec", catalog.losses, "loss", ()),
-                                       ("OptimizerSpec", catalog.optimizers, "optimizer", ()),
-                                       ("MetricSpec", catalog.metrics, "metric", ("acc",))):
-        names = dict(name_enum_schema(family, *extra), errorMessage=unknown_name_message(
-            words, f"keras.{family_module(words)}", written="value"))
+    for spec, family, extra in (("LossSpec", catalog.losses, ()),
+                                ("OptimizerSpec", catalog.optimizers, ()),
+                                ("MetricSpec", catalog.metrics, ("acc",))):
+        noun, module, _ = family_words(family)
+        names = dict(name_enum_schema(family, *extra),
+                     errorMessage=unknown_name_message(noun, module, written="value"))
         if spec == "LossSpec":  # `module.Name`: a loss of `imports:`
             names = {"anyOf": [names, custom_loss]}
+        defs[f"{noun}-names"] = names  # once: the shorthand and `name:` both refer to it
+        ref = {"$ref": f"#/$defs/{noun}-names"}
         shorthand, mapping = defs[spec]["anyOf"]
-        defs[spec]["anyOf"] = [dict(names, description=shorthand.get("description", "")),
-                               dict(mapping, allOf=typed_keywords_schema(family, mapping[
-                                   "properties"]))]
-        mapping = defs[spec]["anyOf"][1]
+        mapping = dict(mapping, allOf=typed_keywords_schema(family, mapping["properties"]))
         mapping["properties"] = dict(mapping["properties"], name=dict(
-            names, **{k: v for k, v in mapping["properties"]["name"].items() if k != "type"}))
+            ref, **{k: v for k, v in mapping["properties"]["name"].items() if k != "type"}))
+        defs[spec]["anyOf"] = [dict(ref, description=shorthand.get("description", "")),
+                               mapping]
     epochs = {"type": "object", "properties": {"epochs": {
         "type": "number", "exclusiveMinimum": 0, "maximum": MAX_SCHEDULE_EPOCHS}},
         "required": ["epochs"], "additionalProperties": False,
@@ -122,10 +124,6 @@ def _teach_keras_names(defs: dict) -> None:
                     in_epochs_too(arguments["properties"][arg], epochs),
                     **{k: v for k, v in arguments["properties"][arg].items()
                        if k == "description"})
-
-
-def family_module(noun: str) -> str:
-    return {"loss": "losses", "optimizer": "optimizers", "metric": "metrics"}[noun]
 
 
 def iter_keys(cls: type = PipelineSpec, prefix: str = "") -> Iterator[tuple[str, str, Any, str]]:
