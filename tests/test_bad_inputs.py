@@ -618,7 +618,6 @@ def test_every_code_validation_reports_has_a_golden_message():
     not_from_text = {"unreadable-file", "no-such-file", "outside-path",  # about paths
                      "missing-import", "imports-not-allowed",  # tests/test_faults.py
                      "missing-data",  # validate_file only: tests/test_small_gaps.py
-                     "missing-data",  # validate_file only: tests/test_small_gaps.py
                      "layer-arguments", "shape-error", "keras-arguments", "deep-skipped",  # --deep
                      # found by building the model (tests/test_hostile_keras.py)
                      "output-shape", "one-hot-classes", "augmentation-shape", "model-too-large",

@@ -84,9 +84,6 @@ ISSUE_CODES: dict[str, str] = {
     "missing-data": "a warning: a data file, folder or glob the pipeline names (a source's "
                     "path, a split file, a layer's vocabulary file) is not there, relative "
                     "to the pipeline file's folder",
-    "missing-data": "a warning: a data file, folder or glob the pipeline names (a source's "
-                    "path, a split file, a layer's vocabulary file) is not there, relative "
-                    "to the pipeline file's folder",
     "imports-not-allowed": "a pipeline with `imports:` run without `--allow-imports`",
     "no-training-data": "split fractions leave no training examples",
     "not-applicable": "an option that does not apply to this source",
