@@ -7,7 +7,8 @@ Schema embeds verbatim. An argument left without a fragment accepts any value, s
 rule here errs on the side of no type: a wrong type refuses a valid file.
 
 Where a type comes from, first rule that applies:
-1. ``EXPLICIT``: a small table for what Keras's docstrings do not say (commented why);
+1. ``read_from_keras``: values Keras keeps in a constant (resize interpolations), then
+   ``EXPLICIT``: a small table for what Keras's docstrings do not say (commented why);
 2. the argument's name: ``*activation`` (the catalogue's activations), ``*_initializer``,
    ``*_regularizer``, ``*_constraint`` and ``dtype`` take the shared ``arg_defs``, whose
    names are read from ``keras.<module>.get``;
@@ -41,9 +42,24 @@ _COUNT = {"type": "integer", "minimum": 0, "maximum": MAX_COUNT}
 # Family -> class ("*": any class of the family) -> argument -> fragment or UNTYPED.
 EXPLICIT: dict[str, dict[str, dict[str, Any]]] = {
     "layers": {
-        # "int, the dimension of the output space": Keras refuses filters <= 0.
-        "*": {"filters": {"type": "integer", "minimum": 1}},
+        "*": {
+            # "int, the dimension of the output space": Keras refuses filters <= 0.
+            "filters": {"type": "integer", "minimum": 1},
+            # The random image layers' strength: "a float" in some texts, yet a (min,
+            # max) pair is accepted too (RandAugment, AugMix turn a float into one).
+            "factor": UNTYPED,
+        },
+        # "Float", yet Keras casts a list as well (a scale and offset per channel).
+        "Rescaling": {"scale": UNTYPED, "offset": UNTYPED},
     },
+    "hub_layers": {
+        # Its text lists six box formats; Keras's converters take more (rel_xywh, ...).
+        "ImageConverter": {"bounding_box_format": UNTYPED},
+    },
+    # A schedule's step counts may be written in epochs, `decay_steps: {epochs: 10}`
+    # (spec/keras_objects.py STEP_ARGUMENTS): kerapipe accepts that mapping too.
+    "schedules": {"*": {name: {"anyOf": [{"type": "integer"}, {"type": "object"}]}
+                        for name in ("decay_steps", "first_decay_steps", "warmup_steps")}},
     "optimizers": {
         # A number or a schedule mapping; OptimizerSpec types it itself (spec/model.py).
         "*": {"learning_rate": UNTYPED},
@@ -125,9 +141,16 @@ def _first_clause(text: str) -> str:
 
 
 def _choices(text: str) -> list[str]:
-    """The quoted words of a text that lists a string argument's values."""
-    words = re.findall(r"""["']([A-Za-z0-9_]+)["']""", text)
-    return list(dict.fromkeys(words))
+    """The values a string argument's text lists: the quoted words of its first sentence
+    that quotes any (not the "Defaults to" one: a default is no list of choices)."""
+    for sentence in re.split(r"(?<=[.:])\s+", text):
+        if re.match(r"(defaults? (to|is)|default:)", sentence.strip().lower()):
+            continue
+        # Keras writes `"valid"`, and sometimes `"valid`" (the backtick inside the quotes).
+        words = re.findall(r"""["']([A-Za-z0-9_]+)`?["']""", sentence)
+        if words:
+            return list(dict.fromkeys(words))
+    return []
 
 
 # Words after the kind in a first clause that make it more than one kind of value
@@ -155,6 +178,8 @@ _ALTERNATIVE = re.compile(r"\bor\b[^.]*?\b(list|lists|tuple|tuples|none|string|s
 
 def from_text(text: str, default: Any) -> dict[str, Any] | None:
     """A fragment read from an argument's ``Args:`` text, or None when it says no type."""
+    # "Int or `None`.": the kind, and null (added for any text that mentions None).
+    text = re.sub(r",?\s*\bor\s+`?None`?", "", text, count=1)
     clause = _first_clause(text)
     sentence = text.split(". ", 1)[0].lower()
     if _is_clause(clause, r"string|str"):
@@ -171,7 +196,8 @@ def from_text(text: str, default: Any) -> dict[str, Any] | None:
         return {"type": "number", "minimum": 0, "maximum": 1}
     if _is_clause(clause, r"positive (float|number)"):
         return {"type": "number", "exclusiveMinimum": 0}
-    if _is_clause(clause, r"float|floating point|floating point number|number"):
+    # ("Number of attention heads" is prose, not the kind "number".)
+    if _is_clause(clause, r"float|floating point|floating point number"):
         return {"type": "number"}
     if _is_clause(clause, r"boolean|bool"):
         return {"type": "boolean"}
@@ -179,11 +205,15 @@ def from_text(text: str, default: Any) -> dict[str, Any] | None:
 
 
 def _string(text: str, default: Any) -> dict[str, Any] | None:
-    """A string argument: its quoted values when the text lists them, else any string."""
+    """A string argument: its quoted values when the text lists two or more, else any
+    string; nothing when the text also offers what a file writes otherwise (a tensor, a
+    weights file's path, a callable)."""
+    if re.search(r"\b(tensor|tensors|path|callable|instance)\b", text.lower()):
+        return None
     choices = _choices(text)
-    if choices and (default in choices or not isinstance(default, str)):
+    if len(choices) >= 2 and (default in choices or not isinstance(default, str)):
         return {"enum": choices}  # a default of None adds null
-    if not choices:
+    if len(choices) <= 1:
         return {"type": "string"}
     return None
 
@@ -219,11 +249,24 @@ def allow_null(fragment: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [fragment, {"type": "null"}]}
 
 
+def read_from_keras(keras: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    """Types whose values Keras keeps in a constant rather than in the docstring (which
+    lists fewer: Resizing's misses `area`); the TensorFlow backend's, kerapipe's."""
+    from keras.src.backend.tensorflow import image
+
+    resize = {"interpolation": {"enum": list(image.RESIZE_INTERPOLATIONS)}}
+    return {"layers": {"Resizing": resize, "UpSampling2D": resize},
+            "hub_layers": {"ImageConverter": resize}}  # it resizes with keras's Resizing
+
+
 def argument_fragment(family: str, class_name: str, arg: str, default: Any, text: str,
-                      rank: int | None) -> dict[str, Any] | None:
-    """The fragment of one argument, or None to leave it untyped (see the module doc)."""
+                      rank: int | None, from_keras: dict | None = None
+                      ) -> dict[str, Any] | None:
+    """The fragment of one argument, or None to leave it untyped (see the module doc).
+    ``from_keras``: ``read_from_keras``'s types, which come first."""
     tables = EXPLICIT.get(family, {})
-    for table in (tables.get(class_name, {}), tables.get("*", {})):
+    read = (from_keras or {}).get(family, {})
+    for table in (read.get(class_name, {}), tables.get(class_name, {}), tables.get("*", {})):
         if arg in table:
             return None if table[arg] == UNTYPED else table[arg]
     shared = shared_def_for(arg)
@@ -261,12 +304,13 @@ def class_defaults(cls: type) -> dict[str, Any]:
 
 
 def typed_args(family: str, name: str, params: list[str], defaults: dict[str, Any],
-               texts: dict[str, str], rank: int | None = None) -> dict[str, Any]:
+               texts: dict[str, str], rank: int | None = None,
+               from_keras: dict | None = None) -> dict[str, Any]:
     """The ``args`` of one catalogue entry: only the arguments whose type is known."""
     args = {}
     for arg in params:
         fragment = argument_fragment(family, name, arg, defaults.get(arg, inspect.Parameter.empty),
-                                     texts.get(arg, ""), rank)
+                                     texts.get(arg, ""), rank, from_keras)
         if fragment is not None:
             args[arg] = fragment
     return args

@@ -48,13 +48,16 @@ def docstring_args(doc: str | None) -> dict[str, str]:
             if stripped:
                 if entry_indent is None:
                     entry_indent = indent
-                match = _ENTRY.match(stripped) if indent == entry_indent else None
+                # An entry starts at the entries' indentation (Keras's texts are off by
+                # one space at times: Conv3DTranspose's output_padding); its text's
+                # continuation lines are indented deeper (four spaces).
+                near = entry_indent <= indent <= entry_indent + 2
+                match = _ENTRY.match(stripped) if near else None
                 if match:
                     current = match.group(1).lstrip("*")
                     found.setdefault(current, match.group(3))
-                elif current is not None and indent > (entry_indent or 0):
-                    if found[current] is not None:
-                        found[current] = (found[current] + " " + stripped).strip()
+                elif current is not None and indent > entry_indent:
+                    found[current] = (found[current] + " " + stripped).strip()
             i += 1
     return {name: text for name, text in found.items() if text}
 

@@ -182,8 +182,9 @@ class Describer:
     its docs for keras_docs.json (``catalog_docs``) and the plain defaults a fragment
     refuses (the self-check)."""
 
-    def __init__(self, defs: dict[str, Any]) -> None:
-        self.defs = defs
+    def __init__(self, keras: Any, activations: list[str]) -> None:
+        self.defs = arg_types.build_arg_defs(keras, activations)
+        self.from_keras = arg_types.read_from_keras(keras)
         self.docs: dict[str, dict[str, Any]] = {}
         self.problems: list[str] = []
 
@@ -196,7 +197,7 @@ class Describer:
         else:
             defaults, texts = arg_types.signature_defaults(owner), docstrings.function_args(owner)
         args = arg_types.typed_args(family, name, entry["params"], defaults, texts,
-                                    rank) if typed else {}
+                                    rank, self.from_keras) if typed else {}
         if args:
             entry["args"] = args
         self.problems += arg_types.check_defaults(family, name, args, defaults, self.defs)
@@ -394,7 +395,7 @@ def build_applications(keras: Any, describer: Describer
             "params": sorted(parameters),
             "required": sorted(p for p, info in parameters.items()
                                if info.default is inspect.Parameter.empty),
-        }, fn, typed=False)
+        }, fn)
         module_name = fn.__module__.rsplit(".", 1)[1]
         module = sys.modules[fn.__module__]  # the source (the public module re-exports it)
         side = min_image_side(fn)
@@ -451,7 +452,7 @@ def build_hub(keras: Any, keras_layer_names: set[str],
     ``describer``: types the hub layers' arguments and collects their docs (None: a
     describer of its own, whose docs are dropped)."""
     if describer is None:
-        describer = Describer(arg_types.build_arg_defs(keras, activation_names(keras)))
+        describer = Describer(keras, activation_names(keras))
     try:
         import keras_hub
     except ImportError:
@@ -470,7 +471,7 @@ def build_hub(keras: Any, keras_layer_names: set[str],
         entry["params"] = [p for p in entry["params"] if p not in objects]
         entry["required"] = [p for p in entry["required"] if p not in objects]
         hub_layers[name] = describer.describe("hub_layers", name, {"origin": "keras_hub", **entry},
-                                              cls, typed=False)
+                                              cls)
     return {
         "keras_hub_version": keras_hub.__version__,
         "hub_layers": hub_layers,
@@ -493,20 +494,6 @@ def hub_sections(keras: Any, keras_layer_names: set[str],
     if shipped is None:
         shipped = json.loads(CATALOG_PATH.read_text("utf-8")) if CATALOG_PATH.exists() else {}
     return {key: shipped[key] for key in HUB_SECTIONS if key in shipped}
-
-
-# The layers whose arguments are typed in this first step (the rest follow once their
-# parses are reviewed); every callback is typed (EXPLICIT in catalog_arg_types).
-FIRST_TYPED_LAYERS = {
-    "Dense", "Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D",
-    "Dropout", "BatchNormalization", "LSTM", "GRU", "Embedding",
-    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D",
-    "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D",
-    "AvgPool3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
-    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAvgPool1D",
-    "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
-    "GlobalMaxPool3D",
-}
 
 
 def activation_names(keras: Any) -> list[str]:
@@ -538,11 +525,10 @@ def build_catalog(shipped: dict[str, Any] | None = None,
     from keras.src.optimizers import ALL_OBJECTS_DICT as OPTIMIZER_NAMES
 
     activations = activation_names(keras)
-    describer = Describer(arg_types.build_arg_defs(keras, activations))
+    describer = Describer(keras, activations)
     layer_classes = public_classes(keras.layers, keras.layers.Layer)
     layers = {name: describer.describe("layers", name, init_params(cls, keras.layers.Layer),
-                                       cls, arg_types.layer_rank(name),
-                                       typed=name in FIRST_TYPED_LAYERS)
+                                       cls, arg_types.layer_rank(name))
               for name, cls in layer_classes.items() if name not in REFUSED_LAYERS}
     refused = {name: why for name, why in REFUSED_LAYERS.items() if name in layer_classes}
 
@@ -551,7 +537,7 @@ def build_catalog(shipped: dict[str, Any] | None = None,
         if name not in SKIPPED_LOSSES:
             entry = init_params(cls)
             entry["aliases"] = string_aliases(cls, LOSS_NAMES, keras.losses.get, cls())
-            losses[name] = describer.describe("losses", name, entry, cls, typed=False)
+            losses[name] = describer.describe("losses", name, entry, cls)
 
     metrics = {}
     for name, cls in public_classes(keras.metrics, keras.metrics.Metric).items():
@@ -561,17 +547,17 @@ def build_catalog(shipped: dict[str, Any] | None = None,
             instance = fresh_name_instance(cls, **sample)
             entry["aliases"] = string_aliases(cls, METRIC_NAMES, keras.metrics.get, instance)
             entry["logged_name"] = instance.name
-            metrics[name] = describer.describe("metrics", name, entry, cls, typed=False)
+            metrics[name] = describer.describe("metrics", name, entry, cls)
 
     optimizers = {}
     for name, cls in public_classes(keras.optimizers, keras.optimizers.Optimizer).items():
         if name not in SKIPPED_OPTIMIZERS:
             entry = init_params(cls)
             entry["aliases"] = string_aliases(cls, OPTIMIZER_NAMES, keras.optimizers.get, None)
-            optimizers[name] = describer.describe("optimizers", name, entry, cls, typed=False)
+            optimizers[name] = describer.describe("optimizers", name, entry, cls)
 
     schedule_base = keras.optimizers.schedules.LearningRateSchedule
-    schedules = {name: describer.describe("schedules", name, init_params(cls), cls, typed=False)
+    schedules = {name: describer.describe("schedules", name, init_params(cls), cls)
                  for name, cls in public_classes(keras.optimizers.schedules, schedule_base).items()
                  if name not in SKIPPED_SCHEDULES}
 
