@@ -41,8 +41,8 @@ except ImportError:  # a PyYAML built without it: the pure-Python parser
 from kerapipe.spec.document import Document
 from kerapipe.spec.issues import Issue, Path, safe_repr
 from kerapipe.spec.yaml_errors import explain as explain_yaml_error
-from kerapipe.spec.yaml_scalars import (INT_LIMIT, MAX_INT_DIGITS, OversizedInteger,
-                                        typed_scalar)
+from kerapipe.spec.yaml_scalars import (INT_LIMIT, MAX_INT_DIGITS, WORDS_NOT_TEXT,
+                                        OversizedInteger, typed_scalar)
 from kerapipe.spec.yaml_scanner import ANCHOR_END, Yaml12Scanner
 
 __all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_INT_DIGITS", "MAX_VALUES", "Document",
@@ -251,8 +251,8 @@ class _Converter:
                 f"key). Write a plain name, such as `units`. Received: key=<a {kind}>",
                 line=mark[0], column=mark[1]))
             return None
-        if not _plain(node):
-            return node.value
+        if not _plain(node) or (node.value[:1].isalpha() and node.value not in WORDS_NOT_TEXT):
+            return node.value  # the fast path: nearly every key is a word
         value = typed_scalar(node.value)
         if value is None or isinstance(value, (bool, float)):
             if not node.value:

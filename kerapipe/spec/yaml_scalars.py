@@ -21,6 +21,8 @@ INT_LIMIT = 10 ** MAX_INT_DIGITS
 
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+# The plain scalars that start with a letter and are no string: every other such is one.
+WORDS_NOT_TEXT = frozenset(word for word in (*_NULLS, *_BOOLS) if word[:1].isalpha())
 _INT = re.compile(r"[-+]?[0-9]+\Z")
 _HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
 _OCT = re.compile(r"0o[0-7]+\Z")
