@@ -19,9 +19,10 @@ from typing import Callable, Optional
 import yaml
 
 # The line breaks PyYAML counts (its marks' line numbers follow these, not str.splitlines).
-_BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
-_GOT = re.compile(r"(?:but (?:got|found) )'(.*)'$")
-_ALIAS = re.compile(r"found undefined alias '(.*)'")
+# Patterns stay strings: `re` compiles (and caches) them on the first refusal, not at import.
+_BREAKS = "\r\n|[\r\n\x85\u2028\u2029]"
+_GOT = r"(?:but (?:got|found) )'(.*)'$"
+_ALIAS = r"found undefined alias '(.*)'"
 _CLOSERS = {"[": "]", "{": "}"}
 
 
@@ -35,15 +36,18 @@ class YamlProblem:
     column: int
 
 
-@dataclass(frozen=True)
 class _Refusal:
-    """The parser's refusal as the rules read it: words, 1-based places, the lines."""
+    """The parser's refusal as the rules read it: words, 1-based places, the lines.
 
-    problem: str
-    context: str
-    at: tuple[int, int]                 # where the parser gave up
-    opened: Optional[tuple[int, int]]   # where the construct it was reading began
-    lines: list[str]
+    A plain class: a dataclass costs a millisecond of import time on the validate path."""
+
+    __slots__ = ("problem", "context", "at", "opened", "lines")
+
+    def __init__(self, problem: str, context: str, at: tuple[int, int],
+                 opened: Optional[tuple[int, int]], lines: list[str]) -> None:
+        self.problem, self.context, self.lines = problem, context, lines
+        self.at = at          # where the parser gave up
+        self.opened = opened  # where the construct it was reading began
 
     def line(self, number: int) -> str:
         return self.lines[number - 1] if 1 <= number <= len(self.lines) else ""
@@ -57,7 +61,7 @@ class _Refusal:
         return self.line(place[0])[:place[1] - 1]
 
     def found(self) -> str:
-        match = _GOT.search(self.problem)
+        match = re.search(_GOT, self.problem)
         return match.group(1) if match else ""
 
 
@@ -68,7 +72,7 @@ def explain(err: yaml.MarkedYAMLError, text: str) -> YamlProblem:
     words at the place to fix; PyYAML's own words are the last resort."""
     refusal = _Refusal(str(err.problem or ""), str(err.context or ""),
                        _place(err.problem_mark or err.context_mark) or (1, 1),
-                       _place(err.context_mark), _BREAKS.split(text))
+                       _place(err.context_mark), re.split(_BREAKS, text))
     for rule in _RULES:
         problem = rule(refusal)
         if problem is not None:
@@ -243,7 +247,7 @@ def _indentation(r: _Refusal) -> Optional[YamlProblem]:
 
 
 def _undefined_alias(r: _Refusal) -> Optional[YamlProblem]:
-    match = _ALIAS.search(r.problem)
+    match = re.search(_ALIAS, r.problem)
     if match is None:
         return None
     name = match.group(1)
