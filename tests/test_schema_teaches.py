@@ -159,6 +159,13 @@ def test_the_schema_accepts_an_entry_exactly_when_the_validator_does(validator, 
     ("optimizer", "adamm", False),
     ("metrics", ["accuracy", "acc", "auc", {"name": "top_k_categorical_accuracy", "k": 3}], True),
     ("metrics", ["acuracy"], False),
+    ("optimizer", {"name": "adam", "beta_11": 0.9}, False),
+    ("optimizer", {"learning_rate": 0.01, "beta_1": 0.9}, True),  # adam, the default
+    ("optimizer", {"learning_rate": 0.01, "momentum": 0.9}, False),  # not adam's
+    ("loss", {"name": "my_losses.Focal", "gamma": 2}, True),  # an imported loss: any key
+    ("loss", {"name": "categorical_crossentropy", "label_smoothin": 0.1}, False),
+    ("metrics", [{"name": "auc", "num_threshold": 3}], False),
+    ("metrics", [{"name": "acc", "dtype": "float32"}], False),  # `acc` only alone
 ], ids=lambda v: json.dumps(v) if not isinstance(v, bool) else str(v))
 def test_loss_optimizer_and_metric_names_are_the_catalogues(validator, field, value, ok):
     document = {**MNIST, field: value}

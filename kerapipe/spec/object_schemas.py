@@ -184,10 +184,13 @@ def _with_enum_descriptions(fragment: dict, summaries: dict, noun: str) -> dict:
     return fragment
 
 
-def typed_keywords_schema(family: Family, declared: Iterable[str]) -> list[dict]:
+def typed_keywords_schema(family: Family, declared: Iterable[str],
+                          default: str | None = None) -> list[dict]:
     """For an object that names its class by ``name`` (``{name: adam, beta_1: 0.9}``):
-    one ``if``/``then`` per class that types and describes its keyword arguments once
-    ``name`` is one of the class's spellings (the ``declared`` keys keep their own)."""
+    one ``if``/``then`` per class that lists, types and describes its keyword arguments
+    once ``name`` is one of the class's spellings (or is left out, for the ``default``
+    class), so that ``unevaluatedProperties: false`` beside them refuses any other key as
+    the validator does (the ``declared`` keys keep their own schemas)."""
     declared = set(declared)
     described = class_docs(family_words(family)[2])
     aliases: dict[str, list[str]] = {}
@@ -197,12 +200,12 @@ def typed_keywords_schema(family: Family, declared: Iterable[str]) -> list[dict]
     for name in sorted(family.entries):
         entry = family.entries[name]
         arguments = arguments_schema(entry, described.get(name, {}))["properties"]
-        arguments = {k: v for k, v in arguments.items() if k not in declared and v}
-        if arguments:
-            spellings = [name] + sorted(aliases.get(name, []))
-            cases.append({"if": {"properties": {"name": {"enum": spellings}},
-                                 "required": ["name"]},
-                          "then": {"properties": arguments}})
+        arguments = {k: v for k, v in arguments.items() if k not in declared}
+        spellings = [name] + sorted(aliases.get(name, []))
+        named = {"properties": {"name": {"enum": spellings}}, "required": ["name"]}
+        if default in spellings:
+            named = {"anyOf": [named, {"not": {"required": ["name"]}}]}
+        cases.append({"if": named, "then": {"properties": arguments}})
     return cases
 
 

@@ -108,7 +108,13 @@ def _teach_keras_names(defs: dict) -> None:
         defs[f"{noun}-names"] = names  # once: the shorthand and `name:` both refer to it
         ref = {"$ref": f"#/$defs/{noun}-names"}
         shorthand, mapping = defs[spec]["anyOf"]
-        mapping = dict(mapping, allOf=typed_keywords_schema(family, mapping["properties"]))
+        default = mapping["properties"]["name"].get("default")
+        cases = typed_keywords_schema(family, mapping["properties"], default)
+        if spec == "LossSpec":  # an imported loss takes any keyword argument
+            cases.append({"if": {"properties": {"name": custom_loss}, "required": ["name"]},
+                          "then": {"patternProperties": {"": {}}}})
+        mapping = {k: v for k, v in mapping.items() if k != "additionalProperties"}
+        mapping.update(allOf=cases, unevaluatedProperties=False)
         mapping["properties"] = dict(mapping["properties"], name=dict(
             ref, **{k: v for k, v in mapping["properties"]["name"].items() if k != "type"}))
         defs[spec]["anyOf"] = [dict(ref, description=shorthand.get("description", "")),
