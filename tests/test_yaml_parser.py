@@ -132,7 +132,8 @@ def test_the_tabs_people_type_separate_as_yaml_1_2_allows(monkeypatch, loader, t
     ("train:\n\tepochs: 15\n", 2),    # a tab never indents
     ("a:\n-\t- x\n", 2),              # nor starts a nested block entry
     ("a:\n- \tb: 1\n", 2),            # nor a block key
-], ids=["indentation", "nested-entry", "compact-mapping"])
+    ("a: |\n  text\n\t\nb: 1\n", 3),    # nor ends a block scalar (no separation there)
+], ids=["indentation", "nested-entry", "compact-mapping", "after-block-scalar"])
 def test_a_tab_that_would_indent_is_still_refused(monkeypatch, loader, text, line):
     with pytest.raises(yaml_loader.LoadProblem) as refused:
         _load(monkeypatch, loader, text)

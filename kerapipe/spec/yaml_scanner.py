@@ -25,11 +25,21 @@ ANCHOR_END = _BLANK_OR_END + ",[]{}"
 class Yaml12Scanner(Scanner):
     """The pure scanner, with YAML 1.2's tabs (separation, not indentation) and anchors."""
 
+    after_block_scalar = False
+
+    def scan_block_scalar(self, style):  # noqa: D102 - PyYAML hook
+        # A block scalar's lines end where its indentation does: a blank line of tabs
+        # right after it is neither its line nor a separation (YAML 1.2 has no
+        # s-separate there), so it stays refused.
+        self.after_block_scalar = True
+        return Scanner.scan_block_scalar(self, style)
+
     def scan_to_next_token(self) -> None:  # noqa: D102 - PyYAML hook
         if self.index == 0 and self.peek() == "\uFEFF":
             self.forward()
+        after_block_scalar, self.after_block_scalar = self.after_block_scalar, False
         while True:
-            self._skip_separation()
+            self._skip_separation(after_block_scalar)
             if self.peek() == "#":
                 while self.peek() not in "\0" + _BREAKS:
                     self.forward()
@@ -38,12 +48,12 @@ class Yaml12Scanner(Scanner):
             if not self.flow_level:
                 self.allow_simple_key = True
 
-    def _skip_separation(self) -> None:
+    def _skip_separation(self, after_block_scalar: bool) -> None:
         while True:
             char = self.peek()
             if char == " ":
                 self.forward()
-            elif char == "\t" and self._tab_separates():
+            elif char == "\t" and not after_block_scalar and self._tab_separates():
                 self.forward()
                 if not self.flow_level:
                     # Past a tab no block key or entry may start on this line (they would
