@@ -172,6 +172,16 @@ def test_loss_optimizer_and_metric_names_are_the_catalogues(validator, field, va
     assert (schema_errors(validator, document) == []) == ok
 
 
+@pytest.mark.parametrize("head, ok", [
+    ({"name": "out", "loss": "mse", "metrics": ["mae"]}, True),
+    ({"name": "out", "loss": "msee"}, False),
+    ({"name": "out", "metrics": [{"name": "auc", "num_threshold": 3}]}, False),
+], ids=["known-names", "a-misspelt-loss", "an-unknown-metric-argument"])
+def test_an_outputs_loss_and_metrics_are_those_of_the_top_level(validator, head, ok):
+    document = {**MNIST, "model": {**MNIST["model"], "outputs": [head]}}
+    assert (schema_errors(validator, document) == []) == ok
+
+
 def test_the_name_enums_offer_aliases_and_class_names_each_described(schema):
     shorthand = resolve(schema, schema["$defs"]["LossSpec"]["anyOf"][0])
     names = next(a for a in shorthand["anyOf"] if "enum" in a)

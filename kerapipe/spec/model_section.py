@@ -58,7 +58,9 @@ class ModelSpec:
                           "additionalProperties": False,
                           "properties": {"name": {"type": "string"},
                                          "label": {"type": "string"},
-                                         "loss": {}, "metrics": {"type": "array"},
+                                         "loss": {"$ref": "#/$defs/LossSpec"},
+                                         "metrics": {"type": "array", "items": {
+                                             "$ref": "#/$defs/MetricSpec"}},
                                          "weight": {"type": "number",
                                                     "exclusiveMinimum": 0}}}]}}]})
     # Filled in by parsing: each output's options (``ModelOutput``), in order.
