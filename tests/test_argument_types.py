@@ -196,3 +196,104 @@ def test_a_self_referring_shared_type_stops_at_a_bound():
 def test_nan_is_refused_only_where_the_fragment_bounds_the_number():
     assert check(math.nan, {"type": "number"}) is None
     assert check(math.nan, {"type": "number", "minimum": 0}).code == "out-of-range"
+
+
+# --- whole files through plain validate (the shipped catalogue's fragments) ----------
+
+FILE = """\
+kerapipe: 1
+data:
+  source: {npz: data.npz}
+  split: {validation: 0.2, test: 0.2}
+model:
+  layers:
+    - LAYER
+    - Flatten
+    - Dense: {units: 3}
+loss: sparse_categorical_crossentropy
+"""
+
+
+def issues_in(text: str) -> list[tuple]:
+    from kerapipe.spec.validate import validate_text
+
+    return [(i.code, format_path(i.path), i.line, i.column)
+            for i in validate_text(text, "p.yaml").issues]
+
+
+def with_layer(layer: str) -> str:
+    return FILE.replace("LAYER", layer)
+
+
+def format_path(path) -> str:
+    from kerapipe.spec.issues import format_path as fmt
+
+    return fmt(path)
+
+
+@pytest.mark.parametrize("layer, code, path, value", [
+    ("Dense: {units: ten}", "wrong-type", "Dense.units", "ten"),
+    ("Conv2D: {filters: 8, kernel_size: 3, padding: smae}", "unknown-value",
+     "Conv2D.padding", "smae"),
+    ("Dropout: {rate: 1.5}", "out-of-range", "Dropout.rate", "1.5"),
+    ("Conv2D: {filters: 8, kernel_size: [3]}", "out-of-range", "Conv2D.kernel_size", "[3]"),
+    ("Conv2D: {filters: 8, kernel_size: [3, 0]}", "out-of-range", "Conv2D.kernel_size[1]",
+     "0]"),
+    ("LSTM: {units: 4, recurrent_activation: rellu}", "unknown-activation",
+     "LSTM.recurrent_activation", "rellu"),
+    ("Bidirectional: {layer: {LSTM: {units: 4, activation: tanhh}}}", "unknown-activation",
+     "Bidirectional.layer.LSTM.activation", "tanhh"),
+    ("Dense: {units: 3, use_bias: 'yes'}", "wrong-type", "Dense.use_bias", "'yes'"),
+], ids=["units-text", "padding-typo", "rate-above-one", "kernel-size-one-number-2d",
+        "kernel-size-item", "recurrent-activation", "nested-layer", "quoted-boolean"])
+def test_a_layer_argument_of_the_wrong_type_is_one_issue_at_its_value(layer, code, path,
+                                                                       value):
+    column = len("    - ") + layer.index(value) + 1  # the value's first character
+    assert issues_in(with_layer(layer)) == [(code, f"model.layers[0].{path}", 7, column)]
+
+
+@pytest.mark.parametrize("layer", [
+    "Conv2D: {filters: 8, kernel_size: [3, 5], strides: 1, padding: SAME}",
+    "Conv2D: {filters: 8, kernel_size: 3, data_format: channels_last, activation: null}",
+    "Dropout: {rate: 0}", "Dropout: {rate: 1}",
+    "LSTM: {units: 4, recurrent_activation: hard_sigmoid, dropout: 0.1}",
+], ids=["list-and-upper-case-padding", "null-activation", "rate-zero", "rate-one", "lstm"])
+def test_a_layer_argument_of_its_type_is_accepted(layer):
+    assert issues_in(with_layer(layer)) == []
+
+
+BLOCK = """\
+kerapipe: 1
+data:
+  source: {npz: data.npz}
+  split: {validation: 0.2, test: 0.2}
+model:
+  blocks:
+    drop:
+      params: {rate: {type: any, default: 0.5}}
+      layers:
+        - Dropout: {rate: $rate}
+  layers:
+    - USE
+    - Dense: {units: 3}
+loss: sparse_categorical_crossentropy
+"""
+
+
+def test_a_block_parameter_is_checked_with_the_value_of_each_use():
+    assert issues_in(BLOCK.replace("USE", "drop: {rate: 0.25}")) == []
+    assert issues_in(BLOCK.replace("USE", "drop")) == []  # the default
+    assert issues_in(BLOCK.replace("USE", "drop: {rate: 1.5}")) == [
+        ("out-of-range", "model.blocks.drop.layers[0].Dropout.rate", 10, 27)]
+
+
+@pytest.mark.parametrize("layer, code, path, value", [
+    ("TransformerEncoder: {intermediate_dim: 8, num_heads: 2, activation: rellu}",
+     "unknown-activation", "TransformerEncoder.activation", "rellu"),
+    ("TransformerEncoder: {intermediate_dim: 8, num_heads: two}", "wrong-type",
+     "TransformerEncoder.num_heads", "two"),
+], ids=["hub-activation", "hub-number-as-text"])
+def test_an_argument_the_catalogue_leaves_untyped_is_still_judged_by_its_name(layer, code,
+                                                                               path, value):
+    column = len("    - ") + layer.index(value) + 1
+    assert issues_in(with_layer(layer)) == [(code, f"model.layers[0].{path}", 7, column)]

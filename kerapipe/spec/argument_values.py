@@ -78,7 +78,7 @@ def argument_issue(owner: str, arg: str, value: Any, fragment: dict, defs: dict,
     at = f"{owner}.{arg}" if owner else arg
     at += "".join(f"[{index}]" for index in problem.where)
     if problem.code == "unknown-activation":  # worded as before arguments were typed
-        return Issue(problem.code, path + problem.where, f"unknown activation "
+        return Issue("unknown-activation", path + problem.where, f"unknown activation "
                      f"{safe_repr(problem.value)}.{problem.hint}")
     received = f"Received: {arg}={safe_repr(value)}"
     if problem.code == "wrong-type" and not problem.where:
@@ -101,6 +101,48 @@ def argument_issues(owner: str, kwargs: dict, fragments: dict, defs: dict, base:
             if issue is not None:
                 issues.append(issue)
     return issues
+
+
+# Where the catalogue leaves an argument untyped (Keras says too little: `factor` of the
+# Random* layers, keras-hub's layers, the backbones), its name still tells what it never
+# is: an activation argument takes an activation's name, and these arguments take
+# numbers or lists of numbers in every layer that has them, never text or a mapping.
+NUMERIC_BY_NAME = frozenset({
+    "units", "filters", "kernel_size", "strides", "pool_size", "dilation_rate", "groups",
+    "depth_multiplier", "rate", "dropout", "recurrent_dropout", "noise_shape", "output_dim",
+    "input_dim", "num_heads", "key_dim", "value_dim", "epsilon", "momentum", "axis", "axes",
+    "target_shape", "dims", "n", "size", "cropping", "output_padding", "output_size",
+    "height", "width", "factor", "height_factor", "width_factor", "x_factor", "y_factor",
+    "brightness_factor", "contrast_factor", "hue_factor", "saturation_factor", "value_range",
+    "fill_value", "sigma", "seed", "stddev", "max_tokens", "num_bins", "num_oov_indices",
+    "output_sequence_length", "ngrams", "max_value", "negative_slope", "threshold",
+    "offset", "l1", "l2", "mean", "variance"})
+_ACTIVATION = {"$ref": "#/$defs/activation"}
+
+
+def untyped_argument_issue(owner: str, arg: str, value: Any, defs: dict, path: Path,
+                           numeric: bool = True) -> Optional[Issue]:
+    """The issue with an argument the catalogue does not type, judged by its name only
+    (``numeric``: by ``NUMERIC_BY_NAME`` too, which holds for layers)."""
+    if isinstance(value, str) and (arg == "activation" or arg.endswith("_activation")):
+        return argument_issue(owner, arg, value, _ACTIVATION, defs, path)
+    if numeric and arg in NUMERIC_BY_NAME and _holds_text(value):
+        return Issue("wrong-type", path, f"{owner}.{arg} takes a number (or a list of "
+                     "numbers), never text. Write the number without quotes. "
+                     f"Received: {arg}={safe_repr(value)}")
+    return None
+
+
+def _holds_text(value: Any) -> bool:
+    """Whether a value, or an item of it (at any depth), is a string or a mapping."""
+    pending = [value]
+    while pending:  # a loop, not recursion: a dict given to the API may nest deeply
+        item = pending.pop()
+        if isinstance(item, (str, dict)):
+            return True
+        if isinstance(item, (list, tuple)):
+            pending += item
+    return False
 
 
 def describe(fragment: dict, defs: dict, plural: bool = False, depth: int = 0) -> str:

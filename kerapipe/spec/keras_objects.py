@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable
 
-from kerapipe.spec.catalog import Family, load_catalog
+from kerapipe.spec.argument_values import argument_issue, untyped_argument_issue
+from kerapipe.spec.catalog import Entry, Family, load_catalog
 from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
 from kerapipe.spec.object_schemas import named_object_schema
 from kerapipe.spec.typed import to_plain
@@ -74,13 +75,10 @@ def _check_named_object(family: Family, kind: str, name: str, kwargs: Any, path:
             continue
         if kind == "layer" and arg in NESTED_LAYER_ARGS and isinstance(value, (dict, str)):
             value = LayerSpec.from_yaml(value, arg_path, issues)
-        elif arg == "activation" and isinstance(value, str) and value not in catalog.activations:
-            issues.append(Issue("unknown-activation", arg_path, f"unknown activation '{value}'."
-                                f"{did_you_mean(value, catalog.activations)}"))
-        elif kind == "layer" and arg in NUMERIC_LAYER_ARGS and _holds_text(value):
-            issues.append(Issue("wrong-type", arg_path, f"{entry.name}.{arg} takes a number "
-                                "(or a list of numbers), never text. Write the number without "
-                                f"quotes. Received: {arg}={safe_repr(value)}"))
+        else:
+            problem = _value_issue(entry, kind, arg, value, arg_path)
+            if problem is not None:
+                issues.append(problem)
         checked[arg] = value
     for arg in entry.required:
         if arg not in kwargs:
@@ -89,30 +87,38 @@ def _check_named_object(family: Family, kind: str, name: str, kwargs: Any, path:
     return checked
 
 
-# Keras layer arguments that take only numbers, lists of numbers or null in every layer
-# that has them (never a string or a mapping): a string is refused before Keras sees it.
-NUMERIC_LAYER_ARGS = frozenset({
-    "units", "filters", "kernel_size", "strides", "pool_size", "dilation_rate", "groups",
-    "depth_multiplier", "rate", "dropout", "recurrent_dropout", "noise_shape", "output_dim",
-    "input_dim", "num_heads", "key_dim", "value_dim", "epsilon", "momentum", "axis", "axes",
-    "target_shape", "dims", "n", "size", "cropping", "output_padding", "output_size",
-    "height", "width", "factor", "height_factor", "width_factor", "x_factor", "y_factor",
-    "brightness_factor", "contrast_factor", "hue_factor", "saturation_factor", "value_range",
-    "fill_value", "sigma", "seed", "stddev", "max_tokens", "num_bins", "num_oov_indices",
-    "output_sequence_length", "ngrams", "max_value", "negative_slope", "threshold",
-    "offset", "l1", "l2", "mean", "variance"})
+def _value_issue(entry: Entry, kind: str, arg: str, value: Any, path: Path) -> Issue | None:
+    """The issue with one argument's value by its type in the catalogue (or, where the
+    catalogue leaves it untyped, by its name: ``untyped_argument_issue``)."""
+    if kind == "schedule":
+        value = _epochs_as_steps(arg, value)
+        if value is _SKIP:
+            return None
+    defs = load_catalog().arg_defs
+    if arg in entry.args:
+        return argument_issue(entry.name, arg, value, entry.args[arg], defs, path)
+    return untyped_argument_issue(entry.name, arg, value, defs, path, numeric=kind == "layer")
 
 
-def _holds_text(value: Any) -> bool:
-    """Whether a value, or an item of it (at any depth), is a string or a mapping."""
-    pending = [value]
-    while pending:  # a loop, not recursion: a dict given to the API may nest deeply
-        item = pending.pop()
-        if isinstance(item, (str, dict)):
-            return True
-        if isinstance(item, list):
-            pending += item
-    return False
+def _in_epochs(value: Any) -> bool:
+    return isinstance(value, dict) and "epochs" in value
+
+
+def _epochs_as_steps(arg: str, value: Any) -> Any:
+    """A schedule's step count may be written in epochs, `{epochs: 10}` (checked by
+    ``_check_epoch_counts``): for its Keras type it stands for a step count, 1. On another
+    argument it is that check's to refuse (``_SKIP``)."""
+    items = value if isinstance(value, list) else [value]
+    if not any(_in_epochs(item) for item in items):
+        return value
+    if arg not in STEP_ARGUMENTS:
+        return _SKIP
+    if isinstance(value, list):
+        return [1 if _in_epochs(item) else item for item in value]
+    return 1
+
+
+_SKIP = object()
 
 
 def suggest_or_list(name: str, accepted: Iterable[str]) -> str:
