@@ -52,17 +52,28 @@ EXPLICIT: dict[str, dict[str, dict[str, Any]]] = {
         # "Float", yet Keras casts a list as well (a scale and offset per channel).
         "Rescaling": {"scale": UNTYPED, "offset": UNTYPED},
     },
+    "optimizers": {
+        "*": {
+            # A number or a schedule mapping; OptimizerSpec types it itself (spec/model.py).
+            "learning_rate": UNTYPED,
+            # "A float value or a constant float tensor, or a callable": a file can write
+            # only the float.
+            **{name: {"type": "number"} for name in ("beta_1", "beta_2", "adam_beta_1",
+                                                     "adam_beta_2")},
+        },
+        "SGD": {"momentum": {"type": "number", "minimum": 0}},  # "float hyperparameter >= 0"
+    },
     "hub_layers": {
         # Its text lists six box formats; Keras's converters take more (rel_xywh, ...).
         "ImageConverter": {"bounding_box_format": UNTYPED},
     },
     # A schedule's step counts may be written in epochs, `decay_steps: {epochs: 10}`
     # (spec/keras_objects.py STEP_ARGUMENTS): kerapipe accepts that mapping too.
-    "schedules": {"*": {name: {"anyOf": [{"type": "integer"}, {"type": "object"}]}
-                        for name in ("decay_steps", "first_decay_steps", "warmup_steps")}},
-    "optimizers": {
-        # A number or a schedule mapping; OptimizerSpec types it itself (spec/model.py).
-        "*": {"learning_rate": UNTYPED},
+    "schedules": {
+        "*": {name: {"anyOf": [{"type": "integer"}, {"type": "object"}]}
+              for name in ("decay_steps", "first_decay_steps", "warmup_steps")},
+        "PiecewiseConstantDecay": {"boundaries": {"type": "array", "items": {
+            "anyOf": [{"type": "number"}, {"type": "object"}]}}},
     },
     # The offered callbacks: Keras's docstrings say "Integer"/"Float" but not the bounds
     # Keras (or kerapipe's run) needs; these were spec/callbacks.py's ARGUMENTS table.
@@ -180,6 +191,7 @@ def from_text(text: str, default: Any) -> dict[str, Any] | None:
     """A fragment read from an argument's ``Args:`` text, or None when it says no type."""
     # "Int or `None`.": the kind, and null (added for any text that mentions None).
     text = re.sub(r",?\s*\bor\s+`?None`?", "", text, count=1)
+    text = re.sub(r"^\(optional\)\s*", "", text.strip(), flags=re.I)  # metrics' texts
     clause = _first_clause(text)
     sentence = text.split(". ", 1)[0].lower()
     if _is_clause(clause, r"string|str"):
@@ -192,12 +204,18 @@ def from_text(text: str, default: Any) -> dict[str, Any] | None:
         return {"type": "integer", "minimum": 0}
     if _is_clause(clause, r"integer|int"):
         return {"type": "integer"}
-    if re.match(r"^(a )?float between 0 and 1\b", sentence):
+    if re.match(r"^(a )?(float|scalar value) (between 0 and 1|in (range )?`?\[0, 1\])",
+                sentence):
         return {"type": "number", "minimum": 0, "maximum": 1}
+    listed = re.match(r"^(a )?list of (python )?(numbers|floats|integers|ints|strings)$", clause)
+    if listed:
+        kind = {"numbers": "number", "floats": "number", "integers": "integer",
+                "ints": "integer", "strings": "string"}[listed.group(3)]
+        return {"type": "array", "items": {"type": kind}}
     if _is_clause(clause, r"positive (float|number)"):
         return {"type": "number", "exclusiveMinimum": 0}
     # ("Number of attention heads" is prose, not the kind "number".)
-    if _is_clause(clause, r"float|floating point|floating point number"):
+    if _is_clause(clause, r"float|floating point|floating point number|python number"):
         return {"type": "number"}
     if _is_clause(clause, r"boolean|bool"):
         return {"type": "boolean"}
@@ -254,9 +272,27 @@ def read_from_keras(keras: Any) -> dict[str, dict[str, dict[str, Any]]]:
     lists fewer: Resizing's misses `area`); the TensorFlow backend's, kerapipe's."""
     from keras.src.backend.tensorflow import image
 
+    from keras.src.losses import loss
+
     resize = {"interpolation": {"enum": list(image.RESIZE_INTERPOLATIONS)}}
+    reduction = {"reduction": {"enum": _set_literal(loss.standardize_reduction)}}
     return {"layers": {"Resizing": resize, "UpSampling2D": resize},
-            "hub_layers": {"ImageConverter": resize}}  # it resizes with keras's Resizing
+            "hub_layers": {"ImageConverter": resize},  # it resizes with keras's Resizing
+            "losses": {"*": reduction}}
+
+
+def _set_literal(fn: Any) -> list[Any]:
+    """The values of the one set literal in ``fn``'s source (``allowed = {...}``), in
+    their order there."""
+    import ast
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    found = [node for node in ast.walk(tree) if isinstance(node, ast.Set)]
+    if len(found) != 1:
+        raise SystemExit(f"cannot read the accepted values of {fn.__qualname__}: teach "
+                         "read_from_keras where this Keras keeps them")
+    return [ast.literal_eval(element) for element in found[0].elts]
 
 
 def argument_fragment(family: str, class_name: str, arg: str, default: Any, text: str,
@@ -266,7 +302,8 @@ def argument_fragment(family: str, class_name: str, arg: str, default: Any, text
     ``from_keras``: ``read_from_keras``'s types, which come first."""
     tables = EXPLICIT.get(family, {})
     read = (from_keras or {}).get(family, {})
-    for table in (read.get(class_name, {}), tables.get(class_name, {}), tables.get("*", {})):
+    for table in (read.get(class_name, {}), read.get("*", {}), tables.get(class_name, {}),
+                  tables.get("*", {})):
         if arg in table:
             return None if table[arg] == UNTYPED else table[arg]
     shared = shared_def_for(arg)

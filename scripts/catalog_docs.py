@@ -26,8 +26,12 @@ def _clean(doc: str | None) -> list[str]:
     return inspect.cleandoc(doc).splitlines() if doc else []
 
 
-def docstring_args(doc: str | None) -> dict[str, str]:
-    """The ``Args:`` entries of one docstring: argument name -> its text (one line)."""
+def docstring_args(doc: str | None, names: frozenset = frozenset()) -> dict[str, str]:
+    """The ``Args:`` entries of one docstring: argument name -> its text (one line).
+
+    ``names``: the arguments the documented callable takes; a line ``name: ...`` of one
+    of them starts its entry even when indented as a continuation (Adamax's docstring
+    inserts the base optimizer's arguments there)."""
     lines = _clean(doc)
     found: dict[str, str] = {}
     i = 0
@@ -52,7 +56,9 @@ def docstring_args(doc: str | None) -> dict[str, str]:
                 # one space at times: Conv3DTranspose's output_padding); its text's
                 # continuation lines are indented deeper (four spaces).
                 near = entry_indent <= indent <= entry_indent + 2
-                match = _ENTRY.match(stripped) if near else None
+                match = _ENTRY.match(stripped)
+                if match and not near and match.group(1) not in names:
+                    match = None
                 if match:
                     current = match.group(1).lstrip("*")
                     found.setdefault(current, match.group(3))
@@ -94,15 +100,17 @@ def class_args(cls: type) -> dict[str, str]:
     for klass in inspect.getmro(cls):
         if klass is object:
             continue
-        for doc in (klass.__dict__.get("__doc__"), getattr(klass.__dict__.get("__init__"),
-                                                           "__doc__", None)):
-            for name, text in docstring_args(doc).items():
+        init = klass.__dict__.get("__init__")
+        names = frozenset(inspect.signature(init).parameters) if inspect.isfunction(init) \
+            else frozenset()
+        for doc in (klass.__dict__.get("__doc__"), getattr(init, "__doc__", None)):
+            for name, text in docstring_args(doc, names).items():
                 texts.setdefault(name, text)
     return texts
 
 
 def function_args(fn: Any) -> dict[str, str]:
-    return docstring_args(fn.__doc__)
+    return docstring_args(fn.__doc__, frozenset(inspect.signature(fn).parameters))
 
 
 def entry_docs(doc: str | None, texts: dict[str, str], params: list[str]) -> dict[str, Any]:

@@ -261,6 +261,60 @@ def test_keras_argument_types_are_read_from_keras(catalog: dict[str, Any], layer
     assert catalog["layers"][layer]["args"][arg] == fragment
 
 
+@pytest.mark.parametrize("family, name, arg, fragment", [
+    # read from Keras's own constants, where the docstring lists fewer
+    ("layers", "Resizing", "interpolation",
+     {"enum": ["bilinear", "nearest", "lanczos3", "lanczos5", "bicubic", "area"]}),
+    ("losses", "CategoricalCrossentropy", "reduction",
+     {"enum": ["sum_over_batch_size", "sum", None, "none", "mean", "mean_with_sample_weight"]}),
+    # as kerapipe accepts it: a step count in epochs
+    ("schedules", "CosineDecay", "decay_steps",
+     {"anyOf": [{"type": "integer"}, {"type": "object"}]}),
+    # "(Optional) Integer class ID": the kind, and null
+    ("metrics", "Precision", "class_id", {"type": ["integer", "null"]}),
+    ("metrics", "RecallAtPrecision", "precision", {"type": "number", "minimum": 0, "maximum": 1}),
+    ("optimizers", "Adam", "beta_1", {"type": "number"}),
+    ("hub_layers", "TransformerEncoder", "num_heads", {"type": "integer"}),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_other_families_are_typed_too(catalog: dict[str, Any], family: str, name: str, arg: str,
+                                      fragment: dict) -> None:
+    assert catalog[family][name]["args"][arg] == fragment
+
+
+@pytest.mark.parametrize("family, name, arg", [
+    ("optimizers", "Adam", "learning_rate"),  # a number or a schedule: OptimizerSpec's
+    ("layers", "Rescaling", "scale"),  # "Float", yet a list per channel works
+    ("layers", "RandAugment", "factor"),  # a float or a (min, max) pair
+    ("layers", "applications.MobileNetV3Small", "weights"),  # or a weights file's path
+    ("layers", "MelSpectrogram", "window"),  # or a tensor
+    ("layers", "Softmax", "axis"),  # "Integer, or list of Integers"
+    ("layers", "MultiHeadAttention", "num_heads"),  # "Number of attention heads": prose
+], ids=lambda v: v)
+def test_an_argument_that_takes_more_than_its_text_says_first_is_untyped(
+        catalog: dict[str, Any], family: str, name: str, arg: str) -> None:
+    assert arg in catalog[family][name]["params"]
+    assert arg not in catalog[family][name].get("args", {})
+
+
+def test_schedule_names_are_any_string_not_their_default(catalog: dict[str, Any]) -> None:
+    assert catalog["schedules"]["CosineDecay"]["args"]["name"] == {"type": "string"}
+
+
+def test_an_args_entry_indented_one_space_off_is_its_own_entry(generator: ModuleType) -> None:
+    doc = """Summary.
+
+    Args:
+        padding: string, either `"valid"` or `"same"`.
+            More about padding.
+         output_padding: An integer or tuple/list of 3 integers.
+        data_format: string.
+    """
+    texts = generator.docstrings.docstring_args(doc)
+    assert texts == {"padding": 'string, either `"valid"` or `"same"`. More about padding.',
+                     "output_padding": "An integer or tuple/list of 3 integers.",
+                     "data_format": "string."}
+
+
 def test_an_argument_keras_says_no_type_of_is_left_untyped(catalog: dict[str, Any]) -> None:
     # noise_shape is "1D integer tensor": a list, or null; input_shape has no Args: text
     assert "noise_shape" not in catalog["layers"]["Dropout"]["args"]
