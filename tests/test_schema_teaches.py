@@ -5,6 +5,8 @@ exactly what the validator accepts, as far as a schema can tell."""
 
 import copy
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -209,3 +211,17 @@ def test_an_argument_many_layers_repeat_is_written_once_under_defs(schema):
 
 def test_the_schema_is_the_same_every_time(schema):
     assert json.dumps(pipeline_json_schema()) == json.dumps(schema)
+
+
+def test_validate_never_reads_the_docstrings_only_the_schema_does():
+    code = ("from kerapipe.spec import catalog\n"
+            "from kerapipe.spec.validate import validate_text\n"
+            "text = open('pipelines/mnist.yaml').read().replace('Flatten: {}', 'Flaten: {}')\n"
+            "assert validate_text(text, 'mnist.yaml').errors\n"
+            "print(catalog.load_docs.cache_info().currsize)\n"
+            "from kerapipe.spec.schema import pipeline_json_schema\n"
+            "pipeline_json_schema()\n"
+            "print(catalog.load_docs.cache_info().currsize)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, check=True)
+    assert done.stdout.split() == ["0", "1"]
