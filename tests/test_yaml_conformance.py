@@ -39,6 +39,7 @@ def suite(tmp_path: Path) -> Path:
     _case(tmp_path / "DOCS", "a: 1\n---\nb: 2\n", '{"a": 1}\n{"b": 2}\n')
     _case(tmp_path / "REJT", "a: 'x\n", '{"a": "x"}\n')           # stands in for a parser bug
     _case(tmp_path / "NJSN", "? [a]\n: b\n")                      # no in.json: JSON can't write it
+    _case(tmp_path / "NJOK", "a: 1\n")                            # loads; nothing to compare
     _case(tmp_path / "SUBS" / "00", "- 1\n", "[1]\n")
     _case(tmp_path / "SUBS" / "01", "- 1\n", '["1"]\n')
     (tmp_path / "SUBS" / "name").write_text("not a case folder\n")
@@ -51,6 +52,7 @@ def test_each_case_gets_its_outcome_and_code(suite):
         "ACCP": ("false accept", None),
         "BADY": ("pass", "yaml-syntax"),
         "DOCS": ("deliberate refusal", "multiple-documents"),
+        "NJOK": ("pass", None),
         "NJSN": ("deliberate refusal", "bad-key"),
         "PASS": ("pass", None),
         "REJT": ("false reject", "yaml-syntax"),
@@ -64,7 +66,8 @@ def test_each_case_gets_its_outcome_and_code(suite):
 def test_the_report_counts_each_outcome_and_says_why_a_refusal_is_deliberate(suite, capsys):
     assert conformance.main(["--suite", str(suite)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("10 cases\npass: 3\ndeliberate refusal: 3\n")
+    assert out.startswith("11 cases\npass: 4 (1 valid cases without in.json: loaded, value "
+                          "unchecked)\ndeliberate refusal: 3\n")
     assert "false reject: 1\n  yaml-syntax: 1: REJT\n" in out
     assert "false accept: 1\n" in out and "wrong value: 2\n  -: 2: SUBS/01 WRNG\n" in out
     assert f"forbidden-tag: 1 ({conformance.DELIBERATE['forbidden-tag']}): TAGS" in out
@@ -73,7 +76,7 @@ def test_the_report_counts_each_outcome_and_says_why_a_refusal_is_deliberate(sui
 def test_json_output_has_one_object_per_case(suite, capsys):
     conformance.main(["--suite", str(suite), "--json"])
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 10 and {"case", "outcome", "code", "detail"} == set(rows[0])
+    assert len(rows) == 11 and {"case", "outcome", "code", "detail"} == set(rows[0])
 
 
 def test_a_folder_without_cases_is_refused_with_the_clone_command(tmp_path, capsys):
