@@ -4,8 +4,10 @@ What an editor shows is what yaml-language-server makes of ``schema/pipeline.sch
 (its messages come from its own fork of vscode-json-languageservice), so this script asks
 the server itself, over stdio, about a few pipeline files: the diagnostics of a misspelt
 layer (``Dens:``) and of typed arguments (``units: ten``, ``activation: rellu``), the
-completions in a ``model.layers`` item, inside ``Dense: {}`` and after ``activation:``,
-and the hover text on ``Dense`` and on ``units``. It prints what each returned.
+completions in a ``model.layers`` item, inside ``Dense: {}``, after ``activation:``,
+``padding:`` and ``loss:``, and the hover text on ``Dense`` and on ``units``; and it opens
+every ``pipelines/*.yaml`` (their own ``$schema`` modeline), which must get no diagnostic.
+It prints what each returned.
 
 Install the server once, outside the repository (nothing here installs it)::
 
@@ -35,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "schema" / "pipeline.schema.json"
 PIPELINES = ROOT / "pipelines"
 SERVER_ENV = "YAML_LANGUAGE_SERVER"
-KNOWN_PREFIXES = (Path("/tmp/yaml-ls"), ROOT / ".yaml-ls")  # npm install --prefix <one>
+KNOWN_PREFIXES = (Path("/tmp/yaml-ls"),)  # npm install --prefix <one> (never the repository)
 TIMEOUT_S = 60.0
 
 # A pipeline whose last layer line the cases replace (`@LAYER@`); `|` in a case marks the
