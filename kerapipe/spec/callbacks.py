@@ -4,8 +4,9 @@ A callback is written as a layer is, ``ClassName: {keyword: value}`` (or the bar
 and checked the same way against the shipped catalogue (``keras_catalog.json``:
 ``callbacks`` and ``refused_callbacks``, written by ``scripts/gen_keras_catalog.py``):
 an unknown name gets a did-you-mean, a refused one the reason and the kerapipe key that
-does the job, an unknown argument the accepted ones. Each argument's value is typed here
-(``ARGUMENTS``), so Keras never refuses one when the run builds the callback.
+does the job, an unknown argument the accepted ones. Each argument's value is checked by
+its type in the catalogue (``args``: the bounds Keras or kerapipe's run needs, such as
+``factor`` below 1), so Keras never refuses one when the run builds the callback.
 
 Across keys (``callback_issues``, once the file is typed): ``monitor`` by the rule of
 ``train.early_stopping.monitor`` (``checks.monitor_issues``); the options that need
@@ -17,49 +18,14 @@ own files (``run_path_problem``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Optional, Union
+from typing import Any, Optional
 
 from kerapipe.spec.catalog import Family, load_catalog
 from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
 from kerapipe.spec.keras_objects import (_check_named_object, _NamedKerasObject, _single_key,
                                          named_object_schema)
-from kerapipe.spec.typed import parse
 
 MAX_CALLBACKS = 32
-_MAX_COUNT = 1_000_000  # epochs, batches: as MAX_EPOCHS in spec/model.py
-
-# The type and bounds of each argument of each offered callback (typed.parse's
-# annotations and metadata); tests/test_callbacks.py keeps it in step with the catalogue.
-ARGUMENTS: dict[str, dict[str, tuple[Any, dict]]] = {
-    "ReduceLROnPlateau": {
-        "monitor": (str, {}),
-        "factor": (float, {"gt": 0, "lt": 1}),  # Keras refuses factor >= 1
-        "patience": (int, {"ge": 0, "le": _MAX_COUNT}),
-        "verbose": (int, {"ge": 0, "le": 2}),
-        "mode": (Literal["auto", "min", "max"], {}),
-        "min_delta": (float, {"ge": 0}),
-        "cooldown": (int, {"ge": 0, "le": _MAX_COUNT}),
-        "min_lr": (float, {"ge": 0}),
-    },
-    "TerminateOnNaN": {"raise_error": (bool, {})},
-    "TensorBoard": {
-        "log_dir": (str, {}),
-        "histogram_freq": (int, {"ge": 0, "le": _MAX_COUNT}),
-        "write_graph": (bool, {}),
-        "write_images": (bool, {}),
-        "write_steps_per_second": (bool, {}),
-        "update_freq": (Union[Literal["batch", "epoch"], int], {"ge": 1, "le": _MAX_COUNT}),
-        "profile_batch": (Union[int, list[int]], {"ge": 0, "le": _MAX_COUNT}),
-        "embeddings_freq": (int, {"ge": 0, "le": _MAX_COUNT}),
-        "embeddings_metadata": (Any, {}),  # refused below: a file TensorBoard reads
-    },
-    "CSVLogger": {
-        "filename": (str, {}),
-        "separator": (str, {}),
-        "append": (bool, {}),
-    },
-    "SwapEMAWeights": {"swap_on_epoch": (bool, {})},
-}
 
 # Arguments that name a file or folder the callback writes: resolved inside the run folder.
 PATH_ARGUMENTS = {("TensorBoard", "log_dir"), ("CSVLogger", "filename")}
@@ -111,10 +77,8 @@ class CallbackSpec(_NamedKerasObject, family="callbacks", noun="callback"):
         kwargs = _check_named_object(catalog.family, "callback", name, kwargs, path, issues)
         if len(issues) > before:
             return None
-        typed = {arg: parse(ARGUMENTS[name][arg][0], value, path + (name, arg), issues,
-                            ARGUMENTS[name][arg][1]) for arg, value in kwargs.items()}
-        _check_values(name, typed, path + (name,), issues)
-        return cls(name, typed) if len(issues) == before else None
+        _check_values(name, kwargs, path + (name,), issues)
+        return cls(name, kwargs) if len(issues) == before else None
 
     def argument(self, arg: str) -> Any:
         """The argument as written, else Keras's default (``None`` when it has none)."""
