@@ -225,3 +225,27 @@ def test_validate_never_reads_the_docstrings_only_the_schema_does():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, check=True)
     assert done.stdout.split() == ["0", "1"]
+
+
+PROBES = [1, 0, -1, 2.5, 0.5, "same", "SAME", "relu", "rellu", True, None, [1, 1], [3], "ten",
+          {"a": 1}, "glorot_uniform", "float32"]
+
+
+@pytest.mark.parametrize("layer", ["Dense", "Conv2D", "Dropout", "LSTM", "BatchNormalization",
+                                   "Embedding", "MaxPooling2D", "Conv1D"])
+def test_the_schema_and_validate_agree_on_each_typed_argument_of_a_layer(schema, layer):
+    from kerapipe.spec.keras_objects import LayerSpec
+
+    entry = load_catalog().layers.entries[layer]
+    mapping = jsonschema.Draft202012Validator({"$defs": schema["$defs"], **entry_mapping(schema)})
+    disagree = []
+    for arg in sorted(entry.args):
+        for value in PROBES:
+            kwargs = {**{name: 1 for name in entry.required}, arg: value}
+            issues: list = []
+            by_validate = LayerSpec.from_yaml({layer: kwargs}, ("model", "layers", 0),
+                                              issues) is not None
+            by_schema = not list(mapping.iter_errors({layer: kwargs}))
+            if by_validate != by_schema:
+                disagree.append((arg, value, by_schema, [i.code for i in issues]))
+    assert disagree == []
