@@ -9,6 +9,7 @@ indentation, not an unknown key.
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 
@@ -85,6 +86,20 @@ REFUSALS = [
            "`|` starts a block of text", id="text-after-a-block-indicator"),
     broken(change("name: mnist-cnn", "%name: x"), "yaml-syntax", 2, 1,
            "begins a YAML directive", id="percent-at-line-start"),
+    broken(change("stratify: true}", "stratify: tru]e}"), "yaml-syntax", 6, 52,
+           "this `]` does not close the `{` opened at column 10", id="closer-of-the-other-kind"),
+    broken(change("{name: adam", "{]name: adam"), "yaml-syntax", 19, 13,
+           "YAML expected a value here, but `]` stands in its place", id="stray-bracket-for-a-value"),
+    broken(change("  epochs: 15", "  epochs: - 15"), "yaml-syntax", 22, 11,
+           "a `- ` list item cannot start here, after other text on its line",
+           id="list-item-on-a-key-line"),
+    broken(change("[28, 28, 1]", "[28, 28, 1] ?"), "yaml-syntax", 9, 28,
+           "`? ` (YAML's marker of a complex key) cannot stand here", id="question-mark"),
+    broken(change("    - rescale: 1/255", "    - rescale: !}"), "yaml-syntax", 8, 16,
+           "`!` starts a YAML tag", id="tag-without-a-name"),
+    broken("[a]\n" + BASE, "yaml-syntax", 2, 1,
+           "YAML read the whole file as the one value that begins on line 1",
+           id="text-after-a-top-level-value"),
 ]
 
 
@@ -96,6 +111,22 @@ def test_yaml_refusal_is_explained_where_it_must_be_fixed(text, code, line, colu
     # PyYAML's grammar words never reach the author, nor its own places
     for raw in ("while parsing", "while scanning", "<block end>", "expected <", "line 0"):
         assert raw not in issues[0].message
+
+
+def test_every_refusal_of_a_mutated_file_is_explained_at_a_place_in_it():
+    # seeded mutations of BASE with the characters YAML gives meaning to
+    rng = random.Random(15)
+    for _ in range(300):
+        text = BASE
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(len(text))
+            text = text[:at] + rng.choice("[]{}:'\"\t-#&*!|>%@`,? \n\\") + text[at + rng.randint(0, 1):]
+        lines = text.split("\n")
+        for issue in validate_text(text, "p.yaml").issues:
+            if issue.code in ("yaml-syntax", "bad-indentation"):
+                assert 1 <= issue.line <= len(lines) and 1 <= issue.column <= len(
+                    lines[issue.line - 1]) + 1, (text, issue)
+                assert "while parsing" not in issue.message, (text, issue)
 
 
 def test_unrecognised_refusal_keeps_pyyaml_words():

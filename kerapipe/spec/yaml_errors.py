@@ -157,6 +157,10 @@ def _unclosed_flow(r: _Refusal) -> Optional[YamlProblem]:
         return YamlProblem("yaml-syntax", f"this `{bracket}` opens a {what} that is never "
                            f"closed with `{close}` (YAML reached {reached} still inside it). "
                            f"Add the `{close}` where the {what} ends.", *r.opened)
+    if found in ("]", "}"):  # the other bracket's closer
+        return YamlProblem("yaml-syntax", f"this `{found}` does not close the `{bracket}` opened "
+                           f"at column {r.opened[1]}: that one closes with `{close}`. Remove the "
+                           f"`{found}`, or write `{close}`.", *r.at)
     words = r.before(r.at).split()
     example = (f" (`{words[-2]}, {words[-1]}`)" if len(words) >= 2 and found == ":"
                and not words[-2].endswith((":", ",", bracket)) else "")
@@ -291,10 +295,52 @@ def _flow_item_dash(r: _Refusal) -> Optional[YamlProblem]:
                        "write the list as lines of `- item` without brackets.", *r.at)
 
 
+def _missing_value(r: _Refusal) -> Optional[YamlProblem]:
+    if "expected the node content" not in r.problem or not r.found():
+        return None
+    found = r.found()
+    return YamlProblem("yaml-syntax", f"YAML expected a value here, but `{found}` stands in "
+                       f"its place. Remove the stray `{found}`, or write the value (quoted if "
+                       f"it holds `{found}`).", *r.at)
+
+
+def _entry_on_a_key_line(r: _Refusal) -> Optional[YamlProblem]:
+    if "sequence entries are not allowed" not in r.problem:
+        return None
+    return YamlProblem("yaml-syntax", "a `- ` list item cannot start here, after other text "
+                       "on its line. Start the list on the next line, indented under its key, "
+                       "or quote the value if the `-` belongs to it.", *r.at)
+
+
+def _question_mark(r: _Refusal) -> Optional[YamlProblem]:
+    if "mapping keys are not allowed" not in r.problem:
+        return None
+    return YamlProblem("yaml-syntax", "`? ` (YAML's marker of a complex key) cannot stand here. "
+                       "Remove it, or quote the value if the `?` belongs to it.", *r.at)
+
+
+def _tag(r: _Refusal) -> Optional[YamlProblem]:
+    if not re.search(r"while (parsing|scanning) a tag", r.context) or r.opened is None:
+        return None
+    return YamlProblem("yaml-syntax", "`!` starts a YAML tag, and a pipeline file uses none. "
+                       "Remove the `!`, or quote the value if it belongs to it.", *r.opened)
+
+
+def _after_the_document(r: _Refusal) -> Optional[YamlProblem]:
+    if "expected '<document start>'" not in r.problem or r.found() == "<stream end>":
+        return None  # (a `%` directive last in the file: PyYAML's words)
+    first = next((n for n in range(1, len(r.lines) + 1) if _is_content(r.line(n))), 1)
+    return YamlProblem("yaml-syntax", f"YAML read the whole file as the one value that begins "
+                       f"on line {first}, so nothing may follow it here. A pipeline file is "
+                       f"`key: value` lines from column 1; look for a stray quote, bracket or "
+                       f"text on line {first}.", *r.at)
+
+
 _RULES: tuple[Callable[[_Refusal], Optional[YamlProblem]], ...] = (
     _document, _tab, _reserved_character, _unclosed_quote, _unknown_escape, _unclosed_flow,
     _value_colon, _missing_colon, _indentation, _undefined_alias, _anchor_name, _directive,
-    _block_scalar_header, _flow_item_dash)
+    _block_scalar_header, _flow_item_dash, _missing_value, _entry_on_a_key_line,
+    _question_mark, _tag, _after_the_document)
 
 
 def _indent(line: str) -> int:
