@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from kerapipe.spec.catalog import load_catalog, load_docs
-from kerapipe.spec.schema import SHARED_ARGUMENT, pipeline_json_schema
+from kerapipe.spec.schema import SHARED, pipeline_json_schema
 from kerapipe.spec.validate import validate_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,12 +200,18 @@ def test_a_schedule_step_count_may_be_written_in_epochs(validator):
     assert schema_errors(validator, document) == []
 
 
+def test_a_layer_that_is_also_a_preprocessing_step_is_written_once(schema):
+    steps = schema["$defs"]["PreprocessStep"]["properties"]
+    assert entry_mapping(schema)["properties"]["RandomFlip"] == steps["RandomFlip"]
+    assert resolve(schema, steps["RandomFlip"])["title"] == "keras.layers.RandomFlip"
+
+
 def test_an_argument_many_layers_repeat_is_written_once_under_defs(schema):
     dense = entry_mapping(schema)["properties"]["Dense"]["properties"]
-    assert dense["name"]["$ref"].startswith("#/$defs/" + SHARED_ARGUMENT)
+    assert dense["name"]["$ref"].startswith("#/$defs/" + SHARED)
     description = json.dumps(resolve(schema, dense["name"])["description"])
     rest = {**schema, "$defs": {k: v for k, v in schema["$defs"].items()
-                                if not k.startswith(SHARED_ARGUMENT)}}
+                                if not k.startswith(SHARED)}}
     assert description not in json.dumps(rest)
 
 

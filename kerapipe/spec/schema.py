@@ -34,14 +34,15 @@ def pipeline_json_schema() -> dict:
     return schema
 
 
-SHARED_ARGUMENT = "argument."  # `$defs` names of argument schemas many classes repeat
-MIN_SHARED_USES = 3
+SHARED = "shared."  # `$defs` names of the property schemas written once (below)
+MIN_SAVED_CHARACTERS = 200  # what writing one once must save, or it stays inline
 
 
 def _share_repeated_arguments(*parts: dict) -> None:
-    """Write each described argument schema that many classes repeat verbatim (Keras's
-    layers all take `name`, `dtype`, `trainable`, ...) once, under ``$defs``, and refer to
-    it: the same schema, a third smaller file for the editors that load it."""
+    """Write each described property schema that the schema repeats verbatim once, under
+    ``$defs``, and refer to it: Keras's layers all take `name`, `dtype`, `trainable`, ...,
+    and the Random* layers are both layers and preprocessing steps. The same schema, a
+    third smaller file for the editors that load it."""
     uses: dict[str, list[dict]] = {}
 
     def properties_in(node: Any) -> Iterator[dict]:
@@ -62,13 +63,13 @@ def _share_repeated_arguments(*parts: dict) -> None:
     defs = parts[-1]
     shared: dict[str, str] = {}
     for key, values in uses.items():
-        if len(values) >= MIN_SHARED_USES:
+        if (len(values) - 1) * len(key) >= MIN_SAVED_CHARACTERS:
             name = json.loads(key)[0]
-            def_name = SHARED_ARGUMENT + name
+            def_name = SHARED + name
             number = 1
             while def_name in defs:
                 number += 1
-                def_name = f"{SHARED_ARGUMENT}{name}.{number}"
+                def_name = f"{SHARED}{name}.{number}"
             defs[def_name] = values[0]
             shared[key] = def_name
     for props in found:
