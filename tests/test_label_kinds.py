@@ -463,10 +463,10 @@ def test_the_multi_label_example_beats_the_majority_of_each_label():
     assert compiled.predict().shape == y.shape
 
 
-def test_more_output_units_than_named_classes_is_refused_at_units(tmp_path, call_main):
-    """Named classes say exactly how many there are: a unit for no class is a mistake
-    (the issue's "19 genres found, the output has 20 units"); class indices are not held
-    to it (a file may lack the last classes)."""
+def test_more_output_units_than_the_classes_is_refused_at_units(tmp_path, call_main):
+    """A unit for no class is a mistake (the issue's "19 genres found, the output has 20
+    units"), for named classes and class indices alike (tests/test_small_gaps.py: one
+    rule for every source)."""
     rows = ["a,b,label"] + [f"{i % 7},{i % 3},{['x', 'y', 'z'][i % 3]}" for i in range(30)]
     (tmp_path / "t.csv").write_text("\n".join(rows) + "\n", "utf-8")
     text = ("kerapipe: 1\ndata:\n  source: {csv: {path: t.csv, label: label}}\nmodel:\n"
@@ -476,9 +476,10 @@ def test_more_output_units_than_named_classes_is_refused_at_units(tmp_path, call
                                str(tmp_path / "runs"))
     assert code == 2
     assert ("p.yaml:6:22: error[class-count-mismatch]: model.layers[0].Dense.units: the "
-            "labels hold 3 classes (x, y, z), but the output layer has 4 units") in err
+            "output layer has 4 units but the labels (x, y, z) hold 3 classes, so 1 of its "
+            "units would stand for no class. Set units: 3.") in err
     numbered = "\n".join(["a,b,label"] + [f"{i % 7},{i % 3},{i % 3}" for i in range(30)])
     (tmp_path / "t.csv").write_text(numbered + "\n", "utf-8")
     code, out, err = call_main("run", str(tmp_path / "p.yaml"), "--output",
                                str(tmp_path / "runs"))
-    assert code == 0, err
+    assert code == 2 and "the labels (0..2) hold 3 classes" in err, err

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kerapipe.spec.data_paths import NAMED_SOURCES, SOURCE_PATH_KEYS
+from kerapipe.spec.known_datasets import NAMED_SOURCES, SOURCE_PATH_KEYS
 from kerapipe.spec.model import SourceSpec
 from kerapipe.spec.steps import OneHotStep
 from kerapipe.spec.validate import validate_file, validate_text
@@ -196,3 +196,58 @@ def test_deep_knows_the_example_shape_of_listed_csv_columns(tmp_path, call_main)
 def test_deep_no_longer_skips_the_shipped_typed_feature_pipeline(call_main):
     code, issues, _ = deep_issues(call_main, ROOT / "pipelines" / "penguins.yaml")
     assert (code, issues) == (0, [])
+
+
+# --- too many output units: one rule for every source -------------------------------
+
+def npz_data(folder) -> str:
+    import numpy as np
+
+    from tests.conftest import npz_bytes
+
+    x = np.random.default_rng(0).normal(size=(30, 4)).astype("float32")
+    (folder / "t.npz").write_bytes(npz_bytes(x=x, y=np.arange(30) % 3))
+    return "  source: {npz: t.npz}\n"
+
+
+def csv_data(folder) -> str:
+    rows = ["a,b,label"] + [f"{i % 7},{i % 3},{'xyz'[i % 3]}" for i in range(30)]
+    (folder / "t.csv").write_text("\n".join(rows) + "\n", "utf-8")
+    return "  source: {csv: {path: t.csv, label: label}}\n"
+
+
+def text_data(folder) -> str:
+    for label in ("neg", "pos", "mid"):
+        (folder / "texts" / label).mkdir(parents=True)
+        for i in range(6):
+            (folder / "texts" / label / f"{i}.txt").write_text(f"{label} {i}", "utf-8")
+    return ("  source: {text: texts}\n  preprocess:\n    - TextVectorization: "
+            "{max_tokens: 20, output_sequence_length: 4}\n")
+
+
+@pytest.mark.parametrize("make_data, holder", [
+    (npz_data, "the labels (0..2) hold"), (csv_data, "the labels (x, y, z) hold"),
+    (text_data, "the labels (mid, neg, pos) hold")], ids=["npz-indices", "csv-names", "text-dir"])
+def test_too_many_output_units_is_refused_alike_for_every_source(tmp_path, call_main,
+                                                                  make_data, holder):
+    layers = ("    - Embedding: {input_dim: 20, output_dim: 4}\n    - Flatten\n"
+              if make_data is text_data else "")
+    path = write_pipeline(tmp_path, make_data(tmp_path),
+                          f"model:\n  layers:\n{layers}    - Dense: {{units: 5}}\n")
+    line = path.read_text("utf-8").splitlines().index("    - Dense: {units: 5}") + 1
+    code, out, err = call_main("plan", str(path))
+    assert code == 2, err
+    dense = "model.layers[2]" if layers else "model.layers[0]"
+    assert (f"{path}:{line}:22: error[class-count-mismatch]: {dense}.Dense.units: the "
+            f"output layer has 5 units but {holder} 3 classes, so 2 of its units would stand "
+            "for no class. Set units: 3.") in err
+    path.write_text(path.read_text("utf-8").replace("units: 5", "units: 3"), "utf-8")
+    assert call_main("plan", str(path))[0] == 0
+
+
+def test_too_many_output_units_for_a_named_data_set_is_the_same_rule_before_any_data():
+    text = "kerapipe: 1\ndata:\n  source: {sample: mnist}\n" + MODEL.replace("3", "12")
+    assert [i.format() for i in validate_text(text, "p.yaml").errors] == [
+        "p.yaml:6:22: error[class-count-mismatch]: model.layers[0].Dense.units: the output "
+        "layer has 12 units but 'mnist' has 10 classes, so 2 of its units would stand for no "
+        "class. Set units: 10."]

@@ -34,7 +34,8 @@ from kerapipe.compiler.metrics import loaded_run_labels
 from kerapipe.compiler.preprocess import Preprocessing, build_preprocessing
 from kerapipe.compiler.sources.loading import LoadedData, load_data
 from kerapipe.errors import DataError, SpecError
-from kerapipe.spec.checks import output_activation, output_layer, watched_metrics
+from kerapipe.spec.checks import (class_count_issue, output_activation, output_layer,
+                                  watched_metrics)
 from kerapipe.spec.graph import model_nodes, output_node
 from kerapipe.spec.metrics import metric_issues, output_heads
 from kerapipe.spec.issues import Issue, format_path
@@ -262,7 +263,8 @@ def core_model(model: keras.Model) -> keras.Model:
 def _check_labels_fit_model(spec: PipelineSpec, data: LoadedData, model: keras.Model) -> None:
     """Labels beyond the output's class range give NaN on GPU and a buried error on CPU:
     refuse them before training. Multi-hot labels need one unit per label, binary ones
-    one unit (a SpecError at the output layer's ``units``)."""
+    one unit, classes one unit each (``checks.class_count_issue``, the rule validate
+    applies to named data sets): a SpecError at the output layer's ``units``."""
     classes = data.num_classes
     units = model.output_shape[-1] if len(model.output_shape) == 2 else None
     kind = data.labels.kind if data.labels is not None else None
@@ -295,12 +297,12 @@ def _check_labels_fit_model(spec: PipelineSpec, data: LoadedData, model: keras.M
                         f"classes), but the model outputs {units} value(s) per example "
                         f"({where}). Set the output layer's units to {classes}.")
     names = list(data.class_names or [])
-    if units > classes and names != [str(i) for i in range(classes)]:
-        # named classes (text labels, folders): the data says exactly how many there are;
-        # class indices may leave the last classes out of a file, so they are not held to it
-        found = output_layer(spec)
-        path = found.path + (found.layer.name, "units") if found else ("model",)
-        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
-        raise SpecError([Issue("class-count-mismatch", path, f"the labels hold {classes} "
-                               f"classes ({shown}), but the output layer has {units} units, "
-                               f"{units - classes} of them for no class. Set units: {classes}.")])
+    found = output_layer(spec)
+    path = found.path + (found.layer.name, "units") if found else ("model",)
+    numbered = names == [str(i) for i in range(classes)]
+    shown = (f"0..{classes - 1}" if numbered else
+             ", ".join(names[:4]) + (", ..." if len(names) > 4 else ""))
+    # the spec side's rule, for the classes of every source (checks.class_count_issue)
+    issue = class_count_issue(units, classes, f"the labels ({shown}) hold", path)
+    if issue is not None:
+        raise SpecError([issue])

@@ -27,7 +27,7 @@ from kerapipe.spec.checks import known_dataset
 from kerapipe.spec.graph import model_nodes, output_node
 from kerapipe.spec.issues import ERROR, NOTE, Issue
 from kerapipe.spec.known_datasets import regression_without_data
-from kerapipe.spec.known_datasets import example_shape_without_data
+from kerapipe.spec.known_datasets import example_shape_without_data, listed_columns_shape
 from kerapipe.spec.model import PipelineSpec, is_custom_name
 from kerapipe.spec.steps import step_kind, trace_shape
 from kerapipe.spec.validate import pipeline_folder
@@ -154,9 +154,8 @@ def raw_example_shape(spec: PipelineSpec) -> Optional[tuple[int, ...]]:
     loaded (``pad_sequences``, stage ``load``). What a load step makes of files is known
     only once they are read."""
     shape = example_shape_without_data(spec.data.source)
-    csv = spec.data.source.csv
-    if shape is None and csv is not None and csv.features and spec.data.features is None:
-        shape = (len(csv.features),)  # one number per listed column (csv_file.load_csv)
+    if shape is None and spec.data.features is None:
+        shape = listed_columns_shape(spec.data.source)
     loaded = [s for s in spec.data.preprocess if step_kind(s.kind).stage == "load"]
     if loaded and known_dataset(spec) is None:
         return None

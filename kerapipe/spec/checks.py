@@ -13,7 +13,7 @@ from kerapipe.spec.catalog import load_catalog
 from kerapipe.spec.known_datasets import (KnownDataset, example_shape_without_data,
                                           known_dataset_name, regression_without_data)
 from kerapipe.spec.known_datasets import known_dataset as _known_dataset
-from kerapipe.spec.issues import WARNING, Issue, did_you_mean, safe_repr
+from kerapipe.spec.issues import WARNING, Issue, did_you_mean
 from kerapipe.spec.label_kinds import (BINARY_LOSSES, ONE_HOT_LOSSES, REGRESSION_LOSSES,
                                        SPARSE_CLASS_LOSSES)
 from kerapipe.spec.metrics import (RunLabels, logged_metric_name, metric_issues, output_heads,
@@ -139,21 +139,43 @@ def check_backbones(spec: PipelineSpec, issues: list[Issue]) -> None:
 
 
 def check_output_units(spec: PipelineSpec, issues: list[Issue]) -> None:
+    """The output layer's units against a named data set's classes (``class_count_issue``),
+    before any data is read; the compile side applies the same rule to the classes of
+    every other source once its labels are read."""
     known = known_dataset(spec)
-    if known is None or known.num_classes is None:
-        return
     found = output_layer(spec)
-    if found is None:
+    if known is None or known.num_classes is None or found is None:
         return
     units = found.layer.kwargs.get("units")
-    classes = known.num_classes
-    if not isinstance(units, int) or units == classes or (classes == 2 and units == 1):
-        return
-    name = known_dataset_name(spec.data.source)
-    issues.append(Issue("class-count-mismatch", found.path + (found.layer.name, "units"),
-                        f"the output layer has {safe_repr(units)} units but '{name}' has {classes} "
-                        f"classes. Set units: {classes}" + (" (or 1 with a sigmoid and "
-                        "binary_crossentropy)." if classes == 2 else ".")))
+    if isinstance(units, int) and not isinstance(units, bool):
+        name = known_dataset_name(spec.data.source)
+        issue = class_count_issue(units, known.num_classes, f"'{name}' has",
+                                  found.path + (found.layer.name, "units"))
+        if issue is not None:
+            issues.append(issue)
+
+
+def class_count_issue(units: int, classes: int, holder: str, path: tuple) -> Optional[Issue]:
+    """The one rule of the output layer's width against the number of classes, for every
+    source: one unit per class (or one sigmoid unit for two classes). Fewer units leave
+    classes out; more are units for no class, whether the classes are named (strings,
+    folders) or indices (a named data set, an npz or TFRecord file: the count is the
+    largest label plus one), so a typo of the class count is never trained on.
+
+    Args:
+        units: the output layer's units.
+        classes: the number of classes.
+        holder: what has the classes, with its verb (``'mnist' has``, ``the labels (a,
+            b) hold``).
+        path: the key path of the output layer's ``units``.
+    """
+    if units == classes or (units == 1 and classes == 2):
+        return None
+    extra = (f", so {units - classes} of its units would stand for no class"
+             if units > classes else "")
+    return Issue("class-count-mismatch", path, f"the output layer has {units} units but "
+                 f"{holder} {classes} classes{extra}. Set units: {classes}"
+                 + (" (or 1 with a sigmoid and binary_crossentropy)." if classes == 2 else "."))
 
 
 def output_units(spec: PipelineSpec) -> Optional[int]:

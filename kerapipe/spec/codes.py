@@ -93,7 +93,9 @@ ISSUE_CODES: dict[str, str] = {
                            "or are smaller than its minimum side (e.g. 75 for InceptionV3)",
     "backbone-channels": "ImageNet weights, or a caffe/torch `preprocess_input`, on images "
                          "that do not have 3 channels",
-    "class-count-mismatch": "output units differ from the data set's class count",
+    "class-count-mismatch": "output units differ from the number of classes (a named data "
+                            "set's before any data, every other source's once its labels are "
+                            "read)",
     "logits-conflict": "a softmax/sigmoid output with `from_logits: true`",
     "loss-label-mismatch": "one-hot labels with a sparse loss, or the reverse",
     "label-kind-conflict": "a loss or last activation that does not fit the kind written in "

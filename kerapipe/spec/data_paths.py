@@ -15,13 +15,7 @@ from pathlib import Path as FsPath
 from typing import Iterator, Optional
 
 from kerapipe.spec.issues import WARNING, Issue, Path, safe_repr
-
-# The option of each source kind that names its data on disk, and what it names. The
-# kinds left out are data sets by name (tests/test_small_gaps.py keeps the two in step).
-SOURCE_PATH_KEYS: dict[str, tuple[str, str]] = {
-    "csv": ("path", "file"), "npz": ("path", "file"), "images": ("dir", "folder"),
-    "text": ("dir", "folder"), "tfrecord": ("files", "glob")}
-NAMED_SOURCES = ("sample", "keras", "tfds")
+from kerapipe.spec.known_datasets import source_data_paths
 
 
 def data_folder(pipeline_file: Optional[str]) -> str:
@@ -44,21 +38,13 @@ def data_glob(base: str, pattern: str) -> list[str]:
 
 def named_data_paths(spec) -> Iterator[tuple[Path, str, str]]:
     """``(key path, value, what)`` of every data path the spec names: the source's file,
-    folder or globs (``SOURCE_PATH_KEYS``) and the split files (``data.split.validation:
-    {file: ...}``), each a ``file`` or ``folder`` as the source's kind reads it."""
-    source = spec.data.source
-    kind = source.kind
-    if kind not in SOURCE_PATH_KEYS:
-        return
-    key, what = SOURCE_PATH_KEYS[kind]
-    value = getattr(getattr(source, kind), key)
-    if isinstance(value, list):
-        for index, pattern in enumerate(value):
-            yield ("data", "source", kind, key, index), pattern, what
-    else:
-        yield ("data", "source", kind, key), value, what
+    folder or globs (``known_datasets.source_data_paths``) and the split files
+    (``data.split.validation: {file: ...}``), each of the kind the source reads."""
+    found = source_data_paths(spec.data.source)
+    for path, value, what in found:
+        yield ("data", "source") + path, value, what
     for part, file in spec.data.split.files.items():
-        yield ("data", "split", part, "file"), file, what
+        yield ("data", "split", part, "file"), file, found[0][2] if found else "file"
 
 
 def missing_data_issues(spec, pipeline_file: Optional[str]) -> list[Issue]:

@@ -1,5 +1,6 @@
 """What is known about a data source before any data is read: the named data sets'
-facts, and the example shape a source fixes by its settings.
+facts, the example shape a source fixes by its settings, and where its data lies on
+disk (``source_data_paths``, which validate's missing-data warning checks).
 
 These let validation catch a wrong output size or reshape before a byte is read, and
 are the one source of the names accepted by ``source.sample`` and ``source.keras``. The
@@ -112,3 +113,30 @@ def strings_without_data(source: "SourceSpec") -> bool:
         return True
     tfrecord = source.tfrecord
     return tfrecord is not None and tfrecord.features[tfrecord.input_name].dtype == "string"
+
+
+def listed_columns_shape(source: "SourceSpec") -> Optional[tuple[int, ...]]:
+    """A CSV's example shape when ``csv.features`` lists its columns: one number each
+    (without ``data.features``, whose encoder decides the model's input instead)."""
+    csv = source.csv
+    return (len(csv.features),) if csv is not None and csv.features else None
+
+
+# The option of each source kind that names its data on disk, and what it names; the
+# kinds left out are data sets by name, downloaded or shipped (NAMED_SOURCES).
+SOURCE_PATH_KEYS: dict[str, tuple[str, str]] = {
+    "csv": ("path", "file"), "npz": ("path", "file"), "images": ("dir", "folder"),
+    "text": ("dir", "folder"), "tfrecord": ("files", "glob")}
+NAMED_SOURCES = ("sample", "keras", "tfds")
+
+
+def source_data_paths(source: "SourceSpec") -> list[tuple[tuple, str, str]]:
+    """``(key path under data.source, value, what)`` of each file, folder or glob
+    (``what``) of the source's data on disk; none for a named data set."""
+    if source.kind not in SOURCE_PATH_KEYS:
+        return []
+    key, what = SOURCE_PATH_KEYS[source.kind]
+    value = getattr(getattr(source, source.kind), key)
+    if isinstance(value, list):
+        return [((source.kind, key, index), item, what) for index, item in enumerate(value)]
+    return [((source.kind, key), value, what)]
