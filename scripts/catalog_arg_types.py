@@ -7,11 +7,11 @@ Schema embeds verbatim. An argument left without a fragment accepts any value, s
 rule here errs on the side of no type: a wrong type refuses a valid file.
 
 Where a type comes from, first rule that applies:
-1. ``read_from_keras``: values Keras keeps in a constant (resize interpolations), then
+1. values Keras keeps in a constant (``catalog_keras_values.read_from_keras``), then
    ``EXPLICIT``: a small table for what Keras's docstrings do not say (commented why);
 2. the argument's name: ``*activation`` (the catalogue's activations), ``*_initializer``,
-   ``*_regularizer``, ``*_constraint`` and ``dtype`` take the shared ``arg_defs``, whose
-   names are read from ``keras.<module>.get``;
+   ``*_regularizer``, ``*_constraint`` and ``dtype`` take the shared ``arg_defs``
+   (``catalog_keras_values.build_arg_defs``: the names ``keras.<module>.get`` accepts);
 3. the rank-dependent windows of a ``1D``/``2D``/``3D`` layer (``kernel_size``,
    ``strides``, ``pool_size``, ``dilation_rate``): an int >= 1 or a list of exactly N;
 4. the ``Args:`` text: its first clause (``Positive integer, ...``, ``Float between 0
@@ -187,16 +187,22 @@ _ALTERNATIVE = re.compile(r"\bor\b[^.]*?\b(list|lists|tuple|tuples|none|string|s
                           r"instance|object|bool|boolean)\b")
 
 
+_MORE_KINDS = re.compile(r"\b(tuple|tuples|list|lists|array|arrays|dict|tensor|tensors|"
+                         r"sequence)\b")
+
+
 def from_text(text: str, default: Any) -> dict[str, Any] | None:
     """A fragment read from an argument's ``Args:`` text, or None when it says no type."""
-    # "Int or `None`.": the kind, and null (added for any text that mentions None).
-    text = re.sub(r",?\s*\bor\s+`?None`?", "", text, count=1)
     text = re.sub(r"^\(optional\)\s*", "", text.strip(), flags=re.I)  # metrics' texts
-    clause = _first_clause(text)
-    sentence = text.split(". ", 1)[0].lower()
+    # "Int or `None`.": the kind, and null (added for any text that mentions None).
+    without_none = re.sub(r",?\s*\bor\s+`?None`?", "", text)
+    clause = _first_clause(without_none)
     if _is_clause(clause, r"string|str"):
         return _string(text, default)
-    if _ALTERNATIVE.search(sentence):
+    sentence = without_none.split(". ", 1)[0].lower()
+    # "Integer, or list of Integers", "Integer, tuple of integers, or None": more kinds
+    # than the first clause names.
+    if _ALTERNATIVE.search(sentence) or _MORE_KINDS.search(sentence[len(clause):]):
         return None
     if _is_clause(clause, r"positive (integer|int)"):
         return {"type": "integer", "minimum": 1}
@@ -267,39 +273,11 @@ def allow_null(fragment: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [fragment, {"type": "null"}]}
 
 
-def read_from_keras(keras: Any) -> dict[str, dict[str, dict[str, Any]]]:
-    """Types whose values Keras keeps in a constant rather than in the docstring (which
-    lists fewer: Resizing's misses `area`); the TensorFlow backend's, kerapipe's."""
-    from keras.src.backend.tensorflow import image
-
-    from keras.src.losses import loss
-
-    resize = {"interpolation": {"enum": list(image.RESIZE_INTERPOLATIONS)}}
-    reduction = {"reduction": {"enum": _set_literal(loss.standardize_reduction)}}
-    return {"layers": {"Resizing": resize, "UpSampling2D": resize},
-            "hub_layers": {"ImageConverter": resize},  # it resizes with keras's Resizing
-            "losses": {"*": reduction}}
-
-
-def _set_literal(fn: Any) -> list[Any]:
-    """The values of the one set literal in ``fn``'s source (``allowed = {...}``), in
-    their order there."""
-    import ast
-    import textwrap
-
-    tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-    found = [node for node in ast.walk(tree) if isinstance(node, ast.Set)]
-    if len(found) != 1:
-        raise SystemExit(f"cannot read the accepted values of {fn.__qualname__}: teach "
-                         "read_from_keras where this Keras keeps them")
-    return [ast.literal_eval(element) for element in found[0].elts]
-
-
 def argument_fragment(family: str, class_name: str, arg: str, default: Any, text: str,
                       rank: int | None, from_keras: dict | None = None
                       ) -> dict[str, Any] | None:
     """The fragment of one argument, or None to leave it untyped (see the module doc).
-    ``from_keras``: ``read_from_keras``'s types, which come first."""
+    ``from_keras``: ``catalog_keras_values.read_from_keras``'s types, which come first."""
     tables = EXPLICIT.get(family, {})
     read = (from_keras or {}).get(family, {})
     for table in (read.get(class_name, {}), read.get("*", {}), tables.get(class_name, {}),
@@ -351,76 +329,6 @@ def typed_args(family: str, name: str, params: list[str], defaults: dict[str, An
         if fragment is not None:
             args[arg] = fragment
     return args
-
-
-# --- the shared types ------------------------------------------------------------------
-
-def _names_get_accepts(keras: Any, module_name: str) -> list[str]:
-    """The string names ``keras.<module>.get`` turns into an object (the abstract base
-    class's name left out: its object cannot be used)."""
-    import importlib
-    module = getattr(keras, module_name)
-    names = importlib.import_module(f"keras.src.{module_name}").ALL_OBJECTS_DICT
-    base = {"initializers": keras.initializers.Initializer,
-            "regularizers": keras.regularizers.Regularizer,
-            "constraints": keras.constraints.Constraint}[module_name]
-    accepted = []
-    for name in sorted(names):
-        try:
-            obj = module.get(name)
-        except Exception:  # e.g. `constant` needs its value: the name alone fails
-            continue
-        if type(obj) is not base:
-            accepted.append(name)
-    return accepted
-
-
-def _dtype_names(keras: Any) -> list[str]:
-    """The dtype and dtype-policy names a layer's ``dtype`` takes: Keras's dtypes, the
-    mixed policies and the quantized ``<mode>_from_<policy>`` ones Keras builds by name
-    (``gptq``/``awq`` need bit and group sizes in the name: left out)."""
-    from keras.src.backend.common import dtypes
-
-    names = sorted(dtypes.ALLOWED_DTYPES) + ["int", "mixed_bfloat16", "mixed_float16"]
-    sources = ["bfloat16", "float16", "float32", "mixed_bfloat16", "mixed_float16"]
-    for mode in keras.src.dtype_policies.QUANTIZATION_MODES:
-        for source in sources:
-            try:
-                keras.dtype_policies.get(f"{mode}_from_{source}")
-            except Exception:
-                continue
-            names.append(f"{mode}_from_{source}")
-    return names
-
-
-def build_arg_defs(keras: Any, activations: list[str]) -> dict[str, Any]:
-    """The shared types: a name Keras's ``get`` accepts, a ``{class_name, config}``
-    mapping (Keras's serialized form, which kerapipe passes on verbatim), or null."""
-    def named(names: list[str]) -> dict[str, Any]:
-        return {"anyOf": [{"enum": names}, {"type": "object"}, {"type": "null"}]}
-
-    return {
-        # An activation: a catalogue name or null (a mapping names a layer, not this).
-        "activation": {"anyOf": [{"enum": list(activations)}, {"type": "null"}]},
-        "initializer": named(_names_get_accepts(keras, "initializers")),
-        "regularizer": named(_names_get_accepts(keras, "regularizers")),
-        "constraint": named(_names_get_accepts(keras, "constraints")),
-        "dtype": named(_dtype_names(keras)),
-    }
-
-
-ARG_DEF_DOCS = {
-    "activation": "An activation function by its Keras name (`relu`, `softmax`, ...), or "
-                  "null for none (linear).",
-    "initializer": "A Keras initializer by name (`glorot_uniform`, `he_normal`, `zeros`, "
-                   "...) or as `{class_name: ..., config: {...}}`.",
-    "regularizer": "A Keras regularizer by name (`l1`, `l2`, `l1l2`) or as `{class_name: "
-                   "L2, config: {l2: 0.01}}`; null for none.",
-    "constraint": "A Keras weight constraint by name (`max_norm`, `non_neg`, `unit_norm`, "
-                  "...) or as `{class_name: ..., config: {...}}`; null for none.",
-    "dtype": "The dtype of the layer's computations and weights (`float32`, ...) or a "
-             "dtype policy name (`mixed_float16`, `mixed_bfloat16`).",
-}
 
 
 # --- the guard -------------------------------------------------------------------------

@@ -25,7 +25,7 @@ source too.
 Typed arguments and docs: each entry's ``args`` holds a JSON Schema fragment per
 argument whose type Keras says (``catalog_arg_types.py``: signatures, defaults, the
 docstrings' ``Args:`` texts and a small explicit table), with the shared types in
-``arg_defs``; the build stops when a plain Keras default does not satisfy its
+``arg_defs`` (``catalog_keras_values.py``: the names Keras's ``get`` functions accept); the build stops when a plain Keras default does not satisfy its
 argument's type (a wrong parse). The docstring summaries go to
 ``kerapipe/spec/keras_docs.json`` (``catalog_docs.py``), which ``--check`` compares too.
 
@@ -71,6 +71,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import catalog_arg_types as arg_types  # noqa: E402
 import catalog_docs as docstrings  # noqa: E402
+import catalog_keras_values as keras_values  # noqa: E402
 
 CATALOG_PATH = Path(__file__).resolve().parents[1] / "kerapipe" / "spec" / "keras_catalog.json"
 DOCS_PATH = CATALOG_PATH.with_name("keras_docs.json")
@@ -183,8 +184,8 @@ class Describer:
     refuses (the self-check)."""
 
     def __init__(self, keras: Any, activations: list[str]) -> None:
-        self.defs = arg_types.build_arg_defs(keras, activations)
-        self.from_keras = arg_types.read_from_keras(keras)
+        self.defs = keras_values.build_arg_defs(keras, activations)
+        self.from_keras = keras_values.read_from_keras(keras)
         self.docs: dict[str, dict[str, Any]] = {}
         self.problems: list[str] = []
 
@@ -572,7 +573,7 @@ def build_catalog(shipped: dict[str, Any] | None = None,
     if docs is not None:
         describer.docs["hub_layers"] = hub_docs(describer.docs, shipped_docs)
         docs.update(describer.docs)
-        docs["arg_defs"] = dict(arg_types.ARG_DEF_DOCS)
+        docs["arg_defs"] = dict(keras_values.ARG_DEF_DOCS)
         docs["activations"] = {name: docstrings.summary(keras.activations.get(name).__doc__)
                                for name in activations}
 

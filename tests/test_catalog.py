@@ -412,6 +412,61 @@ def test_without_keras_hub_the_hub_docs_are_kept_as_shipped(
     assert generator.hub_docs(built, docs) == built["hub_layers"]
 
 
+def _keras_arguments(node: Any, catalog: dict[str, Any]):
+    """(family, class, argument, value) of every `ClassName: {argument: value}` in a
+    loaded pipeline, and of `optimizer: {name: ..., argument: value}`."""
+    families = {family: {**catalog[family], **(catalog["hub_layers"] if family == "layers"
+                                               else {})}
+                for family in ("layers", "losses", "metrics", "optimizers", "schedules",
+                               "callbacks")}
+    pending = [node]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            pending += item
+        if not isinstance(item, dict):
+            continue
+        pending += list(item.values())
+        optimizer = item.get("optimizer")
+        if isinstance(optimizer, dict) and isinstance(optimizer.get("name"), str):
+            for entry in families["optimizers"].values():
+                if optimizer["name"] in entry.get("aliases", []):
+                    yield from (("optimizers", entry, arg, value) for arg, value
+                                in optimizer.items() if arg != "name")
+        if len(item) == 1:
+            [(name, kwargs)] = item.items()
+            for family, entries in families.items():
+                if name in entries and isinstance(kwargs, dict):
+                    yield from ((family, entries[name], arg, value)
+                                for arg, value in kwargs.items())
+
+
+def test_every_shipped_pipelines_keras_arguments_satisfy_their_types(
+        catalog: dict[str, Any], generator: ModuleType) -> None:
+    """A wrong type refuses a valid file: the example pipelines and the README's YAML
+    (block parameters, `$name`, are values only once the block is used) must pass."""
+    import re
+
+    import yaml
+
+    texts = [path.read_text("utf-8") for path in sorted((ROOT / "pipelines").glob("*.yaml"))]
+    texts += re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text("utf-8"), re.S)
+    checked, refused = 0, []
+    for text in texts:
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError:  # a README fragment that is no whole document
+            continue
+        for family, entry, arg, value in _keras_arguments(loaded, catalog):
+            fragment = entry.get("args", {}).get(arg)
+            if fragment is None or (isinstance(value, str) and value.startswith("$")):
+                continue
+            checked += 1
+            if not generator.arg_types.satisfies(value, fragment, catalog["arg_defs"]):
+                refused.append((family, arg, value, fragment))
+    assert checked > 100 and refused == []
+
+
 def test_the_docs_file_ships_with_the_package() -> None:
     text = (ROOT / "setup.cfg").read_text("utf-8")
     assert "keras_docs.json" in text.split("[options.package_data]")[1].split("[")[0]
