@@ -297,3 +297,50 @@ def test_an_argument_the_catalogue_leaves_untyped_is_still_judged_by_its_name(la
                                                                                path, value):
     column = len("    - ") + layer.index(value) + 1
     assert issues_in(with_layer(layer)) == [(code, f"model.layers[0].{path}", 7, column)]
+
+
+TRAINING = """\
+kerapipe: 1
+data:
+  source: {npz: data.npz}
+  split: {validation: 0.2, test: 0.2}
+model:
+  layers: [{Dense: {units: 3}}]
+loss: {name: sparse_categorical_crossentropy, from_logits: true}
+optimizer: {name: adam, learning_rate: 0.001}
+metrics: [accuracy]
+train:
+  epochs: 4
+  callbacks: [TerminateOnNaN]
+"""
+
+
+def training(old: str, new: str) -> list[tuple]:
+    assert TRAINING.count(old) == 1
+    return issues_in(TRAINING.replace(old, new))
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("from_logits: true", "from_logits: 'yes'", ("wrong-type", "loss.from_logits", 7)),
+    ("from_logits: true", "from_logits: true, reduction: summ",
+     ("unknown-value", "loss.reduction", 7)),
+    ("name: adam,", "name: adam, beta_1: high,", ("wrong-type", "optimizer.beta_1", 8)),
+    ("[accuracy]", "[{name: auc, num_thresholds: many}]",
+     ("wrong-type", "metrics[0].num_thresholds", 9)),
+    ("learning_rate: 0.001", "learning_rate: {ExponentialDecay: {initial_learning_rate: "
+     "0.1, decay_steps: ten, decay_rate: 0.9}}",
+     ("wrong-type", "optimizer.learning_rate.ExponentialDecay.decay_steps", 8)),
+    ("[TerminateOnNaN]", "[{ReduceLROnPlateau: {factor: 1.5}}]",
+     ("out-of-range", "train.callbacks[0].ReduceLROnPlateau.factor", 12)),
+], ids=["loss-boolean", "loss-choice", "optimizer-number", "metric-integer", "schedule-steps",
+        "callback-bound"])
+def test_every_family_checks_its_typed_arguments(old, new, expected):
+    assert [issue[:3] for issue in training(old, new)] == [expected]
+
+
+def test_a_schedule_step_count_in_epochs_is_a_step_count():
+    assert training("learning_rate: 0.001", "learning_rate: {PiecewiseConstantDecay: "
+                    "{boundaries: [{epochs: 1}, 100], values: [0.1, 0.01, 0.001]}}") == []
+    assert training("learning_rate: 0.001", "learning_rate: {ExponentialDecay: "
+                    "{initial_learning_rate: 0.1, decay_steps: {epochs: 2}, "
+                    "decay_rate: 0.9}}") == []

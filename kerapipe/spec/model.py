@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, Literal, Optional, Union
 
+from kerapipe.spec.argument_values import argument_issues
 from kerapipe.spec.callbacks import MAX_CALLBACKS, CallbackSpec
 from kerapipe.spec.catalog import Family, load_catalog
 # Re-exported: the rest of kerapipe names the format's objects from this module.
@@ -194,6 +195,7 @@ def _check_kwargs_in(family: Family, kind: str, name: str, kwargs: dict, path: P
             issues.append(Issue("unknown-argument", path + (arg,), f"unknown argument '{arg}' of "
                                 f"{entry.name}.{suggest_or_list(arg, entry.params)}",
                                 at_key=True))
+    issues += argument_issues(entry.name, kwargs, entry.args, load_catalog().arg_defs, path)
 
 
 class _NameAndArguments:
@@ -216,9 +218,6 @@ class LossSpec(_NameAndArguments):
     def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
         _check_kwargs_in(load_catalog().losses, "loss", values.get("name"), values["kwargs"],
                          path, issues)
-        from_logits = values["kwargs"].get("from_logits")
-        if from_logits is not None and not isinstance(from_logits, bool):
-            parse(bool, from_logits, path + ("from_logits",), issues)
 
 
 @dataclass(frozen=True)
