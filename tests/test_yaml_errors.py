@@ -231,3 +231,27 @@ def test_where_keys_live_is_not_computed_for_a_good_file():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "0"
+
+
+def test_many_unknown_keys_are_read_in_one_pass_over_their_section(monkeypatch):
+    # a hostile file of many keys below an empty section: one pass, not one per key
+    calls = []
+    real = key_hints.under_indented_keys
+    monkeypatch.setattr("kerapipe.spec.typed.under_indented_keys",
+                        lambda *args: calls.append(args[0]) or real(*args))
+    text = BASE + "".join(f"k{i}: 1\n" for i in range(3000))
+    issues = validate_text(text, "p.yaml").issues
+    assert calls == [()]  # the top level, once
+    assert [(i.code, i.key_path) for i in issues[:2]] == [("unknown-key", "k0"),
+                                                           ("unknown-key", "k1")]
+
+    class CountingDict(dict):
+        reads = 0
+
+        def __getitem__(self, key):
+            CountingDict.reads += 1
+            return super().__getitem__(key)
+
+    mapping = CountingDict({"model": None, **{f"k{i}": 1 for i in range(3000)}, "layers": []})
+    assert key_hints.under_indented_keys((), mapping, ["model"]) == {"layers": "model"}
+    assert CountingDict.reads <= len(mapping)

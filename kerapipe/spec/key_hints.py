@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from typing import Any, Collection, Optional
+from typing import Any, Collection
 
 from kerapipe.spec.issues import Path, did_you_mean, format_path
 
@@ -93,25 +93,23 @@ def belongs_elsewhere(key: Any, path: Path) -> str:
     return f" `{key}` belongs in {places} ({_shown(nearest[0])}.{key}); move it there."
 
 
-def under_indented_section(key: Any, path: Path, mapping: dict, known: Collection[str]
-                           ) -> Optional[str]:
-    """The empty section ``key`` was meant to be indented under, or None.
+def under_indented_keys(path: Path, mapping: dict, known: Collection[str]) -> dict[str, str]:
+    """Each key of ``mapping`` (the section at ``path``, in file order) that was indented
+    too little -> the empty section it was meant to be under.
 
-    ``mapping`` (the section at ``path``, in file order) does not have ``key``. When the
-    nearest key above it that the section does have is empty (`model:` with nothing after
-    it) and is a section that has ``key``, ``key`` was indented too little: YAML made it
-    a sibling. Unknown keys in between were under-indented with it."""
-    if not isinstance(key, str):
-        return None
-    names = list(mapping)
-    for above in reversed(names[:names.index(key)]):
-        if above in known:
-            if mapping[above] is not None:
-                return None
-            inner = path + (above,)
-            return above if any(_matches(home, inner) for home in _homes().get(key, ())) \
-                else None
-    return None
+    Such a key is one the section does not have, below a key it has that is empty
+    (`model:` with nothing after it) and is a section that has the key: YAML made it a
+    sibling. Unknown keys in between do not break the run (they were under-indented too).
+    One pass over the keys, so a file of many keys costs no more than reading them."""
+    found: dict[str, str] = {}
+    above = None  # the nearest key above that the section has
+    for key in mapping:
+        if key in known:
+            above = key
+        elif above is not None and mapping[above] is None and isinstance(key, str) and any(
+                _matches(home, path + (above,)) for home in _homes().get(key, ())):
+            found[key] = above
+    return found
 
 
 def under_indented_message(key: str, section: str, path: Path) -> str:

@@ -26,7 +26,7 @@ import typing
 from typing import Any, ClassVar, Literal, Union
 
 from kerapipe.spec.issues import Issue, Path, did_you_mean, format_path, safe_repr
-from kerapipe.spec.key_hints import under_indented_message, under_indented_section, unknown_key_hint
+from kerapipe.spec.key_hints import under_indented_keys, under_indented_message, unknown_key_hint
 from kerapipe.spec.yaml_loader import OversizedInteger
 
 _REQUIRED = dataclasses.MISSING
@@ -292,20 +292,22 @@ def parse_spec(cls: type, value: Any, path: Path, issues: list[Issue]) -> Any:
     before = len(issues)
     kwargs: dict[str, Any] = {}
     extras: dict[str, Any] = {}
-    emptied: set[str] = set()  # sections whose keys were indented too little: not re-reported
+    indented = None  # key indented too little -> its section; found at the first unknown key
     for key, item in value.items():
         if key in known:
             continue
         if extra_name:
             extras[key] = item
-        elif (section := under_indented_section(key, path, value, known)) is not None:
-            emptied.add(section)
+            continue
+        indented = under_indented_keys(path, value, known) if indented is None else indented
+        if key in indented:
             issues.append(Issue("bad-indentation", path + (key,),
-                                under_indented_message(key, section, path), at_key=True))
+                                under_indented_message(key, indented[key], path), at_key=True))
         else:
             hint = unknown_key_hint(key, path, known)
             issues.append(Issue("unknown-key", path + (key,), f"unknown key '{key}'."
                                 f"{hint} Expected one of: {', '.join(known)}.", at_key=True))
+    emptied = set(indented.values()) if indented else set()  # their own issues: not reported
     if getattr(cls, "exactly_one", False):
         present = [k for k in known if value.get(k) is not None]  # `csv:` alone gives nothing
         if len(present) != 1 and len(issues) == before:
