@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -229,7 +230,7 @@ def test_where_keys_live_is_not_computed_for_a_good_file():
             "from test_bad_inputs import BASE; assert validate_text(BASE, 'p.yaml').issues == []; "
             "print(key_hints._homes.cache_info().currsize)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+                          check=True, cwd=Path(__file__).resolve().parent.parent)
     assert done.stdout.strip() == "0"
 
 
