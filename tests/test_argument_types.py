@@ -332,8 +332,16 @@ def training(old: str, new: str) -> list[tuple]:
      ("wrong-type", "optimizer.learning_rate.ExponentialDecay.decay_steps", 8)),
     ("[TerminateOnNaN]", "[{ReduceLROnPlateau: {factor: 1.5}}]",
      ("out-of-range", "train.callbacks[0].ReduceLROnPlateau.factor", 12)),
+    # these four were refused only by Keras (validate --deep, plan; tests/test_hostile_keras)
+    ("name: adam,", "name: sgd, momentum: -1,", ("out-of-range", "optimizer.momentum", 8)),
+    ("name: adam,", "name: adam, epsilon: x,", ("wrong-type", "optimizer.epsilon", 8)),
+    ("learning_rate: 0.001", "learning_rate: {ExponentialDecay: {initial_learning_rate: "
+     "0.1, decay_steps: 10, decay_rate: x}}",
+     ("wrong-type", "optimizer.learning_rate.ExponentialDecay.decay_rate", 8)),
+    ("[accuracy]", "[accuracy, {name: sparse_top_k_categorical_accuracy, k: x}]",
+     ("wrong-type", "metrics[1].k", 9)),
 ], ids=["loss-boolean", "loss-choice", "optimizer-number", "metric-integer", "schedule-steps",
-        "callback-bound"])
+        "callback-bound", "sgd-momentum", "epsilon-text", "decay-rate-text", "top-k-text"])
 def test_every_family_checks_its_typed_arguments(old, new, expected):
     assert [issue[:3] for issue in training(old, new)] == [expected]
 
