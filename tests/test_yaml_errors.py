@@ -130,6 +130,13 @@ def test_every_refusal_of_a_mutated_file_is_explained_at_a_place_in_it():
                 assert "while parsing" not in issue.message, (text, issue)
 
 
+@pytest.mark.parametrize("text, code, line, column, words", REFUSALS[3:6] + REFUSALS[14:17])
+def test_a_file_of_windows_line_ends_is_explained_alike(text, code, line, column, words):
+    issues = validate_text(text.replace("\n", "\r\n"), "p.yaml").issues
+    assert [(i.code, i.line, i.column) for i in issues] == [(code, line, column)]
+    assert words in issues[0].message
+
+
 def test_unrecognised_refusal_keeps_pyyaml_words():
     issues = validate_text(BASE + "%YAML 1.2\n", "p.yaml").issues
     assert [(i.code, i.line) for i in issues] == [("yaml-syntax", 27)]
