@@ -51,6 +51,19 @@ def test_one_hot_scalar_is_checked_as_num_classes(written, code):
         (code, "data.preprocess[0].one_hot.num_classes", 5)]
 
 
+def test_the_json_schema_takes_the_one_hot_scalar_as_the_validator_does():
+    import jsonschema
+    import yaml
+
+    from kerapipe.spec.schema import pipeline_json_schema
+
+    validator = jsonschema.Draft202012Validator(pipeline_json_schema())
+    for written, valid in (("10", True), ("{num_classes: 10}", True), ("ten", False)):
+        text = ("kerapipe: 1\ndata:\n  source: {sample: mnist}\n  preprocess:\n"
+                f"    - one_hot: {written}\n" + MODEL)
+        assert validator.is_valid(yaml.safe_load(text)) is valid, written
+
+
 # --- validate warns of missing data ---------------------------------------------------
 
 def test_every_source_kind_is_a_path_or_a_named_set():
