@@ -69,6 +69,9 @@ CASES = [
     ("completion after padding:", "completion",
      "    - Conv2D:\n        filters: 8\n        kernel_size: 3\n        padding: |"),
     ("completion after loss:", "completion", "@LOSS@"),
+    ("unknown schedule", "diagnostics", "@END@optimizer: {name: adam, learning_rate: "
+     "{ExponentialDecayy: {initial_learning_rate: 0.1, decay_steps: 10}}}|"),
+    ("unknown bare callback", "diagnostics", "@END@train: {callbacks: [TerminateOnNa]}|"),
     ("hover on Dense", "hover", "    - De|nse: {units: 10}"),
     ("hover on units", "hover", "    - Dense: {un|its: 10}"),
 ]
@@ -192,6 +195,8 @@ def _document(layer_lines: str, schema: Path) -> tuple[str, dict]:
     if layer_lines == "@LOSS@":  # the cursor after `loss: `, the value cleared
         text = text.replace("@LAYER@\n", "    - Dense: {units: 10}\n")
         text = text.replace("loss: sparse_categorical_crossentropy", "loss: |")
+    elif layer_lines.startswith("@END@"):  # top-level lines after the pipeline's
+        text = text.replace("@LAYER@\n", "    - Dense: {units: 10}\n") + layer_lines[5:]
     else:
         text = text.replace("@LAYER@", layer_lines)
     before = text[:text.index("|")]
@@ -295,6 +300,10 @@ EXPECTATIONS: list[tuple[str, Callable[[Any], bool], str]] = [
     ("completion after loss:", lambda c: {"sparse_categorical_crossentropy", "mse",
                                           "SparseCategoricalCrossentropy"} <= set(c),
      "the loss names and aliases"),
+    ("unknown schedule", lambda d: [m[:17] for _, m in d] == ["Unknown schedule:"],
+     "an unknown-schedule message"),
+    ("unknown bare callback", lambda d: [m[:17] for _, m in d] == ["Unknown callback:"],
+     "an unknown-callback message"),
     ("hover on Dense", lambda h: "keras.layers.Dense" in h and "densely-connected" in h,
      "Dense's title and docstring summary"),
     ("hover on units", lambda h: "dimensionality of the output space" in h,

@@ -138,6 +138,10 @@ def named_object_schema(family: Family, allow_bare: bool) -> dict:
                           "patternErrorMessage": unknown_name_message(noun, module)}}
     if not allow_bare:
         return schema
+    # An editor reports the mapping for a string that is no bare name (`- EarlyStoping`);
+    # only its type check reads this.
+    schema["errorMessage"] = unknown_name_message(
+        noun, module, " that needs no argument, written alone", written="name")
     return {"anyOf": [schema, bare_names_schema(family)]}
 
 

@@ -94,6 +94,14 @@ def _teach_keras_names(defs: dict) -> None:
                              "a spec class in the JSON Schema's $defs")
         defs[def_name] = fragment
     _name_choices(defs)
+    # A learning rate that is neither a number nor a schedule: an editor reports the first
+    # alternative that fails, so the schedule comes first and says what both take.
+    learning_rate = defs["OptimizerSpec"]["anyOf"][1]["properties"]["learning_rate"]
+    learning_rate["anyOf"].reverse()
+    defs["ScheduleSpec"]["errorMessage"] = (
+        "A learning rate is a number above 0 or one keras.optimizers.schedules class, "
+        "e.g. `{ExponentialDecay: {initial_learning_rate: 0.01, decay_steps: 1000, "
+        "decay_rate: 0.9}}`.")
     epochs = {"type": "object", "properties": {"epochs": {
         "type": "number", "exclusiveMinimum": 0, "maximum": MAX_SCHEDULE_EPOCHS}},
         "required": ["epochs"], "additionalProperties": False,
