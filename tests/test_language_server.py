@@ -53,3 +53,9 @@ def test_yaml_language_server_reports_completes_and_hovers_as_the_schema_teaches
     assert check.unmet(findings) == [], check.summary(findings)
     assert set(findings) == {name for name, _, _ in check.CASES} | {"shipped pipelines"}
     assert findings["shipped pipelines"] == []  # the editor marks nothing in them
+
+
+def test_without_a_server_the_check_says_how_to_install_one(monkeypatch, capsys):
+    monkeypatch.setattr(check, "find_server", lambda: None)
+    assert check.main([]) == 2
+    assert "npm install --prefix /tmp/yaml-ls yaml-language-server" in capsys.readouterr().err
