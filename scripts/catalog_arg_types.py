@@ -51,6 +51,12 @@ EXPLICIT: dict[str, dict[str, dict[str, Any]]] = {
         },
         # "Float", yet Keras casts a list as well (a scale and offset per channel).
         "Rescaling": {"scale": UNTYPED, "offset": UNTYPED},
+        # "int", yet Keras's own tests normalize over a list of axes.
+        "RMSNormalization": {"axis": UNTYPED},
+    },
+    "metrics": {
+        # None with explicit `thresholds` (Keras's own tests write it).
+        "AUC": {"num_thresholds": {"type": ["integer", "null"]}},
     },
     "optimizers": {
         "*": {
