@@ -286,7 +286,10 @@ def _same(a: Any, b: Any) -> bool:
 
 def _enum_problem(value: Any, fragment: dict, defs: dict, fold: bool) -> Optional[_Problem]:
     choices = fragment["enum"]
-    if any(_same(value, choice) for choice in choices):
+    if isinstance(value, str) or value is None:
+        if value in choices:  # == is exact for text and null; `in` runs at C speed
+            return None
+    elif any(_same(value, choice) for choice in choices):
         return None
     words = [choice for choice in choices if isinstance(choice, str)]
     if isinstance(value, str):
