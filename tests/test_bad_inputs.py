@@ -139,6 +139,17 @@ BAD_INPUTS = [
         "Did you mean 'precision'?", id="metric-typo"),
     bad(change("activation: relu", "activation: rellu"), "unknown-activation",
         "model.layers[0].Conv2D.activation", 14, 57, "Did you mean 'relu'?", id="activation-typo"),
+    # typed Keras arguments (the catalogue's args; spec/argument_values.py)
+    bad(change("Dense: {units: 10}", "Dense: {units: ten}"), "wrong-type",
+        "model.layers[3].Dense.units", 17, 22, "Dense.units takes an integer >= 1",
+        id="units-text"),
+    bad(change("kernel_size: 3,", "kernel_size: 3, padding: smae,"), "unknown-value",
+        "model.layers[0].Conv2D.padding", 14, 54, "Did you mean 'same'?", id="padding-typo"),
+    bad(change("Flatten: {}", "Dropout: {rate: 1.5}"), "out-of-range",
+        "model.layers[2].Dropout.rate", 16, 23, "must be at most 1", id="dropout-rate-above-one"),
+    bad(change("kernel_size: 3,", "kernel_size: [3],"), "out-of-range",
+        "model.layers[0].Conv2D.kernel_size", 14, 42, "an integer >= 1 or a list of 2 integers",
+        id="kernel-size-one-number-on-2d"),
     bad(change("learning_rate: 0.001", "learning_rate: {ExponentialDecai: {initial_learning_rate:"
                " 0.1, decay_steps: 10, decay_rate: 0.9}}"), "unknown-schedule",
         "optimizer.learning_rate.ExponentialDecai", 19, 41, "Did you mean 'ExponentialDecay'?",
