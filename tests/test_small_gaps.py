@@ -264,3 +264,16 @@ def test_too_many_output_units_for_a_named_data_set_is_the_same_rule_before_any_
         "p.yaml:6:22: error[class-count-mismatch]: model.layers[0].Dense.units: the output "
         "layer has 12 units but 'mnist' has 10 classes, so 2 of its units would stand for no "
         "class. Set units: 10."]
+
+
+def test_too_many_units_of_one_output_of_several_is_the_same_rule(tmp_path, call_main):
+    from tests.test_multi_io import TWO_OUTPUTS, two_output_arrays, write_workspace
+
+    text = TWO_OUTPUTS.replace("{units: 3, activation: softmax, name: digit}",
+                               "{units: 4, activation: softmax, name: digit}")
+    path = write_workspace(tmp_path, text, **two_output_arrays())
+    code, out, err = call_main("plan", str(path))
+    assert code == 2, err
+    assert ("error[class-count-mismatch]: model.layers[2].Dense.units: the output layer has "
+            "4 units but the labels of output 'digit' (0..2) hold 3 classes, so 1 of its "
+            "units would stand for no class. Set units: 3.") in err

@@ -169,7 +169,7 @@ def _compile_outputs(spec: PipelineSpec, data: LoadedData, model: keras.Model,
     for head in output_heads(spec):
         facts = data.outputs[head.name]
         shape = tuple(model.output[head.name].shape[1:])
-        _check_output_classes(data, head, facts.num_classes, shape)
+        _check_output_classes(data, head, facts, shape, nodes)
         activation = output_activation(nodes, head.node)
         losses[head.name] = build_output_loss(head.loss, activation, head.loss_path, custom)
         labels, units = loaded_run_labels(spec, facts.num_classes, shape,
@@ -217,15 +217,32 @@ def steps_per_epoch(spec: PipelineSpec, data: LoadedData) -> int:
     return max(1, math.ceil(len(data.train) / spec.data.batch_size))
 
 
-def _check_output_classes(data: LoadedData, head: Any, classes: Optional[int],
-                          shape: tuple) -> None:
-    """One output's labels beyond its class range (as ``_check_labels_fit_model``)."""
+def _check_output_classes(data: LoadedData, head: Any, facts: Any, shape: tuple,
+                          nodes: Any) -> None:
+    """One output's labels beyond its class range, and its units against its classes (as
+    ``_check_labels_fit_model``: ``checks.class_count_issue``)."""
+    classes = facts.num_classes
     units = shape[-1] if len(shape) == 1 else None
-    if classes is None or units is None or (units == 1 and classes <= 2) or classes <= units:
+    if classes is None or units is None or (units == 1 and classes <= 2):
         return
-    raise DataError(f"{data.description}: the labels of output '{head.name}' go up to "
-                    f"{classes - 1} ({classes} classes), but it outputs {units} value(s) per "
-                    f"example. Set its layer's units to {classes}.")
+    if classes > units:
+        raise DataError(f"{data.description}: the labels of output '{head.name}' go up to "
+                        f"{classes - 1} ({classes} classes), but it outputs {units} value(s) "
+                        f"per example. Set its layer's units to {classes}.")
+    node = next((n for n in nodes if n.name == head.node), None)
+    path = node.path + (node.layer.name, "units") if node is not None else head.path
+    issue = class_count_issue(units, classes, f"the labels of output '{head.name}' "
+                              f"({_classes_shown(facts.class_names, classes)}) hold", path)
+    if issue is not None:
+        raise SpecError([issue])
+
+
+def _classes_shown(names: Optional[list], classes: int) -> str:
+    """The classes as a message shows them: ``0..K-1`` for indices, else the first names."""
+    names = list(names or [])
+    if names == [str(i) for i in range(classes)] or not names:
+        return f"0..{classes - 1}"
+    return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
 
 
 def _check_one_hot(spec: PipelineSpec, data: LoadedData) -> None:
@@ -296,13 +313,11 @@ def _check_labels_fit_model(spec: PipelineSpec, data: LoadedData, model: keras.M
         raise DataError(f"{data.description}: labels go up to {classes - 1} ({classes} "
                         f"classes), but the model outputs {units} value(s) per example "
                         f"({where}). Set the output layer's units to {classes}.")
-    names = list(data.class_names or [])
     found = output_layer(spec)
     path = found.path + (found.layer.name, "units") if found else ("model",)
-    numbered = names == [str(i) for i in range(classes)]
-    shown = (f"0..{classes - 1}" if numbered else
-             ", ".join(names[:4]) + (", ..." if len(names) > 4 else ""))
     # the spec side's rule, for the classes of every source (checks.class_count_issue)
-    issue = class_count_issue(units, classes, f"the labels ({shown}) hold", path)
+    issue = class_count_issue(units, classes,
+                              f"the labels ({_classes_shown(data.class_names, classes)}) hold",
+                              path)
     if issue is not None:
         raise SpecError([issue])
