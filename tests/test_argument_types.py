@@ -352,3 +352,14 @@ def test_a_schedule_step_count_in_epochs_is_a_step_count():
     assert training("learning_rate: 0.001", "learning_rate: {ExponentialDecay: "
                     "{initial_learning_rate: 0.1, decay_steps: {epochs: 2}, "
                     "decay_rate: 0.9}}") == []
+
+
+@pytest.mark.parametrize("layer, expected", [
+    ("Dropout: {rate: .nan}", ("out-of-range", "model.layers[0].Dropout.rate")),
+    ("Dense: {units: .inf}", ("wrong-type", "model.layers[0].Dense.units")),
+    ("Dense: {units: " + "9" * 5000 + "}", ("out-of-range", "model.layers[0].Dense.units")),
+    ("Conv2D: {filters: 8, kernel_size: [" + ", ".join(["3"] * 20_000) + "]}",
+     ("out-of-range", "model.layers[0].Conv2D.kernel_size")),
+], ids=["nan-rate", "inf-units", "5000-digit-units", "20000-item-kernel-size"])
+def test_a_hostile_argument_value_is_one_issue_not_an_exception(layer, expected):
+    assert [issue[:2] for issue in issues_in(with_layer(layer))] == [expected]
