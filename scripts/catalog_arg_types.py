@@ -210,6 +210,8 @@ def from_text(text: str, default: Any) -> dict[str, Any] | None:
     # than the first clause names.
     if _ALTERNATIVE.search(sentence) or _MORE_KINDS.search(sentence[len(clause):]):
         return None
+    if re.match(r"^(the )?(possible |maximum |total )?number of ", sentence):
+        return {"type": "integer"}  # a count: "Number of attention heads."
     if _is_clause(clause, r"positive (integer|int)"):
         return {"type": "integer", "minimum": 1}
     if _is_clause(clause, r"(non-negative|nonnegative) (integer|int)"):
@@ -226,7 +228,7 @@ def from_text(text: str, default: Any) -> dict[str, Any] | None:
         return {"type": "array", "items": {"type": kind}}
     if _is_clause(clause, r"positive (float|number)"):
         return {"type": "number", "exclusiveMinimum": 0}
-    # ("Number of attention heads" is prose, not the kind "number".)
+    # ("Number of attention heads" is a count above, not the kind "number".)
     if _is_clause(clause, r"float|floating point|floating point number|python number"):
         return {"type": "number"}
     if _is_clause(clause, r"boolean|bool"):

@@ -275,6 +275,7 @@ def test_keras_argument_types_are_read_from_keras(catalog: dict[str, Any], layer
     ("metrics", "RecallAtPrecision", "precision", {"type": "number", "minimum": 0, "maximum": 1}),
     ("optimizers", "Adam", "beta_1", {"type": "number"}),
     ("hub_layers", "TransformerEncoder", "num_heads", {"type": "integer"}),
+    ("layers", "MultiHeadAttention", "num_heads", {"type": "integer"}),  # "Number of ..."
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_other_families_are_typed_too(catalog: dict[str, Any], family: str, name: str, arg: str,
                                       fragment: dict) -> None:
@@ -288,7 +289,6 @@ def test_other_families_are_typed_too(catalog: dict[str, Any], family: str, name
     ("layers", "applications.MobileNetV3Small", "weights"),  # or a weights file's path
     ("layers", "MelSpectrogram", "window"),  # or a tensor
     ("layers", "Softmax", "axis"),  # "Integer, or list of Integers"
-    ("layers", "MultiHeadAttention", "num_heads"),  # "Number of attention heads": prose
 ], ids=lambda v: v)
 def test_an_argument_that_takes_more_than_its_text_says_first_is_untyped(
         catalog: dict[str, Any], family: str, name: str, arg: str) -> None:
@@ -367,8 +367,11 @@ def test_every_fragment_uses_only_the_agreed_json_schema_subset(catalog: dict[st
     ("Boolean, whether the layer uses a bias vector.", True, {"type": "boolean"}),
     ("If `True`, add offset of `beta` to normalized tensor.", True, {"type": "boolean"}),
     ("Momentum for the moving average.", 0.99, {"type": "number"}),
+    ("Number of attention heads.", None, {"type": "integer"}),
+    ("A float value or a constant float tensor, or a callable.", 0.9, None),
 ], ids=["positive", "positive-int-words", "fraction", "enum", "int-or-list", "rank-tuple",
-        "tensor", "boolean", "flag-by-default", "float-by-default"])
+        "tensor", "boolean", "flag-by-default", "float-by-default", "count",
+        "float-or-tensor"])
 def test_argument_texts_are_parsed_into_fragments(generator: ModuleType, text: str,
                                                   default: Any, fragment: dict | None) -> None:
     types = generator.arg_types
