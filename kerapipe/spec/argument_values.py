@@ -12,6 +12,10 @@ JSON Schema's own rules apply: ``integer`` is a YAML int (never a bool), ``numbe
 int or a float (never a bool), and ``minimum``/``maximum`` bind numbers only. A bound
 refuses NaN (it is neither above nor below anything), so ``.nan`` is refused exactly
 where the fragment bounds the number.
+
+An argument the catalogue leaves untyped is judged by its name only
+(``untyped_argument_issue``): an activation argument takes an activation's name, and a
+numeric one (``NUMERIC_BY_NAME``) never holds text.
 """
 
 from __future__ import annotations
