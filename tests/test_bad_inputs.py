@@ -352,7 +352,7 @@ GOLDEN = {
                      "output of this layer (model.layers[3]) and it is not a model output; it is "
                      "computed for nothing. Wire it with `inputs:`, list it in `model.outputs`, or "
                      "remove it."),
-    "yaml-syntax": (change("epochs: 15", "epochs: 15: 3"), "p.yaml:22:13: error[yaml-syntax]: <file>: "
+    "yaml-syntax": (change("epochs: 15", "epochs: 15: 3"), "p.yaml:22:13: error[yaml-syntax]: "
                     "a second `: ` on this line: a value cannot start a mapping on its key's "
                     "line. Quote the value if the colon belongs to it (`epochs: \"15: 3\"`), or "
                     "put each key on a line of its own."),
@@ -360,36 +360,36 @@ GOLDEN = {
                         "error[bad-indentation]: layers: `layers` is a key of `model`, but it is "
                         "not indented under `model:`, so YAML reads it as a top-level key (and "
                         "`model:` as empty). Indent it under `model:`."),
-    "empty-file": ("# nothing here\n", "p.yaml:1:1: error[empty-file]: <file>: the file holds no "
+    "empty-file": ("# nothing here\n", "p.yaml:1:1: error[empty-file]: the file holds no "
                    "YAML document; a pipeline starts with 'kerapipe: 1'"),
     "multiple-documents": (BASE + "---\nname: second\n", "p.yaml:26:1: error[multiple-documents]: "
-                           "<file>: a second YAML document starts here (`---`), but a pipeline "
+                           "a second YAML document starts here (`---`), but a pipeline "
                            "file is one document. Remove this `---` and what follows it, or move "
                            "that into a file of its own."),
-    "document-end-marker": ("...\n" + BASE, "p.yaml:1:1: error[document-end-marker]: <file>: "
+    "document-end-marker": ("...\n" + BASE, "p.yaml:1:1: error[document-end-marker]: "
                             "`...` (YAML's end-of-document marker) stands where the pipeline "
                             "should begin; a pipeline file is one document that starts with "
                             "`kerapipe: 1`. Remove the `...` line (it may only follow the "
                             "document)."),
-    "bad-override": (BASE, "--set train.epochs: error[bad-override]: <file>: "
+    "bad-override": (BASE, "--set train.epochs: error[bad-override]: "
                      "expected KEY.PATH=VALUE, e.g. `--set train.epochs=3` or "
                      "`--set model.layers[0].Dense.units=64`.", ["train.epochs"]),
-    "too-large": (OVER_1MB, "p.yaml:1:1: error[too-large]: <file>: the file is 1000001 bytes; a "
+    "too-large": (OVER_1MB, "p.yaml:1:1: error[too-large]: the file is 1000001 bytes; a "
                   "pipeline file may be at most 1000000 bytes."),
-    "too-deep": (DEEP_BRACKETS, "p.yaml:1:65: error[too-deep]: <file>: nesting is deeper than 64 "
+    "too-deep": (DEEP_BRACKETS, "p.yaml:1:65: error[too-deep]: nesting is deeper than 64 "
                  "levels; a pipeline file never needs that. Check for unbalanced '[' or '{'."),
-    "alias-bomb": (ALIAS_BOMB, "p.yaml:1:1: error[alias-bomb]: <file>: alias expansion produces "
+    "alias-bomb": (ALIAS_BOMB, "p.yaml:1:1: error[alias-bomb]: alias expansion produces "
                    "more than 100000 values; a pipeline file never needs that many. Remove the "
                    "repeated aliases."),
     "forbidden-tag": (change("name: mnist-cnn", "name: !custom hi"), "p.yaml:2:7: "
-                      "error[forbidden-tag]: <file>: explicit YAML tags are not allowed in a "
+                      "error[forbidden-tag]: explicit YAML tags are not allowed in a "
                       "pipeline file (it never runs code or builds objects). Remove the tag. "
                       "Received: tag='!custom'"),
     "duplicate-key": (change("seed: 42", "seed: 42\nseed: 7"), "p.yaml:4:1: error[duplicate-key]: "
                       "seed: key 'seed' appears twice in the same mapping (first at line 3); YAML "
                       "would silently keep only the last one. Remove one of them."),
     "bad-key": (change("kerapipe: 1", "? [a]\n: 1\nkerapipe: 1"), "p.yaml:1:3: error[bad-key]: "
-                "<file>: a key is a name, but this one is a list (a YAML complex key). Write a "
+                "a key is a name, but this one is a list (a YAML complex key). Write a "
                 "plain name, such as `units`. Received: key=<a list>"),
     "bad-merge-key": (change("    - Dense: {units: 10}", "    - Dense: {<<: 10, units: 10}"),
                       "p.yaml:17:19: error[bad-merge-key]: model.layers[3].Dense.<<: a merge "

@@ -101,6 +101,11 @@ REFUSALS = [
     broken("[a]\n" + BASE, "yaml-syntax", 2, 1,
            "YAML read the whole file as the one value that begins on line 1",
            id="text-after-a-top-level-value"),
+    broken(change("name: mnist-cnn", 'name: "mnist\x01cnn"'), "yaml-syntax", 2, 13,
+           "the character U+0001 stands here, and YAML allows no control characters",
+           id="control-character-at-its-place"),
+    broken(change("  dir: runs", "  dir: runs\ufffe"), "yaml-syntax", 25, 12,
+           "the character U+FFFE stands here, and YAML does not allow it", id="non-character"),
 ]
 
 
@@ -110,7 +115,8 @@ def test_yaml_refusal_is_explained_where_it_must_be_fixed(text, code, line, colu
     assert [(i.code, i.line, i.column) for i in issues] == [(code, line, column)]
     assert words in issues[0].message
     # PyYAML's grammar words never reach the author, nor its own places
-    for raw in ("while parsing", "while scanning", "<block end>", "expected <", "line 0"):
+    for raw in ("while parsing", "while scanning", "<block end>", "expected <", "line 0",
+                "<unicode string>", "position "):
         assert raw not in issues[0].message
 
 

@@ -158,11 +158,15 @@ class Issue:
         return format_path(self.path)
 
     def format(self) -> str:
-        """``FILE:LINE:COL: error[CODE]: key.path: message``."""
+        """``FILE:LINE:COL: error[CODE]: key.path: message`` (no key path for an issue of
+        the whole file, such as a YAML syntax error: its place says it all)."""
         where = self.file or "<string>"
         if self.line:
             where += f":{self.line}:{self.column}"
-        return f"{where}: {self.severity}[{self.code}]: {self.key_path}: {self.message}"
+        return f"{where}: {self.severity}[{self.code}]: {self._located(self.message)}"
+
+    def _located(self, message: str) -> str:
+        return f"{self.key_path}: {message}" if self.path else message
 
     def to_dict(self) -> dict:
         return {
@@ -182,7 +186,7 @@ class Issue:
         if self.line:
             props += [f"line={self.line}", f"col={self.column}"]
         props.append(f"title={_escape_property(f'kerapipe {self.code}')}")
-        return f"::{level} {','.join(props)}::{_escape_data(self.key_path + ': ' + self.message)}"
+        return f"::{level} {','.join(props)}::{_escape_data(self._located(self.message))}"
 
 
 def _escape_data(text: str) -> str:

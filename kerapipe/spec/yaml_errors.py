@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import yaml
+import yaml.reader
 
 # The line breaks PyYAML counts (its marks' line numbers follow these, not str.splitlines).
 # Patterns stay strings: `re` compiles (and caches) them on the first refusal, not at import.
@@ -79,6 +80,21 @@ def explain(err: yaml.MarkedYAMLError, text: str) -> YamlProblem:
             return problem
     message = "; ".join(part for part in (refusal.context, refusal.problem) if part)
     return YamlProblem("yaml-syntax", f"invalid YAML: {message}", *refusal.at)
+
+
+def explain_character(err: yaml.reader.ReaderError, text: str) -> YamlProblem:
+    """A character YAML does not allow in a file (a control character, a lone surrogate),
+    at its place: PyYAML says it with a character offset and a `<unicode string>`."""
+    position = max(0, min(int(err.position), len(text)))
+    lines = re.split(_BREAKS, text[:position])
+    code = f"U+{err.character:04X}" if isinstance(err.character, int) else repr(err.character)
+    return YamlProblem("yaml-syntax", (
+        f"the character {code} stands here, and YAML allows no control characters in a file "
+        "(tabs and line breaks aside). Remove it; inside a double-quoted value, an escape "
+        f"such as \"\\x{err.character:02x}\" writes it.") if isinstance(err.character, int)
+        and err.character < 0x100 else (
+        f"the character {code} stands here, and YAML does not allow it in a file. Remove "
+        "it."), len(lines), len(lines[-1]) + 1)
 
 
 def _place(mark: Optional[yaml.Mark]) -> Optional[tuple[int, int]]:

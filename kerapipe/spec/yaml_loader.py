@@ -41,6 +41,7 @@ except ImportError:  # a PyYAML built without it: the pure-Python parser
 from kerapipe.spec.document import Document
 from kerapipe.spec.issues import Issue, Path, safe_repr
 from kerapipe.spec.yaml_errors import explain as explain_yaml_error
+from kerapipe.spec.yaml_errors import explain_character
 from kerapipe.spec.yaml_scalars import (INT_LIMIT, MAX_INT_DIGITS, WORDS_NOT_TEXT,
                                         OversizedInteger, typed_scalar)
 from kerapipe.spec.yaml_scanner import ANCHOR_END, Yaml12Scanner
@@ -376,6 +377,10 @@ def load_document(text: str, file: str = "<string>") -> Document:
         raise
     except yaml.MarkedYAMLError as err:
         problem = explain_yaml_error(err, text)
+        raise LoadProblem(Issue(problem.code, (), problem.message, file=file,
+                                line=problem.line, column=problem.column)) from err
+    except yaml.reader.ReaderError as err:
+        problem = explain_character(err, text)
         raise LoadProblem(Issue(problem.code, (), problem.message, file=file,
                                 line=problem.line, column=problem.column)) from err
     except yaml.YAMLError as err:
