@@ -42,13 +42,15 @@ def test_one_hot_scalar_is_short_for_num_classes(written):
     assert result.spec.data.preprocess[0].options == OneHotStep(num_classes=10)
 
 
-@pytest.mark.parametrize("written, code", [("1", "out-of-range"), ("ten", "wrong-type"),
-                                           ("true", "wrong-type")], ids=str)
-def test_one_hot_scalar_is_checked_as_num_classes(written, code):
+@pytest.mark.parametrize("written, code, path", [
+    ("1", "out-of-range", "data.preprocess[0].one_hot.num_classes"),
+    ("ten", "wrong-type", "data.preprocess[0].one_hot"),  # neither the number nor {...}
+    ("true", "wrong-type", "data.preprocess[0].one_hot")], ids=str)
+def test_one_hot_scalar_is_checked_as_num_classes(written, code, path):
     text = ("kerapipe: 1\ndata:\n  source: {sample: mnist}\n  preprocess:\n"
             f"    - one_hot: {written}\n" + MODEL)
     assert [(i.code, i.key_path, i.line) for i in validate_text(text, "p.yaml").errors] == [
-        (code, "data.preprocess[0].one_hot.num_classes", 5)]
+        (code, path, 5)]
 
 
 def test_the_json_schema_takes_the_one_hot_scalar_as_the_validator_does():

@@ -85,13 +85,6 @@ def parse_fraction(value: Any) -> Any:
     return value
 
 
-def _as_written(value: Any) -> Any:
-    """The value unchanged. A field with a ``coerce`` takes a step's scalar shorthand
-    whatever its type (``typed.parse_spec``), which an ``Optional[int]`` shorthand needs:
-    the union's members are not matched against a scalar there."""
-    return value
-
-
 # --- the options of each step ------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -160,8 +153,7 @@ class OneHotStep:
     """Turn integer labels into one-hot vectors (for categorical_crossentropy)."""
 
     num_classes: Optional[int] = spec_field(None, "Number of classes. Defaults to the number "
-                                            "found in the data.", ge=2, le=MAX_CLASSES,
-                                            coerce=_as_written)
+                                            "found in the data.", ge=2, le=MAX_CLASSES)
     shorthand = "num_classes"  # `one_hot: 10` means `one_hot: {num_classes: 10}`
 
 

@@ -247,6 +247,9 @@ def _kind_matches(tp: Any, value: Any) -> bool:
             return True
         short = getattr(tp, "shorthand", None)
         return bool(short) and _kind_matches(hints(tp)[short], value)
+    if origin is Union:  # a shorthand of Optional[int]: `one_hot: 10`
+        return any(member is not type(None) and _kind_matches(member, value)
+                   for member in typing.get_args(tp))
     if origin is list:
         return isinstance(value, list)
     if origin is dict:
