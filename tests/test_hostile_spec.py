@@ -11,13 +11,17 @@ Each is a clear issue at its position, never an exception out of ``validate_text
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 
 import pytest
+import yaml
 
 from kerapipe.spec import issues as issues_module
 from kerapipe.spec.issues import MAX_ISSUES, MAX_SUGGESTIONS, did_you_mean
 from kerapipe.spec.validate import validate_source, validate_text
 from kerapipe.spec.yaml_loader import MAX_INT_DIGITS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 BASE = "\n".join((
     "kerapipe: 1",                                                   # 1
@@ -120,11 +124,27 @@ def test_huge_integer_in_a_dict_is_an_issue_not_an_exception(data):
     assert len(result.errors[0].message) < 300
 
 
-def test_dict_with_a_key_that_is_not_a_string_is_a_bad_key():
-    source = {"kerapipe": 1, "data": {"source": {"sample": "mnist"}, "preprocess": [{1: 2}]},
+@pytest.mark.parametrize("key", [1.5, True, None, (1, 2)], ids=repr)
+def test_dict_with_a_key_that_is_not_a_string_is_a_bad_key(key):
+    source = {"kerapipe": 1, "data": {"source": {"sample": "mnist"}, "preprocess": [{key: 2}]},
               "model": {"layers": [{"Flatten": {}}, {"Dense": {"units": 10}}]}}
     result, _ = validate_source(source)
     assert [(i.code, i.key_path) for i in result.errors][:1] == [("bad-key", "data.preprocess[0]")]
+
+
+def test_integer_keys_given_to_the_api_are_their_digits_as_in_a_file():
+    # class_weight={0: 1.0, 1: 4.0} is what Keras's fit takes; a file's {0: 1.0} reads alike
+    text = (ROOT / "pipelines" / "imbalanced.yaml").read_text()
+    from_file = validate_text(text.replace("class_weight: balanced",
+                                           "class_weight: {0: 1.0, 1: 4.0}"), "p.yaml")
+    source = yaml.safe_load(text)
+    source["train"]["class_weight"] = {0: 1.0, 1: 4.0}
+    from_api, _ = validate_source(source)
+    assert from_api.errors == [] and from_file.errors == []
+    assert from_api.spec.train.class_weight == from_file.spec.train.class_weight
+    source["train"]["class_weight"] = {0: 1.0, "0": 4.0}
+    assert [(i.code, i.key_path) for i in validate_source(source)[0].errors] == [
+        ("duplicate-key", "train.class_weight.0")]
 
 
 @pytest.mark.parametrize("overrides", [(), ("train.epochs=3",)], ids=["plain", "with-set"])

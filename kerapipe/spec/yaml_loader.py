@@ -303,8 +303,9 @@ def _plain(node: ScalarNode) -> bool:
 def bound_plain_data(data: Any, issues: list[Issue], path: Path = ()) -> Any:
     """Plain Python data (a dict given to the API, not YAML) held to the loader's rules.
 
-    Each int over ``MAX_INT_DIGITS`` digits becomes an ``OversizedInteger`` and a key that
-    is not a string is dropped, both reported to ``issues``; nesting deeper than
+    Each int over ``MAX_INT_DIGITS`` digits becomes an ``OversizedInteger``; an integer
+    key is its digits, as in a file; any other key that is not a string is dropped; both
+    are reported to ``issues``; nesting deeper than
     ``MAX_DEPTH`` (a dict that contains itself) is reported and cut. Containers that
     keep every rule are returned as they are (data from YAML always does).
     """
@@ -326,13 +327,23 @@ def bound_plain_data(data: Any, issues: list[Issue], path: Path = ()) -> Any:
                    for index, value in enumerate(data)]
         return data if all(new is old for new, old in zip(bounded, data)) else bounded
     result: dict = {}
+    same = True
     for key, value in data.items():
-        if not isinstance(key, str):
+        if isinstance(key, int) and not isinstance(key, bool) and abs(key) < INT_LIMIT:
+            # As in a file, where `{0: 1.0}` keys are their digits: class_weight={0: 1.0}
+            # is what Keras's fit takes, and the API takes it too.
+            key, same = str(key), False
+            if key in data or key in result:
+                issues.append(Issue("duplicate-key", path + (key,), f"the keys {key} and "
+                                    f"'{key}' are the same name; keep one."))
+                continue
+        elif not isinstance(key, str):
             issues.append(Issue("bad-key", path, f"a key must be a string (a plain name). "
                                 f"Received: key={safe_repr(key)} ({type(key).__name__})"))
+            same = False
             continue
         result[key] = bound_plain_data(value, issues, path + (key,))
-    same = len(result) == len(data) and all(result[k] is v for k, v in data.items())
+        same = same and result[key] is value
     return data if same else result
 
 
