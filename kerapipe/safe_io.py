@@ -7,7 +7,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tempfile
 
 from kerapipe.errors import OutputError
 
@@ -49,6 +48,10 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     Raises:
         OutputError: the folder cannot be written.
     """
+    # Imported here, not at the top: `kerapipe validate` reads files and never writes,
+    # and tempfile (with random, shutil, bz2, lzma) is ~10 ms of its start.
+    import tempfile
+
     folder = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)

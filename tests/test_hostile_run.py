@@ -229,11 +229,12 @@ def test_a_keyboard_interrupt_marks_the_run_interrupted_and_keeps_the_finished_e
 def _disk_full_from_the_checkpoint_of_epoch_2(monkeypatch):
     """The checkpoint of epoch 2 fills the disk: from then on no new file can be created
     (mkstemp fails), while the blocks a file already holds can still be rewritten."""
-    import kerapipe.safe_io
+    import tempfile
+
     import kerapipe.run_folder as run_folder
 
     full = []
-    real_fsync, real_mkstemp = run_folder._fsync, kerapipe.safe_io.tempfile.mkstemp
+    real_fsync, real_mkstemp = run_folder._fsync, tempfile.mkstemp
 
     def fsync(path):
         if ".tmp-epoch-0002" in str(path):
@@ -248,7 +249,7 @@ def _disk_full_from_the_checkpoint_of_epoch_2(monkeypatch):
         return real_mkstemp(*args, **kwargs)
 
     monkeypatch.setattr(run_folder, "_fsync", fsync)
-    monkeypatch.setattr(kerapipe.safe_io.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)  # safe_io imports it when it writes
 
 
 def test_a_full_disk_still_marks_the_run_failed_and_keeps_the_history(tmp_path, call_main,
