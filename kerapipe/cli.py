@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import sys
-import traceback
 from typing import Optional
 
 import click
@@ -283,6 +282,8 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit(err.exit_code)
     except KerapipeError as err:
         if os.environ.get("KERAPIPE_DEBUG"):
+            import traceback  # only here: the success path never needs it
+
             traceback.print_exception(err)  # with its cause: what the user's code raised
         err.show()
         sys.exit(err.exit_code)

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kerapipe.spec import issues as issues_module
 from kerapipe.spec.issues import MAX_ISSUES, MAX_SUGGESTIONS, did_you_mean
 from kerapipe.spec.validate import validate_source, validate_text
 from kerapipe.spec.yaml_loader import MAX_INT_DIGITS
@@ -286,7 +285,7 @@ def test_suggestions_are_bounded_per_validation(monkeypatch):
         calls.append(args[0])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(issues_module.difflib, "get_close_matches", counting)
+    monkeypatch.setattr(difflib, "get_close_matches", counting)
     validate_text(_unknown_layers(3 * MAX_SUGGESTIONS), "p.yaml")
     assert 0 < len(calls) <= MAX_SUGGESTIONS
 
@@ -294,7 +293,7 @@ def test_suggestions_are_bounded_per_validation(monkeypatch):
 def test_suggestion_is_remembered_and_skipped_for_absurd_names(monkeypatch):
     calls = []
     real = difflib.get_close_matches
-    monkeypatch.setattr(issues_module.difflib, "get_close_matches",
+    monkeypatch.setattr(difflib, "get_close_matches",
                         lambda *a, **k: calls.append(a[0]) or real(*a, **k))
     names = ["Dense", "Flatten", "Conv2D"]
     assert did_you_mean("Flattten-memo", names + ["Flattten"]) == " Did you mean 'Flattten'?"

@@ -39,9 +39,11 @@ def test_validate_imports_neither_tensorflow_nor_keras():
 @pytest.mark.slow
 def test_validate_imports_none_of_what_only_writing_files_needs():
     # tempfile and importlib.resources bring random, shutil, bz2, lzma, zipfile: ~25 ms of
-    # every `kerapipe validate`, which reads the pipeline files and never writes one.
+    # every `kerapipe validate`, which reads the pipeline files and never writes one;
+    # difflib and traceback serve only an unknown name and a --debug traceback.
     probe = _PROBE.replace('("tensorflow", "keras", "jax", "torch")',
-                           '("tempfile", "importlib.resources", "zipfile", "shutil")')
+                           '("tempfile", "importlib.resources", "zipfile", "shutil", '
+                           '"difflib", "traceback")')
     assert probe != _PROBE
     assert _run_probe(probe.replace('m.split(".")[0] in', "m in"), "pipelines") == {
         "code": 0, "heavy": []}

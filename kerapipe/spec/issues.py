@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import difflib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional, Sequence, Union
@@ -88,6 +87,8 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
             if left[0] <= 0:
                 return ""
             left[0] -= 1
+        import difflib  # only when a name is unknown: not on the path of a valid file
+
         matches = difflib.get_close_matches(lowered, list(by_lower), n=1, cutoff=0.6)
         _remember(_CLOSEST, key, matches[0] if matches else None)
     match = _CLOSEST[key]

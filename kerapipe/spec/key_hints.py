@@ -13,7 +13,6 @@ first time an unknown key is reported, so validating a good file costs nothing.
 
 from __future__ import annotations
 
-import difflib
 import functools
 from typing import Any, Collection
 
@@ -39,6 +38,8 @@ def unknown_key_hint(key: Any, path: Path, known: Collection[str]) -> str:
 
 
 def _near_miss(key: str, known: Collection[str]) -> bool:
+    import difflib  # only for an unknown key: not on the path of a valid file
+
     return any(difflib.SequenceMatcher(None, key.lower(), name.lower()).ratio() >= NEAR_MISS
                for name in known)
 
