@@ -181,8 +181,11 @@ class CompiledPipeline:
             if early is not None:
                 self.configure_stage_early_stopping(index, start)
             own = [c for c in self.callbacks if c is not early or early.active]
+            # Keras's progress bar, given first, prints each epoch's logs before the
+            # stage column joins them: the stage number is no metric ("stage: 2.0000").
+            bar = [keras.callbacks.ProgbarLogger()] if verbose != 0 else []
             history = self._fit_once(start + stages[index].epochs, verbose,
-                                     [StageColumn(index + 1), *own, *callbacks],
+                                     [*bar, StageColumn(index + 1), *own, *callbacks],
                                      {**kwargs, "initial_epoch": done})
             for key, values in history.history.items():
                 merged.history.setdefault(key, []).extend(values)

@@ -3,6 +3,8 @@ model and data, each with what it trains and its own optimizer and early stoppin
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import signal
 
@@ -135,8 +137,10 @@ def staged(tmp_path_factory):
             if epoch == 1:
                 snapshots["stage 1"] = {n: _weights(layer) for n, layer in layers.items()}
 
-    history = compiled.fit(verbose=0, callbacks=[AfterStageOne()])
+    with contextlib.redirect_stdout(io.StringIO()) as shown:  # Keras's progress lines
+        history = compiled.fit(verbose=2, callbacks=[AfterStageOne()])
     snapshots["end"] = {n: _weights(layer) for n, layer in layers.items()}
+    snapshots["progress"] = shown.getvalue()
     return compiled, history, snapshots
 
 
@@ -155,6 +159,12 @@ def test_a_later_stage_with_all_trainable_changes_them(staged):
     _, _, snap = staged
     for name in ("body", "norm"):
         assert not _same(snap["stage 1"][name], snap["end"][name]), name
+
+
+def test_the_progress_lines_show_the_metrics_but_not_the_stage_column(staged):
+    lines = [line for line in staged[2]["progress"].splitlines() if "loss:" in line]
+    assert len(lines) == 4  # one a epoch, each stage's fit its own progress bar
+    assert not any("stage" in line for line in lines)
 
 
 def test_one_history_with_a_stage_column_and_early_stopping_ends_only_its_stage(staged):
