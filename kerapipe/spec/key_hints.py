@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Collection
 
-from kerapipe.spec.issues import Path, did_you_mean, format_path
+from kerapipe.spec.issues import Issue, Path, did_you_mean, format_path
 
 Pattern = tuple  # tuple[str, ...]: dotted key parts, "[]" for a list item, "<name>" for any name
 MAX_HOMES_SHOWN = 3
@@ -24,6 +24,14 @@ MAX_HOMES_SHOWN = 3
 # is this close: `epoch` is `epochs` (0.91), while `epochs` is not `preprocess`, nor
 # `loss` `blocks` (0.6, the did-you-mean's own cutoff).
 NEAR_MISS = 0.8
+
+
+def unknown_key_issue(key: Any, path: Path, known: Collection[str]) -> Issue:
+    """The ``unknown-key`` issue of ``key`` in the section at ``path`` (keys ``known``,
+    in the order the message lists them), with its hint (``unknown_key_hint``)."""
+    return Issue("unknown-key", path + (key,), f"unknown key '{key}'."
+                 f"{unknown_key_hint(key, path, known)} Expected one of: "
+                 f"{', '.join(known)}.", at_key=True)
 
 
 def unknown_key_hint(key: Any, path: Path, known: Collection[str]) -> str:

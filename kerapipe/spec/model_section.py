@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
 from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
-from kerapipe.spec.key_hints import unknown_key_hint
+from kerapipe.spec.key_hints import unknown_key_issue
 from kerapipe.spec.typed import parse, spec_field, to_plain
 from kerapipe.spec.blocks import BlockSpec, parse_block
 from kerapipe.spec.layer_entries import Entry
@@ -76,9 +76,7 @@ class ModelSpec:
         known = ("layers", "blocks", "inputs", "outputs")
         for key in value:
             if key not in known:
-                hint = unknown_key_hint(key, path, known)
-                issues.append(Issue("unknown-key", path + (key,), f"unknown key '{key}'."
-                                    f"{hint} Expected one of: {', '.join(known)}.", at_key=True))
+                issues.append(unknown_key_issue(key, path, known))
         blocks: dict[str, BlockSpec] = {}
         raw_blocks = value.get("blocks")
         raw_blocks = {} if raw_blocks is None else raw_blocks  # `blocks:` with nothing after it

@@ -26,7 +26,7 @@ import typing
 from typing import Any, ClassVar, Literal, Union
 
 from kerapipe.spec.issues import Issue, Path, did_you_mean, format_path, safe_repr
-from kerapipe.spec.key_hints import under_indented_keys, under_indented_message, unknown_key_hint
+from kerapipe.spec.key_hints import under_indented_keys, under_indented_message, unknown_key_issue
 from kerapipe.spec.yaml_loader import OversizedInteger
 
 _REQUIRED = dataclasses.MISSING
@@ -307,9 +307,7 @@ def parse_spec(cls: type, value: Any, path: Path, issues: list[Issue]) -> Any:
             issues.append(Issue("bad-indentation", path + (key,),
                                 under_indented_message(key, indented[key], path), at_key=True))
         else:
-            hint = unknown_key_hint(key, path, known)
-            issues.append(Issue("unknown-key", path + (key,), f"unknown key '{key}'."
-                                f"{hint} Expected one of: {', '.join(known)}.", at_key=True))
+            issues.append(unknown_key_issue(key, path, known))
     emptied = set(indented.values()) if indented else set()  # their own issues: not reported
     if getattr(cls, "exactly_one", False):
         present = [k for k in known if value.get(k) is not None]  # `csv:` alone gives nothing
