@@ -85,7 +85,8 @@ def schema(output: Optional[str]) -> None:
         click.echo(text, nl=False)
 
 
-def _validated(file: str, overrides: tuple[str, ...], allow_imports: bool):
+def _validated(file: str, overrides: tuple[str, ...], allow_imports: bool,
+               warn: bool = True):
     """Validate once, before importing TensorFlow, so a typo is reported in a fraction of a
     second (and code the pipeline imports is refused before any of it runs); the result is
     what the command compiles (``compile_pipeline`` does not validate it again).
@@ -104,7 +105,7 @@ def _validated(file: str, overrides: tuple[str, ...], allow_imports: bool):
     issues = result.issues + (result.locate([imports_not_allowed(result.spec)]) if refused else [])
     if result.errors or refused:
         raise SpecError(issues)
-    if issues:
+    if issues and warn:
         click.echo(render(issues, "text", 1), err=True)
     return result
 
@@ -127,9 +128,14 @@ _SET_OPTION = click.option("--set", "overrides", multiple=True, metavar="KEY.PAT
               "the run's pipeline file).")
 @click.option("--force", is_flag=True, help="With --resume: continue even though the "
               "pipeline file changed.")
+@click.option("--workers", type=click.IntRange(1, 64), metavar="N",
+              help="Start N local worker processes on loopback, each with its TF_CONFIG "
+              "(train.distribute.strategy must be multi_worker): a launcher for tests and "
+              "demos. Streams the chief's output; stops every worker if one fails.")
 @_ALLOW_IMPORTS
 def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[str],
-        resume_dir: Optional[str], force: bool, allow_imports: bool) -> None:
+        resume_dir: Optional[str], force: bool, workers: Optional[int],
+        allow_imports: bool) -> None:
     """Train a pipeline: fit, evaluate on the test split, write argmax predictions.
 
     Every run writes a new folder (never overwriting): spec.yaml, model.keras,
@@ -138,6 +144,9 @@ def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[st
     """
     from kerapipe.report import format_run_summary
 
+    if workers is not None:
+        sys.exit(_launch_workers(workers, file, overrides, output_dir, resume_dir, force,
+                                 allow_imports))
     if resume_dir:
         from kerapipe.runner import resume_run
 
@@ -166,6 +175,34 @@ def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[st
     click.echo(format_run_summary(result))
 
 
+def _launch_workers(workers: int, file: Optional[str], overrides: tuple[str, ...],
+                    output_dir: Optional[str], resume_dir: Optional[str], force: bool,
+                    allow_imports: bool) -> int:
+    """``run --workers N``: the file checked here first (a typo stops one process, not N),
+    then N local workers (``kerapipe.launcher``); returns the exit code."""
+    if not file and resume_dir:  # the run's own file, as a resume of one process reads it
+        from kerapipe.run_folder import RunFolder
+
+        file = RunFolder.open_for_resume(resume_dir).record.get("pipeline_file")
+    if not file:
+        raise click.UsageError("give a pipeline FILE (or --resume RUN_DIR).")
+    result = _validated(file, overrides, allow_imports, warn=False)  # the chief warns
+    if result.spec.train.distribute.strategy != "multi_worker":
+        raise click.UsageError(
+            f"--workers starts a multi-worker cluster, but {file} trains with "
+            f"train.distribute.strategy: {result.spec.train.distribute.strategy}. Set "
+            "`train: {distribute: {strategy: multi_worker}}`, or add "
+            "--set train.distribute.strategy=multi_worker.")
+    from kerapipe.launcher import launch_local_workers
+
+    arguments = [file, *(a for o in overrides for a in ("--set", o))]
+    arguments += ["--output", output_dir] if output_dir else []
+    arguments += ["--resume", resume_dir] if resume_dir else []
+    arguments += ["--force"] if force else []
+    arguments += ["--allow-imports"] if allow_imports else []
+    return launch_local_workers(workers, arguments)
+
+
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @_SET_OPTION
@@ -176,7 +213,7 @@ def plan(file: str, overrides: tuple[str, ...], allow_imports: bool) -> None:
     from kerapipe.pipeline import compile_pipeline
     from kerapipe.report import format_plan
 
-    compiled = compile_pipeline(result, allow_imports=allow_imports)
+    compiled = compile_pipeline(result, allow_imports=allow_imports, distribute=False)
     _warn_of_a_slow_precision(compiled)
     click.echo(format_plan(compiled))
 

@@ -12,6 +12,8 @@ EXIT_SPEC = 2  # invalid pipeline file or command-line usage
 EXIT_DATA = 3
 EXIT_TRAINING = 4
 EXIT_OUTPUT = 5
+EXIT_PEERS_MISSING = 6  # train.distribute: a worker's peers never all started
+EXIT_PEER_LOST = 7  # train.distribute: a worker was lost mid-run
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
@@ -22,6 +24,9 @@ EXIT_CODES: dict[int, str] = {
     EXIT_DATA: "data error (missing, unreadable or invalid data)",
     EXIT_TRAINING: "training failure (e.g. NaN loss, out of memory)",
     EXIT_OUTPUT: "output or I/O error (e.g. unwritable output folder)",
+    EXIT_PEERS_MISSING: "a multi_worker worker did not see all its peers start within "
+                        "train.distribute.startup_timeout (the message names the missing ones)",
+    EXIT_PEER_LOST: "a multi_worker peer was lost mid-run: rerun all workers to resume",
     EXIT_SIGINT: "interrupted by SIGINT (Ctrl-C)",
     EXIT_SIGTERM: "terminated by SIGTERM",
 }
@@ -94,6 +99,18 @@ class OutputError(KerapipeError):
     """The run folder or another output cannot be written."""
 
     exit_code = EXIT_OUTPUT
+
+
+class PeersMissing(KerapipeError):
+    """A ``multi_worker`` worker waited ``startup_timeout`` for peers that never came."""
+
+    exit_code = EXIT_PEERS_MISSING
+
+
+class PeerLost(KerapipeError):
+    """A ``multi_worker`` run lost a worker: the survivors stop; a rerun of all resumes."""
+
+    exit_code = EXIT_PEER_LOST
 
 
 class TrainingStopped(Exception):

@@ -25,6 +25,7 @@ from kerapipe.compiler.assemble import assemble
 from kerapipe.compiler.build import build_inference_model
 from kerapipe.compiler.datasets import (array_features, input_dtype, make_dataset,
                                         optional_dataset, split_features)
+from kerapipe.compiler.distribute import Distribution, peer_faults
 from kerapipe.compiler.predictions import (predicted_outputs, predicted_values,
                                            probabilities_to_classes)
 from kerapipe.compiler.preprocess import Preprocessing
@@ -78,20 +79,28 @@ class CompiledPipeline:
         model: the trainable ``keras.Model`` (input: preprocessed examples), compiled.
         datasets: ``Datasets`` (train, validation, test) as ``tf.data.Dataset``.
         callbacks: the Keras callbacks ``fit`` uses (early stopping, ...).
+        distribution: ``train.distribute``'s strategy and this worker's place
+            (``kerapipe.compiler.distribute``); ``fit`` and ``evaluate`` run in its scope.
     """
 
     def __init__(self, spec: PipelineSpec, data: LoadedData, preprocessing: Preprocessing,
                  model: keras.Model, source_file: Optional[str] = None,
-                 base_dir: Optional[Path] = None) -> None:
+                 base_dir: Optional[Path] = None,
+                 distribution: Optional[Distribution] = None) -> None:
         self.spec = spec
         self.source_file = source_file
         self.base_dir = base_dir or Path.cwd()
         self.data = data
         self.preprocessing = preprocessing
         self.model = model
-        self.datasets = Datasets(
-            make_dataset(spec, data.train, data, preprocessing, training=True),
-            lambda split: optional_dataset(spec, getattr(data, split), data, preprocessing))
+        self.distribution = distribution = distribution or Distribution()
+
+        def evaluation(split: str) -> Optional[tf.data.Dataset]:
+            dataset = optional_dataset(spec, getattr(data, split), data, preprocessing)
+            return None if dataset is None else distribution.shard(dataset)
+
+        self.datasets = Datasets(distribution.shard(
+            make_dataset(spec, data.train, data, preprocessing, training=True)), evaluation)
         self.callbacks: list[keras.callbacks.Callback] = _callbacks(spec, self.datasets)
         self.history: Optional[keras.callbacks.History] = None
         self.overrides: list[str] = []  # the `--set` values it was compiled with
@@ -107,9 +116,9 @@ class CompiledPipeline:
         (Resumed epochs see other orders than an uninterrupted run would: close, not
         bit-identical.)
         """
-        self.datasets.train = make_dataset(self.spec, self.data.train, self.data,
-                                           self.preprocessing, training=True,
-                                           seed_offset=epochs_done)
+        self.datasets.train = self.distribution.shard(make_dataset(
+            self.spec, self.data.train, self.data, self.preprocessing, training=True,
+            seed_offset=epochs_done))
 
     # --- the loop -------------------------------------------------------------------
 
@@ -154,7 +163,8 @@ class CompiledPipeline:
             train = train.repeat()
             options["steps_per_epoch"] = batches
         options.update(kwargs)
-        return self.model.fit(train, **options)
+        with self.distribution.scope(), peer_faults(self.distribution):
+            return self.model.fit(train, **options)
 
     # --- fine-tuning stages -----------------------------------------------------------
 
@@ -250,8 +260,9 @@ class CompiledPipeline:
         """Loss and metrics on the test split (``{"loss": ..., "accuracy": ...}``)."""
         if self.datasets.test is None:
             return {}
-        return {k: float(v) for k, v in self.model.evaluate(
-            self.datasets.test, verbose=verbose, return_dict=True).items()}
+        with self.distribution.scope(), peer_faults(self.distribution):
+            logs = self.model.evaluate(self.datasets.test, verbose=verbose, return_dict=True)
+        return {k: float(np.reshape(v, -1)[0]) for k, v in logs.items()}
 
     def predict_proba(self, x: Optional[np.ndarray] = None) -> np.ndarray:
         """Class probabilities for raw inputs ``x`` (default: the test split's inputs);
@@ -389,7 +400,7 @@ def _early_stopping_mode(spec: PipelineSpec, monitor: str, mode: str) -> str:
 
 def compile_pipeline(source: Union[str, os.PathLike, dict, ValidationResult],
                      overrides: Optional[Sequence[str]] = None,
-                     allow_imports: bool = False) -> CompiledPipeline:
+                     allow_imports: bool = False, distribute: bool = True) -> CompiledPipeline:
     """Compile a pipeline into Keras objects without training or writing anything.
 
     Args:
@@ -402,6 +413,9 @@ def compile_pipeline(source: Union[str, os.PathLike, dict, ValidationResult],
         allow_imports: run the Python files and modules of the pipeline's ``imports:``
             (custom layers and losses). Off by default: a pipeline that imports code is
             refused (``SpecError``, code ``imports-not-allowed``) unless the caller allows it.
+        distribute: train under ``train.distribute`` (for ``multi_worker``: join the
+            cluster ``TF_CONFIG`` lists, before any other TensorFlow work in the process).
+            ``False`` compiles it as one process, to inspect it (``kerapipe plan`` does).
 
     Returns:
         A ``CompiledPipeline`` with ``.spec``, ``.model``, ``.datasets``, ``.callbacks``.
@@ -420,9 +434,10 @@ def compile_pipeline(source: Union[str, os.PathLike, dict, ValidationResult],
         result, _ = validate_source(source, overrides or ())
     if result.spec is None:
         raise SpecError(result.errors)
-    parts = assemble(result, allow_imports)
+    parts = assemble(result, allow_imports, distribute)
     compiled = CompiledPipeline(parts.spec, parts.data, parts.preprocessing, parts.model,
-                                source_file=parts.source_file, base_dir=parts.base_dir)
+                                source_file=parts.source_file, base_dir=parts.base_dir,
+                                distribution=parts.distribution)
     compiled.overrides = parts.overrides
     compiled.custom_objects = parts.custom_objects
     compiled.import_hashes = parts.import_hashes

@@ -80,6 +80,9 @@ def format_plan(compiled) -> str:
                                                   if spec.train.early_stopping else ""))
     lines += format_training(spec)
     lines += format_stages(compiled)
+    from kerapipe.compiler.distribute import plan_lines
+
+    lines += plan_lines(spec.train.distribute, spec.data.batch_size, compiled.model)
     return "\n".join(lines)
 
 

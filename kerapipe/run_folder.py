@@ -195,6 +195,22 @@ class RunFolder:
         return cls(make_new_folder(output_dir, name))
 
     @classmethod
+    def create_worker_backup(cls, path: PathLike) -> "RunFolder":
+        """A new, empty folder for a multi-worker worker other than the chief: its own
+        spec.yaml, run.json, history.csv and checkpoints (``kerapipe.cluster``).
+
+        Raises:
+            OutputError: it exists already or cannot be created.
+        """
+        folder = Path(path)
+        try:
+            folder.mkdir(parents=True)
+        except OSError as err:
+            raise OutputError(f"cannot create this worker's backup folder {folder}: "
+                              f"{err.strerror or err}.") from err
+        return cls(folder)
+
+    @classmethod
     def open_for_resume(cls, path: PathLike) -> "RunFolder":
         """An interrupted run's folder, its run.json and spec.yaml read and checked.
 

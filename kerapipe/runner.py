@@ -132,7 +132,7 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
     if resume_dir is not None:  # a refusal here leaves the run folder as it was
         run = _reopen(compiled, resume_dir, SignalStop())
     else:
-        run = _Run(compiled, RunFolder.create(output_dir or spec.output.dir, spec.name),
+        run = _Run(compiled, _new_folder(compiled, output_dir or spec.output.dir),
                    SignalStop())
     run.stopper.install()  # until the last file is written: a late signal is handled too
     try:  # from here on, every failure is recorded in the run folder
@@ -153,10 +153,48 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
     return result
 
 
+def _new_folder(compiled, output_dir) -> RunFolder:
+    """The chief's new run folder; any other worker's own backup folder beside it, named
+    after the chief's (``cluster.worker_folder``), which every worker learns from the
+    chief."""
+    distribution = compiled.distribution
+    if distribution.workers == 1:
+        return RunFolder.create(output_dir, compiled.spec.name)
+    folder = RunFolder.create(output_dir, compiled.spec.name) if distribution.is_chief \
+        else None
+    name = distribution.agree_on_text(folder.path.name if folder is not None else "")
+    if folder is not None:
+        return folder
+    from kerapipe.cluster import worker_folder
+
+    return RunFolder.create_worker_backup(worker_folder(Path(output_dir) / name,
+                                                        distribution.worker_index))
+
+
+def own_folder(run_dir: Union[str, os.PathLike]) -> Path:
+    """The folder this process resumes: ``run_dir``, or for a multi-worker worker other
+    than the chief (``TF_CONFIG`` says which) its own backup beside it."""
+    if os.environ.get("TF_CONFIG"):
+        from kerapipe.cluster import cluster_from_environment, worker_folder
+
+        try:
+            cluster = cluster_from_environment()
+        except UsageError:
+            return Path(run_dir)  # not a cluster kerapipe can train in: said when it compiles
+        if not cluster.is_chief:
+            return worker_folder(run_dir, cluster.index)
+    return Path(run_dir)
+
+
 def _reopen(compiled, resume_dir, stopper) -> _Run:
     """The interrupted run, its model and optimizer back at the last checkpoint."""
     from kerapipe.callbacks import restore_checkpoint
 
+    distribution = compiled.distribution
+    if not isinstance(resume_dir, RunFolder) and not distribution.is_chief:
+        from kerapipe.cluster import worker_folder
+
+        resume_dir = worker_folder(resume_dir, distribution.worker_index)  # its own backup
     folder = resume_dir if isinstance(resume_dir, RunFolder) else \
         RunFolder.open_for_resume(resume_dir)  # the API's too: never a finished or foreign one
     run = _Run(compiled, folder, stopper, checkpoint=folder.latest_checkpoint())
@@ -190,7 +228,8 @@ def _train_and_record(run: _Run, command, verbose, extra: list, write_spec: bool
         result = _evaluate_and_predict(compiled, folder, run.history, run.seconds)
     if run.stopper.received:  # arrived during evaluation: --resume redoes only that part
         _record_stop(run)
-    folder.save_model(compiled.inference_model)
+    if compiled.distribution.is_chief:  # another worker's folder is its backup only
+        folder.save_model(compiled.inference_model)
     folder.write_history(result.history)
     return result
 
@@ -217,7 +256,8 @@ def _loop_callbacks(run: _Run, extra: list) -> list:
         restore.append(RestoreCallbackState(run.compiled.callbacks, run.state["callbacks"],
                                             rate))
     run.files = files = file_callbacks(run.compiled.spec, run.folder.path,
-                                       resumed=bool(run.state))
+                                       resumed=bool(run.state)) \
+        if run.compiled.distribution.is_chief else []  # TensorBoard, CSVLogger: the chief's
     run.guard = NonFiniteLossGuard()
     run.saver = EpochCheckpoint(run.folder, run.early, run.state.get("history"),
                                 stateful=run.compiled.callbacks, file_learning_rate=rate)
@@ -302,6 +342,8 @@ def _evaluate_and_predict(compiled, folder: RunFolder, history: dict,
 
     result = RunResult(folder.path, test_metrics, history,
                        class_names=compiled.data.class_names)
+    if not compiled.distribution.is_chief:  # the chief predicts, from the same weights
+        return result
     test = compiled.data.test
     if test is not None and len(test.y) and spec.output.predictions == "argmax":
         tick = time.perf_counter()
@@ -359,7 +401,7 @@ def resume_run(run_dir: Union[str, os.PathLike], file: Optional[str] = None,
     Raises:
         UsageError: not a resumable run folder, already finished, or the file changed.
     """
-    folder = RunFolder.open_for_resume(run_dir)
+    folder = RunFolder.open_for_resume(own_folder(run_dir))
     file = file or folder.record.get("pipeline_file")
     if not file:
         raise UsageError("this run was not started from a file; give the pipeline file.")

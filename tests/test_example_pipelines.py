@@ -42,8 +42,10 @@ def test_example_trains_briefly_and_predicts(path):
     from kerapipe import compile_pipeline
 
     epochs = EPOCHS.get(path.name, 1)
+    # A multi-worker example trains here as one process (its cluster: tests/test_distribute.py).
     compiled = compile_pipeline(path, overrides=[f"train.epochs={epochs}",
-                                                 *STAND_INS.get(path.name, [])])
+                                                 *STAND_INS.get(path.name, [])],
+                                distribute=False)
     history = compiled.fit(verbose=0)
     losses = history.history["loss"]
     assert len(losses) == epochs

@@ -28,7 +28,8 @@ PACKAGE = ROOT / "kerapipe"
 # The bottom modules: every layer may import them, and they import nothing above them.
 BOTTOM = ("kerapipe.errors", "kerapipe.safe_io")
 RUN_SIDE = ("kerapipe.pipeline", "kerapipe.runner", "kerapipe.run_folder", "kerapipe.run_location",
-            "kerapipe.run_files", "kerapipe.saved_run", "kerapipe.callbacks", "kerapipe.report")
+            "kerapipe.run_files", "kerapipe.saved_run", "kerapipe.callbacks", "kerapipe.report",
+            "kerapipe.launcher")
 CLI = ("kerapipe.cli",)
 HEAVY = ("tensorflow", "keras", "jax", "torch")
 BACKEND = "kerapipe.compiler.backend"
@@ -54,6 +55,9 @@ RULES = (
     Rule("the bottom modules import nothing above them", applies_to=BOTTOM, only=BOTTOM),
     Rule("compiler/ never imports the run side or the CLI", applies_to=("kerapipe.compiler",),
          never=RUN_SIDE + CLI),
+    Rule("the cluster facts and the local launcher never import TensorFlow (`run --workers` "
+         "starts its workers without it)", applies_to=("kerapipe.cluster", "kerapipe.launcher"),
+         never=HEAVY),
     Rule("only the CLI imports the CLI", applies_to=("kerapipe",), never=CLI,
          except_for=("kerapipe.cli", "kerapipe.__main__")),
 )

@@ -28,6 +28,7 @@ from kerapipe.compiler.build import (build_core_model, build_loss, build_metric,
                                      keras_guard, refuse_unmeasurable_metrics)
 from kerapipe.compiler.datasets import input_dtype, raw_features
 from kerapipe.compiler.deep import label_shape, one_hot_conflict, output_mismatch
+from kerapipe.compiler.distribute import Distribution, make_distribution
 from kerapipe.compiler.faults import translate_faults
 from kerapipe.compiler.imports import import_file_hashes, imported_objects
 from kerapipe.compiler.metrics import loaded_run_labels
@@ -58,6 +59,7 @@ class Assembly:
         overrides: the ``--set`` values the spec was validated with.
         custom_objects: ``module.Name`` -> the class or function ``imports:`` provided.
         import_hashes: ``imports:`` .py entry -> sha256 of its file (run.json).
+        distribution: ``train.distribute``'s strategy and this worker's place.
     """
 
     spec: PipelineSpec
@@ -69,6 +71,7 @@ class Assembly:
     overrides: list[str]
     custom_objects: dict[str, Any]
     import_hashes: dict[str, str]
+    distribution: Distribution
 
 
 def seed_everything(seed: Optional[int], deterministic: bool = True) -> None:
@@ -85,8 +88,10 @@ def seed_everything(seed: Optional[int], deterministic: bool = True) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def assemble(result: ValidationResult, allow_imports: bool = False) -> Assembly:
-    """Compile a validated pipeline (``result.spec`` must not be ``None``).
+def assemble(result: ValidationResult, allow_imports: bool = False,
+             distribute: bool = True) -> Assembly:
+    """Compile a validated pipeline (``result.spec`` must not be ``None``); with
+    ``distribute=False`` as one process, whatever ``train.distribute`` says (``plan``).
 
     Raises:
         SpecError: it imports code that is not allowed, or Keras refuses a layer, a loss,
@@ -96,18 +101,23 @@ def assemble(result: ValidationResult, allow_imports: bool = False) -> Assembly:
     spec, path = result.spec, result.path
     base_dir = Path(data_folder(path))  # where validate looks for the data, too
     custom = imported_objects(result, allow_imports, base_dir)  # refused unless allowed
+    # Before any other TensorFlow work: a multi-worker strategy starts TF's collectives.
+    distribution = make_distribution(spec.train.distribute) if distribute else Distribution()
     if spec.seed is None:  # draw one and keep it in the spec: the run stays reproducible
-        spec = dataclasses.replace(spec, seed=secrets.randbelow(2**31))
+        # (the chief's, on every worker: they shuffle and split alike)
+        spec = dataclasses.replace(spec, seed=distribution.agree_on_int(
+            secrets.randbelow(2**31)))
     seed_everything(spec.seed, spec.train.deterministic)
     data = load_data(spec, base_dir)
     _check_watched_metrics_are_logged(spec, data)
     try:  # Keras's refusals carry their key path; give them the file's line
         preprocessing, model = build_compiled_model(spec, data, custom,
-                                                    pipeline_folder(path or "<text>"))
+                                                    pipeline_folder(path or "<text>"),
+                                                    distribution)
     except SpecError as err:
         raise SpecError(result.locate(err.issues)) from err
     return Assembly(spec, data, preprocessing, model, path, base_dir, list(result.overrides),
-                    custom, import_file_hashes(spec, base_dir))
+                    custom, import_file_hashes(spec, base_dir), distribution)
 
 
 def _check_watched_metrics_are_logged(spec: PipelineSpec, data: LoadedData) -> None:
@@ -124,39 +134,53 @@ def _check_watched_metrics_are_logged(spec: PipelineSpec, data: LoadedData) -> N
 
 
 def build_compiled_model(spec: PipelineSpec, data: LoadedData, custom: dict[str, Any],
-                         folder: str) -> tuple[Preprocessing, keras.Model]:
+                         folder: str, distribution: Optional[Distribution] = None,
+                         ) -> tuple[Preprocessing, keras.Model]:
     """The preprocessing and the compiled model, every Keras call guarded (``SpecError``
-    with unlocated issues), the model's output checked against the loaded labels."""
+    with unlocated issues), the model's output checked against the loaded labels.
+
+    The preprocessing runs in tf.data, outside ``distribution``'s scope; the model's
+    layers and optimizer are made inside it (``compiler.distribute``)."""
+    distribution = distribution or Distribution()
     dtype = input_dtype(spec)
     data.source.learn(data.train)
     with translate_faults(spec, data, "adapting the preprocessing", imported=bool(custom)):
         preprocessing = build_preprocessing(spec, lambda: raw_features(data.train, data, spec),
                                             data.num_classes, data.example_shape, dtype)
-    model = build_core_model(spec, preprocessing.model_input_shape,
-                             preprocessing.model_input_dtype, custom, base_dir=folder)
-    if output_heads(spec):
-        _compile_outputs(spec, data, model, custom)
+    with distribution.scope():
+        model = build_core_model(spec, preprocessing.model_input_shape,
+                                 preprocessing.model_input_dtype, custom, base_dir=folder)
+        if not output_heads(spec):
+            model = with_target_scale(model, data)
+    wrapped = distribution.wrap(model)  # outside the scope: see compiler.distribute
+    if wrapped is not model:
+        _CORE_MODELS[wrapped] = core_model(model)
+        model = wrapped
+    _DISTRIBUTIONS[model] = distribution
+    with distribution.scope():  # metrics' variables too: synced across replicas
+        if output_heads(spec):
+            _compile_outputs(spec, data, model, custom)
+            return preprocessing, model
+        _check_labels_fit_model(spec, data, model)
+        _check_one_hot(spec, data)
+        labels = label_shape(spec, data.num_classes, tuple(data.train.y.shape[1:]))
+        mismatch = output_mismatch(spec, tuple(model.output_shape[1:]), labels)
+        if mismatch is not None:
+            raise SpecError([mismatch])
+        loss = build_loss(spec, custom)
+        exercise_optimizer(spec.optimizer)
+        measured, units = loaded_run_labels(spec, data.num_classes,
+                                            tuple(model.output_shape[1:]))
+        refuse_unmeasurable_metrics(spec, measured)
+        metrics = [build_metric(m, ("metrics", i), measured, units)
+                   for i, m in enumerate(spec.metrics)]
+        batch = dummy_batch(tuple(model.output_shape[1:]), labels,
+                            sparse_labels=preprocessing.one_hot_classes is None
+                            and data.train.y.dtype.kind in "biu")
+        if batch is not None:
+            exercise_loss_and_metrics(spec, loss, batch, measured)
+        _compile(model, spec, data, spec.optimizer, loss=loss, metrics=metrics)
         return preprocessing, model
-    model = with_target_scale(model, data)
-    _check_labels_fit_model(spec, data, model)
-    _check_one_hot(spec, data)
-    labels = label_shape(spec, data.num_classes, tuple(data.train.y.shape[1:]))
-    mismatch = output_mismatch(spec, tuple(model.output_shape[1:]), labels)
-    if mismatch is not None:
-        raise SpecError([mismatch])
-    loss = build_loss(spec, custom)
-    exercise_optimizer(spec.optimizer)
-    measured, units = loaded_run_labels(spec, data.num_classes, tuple(model.output_shape[1:]))
-    refuse_unmeasurable_metrics(spec, measured)
-    metrics = [build_metric(m, ("metrics", i), measured, units)
-               for i, m in enumerate(spec.metrics)]
-    batch = dummy_batch(tuple(model.output_shape[1:]), labels,
-                        sparse_labels=preprocessing.one_hot_classes is None
-                        and data.train.y.dtype.kind in "biu")
-    if batch is not None:
-        exercise_loss_and_metrics(spec, loss, batch, measured)
-    _compile(model, spec, data, spec.optimizer, loss=loss, metrics=metrics)
-    return preprocessing, model
 
 
 def _compile_outputs(spec: PipelineSpec, data: LoadedData, model: keras.Model,
@@ -185,6 +209,10 @@ def _compile_outputs(spec: PipelineSpec, data: LoadedData, model: keras.Model,
              loss_weights=weights)
 
 
+# The strategy each model's variables live in (``_compile`` makes the optimizer's there).
+_DISTRIBUTIONS: "weakref.WeakKeyDictionary[keras.Model, Distribution]" = \
+    weakref.WeakKeyDictionary()
+
 # What each model was compiled with, but its optimizer (a stage of train.stages compiles
 # it again with the same loss and metrics and a new optimizer); gone with the model.
 _COMPILED_WITH: "weakref.WeakKeyDictionary[keras.Model, dict]" = weakref.WeakKeyDictionary()
@@ -195,11 +223,15 @@ def _compile(model: keras.Model, spec: PipelineSpec, data: LoadedData, optimizer
     """``model.compile`` with a new optimizer of ``optimizer`` (an ``OptimizerSpec``: its
     schedule's epochs in this run's steps, loss-scaled for ``train.precision``), the loss
     and metrics ``arguments``, and the file's ``train`` settings."""
-    built = build_optimizer(optimizer, steps_per_epoch(spec, data), spec.train.precision)
     arguments.update(steps_per_execution=spec.train.steps_per_execution,
                      jit_compile=spec.train.jit_compile)
-    with keras_guard("keras-arguments", path, f"Keras refused to compile {what}"):
-        model.compile(optimizer=built, **arguments)
+    distribution = _DISTRIBUTIONS.get(model, Distribution())
+    with distribution.scope():  # a strategy's optimizer variables are made in its scope
+        built = build_optimizer(optimizer, steps_per_epoch(spec, data), spec.train.precision)
+        with keras_guard("keras-arguments", path, f"Keras refused to compile {what}"):
+            model.compile(optimizer=built, **arguments)
+        if distribution.strategy is not None:  # here, not in a replica's first step
+            built.build(model.trainable_variables)
     _COMPILED_WITH[model] = arguments
 
 

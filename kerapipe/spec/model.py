@@ -269,6 +269,25 @@ class EarlyStoppingSpec:
                                        le=MAX_EPOCHS)
 
 
+MAX_STARTUP_TIMEOUT = 86_400    # seconds a worker waits for its peers: a day at most
+
+
+@dataclass(frozen=True)
+class DistributeSpec:
+    """Train on several devices or workers with an engine that exists already
+    (tf.distribute); launchers (Ray Train, Kubeflow, SLURM, `kerapipe run --workers N`)
+    only set the environment."""
+
+    strategy: Literal["none", "mirrored", "multi_worker"] = spec_field(
+        "none", "`none`: one device, as Keras picks it; `mirrored`: every local GPU "
+        "(tf.distribute.MirroredStrategy); `multi_worker`: the workers that `TF_CONFIG` "
+        "lists (tf.distribute.MultiWorkerMirroredStrategy), each started with the same "
+        "file. `data.batch_size` is the global batch, split across the replicas.")
+    startup_timeout: int = spec_field(
+        300, "Seconds a `multi_worker` worker waits for every peer to start before it "
+        "stops, naming the missing ones (exit 6).", ge=1, le=MAX_STARTUP_TIMEOUT)
+
+
 @dataclass(frozen=True)
 class TrainSpec:
     """How long to train and when to stop."""
@@ -301,6 +320,9 @@ class TrainSpec:
         [], "Fine-tuning stages that continue the same model and data, each `{epochs, "
         "trainable, optimizer, early_stopping}` (one `model.fit` each, the model compiled "
         "again); `train.epochs` is then their sum.", max_items=MAX_STAGES)
+    distribute: DistributeSpec = spec_field(
+        DistributeSpec(), "Several devices or workers: `{strategy: none | mirrored | "
+        "multi_worker, startup_timeout}` (README: Several devices and workers).")
 
     @staticmethod
     def check_local(values: dict, path: Path, issues: list[Issue]) -> None:

@@ -1,0 +1,130 @@
+"""Which worker this process is in a ``train.distribute: {strategy: multi_worker}`` run,
+read from ``TF_CONFIG`` the way tf.distribute reads it, without importing TensorFlow.
+
+A launcher (Ray Train, Kubeflow's TFJob, a SLURM script, ``kerapipe run --workers N``)
+starts one process per worker with the same pipeline file and sets ``TF_CONFIG``:
+
+    {"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}
+
+(optionally a ``chief`` job of one address, which is then worker 0). The chief (the
+``chief`` task, else worker 0) writes the run folder; every other worker keeps only its own
+backup beside it, ``<run folder>.worker-<i>`` (``worker_folder``), so that a restart of
+all workers resumes exactly even where the hosts share no disk. The run side asks this
+module; the TensorFlow side (``kerapipe.compiler.distribute``) makes the strategy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from kerapipe.errors import UsageError
+
+_HINT = ("Start each worker with TF_CONFIG set (`kerapipe run FILE --workers N` does it on "
+         "one machine; README: Several devices and workers).")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The workers of a multi-worker run and this process's place among them.
+
+    Args:
+        addresses: every worker's ``host:port``, the chief first.
+        index: this worker's position in ``addresses`` (0: the chief).
+    """
+
+    addresses: tuple[str, ...]
+    index: int
+
+    @property
+    def workers(self) -> int:
+        return len(self.addresses)
+
+    @property
+    def is_chief(self) -> bool:
+        return self.index == 0
+
+    def peers(self) -> list[tuple[int, str]]:
+        """``(index, address)`` of every other worker."""
+        return [(i, a) for i, a in enumerate(self.addresses) if i != self.index]
+
+
+def cluster_from_environment(environ: Optional[dict] = None) -> Cluster:
+    """The cluster ``TF_CONFIG`` describes.
+
+    Raises:
+        UsageError: ``TF_CONFIG`` is unset, not JSON, or does not name this task among
+            its workers.
+    """
+    environ = os.environ if environ is None else environ
+    text = environ.get("TF_CONFIG")
+    if not text:
+        raise UsageError("train.distribute.strategy is multi_worker, but TF_CONFIG is not "
+                         f"set, so this worker does not know its peers. {_HINT}")
+    try:
+        config = json.loads(text)
+    except ValueError as err:
+        raise UsageError(f"TF_CONFIG is not JSON ({err}). {_HINT}") from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not isinstance(task, dict):
+        raise UsageError("TF_CONFIG must be a JSON object with `cluster` (job name -> list "
+                         f"of host:port) and `task` ({{type, index}}). {_HINT}")
+    jobs = set(cluster) - {"chief", "worker"}
+    if jobs:
+        raise UsageError(f"TF_CONFIG lists the job(s) {', '.join(sorted(map(str, jobs)))}; "
+                         "multi_worker trains on `chief` and `worker` tasks only "
+                         "(MultiWorkerMirroredStrategy: no parameter servers or evaluators).")
+    chief, workers = cluster.get("chief", []), cluster.get("worker", [])
+    if not (isinstance(chief, list) and isinstance(workers, list)) or len(chief) > 1 or not all(
+            isinstance(a, str) and a for a in chief + workers):
+        raise UsageError("TF_CONFIG's cluster.chief (at most one) and cluster.worker must be "
+                         f"lists of host:port strings. {_HINT}")
+    kind, index = task.get("type"), task.get("index", 0)
+    size = {"chief": len(chief), "worker": len(workers)}.get(kind)
+    if size is None or not isinstance(index, int) or isinstance(index, bool) \
+            or not 0 <= index < size:
+        raise UsageError(f"TF_CONFIG's task {json.dumps(task)} is not one of its cluster's "
+                         f"tasks (chief: {len(chief)}, worker: {len(workers)}). {_HINT}")
+    position = index if kind == "chief" else index + len(chief)
+    return Cluster(tuple(chief + workers), position)
+
+
+def worker_folder(run_dir: os.PathLike, index: int) -> Path:
+    """Where worker ``index`` (not the chief) keeps its backup: ``<run folder>.worker-<i>``."""
+    run_dir = Path(run_dir)
+    return run_dir.with_name(f"{run_dir.name}.worker-{index}")
+
+
+def accepts_connections(address: str, timeout: float = 1.0) -> bool:
+    """Whether something listens at ``host:port`` (a started worker's server does)."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def free_local_ports(count: int) -> list[int]:
+    """``count`` TCP ports free on this machine now (the kernel picks them)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("localhost", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def local_tf_config(ports: list[int], index: int) -> str:
+    """``TF_CONFIG`` of worker ``index`` in a cluster of local workers on ``ports``."""
+    return json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
+                       "task": {"type": "worker", "index": index}})
