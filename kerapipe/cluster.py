@@ -24,6 +24,10 @@ from typing import Optional
 
 from kerapipe.errors import UsageError
 
+# Set by `kerapipe run --workers N` in each worker it starts: messages then say how to
+# resume the same way.
+LAUNCHED_WORKERS = "KERAPIPE_LOCAL_WORKERS"
+
 _HINT = ("Start each worker with TF_CONFIG set (`kerapipe run FILE --workers N` does it on "
          "one machine; README: Several devices and workers).")
 
@@ -98,6 +102,13 @@ def worker_folder(run_dir: os.PathLike, index: int) -> Path:
     """Where worker ``index`` (not the chief) keeps its backup: ``<run folder>.worker-<i>``."""
     run_dir = Path(run_dir)
     return run_dir.with_name(f"{run_dir.name}.worker-{index}")
+
+
+def chief_folder(folder: os.PathLike) -> Path:
+    """The chief's run folder of a folder that may be a worker's backup (``worker_folder``)."""
+    folder = Path(folder)
+    base, dot, index = folder.name.rpartition(".worker-")
+    return folder.with_name(base) if dot and base and index.isdigit() else folder
 
 
 def accepts_connections(address: str, timeout: float = 1.0) -> bool:

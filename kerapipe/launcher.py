@@ -18,7 +18,7 @@ import tempfile
 import time
 from typing import Optional, Sequence
 
-from kerapipe.cluster import free_local_ports, local_tf_config
+from kerapipe.cluster import LAUNCHED_WORKERS, free_local_ports, local_tf_config
 
 # Seconds a worker gets to stop on SIGTERM (it checkpoints nothing new: an epoch in
 # progress is given up) before it is killed.
@@ -36,7 +36,8 @@ def launch_local_workers(workers: int, arguments: Sequence[str],
     processes: list[subprocess.Popen] = []
     logs: list[Optional[tempfile._TemporaryFileWrapper]] = []
     for index in range(workers):
-        env = {**os.environ, "TF_CONFIG": local_tf_config(ports, index)}
+        env = {**os.environ, "TF_CONFIG": local_tf_config(ports, index),
+               LAUNCHED_WORKERS: str(workers)}
         log = None if index == 0 else tempfile.TemporaryFile("w+b")
         logs.append(log)
         processes.append(subprocess.Popen(

@@ -128,9 +128,19 @@ def failure_reason(err: BaseException) -> str:
 
 
 def resume_command(compiled, run_dir: PathLike) -> str:
-    """The command line that continues this run (what the messages tell a user to type)."""
+    """The command line that continues this run (what the messages tell a user to type);
+    for a multi-worker run, the chief's folder, on every worker (``--workers N`` when
+    ``kerapipe run --workers N`` started them: ``cluster.LAUNCHED_WORKERS``)."""
+    from kerapipe.cluster import LAUNCHED_WORKERS, chief_folder
+
     allow = " --allow-imports" if compiled.spec.imports else ""
-    return f"kerapipe run --resume {run_dir}{allow}"
+    distribution = getattr(compiled, "distribution", None)
+    if distribution is None or distribution.workers == 1:
+        return f"kerapipe run --resume {run_dir}{allow}"
+    launched = os.environ.get(LAUNCHED_WORKERS)
+    where = f" --workers {launched}" if launched else " (on every worker)"
+    chiefs = run_dir if distribution.is_chief else chief_folder(run_dir)
+    return f"kerapipe run --resume {chiefs}{allow}{where}"
 
 
 def _now() -> str:

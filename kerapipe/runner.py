@@ -19,7 +19,7 @@ import numpy as np
 from kerapipe.compiler.predictions import (class_columns, outputs_predictions_csv,
                                            prediction_arrays, predictions_csv,
                                            probabilities_to_classes)
-from kerapipe.errors import Interrupted, SpecError, TrainingError, UsageError
+from kerapipe.errors import Interrupted, PeerLost, SpecError, TrainingError, UsageError
 from kerapipe.run_folder import BEST_WEIGHTS, RunFolder, resolved_yaml
 from kerapipe.run_location import ensure_free_space
 
@@ -281,6 +281,12 @@ def _fit(run: _Run, callbacks: list, verbose) -> None:
                 compiled.fit(verbose=verbose, callbacks=callbacks, initial_epoch=done)
     except TrainingStopped:
         pass  # the guard or the signal handler says why
+    except PeerLost as err:  # train.distribute: multi_worker
+        checkpoint = run.folder.intact_checkpoint()
+        err.add_note(f"{run.folder.path} keeps " + (
+            f"its checkpoint {checkpoint.name}" if checkpoint else "no checkpoint yet")
+            + f"; rerun every worker with: {run.folder.resume_command}")
+        raise
     run.seconds["fit"] = time.perf_counter() - tick
 
 

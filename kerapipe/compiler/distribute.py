@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -202,7 +203,7 @@ _PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.AbortedError,
 
 
 @contextlib.contextmanager
-def peer_faults(distribution: Distribution, resume: str = "") -> Iterator[None]:
+def peer_faults(distribution: Distribution) -> Iterator[None]:
     """TensorFlow's error when a collective loses a peer (a heartbeat stops, seconds
     after the peer dies) as ``PeerLost`` (exit 7), naming what to do."""
     if distribution.workers == 1:
@@ -211,13 +212,22 @@ def peer_faults(distribution: Distribution, resume: str = "") -> Iterator[None]:
     try:
         yield
     except _PEER_ERRORS as err:
-        first = str(err).strip().splitlines()
-        detail = next((line for line in first if "unhealthy" in line or "task" in line),
-                      first[0] if first else type(err).__name__)
         raise PeerLost(f"worker {distribution.worker_index} lost a peer, so the cluster "
-                       f"stopped ({detail.strip()}). Rerun all workers to resume"
-                       + (f": {resume}" if resume else " (with --resume RUN_DIR)") + ".") \
-            from err
+                       f"stopped ({_what_was_lost(str(err))}). Rerun all workers to "
+                       "resume.") from err
+
+
+def _what_was_lost(text: str) -> str:
+    """The tasks TensorFlow names as unhealthy (``/job:worker/replica:0/task:1``), else
+    the error's first line."""
+    if "unhealthy" in text:
+        tasks = sorted(set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)",
+                                      text.split("unhealthy", 1)[1])))
+        if tasks:
+            return ", ".join(f"{job} {task}" for job, task in tasks) + \
+                " stopped sending heartbeats"
+    lines = text.strip().splitlines()
+    return lines[0].strip() if lines else "a collective operation failed"
 
 
 # --- what plan says -------------------------------------------------------------------
