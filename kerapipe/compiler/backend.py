@@ -21,6 +21,32 @@ import sys
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
+def refuse_other_backends() -> None:
+    """kerapipe's preprocessing runs Keras layers inside tf.data and its models take
+    tf.data input, which only Keras's TensorFlow backend does throughout: another
+    ``KERAS_BACKEND`` (or a Keras the caller imported on another backend) is refused
+    here, before Keras imports it, with what to do instead of a failure deep in a layer.
+
+    Raises:
+        UsageError: Keras is (or would be) on another backend.
+    """
+    keras = sys.modules.get("keras")
+    chosen = keras.backend.backend() if keras is not None and hasattr(keras, "backend") \
+        else os.environ["KERAS_BACKEND"]
+    if chosen != "tensorflow":
+        from kerapipe.errors import UsageError
+
+        raise UsageError(f"kerapipe builds its models and tf.data pipelines for Keras's "
+                         f"TensorFlow backend, but Keras is set to '{chosen}' "
+                         "(KERAS_BACKEND). Unset KERAS_BACKEND or set it to tensorflow for "
+                         "kerapipe. To train on several devices or workers, use "
+                         "train.distribute (tf.distribute); the JAX backend's "
+                         "keras.distribution is not supported yet.")
+
+
+refuse_other_backends()
+
+
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow with file descriptor 2 pointed at /dev/null while it loads.
 
