@@ -91,7 +91,7 @@ class Distribution:
     def wrap(self, model: keras.Model) -> keras.Model:
         """The model ``fit`` trains: for ``multi_worker``, a ``StepLogsModel`` over the same
         layers, constructed here, outside the scope (see the module's docstring)."""
-        if self.name != "multi_worker":
+        if self.workers == 1:  # a cluster of one reduces its logs locally, as Keras expects
             return model
         return StepLogsModel(model.input, model.output, name=model.name)
 
@@ -175,6 +175,12 @@ def _wait_for_peers(make, cluster: Cluster, timeout: int):
     threading.Thread(target=watchdog, name="kerapipe-startup-timeout", daemon=True).start()
     try:
         return make()
+    except tf.errors.UnknownError as err:  # another process holds the port, a foreign host
+        address = cluster.addresses[cluster.index]
+        raise UsageError(f"this worker could not start its server at {address} (its "
+                         "TF_CONFIG task): the port is taken, or the host is not this "
+                         "machine's. Give every worker a free host:port of its own host. "
+                         f"TensorFlow said: {str(err).strip().splitlines()[0]}") from err
     except RuntimeError as err:
         if "collective ops" in str(err).lower() or "startup" in str(err).lower():
             raise UsageError("multi_worker must set up TensorFlow before anything else in "
