@@ -109,6 +109,7 @@ def assemble(result: ValidationResult, allow_imports: bool = False,
             secrets.randbelow(2**31)))
     seed_everything(spec.seed, spec.train.deterministic)
     data = load_data(spec, base_dir)
+    distribution.check_same_run(spec, data.fingerprint)
     _check_watched_metrics_are_logged(spec, data)
     try:  # Keras's refusals carry their key path; give them the file's line
         preprocessing, model = build_compiled_model(spec, data, custom,

@@ -116,6 +116,44 @@ class Distribution:
         codes = self._from_the_chief(list(data) + [0] * (_TEXT_BYTES - len(data)))
         return bytes(c for c in codes if c).decode("utf-8", "replace")
 
+    def check_same_run(self, spec: Any, data_fingerprint: str) -> None:
+        """Every worker must train the same pipeline on the same data (the same file and
+        ``--set`` values; the data alike on every host): otherwise their collectives would
+        not match, or they would silently average different models. Each worker compares
+        its fingerprint with the chief's; all learn whether any differs.
+
+        Raises:
+            UsageError: some worker's pipeline or data differs from the chief's.
+        """
+        if self.workers == 1:
+            return
+        import hashlib
+        import json
+
+        from kerapipe.spec.typed import to_plain
+
+        plain = to_plain(spec)
+        plain.pop("seed", None)  # agreed from the chief already
+        mine = hashlib.sha256(json.dumps([plain, data_fingerprint], sort_keys=True,
+                                         default=str).encode()).hexdigest()
+        differs = self.agree_on_text(mine) != mine
+        if self._sum_over_replicas(int(differs)):
+            which = ("this worker's" if differs else "another worker's")
+            raise UsageError(f"worker {self.worker_index}: {which} pipeline or data differs "
+                             "from the chief's, so the workers cannot train one model. Start "
+                             "every worker with the same pipeline file and --set values, on "
+                             "the same data.")
+
+    def _sum_over_replicas(self, value: int) -> int:
+        mine = tf.constant(value, tf.int64)
+
+        @tf.function
+        def summed():
+            return self.strategy.reduce("SUM", self.strategy.run(lambda: mine), axis=None)
+
+        with peer_faults(self):
+            return int(summed().numpy())
+
     def _from_the_chief(self, values: Sequence[int]) -> list[int]:
         if self.workers == 1:
             return list(values)
