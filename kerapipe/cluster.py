@@ -121,6 +121,72 @@ def accepts_connections(address: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def wait_for_peers(cluster: Cluster, timeout: float, poll: float = 0.25) -> list[str]:
+    """Meet the other workers before TensorFlow does; the peers that never started.
+
+    TensorFlow's start-up (``MultiWorkerMirroredStrategy()``) waits for every peer inside
+    C++, holding the GIL and ignoring SIGTERM, with no timeout of its own that a lonely
+    worker reaches: so the workers meet here first, in Python. Each one listens on its
+    own ``host:port`` (the one TensorFlow binds next) and connects to every peer's until
+    each has accepted once, either this listener or, later, that peer's TensorFlow
+    server. A worker that never accepts within ``timeout`` seconds is missing.
+
+    Returns:
+        ``worker <i> (<host:port>)`` of each missing peer (empty: all started).
+
+    Raises:
+        UsageError: this worker's port is taken (or its host is not this machine).
+    """
+    import threading
+    import time
+
+    address = cluster.addresses[cluster.index]
+    listener = socket.socket(socket.AF_INET6 if ":" in address.rpartition(":")[0]
+                             else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("", int(address.rpartition(":")[2])))
+    except (OSError, ValueError) as err:
+        listener.close()
+        raise UsageError(f"this worker cannot listen at {address} (its TF_CONFIG task): "
+                         f"{getattr(err, 'strerror', None) or err}. The port is taken, or "
+                         "the host is not this machine's: give every worker a free "
+                         "host:port of its own host.") from None
+    listener.listen(64)
+    listener.settimeout(poll)
+    done = threading.Event()
+
+    def answer() -> None:  # accept each probe; the prober closes first (no TIME_WAIT here)
+        while not done.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                continue
+            with connection:
+                connection.settimeout(poll)
+                try:
+                    connection.recv(1)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=answer, name="kerapipe-peers", daemon=True)
+    thread.start()
+    pending = dict(cluster.peers())
+    deadline = time.monotonic() + timeout
+    try:
+        while pending and time.monotonic() < deadline:
+            for index, peer in list(pending.items()):
+                if accepts_connections(peer, timeout=poll):
+                    del pending[index]
+            if pending:
+                time.sleep(poll)
+    finally:
+        done.set()
+        thread.join()
+        listener.close()
+    return [f"worker {i} ({peer})" for i, peer in sorted(pending.items())]
+
+
 def free_local_ports(count: int) -> list[int]:
     """``count`` TCP ports free on this machine now (the kernel picks them)."""
     sockets = []

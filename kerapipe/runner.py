@@ -141,7 +141,8 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
                                    resumed_spec_text is not None, resumed_spec_text)
         run.seconds["total"] = time.perf_counter() - started
         result.seconds = run.seconds
-        run.folder.write_metrics(result.history, result.test_metrics, result.accuracy)
+        if compiled.distribution.is_chief:  # another worker's folder is its backup only
+            run.folder.write_metrics(result.history, result.test_metrics, result.accuracy)
         run.folder.finish(run.seconds)
     except BaseException as err:  # out of memory, a full disk, a bug, a second Ctrl-C, ...
         if not getattr(err, "recorded", False):  # _record_stop said why already
@@ -198,16 +199,47 @@ def _reopen(compiled, resume_dir, stopper) -> _Run:
     folder = resume_dir if isinstance(resume_dir, RunFolder) else \
         RunFolder.open_for_resume(resume_dir)  # the API's too: never a finished or foreign one
     run = _Run(compiled, folder, stopper, checkpoint=folder.latest_checkpoint())
-    if run.checkpoint is not None:
+    if distribution.workers > 1:
+        _reopen_on_every_worker(run)
+    elif run.checkpoint is not None:
         if compiled.spec.train.stages:  # the checkpoint's stage first: its optimizer's state
-            from kerapipe.run_files import read_checkpoint_state
-            from kerapipe.run_folder import STATE_FILE
-
-            compiled.resume_stages(read_checkpoint_state(run.checkpoint / STATE_FILE))
+            compiled.resume_stages(_checkpoint_state(run.checkpoint))
         run.state = restore_checkpoint(compiled.model, run.checkpoint, compiled.custom_objects)
         # Later epochs must not replay the first epochs' data order.
         compiled.reshuffle(int(run.state.get("epochs_done", 0)))
     return run
+
+
+def _checkpoint_state(checkpoint: Path) -> dict:
+    from kerapipe.run_files import read_checkpoint_state
+    from kerapipe.run_folder import STATE_FILE
+
+    return read_checkpoint_state(checkpoint / STATE_FILE)
+
+
+def _reopen_on_every_worker(run: _Run) -> None:
+    """A multi-worker resume: every worker goes on from the chief's checkpoint.
+
+    Each worker restores its own backup, then takes the chief's state (epochs done,
+    history, counters) and the chief's weights and optimizer variables over the
+    collectives: a kill between the chief's checkpoint and another worker's leaves that
+    worker an epoch behind (or with none), and workers that went on from different
+    epochs would run different steps and never meet again."""
+    from kerapipe.callbacks import restore_checkpoint
+
+    compiled, distribution = run.compiled, run.compiled.distribution
+    own = _checkpoint_state(run.checkpoint) if run.checkpoint is not None else {}
+    state = distribution.agree_on_json(own)
+    if not state:
+        return  # the chief has no checkpoint: every worker starts from the beginning
+    if compiled.spec.train.stages:
+        compiled.resume_stages(state)
+    if run.checkpoint is not None and own.get("epochs_done") == state.get("epochs_done"):
+        restore_checkpoint(compiled.model, run.checkpoint, compiled.custom_objects)
+    model = compiled.model
+    distribution.share_the_chiefs([*model.weights, *model.optimizer.variables])
+    run.state = state
+    compiled.reshuffle(int(state.get("epochs_done", 0)))
 
 
 def _train_and_record(run: _Run, command, verbose, extra: list, write_spec: bool,
@@ -247,7 +279,8 @@ def _loop_callbacks(run: _Run, extra: list) -> list:
     mid_stage = not run.compiled.spec.train.stages or run.compiled.stage_progress.continuing
     if run.early is not None and run.state.get("early_stopping") and mid_stage:
         restore = [RestoreEarlyStopping(run.early, run.state["early_stopping"],
-                                        run.checkpoint / BEST_WEIGHTS)]
+                                        run.checkpoint / BEST_WEIGHTS
+                                        if run.checkpoint is not None else None)]
     # train.callbacks: their counters and lowered learning rate back; their files inside
     # the run folder (a resumed CSVLogger appends to the rows it wrote before)
     rate = run.compiled.spec.optimizer.learning_rate

@@ -20,10 +20,8 @@ pattern starts passing then.
 from __future__ import annotations
 
 import contextlib
-import os
+import math
 import re
-import sys
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Sequence
 
@@ -31,15 +29,14 @@ from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly
 import keras
 import tensorflow as tf
 
-from kerapipe.cluster import Cluster, accepts_connections, cluster_from_environment
+from kerapipe.cluster import Cluster, cluster_from_environment, wait_for_peers
 from kerapipe.errors import PeerLost, PeersMissing, UsageError
 
 __all__ = ["Distribution", "StepLogsModel", "make_distribution"]
 
-# Longest text ``agree_on_text`` carries (a run folder's name is far shorter).
-_TEXT_BYTES = 512
-
-
+# Registered: a checkpoint's last.keras holds the model ``fit`` trains (model.keras, the
+# inference model, is a plain functional model).
+@keras.saving.register_keras_serializable(package="kerapipe")
 class StepLogsModel(keras.Model):
     """A functional model whose train and test steps return shape-``[1]`` logs, so that
     MWMS's ``reduce(..., axis=0)`` of each log works (keras-team/keras#20585)."""
@@ -111,10 +108,43 @@ class Distribution:
         return self._from_the_chief([value])[0]
 
     def agree_on_text(self, text: str) -> str:
-        """The chief's ``text`` on every worker (the run folder's name)."""
-        data = text.encode("utf-8")[:_TEXT_BYTES]
-        codes = self._from_the_chief(list(data) + [0] * (_TEXT_BYTES - len(data)))
-        return bytes(c for c in codes if c).decode("utf-8", "replace")
+        """The chief's ``text`` on every worker (the run folder's name, a fingerprint)."""
+        if self.workers == 1:
+            return text
+        data = text.encode("utf-8")
+        size = self.agree_on_int(len(data))
+        codes = self._from_the_chief(list(data[:size]) + [0] * (size - len(data[:size])))
+        return bytes(codes).decode("utf-8", "replace")
+
+    def agree_on_json(self, value: Any) -> Any:
+        """The chief's JSON-able ``value`` on every worker (a checkpoint's state)."""
+        import json
+
+        if self.workers == 1:
+            return value
+        return json.loads(self.agree_on_text(json.dumps(value)))
+
+    def share_the_chiefs(self, variables: Sequence[Any]) -> None:
+        """Every worker's ``variables`` set to the chief's values (one all-reduce per
+        dtype; integers travel as int64), e.g. after a resume from unequal backups."""
+        if self.workers == 1:
+            return
+        groups: dict[str, list] = {}
+        for variable in variables:
+            groups.setdefault(tf.as_dtype(variable.dtype).name, []).append(variable)
+        for name, group in groups.items():
+            dtype = tf.as_dtype(name)
+            wire = tf.float32 if dtype.is_floating else tf.int64
+            flat = tf.concat([tf.reshape(tf.cast(tf.convert_to_tensor(v), wire), [-1])
+                              for v in group], 0)
+            summed = self._chiefs_tensor(flat)
+            offset = 0
+            with self.scope():
+                for variable in group:
+                    count = int(math.prod(variable.shape))
+                    value = tf.reshape(summed[offset:offset + count], variable.shape)
+                    variable.assign(tf.cast(value, dtype))
+                    offset += count
 
     def check_same_run(self, spec: Any, data_fingerprint: str) -> None:
         """Every worker must train the same pipeline on the same data (the same file and
@@ -157,9 +187,13 @@ class Distribution:
     def _from_the_chief(self, values: Sequence[int]) -> list[int]:
         if self.workers == 1:
             return list(values)
-        mine = tf.constant(list(values), tf.int64)
+        summed = self._chiefs_tensor(tf.constant(list(values), tf.int64))
+        return [int(v) for v in summed.numpy()]
 
-        def chiefs_only():  # replica 0 lies on the chief: the others add zeros
+    def _chiefs_tensor(self, mine: tf.Tensor) -> tf.Tensor:
+        """The chief's ``mine`` on every worker: one all-reduce to which the replica on
+        the chief (replica 0) gives its value and every other replica zeros."""
+        def chiefs_only():
             context = tf.distribute.get_replica_context()
             first = tf.equal(context.replica_id_in_sync_group, 0)
             return tf.where(first, mine, tf.zeros_like(mine))
@@ -169,7 +203,7 @@ class Distribution:
             return self.strategy.reduce("SUM", self.strategy.run(chiefs_only), axis=None)
 
         with peer_faults(self):
-            return [int(v) for v in from_the_chief().numpy()]
+            return from_the_chief()
 
 
 def make_distribution(settings: Any) -> Distribution:
@@ -194,26 +228,20 @@ def make_distribution(settings: Any) -> Distribution:
 
 
 def _wait_for_peers(make, cluster: Cluster, timeout: int):
-    """``make()`` (which blocks in TensorFlow's C++ until every worker has joined), with a
-    watchdog: when it has not returned after ``timeout`` seconds, the peers that accept no
-    connection are the missing ones, and the process exits with code 6. Exiting from the
-    watchdog thread is the only way out: the main thread is inside TensorFlow."""
-    joined = threading.Event()
+    """``make()`` once every peer has started (``cluster.wait_for_peers``, in Python, so
+    that the timeout holds: TensorFlow's own wait blocks in C++ and ignores signals).
 
-    def watchdog() -> None:
-        if joined.wait(timeout):
-            return
-        missing = [f"worker {i} ({address})" for i, address in cluster.peers()
-                   if not accepts_connections(address)]
-        error = PeersMissing(_missing_message(cluster, timeout, missing))
-        error.show()
-        sys.stdout.flush()
-        os._exit(error.exit_code)
-
-    threading.Thread(target=watchdog, name="kerapipe-startup-timeout", daemon=True).start()
+    Raises:
+        PeersMissing: a peer did not start within ``timeout`` seconds (exit 6).
+        UsageError: this worker cannot listen at its address, or TensorFlow started
+            already in this process.
+    """
+    missing = wait_for_peers(cluster, timeout)
+    if missing:
+        raise PeersMissing(_missing_message(cluster, timeout, missing))
     try:
         return make()
-    except tf.errors.UnknownError as err:  # another process holds the port, a foreign host
+    except tf.errors.UnknownError as err:  # another process took the port meanwhile
         address = cluster.addresses[cluster.index]
         raise UsageError(f"this worker could not start its server at {address} (its "
                          "TF_CONFIG task): the port is taken, or the host is not this "
@@ -225,19 +253,13 @@ def _wait_for_peers(make, cluster: Cluster, timeout: int):
                              "this process uses it; compile the pipeline first (in a fresh "
                              f"process). TensorFlow said: {err}") from err
         raise
-    finally:
-        joined.set()
 
 
 def _missing_message(cluster: Cluster, timeout: int, missing: list[str]) -> str:
     me = f"worker {cluster.index} ({cluster.addresses[cluster.index]})"
-    if missing:
-        return (f"{me} waited {timeout} s (train.distribute.startup_timeout) but "
-                f"{', '.join(missing)} never started. Start every worker of TF_CONFIG "
-                "with the same pipeline file, or raise startup_timeout.")
-    return (f"{me} waited {timeout} s (train.distribute.startup_timeout): every peer "
-            "accepts connections but not all joined the cluster. Check that every worker "
-            "has the same TF_CONFIG cluster and a task of its own.")
+    return (f"{me} waited {timeout} s (train.distribute.startup_timeout) but "
+            f"{', '.join(missing)} never started. Start every worker of TF_CONFIG with the "
+            "same pipeline file, or raise startup_timeout.")
 
 
 # --- a lost peer ----------------------------------------------------------------------
@@ -298,8 +320,8 @@ def plan_lines(settings: Any, batch_size: int, model: keras.Model) -> list[str]:
     share, extra = divmod(batch_size, replicas)
     shown = (f"{share} per replica" if not extra else
              f"{share} or {share + 1} per replica ({batch_size} does not divide by {replicas})")
-    values = sum(int(v.shape.num_elements() or 0) for v in model.trainable_variables)
-    size = sum(int(v.shape.num_elements() or 0) * tf.dtypes.as_dtype(v.dtype).size
+    values = sum(int(math.prod(v.shape)) for v in model.trainable_variables)
+    size = sum(int(math.prod(v.shape)) * tf.dtypes.as_dtype(v.dtype).size
                for v in model.trainable_variables)
     lines = [f"distribute: {settings.strategy} over {where}: {replicas} replica(s); global "
              f"batch {batch_size}: {shown}",
