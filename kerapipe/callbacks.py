@@ -145,14 +145,18 @@ class RestoreEarlyStopping(keras.callbacks.Callback):
         restored: the checkpoint's ``early_stopping`` counters (``wait``, ``best_epoch``,
             ``best``).
         best_weights_file: the checkpoint's ``best.weights.h5``, or ``None``.
+        best_weights: the best weights themselves, instead of the file (a multi-worker
+            resume: the chief's, on every worker).
     """
 
     def __init__(self, early_stopping: keras.callbacks.EarlyStopping, restored: dict,
-                 best_weights_file: Optional[Path] = None) -> None:
+                 best_weights_file: Optional[Path] = None,
+                 best_weights: Optional[list] = None) -> None:
         super().__init__()
         self.early_stopping = early_stopping
         self.restored = restored
         self.best_weights_file = best_weights_file
+        self.best_weights = best_weights
 
     def on_train_begin(self, logs=None):
         if self.restored is None:
@@ -161,7 +165,9 @@ class RestoreEarlyStopping(keras.callbacks.Callback):
         early.wait = self.restored["wait"]
         early.best_epoch = self.restored["best_epoch"]
         early.best = self.restored["best"]
-        if early.restore_best_weights and self.best_weights_file \
+        if early.restore_best_weights and self.best_weights is not None:
+            early.best_weights = self.best_weights
+        elif early.restore_best_weights and self.best_weights_file \
                 and self.best_weights_file.exists():
             current = self.model.get_weights()
             try:

@@ -180,10 +180,12 @@ def _launch_workers(workers: int, file: Optional[str], overrides: tuple[str, ...
                     allow_imports: bool) -> int:
     """``run --workers N``: the file checked here first (a typo stops one process, not N),
     then N local workers (``kerapipe.launcher``); returns the exit code."""
-    if not file and resume_dir:  # the run's own file, as a resume of one process reads it
+    if resume_dir:  # the run's own file and --set values, as a resume of one reads them
         from kerapipe.run_folder import RunFolder
 
-        file = RunFolder.open_for_resume(resume_dir).record.get("pipeline_file")
+        record = RunFolder.open_for_resume(resume_dir).record
+        file = file or record.get("pipeline_file")
+        overrides = overrides or tuple(record.get("overrides") or ())
     if not file:
         raise click.UsageError("give a pipeline FILE (or --resume RUN_DIR).")
     result = _validated(file, overrides, allow_imports, warn=False)  # the chief warns

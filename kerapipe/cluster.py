@@ -88,19 +88,50 @@ def cluster_from_environment(environ: Optional[dict] = None) -> Cluster:
             isinstance(a, str) and a for a in chief + workers):
         raise UsageError("TF_CONFIG's cluster.chief (at most one) and cluster.worker must be "
                          f"lists of host:port strings. {_HINT}")
+    addresses = chief + workers
+    bad = next((a for a in addresses if _port(a) is None), None)
+    if bad is not None:
+        raise UsageError(f"TF_CONFIG's address {bad!r} is not host:port (a port 1-65535; an "
+                         f"IPv6 host in brackets, [::1]:2222). {_HINT}")
+    seen: dict = {}
+    for position, address in enumerate(addresses):
+        first = seen.setdefault(_endpoint(address), position)
+        if first != position:
+            raise UsageError(f"TF_CONFIG lists one address twice ({addresses[first]!r} and "
+                             f"{address!r}): every worker needs a host:port of its own.")
     kind, index = task.get("type"), task.get("index", 0)
-    size = {"chief": len(chief), "worker": len(workers)}.get(kind)
+    size = {"chief": len(chief), "worker": len(workers)}.get(kind) \
+        if isinstance(kind, str) else None
     if size is None or not isinstance(index, int) or isinstance(index, bool) \
             or not 0 <= index < size:
         raise UsageError(f"TF_CONFIG's task {json.dumps(task)} is not one of its cluster's "
                          f"tasks (chief: {len(chief)}, worker: {len(workers)}). {_HINT}")
     position = index if kind == "chief" else index + len(chief)
-    return Cluster(tuple(chief + workers), position)
+    return Cluster(tuple(addresses), position)
+
+
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", ""}
+
+
+def _port(address: str) -> Optional[int]:
+    host, colon, port = address.rpartition(":")
+    if not colon or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return None
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        return None  # an IPv6 host without brackets: where does the port start?
+    return int(port)
+
+
+def _endpoint(address: str) -> tuple:
+    """``(host, port)`` with the names of this machine's loopback made one."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]").lower()
+    return ("localhost" if host in _LOOPBACK else host, int(port))
 
 
 def worker_folder(run_dir: os.PathLike, index: int) -> Path:
     """Where worker ``index`` (not the chief) keeps its backup: ``<run folder>.worker-<i>``."""
-    run_dir = Path(run_dir)
+    run_dir = Path(os.path.abspath(run_dir))  # `.`, `runs/..`: the folder's own name
     return run_dir.with_name(f"{run_dir.name}.worker-{index}")
 
 

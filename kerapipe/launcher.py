@@ -40,10 +40,14 @@ def launch_local_workers(workers: int, arguments: Sequence[str],
                LAUNCHED_WORKERS: str(workers)}
         log = None if index == 0 else tempfile.TemporaryFile("w+b")
         logs.append(log)
+        # A session of its own: a Ctrl-C at the terminal reaches the launcher only, which
+        # passes it on once; the parent-death signal stops a worker whose launcher was
+        # killed outright (SIGKILL), instead of leaving it to train on as an orphan.
         processes.append(subprocess.Popen(
             command, env=env, stdin=subprocess.DEVNULL,
             stdout=None if index == 0 else subprocess.DEVNULL,
-            stderr=None if index == 0 else log))
+            stderr=None if index == 0 else log, start_new_session=True,
+            preexec_fn=_die_with_the_launcher))
     received: list[int] = []
 
     def forward(signum, frame) -> None:
@@ -62,12 +66,23 @@ def launch_local_workers(workers: int, arguments: Sequence[str],
                 else 128 - processes[failed].returncode
         return 0
     finally:
+        _stop_all(processes)  # (a signal meanwhile is passed on, not raised here)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        _stop_all(processes)
         for log in logs:
             if log is not None:
                 log.close()
+
+
+def _die_with_the_launcher() -> None:
+    """In a worker, before it runs: SIGTERM when the launcher dies (Linux's
+    ``PR_SET_PDEATHSIG``; elsewhere nothing)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
 
 
 def _watch(processes: list[subprocess.Popen], poll_seconds: float) -> Optional[int]:

@@ -221,8 +221,10 @@ class RunFolder:
         return cls(folder)
 
     @classmethod
-    def open_for_resume(cls, path: PathLike) -> "RunFolder":
-        """An interrupted run's folder, its run.json and spec.yaml read and checked.
+    def open_for_resume(cls, path: PathLike, finished_ok: bool = False) -> "RunFolder":
+        """An interrupted run's folder, its run.json and spec.yaml read and checked;
+        ``finished_ok``: a multi-worker worker's backup, finished before its chief (which
+        predicts and saves after the evaluation every worker takes part in).
 
         Raises:
             UsageError: the folder is not a kerapipe run folder, finished already, or one
@@ -237,7 +239,7 @@ class RunFolder:
             raise UsageError(f"'{folder}' is not a kerapipe run folder that can be resumed "
                              "(its run.json is not a kerapipe run record). Give a folder "
                              "that `kerapipe run` created.")
-        if record["status"] == "finished":
+        if record["status"] == "finished" and not finished_ok:
             raise UsageError(f"'{folder}' finished already; there is nothing to resume.")
         return cls(folder, record, read_run_text(folder / "spec.yaml", max_spec_bytes()))
 

@@ -97,6 +97,7 @@ class _Run:
     guard: Any = None  # NonFiniteLossGuard
     saver: Any = None  # EpochCheckpoint
     files: list = field(default_factory=list)  # train.callbacks that write files
+    best_weights: Any = None  # a multi-worker resume: early stopping's best, the chief's
 
     @property
     def history(self) -> dict:
@@ -197,7 +198,8 @@ def _reopen(compiled, resume_dir, stopper) -> _Run:
 
         resume_dir = worker_folder(resume_dir, distribution.worker_index)  # its own backup
     folder = resume_dir if isinstance(resume_dir, RunFolder) else \
-        RunFolder.open_for_resume(resume_dir)  # the API's too: never a finished or foreign one
+        RunFolder.open_for_resume(resume_dir, finished_ok=not distribution.is_chief)
+    # (the API's too: never a foreign folder, nor a finished one but a worker's backup)
     run = _Run(compiled, folder, stopper, checkpoint=folder.latest_checkpoint())
     if distribution.workers > 1:
         _reopen_on_every_worker(run)
@@ -240,6 +242,18 @@ def _reopen_on_every_worker(run: _Run) -> None:
     distribution.share_the_chiefs([*model.weights, *model.optimizer.variables])
     run.state = state
     compiled.reshuffle(int(state.get("epochs_done", 0)))
+    early = _pipeline_early_stopping(compiled)
+    if early is None or not early.restore_best_weights or not state.get("early_stopping"):
+        return
+    # Early stopping's best weights: the chief's too (a worker's own may be older).
+    best = run.checkpoint / BEST_WEIGHTS if run.checkpoint is not None else None
+    if distribution.agree_on_int(int(best is not None and best.exists())):
+        current = model.get_weights()
+        if distribution.is_chief:
+            model.load_weights(best)
+        distribution.share_the_chiefs(model.weights)
+        run.best_weights = model.get_weights()
+        model.set_weights(current)
 
 
 def _train_and_record(run: _Run, command, verbose, extra: list, write_spec: bool,
@@ -280,7 +294,8 @@ def _loop_callbacks(run: _Run, extra: list) -> list:
     if run.early is not None and run.state.get("early_stopping") and mid_stage:
         restore = [RestoreEarlyStopping(run.early, run.state["early_stopping"],
                                         run.checkpoint / BEST_WEIGHTS
-                                        if run.checkpoint is not None else None)]
+                                        if run.checkpoint is not None else None,
+                                        best_weights=run.best_weights)]
     # train.callbacks: their counters and lowered learning rate back; their files inside
     # the run folder (a resumed CSVLogger appends to the rows it wrote before)
     rate = run.compiled.spec.optimizer.learning_rate
@@ -349,7 +364,7 @@ def _record_stop(run: _Run) -> None:
             kept = f"the last good checkpoint ({checkpoint.name})"
         else:
             kept = ""
-        if kept:
+        if kept and compiled.distribution.is_chief:
             folder.save_model(compiled.inference_model)
         reason = f"loss became {loss} at epoch {epoch}, batch {batch}"
         folder.record_stop("failed", reason, history, run.seconds)
@@ -440,7 +455,8 @@ def resume_run(run_dir: Union[str, os.PathLike], file: Optional[str] = None,
     Raises:
         UsageError: not a resumable run folder, already finished, or the file changed.
     """
-    folder = RunFolder.open_for_resume(own_folder(run_dir))
+    own = own_folder(run_dir)
+    folder = RunFolder.open_for_resume(own, finished_ok=own != Path(run_dir))
     file = file or folder.record.get("pipeline_file")
     if not file:
         raise UsageError("this run was not started from a file; give the pipeline file.")

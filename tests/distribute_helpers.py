@@ -76,6 +76,7 @@ def fake_worker(tag_dir: str, mode: str) -> int:
             then exits 143.
         stubborn: as fail, but worker 0 ignores SIGTERM (writes ``0.sigterm``, keeps
             waiting): the launcher must kill it.
+        hold: every worker waits as worker 0 of ``fail`` does.
     """
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
     folder = Path(tag_dir)
@@ -83,7 +84,7 @@ def fake_worker(tag_dir: str, mode: str) -> int:
     (folder / f"{index}.pid").write_text(str(os.getpid()))
     if mode == "ok":
         return 0
-    if index == 1:
+    if index == 1 and mode != "hold":
         time.sleep(0.5)
         sys.stderr.write("boom from worker 1\n")
         sys.stderr.flush()

@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 
 HELPERS = Path(__file__).with_name("distribute_helpers.py")
+REAL_PYTHON = sys.executable  # (fake_workers puts a stand-in in sys.executable)
 
 ROWS, FEATURES, CLASSES, BATCH = 384, 6, 3, 32
 
@@ -419,16 +420,18 @@ def test_a_worker_that_loses_its_peer_mid_run_stops_with_code_7(tmp_path, childr
 # --- workers that cannot train one model ------------------------------------------------
 
 @pytest.mark.slow
-def test_workers_started_with_different_overrides_all_stop_with_code_2(tmp_path, children):
+@pytest.mark.parametrize("override", ["train.epochs={}", "seed={}"])
+def test_workers_started_with_different_overrides_all_stop_with_code_2(override, tmp_path,
+                                                                       children):
     pipeline = write_workspace(tmp_path / "w", epochs=2)
     output = tmp_path / "out"
     workers = children.cluster(tmp_path, "run", 2, lambda i, tag, config: children.kerapipe(
-        tmp_path, tag, "run", pipeline, "-o", output, "--set", f"train.epochs={2 + i}",
+        tmp_path, tag, "run", pipeline, "-o", output, "--set", override.format(2 + i),
         tf_config=config))
     codes = [w.wait(180) for w in workers]
     assert codes == [2, 2], "\n".join(w.describe() for w in workers)
-    assert "another worker's pipeline or data differs" in workers[0].stderr
-    assert "this worker's pipeline or data differs" in workers[1].stderr
+    assert "another worker's pipeline differs" in workers[0].stderr
+    assert "this worker's pipeline differs" in workers[1].stderr
     assert not output.exists() or list(output.iterdir()) == []  # no run folder
 
 
@@ -550,6 +553,32 @@ def test_the_launcher_stops_every_worker_when_one_fails(fake_workers, capsys):
     err = capsys.readouterr().err
     assert "kerapipe: worker 1 exited with code 9" in err
     assert "[worker 1] boom from worker 1" in err
+
+
+@pytest.mark.slow
+def test_workers_stop_when_their_launcher_is_killed_outright(fake_workers):
+    """SIGKILL to the launcher (no handler runs): each worker gets SIGTERM from the
+    kernel (PR_SET_PDEATHSIG) instead of training on as an orphan."""
+    code = (f"import sys; sys.executable = {sys.executable!r}; "
+            "from kerapipe.launcher import launch_local_workers; "
+            f"sys.exit(launch_local_workers(2, [{str(fake_workers)!r}, 'hold']))")
+    launcher = subprocess.Popen([REAL_PYTHON, "-c", code], start_new_session=True)
+    try:
+        pids = [fake_workers / f"{i}.pid" for i in range(2)]
+        deadline = time.monotonic() + 60
+        while not all(p.exists() and p.read_text() for p in pids):
+            assert time.monotonic() < deadline and launcher.poll() is None
+            time.sleep(0.05)
+        launcher.kill()
+        launcher.wait(10)
+        deadline = time.monotonic() + 10
+        while any(process_exists(int(p.read_text())) for p in pids):
+            assert time.monotonic() < deadline, "a worker outlived its launcher"
+            time.sleep(0.05)
+        assert all((fake_workers / f"{i}.sigterm").exists() for i in range(2))
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
 
 
 @pytest.mark.slow
@@ -716,7 +745,8 @@ def test_worker_folder_lies_beside_the_chiefs_run_folder(tmp_path):
 
     assert worker_folder(tmp_path / "runs" / "dist-20261202-101500", 2) == \
         tmp_path / "runs" / "dist-20261202-101500.worker-2"
-    assert worker_folder("runs/a", 1) == Path("runs/a.worker-1")
+    assert worker_folder("runs/a", 1) == Path("runs/a.worker-1").absolute()
+    assert worker_folder(".", 1) == Path.cwd().with_name(Path.cwd().name + ".worker-1")
 
 
 def test_a_resume_finds_this_workers_own_folder(monkeypatch, tmp_path):
@@ -739,6 +769,46 @@ def test_run_workers_refuses_a_file_that_does_not_train_multi_worker(tmp_path, c
     assert "train.distribute.strategy: none" in err
     assert "--set train.distribute.strategy=multi_worker" in err
     assert not (tmp_path / "out").exists()
+
+
+def fake_interrupted_run(tmp_path: Path, pipeline: Path, overrides: list) -> Path:
+    """A run folder as an interrupted run leaves it (spec.yaml, run.json), made by hand."""
+    folder = tmp_path / "runs" / "dist-20261202-101500"
+    folder.mkdir(parents=True)
+    (folder / "spec.yaml").write_text(pipeline.read_text())
+    (folder / "run.json").write_text(json.dumps({
+        "kerapipe": "0", "status": "interrupted", "pipeline_file": str(pipeline),
+        "overrides": overrides}))
+    return folder
+
+
+def test_run_workers_resume_passes_on_the_runs_own_overrides(tmp_path, call_main,
+                                                             monkeypatch):
+    import kerapipe.launcher as launcher
+
+    pipeline = write_workspace(tmp_path / "w", strategy="none")
+    run = fake_interrupted_run(tmp_path, pipeline, ["train.distribute.strategy=multi_worker"])
+    started = []
+    monkeypatch.setattr(launcher, "launch_local_workers",
+                        lambda workers, arguments: started.append((workers, arguments)) or 0)
+    code, out, err = call_main("run", "--resume", run, "--workers", "2")
+    assert code == 0, out + err
+    assert started == [(2, [str(pipeline), "--set", "train.distribute.strategy=multi_worker",
+                            "--resume", str(run)])]
+
+
+def test_a_workers_finished_backup_may_be_resumed_but_a_finished_run_not(tmp_path):
+    from kerapipe.errors import UsageError
+    from kerapipe.run_folder import RunFolder
+
+    pipeline = write_workspace(tmp_path / "w")
+    run = fake_interrupted_run(tmp_path, pipeline, [])
+    record = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**record, "status": "finished"}))
+    with pytest.raises(UsageError, match="finished already"):
+        RunFolder.open_for_resume(run)
+    # a worker's backup finishes before its chief predicts and saves: the chief may fail
+    assert RunFolder.open_for_resume(run, finished_ok=True).path == run
 
 
 @pytest.mark.parametrize("value, code, path", [

@@ -41,6 +41,7 @@ from kerapipe.spec.graph import model_nodes, output_node
 from kerapipe.spec.metrics import metric_issues, output_heads
 from kerapipe.spec.issues import Issue, format_path
 from kerapipe.spec.model import PipelineSpec
+from kerapipe.spec.typed import to_plain
 from kerapipe.spec.data_paths import data_folder
 from kerapipe.spec.validate import ValidationResult, pipeline_folder
 
@@ -103,13 +104,14 @@ def assemble(result: ValidationResult, allow_imports: bool = False,
     custom = imported_objects(result, allow_imports, base_dir)  # refused unless allowed
     # Before any other TensorFlow work: a multi-worker strategy starts TF's collectives.
     distribution = make_distribution(spec.train.distribute) if distribute else Distribution()
+    distribution.check_same("pipeline", to_plain(spec))  # the seed too: same splits
     if spec.seed is None:  # draw one and keep it in the spec: the run stays reproducible
         # (the chief's, on every worker: they shuffle and split alike)
         spec = dataclasses.replace(spec, seed=distribution.agree_on_int(
             secrets.randbelow(2**31)))
     seed_everything(spec.seed, spec.train.deterministic)
     data = load_data(spec, base_dir)
-    distribution.check_same_run(spec, data.fingerprint)
+    distribution.check_same("data", data.fingerprint)
     _check_watched_metrics_are_logged(spec, data)
     try:  # Keras's refusals carry their key path; give them the file's line
         preprocessing, model = build_compiled_model(spec, data, custom,

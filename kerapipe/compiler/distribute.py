@@ -146,33 +146,31 @@ class Distribution:
                     variable.assign(tf.cast(value, dtype))
                     offset += count
 
-    def check_same_run(self, spec: Any, data_fingerprint: str) -> None:
+    def check_same(self, what: str, value: Any) -> None:
         """Every worker must train the same pipeline on the same data (the same file and
-        ``--set`` values; the data alike on every host): otherwise their collectives would
-        not match, or they would silently average different models. Each worker compares
-        its fingerprint with the chief's; all learn whether any differs.
+        ``--set`` values, the seed included; the data alike on every host): otherwise
+        their collectives would not pair up, or they would silently average different
+        models. Each worker compares a fixed-size digest of ``value`` with the chief's
+        (fixed-size: a worker that differs still makes the same collectives), and all
+        learn whether any differs.
 
         Raises:
-            UsageError: some worker's pipeline or data differs from the chief's.
+            UsageError: some worker's ``what`` (``pipeline``, ``data``) differs.
         """
         if self.workers == 1:
             return
         import hashlib
         import json
 
-        from kerapipe.spec.typed import to_plain
-
-        plain = to_plain(spec)
-        plain.pop("seed", None)  # agreed from the chief already
-        mine = hashlib.sha256(json.dumps([plain, data_fingerprint], sort_keys=True,
-                                         default=str).encode()).hexdigest()
-        differs = self.agree_on_text(mine) != mine
+        digest = list(hashlib.sha256(json.dumps(value, sort_keys=True, default=str)
+                                     .encode()).digest())
+        differs = self._from_the_chief(digest) != digest
         if self._sum_over_replicas(int(differs)):
-            which = ("this worker's" if differs else "another worker's")
-            raise UsageError(f"worker {self.worker_index}: {which} pipeline or data differs "
-                             "from the chief's, so the workers cannot train one model. Start "
-                             "every worker with the same pipeline file and --set values, on "
-                             "the same data.")
+            which = "this worker's" if differs else "another worker's"
+            raise UsageError(f"worker {self.worker_index}: {which} {what} differs from the "
+                             "chief's, so the workers cannot train one model. Start every "
+                             "worker with the same pipeline file and --set values, on the "
+                             "same data.")
 
     def _sum_over_replicas(self, value: int) -> int:
         mine = tf.constant(value, tf.int64)
