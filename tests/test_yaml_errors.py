@@ -188,7 +188,7 @@ def test_key_no_section_has_gets_no_section_hint():
     assert [(i.code, i.key_path) for i in issues] == [("unknown-key", "train.zorglub")]
     assert issues[0].message == ("unknown key 'zorglub'. Expected one of: epochs, early_stopping, "
                                  "callbacks, steps_per_execution, jit_compile, deterministic, "
-                                 "class_weight, precision, stages.")
+                                 "class_weight, precision, stages, distribute.")
 
 
 UNDER_INDENTED = [
