@@ -335,7 +335,11 @@ def killed(tmp_path_factory):
     process group) once both workers have written their first checkpoint: (root, OUT, chief folder,
     backup folder); the module's other test resumes it."""
     root = tmp_path_factory.mktemp("killed")
-    pipeline = write_workspace(root / "w", epochs=KILL_EPOCHS)
+    # Early stopping that never stops (patience > epochs): the resume takes the chief's
+    # counters and best weights to the worker whose backup lost its checkpoint.
+    pipeline = write_workspace(root / "w", epochs=KILL_EPOCHS, train_extra="""\
+        early_stopping: {monitor: val_loss, patience: 50, restore_best_weights: true}
+        """)
     output = root / "out"
     group = Children()
     try:
