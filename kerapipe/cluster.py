@@ -122,10 +122,16 @@ def _port(address: str) -> Optional[int]:
     return int(port)
 
 
+def _host_and_port(address: str) -> tuple[str, str]:
+    """``host:port`` -> ``(host, port)``, an IPv6 host without its brackets."""
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), port
+
+
 def _endpoint(address: str) -> tuple:
     """``(host, port)`` with the names of this machine's loopback made one."""
-    host, _, port = address.rpartition(":")
-    host = host.strip("[]").lower()
+    host, port = _host_and_port(address)
+    host = host.lower()
     return ("localhost" if host in _LOOPBACK else host, int(port))
 
 
@@ -144,9 +150,9 @@ def chief_folder(folder: os.PathLike) -> Path:
 
 def accepts_connections(address: str, timeout: float = 1.0) -> bool:
     """Whether something listens at ``host:port`` (a started worker's server does)."""
-    host, _, port = address.rpartition(":")
+    host, port = _host_and_port(address)
     try:
-        with socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout):
+        with socket.create_connection((host or "localhost", int(port)), timeout):
             return True
     except (OSError, ValueError):
         return False
@@ -172,11 +178,11 @@ def wait_for_peers(cluster: Cluster, timeout: float, poll: float = 0.25) -> list
     import time
 
     address = cluster.addresses[cluster.index]
-    listener = socket.socket(socket.AF_INET6 if ":" in address.rpartition(":")[0]
-                             else socket.AF_INET)
+    host, port = _host_and_port(address)
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        listener.bind(("", int(address.rpartition(":")[2])))
+        listener.bind(("", int(port)))
     except (OSError, ValueError) as err:
         listener.close()
         raise UsageError(f"this worker cannot listen at {address} (its TF_CONFIG task): "

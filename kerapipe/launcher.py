@@ -48,10 +48,7 @@ def launch_local_workers(workers: int, arguments: Sequence[str],
             stdout=None if index == 0 else subprocess.DEVNULL,
             stderr=None if index == 0 else log, start_new_session=True,
             preexec_fn=_die_with_the_launcher))
-    received: list[int] = []
-
     def forward(signum, frame) -> None:
-        received.append(signum)
         for process in processes:
             if process.poll() is None:
                 process.send_signal(signum)

@@ -160,10 +160,10 @@ def _new_folder(compiled, output_dir) -> RunFolder:
     after the chief's (``cluster.worker_folder``), which every worker learns from the
     chief."""
     distribution = compiled.distribution
-    if distribution.workers == 1:
-        return RunFolder.create(output_dir, compiled.spec.name)
     folder = RunFolder.create(output_dir, compiled.spec.name) if distribution.is_chief \
         else None
+    if distribution.workers == 1:
+        return folder
     name = distribution.agree_on_text(folder.path.name if folder is not None else "")
     if folder is not None:
         return folder

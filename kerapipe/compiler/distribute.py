@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
 
 from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
@@ -61,7 +61,6 @@ class Distribution:
     name: str = "none"
     strategy: Optional[tf.distribute.Strategy] = None
     cluster: Optional[Cluster] = None
-    _agreed: dict = field(default_factory=dict)
 
     @property
     def replicas(self) -> int:
@@ -113,7 +112,7 @@ class Distribution:
             return text
         data = text.encode("utf-8")
         size = self.agree_on_int(len(data))
-        codes = self._from_the_chief(list(data[:size]) + [0] * (size - len(data[:size])))
+        codes = self._from_the_chief(list(data[:size].ljust(size, b"\0")))
         return bytes(codes).decode("utf-8", "replace")
 
     def agree_on_json(self, value: Any) -> Any:
@@ -174,13 +173,7 @@ class Distribution:
 
     def _sum_over_replicas(self, value: int) -> int:
         mine = tf.constant(value, tf.int64)
-
-        @tf.function
-        def summed():
-            return self.strategy.reduce("SUM", self.strategy.run(lambda: mine), axis=None)
-
-        with peer_faults(self):
-            return int(summed().numpy())
+        return int(self._all_reduce_sum(lambda: mine).numpy())
 
     def _from_the_chief(self, values: Sequence[int]) -> list[int]:
         if self.workers == 1:
@@ -196,12 +189,16 @@ class Distribution:
             first = tf.equal(context.replica_id_in_sync_group, 0)
             return tf.where(first, mine, tf.zeros_like(mine))
 
+        return self._all_reduce_sum(chiefs_only)
+
+    def _all_reduce_sum(self, replica_value) -> tf.Tensor:
+        """The sum over every replica of ``replica_value()`` (called in each replica)."""
         @tf.function  # (eagerly, MWMS warns of its overhead)
-        def from_the_chief():
-            return self.strategy.reduce("SUM", self.strategy.run(chiefs_only), axis=None)
+        def summed():
+            return self.strategy.reduce("SUM", self.strategy.run(replica_value), axis=None)
 
         with peer_faults(self):
-            return from_the_chief()
+            return summed()
 
 
 def make_distribution(settings: Any) -> Distribution:
@@ -220,14 +217,13 @@ def make_distribution(settings: Any) -> Distribution:
     if settings.strategy == "mirrored":
         return Distribution("mirrored", tf.distribute.MirroredStrategy())
     cluster = cluster_from_environment()
-    strategy = _wait_for_peers(lambda: tf.distribute.MultiWorkerMirroredStrategy(),
-                               cluster, settings.startup_timeout)
-    return Distribution("multi_worker", strategy, cluster)
+    return Distribution("multi_worker", _join(cluster, settings.startup_timeout), cluster)
 
 
-def _wait_for_peers(make, cluster: Cluster, timeout: int):
-    """``make()`` once every peer has started (``cluster.wait_for_peers``, in Python, so
-    that the timeout holds: TensorFlow's own wait blocks in C++ and ignores signals).
+def _join(cluster: Cluster, timeout: int) -> tf.distribute.Strategy:
+    """``MultiWorkerMirroredStrategy()`` once every peer has started
+    (``cluster.wait_for_peers``, in Python, so that the timeout holds: TensorFlow's own
+    wait blocks in C++ and ignores signals).
 
     Raises:
         PeersMissing: a peer did not start within ``timeout`` seconds (exit 6).
@@ -238,7 +234,7 @@ def _wait_for_peers(make, cluster: Cluster, timeout: int):
     if missing:
         raise PeersMissing(_missing_message(cluster, timeout, missing))
     try:
-        return make()
+        return tf.distribute.MultiWorkerMirroredStrategy()
     except tf.errors.UnknownError as err:  # another process took the port meanwhile
         address = cluster.addresses[cluster.index]
         raise UsageError(f"this worker could not start its server at {address} (its "
