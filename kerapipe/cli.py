@@ -259,6 +259,16 @@ def evaluate(run_dir: str, allow_imports: bool) -> None:
     click.echo(format_metrics(evaluate_run(open_run(run_dir, allow_imports))))
 
 
+def _register_discovered_commands() -> None:
+    from kerapipe.commands import discovered_commands
+
+    for command in discovered_commands():
+        cli.add_command(command)
+
+
+_register_discovered_commands()
+
+
 def _freeze_imported_objects() -> None:
     """Move what the imports made (TensorFlow and Keras: about a million objects that live
     as long as the process) out of the garbage collector's reach (``gc.freeze``): each

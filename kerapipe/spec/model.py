@@ -330,6 +330,19 @@ class TrainSpec:
 
 
 @dataclass(frozen=True)
+class MlflowSpec:
+    """MLflow tracking of a run (optional extra: pip install "kerapipe[mlflow]")."""
+
+    tracking_uri: Optional[str] = spec_field(
+        None, "Where MLflow records runs (`http://host:5000`, `file:/path/mlruns`, ...). "
+        "Defaults to the MLFLOW_TRACKING_URI environment variable, else an `mlruns` folder "
+        "inside output.dir.")
+    experiment: Optional[str] = spec_field(
+        None, "MLflow experiment name. Defaults to the MLFLOW_EXPERIMENT_NAME environment "
+        "variable, else the pipeline's name.")
+
+
+@dataclass(frozen=True)
 class OutputSpec:
     """Where results go: every run gets its own new folder."""
 
@@ -339,6 +352,12 @@ class OutputSpec:
                                                         "the argmax class of each test example.")
     top_k: int = spec_field(1, "Also list the k most probable classes per example (at most "
                             "the number of classes).", ge=1, le=MAX_TOP_K)
+    tensorboard: bool = spec_field(False, "Write TensorBoard logs into the run folder's "
+                                   "`tensorboard/` (`tensorboard --logdir RUN_DIR`).")
+    mlflow: Optional[MlflowSpec] = spec_field(
+        None, "Track the run in MLflow: params from the resolved spec, per-epoch metrics, "
+        "the model and the report as artifacts (`{}` for the defaults; also on when "
+        "MLFLOW_TRACKING_URI is set).")
 
     @staticmethod
     def check_local(values: dict, path: Path, issues: list[Issue]) -> None:
