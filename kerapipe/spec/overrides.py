@@ -39,6 +39,35 @@ def parse_key_path(text: str) -> tuple | None:
     return parts if isinstance(parts, tuple) else None
 
 
+def format_key_path(parts: tuple) -> str:
+    """``("model", "layers", 2, "Dense", "units")`` -> ``model.layers[2].Dense.units``: the
+    inverse of ``parse_key_path``, the form ``--set``, ``compare`` and ``tune`` write."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def flatten_key_paths(data: Any, prefix: tuple = ()) -> dict[str, Any]:
+    """Every leaf of plain data (a resolved spec's ``to_plain`` form) by its key path:
+    ``{"train.epochs": 3, "model.layers[0].Dense.units": 64, ...}``, in document order.
+
+    An empty mapping or list is a leaf of its own (``{}``, ``[]``), so two specs that differ
+    only there still differ here.
+    """
+    if isinstance(data, dict) and data:
+        flat: dict[str, Any] = {}
+        for key, value in data.items():
+            flat.update(flatten_key_paths(value, prefix + (str(key),)))
+        return flat
+    if isinstance(data, list) and data:
+        flat = {}
+        for index, value in enumerate(data):
+            flat.update(flatten_key_paths(value, prefix + (index,)))
+        return flat
+    return {format_key_path(prefix): data}
+
+
 def _split_key_path(text: str) -> tuple | str:
     """The key path's parts, or why it is not one."""
     parts: list = []
