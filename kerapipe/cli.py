@@ -22,7 +22,7 @@ _EXIT_CODE_HELP = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]},
-             epilog=f"Exit codes:\n\n{_EXIT_CODE_HELP}")
+             epilog=f"Exit codes:\n\n\b\n{_EXIT_CODE_HELP}")
 @click.version_option(__version__, prog_name="kerapipe")
 def cli() -> None:
     """Compile a declarative YAML pipeline into a Keras model and tf.data pipeline."""
