@@ -1,4 +1,5 @@
-"""Plain-text reports for the terminal: the final metrics table, the plan."""
+"""Plain-text reports: the final metrics table and the plan for the terminal, the
+model summary a run keeps, and the classification report (classification_report.csv)."""
 
 from __future__ import annotations
 
@@ -68,10 +69,7 @@ def format_plan(compiled) -> str:
     lines.append(f"  tf.data: {cache}shuffle {spec.data.shuffle}, batch {spec.data.batch_size}, "
                  "prefetch (parallel map, AUTOTUNE)")
     lines += format_graph(compiled.model)
-    buffer = io.StringIO()
-    with redirect_stdout(buffer):
-        compiled.model.summary(print_fn=lambda text, **_: print(text))
-    lines.append(buffer.getvalue().rstrip())
+    lines.append(model_summary(compiled.model))
     optimizer = spec.optimizer
     lines.append(f"loss {spec.loss.name}; optimizer {optimizer.name} (learning rate "
                  f"{optimizer.learning_rate if not hasattr(optimizer.learning_rate, 'name') else optimizer.learning_rate.name}); "
@@ -216,3 +214,93 @@ def format_graph(model) -> list[str]:
     lines += ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
               for row in rows]
     return lines
+
+
+def model_summary(model) -> str:
+    """Keras's ``model.summary()`` as text (what ``plan`` prints and a run keeps as
+    model_summary.txt)."""
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        model.summary(print_fn=lambda text, **_: print(text))
+    return buffer.getvalue().rstrip()
+
+
+# --- the classification report (classification_report.csv), NumPy only ----------------
+
+REPORT_COLUMNS = ("class", "precision", "recall", "f1", "support")
+
+
+def confusion_matrix(true, predicted, classes: int):
+    """``(classes, classes)`` counts: row the true class, column the predicted one."""
+    import numpy as np
+
+    true = np.asarray(true, dtype=np.int64).reshape(-1)
+    predicted = np.asarray(predicted, dtype=np.int64).reshape(-1)
+    flat = np.bincount(true * classes + predicted, minlength=classes * classes)
+    return flat.reshape(classes, classes)
+
+
+def classification_report(tp, fp, fn, support, names) -> list[tuple]:
+    """Rows ``(class, precision, recall, f1, support)``: one per class, then ``macro
+    avg`` (the mean over the classes) and ``weighted avg`` (weighted by support), as
+    scikit-learn's ``classification_report`` counts them with ``zero_division=0`` (a
+    ratio with nothing to count is 0).
+
+    Args:
+        tp, fp, fn, support: per class, the true positives, false positives, false
+            negatives and true examples (``counts_of_classes``, ``counts_of_label_sets``).
+        names: one name per class.
+    """
+    import numpy as np
+
+    tp, fp, fn = (np.asarray(a, dtype=np.float64) for a in (tp, fp, fn))
+    support = np.asarray(support, dtype=np.int64)
+
+    def ratio(top, bottom):
+        return np.divide(top, bottom, out=np.zeros_like(top), where=bottom > 0)
+
+    precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
+    f1 = ratio(2 * precision * recall, precision + recall)
+    rows = [(str(name), float(p), float(r), float(f), int(s))
+            for name, p, r, f, s in zip(names, precision, recall, f1, support)]
+    total = int(support.sum())
+    weights = support / total if total else np.zeros(len(support))
+    count = max(len(support), 1)
+    rows.append(("macro avg", float(precision.sum() / count), float(recall.sum() / count),
+                 float(f1.sum() / count), total))
+    rows.append(("weighted avg", float(precision @ weights), float(recall @ weights),
+                 float(f1 @ weights), total))
+    return rows
+
+
+def counts_of_classes(true, predicted, classes: int) -> tuple:
+    """``(tp, fp, fn, support)`` per class of single-label predictions (class indices),
+    counted in O(examples + classes) (no confusion matrix: a run may have many classes)."""
+    import numpy as np
+
+    true = np.asarray(true, dtype=np.int64).reshape(-1)
+    predicted = np.asarray(predicted, dtype=np.int64).reshape(-1)
+    tp = np.bincount(true[true == predicted], minlength=classes)
+    support = np.bincount(true, minlength=classes)
+    return tp, np.bincount(predicted, minlength=classes) - tp, support - tp, support
+
+
+def counts_of_label_sets(true, predicted) -> tuple:
+    """``(tp, fp, fn, support)`` per label of multi-label predictions (multi-hot rows)."""
+    import numpy as np
+
+    true, predicted = np.asarray(true, dtype=bool), np.asarray(predicted, dtype=bool)
+    return ((true & predicted).sum(axis=0), (~true & predicted).sum(axis=0),
+            (true & ~predicted).sum(axis=0), true.sum(axis=0))
+
+
+def classification_report_csv(rows: list[tuple]) -> str:
+    """classification_report.csv: ``class, precision, recall, f1, support``."""
+    import csv
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(REPORT_COLUMNS)
+    for name, precision, recall, f1, support in rows:
+        writer.writerow([name, f"{precision:.6f}", f"{recall:.6f}", f"{f1:.6f}", support])
+    return out.getvalue()

@@ -36,6 +36,8 @@ LATEST = "LATEST"
 LAST_MODEL = "last.keras"
 BEST_WEIGHTS = "best.weights.h5"
 STATE_FILE = "state.json"
+PLOTS_DIR = "plots"
+MODEL_SUMMARY = "model_summary.txt"
 _REASON_LIMIT = 2000  # characters of an error kept in run.json and metrics.json
 
 PathLike = Union[str, os.PathLike]
@@ -345,6 +347,64 @@ class RunFolder:
         finally:
             if tmp.exists():
                 tmp.unlink()
+
+    # --- the report (kerapipe.html_report) ----------------------------------------------
+
+    @classmethod
+    def open_finished(cls, path: PathLike) -> "RunFolder":
+        """A finished run's folder, its run.json read and checked (``kerapipe report``).
+
+        Raises:
+            UsageError: the folder is not a kerapipe run folder, has not finished, or its
+                run.json is damaged (``run_files``).
+        """
+        folder = Path(path)
+        if not os.path.isdir(folder) or not os.path.lexists(folder / "run.json"):
+            raise UsageError(f"'{folder}' is not a kerapipe run folder (it has no run.json). "
+                             "Give a folder that `kerapipe run` created.")
+        record = read_run_record(folder / "run.json")
+        if "kerapipe" not in record:
+            raise UsageError(f"'{folder}' is not a kerapipe run folder (its run.json is not "
+                             "a kerapipe run record). Give a folder that `kerapipe run` "
+                             "created.")
+        if record["status"] != "finished":
+            raise UsageError(f"'{folder}' is a run that is {record['status']}, not "
+                             "finished; its report is written when it finishes (continue "
+                             f"it with: kerapipe run --resume {folder}).")
+        return cls(folder, record)
+
+    def write_model_summary(self, text: str) -> None:
+        """model_summary.txt: Keras's summary of the model, for the report."""
+        write_text_atomic(self.path / MODEL_SUMMARY, text.rstrip("\n") + "\n")
+
+    def write_plot(self, name: str, png: bytes) -> Path:
+        """``plots/<name>``: one PNG; ``plots/`` is created, and must be a folder of the run
+        (not a link that leads elsewhere).
+
+        Raises:
+            OutputError: ``plots`` is not a folder, or cannot be created or written.
+        """
+        plots = self.path / PLOTS_DIR
+        try:
+            plots.mkdir(exist_ok=True)
+            if os.path.islink(plots) or not plots.is_dir():
+                raise OutputError(f"cannot write {plots / name}: {plots} is not a folder of "
+                                  "the run (a link or a file is in its place). Remove it, "
+                                  "then run `kerapipe report` again.")
+        except OSError as err:
+            raise OutputError(f"cannot create {plots}: {err.strerror or err}.") from err
+        write_bytes_atomic(plots / os.path.basename(name), png)
+        return plots / os.path.basename(name)
+
+    def write_report_file(self, name: str, text: str) -> Path:
+        """A report file at the top of the folder: report.html, classification_report.csv.
+
+        Raises:
+            OutputError: the folder cannot be written.
+        """
+        path = self.path / os.path.basename(name)
+        write_text_atomic(path, text)
+        return path
 
     # --- how a run that did not finish ended --------------------------------------------
 

@@ -152,7 +152,22 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
     finally:
         run.stopper.uninstall()
         close_files(run.files)  # a fit that raised never ran their on_train_end
+    if compiled.distribution.is_chief:
+        _write_report(run.folder, result)
     return result
+
+
+def _write_report(folder: RunFolder, result: RunResult) -> None:
+    """The finished run's plots, classification report and report.html
+    (``kerapipe.html_report``). A failure to write them is a note, not a failed run: the
+    run's results are in its folder already, and ``kerapipe report`` writes them again."""
+    from kerapipe.html_report import write_run_report
+
+    try:
+        write_run_report(folder)
+    except Exception as err:  # noqa: BLE001 (the run stays finished; the note says why)
+        result.notes.append(f"the report was not written ({type(err).__name__}: {err}); "
+                            f"write it with: kerapipe report {folder.path}")
 
 
 def _new_folder(compiled, output_dir) -> RunFolder:
@@ -275,7 +290,10 @@ def _train_and_record(run: _Run, command, verbose, extra: list, write_spec: bool
     if run.stopper.received:  # arrived during evaluation: --resume redoes only that part
         _record_stop(run)
     if compiled.distribution.is_chief:  # another worker's folder is its backup only
+        from kerapipe.report import model_summary
+
         folder.save_model(compiled.inference_model)
+        folder.write_model_summary(model_summary(compiled.model))  # for report.html
     folder.write_history(result.history)
     return result
 
