@@ -1,0 +1,43 @@
+"""``kerapipe init DATA [-o FILE]``: a first, commented pipeline file for a data set.
+
+The inspection and the file's text are ``kerapipe.scaffold``'s (imported when the command
+runs: ``validate`` imports this module, and stays light); no TensorFlow is imported.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import click
+
+
+@click.command("init")
+@click.argument("data", type=click.Path())
+@click.option("--output", "-o", "output", metavar="FILE", help="Write the pipeline to this "
+              "new file (never overwritten; its data path is relative to the file's folder). "
+              "Defaults to standard output, with paths relative to the current directory.")
+@click.option("--label", metavar="COLUMN", help="The CSV label column. Defaults to a column "
+              "named like a label (label, target, class, y, species, ...), else the last one.")
+def command(data: str, output: Optional[str], label: Optional[str]) -> None:
+    """Write a pipeline file for DATA: a CSV file, a folder of one sub-folder per class
+    (images or .txt files), or an .npz file of arrays x and y.
+
+    The label, its kind, the feature types and a first model are guessed from a bounded
+    sample of the data; each comment in the file says why. Exit 3 when the data cannot
+    be read or used, 5 when FILE exists or cannot be written.
+    """
+    from kerapipe.scaffold import scaffold, write_new_file
+
+    result = scaffold(data, output, label)
+    found = result.inspection
+    summary = (f"{found.kind} data, label {found.label.name!r} ({found.label.kind}"
+               + (f", {found.label.units} outputs" if found.label.kind != "regression" else "")
+               + ")")
+    if output is None:
+        click.echo(result.text, nl=False)
+        click.echo(f"kerapipe init: {summary}; save it as a .yaml file in this folder.",
+                   err=True)
+        return
+    write_new_file(output, result.text)
+    click.echo(f"wrote {output}: {summary}.\nNext: kerapipe validate --strict {output} && "
+               f"kerapipe run {output}")
