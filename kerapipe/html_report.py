@@ -94,6 +94,11 @@ def read_run_report(folder) -> RunReport:
     from kerapipe.run_files import read_run_record
 
     path = Path(folder.path)
+    for name in ("run.json", "spec.yaml", "history.csv", "metrics.json", "predictions.csv",
+                 "model_summary.txt"):
+        if os.path.islink(path / name):  # its text would be shown in the page
+            raise damaged(path / name, "it is a symbolic link; the report reads no file "
+                                       "from outside the run folder")
     record = read_run_record(path / "run.json")  # as it is now: the run's own, finished
     notes: list[str] = []
     spec_text = read_run_text(path / "spec.yaml", max_spec_bytes()) \
@@ -302,9 +307,10 @@ def _cell(value) -> str:
 
 def _table(header, rows, table_id: str = "") -> str:
     ident = f' id="{_e(table_id)}"' if table_id else ""
-    head = "".join(f"<th>{_e(name)}</th>" for name in header)
+    head = "".join(f"<th>{_e(name)}</th>" for name in header or ())
+    head = f"<thead><tr>{head}</tr></thead>" if head else ""
     body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
-    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<table{ident}>{head}<tbody>{body}</tbody></table>"
 
 
 def render_page(report: RunReport, images: list, tables: list) -> str:
@@ -377,7 +383,7 @@ def _data_summary(data: dict, record: dict) -> list[str]:
              ("feature columns", ", ".join(map(str, data.get("feature_columns") or []))
               or None),
              ("classes", ", ".join(map(str, data.get("class_names") or [])) or None)]
-    parts.append(_table(("", ""), [(k, v) for k, v in facts if v is not None]))
+    parts.append(_table(None, [(k, v) for k, v in facts if v is not None], "data-facts"))
     return parts
 
 

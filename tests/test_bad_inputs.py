@@ -615,6 +615,41 @@ GOLDEN = {
                           "filename: CSVLogger writes here, inside the run folder, but it holds "
                           "'..'. Give a relative path of a new file or folder in the run folder, "
                           "e.g. `filename: epochs.csv`. Received: '../log.csv'"),
+    "unknown-tune-key": (change("  dir: runs", "  dir: runs\ntune:\n  space:\n"
+                                "    model.layers[3].Dense.unit: [10, 20]"),
+                         "p.yaml:28:5: error[unknown-tune-key]: tune.space.model.layers[3].Dense."
+                         "unit: 'model.layers[3].Dense.unit' names no key the file has or can "
+                         "have: unknown argument 'unit' of Dense. Did you mean 'units'?"),
+    "bad-tune-range": (change("  dir: runs", "  dir: runs\ntune:\n  space: "
+                              "{optimizer.learning_rate: {log_uniform: [0.01, 0.001]}}"),
+                       "p.yaml:27:50: error[bad-tune-range]: tune.space.optimizer.learning_rate."
+                       "log_uniform: `log_uniform` needs finite ends with low below high. "
+                       "Received: log_uniform=[0.01, 0.001]"),
+    "bad-tune-value": (change("  dir: runs", "  dir: runs\ntune:\n  space: {data.batch_size: "
+                              "[32, 0]}"),
+                       "p.yaml:27:11: error[bad-tune-value]: tune.space.data.batch_size: choice 2, "
+                       "0, does not validate there: error[out-of-range] at data.batch_size: must "
+                       "be at least 1. Received: batch_size=0 (an integer)"),
+    "unknown-objective": (change("  dir: runs", "  dir: runs\ntune:\n  space: {data.batch_size: "
+                                 "[32, 64]}\n  objective: val_acc"),
+                          "p.yaml:28:14: error[unknown-objective]: tune.objective: 'val_acc' is "
+                          "not a value this run logs. Did you mean 'val_accuracy'? It logs: loss, "
+                          "accuracy, val_loss, val_accuracy."),
+    # reuse (tests/test_compose.py has the cases that need files and variables)
+    "bad-extends": (change("kerapipe: 1", "kerapipe: 1\nextends: [base.yaml]"),
+                    "p.yaml:2:10: error[bad-extends]: extends: a base is named by one path, a "
+                    "string (several bases are not read: let each base extend the next). "
+                    "Received: extends=['base.yaml'] (a list)"),
+    "unset-variable": (change("name: mnist-cnn", "name: ${env:KERAPIPE_GOLDEN_UNSET}"),
+                       "p.yaml:2:7: error[unset-variable]: name: the environment variable "
+                       "KERAPIPE_GOLDEN_UNSET is not set, and `${env:KERAPIPE_GOLDEN_UNSET}` "
+                       "gives no default. Set it (in CI: in the job's environment), or give a "
+                       "default: `${env:KERAPIPE_GOLDEN_UNSET:VALUE}`."),
+    "bad-reference": (change("  dir: runs", "  dir: runs/${USER}"),
+                      "p.yaml:25:8: error[bad-reference]: output.dir: '${USER}' is no reference "
+                      "kerapipe reads: write `${env:NAME}` or `${env:NAME:default}` (NAME: "
+                      "letters, digits and `_`, not starting with a digit; the default ends at "
+                      "the first `}`), or `$${` for a literal `${`. Received: dir='runs/${USER}'"),
 }
 
 

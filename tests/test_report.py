@@ -341,3 +341,14 @@ def test_a_finished_regression_run_has_residuals(tmp_path, call_main):
     assert not (run / "plots" / "confusion_matrix.png").exists()
     assert not (run / "classification_report.csv").exists()
     assert 'id="largest-residuals"' in (run / "report.html").read_text()
+
+
+def test_a_link_out_of_the_run_folder_is_never_shown_in_the_page(tmp_path, call_main):
+    run = _write_run(tmp_path / "run")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("name: the secret\n")
+    (run / "spec.yaml").unlink()
+    os.symlink(secret, run / "spec.yaml")
+    code, _, err = call_main("report", run)
+    assert code == 2 and "spec.yaml: it is a symbolic link" in err
+    assert not (run / "report.html").exists()

@@ -137,4 +137,13 @@ ISSUE_CODES: dict[str, str] = {
     "stage-epochs": "train.epochs differs from the sum of the stages' epochs",
     "unknown-stage-layer": "a stage's trainable names no layer, block use or backbone",
     "stage-trains-nothing": "a stage whose trainable leaves every layer frozen",
+    # the hyperparameter search (tune:, kerapipe tune)
+    "unknown-tune-key": "a `tune.space` key that is no `--set` key path, names no key the "
+                        "file has or `--set` could add, or names `kerapipe`/`tune`",
+    "bad-tune-range": "a `tune.space` value that is neither a list of choices nor one "
+                      "range (`uniform`, `log_uniform`, `int` with `step`), or ends out of "
+                      "order; or a space over its bounds",
+    "bad-tune-value": "a choice or a range end of `tune.space` that the file refuses once "
+                      "it is set there (the key's own error, quoted)",
+    "unknown-objective": "`tune.objective` names no validation value the run logs",
 }

@@ -32,6 +32,7 @@ from kerapipe.spec.stages import MAX_STAGES, StageSpec, resolve_stage_epochs
 from kerapipe.spec.steps import (ADAPTABLE_LAYERS, STEPS, STRINGS_NEED_A_STEP,
                                  adaptable_layer, is_augmentation_layer, step_kind, takes_strings,
                                  unknown_step, vocabulary_issues)
+from kerapipe.spec.tune import TuneSpec
 from kerapipe.spec.typed import parse, parse_spec, spec_field, to_plain
 from kerapipe.spec.weights import ClassWeightSpec
 
@@ -395,6 +396,10 @@ class PipelineSpec:
                                            "(or `{name: ..., <kwargs>}`), logged every epoch.")
     train: TrainSpec = spec_field(TrainSpec(), "Epochs and early stopping.")
     output: OutputSpec = spec_field(OutputSpec(), "The run folder and predictions.")
+    tune: Optional[TuneSpec] = spec_field(
+        None, "A hyperparameter search for `kerapipe tune`: key paths (as `--set` writes "
+        "them) with choices or ranges, an objective, a tuner and a trial budget (README: "
+        "Hyperparameter search). `kerapipe run` ignores it.")
 
     @staticmethod
     def check_local(values: dict, path: Path, issues: list[Issue]) -> None:

@@ -25,6 +25,7 @@ from kerapipe.spec.model import LayerSpec, PipelineSpec, default_run_name, parse
 from kerapipe.spec.overrides import apply_overrides
 from kerapipe.spec.weights import weight_issues
 from kerapipe.spec.stages import stage_issues
+from kerapipe.spec.tune import tune_issues
 from kerapipe.spec.splits import split_issues
 from kerapipe.spec.yaml_loader import (MAX_FILE_BYTES, Document, LoadProblem, bound_plain_data,
                                        load_document)
@@ -93,6 +94,7 @@ def validate_data(data: Any, file: str = "<dict>", document: Optional[Document] 
             issues += stage_issues(spec)
             issues += split_issues(spec.data)
             issues += check_file_arguments(spec, file)
+            issues += tune_issues(spec, data, file)  # after the rest: it validates again
             if spec.name is None:
                 spec = dataclasses.replace(spec, name=default_run_name(file))
     for issue in issues:

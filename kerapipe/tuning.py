@@ -1,0 +1,453 @@
+"""`kerapipe tune`: a hyperparameter search over a pipeline's ``tune.space`` with
+keras-tuner's oracles, each trial a normal kerapipe run.
+
+keras-tuner decides which values to try (``RandomSearchOracle``,
+``BayesianOptimizationOracle``, ``HyperbandOracle``) and keeps the search's state;
+kerapipe trains: ``PipelineTuner.run_trial`` turns a trial's values into ``--set``
+overrides, validates the file with them (a trial is validated before it trains),
+compiles and runs it with ``compile_pipeline`` / ``CompiledPipeline.run`` into a run
+folder of its own, and scores it by the objective's best epoch in the run's history.
+
+The tune folder, ``<output.dir>/<name>-tune-<timestamp>/``::
+
+    tune.json       the file, its --set values, the tune section, each trial's run folders
+    keras_tuner/    keras-tuner's project: oracle.json and trial_*/trial.json
+    trials/<id>/    the run folder(s) of trial <id> (one per execution; a retried
+                    trial's interrupted run stays beside its new one)
+    best.yaml       the file with the best trial's values, `tune:` removed
+    best/           a run of best.yaml, only when no trial ran exactly it (Hyperband's
+                    shorter brackets)
+
+A finished trial is never run again: Ctrl-C stops the trial in progress (its run folder
+keeps its finished epochs) and ``--resume TUNE_DIR`` reloads the oracle
+(``overwrite=False``), which retries the interrupted trial and goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from kerapipe.errors import DataError, SpecError, TrainingError, UsageError
+from kerapipe.safe_io import write_text_atomic
+from kerapipe.spec.tune import SearchDimension, TuneSpec, override_text
+from kerapipe.spec.validate import ValidationResult, read_pipeline_text, validate_file
+
+TUNE_RECORD = "tune.json"
+PROJECT = "keras_tuner"
+INSTALL_HINT = 'pip install "kerapipe[tune]"'
+_ENCODED = "json:"  # a choice keras-tuner cannot hold (a list, a mapping, null, mixed types)
+
+
+def import_keras_tuner():
+    """keras_tuner, or a ``UsageError`` (exit 2) that names the extra to install."""
+    try:
+        import keras_tuner
+    except ImportError as err:
+        raise UsageError("kerapipe tune needs keras-tuner, which is not installed: "
+                         f"{INSTALL_HINT}") from err
+    return keras_tuner
+
+
+@dataclass
+class TuneResult:
+    """What ``tune_pipeline`` found.
+
+    Args:
+        tune_dir: the tune folder.
+        trials: one row per trial, in the order they started: ``{"trial", "status",
+            "values", "objective", "runs"}``.
+        best: the best trial's row.
+        best_file: best.yaml.
+        best_run: the run folder of best.yaml's pipeline.
+        direction: ``min`` or ``max``.
+    """
+
+    tune_dir: Path
+    trials: list
+    best: dict
+    best_file: Path
+    best_run: Path
+    direction: str
+    objective: str
+    keys: list = field(default_factory=list)
+
+
+def search_space(keras_tuner, tune: TuneSpec):
+    """keras-tuner ``HyperParameters`` of the space, named by their key paths."""
+    hp = keras_tuner.HyperParameters()
+    for key, dim in tune.space.items():
+        if dim.kind == "choices":
+            hp.Choice(key, list(_choice_values(dim)))
+        elif dim.kind == "int":
+            hp.Int(key, int(dim.low), int(dim.high), step=dim.step)
+        else:
+            hp.Float(key, dim.low, dim.high,
+                     sampling="log" if dim.kind == "log_uniform" else "linear")
+    return hp
+
+
+def _choice_values(dim: SearchDimension) -> tuple:
+    """The choices as keras-tuner holds them: as they are when all are numbers, all
+    strings or all booleans; otherwise each as its JSON text."""
+    kinds = {type(v) for v in dim.choices}
+    if kinds <= {int, float} and bool not in kinds or kinds in ({str}, {bool}):
+        return dim.choices
+    return tuple(_ENCODED + json.dumps(v, sort_keys=True) for v in dim.choices)
+
+
+def decode_value(value: Any) -> Any:
+    """A trial's value as the file writes it (the inverse of ``_choice_values``)."""
+    if isinstance(value, str) and value.startswith(_ENCODED):
+        return json.loads(value[len(_ENCODED):])
+    return value
+
+
+def trial_values(trial, keys: Sequence[str]) -> dict:
+    """The trial's value of each key path (keras-tuner's own ``tuner/...`` left out)."""
+    values = trial.hyperparameters.values
+    return {key: decode_value(values[key]) for key in keys if key in values}
+
+
+def trial_overrides(values: dict) -> list[str]:
+    return [override_text(key, value) for key, value in values.items()]
+
+
+def objective_direction(spec, objective: str) -> str:
+    """``min`` or ``max`` for ``objective`` with ``tune.direction: auto``: kerapipe's rule
+    for early stopping's ``mode: auto`` (a loss goes down; a metric the way its Keras
+    class says, ``_direction``)."""
+    from kerapipe.pipeline import _early_stopping_mode
+    from kerapipe.spec.metrics import logged_metric_name, metric_class
+
+    mode = _early_stopping_mode(spec, objective, "auto")  # a model of several outputs
+    if mode != "auto":
+        return mode
+    name = objective.removeprefix("val_")
+    if name == "loss":
+        return "min"
+    import keras
+
+    for metric in spec.metrics:
+        if logged_metric_name(metric) == name:
+            try:
+                direction = getattr(getattr(keras.metrics, metric_class(metric))(**{
+                    k: v for k, v in metric.kwargs.items() if k == "num_classes"}),
+                    "_direction", None)
+            except Exception:  # a metric that needs arguments
+                direction = None
+            if direction in ("up", "down"):
+                return "max" if direction == "up" else "min"
+    raise UsageError(f"cannot tell whether a lower or a higher {objective} is better. Set "
+                     "tune.direction: min or max.")
+
+
+class _Search:
+    """The state one ``tune_pipeline`` call shares with its tuner."""
+
+    def __init__(self, file: str, overrides: Sequence[str], allow_imports: bool,
+                 tune_dir: Path, spec, echo: Callable[[str], None]) -> None:
+        self.file, self.overrides, self.allow_imports = file, list(overrides), allow_imports
+        self.tune_dir, self.spec, self.echo = tune_dir, spec, echo
+        self.tune: TuneSpec = spec.tune
+        self.keys = list(self.tune.space)
+        self.runs: dict[str, list[str]] = {}
+        self.reasons: dict[str, str] = {}
+
+    def validated(self, sets: Sequence[str]) -> ValidationResult:
+        return validate_file(self.file, [*self.overrides, *sets, "tune="])
+
+    def record(self) -> None:
+        write_text_atomic(self.tune_dir / TUNE_RECORD, json.dumps({
+            "pipeline_file": self.file, "overrides": self.overrides,
+            "tune": _plain_tune(self.tune), "runs": self.runs, "failed": self.reasons},
+            indent=1) + "\n")
+
+
+def _plain_tune(tune: TuneSpec) -> dict:
+    from kerapipe.spec.typed import to_plain
+
+    plain = to_plain(tune)
+    plain.pop("max_trials")  # a resume may raise the budget
+    return plain
+
+
+def _tuner_class(keras_tuner):
+    class PipelineTuner(keras_tuner.Tuner):
+        """A keras-tuner ``Tuner`` whose trial is a kerapipe run of the file with the
+        trial's values as ``--set`` overrides."""
+
+        def __init__(self, search: _Search, oracle, **kwargs) -> None:
+            self.search_state = search
+            super().__init__(oracle=oracle, **kwargs)
+
+        def run_trial(self, trial, *args, **kwargs):
+            return run_one_trial(self.search_state, trial, keras_tuner)
+
+    return PipelineTuner
+
+
+def run_one_trial(search: _Search, trial, keras_tuner) -> dict:
+    """Validate, compile and run the trial (``executions_per_trial`` runs); its objective
+    is the mean over them of the objective's best epoch."""
+    from kerapipe.errors import Interrupted, OutputError
+    from kerapipe.pipeline import compile_pipeline
+    from kerapipe.spec.issues import render
+
+    values = trial_values(trial, search.keys)
+    sets = trial_overrides(values)
+    hyper = trial.hyperparameters.values
+    if "tuner/epochs" in hyper:  # a Hyperband bracket: fewer epochs, trained from scratch
+        sets.append(f"train.epochs={int(hyper['tuner/epochs'])}")
+    shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in values.items())
+    search.echo(f"kerapipe tune: trial {trial.trial_id}: {shown}")
+    scores = []
+    seed = search.spec.seed
+    runs = search.runs.setdefault(trial.trial_id, [])
+    for execution in range(search.tune.executions_per_trial):
+        extra = [f"seed={seed + execution}"] if execution and seed is not None else []
+        result = search.validated(sets + extra)
+        if result.spec is None:  # values that do not validate together: this trial fails
+            reason = render(result.errors, "text", 1)
+            search.reasons[trial.trial_id] = reason
+            search.record()
+            search.echo(f"kerapipe tune: trial {trial.trial_id} does not validate:\n{reason}")
+            raise keras_tuner.errors.FailedTrialError(reason)
+        try:
+            compiled = compile_pipeline(result, allow_imports=search.allow_imports)
+            command = ["kerapipe", "run", search.file,
+                       *[a for s in search.overrides + sets + extra + ["tune="]
+                         for a in ("--set", s)]]
+            run = compiled.run(output_dir=str(search.tune_dir / "trials" / trial.trial_id),
+                               command=command, verbose=0)
+        except (TrainingError, SpecError) as err:  # NaN loss, Keras refusing the values
+            search.reasons[trial.trial_id] = str(err)
+            search.record()
+            search.echo(f"kerapipe tune: trial {trial.trial_id} failed: {err}")
+            raise keras_tuner.errors.FailedTrialError(str(err)) from err
+        except (Interrupted, DataError, OutputError, UsageError) as err:  # stop the search
+            raise keras_tuner.errors.FatalError(str(err)) from err
+        runs.append(os.path.relpath(run.run_dir, search.tune_dir))
+        search.record()
+        history = run.history.get(search.tune.objective)
+        if not history:
+            error = TrainingError(f"the run {run.run_dir} logged no {search.tune.objective}.")
+            raise keras_tuner.errors.FatalError(str(error)) from error
+        scores.append(min(history) if search.direction == "min" else max(history))
+    score = sum(scores) / len(scores)
+    search.echo(f"kerapipe tune: trial {trial.trial_id}: {search.tune.objective}={score:.6g}")
+    return {search.tune.objective: score}
+
+
+def _oracle(keras_tuner, search: _Search, max_trials: int):
+    tune, spec = search.tune, search.spec
+    objective = keras_tuner.Objective(tune.objective, search.direction)
+    hp = search_space(keras_tuner, tune)
+    common = dict(objective=objective, hyperparameters=hp, seed=spec.seed,
+                  tune_new_entries=False, allow_new_entries=False)
+    if tune.tuner == "random":
+        return keras_tuner.oracles.RandomSearchOracle(max_trials=max_trials, **common)
+    if tune.tuner == "bayesian":
+        return keras_tuner.oracles.BayesianOptimizationOracle(max_trials=max_trials, **common)
+    if spec.train.stages:
+        raise UsageError("tune.tuner: hyperband sets train.epochs per bracket, which a "
+                         "pipeline with train.stages cannot take. Use random or bayesian.")
+    oracle = keras_tuner.oracles.HyperbandOracle(max_epochs=spec.train.epochs, factor=3,
+                                                 **common)
+    oracle.max_trials = max_trials  # the trial budget holds for Hyperband too
+    return oracle
+
+
+def tune_pipeline(file: Optional[str] = None, overrides: Sequence[str] = (),
+                  allow_imports: bool = False, resume_dir: Optional[str] = None,
+                  max_trials: Optional[int] = None, output_dir: Optional[str] = None,
+                  echo: Callable[[str], None] = print) -> TuneResult:
+    """Search the pipeline's ``tune.space``; write best.yaml and a run of it.
+
+    Args:
+        file: the pipeline file (with ``resume_dir``: defaults to the search's own).
+        overrides: ``--set`` values, applied to every trial (a resume reuses the search's).
+        allow_imports: run the pipeline's ``imports:`` (as ``run --allow-imports``).
+        resume_dir: a tune folder to continue: finished trials are kept, an interrupted
+            one is run again.
+        max_trials: the trial budget instead of ``tune.max_trials``.
+        output_dir: the folder that receives the tune folder. Defaults to ``output.dir``.
+        echo: where progress lines go.
+
+    Raises:
+        SpecError: the file is invalid or has no ``tune:`` section.
+        UsageError: keras-tuner is missing, or ``resume_dir`` is no tune folder of this file.
+        TrainingError: no trial finished.
+    """
+    keras_tuner = import_keras_tuner()
+    record = _read_record(Path(resume_dir)) if resume_dir else None
+    if record is not None:
+        file = file or record["pipeline_file"]
+        overrides = list(overrides) or list(record.get("overrides") or [])
+    if not file:
+        raise UsageError("give a pipeline FILE (or --resume TUNE_DIR).")
+    result = validate_file(file, overrides)
+    if result.spec is None:
+        raise SpecError(result.errors)
+    if result.spec.tune is None:
+        raise UsageError(f"{file} has no `tune:` section: add one that names the key paths "
+                         "to search (README: Hyperparameter search).")
+    spec = result.spec
+    if record is not None:
+        tune_dir = Path(resume_dir)
+        if record.get("tune") != _plain_tune(spec.tune):
+            raise UsageError(f"{file}'s tune section is not the one the search in "
+                             f"{tune_dir} ran; resume with the same section (only "
+                             "max_trials may change), or start a new search.")
+    else:
+        from kerapipe.run_location import make_new_folder
+
+        base = output_dir or spec.output.dir
+        from kerapipe.run_location import check_run_name, refuse_inside_a_run
+        check_run_name(f"{spec.name}-tune", base)
+        refuse_inside_a_run(base)
+        tune_dir = make_new_folder(base, f"{spec.name}-tune")
+    search = _Search(file, overrides, allow_imports, tune_dir, spec, echo)
+    search.direction = (spec.tune.direction if spec.tune.direction != "auto"
+                        else objective_direction(spec, spec.tune.objective))
+    if record is not None:
+        search.runs = {str(k): list(v) for k, v in (record.get("runs") or {}).items()}
+        search.reasons = dict(record.get("failed") or {})
+    search.record()
+    oracle = _oracle(keras_tuner, search, max_trials or spec.tune.max_trials)
+    tuner = _tuner_class(keras_tuner)(search, oracle, directory=str(tune_dir),
+                                      project_name=PROJECT, overwrite=False)
+    try:
+        tuner.search(verbose=0)
+    except keras_tuner.errors.FatalError as stop:  # an error that ends the search: ours
+        if isinstance(stop.__cause__, Exception):  # (keras-tuner marks any other invalid)
+            raise stop.__cause__ from None
+        raise
+    except RuntimeError as err:
+        if "consecutive failures" not in str(err):
+            raise
+        raise TrainingError(f"the search stopped: {oracle.max_consecutive_failed_trials} "
+                            f"trials in a row failed. The last: {search.reasons.get(max(search.reasons, default=''), '')}"
+                            ) from None
+    return _finish(search, tuner.oracle, echo)
+
+
+def _read_record(tune_dir: Path) -> dict:
+    path = tune_dir / TUNE_RECORD
+    if not (tune_dir / PROJECT / "oracle.json").is_file() or not path.is_file():
+        raise UsageError(f"{tune_dir} is not a tune folder (it has no {TUNE_RECORD} and "
+                         f"{PROJECT}/oracle.json): give the folder `kerapipe tune` made.")
+    try:
+        record = json.loads(read_pipeline_text(str(path)))
+    except (OSError, ValueError) as err:
+        raise UsageError(f"cannot read {path}: {err}") from err
+    if not isinstance(record, dict) or not isinstance(record.get("pipeline_file"), str):
+        raise UsageError(f"{path} is not a record kerapipe tune wrote.")
+    return record
+
+
+def _finish(search: _Search, oracle, echo) -> TuneResult:
+    rows = []
+    for trial_id in oracle.start_order:
+        trial = oracle.trials[trial_id]
+        score = trial.score if trial.status == "COMPLETED" else None
+        rows.append({"trial": trial_id, "status": trial.status.lower(),
+                     "values": trial_values(trial, search.keys), "objective": score,
+                     "runs": search.runs.get(trial_id, [])})
+    done = [row for row in rows if row["objective"] is not None]
+    if not done:
+        raise TrainingError(f"no trial of the search in {search.tune_dir} finished; see the "
+                            "reasons above.")
+    pick = min if search.direction == "min" else max
+    best = pick(done, key=lambda row: row["objective"])
+    best_file = search.tune_dir / "best.yaml"
+    text = best_pipeline_text(search.file, search.overrides, best["values"])
+    if not best_file.exists():
+        write_text_atomic(best_file, text)
+    best_run = _best_run(search, best, text)
+    result = TuneResult(search.tune_dir, rows, best, best_file, best_run, search.direction,
+                        search.tune.objective, search.keys)
+    echo(format_trials(result))
+    return result
+
+
+def best_pipeline_text(file: str, overrides: Sequence[str], values: dict) -> str:
+    """best.yaml: the file's data with its ``--set`` values and the best ``values``
+    applied, ``tune:`` removed, as YAML."""
+    import yaml
+
+    from kerapipe.spec.overrides import apply_overrides
+    from kerapipe.spec.yaml_loader import load_document
+
+    document = load_document(read_pipeline_text(file), file)
+    apply_overrides(document, [*overrides, *trial_overrides(values)])
+    data = {k: v for k, v in document.data.items() if k != "tune"}
+    folder = os.path.dirname(os.path.abspath(file))
+    header = (f"# kerapipe tune: {os.path.basename(file)} with the best trial's values "
+              f"({', '.join(f'{k}={json.dumps(v)}' for k, v in values.items())}).\n"
+              f"# Relative paths are relative to the folder of that file: {folder}\n")
+    return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+
+
+def _best_run(search: _Search, best: dict, text: str) -> Path:
+    """The best trial's (first) run when it ran best.yaml's pipeline exactly, else a new
+    run of it in ``best/``."""
+    sets = trial_overrides(best["values"])
+    runs = best["runs"]
+    epochs_differ = search.tune.tuner == "hyperband" and runs and _run_epochs(
+        search.tune_dir / runs[0]) != search.spec.train.epochs
+    if runs and not epochs_differ:
+        return search.tune_dir / runs[0]
+    best_dir = search.tune_dir / "best"
+    finished = [p for p in best_dir.glob("*/run.json")] if best_dir.is_dir() else []
+    if finished:
+        return finished[0].parent
+    from kerapipe.pipeline import compile_pipeline
+
+    result = search.validated(sets)
+    compiled = compile_pipeline(result, allow_imports=search.allow_imports)
+    search.echo("kerapipe tune: training best.yaml's pipeline in full")
+    return Path(compiled.run(output_dir=str(best_dir), verbose=0).run_dir)
+
+
+def _run_epochs(run_dir: Path) -> Optional[int]:
+    import yaml
+
+    try:
+        spec = yaml.safe_load((run_dir / "spec.yaml").read_text("utf-8"))
+        return int(spec["train"]["epochs"])
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        return None
+
+
+def format_trials(result: TuneResult) -> str:
+    """The table of trials (values, objective), the best marked, then where best.yaml
+    and its run are."""
+    headers = ["trial", "status", *result.keys, result.objective]
+    lines = [headers]
+    for row in result.trials:
+        lines.append([row["trial"] + (" *" if row is result.best else ""), row["status"],
+                      *(_short(row["values"].get(k)) for k in result.keys),
+                      "" if row["objective"] is None else f"{row['objective']:.6g}"])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(headers))]
+    table = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
+                      for line in lines)
+    best = result.best
+    return (f"{table}\n\nbest: trial {best['trial']}, {result.objective}="
+            f"{best['objective']:.6g} ({result.direction}imum)\n"
+            f"  values: {', '.join(f'{k}={json.dumps(v)}' for k, v in best['values'].items())}\n"
+            f"  pipeline: {result.best_file}\n  run: {result.best_run}")
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return ""
+    text = f"{value:.4g}" if isinstance(value, float) else json.dumps(value)
+    return text if len(text) <= 30 else text[:27] + "..."
+
+
+__all__ = ["tune_pipeline", "TuneResult", "objective_direction", "format_trials",
+           "best_pipeline_text", "import_keras_tuner"]
