@@ -403,7 +403,8 @@ def _skip_constants(columns: list[ColumnGuess]) -> list[ColumnGuess]:
     roles = ("label", "id", "skip")
     if not any(c.type not in roles and c.distinct > 1 for c in columns):
         return columns
-    return [ColumnGuess(c.name, "skip", reason="the same value in every row read")
+    return [ColumnGuess(c.name, "skip", reason="the same value in every row read",
+                        distinct=1, numeric=c.numeric)
             if c.type not in roles and c.distinct == 1 else c for c in columns]
 
 

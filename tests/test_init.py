@@ -1,0 +1,510 @@
+"""``kerapipe init DATA [-o FILE]``: a pipeline file guessed from the data, which validates
+strictly and trains; labels and feature types guessed from a bounded sample; hostile data
+refused with exit 3; an existing file never overwritten (exit 5); no TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kerapipe import scaffold
+from kerapipe.scaffold import inspect_data, parse_image_header, quoted, render_pipeline
+from kerapipe.spec.validate import validate_file, validate_text
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "pipelines" / "data"
+
+
+def png(width: int, height: int, value: int, gray: bool = False) -> bytes:
+    """A PNG of one colour, written with the standard library."""
+    channels, color_type = (1, 0) if gray else (3, 2)
+    raw = b"".join(b"\x00" + bytes([value % 256]) * (width * channels) for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def image_folder(folder: Path, size=(12, 10), gray: bool = False, per_class: int = 6) -> Path:
+    for name, value in (("cat", 30), ("dog", 220)):
+        (folder / name).mkdir(parents=True)
+        for i in range(per_class):
+            (folder / name / f"{i}.png").write_bytes(png(size[1], size[0], value + i, gray))
+    return folder
+
+
+def text_folder(folder: Path) -> Path:
+    for name, words in (("food", ["bread", "soup", "cheese"]),
+                        ("space", ["rocket", "orbit", "planet"])):
+        (folder / name).mkdir(parents=True)
+        for i in range(10):
+            (folder / name / f"{i}.txt").write_text(
+                f"the {words[i % 3]} is here, and {' '.join(words)} number {i}")
+    return folder
+
+
+def npz_file(path: Path, **arrays) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+def write_csv(path: Path, header: list[str], rows: list[list], delimiter: str = ",") -> Path:
+    lines = [delimiter.join(header)] + [delimiter.join(str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+RNG = np.random.default_rng(0)
+
+
+def _data(kind: str, tmp: Path) -> Path:
+    """One data set of each kind init reads, shipped or generated."""
+    if kind.startswith("shipped-"):
+        name = kind.split("-", 1)[1]
+        shutil.copy(SHIPPED / f"{name}.csv", tmp / f"{name}.csv")
+        return tmp / f"{name}.csv"
+    if kind == "images":
+        return image_folder(tmp / "pics")
+    if kind == "grayscale-images":
+        return image_folder(tmp / "gray", size=(9, 9), gray=True)
+    if kind == "texts":
+        return text_folder(tmp / "texts")
+    if kind == "npz-table":
+        return npz_file(tmp / "t.npz", x=RNG.normal(size=(40, 5)).astype("float32"),
+                        y=np.arange(40) % 3)
+    if kind == "npz-images":
+        return npz_file(tmp / "i.npz", x=RNG.integers(0, 255, (40, 16, 16)).astype("uint8"),
+                        y=np.arange(40) % 2)
+    if kind == "npz-texts":
+        return npz_file(tmp / "s.npz", x=np.array([f"word{i % 4} thing {i}" for i in range(40)]),
+                        y=np.array(["no", "yes"] * 20))
+    if kind == "npz-regression":
+        return npz_file(tmp / "r.npz", x=RNG.normal(size=(40, 3)), y=RNG.normal(size=40))
+    if kind == "npz-own-test-split":
+        return npz_file(tmp / "o.npz", x_train=RNG.normal(size=(30, 3)), y_train=np.arange(30) % 2,
+                        x_test=RNG.normal(size=(10, 3)), y_test=np.arange(10) % 2)
+    raise AssertionError(kind)
+
+
+KINDS = ["shipped-iris", "shipped-penguins", "shipped-houses", "shipped-movies",
+         "shipped-imbalanced", "images", "grayscale-images", "texts", "npz-table",
+         "npz-images", "npz-texts", "npz-regression", "npz-own-test-split"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_written_file_validates_strictly(kind, tmp_path, call_main):
+    data = _data(kind, tmp_path)
+    out = tmp_path / "out" / "p.yaml"
+    out.parent.mkdir()
+    code, stdout, stderr = call_main("init", data, "-o", out)
+    assert code == 0, stderr
+    assert f"wrote {out}" in stdout
+    result = validate_file(out)
+    assert [i.format() for i in result.issues] == []  # no error, no warning (--strict)
+    assert result.spec is not None
+    code, stdout, _ = call_main("validate", "--strict", out)
+    assert code == 0, stdout
+
+
+@pytest.mark.parametrize("kind,expected", [
+    ("shipped-iris", ("csv", "classes", 3)), ("shipped-penguins", ("csv", "classes", 3)),
+    ("shipped-houses", ("csv", "regression", 1)), ("shipped-movies", ("csv", "multi_label", 5)),
+    ("images", ("images", "classes", 2)), ("texts", ("text", "classes", 2)),
+    ("npz-table", ("npz", "classes", 3)), ("npz-texts", ("npz", "classes", 2)),
+    ("npz-regression", ("npz", "regression", 1))], ids=lambda v: str(v))
+def test_the_source_label_kind_and_outputs_fit_the_data(kind, expected, tmp_path):
+    found = inspect_data(_data(kind, tmp_path))
+    assert (found.kind, found.label.kind, found.label.units) == expected
+
+
+def _spec_of(text: str):
+    result = validate_text(text)
+    assert not result.errors, [i.format() for i in result.issues]
+    return result.spec
+
+
+def test_the_penguins_features_are_typed_and_missing_values_filled(tmp_path):
+    found = inspect_data(_data("shipped-penguins", tmp_path))
+    spec = _spec_of(render_pipeline(found, str(tmp_path)))
+    features = {f.name: (f.type, f.missing) for f in spec.data.features}
+    assert features == {
+        "island": ("string_categorical", "refuse"),
+        "bill_length_mm": ("float_normalized", "mean"),
+        "bill_depth_mm": ("float_normalized", "mean"),
+        "flipper_length_mm": ("float_normalized", "mean"),
+        "body_mass_g": ("float_normalized", "mean"),
+        "sex": ("string_categorical", "mode"),
+        "year": ("integer_categorical", "refuse")}
+    assert spec.data.source.csv.missing_values == ["NA"]
+    assert spec.data.source.csv.label == "species"
+
+
+def test_a_column_with_a_label_name_is_the_label_even_when_not_last(tmp_path):
+    data = write_csv(tmp_path / "t.csv", ["a", "Target", "b"],
+                     [[i, ["x", "y"][i % 2], i * 2] for i in range(30)])
+    found = inspect_data(data)
+    assert found.label.name == "Target"
+    assert "named 'Target'" in found.label.picked
+    text = render_pipeline(found, str(tmp_path))
+    assert "--label COLUMN" in text  # the comment says how to change it
+    assert _spec_of(text).data.source.csv.label == "Target"
+
+
+def test_without_a_label_name_the_last_column_is_the_label(tmp_path):
+    data = write_csv(tmp_path / "t.csv", ["a", "b", "kind"],
+                     [[i, i * 2, ["x", "y"][i % 2]] for i in range(30)])
+    found = inspect_data(data)
+    assert found.label.name == "kind" and "last column" in found.label.picked
+
+
+def test_label_option_picks_the_column(tmp_path, call_main):
+    data = write_csv(tmp_path / "t.csv", ["a", "grade", "label"],
+                     [[i, i % 3, ["x", "y"][i % 2]] for i in range(30)])
+    code, stdout, stderr = call_main("init", data, "--label", "grade")
+    assert code == 0, stderr
+    spec = _spec_of(stdout)
+    assert spec.data.source.csv.label == "grade"
+    assert "label" in spec.data.features.names()
+
+
+def test_label_option_naming_no_column_is_a_usage_error_with_a_suggestion(tmp_path, call_main):
+    data = write_csv(tmp_path / "t.csv", ["a", "grade"], [[i, i % 2] for i in range(10)])
+    code, _, stderr = call_main("init", data, "--label", "grad")
+    assert code == 2
+    assert "no such column" in stderr and "Did you mean 'grade'?" in stderr
+
+
+@pytest.mark.parametrize("labels,kind,units", [
+    ([["cat", "dog"][i % 2] for i in range(40)], "classes", 2),
+    ([i % 3 for i in range(40)], "classes", 3),
+    ([1 + i % 5 for i in range(40)], "classes", 6),          # indices count up to the largest
+    ([[-1, 1][i % 2] for i in range(40)], "binary", 1),
+    ([[100, 200][i % 2] for i in range(40)], "binary", 1),
+    ([round(i * 1.37, 2) for i in range(40)], "regression", 1),
+    ([1000 + 37 * i for i in range(40)], "regression", 1),  # many whole numbers: a target
+    ([["a|b", "b", "c|a"][i % 3] for i in range(40)], "multi_label", 3),
+], ids=["names", "indices", "indices-from-1", "minus-one-one", "two-values", "floats",
+        "many-integers", "pipes"])
+def test_the_label_kind_is_guessed_from_the_values(labels, kind, units, tmp_path):
+    data = write_csv(tmp_path / "t.csv", ["f", "label"],
+                     [[i * 0.5, value] for i, value in enumerate(labels)])
+    found = inspect_data(data)
+    assert (found.label.kind, found.label.units) == (kind, units)
+    _spec_of(render_pipeline(found, str(tmp_path)))
+
+
+def test_column_types_are_guessed_from_the_cells(tmp_path):
+    rows = [[f"r{i}", i * 0.25, i % 3, ["red", "green", "blue"][i % 3],
+             "a long sentence about thing number " + str(i), 7, ["x", "y"][i % 2]]
+            for i in range(40)]
+    rows[3][1] = "NA"
+    data = write_csv(tmp_path / "t.csv",
+                     ["name", "size", "rooms", "colour", "notes", "constant", "label"], rows)
+    found = inspect_data(data)
+    types = {c.name: (c.type, c.missing) for c in found.columns}
+    assert types == {"name": ("id", None), "size": ("float_normalized", "mean"),
+                     "rooms": ("integer_categorical", None),
+                     "colour": ("string_categorical", None), "notes": ("text", None),
+                     "constant": ("skip", None), "label": ("label", None)}
+    spec = _spec_of(render_pipeline(found, str(tmp_path)))
+    assert spec.data.source.csv.id_column == "name"
+    assert spec.data.source.csv.missing_values == ["NA"]
+    assert spec.data.features.names() == ["size", "rooms", "colour", "notes"]
+
+
+def test_a_wide_table_of_numbers_gets_one_normalization_instead_of_typed_features(tmp_path):
+    header = [f"p{i}" for i in range(scaffold.WIDE_TABLE + 1)] + ["label"]
+    data = write_csv(tmp_path / "wide.csv", header,
+                     [[(i * j) % 7 for j in range(len(header) - 1)] + [i % 2] for i in range(30)])
+    spec = _spec_of(render_pipeline(inspect_data(data), str(tmp_path)))
+    assert spec.data.features is None
+    assert [s.kind for s in spec.data.preprocess] == ["normalize"]
+
+
+def test_a_semicolon_separated_file_gets_its_delimiter(tmp_path):
+    data = write_csv(tmp_path / "t.csv", ["a", "b", "label"],
+                     [[i, i * 2, i % 2] for i in range(30)], delimiter=";")
+    spec = _spec_of(render_pipeline(inspect_data(data), str(tmp_path)))
+    assert spec.data.source.csv.delimiter == ";"
+
+
+@pytest.mark.parametrize("name", ["a: b # c", "true", "1.5", "größe", 'say "hi"', "-x",
+                                  "tab\there", "[x]"])
+def test_any_column_name_is_written_so_that_it_reads_back(name, tmp_path):
+    import csv
+
+    path = tmp_path / "t.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([name, "label"])
+        writer.writerows([[i * 0.5, i % 2] for i in range(30)])
+    spec = _spec_of(render_pipeline(inspect_data(path), str(tmp_path)))
+    assert spec.data.features.names() == [name]
+
+
+def test_quoted_leaves_simple_names_plain_and_quotes_the_rest():
+    assert quoted("sepal_length") == "sepal_length"
+    assert quoted("data/iris.csv", path=True) == "data/iris.csv"
+    assert quoted("null") == '"null"' and quoted("1e3") == '"1e3"'
+    assert quoted("a\u2028b") == '"a\\u2028b"'
+
+
+def test_the_data_path_is_relative_to_the_written_files_folder(tmp_path, call_main):
+    data = _data("shipped-iris", tmp_path)
+    out = tmp_path / "deep" / "er" / "p.yaml"
+    out.parent.mkdir(parents=True)
+    assert call_main("init", data, "-o", out)[0] == 0
+    spec = validate_file(out).spec
+    assert spec.data.source.csv.path == "../../iris.csv"
+
+
+def test_without_output_the_file_goes_to_standard_output_relative_to_the_cwd(
+        tmp_path, call_main, monkeypatch):
+    _data("shipped-iris", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    code, stdout, stderr = call_main("init", "iris.csv")
+    assert code == 0
+    assert stdout.startswith("# ") and "kerapipe: 1" in stdout
+    assert "kerapipe init: csv data" in stderr  # the summary stays out of the file
+    (tmp_path / "p.yaml").write_text(stdout)
+    assert validate_file(tmp_path / "p.yaml").issues == []
+
+
+def test_an_existing_file_is_never_overwritten(tmp_path, call_main):
+    data = _data("shipped-iris", tmp_path)
+    out = tmp_path / "p.yaml"
+    out.write_text("mine\n")
+    code, _, stderr = call_main("init", data, "-o", out)
+    assert code == 5
+    assert "already exists" in stderr and "never overwrites" in stderr
+    assert out.read_text() == "mine\n"
+    os.symlink(tmp_path / "nowhere", tmp_path / "link.yaml")  # a dangling link is taken too
+    assert call_main("init", data, "-o", tmp_path / "link.yaml")[0] == 5
+    assert not (tmp_path / "nowhere").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.csv", "link.yaml", "p.yaml"]
+
+
+def test_a_name_taken_while_writing_is_not_overwritten(tmp_path, monkeypatch):
+    out = tmp_path / "p.yaml"
+    real_link = os.link
+
+    def link_after_a_rival(source, target):
+        Path(target).write_text("rival\n")
+        return real_link(source, target)
+
+    monkeypatch.setattr(os, "link", link_after_a_rival)
+    with pytest.raises(scaffold.OutputError, match="already exists"):
+        scaffold.write_new_file(str(out), "kerapipe: 1\n")
+    assert out.read_text() == "rival\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["p.yaml"]  # no temporary file left
+
+
+def test_an_output_folder_that_does_not_exist_is_exit_5(tmp_path, call_main):
+    data = _data("shipped-iris", tmp_path)
+    code, _, stderr = call_main("init", data, "-o", tmp_path / "missing" / "p.yaml")
+    assert code == 5 and "cannot write" in stderr
+
+
+def test_the_schema_modeline_points_at_the_checkouts_schema(tmp_path, call_main):
+    (tmp_path / "schema").mkdir()
+    (tmp_path / "schema" / "pipeline.schema.json").write_text("{}")
+    data = _data("shipped-iris", tmp_path)
+    (tmp_path / "pipelines").mkdir()
+    assert call_main("init", data, "-o", tmp_path / "pipelines" / "p.yaml")[0] == 0
+    first = (tmp_path / "pipelines" / "p.yaml").read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=../schema/pipeline.schema.json"
+
+
+def test_without_a_schema_nearby_the_file_says_how_to_get_one(tmp_path):
+    found = inspect_data(_data("shipped-iris", tmp_path))
+    text = render_pipeline(found, str(tmp_path))
+    assert not text.startswith("# yaml-language-server")
+    assert "kerapipe schema -o pipeline.schema.json" in text
+
+
+def test_only_a_bounded_sample_of_a_large_csv_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(scaffold, "MAX_SAMPLE_ROWS", 100)
+    path = write_csv(tmp_path / "big.csv", ["a", "label"],
+                     [[i * 0.5, i % 2] for i in range(20_000)])  # ~200 KB
+    with open(path, "ab") as handle:  # past the sample: bytes that are not UTF-8
+        handle.write(b"\xff\xfe,\xff\n" * 10)
+    found = inspect_data(path)
+    assert (found.examples, found.complete) == (100, False)
+    assert "the first 100 read; the file has more" in render_pipeline(found, str(tmp_path))
+
+
+def test_image_size_and_colour_come_from_the_images_headers(tmp_path):
+    found = inspect_data(image_folder(tmp_path / "g", size=(9, 7), gray=True))
+    assert (found.image_size, found.color_mode) == ((9, 7), "grayscale")
+    big = tmp_path / "big"
+    image_folder(big, size=(300, 200))
+    (big / "cat" / "odd.png").write_bytes(png(50, 50, 1))
+    found = inspect_data(big)
+    assert (found.image_size, found.color_mode) == ((128, 85), "rgb")  # longer side 128
+
+
+def _jpeg(height: int, width: int, components: int) -> bytes:
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00" + b"\x00" * 9
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 8 + 3 * components, 8, height, width, components)
+    return b"\xff\xd8" + app0 + sof + b"\x00" * 3 * components + b"\xff\xd9"
+
+
+@pytest.mark.parametrize("head,expected", [
+    (png(5, 3, 0), (3, 5, 3)), (png(5, 3, 0, gray=True), (3, 5, 1)),
+    (_jpeg(480, 640, 3), (480, 640, 3)), (_jpeg(20, 10, 1), (20, 10, 1)),
+    (b"GIF89a" + struct.pack("<HH", 11, 7) + b"\x00" * 8, (7, 11, 3)),
+    (b"BM" + b"\x00" * 16 + struct.pack("<ii", 13, -17) + b"\x00" * 8, (17, 13, 3)),
+    (b"not an image at all", None), (b"\x89PNG\r\n\x1a\n", None), (b"\xff\xd8\xff", None),
+], ids=["png", "png-gray", "jpeg", "jpeg-gray", "gif", "bmp", "other", "short-png",
+        "short-jpeg"])
+def test_image_headers_are_parsed_without_tensorflow(head, expected):
+    assert parse_image_header(head) == expected
+
+
+# --- hostile data: a clear error, exit 3, never a traceback -------------------------------
+
+def _hostile(kind: str, tmp: Path) -> Path:
+    if kind == "missing":
+        return tmp / "nothing.csv"
+    if kind == "fifo":
+        os.mkfifo(tmp / "pipe.csv")
+        return tmp / "pipe.csv"
+    if kind == "device":
+        return Path("/dev/zero")
+    if kind == "link-loop":
+        os.symlink(tmp / "loop", tmp / "loop")
+        return tmp / "loop"
+    if kind == "not-utf8":
+        (tmp / "t.csv").write_bytes(b"a,label\n\xff\xfe,1\n")
+    elif kind == "empty":
+        (tmp / "t.csv").write_bytes(b"")
+    elif kind == "header-only":
+        (tmp / "t.csv").write_text("a,label\n")
+    elif kind == "one-column":
+        (tmp / "t.csv").write_text("label\n" + "".join(f"{i % 2}\n" for i in range(10)))
+    elif kind == "numbers-as-header":
+        (tmp / "t.csv").write_text("1,2\n3,4\n")
+    elif kind == "ragged-row":
+        (tmp / "t.csv").write_text("a,label\n1,0\n2,1,3\n")
+    elif kind == "duplicate-column":
+        (tmp / "t.csv").write_text("a,a,label\n1,2,0\n")
+    elif kind == "unique-text-label":
+        (tmp / "t.csv").write_text("a,label\n" + "".join(f"{i},name{i}\n" for i in range(300)))
+    elif kind == "one-class":
+        (tmp / "t.csv").write_text("a,label\n" + "".join(f"{i},x\n" for i in range(30)))
+    elif kind == "reserved-column":
+        (tmp / "t.csv").write_text("features,label\n" + "".join(f"{i},{i % 2}\n"
+                                                                 for i in range(30)))
+    elif kind == "no-class-folders":
+        (tmp / "d").mkdir()
+        (tmp / "d" / "a.png").write_bytes(png(4, 4, 1))
+        return tmp / "d"
+    elif kind == "empty-class-folders":
+        (tmp / "d" / "cat").mkdir(parents=True)
+        (tmp / "d" / "cat" / "notes.md").write_text("x")
+        return tmp / "d"
+    elif kind == "folder-link-cycle":
+        image_folder(tmp / "d")
+        os.symlink(tmp / "d", tmp / "d" / "cat" / "again")
+        return tmp / "d"
+    elif kind == "link-out-of-folder":
+        image_folder(tmp / "d")
+        (tmp / "secret.png").write_bytes(png(4, 4, 1))
+        os.symlink(tmp / "secret.png", tmp / "d" / "cat" / "s.png")
+        return tmp / "d"
+    elif kind == "text-not-utf8":
+        text_folder(tmp / "d")
+        (tmp / "d" / "food" / "bad.txt").write_bytes(b"caf\xe9")
+        return tmp / "d"
+    elif kind == "npz-without-x":
+        return npz_file(tmp / "a.npz", features=np.zeros((3, 2)), y=np.zeros(3))
+    elif kind == "npz-pickle":
+        np.savez(tmp / "a.npz", x=np.array([[1], [1, 2]], dtype=object), y=np.zeros(2))
+        return tmp / "a.npz"
+    elif kind == "npz-damaged":
+        (tmp / "a.npz").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+        return tmp / "a.npz"
+    elif kind == "npz-rows-differ":
+        return npz_file(tmp / "a.npz", x=np.zeros((3, 2)), y=np.zeros(4))
+    else:
+        raise AssertionError(kind)
+    return tmp / "t.csv"
+
+
+HOSTILE = {
+    "missing": "no such file or folder", "fifo": "a FIFO", "device": "a character device",
+    "link-loop": "cannot read it", "not-utf8": "UTF-8", "empty": "the file is empty",
+    "header-only": "no data rows", "one-column": "no feature column",
+    "numbers-as-header": "not column names", "ragged-row": "line 3: 3 fields",
+    "duplicate-column": "appears more than once", "unique-text-label": "an id or free text",
+    "one-class": "one class only", "reserved-column": "cannot be a feature",
+    "no-class-folders": "no class sub-folders", "empty-class-folders": "no images",
+    "folder-link-cycle": "a cycle", "link-out-of-folder": "outside the data folder",
+    "text-not-utf8": "UTF-8", "npz-without-x": "arrays x (features) and y",
+    "npz-pickle": "Python objects", "npz-damaged": "not a NumPy .npz file",
+    "npz-rows-differ": "one row per example",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_hostile_data_is_a_clear_data_error(kind, tmp_path, call_main):
+    data = _hostile(kind, tmp_path)
+    out = tmp_path / "p.yaml"
+    code, stdout, stderr = call_main("init", data, "-o", out)
+    assert code == 3, stderr
+    assert stderr.startswith("error: ") and HOSTILE[kind] in stderr
+    assert "Traceback" not in stderr and stdout == ""
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["images", "npz-table"])
+def test_label_option_for_data_without_columns_is_a_usage_error(kind, tmp_path, call_main):
+    code, _, stderr = call_main("init", _data(kind, tmp_path), "--label", "y")
+    assert code == 2 and "--label names a CSV column" in stderr
+
+
+# --- light, and trainable -----------------------------------------------------------------
+
+@pytest.mark.slow
+def test_init_imports_neither_tensorflow_nor_keras(tmp_path):
+    data = _data("shipped-penguins", tmp_path)
+    images = image_folder(tmp_path / "pics")
+    code = ("import json, sys\nfrom kerapipe.cli import main\ncodes = []\n"
+            f"for argv in {[['init', str(data)], ['init', str(images)]]!r}:\n"
+            "    try:\n        main(argv)\n    except SystemExit as exit_:\n"
+            "        codes.append(exit_.code)\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('tensorflow', 'keras', 'jax', 'torch'))\n"
+            "print(json.dumps([codes, heavy]), file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    codes, heavy = json.loads(done.stderr.strip().splitlines()[-1])
+    assert codes in ([], [0, 0]) and heavy == []  # main returns normally on success
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["shipped-penguins", "images", "texts", "npz-images"])
+def test_kerapipe_run_trains_the_written_file(kind, tmp_path, call_main):
+    data = _data(kind, tmp_path)
+    out = tmp_path / "p.yaml"
+    assert call_main("init", data, "-o", out)[0] == 0
+    code, stdout, stderr = call_main("run", out, "--set", "train.epochs=1", "--output",
+                                     tmp_path / "runs")
+    assert code == 0, stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 1 and "loss" in metrics["test"]
+    assert (run / "model.keras").is_file()
