@@ -22,6 +22,7 @@ from kerapipe.compiler.predictions import (class_columns, outputs_predictions_cs
 from kerapipe.errors import Interrupted, PeerLost, SpecError, TrainingError, UsageError
 from kerapipe.run_folder import BEST_WEIGHTS, RunFolder, resolved_yaml
 from kerapipe.run_location import ensure_free_space
+from kerapipe.tracking import MlflowTracker
 
 __all__ = ["RunResult", "resume_run", "run_pipeline"]
 
@@ -98,6 +99,7 @@ class _Run:
     saver: Any = None  # EpochCheckpoint
     files: list = field(default_factory=list)  # train.callbacks that write files
     best_weights: Any = None  # a multi-worker resume: early stopping's best, the chief's
+    tracker: MlflowTracker = field(default_factory=MlflowTracker)  # MLflow, when asked
 
     @property
     def history(self) -> dict:
@@ -132,9 +134,11 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
                       (output_dir or spec.output.dir), compiled)
     if resume_dir is not None:  # a refusal here leaves the run folder as it was
         run = _reopen(compiled, resume_dir, SignalStop())
+        run.tracker = MlflowTracker.for_run(compiled, run.folder.path.parent, run.folder.record)
     else:
+        tracker = MlflowTracker.for_run(compiled, output_dir or spec.output.dir)  # refusals first
         run = _Run(compiled, _new_folder(compiled, output_dir or spec.output.dir),
-                   SignalStop())
+                   SignalStop(), tracker=tracker)
     run.stopper.install()  # until the last file is written: a late signal is handled too
     try:  # from here on, every failure is recorded in the run folder
         result = _train_and_record(run, command, verbosity() if verbose == "auto" else verbose,
@@ -148,12 +152,14 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
     except BaseException as err:  # out of memory, a full disk, a bug, a second Ctrl-C, ...
         if not getattr(err, "recorded", False):  # _record_stop said why already
             run.folder.record_failure(err, run.history, run.seconds)
+        run.tracker.end(run.folder, err)
         raise
     finally:
         run.stopper.uninstall()
         close_files(run.files)  # a fit that raised never ran their on_train_end
     if compiled.distribution.is_chief:
         _write_report(run.folder, result)
+    run.tracker.finish(run.folder, result)  # last: report.html is one of its artifacts
     return result
 
 
@@ -282,6 +288,7 @@ def _train_and_record(run: _Run, command, verbose, extra: list, write_spec: bool
         folder.write_spec(spec_text or resolved_yaml(compiled.spec))
         folder.copy_imports(compiled.spec, compiled.base_dir)
     folder.begin(compiled, command)
+    run.tracker.start(folder, compiled.spec)
     _fit(run, callbacks, verbose)
     if run.guard.tripped or run.stopper.received:
         _record_stop(run)
@@ -327,7 +334,9 @@ def _loop_callbacks(run: _Run, extra: list) -> list:
     run.guard = NonFiniteLossGuard()
     run.saver = EpochCheckpoint(run.folder, run.early, run.state.get("history"),
                                 stateful=run.compiled.callbacks, file_learning_rate=rate)
-    return restore + files + extra + [run.guard, run.saver, run.stopper]
+    # MLflow logs an epoch after the saver checkpointed it, before a signal stops the fit
+    return restore + files + extra + [run.guard, run.saver, *run.tracker.callbacks(),
+                                      run.stopper]
 
 
 def _fit(run: _Run, callbacks: list, verbose) -> None:

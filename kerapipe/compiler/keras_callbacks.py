@@ -6,6 +6,8 @@ write files (``PATH_ARGUMENTS``: TensorBoard's ``log_dir``, CSVLogger's ``filena
 built only with a folder to write in (``file_callbacks``): a run gives its run folder;
 ``CompiledPipeline.fit`` alone has none, so it runs the others (``pipeline_callbacks``)
 and a caller who wants the files passes ``file_callbacks(spec, folder)`` to it.
+``output.tensorboard: true`` is one more TensorBoard among the file callbacks, writing to
+the run folder's ``tensorboard/`` (``TENSORBOARD_DIR``).
 
 ``LearningRateLogger`` comes first in every fit: it logs ``learning_rate``, the rate the
 epoch trained with (Keras's own key and meaning, as ReduceLROnPlateau writes it; with a
@@ -28,6 +30,7 @@ from kerapipe.spec.callbacks import PATH_ARGUMENTS, CallbackSpec
 from kerapipe.spec.model import PipelineSpec
 
 TENSORBOARD_INSTALL = "pip install kerapipe[tensorboard]"  # the extra that brings tensorboard
+TENSORBOARD_DIR = "tensorboard"  # output.tensorboard's logs, in the run folder
 
 # The Keras callbacks whose counters a resumed run restores (kerapipe/callbacks.py):
 # the attributes that carry over from one epoch to the next.
@@ -68,21 +71,37 @@ def pipeline_callbacks(spec: PipelineSpec) -> list[keras.callbacks.Callback]:
     """The file's callbacks that write no files, in file order.
 
     Raises:
-        UsageError: TensorBoard without the tensorboard package installed (said when the
-            pipeline is compiled, before a run folder exists).
+        UsageError: TensorBoard (a callback, or ``output.tensorboard``) without the
+            tensorboard package installed (said when the pipeline is compiled, before a
+            run folder exists).
     """
-    for index, callback in enumerate(spec.train.callbacks):
-        if callback.name == "TensorBoard" and importlib.util.find_spec("tensorboard") is None:
-            raise UsageError(f"train.callbacks[{index}].TensorBoard needs the tensorboard "
-                             f"package, an optional extra of kerapipe: `{TENSORBOARD_INSTALL}`. "
-                             "Or remove the callback.")
+    check_tensorboard_installed(spec)
     return [_build(callback, index, dict(callback.kwargs))
             for index, callback in enumerate(spec.train.callbacks) if not writes_files(callback)]
 
 
+def check_tensorboard_installed(spec: PipelineSpec) -> None:
+    """The one rule for TensorBoard's package: what writes TensorBoard logs (a
+    ``train.callbacks`` TensorBoard, ``output.tensorboard: true``) needs it installed.
+
+    Raises:
+        UsageError: it is not, naming the key and the extra that brings it.
+    """
+    users = [(f"train.callbacks[{index}].TensorBoard", "Or remove the callback.")
+             for index, callback in enumerate(spec.train.callbacks)
+             if callback.name == "TensorBoard"]
+    if spec.output.tensorboard:
+        users.append(("output.tensorboard", "Or set output.tensorboard: false."))
+    if users and importlib.util.find_spec("tensorboard") is None:
+        key, fix = users[0]
+        raise UsageError(f"{key} needs the tensorboard package, an optional extra of "
+                         f"kerapipe: `{TENSORBOARD_INSTALL}`. {fix}")
+
+
 def file_callbacks(spec: PipelineSpec, folder: Union[str, os.PathLike],
                    resumed: bool = False) -> list[keras.callbacks.Callback]:
-    """The file's callbacks that write files, their paths resolved inside ``folder``.
+    """The file's callbacks that write files, their paths resolved inside ``folder``, and
+    ``output.tensorboard``'s TensorBoard (last) writing to ``folder/tensorboard``.
 
     A path that leads out of ``folder`` once links are followed (a run folder someone
     changed between an interruption and ``--resume``) is refused. ``resumed``: a
@@ -103,6 +122,9 @@ def file_callbacks(spec: PipelineSpec, folder: Union[str, os.PathLike],
         if callback.name == "CSVLogger" and resumed:
             kwargs["append"] = True
         built.append(_build(callback, index, kwargs))
+    if spec.output.tensorboard:
+        built.append(keras.callbacks.TensorBoard(
+            log_dir=str(_inside(root, TENSORBOARD_DIR, "output.tensorboard"))))
     return built
 
 
@@ -133,5 +155,6 @@ def close_files(callbacks: list) -> None:
             pass
 
 
-__all__ = ["LearningRateLogger", "STATEFUL_ATTRIBUTES", "close_files", "file_callbacks",
-           "learning_rate", "pipeline_callbacks", "writes_files"]
+__all__ = ["LearningRateLogger", "STATEFUL_ATTRIBUTES", "TENSORBOARD_DIR",
+           "check_tensorboard_installed", "close_files", "file_callbacks", "learning_rate",
+           "pipeline_callbacks", "writes_files"]
