@@ -50,6 +50,22 @@ def test_validate_imports_none_of_what_only_writing_files_needs():
 
 
 @pytest.mark.slow
+def test_validate_loads_nothing_outside_the_standard_library_but_pyyaml_and_click():
+    # The light install (README "In CI and editors") has kerapipe, PyYAML and click only:
+    # numpy, matplotlib or any other package that `validate` (or a command module it
+    # loads) imports would be missing there. What Python's start-up loaded is left out.
+    probe = _PROBE.replace(
+        "import json, sys\n", "import json, sys\nstarted = set(sys.modules)\n").replace(
+        'heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", '
+        '"jax", "torch"))',
+        "heavy = sorted(m for m in {{m.split('.')[0] for m in set(sys.modules) - started}} "
+        "- set(sys.stdlib_module_names) - {{'kerapipe', 'yaml', '_yaml', 'click'}} "
+        "if not m.startswith(('cython_runtime', '_cython_')))")  # PyYAML's C (Cython) loader
+    assert "started" in probe and "stdlib_module_names" in probe
+    assert _run_probe(probe, "pipelines") == {"code": 0, "heavy": []}
+
+
+@pytest.mark.slow
 def test_validate_works_when_tensorflow_cannot_be_imported():
     # A None entry in sys.modules makes any `import tensorflow` raise ImportError.
     blocked = "import sys\nsys.modules['tensorflow'] = None\nsys.modules['keras'] = None\n" + _PROBE

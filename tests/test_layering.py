@@ -32,19 +32,23 @@ RUN_SIDE = ("kerapipe.pipeline", "kerapipe.runner", "kerapipe.run_folder", "kera
             "kerapipe.launcher")
 CLI = ("kerapipe.cli",)
 HEAVY = ("tensorflow", "keras", "jax", "torch")
+# The standard library: free for every layer (``packages`` rules concern the others).
+STDLIB = frozenset(sys.stdlib_module_names)
 BACKEND = "kerapipe.compiler.backend"
 
 
 @dataclass(frozen=True)
 class Rule:
     """Modules under ``applies_to`` may import only ``only`` (when given; modules outside
-    kerapipe are free) and never ``never``; ``except_for`` modules are exempt."""
+    kerapipe are free), of the packages outside kerapipe and the standard library only
+    ``packages`` (when given), and never ``never``; ``except_for`` modules are exempt."""
 
     why: str
     applies_to: tuple[str, ...]
     never: tuple[str, ...] = ()
     only: tuple[str, ...] | None = None
     except_for: tuple[str, ...] = ()
+    packages: tuple[str, ...] | None = None
 
 
 RULES = (
@@ -53,6 +57,11 @@ RULES = (
     Rule("spec/ never imports TensorFlow or Keras", applies_to=("kerapipe.spec",),
          never=HEAVY),
     Rule("the bottom modules import nothing above them", applies_to=BOTTOM, only=BOTTOM),
+    Rule("spec/ and the bottom modules import no package but PyYAML outside the standard "
+         "library (the light install, README \"In CI and editors\": kerapipe without its "
+         "dependencies, PyYAML and click)", applies_to=("kerapipe.spec", *BOTTOM,
+                                                        "kerapipe.dependencies"),
+         packages=("yaml",)),
     Rule("compiler/ never imports the run side or the CLI", applies_to=("kerapipe.compiler",),
          never=RUN_SIDE + CLI),
     Rule("the cluster facts and the local launcher never import TensorFlow (`run --workers` "
@@ -174,7 +183,10 @@ def layer_violations(imports: list[Import], allowed=ALLOWED) -> list[tuple[Impor
                 continue
             outside_only = (rule.only is not None and under(found.imported, ("kerapipe",))
                             and not under(found.imported, rule.only))
-            if outside_only or under(found.imported, rule.never):
+            third_party = (rule.packages is not None and found.imported
+                           and not under(found.imported, ("kerapipe", *rule.packages))
+                           and found.imported.split(".")[0] not in STDLIB)
+            if outside_only or third_party or under(found.imported, rule.never):
                 broken.append((found, rule.why))
                 break  # one line per import, under the first rule it breaks
     return broken
@@ -300,10 +312,13 @@ def fake_imports(importer: str, source: str) -> list[Import]:
     ("kerapipe.compiler.fake", "from kerapipe import cli\n", 1, "kerapipe.cli"),
     ("kerapipe.runner", "try:\n    import kerapipe.cli\nexcept ImportError:\n    pass\n", 2,
      "kerapipe.cli"),
+    ("kerapipe.spec.fake", "import yaml\n\ndef f():\n    import numpy as np\n", 4, "numpy"),
+    ("kerapipe.errors", "import sys\nimport click\n", 2, "click"),
 ], ids=["spec-imports-run-side", "spec-imports-tensorflow-in-a-function",
         "spec-relative-import-of-compiler", "compiler-imports-runner-in-a-function",
         "compiler-import-module-literal", "compiler-from-kerapipe-import-cli",
-        "run-side-imports-cli-under-try"])
+        "run-side-imports-cli-under-try", "spec-imports-numpy-in-a-function",
+        "bottom-module-imports-click"])
 def test_checker_names_the_module_line_and_import_of_a_violation(importer, source, line,
                                                                  imported):
     broken = layer_violations(fake_imports(importer, source), allowed={})
