@@ -17,7 +17,11 @@ import numpy as np
 import pytest
 
 from kerapipe import scaffold
-from kerapipe.scaffold import inspect_data, parse_image_header, quoted, render_pipeline
+from kerapipe.errors import OutputError
+from kerapipe.scaffold import inspect_data, render_pipeline, table
+from kerapipe.scaffold.facts import WIDE_TABLE
+from kerapipe.scaffold.folders import parse_image_header
+from kerapipe.scaffold.render import quoted
 from kerapipe.spec.validate import validate_file, validate_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -226,7 +230,7 @@ def test_column_types_are_guessed_from_the_cells(tmp_path):
 
 
 def test_a_wide_table_of_numbers_gets_one_normalization_instead_of_typed_features(tmp_path):
-    header = [f"p{i}" for i in range(scaffold.WIDE_TABLE + 1)] + ["label"]
+    header = [f"p{i}" for i in range(WIDE_TABLE + 1)] + ["label"]
     data = write_csv(tmp_path / "wide.csv", header,
                      [[(i * j) % 7 for j in range(len(header) - 1)] + [i % 2] for i in range(30)])
     spec = _spec_of(render_pipeline(inspect_data(data), str(tmp_path)))
@@ -306,7 +310,7 @@ def test_a_name_taken_while_writing_is_not_overwritten(tmp_path, monkeypatch):
         return real_link(source, target)
 
     monkeypatch.setattr(os, "link", link_after_a_rival)
-    with pytest.raises(scaffold.OutputError, match="already exists"):
+    with pytest.raises(OutputError, match="already exists"):
         scaffold.write_new_file(str(out), "kerapipe: 1\n")
     assert out.read_text() == "rival\n"
     assert [p.name for p in tmp_path.iterdir()] == ["p.yaml"]  # no temporary file left
@@ -336,7 +340,7 @@ def test_without_a_schema_nearby_the_file_says_how_to_get_one(tmp_path):
 
 
 def test_only_a_bounded_sample_of_a_large_csv_is_read(tmp_path, monkeypatch):
-    monkeypatch.setattr(scaffold, "MAX_SAMPLE_ROWS", 100)
+    monkeypatch.setattr(table, "MAX_SAMPLE_ROWS", 100)
     path = write_csv(tmp_path / "big.csv", ["a", "label"],
                      [[i * 0.5, i % 2] for i in range(20_000)])  # ~200 KB
     with open(path, "ab") as handle:  # past the sample: bytes that are not UTF-8

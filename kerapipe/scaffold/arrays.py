@@ -1,0 +1,81 @@
+"""An .npz file of arrays x and y (or x_train, y_train): read by the npz source's own reader
+(headers checked first, never a pickle); the feature array's shape and dtype say table,
+images or texts, the labels their kind."""
+
+from __future__ import annotations
+
+import os
+
+from kerapipe.errors import DataError
+from kerapipe.scaffold.facts import Inspection
+from kerapipe.scaffold.folders import text_settings
+from kerapipe.scaffold.labels import label_from_array
+
+MAX_INSPECTED_ARRAY_BYTES = 1 << 28  # an npz feature array read whole for its values
+
+
+def inspect_npz(path: str) -> Inspection:
+    import numpy as np
+
+    from kerapipe.compiler.sources.npz_file import npz_headers, read_npz
+
+    headers = npz_headers(path)
+    listing = ", ".join(f"{n} {h.shape}" for n, h in headers.items()) or "nothing"
+    x_name = next((n for n in ("x", "x_train") if n in headers), None)
+    y_name = next((n for n in ("y", "y_train") if n in headers), None)
+    if x_name is None or y_name is None:
+        raise DataError(f"{path}: kerapipe init reads an .npz file of arrays x (features) and "
+                        f"y (labels), or x_train and y_train; this one holds: {listing}. Save "
+                        "it with numpy.savez(path, x=features, y=labels); several input "
+                        "arrays need a pipeline written by hand (README: Several inputs).")
+    x_head, y_head = headers[x_name], headers[y_name]
+    if not x_head.shape or not y_head.shape or x_head.shape[0] != y_head.shape[0]:
+        raise DataError(f"{path}: '{x_name}' {x_head.shape} and '{y_name}' {y_head.shape} must "
+                        "hold one row per example, the same number of rows.")
+    if x_head.shape[0] == 0:
+        raise DataError(f"{path}: '{x_name}' holds no examples.")
+    own_test = x_name == "x_train" and "x_test" in headers and "y_test" in headers
+    y = read_npz(path, [y_name])[y_name]
+    label = label_from_array(y_name, y, path)
+    x_kind, example, notes = _npz_feature_kind(path, x_name, x_head)
+    x = None
+    if x_kind in ("image", "text") and x_head.nbytes <= MAX_INSPECTED_ARRAY_BYTES:
+        x = read_npz(path, [x_name])[x_name]
+    pixels = ""
+    if x_kind == "image":
+        largest = float(np.max(x)) if x is not None and x.size else None
+        pixels = ("rescale" if x_head.dtype == np.uint8 or largest is not None
+                  and 1.5 < largest <= 255.0 else "none" if largest is not None
+                  and float(np.min(x)) >= 0.0 and largest <= 1.0 else "normalize")
+    length = tokens = 0
+    if x_kind == "text":
+        sample = [] if x is None else [str(t) for t in x[::max(1, len(x) // 1000)]]
+        length, tokens = text_settings(sample, x_head.shape[0])
+    image_size = tuple(example[:2]) if x_kind == "image" else None
+    return Inspection("npz", os.path.abspath(path), x_head.shape[0], True, label,
+                      image_size=image_size, x_shape=example, x_kind=x_kind,
+                      pixels=pixels, sequence_length=length, max_tokens=tokens,
+                      own_test_split=own_test, notes=tuple(notes))
+
+
+def _npz_feature_kind(path: str, name: str, header) -> tuple[str, tuple[int, ...], list[str]]:
+    example = tuple(header.shape[1:])
+    kind = header.dtype.kind
+    if kind in "US":
+        if example:
+            raise DataError(f"{path}: '{name}' holds strings of shape {header.shape}; a text "
+                            "array holds one string per example (shape (n,)).")
+        return "text", example, ["strings: one text per example"]
+    if kind not in "biuf":
+        raise DataError(f"{path}: '{name}' holds {header.dtype} values; features must be "
+                        "numbers, or strings for text.")
+    if len(example) == 3 and example[2] in (1, 3) or len(example) == 2 and min(example) >= 8 \
+            and kind in "u" or len(example) == 2 and min(example) >= 16:
+        return "image", example, [f"arrays of {'x'.join(map(str, example))}: images"]
+    if len(example) <= 1:
+        notes = ([f"{example[0]} numbers an example: a table"] if example else
+                 ["one number an example"])
+        if kind in "iu" and example:
+            notes.append("if these are token ids, an Embedding layer fits them better")
+        return "table", example, notes
+    return "table", example, [f"arrays of {'x'.join(map(str, example))}: flattened"]

@@ -1,0 +1,102 @@
+"""The label's kind (``data.labels``), its output units and classes, guessed from its values:
+text names are classes (or, with ``|`` between them, label sets), whole numbers from 0
+class indices (two other values: binary), other numbers a regression target."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+from kerapipe.errors import DataError
+from kerapipe.scaffold.facts import (MAX_STRING_CATEGORIES, LabelGuess, number, shown,
+                                     whole_number)
+
+MAX_CLASSES_GUESS = 20  # whole-number labels with more values than this: a target
+
+
+def label_from_texts(name: str, cells: list[str]) -> LabelGuess:
+    """The label's kind from its cells (missing ones left out), as ``data.labels`` names it."""
+    numbers = [number(cell) for cell in cells]
+    if all(n is not None for n in numbers):
+        wholes = [whole_number(cell) for cell in cells]
+        if all(w is not None for w in wholes):
+            return label_from_numbers(name, wholes)
+        distinct = len(set(numbers))
+        return LabelGuess(name, "regression", 1, reason=f"numbers with fractions, {distinct:,} "
+                          "different values: a target to predict (regression)")
+    if sum("|" in cell for cell in cells) * 10 >= len(cells):
+        labels = Counter(part.strip() for cell in cells for part in cell.split("|")
+                         if part.strip())
+        if 1 < len(labels) <= MAX_STRING_CATEGORIES:
+            names = sorted(labels)
+            return LabelGuess(name, "multi_label", len(names), tuple(names),
+                              tuple(labels[n] for n in names),
+                              reason="cells hold labels separated by '|', as "
+                              f"'{shown(next(c for c in cells if '|' in c))}'")
+    counts = Counter(cells)
+    if len(counts) > max(MAX_STRING_CATEGORIES, len(cells) // 2):
+        raise DataError(f"the label column '{shown(name)}' holds {len(counts):,} different "
+                        f"texts in {len(cells):,} rows: an id or free text rather than class "
+                        "names. Choose the label with --label COLUMN.")
+    names = sorted(counts)
+    if len(names) < 2:
+        raise DataError(f"the label column '{shown(name)}' holds one class only "
+                        f"('{shown(names[0])}') in the rows read; a classifier needs two. "
+                        "Choose the label with --label COLUMN.")
+    return LabelGuess(name, "classes", len(names), tuple(names),
+                      tuple(counts[n] for n in names), reason="text labels: one class per name")
+
+
+def label_from_numbers(name: str, values: Sequence[int]) -> LabelGuess:
+    """Whole-number labels: class indices when few and from 0, else two values (binary),
+    else a target."""
+    counts = Counter(values)
+    low, high = min(counts), max(counts)
+    if len(counts) < 2:
+        raise DataError(f"the label '{shown(name)}' holds one value only ({low}) in the "
+                        "examples read; a model needs labels that differ. Choose the label "
+                        "with --label COLUMN.")
+    if low >= 0 and len(counts) <= MAX_CLASSES_GUESS and high < 4 * MAX_CLASSES_GUESS:
+        names = tuple(str(i) for i in range(high + 1))
+        return LabelGuess(name, "classes", high + 1, names,
+                          tuple(counts.get(i, 0) for i in range(high + 1)),
+                          reason=f"whole numbers {low}..{high}: class indices")
+    if len(counts) == 2:
+        names = tuple(str(v) for v in sorted(counts))
+        return LabelGuess(name, "binary", 1, names, tuple(counts[v] for v in sorted(counts)),
+                          reason=f"two values, {names[0]} and {names[1]}: two classes "
+                          f"({names[0]} is class 0)")
+    return LabelGuess(name, "regression", 1, reason=f"{len(counts):,} different whole "
+                      f"numbers from {low} to {high}: a target to predict (regression)")
+
+
+def label_from_array(name: str, y, path: str) -> LabelGuess:
+    import numpy as np
+
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim == 2 and y.dtype.kind in "biuf" and np.isin(y, (0, 1)).all():
+        names = tuple(str(i) for i in range(y.shape[1]))
+        return LabelGuess(name, "multi_label", y.shape[1], names,
+                          tuple(int(c) for c in y.sum(axis=0)),
+                          reason=f"0/1 rows of {y.shape[1]}: several labels per example")
+    if y.ndim != 1:
+        raise DataError(f"{path}: '{name}' has shape {y.shape}; kerapipe init reads one label "
+                        "per example (a class index, a class name or a target), or rows of "
+                        "0/1 (several labels).")
+    if y.dtype.kind in "US":
+        return label_from_texts(name, [str(v) for v in y.astype(str)])
+    if y.dtype.kind == "b":
+        y = y.astype(np.int64)
+    if y.dtype.kind not in "iuf":
+        raise DataError(f"{path}: '{name}' holds {y.dtype} values; labels are numbers or "
+                        "class names.")
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all():
+            raise DataError(f"{path}: '{name}' holds values that are not finite (NaN or "
+                            "infinite); remove those examples.")
+        if not np.all(y == np.round(y)):
+            return LabelGuess(name, "regression", 1, reason=f"numbers with fractions, "
+                              f"{len(np.unique(y)):,} different values: a target to predict "
+                              "(regression)")
+    return label_from_numbers(name, [int(v) for v in y.tolist()])
