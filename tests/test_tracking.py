@@ -359,3 +359,26 @@ def test_the_environment_variable_without_mlflow_runs_untracked(
     [run_dir] = (tmp_path / "runs").iterdir()
     assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
     assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.slow
+def test_a_failed_run_is_failed_in_mlflow_with_its_run_json(tmp_path, npz_workspace):
+    from kerapipe import compile_pipeline
+    from kerapipe.compiler import backend  # noqa: F401
+    import keras
+
+    class Boom(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise RuntimeError("boom")
+
+    uri = (tmp_path / "store").as_uri()
+    pipeline = npz_workspace(tmp_path, extra=f"output: {{mlflow: {{tracking_uri: '{uri}'}}}}\n")
+    with pytest.raises(RuntimeError, match="boom"):
+        compile_pipeline(pipeline).run(output_dir=str(tmp_path / "runs"), verbose=0,
+                                       callbacks=[Boom()])
+    [run_dir] = (tmp_path / "runs").iterdir()
+    record = json.loads((run_dir / "run.json").read_text())
+    facts = mlflow_facts(mlflow_client(uri), record["mlflow"]["run_id"])
+    assert (record["status"], facts["status"], facts["tags"]["kerapipe.status"]) == (
+        "failed", "FAILED", "failed")
+    assert "run.json" in facts["artifacts"] and "model.keras" not in facts["artifacts"]
