@@ -118,9 +118,9 @@ def require_onnx_extra() -> None:
         except ImportError:
             missing.append(module)
     if missing:
-        raise UsageError(f"--format onnx needs {' and '.join(missing)}, which are not "
-                         f"installed: they are the optional extra kerapipe[onnx]. Install it "
-                         f"with `{ONNX_EXTRA_HINT}`.")
+        raise UsageError(f"--format onnx needs {' and '.join(missing)}, not installed here "
+                         f"(the optional extra kerapipe[onnx]). Install it with "
+                         f"`{ONNX_EXTRA_HINT}`.")
 
 
 def check_destination(path: Path) -> None:
@@ -286,6 +286,7 @@ def _export_tflite(model, artifact: Path, staging: Path) -> list:
     lookups, bincounts) is refused: the interpreter in TensorFlow's pip package has no
     Flex delegate, so such a file could not be checked, nor served by a plain TFLite
     runtime."""
+    from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
     import tensorflow as tf
 
     saved_model = staging / "saved_model-for-tflite"
@@ -376,6 +377,7 @@ def _ordered(model, outputs: dict) -> dict:
 
 
 def _run_saved_model(artifact: Path, model, batches: list) -> dict:
+    from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
     import tensorflow as tf
 
     serve = tf.saved_model.load(str(artifact)).signatures["serving_default"]
@@ -385,6 +387,7 @@ def _run_saved_model(artifact: Path, model, batches: list) -> dict:
 
 
 def _run_tflite(artifact: Path, model, batches: list) -> dict:
+    from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
     import tensorflow as tf
 
     with warnings.catch_warnings():  # TF 2.21 points to ai_edge_litert; the API is the same

@@ -1,0 +1,177 @@
+"""`kerapipe export RUN_DIR --format saved_model|tflite|onnx`: each format written, run by
+its own runtime on the run's test split and checked against the Keras model; never
+overwriting, nothing left behind by a failed export, the onnx extra named when missing."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FORMATS = ["saved_model", "tflite", "onnx"]
+DEFAULT_NAMES = {"saved_model": "export/saved_model", "tflite": "export/model.tflite",
+                 "onnx": "export/model.onnx"}
+# mnist.yaml made quick: one epoch of a narrower CNN on the shipped 5,000 digits.
+QUICK = ["--set", "train.epochs=1", "--set", "model.layers[0].Conv2D.filters=8",
+         "--set", "model.layers[2].Conv2D.filters=8"]
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory, kerapipe_main) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    code = kerapipe_main("run", ROOT / "pipelines" / "mnist.yaml", *QUICK, "--output", out)
+    assert code == 0
+    (run,) = out.iterdir()
+    return run
+
+
+def _max_delta(output: str) -> float:
+    found = re.search(r"max \|Δp\| = (\S+)", output)
+    assert found, output
+    return float(found.group(1))
+
+
+def _leftovers(folder: Path) -> list:
+    return [p.name for p in folder.iterdir() if ".partial-" in p.name]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_each_format_reproduces_the_keras_model_on_the_test_split(mnist_run, call_main, fmt):
+    code, out, err = call_main("export", mnist_run, "--format", fmt)
+    assert code == 0, err
+    path = mnist_run / DEFAULT_NAMES[fmt]
+    assert path.exists() and f"exported {fmt} to {path}" in out
+    assert _max_delta(out) <= 1e-4
+    assert "parity on the test split (500 examples)" in out
+    assert "500/500 equal the Keras model's" in out
+    assert "500/500 equal the run's predictions.csv" in out
+    assert _leftovers(path.parent) == []
+
+
+@pytest.mark.slow
+def test_saved_model_export_serves_raw_inputs_by_its_signature(mnist_run, call_main, tmp_path):
+    """The SavedModel takes raw pixels (its preprocessing is inside) by the input's name."""
+    import tensorflow as tf
+
+    path = tmp_path / "sm"
+    assert call_main("export", mnist_run, "--format", "saved_model", "-o", path)[0] == 0
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    (probabilities,) = serve(raw_features=tf.zeros([2, 28, 28])).values()
+    assert probabilities.shape == (2, 10)
+    np.testing.assert_allclose(np.sum(probabilities, axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_output_option_writes_where_the_user_says_creating_folders(mnist_run, call_main,
+                                                                    tmp_path):
+    path = tmp_path / "a" / "b" / "digits.tflite"
+    code, out, err = call_main("export", mnist_run, "--format", "tflite", "-o", path)
+    assert code == 0, err
+    assert path.is_file() and path.read_bytes()[4:8] == b"TFL3"  # the flatbuffer identifier
+    assert _leftovers(path.parent) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_an_existing_path_is_never_overwritten(mnist_run, call_main, tmp_path, fmt):
+    path = tmp_path / "taken"
+    path.write_bytes(b"the user's file")
+    code, out, err = call_main("export", mnist_run, "--format", fmt, "-o", path)
+    assert code == 5
+    assert f"{path} already exists; kerapipe export never overwrites" in err
+    assert path.read_bytes() == b"the user's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+@pytest.mark.slow
+def test_an_export_that_misses_the_tolerance_fails_and_leaves_nothing(mnist_run, call_main,
+                                                                      tmp_path, monkeypatch):
+    import kerapipe.export
+
+    monkeypatch.setitem(kerapipe.export.TOLERANCE, "tflite", 0.0)  # TFLite differs by ~1e-6
+    path = tmp_path / "model.tflite"
+    code, out, err = call_main("export", mnist_run, "--format", "tflite", "-o", path)
+    assert code == 4
+    assert "the tflite export does not reproduce the run's model on its test split: " \
+           "max |Δp| = " in err and "exceeds the tolerance 0" in err
+    assert "Nothing was written." in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_missing_onnx_extra_names_the_install_command(mnist_run, call_main, tmp_path,
+                                                     monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` fails
+    code, out, err = call_main("export", mnist_run, "--format", "onnx", "-o",
+                               tmp_path / "m.onnx")
+    assert code == 2
+    assert "--format onnx needs onnxruntime, not installed here" in err
+    assert 'pip install "kerapipe[onnx]"' in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_that_is_not_a_run_is_refused(call_main, tmp_path):
+    code, out, err = call_main("export", tmp_path, "--format", "saved_model")
+    assert code == 2
+    assert "is not a finished kerapipe run folder (missing spec.yaml, run.json, " \
+           "model.keras)" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_format_is_a_usage_error(call_main, tmp_path):
+    code, out, err = call_main("export", tmp_path, "--format", "pickle")
+    assert code == 2 and "'pickle' is not one of 'saved_model', 'tflite', 'onnx'" in err
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "onnx"])
+def test_a_model_that_takes_strings_is_refused_for_tflite_and_onnx(fmt, tmp_path):
+    """Text and typed string columns need string lookups neither format has."""
+    from kerapipe.compiler import backend  # noqa: F401
+    import keras
+
+    from kerapipe.errors import UsageError
+    from kerapipe.export import export_run
+
+    text = keras.Input(shape=(), dtype="string", name="raw_features")
+    model = keras.Model(text, keras.layers.Identity()(text))
+    saved = SimpleNamespace(model=model, run_dir=tmp_path)
+    with pytest.raises(UsageError, match=rf"cannot be exported to {fmt}: it takes strings "
+                       r"\(input\(s\) raw_features\).*Export it as saved_model"):
+        export_run(saved, fmt)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _compared(keras_p, exported_p, run=None):
+    from kerapipe.export import _check_parity, _compare
+
+    result = _compare("onnx", {"p": np.array(keras_p)}, {"p": np.array(exported_p)}, ["p"],
+                      None if run is None else {"p": np.array(run)}, "test")
+    _check_parity(result)
+    return result
+
+
+def test_a_different_predicted_class_fails_the_export():
+    from kerapipe.export import ExportMismatch
+
+    with pytest.raises(ExportMismatch, match="1 of 2 predicted classes differ from the "
+                       "Keras model's"):
+        _compared([[0.2, 0.8], [0.7, 0.3]], [[0.2, 0.8], [0.3, 0.7]])
+
+
+def test_a_class_flipped_on_a_near_tie_is_reported_not_failed():
+    result = _compared([[0.2, 0.8], [0.50002, 0.49998]], [[0.2, 0.8], [0.49999, 0.50001]])
+    assert (result.agreed, result.near_ties) == (1, 1)
+    assert "1/2 equal the Keras model's (1 near-tie(s))" in result.summary()
+
+
+def test_predictions_csv_that_disagrees_fails_the_export():
+    from kerapipe.export import ExportMismatch
+
+    with pytest.raises(ExportMismatch, match="differ from the run's predictions.csv"):
+        _compared([[0.2, 0.8], [0.9, 0.1]], [[0.2, 0.8], [0.9, 0.1]], run=[1, 1])
