@@ -238,6 +238,30 @@ def test_a_wide_table_of_numbers_gets_one_normalization_instead_of_typed_feature
     assert [s.kind for s in spec.data.preprocess] == ["normalize"]
 
 
+def test_unbalanced_classes_get_balanced_class_weights(tmp_path):
+    spec = _spec_of(render_pipeline(inspect_data(_data("shipped-imbalanced", tmp_path)),
+                                    str(tmp_path)))
+    assert spec.train.class_weight.rule == "balanced"
+    spec = _spec_of(render_pipeline(inspect_data(_data("shipped-iris", tmp_path)),
+                                    str(tmp_path)))
+    assert spec.train.class_weight is None
+
+
+def test_a_column_named_like_the_pipeline_does_not_take_its_name(tmp_path):
+    data = write_csv(tmp_path / "size.csv", ["size", "label"],
+                     [[i * 0.5, i % 2] for i in range(30)])
+    spec = _spec_of(render_pipeline(inspect_data(data), str(tmp_path)))
+    assert (spec.name, spec.data.features.names()) == ("size-pipeline", ["size"])
+
+
+def test_rows_of_zeros_and_ones_in_an_npz_are_several_labels(tmp_path):
+    y = (RNG.random((40, 4)) > 0.5).astype("int8")
+    data = npz_file(tmp_path / "m.npz", x=RNG.normal(size=(40, 3)), y=y)
+    found = inspect_data(data)
+    assert (found.label.kind, found.label.units) == ("multi_label", 4)
+    assert _spec_of(render_pipeline(found, str(tmp_path))).data.labels.kind == "multi_label"
+
+
 def test_a_semicolon_separated_file_gets_its_delimiter(tmp_path):
     data = write_csv(tmp_path / "t.csv", ["a", "b", "label"],
                      [[i, i * 2, i % 2] for i in range(30)], delimiter=";")
@@ -347,7 +371,7 @@ def test_only_a_bounded_sample_of_a_large_csv_is_read(tmp_path, monkeypatch):
         handle.write(b"\xff\xfe,\xff\n" * 10)
     found = inspect_data(path)
     assert (found.examples, found.complete) == (100, False)
-    assert "the first 100 read; the file has more" in render_pipeline(found, str(tmp_path))
+    assert "the first 100 rows read; the file has more" in render_pipeline(found, str(tmp_path))
 
 
 def test_image_size_and_colour_come_from_the_images_headers(tmp_path):
@@ -403,6 +427,8 @@ def _hostile(kind: str, tmp: Path) -> Path:
         (tmp / "t.csv").write_text("1,2\n3,4\n")
     elif kind == "ragged-row":
         (tmp / "t.csv").write_text("a,label\n1,0\n2,1,3\n")
+    elif kind == "line-too-long":
+        (tmp / "t.csv").write_text("a,label\n" + "1" * (5 << 20) + ",0\n")
     elif kind == "duplicate-column":
         (tmp / "t.csv").write_text("a,a,label\n1,2,0\n")
     elif kind == "unique-text-label":
@@ -453,7 +479,7 @@ HOSTILE = {
     "link-loop": "cannot read it", "not-utf8": "UTF-8", "empty": "the file is empty",
     "header-only": "no data rows", "one-column": "no feature column",
     "numbers-as-header": "not column names", "ragged-row": "line 3: 3 fields",
-    "duplicate-column": "appears more than once", "unique-text-label": "an id or free text",
+    "duplicate-column": "appears more than once", "line-too-long": "longer than", "unique-text-label": "an id or free text",
     "one-class": "one class only", "reserved-column": "cannot be a feature",
     "no-class-folders": "no class sub-folders", "empty-class-folders": "no images",
     "folder-link-cycle": "a cycle", "link-out-of-folder": "outside the data folder",

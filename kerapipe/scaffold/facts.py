@@ -38,6 +38,7 @@ class ColumnGuess:
     reason: str = ""
     distinct: int = 0  # different values read
     numeric: bool = False  # every value read is a number
+    missing_cells: int = 0  # cells read that are one of the missing values
 
 
 @dataclass(frozen=True)

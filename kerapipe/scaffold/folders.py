@@ -41,7 +41,7 @@ def inspect_folder(path: str) -> Inspection:
 
 def _folder_label(index) -> LabelGuess:
     return LabelGuess("folders", "classes", len(index.class_names), tuple(index.class_names),
-                      tuple(index.counts), reason="one class per sub-folder, in sorted order")
+                      tuple(index.counts), reason="one per sub-folder, in sorted order")
 
 
 def _sample(paths: list[str]) -> list[str]:

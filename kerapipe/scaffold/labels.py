@@ -44,7 +44,7 @@ def label_from_texts(name: str, cells: list[str]) -> LabelGuess:
                         f"('{shown(names[0])}') in the rows read; a classifier needs two. "
                         "Choose the label with --label COLUMN.")
     return LabelGuess(name, "classes", len(names), tuple(names),
-                      tuple(counts[n] for n in names), reason="text labels: one class per name")
+                      tuple(counts[n] for n in names), reason="one per name")
 
 
 def label_from_numbers(name: str, values: Sequence[int]) -> LabelGuess:
@@ -60,12 +60,12 @@ def label_from_numbers(name: str, values: Sequence[int]) -> LabelGuess:
         names = tuple(str(i) for i in range(high + 1))
         return LabelGuess(name, "classes", high + 1, names,
                           tuple(counts.get(i, 0) for i in range(high + 1)),
-                          reason=f"whole numbers {low}..{high}: class indices")
+                          reason=f"whole numbers {low}..{high}, class indices")
     if len(counts) == 2:
         names = tuple(str(v) for v in sorted(counts))
         return LabelGuess(name, "binary", 1, names, tuple(counts[v] for v in sorted(counts)),
-                          reason=f"two values, {names[0]} and {names[1]}: two classes "
-                          f"({names[0]} is class 0)")
+                          reason=f"two values, {names[0]} is class 0 and {names[1]} "
+                          "class 1")
     return LabelGuess(name, "regression", 1, reason=f"{len(counts):,} different whole "
                       f"numbers from {low} to {high}: a target to predict (regression)")
 

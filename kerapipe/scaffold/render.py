@@ -49,10 +49,11 @@ class _Lines:
     def __init__(self) -> None:
         self.lines: list[str] = []
 
-    def add(self, indent: int, text: str, comment: str = "") -> None:
+    def add(self, indent: int, text: str, comment: str = "",
+            column: int = COMMENT_COLUMN) -> None:
         line = " " * indent + text
         if comment:
-            column = max(COMMENT_COLUMN, len(line) + 2)
+            column = max(column, len(line) + 2)
             if column + 2 + len(comment) <= WIDTH:
                 line = line.ljust(column) + "# " + comment
             else:
@@ -131,11 +132,11 @@ def render_pipeline(found: Inspection, folder: str, file_name: str = "pipeline.y
     if schema is not None:
         out.add(0, f"# yaml-language-server: $schema={schema}")
     data_name = os.path.basename(found.path.rstrip(os.sep)) or found.path
-    read = (f"all {found.examples:,} of them read" if found.complete else
-            f"the first {found.examples:,} read; the file has more")
     what = {"csv": "rows", "images": "images", "text": "texts", "npz": "examples"}[found.kind]
-    out.note(0, f"A first pipeline for {shown(data_name, 60)} ({found.examples:,} {what}: "
-                f"{read}), written by `kerapipe init`. Each choice is a guess from the data, "
+    read = (f"{found.examples:,} {what}, all read" if found.complete else
+            f"the first {found.examples:,} {what} read; the file has more")
+    out.note(0, f"A first pipeline for {shown(data_name, 60)} ({read}), written by "
+                f"`kerapipe init`. Each choice is a guess from the data, "
                 "and its comment says why: check them, then run "
                 f"`kerapipe validate --strict {shown(file_name, 60)}` and `kerapipe run "
                 f"{shown(file_name, 60)}`.")
@@ -175,9 +176,8 @@ def _csv_source(out: _Lines, found: Inspection, path: str) -> None:
     out.add(4, "csv:")
     out.add(6, f"path: {path}", "relative to this file's folder")
     label = found.label
-    out.note(6, f"The label is {label.picked}. To predict another column, run `kerapipe init "
-                "DATA --label COLUMN` again (or change `label` here and give the old label "
-                "column a type under data.features).")
+    out.note(6, f"The label: {label.picked}. To predict another column: `kerapipe init DATA "
+                "--label COLUMN`.")
     out.add(6, f"label: {quoted(label.name)}")
     if found.delimiter != ",":
         out.add(6, f"delimiter: {quoted(found.delimiter)}", "the separator of the header row")
@@ -229,8 +229,8 @@ def _labels(out: _Lines, found: Inspection) -> None:
                     f"{_counted(label.classes, label.counts)}.")
         out.add(2, f"labels: {{kind: multi_label{extra}}}")
         return
-    classes = "classes" if found.kind in ("images", "text") else f"classes ({label.reason})"
-    out.note(2, f"{label.units} {classes}: {_counted(label.classes, label.counts)}.")
+    out.note(2, f"{label.units} classes ({label.reason}): "
+                f"{_counted(label.classes, label.counts)}.")
     out.add(2, f"labels: {label.kind}")
 
 
@@ -245,12 +245,13 @@ def _feature_value(column: ColumnGuess) -> str:
 
 def _features(out: _Lines, found: Inspection) -> None:
     out.add(2, "features:", "each column's type (keras.utils.FeatureSpace's names)")
-    for column in found.features:
-        reason = column.reason
-        if column.missing is not None:
-            reason += {"mean": "; missing: the mean", "mode": "; missing: the most frequent",
-                       "fill": "; missing: 'unknown'"}[column.missing]
-        out.add(4, f"{quoted(column.name)}: {_feature_value(column)}", reason)
+    lines = [(f"{quoted(c.name)}: {_feature_value(c)}", c.reason + (
+        f", {c.missing_cells:,} missing" if c.missing_cells else "")) for c in found.features]
+    # One column for the block's comments: the widest line's whose comment fits beside it.
+    column = max([COMMENT_COLUMN] + [6 + len(text) for text, reason in lines
+                                     if 6 + len(text) + 2 + len(reason) <= WIDTH])
+    for text, reason in lines:
+        out.add(4, text, reason, column)
     skipped = [c for c in found.columns if c.type == "skip"]
     if skipped:
         out.note(2, "Left out (not features): " + ", ".join(

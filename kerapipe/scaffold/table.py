@@ -64,7 +64,7 @@ def inspect_csv(path: str, label: Optional[str]) -> Inspection:
     if label is None:
         named = [n for n in header if n.lower() in LABEL_NAMES]
         label = named[0] if named else header[-1]
-        picked = (f"the column named '{shown(label)}' (a usual name for the label)" if named
+        picked = (f"the column named '{shown(label)}', a usual name for one" if named
                   else f"the last column, '{shown(label)}' (no column has a usual label "
                   f"name such as {', '.join(LABEL_NAMES[:4])})")
     elif label not in header:
@@ -88,8 +88,8 @@ def inspect_csv(path: str, label: Optional[str]) -> Inspection:
         if name == label:
             found.append(ColumnGuess(name, "label"))
             continue
-        found.append(_column_guess(name, [c for c in cells if c not in tokens],
-                                   any(c in tokens for c in cells), found))
+        missing = sum(c in tokens for c in cells)
+        found.append(_column_guess(name, [c for c in cells if c not in tokens], missing, found))
     found = _skip_constants(found)
     if not [c for c in found if c.type not in ("label", "id", "skip")]:
         raise DataError(f"{path}: no feature column: the only column"
@@ -136,11 +136,12 @@ def _check_feature_names(path: str, columns: list[ColumnGuess]) -> None:
                             f"{why}. Rename the column in the header row.")
 
 
-def _column_guess(name: str, cells: list[str], has_missing: bool,
+def _column_guess(name: str, cells: list[str], missing: int,
                   before: list[ColumnGuess]) -> ColumnGuess:
-    guess = _column_type(name, cells, has_missing, before)
+    """A column's guess from its cells (``missing`` more were missing values)."""
+    guess = _column_type(name, cells, missing > 0, before)
     return ColumnGuess(guess.name, guess.type, guess.kwargs, guess.missing, guess.reason,
-                       len(set(cells)), all(number(c) is not None for c in cells))
+                       len(set(cells)), all(number(c) is not None for c in cells), missing)
 
 
 def _column_type(name: str, cells: list[str], has_missing: bool,
