@@ -282,7 +282,6 @@ def tune_pipeline(file: Optional[str] = None, overrides: Sequence[str] = (),
         UsageError: keras-tuner is missing, or ``resume_dir`` is no tune folder of this file.
         TrainingError: no trial finished.
     """
-    keras_tuner = import_keras_tuner()
     record = _read_record(Path(resume_dir)) if resume_dir else None
     if record is not None:
         file = file or record["pipeline_file"]
@@ -296,6 +295,7 @@ def tune_pipeline(file: Optional[str] = None, overrides: Sequence[str] = (),
         raise UsageError(f"{file} has no `tune:` section: add one that names the key paths "
                          "to search (README: Hyperparameter search).")
     spec = result.spec
+    keras_tuner = import_keras_tuner()  # after the checks that need no TensorFlow
     if record is not None:
         tune_dir = Path(resume_dir)
         if record.get("tune") != _plain_tune(spec.tune):

@@ -35,11 +35,10 @@ def command(file: Optional[str], overrides: tuple[str, ...], output_dir: Optiona
     with the best values) and the run folder of the best pipeline. Ctrl-C keeps the
     finished trials; --resume TUNE_DIR goes on. Needs `pip install "kerapipe[tune]"`.
     """
-    from kerapipe.errors import SpecError
+    from kerapipe.errors import SpecError, UsageError
     from kerapipe.spec.checks import imports_not_allowed
     from kerapipe.spec.issues import render
     from kerapipe.spec.validate import validate_file
-    from kerapipe.tuning import import_keras_tuner
 
     if file:  # checked before TensorFlow and keras-tuner load: a typo costs no seconds
         result = validate_file(file, overrides)
@@ -48,11 +47,13 @@ def command(file: Optional[str], overrides: tuple[str, ...], output_dir: Optiona
                                   if refused else [])
         if result.errors or refused:
             raise SpecError(issues)
+        if result.spec.tune is None:
+            raise UsageError(f"{file} has no `tune:` section: add one that names the key "
+                             "paths to search (README: Hyperparameter search).")
         if issues:
             click.echo(render(issues, "text", 1), err=True)
     elif not resume_dir:
         raise click.UsageError("give a pipeline FILE (or --resume TUNE_DIR).")
-    import_keras_tuner()
     from kerapipe.tuning import tune_pipeline
 
     tune_pipeline(file, overrides, allow_imports=allow_imports, resume_dir=resume_dir,

@@ -1,0 +1,192 @@
+"""`kerapipe tune`: keras-tuner's oracles over a pipeline's `tune:` section, each trial a
+kerapipe run (tiny: the Iris table, 1-2 epochs a trial)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IRIS = ROOT / "pipelines" / "data" / "iris.csv"
+
+PIPELINE = """\
+kerapipe: 1
+name: iris-t
+seed: 3
+data:
+  source:
+    csv: {path: iris.csv, label: species}
+  split: {validation: 0.2, test: 0.2, stratify: true}
+  preprocess: [{normalize: {}}]
+  batch_size: 16
+model:
+  layers:
+    - Dense: {units: 4, activation: relu}
+    - Dense: {units: 3}
+optimizer: {name: adam, learning_rate: 0.001}
+train: {epochs: 2}
+output: {dir: runs}
+tune:
+  space:
+    optimizer.learning_rate: [0.001, 0.01, 0.1]
+    model.layers[0].Dense.units: [4, 16]
+  objective: OBJECTIVE
+  max_trials: 3
+"""
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    shutil.copy(IRIS, tmp_path / "iris.csv")
+
+    def write(objective: str = "val_loss", text: str = PIPELINE) -> Path:
+        path = tmp_path / "p.yaml"
+        path.write_text(text.replace("OBJECTIVE", objective))
+        return path
+    return write
+
+
+def _run(path: Path, **kwargs):
+    from kerapipe.tuning import tune_pipeline
+
+    lines: list[str] = []
+    return tune_pipeline(str(path), output_dir=str(path.parent / "runs"), echo=lines.append,
+                         **kwargs), lines
+
+
+def _history(run_dir: Path, key: str) -> list[float]:
+    import csv
+
+    with open(run_dir / "history.csv") as handle:
+        return [float(row[key]) for row in csv.DictReader(handle)]
+
+
+@pytest.mark.slow
+def test_a_random_search_writes_best_yaml_with_the_best_trials_values(workspace):
+    from kerapipe.spec.validate import validate_file
+
+    result, lines = _run(workspace())
+    assert [row["status"] for row in result.trials] == ["completed"] * 3
+    objectives = [row["objective"] for row in result.trials]
+    assert result.best["objective"] == min(objectives)
+    # each trial's objective is its run's best epoch of val_loss
+    for row in result.trials:
+        (run,) = row["runs"]
+        assert row["objective"] == pytest.approx(min(_history(result.tune_dir / run, "val_loss")))
+    # best.yaml: a complete pipeline with the best values and no tune section
+    best = validate_file(result.best_file)
+    assert best.errors == [] and best.spec.tune is None
+    assert best.spec.optimizer.learning_rate == result.best["values"]["optimizer.learning_rate"]
+    assert best.spec.model.layers[0].kwargs["units"] == \
+        result.best["values"]["model.layers[0].Dense.units"]
+    # the best run is the best trial's own run folder, of best.yaml's pipeline
+    assert result.best_run == result.tune_dir / result.best["runs"][0]
+    assert (result.best_run / "model.keras").is_file()
+    assert result.tune_dir.name.startswith("iris-t-tune-")
+    assert (result.tune_dir / "keras_tuner" / "oracle.json").is_file()
+    table = lines[-1]
+    assert table.splitlines()[0].split() == ["trial", "status", "optimizer.learning_rate",
+                                             "model.layers[0].Dense.units", "val_loss"]
+    assert f"best: trial {result.best['trial']}, val_loss=" in table
+
+
+@pytest.mark.slow
+def test_val_accuracy_is_maximised_with_direction_auto(workspace):
+    result, _ = _run(workspace("val_accuracy"), max_trials=2)
+    assert result.direction == "max"
+    assert result.best["objective"] == max(row["objective"] for row in result.trials)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("objective, direction", [
+    ("val_loss", "min"), ("val_accuracy", "max"), ("val_mae", "min"), ("val_auc", "max")],
+    ids=["loss", "accuracy", "mae", "auc"])
+def test_direction_auto_follows_the_metric(objective, direction, tmp_path):
+    from kerapipe.spec.validate import validate_text
+    from kerapipe.tuning import objective_direction
+
+    text = PIPELINE.replace("metrics", "m").replace("train: {epochs: 2}",
+                                                    "metrics: [accuracy, mae, auc]\ntrain: {epochs: 2}")
+    spec = validate_text(text.replace("OBJECTIVE", "val_loss"), str(tmp_path / "p.yaml")).spec
+    assert objective_direction(spec, objective) == direction
+
+
+@pytest.mark.slow
+def test_resume_after_an_interrupted_search_keeps_the_finished_trials(workspace, monkeypatch):
+    from kerapipe.errors import Interrupted
+    from kerapipe.pipeline import CompiledPipeline
+
+    real_run = CompiledPipeline.run
+    calls = []
+
+    def interrupted_second_trial(self, *args, **kwargs):
+        calls.append(kwargs["output_dir"])
+        if len(calls) == 2:  # as a Ctrl-C during the second trial's training ends it
+            raise Interrupted("interrupted by SIGINT", 2)
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(CompiledPipeline, "run", interrupted_second_trial)
+    path = workspace()
+    with pytest.raises(Interrupted):
+        _run(path)
+    (tune_dir,) = (path.parent / "runs").iterdir()
+    monkeypatch.setattr(CompiledPipeline, "run", real_run)
+    result, _ = _run(path, resume_dir=str(tune_dir))
+    assert result.tune_dir == tune_dir
+    assert [row["status"] for row in result.trials] == ["completed"] * 3
+    first = result.trials[0]
+    assert len(first["runs"]) == 1 and first["runs"][0].startswith("trials/0/")
+    # trial 0 ran once in all; trial 1 again on resume; then trial 2
+    assert len(list((tune_dir / "trials" / "0").iterdir())) == 1
+    assert [row["trial"] for row in result.trials] == ["0", "1", "2"]
+
+
+@pytest.mark.slow
+def test_resume_with_a_larger_budget_runs_only_the_new_trials(workspace):
+    path = workspace()
+    first, _ = _run(path, max_trials=2)
+    before = {row["trial"]: row["runs"] for row in first.trials}
+    second, lines = _run(path, resume_dir=str(first.tune_dir), max_trials=3)
+    assert len(second.trials) == 3
+    assert {row["trial"]: row["runs"] for row in second.trials[:2]} == before
+    assert sum(line.endswith(tuple("0123456789.")) and "val_loss=" in line and "trial " in line
+               for line in lines if line.startswith("kerapipe tune: trial")) == 1
+
+
+@pytest.mark.slow
+def test_a_trial_whose_values_do_not_validate_together_fails_and_the_search_goes_on(workspace):
+    text = PIPELINE.replace("    model.layers[0].Dense.units: [4, 16]\n",
+                            "    data.split.validation: [0.2, 0.7]\n"
+                            "    data.split.test: [0.2, 0.7]\n")
+    result, lines = _run(workspace(text=text), max_trials=3)
+    statuses = {row["trial"]: row["status"] for row in result.trials}
+    for row in result.trials:
+        together = row["values"]["data.split.validation"] + row["values"]["data.split.test"]
+        assert statuses[row["trial"]] == ("failed" if together >= 1 else "completed")
+
+
+def test_tune_without_keras_tuner_names_the_extra(workspace, monkeypatch, call_main):
+    monkeypatch.setitem(sys.modules, "keras_tuner", None)  # `import keras_tuner` fails
+    code, out, err = call_main("tune", str(workspace()))
+    assert code == 2
+    assert 'pip install "kerapipe[tune]"' in err
+
+
+def test_tune_refuses_a_file_without_a_tune_section(workspace, call_main):
+    path = workspace(text=PIPELINE.split("tune:\n")[0])
+    code, out, err = call_main("tune", str(path))
+    assert code == 2 and "no `tune:` section" in err
+
+
+def test_tune_reports_a_bad_space_before_loading_anything(workspace, call_main):
+    path = workspace(text=PIPELINE.replace("[4, 16]", "[4, 0]"))
+    code, out, err = call_main("tune", str(path))
+    assert code == 2 and "error[bad-tune-value]" in err and "p.yaml:20:5" in err
+
+
+def test_tune_resume_of_a_folder_that_is_no_tune_folder_is_refused(tmp_path, call_main):
+    code, out, err = call_main("tune", "--resume", str(tmp_path))
+    assert code == 2 and "is not a tune folder" in err
