@@ -123,7 +123,8 @@ def read_run_report(folder) -> RunReport:
         notes.append(f"no model summary: the run folder has no {MODEL_SUMMARY}")
     heads: list[Head] = []
     if os.path.lexists(path / "predictions.csv"):
-        heads = _read_predictions(path / "predictions.csv", record.get("data") or {}, notes)
+        heads = _read_predictions(path / "predictions.csv", record.get("data") or {}, notes,
+                                  _label_separator(spec_text))
     elif os.path.lexists(path / "predictions.npz"):
         notes.append("no confusion matrix, residuals or classification report: raw labels' "
                      "predictions (predictions.npz) have no classes or values to count")
@@ -157,7 +158,23 @@ def _read_history(path: Path) -> dict:
     return history
 
 
-def _read_predictions(path: Path, data: dict, notes: list) -> list[Head]:
+def _label_separator(spec_text: str) -> str:
+    """``data.labels.separator`` of the resolved spec (multi_label cells), ``|`` by
+    default."""
+    from kerapipe.spec.yaml_loader import LoadProblem, load_document
+
+    try:
+        document = load_document(spec_text, "spec.yaml").data if spec_text else None
+    except LoadProblem:
+        return "|"
+    data = document.get("data") if isinstance(document, dict) else None
+    labels = data.get("labels") if isinstance(data, dict) else None
+    separator = labels.get("separator") if isinstance(labels, dict) else None
+    return separator if isinstance(separator, str) and separator else "|"
+
+
+def _read_predictions(path: Path, data: dict, notes: list, separator: str = "|"
+                      ) -> list[Head]:
     """Each output's columns of predictions.csv (streamed: it may be large)."""
     from kerapipe.safe_io import NotRegularFile, open_regular
 
@@ -189,9 +206,30 @@ def _read_predictions(path: Path, data: dict, notes: list) -> list[Head]:
             if head is not None:
                 heads.append(head)
         return heads
+    if "scores" in columns:
+        return [_label_sets(path, columns, data.get("class_names"), separator, inputs)]
     head = _head(path, columns, "", "", data.get("class_names"), data.get("num_classes"),
                  inputs, notes)
     return [] if head is None else [head]
+
+
+def _label_sets(path, columns: dict, class_names, separator: str, inputs) -> Head:
+    """A multi-label model's head: the true and predicted label sets as multi-hot rows."""
+    names = [str(n) for n in class_names] if isinstance(class_names, list) else []
+    index = {name: i for i, name in enumerate(names)}
+    sets = []
+    for column in ("true", "predicted"):
+        if column not in columns:
+            raise damaged(path, f"a multi-label predictions.csv has a {column} column")
+        hot = np.zeros((len(columns[column]), len(names)), dtype=bool)
+        for row, cell in enumerate(columns[column]):
+            for label in cell.split(separator) if cell else []:
+                if label not in index:
+                    raise damaged(path, f"line {row + 2}, {column}: {label[:40]!r} is none of "
+                                        "the run's labels (run.json's data.class_names)")
+                hot[row, index[label]] = True
+        sets.append(hot)
+    return Head("", "multi_label", names, sets[0], sets[1], inputs=inputs)
 
 
 def _head(path, columns: dict, prefix: str, name: str, class_names, num_classes, inputs,
@@ -243,7 +281,7 @@ def write_run_report(folder) -> list[Path]:
     """
     from kerapipe import plots
     from kerapipe.report import (classification_report, classification_report_csv,
-                                 confusion_matrix, counts_of_classes)
+                                 confusion_matrix, counts_of_classes, counts_of_label_sets)
 
     report = read_run_report(folder)
     written, images, tables = [], [], []
@@ -257,6 +295,15 @@ def write_run_report(folder) -> list[Path]:
             png = plots.residuals_png(head.true, head.predicted, title)
             written.append(folder.write_plot(f"residuals{suffix}.png", png))
             images.append((f"residuals {title}".strip(), png))
+            continue
+        if head.kind == "multi_label":
+            rows = classification_report(*counts_of_label_sets(head.true, head.predicted),
+                                         head.class_names)
+            written.append(folder.write_report_file("classification_report.csv",
+                                                    classification_report_csv(rows)))
+            tables.append(("", rows))
+            report.notes.append("no confusion matrix: multi-label predictions are sets of "
+                                "labels (the classification report counts each label)")
             continue
         classes = len(head.class_names)
         if classes <= _MATRIX_CLASSES:
@@ -400,6 +447,8 @@ def _confused(head: Head) -> list[str]:
         return [f"<h2>Largest residuals{_e(label)}</h2>",
                 _table(("index", "input", "true", "predicted", "residual"), rows,
                        f"largest-residuals{'-' + head.name if head.name else ''}")]
+    if head.kind == "multi_label":
+        return _confused_label_sets(head, source)
     wrong = np.flatnonzero(head.true != head.predicted)
     parts = [f"<h2>Most confused{_e(label)}</h2>"]
     if not len(wrong):
@@ -420,3 +469,22 @@ def _confused(head: Head) -> list[str]:
                          "confidence"), rows,
                         f"most-confused{'-' + head.name if head.name else ''}"))
     return parts
+
+
+def _confused_label_sets(head: Head, source) -> list[str]:
+    """Multi-label: the examples with the most labels wrong (missed or added)."""
+    wrong = (head.true != head.predicted).sum(axis=1)
+    order = [i for i in np.argsort(-wrong, kind="stable") if wrong[i]][:_SHOWN_EXAMPLES]
+    parts = ["<h2>Most confused</h2>"]
+    if not order:
+        return parts + ["<p>every test example's label set is right.</p>"]
+
+    def shown(row) -> str:
+        return ", ".join(head.class_names[j] for j in np.flatnonzero(row)) or "(none)"
+
+    rows = [(int(i), source(i), shown(head.true[i]), shown(head.predicted[i]), int(wrong[i]))
+            for i in order]
+    return parts + [f"<p>the {len(rows)} examples with the most labels wrong, of "
+                    f"{int((wrong > 0).sum())} with any:</p>",
+                    _table(("index", "input (source row or file)", "true", "predicted",
+                            "labels wrong"), rows, "most-confused")]

@@ -215,6 +215,30 @@ def test_regression_run_gets_residuals_and_no_confusion_matrix(tmp_path):
     assert 'id="largest-residuals"' in page and "confusion" not in page.lower()
 
 
+def test_multi_label_run_gets_a_report_per_label_matching_scikit_learn(tmp_path):
+    from sklearn.metrics import classification_report as sklearn_report
+
+    names = ["Action", "Comedy", "Drama"]
+    rng = np.random.default_rng(3)
+    true = rng.random((12, 3)) > 0.5
+    scores = np.clip(true * 0.4 + rng.random((12, 3)) * 0.6, 0, 1)  # some wrong
+    run = _write_run(tmp_path / "run", class_names=names,
+                     spec_text="data:\n  labels: {kind: multi_label, separator: ';'}\n")
+    (run / "predictions.csv").write_text(predictions_csv(
+        scores, inputs=list(range(12)), true=true.astype(float), class_names=names,
+        num_classes=3, kind="multi_label", threshold=0.5, separator=";"))
+    written = {p.relative_to(run).as_posix() for p in _report(run)}
+    assert written == {"plots/learning_curves.png", "classification_report.csv",
+                       "report.html"}
+    expected = sklearn_report(true, scores > 0.5, target_names=names, output_dict=True,
+                              zero_division=0)
+    for row in _read_report(run / "classification_report.csv"):
+        assert float(row["f1"]) == pytest.approx(expected[row["class"]]["f1-score"], abs=1e-6)
+        assert int(row["support"]) == expected[row["class"]]["support"]
+    page = (run / "report.html").read_text()
+    assert 'id="most-confused"' in page and "multi-label predictions are sets" in page
+
+
 def test_several_outputs_get_one_plot_and_report_each(tmp_path):
     rng = np.random.default_rng(1)
     several = {"digit": {"class_names": ["0", "1"], "num_classes": 2},
