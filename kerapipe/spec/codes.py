@@ -146,4 +146,12 @@ ISSUE_CODES: dict[str, str] = {
     "bad-tune-value": "a choice or a range end of `tune.space` that the file refuses once "
                       "it is set there (the key's own error, quoted)",
     "unknown-objective": "`tune.objective` names no validation value the run logs",
+    # reuse (extends:, ${env:NAME})
+    "bad-extends": "an `extends:` that is no relative path of a .yaml/.yml file, names a "
+                   "base that cannot be read or holds no mapping, closes a cycle or makes "
+                   "a chain over 8 bases; or `extends` in data that is not read for it "
+                   "(a dict, a run's spec.yaml)",
+    "unset-variable": "an `${env:NAME}` whose variable is not set and that gives no default",
+    "bad-reference": "a `${` in a string value that is no `${env:NAME}` or "
+                     "`${env:NAME:default}` (write `$${` for a literal `${`)",
 }

@@ -11,6 +11,7 @@ import json
 import typing
 from typing import Any, Iterator
 
+from kerapipe.spec.compose import BASE_SUFFIXES, EXTENDS, EXTENDS_DOC
 from kerapipe.spec.model import FORMAT_VERSION, PipelineSpec
 from kerapipe.spec.typed import default_of, hints, json_schema_for, spec_fields, type_name
 
@@ -30,8 +31,62 @@ def pipeline_json_schema() -> dict:
     schema.update(defs.pop(name))
     _teach_keras_names(defs)
     _share_repeated_properties(schema, defs)
+    _allow_extends(schema, defs)
     schema["$defs"] = dict(sorted(defs.items()))
     return schema
+
+
+PARTIAL = "partial."  # `$defs` names of a mapping's schema without its required keys
+
+
+def _allow_extends(schema: dict, defs: dict) -> None:
+    """A file with ``extends:`` is merged over its base, so it may leave out any key: the
+    root's properties are the partial schemas (no key required, in every mapping the merge
+    reaches: not inside lists, which replace the base's whole), and only a file without
+    ``extends`` must also meet the whole ones (``else``). Completion sees the same keys."""
+    memo: dict[str, str] = {}
+    whole = schema["properties"]
+    partial = {key: _partial(value, defs, memo) for key, value in whole.items()}
+    suffixes = "|".join(s.lstrip(".") for s in BASE_SUFFIXES)
+    schema["properties"] = {EXTENDS: {"type": "string", "pattern": rf"\.({suffixes})$",
+                                      "description": EXTENDS_DOC[:1].upper() + EXTENDS_DOC[1:]
+                                      + "."}, **partial}
+    schema["if"] = {"required": [EXTENDS]}
+    schema["else"] = {"required": schema.pop("required"),
+                      "properties": {k: v for k, v in whole.items() if partial[k] != v}}
+
+
+def _partial(node: Any, defs: dict, memo: dict) -> Any:
+    """``node`` with no key required in it or in the mappings it holds (a ``$ref`` to a
+    mapping that requires some becomes one to its ``partial.`` copy); lists as they are."""
+    if isinstance(node, list):
+        return [_partial(item, defs, memo) for item in node]
+    if not isinstance(node, dict):
+        return node
+    result: dict = {}
+    for key, value in node.items():
+        if key == "required":
+            continue
+        if key == "$ref" and value.startswith("#/$defs/"):
+            result[key] = _partial_ref(value, defs, memo)
+        elif key in ("properties", "patternProperties"):
+            result[key] = {name: _partial(each, defs, memo) for name, each in value.items()}
+        elif key in ("additionalProperties", "then", "else", "anyOf", "allOf"):
+            result[key] = _partial(value, defs, memo)
+        else:  # items (a list is replaced whole), if, not, enum, ...
+            result[key] = value
+    return result
+
+
+def _partial_ref(ref: str, defs: dict, memo: dict) -> str:
+    name = ref.rsplit("/", 1)[1]
+    if name not in memo:
+        memo[name] = ref  # a mapping that holds itself: its copy refers to the whole one
+        copy = _partial(defs[name], defs, memo)
+        if copy != defs[name]:
+            defs[PARTIAL + name] = copy
+            memo[name] = f"#/$defs/{PARTIAL}{name}"
+    return memo[name]
 
 
 SHARED = "shared."  # `$defs` names of the property schemas written once (below)
@@ -161,6 +216,8 @@ def iter_keys(cls: type = PipelineSpec, prefix: str = "") -> Iterator[tuple[str,
     from kerapipe.spec.model import PreprocessStep
     from kerapipe.spec.steps import STEPS
 
+    if cls is PipelineSpec and not prefix:  # read before typing (spec/compose.py)
+        yield EXTENDS, "a string", "", EXTENDS_DOC[:1].upper() + EXTENDS_DOC[1:] + "."
     for fld in spec_fields(cls):
         path = f"{prefix}{fld.name}"
         if fld.name == getattr(cls, "extra", None):

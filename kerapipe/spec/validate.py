@@ -18,6 +18,7 @@ from kerapipe.errors import SpecError
 from kerapipe.safe_io import open_regular
 from kerapipe.spec.callbacks import callback_issues
 from kerapipe.spec.checks import every_layer, import_name, run_checks
+from kerapipe.spec.compose import EXTENDS, pipeline_folder, resolve_extends, substitute_env
 from kerapipe.spec.data_paths import missing_data, missing_data_issues
 from kerapipe.spec.issues import (ERROR, MAX_ISSUES, NOTE, WARNING, Issue, safe_repr,
                                    suggestion_budget)
@@ -55,6 +56,11 @@ class ValidationResult:
     overrides: tuple = ()
 
     @property
+    def bases(self) -> list[str]:
+        """The files ``extends:`` merged in, nearest first (for run.json)."""
+        return list(self.document.bases) if self.document is not None else []
+
+    @property
     def errors(self) -> list[Issue]:
         return [i for i in self.issues if i.severity == ERROR]
 
@@ -85,6 +91,12 @@ def validate_data(data: Any, file: str = "<dict>", document: Optional[Document] 
     """
     issues: list[Issue] = list(document.issues) if document else []
     data = bound_plain_data(data, issues)  # data from YAML is bounded already; a dict may not be
+    if isinstance(data, dict) and EXTENDS in data:  # not resolved: a dict, or a run's spec.yaml
+        issues.append(Issue("bad-extends", (EXTENDS,), "`extends` is read in a pipeline file "
+                            "or YAML text; data given as a dict, and a run folder's spec.yaml "
+                            "(resolved already), are taken as they are. Merge the base in "
+                            "Python, or give the file's path.", at_key=True))
+        data = {key: value for key, value in data.items() if key != EXTENDS}
     with suggestion_budget():
         spec = parse_pipeline(data, issues)
         if spec is not None and not any(i.severity == ERROR for i in issues):
@@ -102,9 +114,16 @@ def validate_data(data: Any, file: str = "<dict>", document: Optional[Document] 
             document.locate(issue)
         else:
             issue.file = file
-    issues.sort(key=lambda i: (i.line, i.column))
+    issues = in_file_order(issues, document)
     has_errors = any(i.severity == ERROR for i in issues)
     return ValidationResult(file, None if has_errors else spec, bound_report(issues), document)
+
+
+def in_file_order(issues: list[Issue], document: Optional[Document]) -> list[Issue]:
+    """``issues`` sorted by line and column: the file's (and the ``--set``'s) first, then
+    those of each base it ``extends:``, nearest first."""
+    order = {base: rank for rank, base in enumerate(document.bases, 1)} if document else {}
+    return sorted(issues, key=lambda i: (order.get(i.file, 0), i.line, i.column))
 
 
 def bound_report(issues: list[Issue], limit: int = MAX_ISSUES) -> list[Issue]:
@@ -201,11 +220,6 @@ def data_path_issues(spec: PipelineSpec, file: str) -> list[Issue]:
     return issues
 
 
-def pipeline_folder(file: str) -> str:
-    """The folder a pipeline's relative paths start from (the cwd for text and dicts)."""
-    return os.path.dirname(os.path.abspath(file)) if not file.startswith("<") else os.getcwd()
-
-
 def inside_folder(folder: str, value: str) -> Optional[str]:
     """``value`` resolved against ``folder`` (links followed) when it stays inside it.
 
@@ -219,17 +233,23 @@ def inside_folder(folder: str, value: str) -> Optional[str]:
     return target if os.path.commonpath([target, root]) == root else None
 
 
-def validate_text(text: str, file: str = "<string>", overrides: Sequence[str] = ()
-                  ) -> ValidationResult:
+def validate_text(text: str, file: str = "<string>", overrides: Sequence[str] = (), *,
+                  resolve: bool = True) -> ValidationResult:
     """Validate pipeline YAML text; never raises for a problem in the text.
 
     Args:
         text: the YAML source.
         file: the name used in messages. Defaults to ``<string>``.
         overrides: ``KEY.PATH=VALUE`` strings applied before validation (``--set``).
+        resolve: read ``extends:`` (relative to ``file``'s folder; the cwd for
+            ``<string>``) and ``${env:NAME}`` references (``spec/compose.py``). Defaults to
+            ``True``; a run folder's ``spec.yaml``, resolved already, is read without.
     """
     try:
         document = load_document(text, file)
+        if resolve and isinstance(document.data, dict) and EXTENDS in document.data:
+            document = resolve_extends(document, read_pipeline_text,
+                                       len(text.encode("utf-8", "surrogatepass")))
     except LoadProblem as problem:
         return ValidationResult(file, None, [problem.issue])
     if overrides:
@@ -237,6 +257,12 @@ def validate_text(text: str, file: str = "<string>", overrides: Sequence[str] = 
         if override_issues:
             return ValidationResult(file, None, override_issues, document,
                                     overrides=tuple(overrides))
+    env_issues = substitute_env(document) if resolve and document.references else []
+    if env_issues:  # the values are not what the file means: no typing on top of them
+        issues = in_file_order([document.locate(i) for i in document.issues + env_issues],
+                               document)
+        return ValidationResult(file, None, bound_report(issues), document,
+                                overrides=tuple(overrides))
     result = validate_data(document.data, file, document)
     result.overrides = tuple(overrides)
     return result
@@ -260,8 +286,8 @@ def validate_file(path: Union[str, os.PathLike], overrides: Sequence[str] = ()
     result = validate_text(text, name, overrides)
     result.path = name
     if result.spec is not None:
-        result.issues = sorted(result.issues + result.locate(data_path_issues(result.spec, name)),
-                               key=lambda i: (i.line, i.column))
+        result.issues = in_file_order(
+            result.issues + result.locate(data_path_issues(result.spec, name)), result.document)
     return result
 
 

@@ -182,6 +182,8 @@ class _Converter:
                                     "many. Remove the repeated aliases.", line=1, column=1))
         if isinstance(node, ScalarNode):
             self.doc.value_marks.setdefault(path, mark)
+            if "${" in node.value:  # an `${env:NAME}` reference, resolved by spec/compose.py
+                self.doc.references.setdefault(path, _plain(node))
             value = typed_scalar(node.value) if _plain(node) else node.value
             if isinstance(value, OversizedInteger):
                 self.doc.issues.append(value.issue(path, *mark))
