@@ -69,6 +69,18 @@ class TrackingTarget:
     run_id: Optional[str] = None
 
 
+def check_mlflow_installed(spec) -> None:
+    """The rule for MLflow's package: ``output.mlflow`` needs it installed (a command may
+    call this before it loads the data; ``tracking_target`` does in any case).
+
+    Raises:
+        UsageError: it is not, naming the extra that brings it (exit 2).
+    """
+    if spec.output.mlflow is not None and importlib.util.find_spec("mlflow") is None:
+        raise UsageError(f"output.mlflow tracks the run in MLflow, which is not installed: "
+                         f"`{MLFLOW_INSTALL}`. Or remove output.mlflow.")
+
+
 def tracking_target(spec, output_dir: str | os.PathLike, is_chief: bool = True,
                     recorded: Optional[Mapping] = None,
                     environ: Optional[Mapping[str, str]] = None) -> Optional[TrackingTarget]:
@@ -97,10 +109,8 @@ def tracking_target(spec, output_dir: str | os.PathLike, is_chief: bool = True,
     asked = spec.output.mlflow
     if asked is None and not environ.get(TRACKING_URI_VARIABLE):
         return None
+    check_mlflow_installed(spec)
     if importlib.util.find_spec("mlflow") is None:
-        if asked is not None:
-            raise UsageError(f"output.mlflow tracks the run in MLflow, which is not installed: "
-                             f"`{MLFLOW_INSTALL}`. Or remove output.mlflow.")
         if is_chief:
             note(f"{TRACKING_URI_VARIABLE} is set but mlflow is not installed "
                  f"(`{MLFLOW_INSTALL}`); this run is not tracked.")
@@ -363,5 +373,5 @@ def _record_in_run_json(folder, facts: dict) -> None:
     folder._write_record(folder._record("running", None, {}))  # noqa: SLF001
 
 
-__all__ = ["MlflowTracker", "TrackingTarget", "param_key", "param_value", "spec_params",
+__all__ = ["MlflowTracker", "TrackingTarget", "check_mlflow_installed", "param_key", "param_value", "spec_params",
            "tracking_target"]
