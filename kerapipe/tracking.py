@@ -198,6 +198,7 @@ class MlflowTracker:
         self.client: Any = None
         self.run_id: Optional[str] = target.run_id if target is not None else None
         self.active = False
+        self.recorded: Optional[dict] = None  # a resumed run's run.json ``mlflow``
 
     @classmethod
     def for_run(cls, compiled, output_dir: str | os.PathLike,
@@ -207,8 +208,11 @@ class MlflowTracker:
         Raises:
             UsageError: ``output.mlflow`` without mlflow installed.
         """
-        return cls(tracking_target(compiled.spec, output_dir, compiled.distribution.is_chief,
-                                   recorded))
+        tracker = cls(tracking_target(compiled.spec, output_dir,
+                                      compiled.distribution.is_chief, recorded))
+        if tracker.run_id is not None:
+            tracker.recorded = dict((recorded or {})[RECORD_KEY])
+        return tracker
 
     # --- guarded calls -----------------------------------------------------------------
 
@@ -252,6 +256,11 @@ class MlflowTracker:
             client.log_artifact(self.run_id, str(folder.path / "spec.yaml"))
         except Exception as err:  # noqa: BLE001 (MLflow never costs the run)
             self._stopped(err)
+            if self.recorded is not None:  # kept, so that a later resume goes on in it
+                try:
+                    _record_in_run_json(folder, self.recorded)
+                except Exception:  # noqa: BLE001 (run.json's next write says its own failure)
+                    pass
 
     def _experiment_id(self, mlflow) -> str:
         client, name = self.client, self.target.experiment
@@ -373,5 +382,5 @@ def _record_in_run_json(folder, facts: dict) -> None:
     folder._write_record(folder._record("running", None, {}))  # noqa: SLF001
 
 
-__all__ = ["MlflowTracker", "TrackingTarget", "check_mlflow_installed", "param_key", "param_value", "spec_params",
-           "tracking_target"]
+__all__ = ["MlflowTracker", "TrackingTarget", "check_mlflow_installed", "param_key",
+           "param_value", "spec_params", "tracking_target"]

@@ -112,6 +112,24 @@ def test_a_resume_goes_on_in_the_recorded_mlflow_run_only_in_the_same_store(tmp_
     assert tracking_target(spec, tmp_path, recorded=hostile, environ={}).run_id is None
 
 
+
+def test_a_resume_whose_mlflow_run_cannot_be_reached_keeps_it_recorded(tmp_path, capsys):
+    from kerapipe.run_folder import RunFolder
+    from kerapipe.tracking import MlflowTracker
+
+    uri = (tmp_path / "store").as_uri()
+    recorded = {"run_id": "0123abcd", "experiment_id": "1", "experiment": "e",
+                "tracking_uri": uri}
+    tracker = MlflowTracker(TrackingTarget(uri, "e", "0123abcd"))
+    tracker.recorded = recorded
+    folder = RunFolder(tmp_path / "run")
+    folder.path.mkdir()
+    (folder.path / "spec.yaml").write_text("kerapipe: 1\n")
+    tracker.start(folder, spec_of())  # the store has no such run
+    assert not tracker.active
+    assert json.loads((folder.path / "run.json").read_text())["mlflow"] == recorded
+    assert capsys.readouterr().err.startswith(f"note: MLflow tracking at {uri} stopped")
+
 def test_only_the_chief_tracks_a_multi_worker_run(tmp_path):
     spec = spec_of("output: {mlflow: {}}\n")
     assert tracking_target(spec, tmp_path, is_chief=False, environ={}) is None
