@@ -161,6 +161,9 @@ def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[st
     from kerapipe.run_location import ensure_writable_dir
 
     ensure_writable_dir(output_dir or result.spec.output.dir)  # fail before minutes of loading
+    from kerapipe.tracking import check_mlflow_installed
+
+    check_mlflow_installed(result.spec)  # output.mlflow without the extra: before the data
     from kerapipe.pipeline import compile_pipeline
 
     _freeze_imported_objects()
@@ -340,6 +343,12 @@ def main(argv: Optional[list[str]] = None) -> None:
         click.echo(f"Interrupted.{_notes(err)}", err=True)
         sys.exit(EXIT_SIGINT)
     except Exception as err:  # a bug in kerapipe, never a problem in the user's input
+        from kerapipe.dependencies import missing_package_error
+
+        missing = missing_package_error(err, sys.argv[1:] if argv is None else argv)
+        if missing is not None:  # the light install (no TensorFlow), or an extra not installed
+            missing.show()
+            sys.exit(missing.exit_code)
         if os.environ.get("KERAPIPE_DEBUG"):
             raise
         click.echo(f"internal error: {type(err).__name__}: {err}{_notes(err)}\nThis is a bug "

@@ -272,9 +272,6 @@ def test_the_light_install_prints_the_schema_of_this_checkout(light):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="until kerapipe/cli.py main() calls "
-                   "kerapipe.dependencies.missing_package_error (the lead's file); today: "
-                   "internal error, exit 1")
 @pytest.mark.parametrize("args", [["run", "{pipelines}/iris.yaml"],
                                   ["plan", "{pipelines}/iris.yaml"],
                                   ["validate", "--deep", "{pipelines}/iris.yaml"]],
