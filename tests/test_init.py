@@ -262,6 +262,18 @@ def test_rows_of_zeros_and_ones_in_an_npz_are_several_labels(tmp_path):
     assert _spec_of(render_pipeline(found, str(tmp_path))).data.labels.kind == "multi_label"
 
 
+def test_labels_written_as_whole_floats_are_class_indices(tmp_path):
+    data = write_csv(tmp_path / "t.csv", ["f", "label"],
+                     [[i * 0.5, f"{i % 3}.0"] for i in range(30)])
+    found = inspect_data(data)
+    assert (found.label.kind, found.label.units) == ("classes", 3)
+
+
+def test_a_path_with_a_nul_byte_is_a_data_error(tmp_path):
+    with pytest.raises(scaffold.DataError, match="not a path"):
+        inspect_data(str(tmp_path / "a\0b.csv"))
+
+
 def test_a_semicolon_separated_file_gets_its_delimiter(tmp_path):
     data = write_csv(tmp_path / "t.csv", ["a", "b", "label"],
                      [[i, i * 2, i % 2] for i in range(30)], delimiter=";")

@@ -55,6 +55,8 @@ def inspect_data(path: str | os.PathLike, label: Optional[str] = None) -> Inspec
         raise DataError(f"{where}: no such file or folder.") from err
     except OSError as err:  # a loop of links, a name too long, no permission
         raise DataError(f"{where}: cannot read it ({err.strerror or err}).") from err
+    except ValueError as err:  # a NUL byte in the path (the Python API)
+        raise DataError(f"{where!r}: not a path ({err}).") from err
     if stat.S_ISDIR(mode):
         if label is not None:
             raise UsageError("--label names a CSV column; a folder's labels are its "
@@ -65,8 +67,11 @@ def inspect_data(path: str | os.PathLike, label: Optional[str] = None) -> Inspec
         from kerapipe.safe_io import file_kind
 
         raise not_regular(where, where, file_kind(mode))
-    with open(open_data_file(where), "rb") as handle:
-        head = handle.read(4)
+    try:
+        with open(open_data_file(where), "rb") as handle:
+            head = handle.read(4)
+    except OSError as err:
+        raise DataError(f"{where}: cannot read the file ({err.strerror or err}).") from err
     if where.lower().endswith(".npz") or head.startswith(b"PK\x03\x04"):
         if label is not None:
             raise UsageError("--label names a CSV column; an .npz file's labels are its "

@@ -30,8 +30,8 @@ def inspect_folder(path: str) -> Inspection:
     if not images.paths and not texts.paths:
         folders = ", ".join(shown(n) for n in images.class_names[:10])
         raise DataError(f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)}) and no .txt files "
-                        f"in the class folders ({folders}). kerapipe init reads a folder of one sub-folder per class, each "
-                        "holding images or .txt files.")
+                        f"in the class folders ({folders}). kerapipe init reads a folder of one "
+                        "sub-folder per class, each holding images or .txt files.")
     if len(images.paths) >= len(texts.paths):
         check_class_folders(images, path, path, IMAGES)
         return _inspect_images(path, images)

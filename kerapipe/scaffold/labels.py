@@ -18,7 +18,10 @@ def label_from_texts(name: str, cells: list[str]) -> LabelGuess:
     """The label's kind from its cells (missing ones left out), as ``data.labels`` names it."""
     numbers = [number(cell) for cell in cells]
     if all(n is not None for n in numbers):
-        wholes = [whole_number(cell) for cell in cells]
+        # 1.0 is a class index too (as pandas writes whole numbers of a float column)
+        wholes = [whole_number(c) if whole_number(c) is not None else
+                  int(n) if n == int(n) and abs(n) < 2 ** 53 else None
+                  for c, n in zip(cells, numbers)]
         if all(w is not None for w in wholes):
             return label_from_numbers(name, wholes)
         distinct = len(set(numbers))
@@ -58,9 +61,12 @@ def label_from_numbers(name: str, values: Sequence[int]) -> LabelGuess:
                         "with --label COLUMN.")
     if low >= 0 and len(counts) <= MAX_CLASSES_GUESS and high < 4 * MAX_CLASSES_GUESS:
         names = tuple(str(i) for i in range(high + 1))
+        unused = "" if not low else (f"; an output per index from 0, so 0..{low - 1} "
+                                     "without examples too" if low > 1 else
+                                     "; an output per index from 0, so 0 without examples too")
         return LabelGuess(name, "classes", high + 1, names,
                           tuple(counts.get(i, 0) for i in range(high + 1)),
-                          reason=f"whole numbers {low}..{high}, class indices")
+                          reason=f"whole numbers {low}..{high}, class indices{unused}")
     if len(counts) == 2:
         names = tuple(str(v) for v in sorted(counts))
         return LabelGuess(name, "binary", 1, names, tuple(counts[v] for v in sorted(counts)),

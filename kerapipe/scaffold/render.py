@@ -186,8 +186,8 @@ def _csv_source(out: _Lines, found: Inspection, path: str) -> None:
                 "cells read as a missing value")
     if found.id_column is not None:
         reason = next(c.reason for c in found.columns if c.type == "id")
-        out.add(6, f"id_column: {quoted(found.id_column)}", f"{reason}: it names each "
-                "row in predictions.csv")
+        out.add(6, f"id_column: {quoted(found.id_column)}", f"{reason}: an id, not a "
+                "feature; it names each row in predictions.csv")
 
 
 def _image_source(out: _Lines, found: Inspection, path: str) -> None:

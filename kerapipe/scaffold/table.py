@@ -157,7 +157,7 @@ def _column_type(name: str, cells: list[str], has_missing: bool,
         wholes = [whole_number(c) for c in cells]
         if all(w is not None and -INT32 <= w <= INT32 for w in wholes):
             if name.lower() in ID_NAMES and unique and no_id:
-                return ColumnGuess(name, "id", reason="a different whole number in each row")
+                return ColumnGuess(name, "id", reason="a different number in each row")
             if distinct <= CATEGORY_VALUES and distinct * 2 <= len(cells):
                 return ColumnGuess(name, "integer_categorical", missing=missing_strings,
                                    reason=f"{distinct} whole numbers: categories")
@@ -169,8 +169,7 @@ def _column_type(name: str, cells: list[str], has_missing: bool,
                            missing="fill" if has_missing else None,
                            reason=f"text, {words:.0f} words a cell on average: a bag of words")
     if unique and no_id:
-        return ColumnGuess(name, "id", reason="a different value in each row: an id, not a "
-                           "feature")
+        return ColumnGuess(name, "id", reason="a different value in each row")
     if distinct > MAX_STRING_CATEGORIES:
         return ColumnGuess(name, "string_categorical", {"max_tokens": MAX_STRING_CATEGORIES},
                            missing=missing_strings, reason=f"{distinct:,} different names: "
