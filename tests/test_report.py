@@ -376,3 +376,23 @@ def test_a_link_out_of_the_run_folder_is_never_shown_in_the_page(tmp_path, call_
     code, _, err = call_main("report", run)
     assert code == 2 and "spec.yaml: it is a symbolic link" in err
     assert not (run / "report.html").exists()
+
+
+@pytest.mark.slow
+def test_a_report_that_cannot_be_written_leaves_the_run_finished_with_a_note(
+        tmp_path, call_main, npz_workspace, monkeypatch):
+    from kerapipe import html_report
+    from kerapipe.errors import OutputError
+
+    def full_disk(folder):
+        raise OutputError(f"cannot write {folder.path}/report.html: No space left on device.")
+
+    monkeypatch.setattr(html_report, "write_run_report", full_disk)
+    npz_workspace(tmp_path)
+    code, out, err = call_main("run", tmp_path / "p.yaml", "--output", tmp_path / "runs")
+    assert code == 0, err
+    (run,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    assert "note: the report was not written (OutputError: cannot write" in out
+    assert f"write it with: kerapipe report {run}" in out
+    assert not (run / "report.html").exists()
