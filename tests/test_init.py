@@ -550,3 +550,13 @@ def test_kerapipe_run_trains_the_written_file(kind, tmp_path, call_main):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs_run"] == 1 and "loss" in metrics["test"]
     assert (run / "model.keras").is_file()
+
+
+def test_the_readme_example_is_real_output():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Starting from data: `kerapipe init`", 1)[1]
+    command, example = section.split("```yaml\n", 1)
+    assert "kerapipe init pipelines/data/penguins.csv -o pipelines/penguins-init.yaml" in command
+    found = inspect_data(SHIPPED / "penguins.csv")
+    expected = render_pipeline(found, str(ROOT / "pipelines"), "penguins-init.yaml")
+    assert example.split("```", 1)[0] == expected
