@@ -234,6 +234,29 @@ def test_extends_in_a_dict_or_a_stored_spec_is_not_read(tmp_path, base):
     assert [i.code for i in result.issues] == ["bad-extends"]
 
 
+def test_extends_given_by_a_set_is_refused_at_the_set(tmp_path, base):
+    top = write(tmp_path, "top.yaml", "extends: base.yaml\n")
+    (issue,) = validate_file(top, ["extends=other.yaml"]).issues
+    assert (issue.code, issue.file) == ("bad-extends", "--set extends=other.yaml")
+
+
+def test_validate_prints_an_inherited_issue_at_the_base_in_every_format(tmp_path):
+    from click.testing import CliRunner
+
+    from kerapipe.cli import cli
+
+    write(tmp_path, "base.yaml", BASE.replace("batch_size: 64", "batch_size: big"))
+    top = write(tmp_path, "top.yaml", "extends: base.yaml\n")
+    text = CliRunner().invoke(cli, ["validate", str(top)])
+    assert text.exit_code == 2
+    assert f"{tmp_path}/base.yaml:8:15: error[wrong-type]: data.batch_size:" in text.output
+    github = CliRunner().invoke(cli, ["validate", "--format", "github", str(top)]).output
+    assert f"::error file={tmp_path}/base.yaml,line=8,col=15," in github.replace("%3A", ":")
+    (issue,) = json.loads(CliRunner().invoke(cli, ["validate", "--format", "json",
+                                                   str(top)]).output)["issues"]
+    assert (issue["file"], issue["line"], issue["column"]) == (str(tmp_path / "base.yaml"), 8, 15)
+
+
 def test_extends_in_text_is_read_relative_to_the_working_folder(tmp_path, base, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = validate_text("extends: base.yaml\nname: text\n")
@@ -264,6 +287,9 @@ def test_a_whole_unquoted_reference_is_typed_as_yaml_types_its_text(tmp_path, mo
     assert validate_file(path).spec.train.epochs == 5
     monkeypatch.setenv("KP_EPOCHS", "2")
     assert validate_file(path).spec.train.epochs == 2
+    monkeypatch.setenv("KP_EPOCHS", "9" * 500)  # bounded as the file's own integers are
+    (issue,) = validate_file(path).issues
+    assert (issue.code, issue.key_path, issue.line) == ("out-of-range", "train.epochs", 16)
 
 
 def test_a_reference_inside_a_longer_value_is_text(tmp_path, monkeypatch):

@@ -92,10 +92,11 @@ def validate_data(data: Any, file: str = "<dict>", document: Optional[Document] 
     issues: list[Issue] = list(document.issues) if document else []
     data = bound_plain_data(data, issues)  # data from YAML is bounded already; a dict may not be
     if isinstance(data, dict) and EXTENDS in data:  # not resolved: a dict, or a run's spec.yaml
-        issues.append(Issue("bad-extends", (EXTENDS,), "`extends` is read in a pipeline file "
-                            "or YAML text; data given as a dict, and a run folder's spec.yaml "
-                            "(resolved already), are taken as they are. Merge the base in "
-                            "Python, or give the file's path.", at_key=True))
+        issues.append(Issue("bad-extends", (EXTENDS,), "`extends` is read only as a key of "
+                            "a pipeline file or YAML text, before the rest of it; not in a "
+                            "dict given to the API, a --set or a run folder's spec.yaml "
+                            "(resolved already). Write it in the file, or merge the base in "
+                            "Python.", at_key=True))
         data = {key: value for key, value in data.items() if key != EXTENDS}
     with suggestion_budget():
         spec = parse_pipeline(data, issues)
