@@ -190,3 +190,43 @@ def test_tune_reports_a_bad_space_before_loading_anything(workspace, call_main):
 def test_tune_resume_of_a_folder_that_is_no_tune_folder_is_refused(tmp_path, call_main):
     code, out, err = call_main("tune", "--resume", str(tmp_path))
     assert code == 2 and "is not a tune folder" in err
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_trial_keeps_the_finished_ones_and_resume_retries_it(workspace):
+    """A real SIGINT to `kerapipe tune` while trial 1 trains: exit 130, trial 0's run
+    stays finished; `--resume` runs trial 1 again (a new run folder beside the
+    interrupted one) and never trial 0."""
+    import glob
+    import json
+    import signal
+    import subprocess
+    import time
+
+    path = workspace(text=PIPELINE.replace("train: {epochs: 2}", "train: {epochs: 40}")
+                     .replace("max_trials: 3", "max_trials: 2"))
+    command = [sys.executable, "-m", "kerapipe", "tune", str(path), "-o", str(path.parent / "runs")]
+    process = subprocess.Popen(command, cwd=path.parent, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    pattern = str(path.parent / "runs" / "*" / "trials" / "1" / "*" / "history.csv")
+    deadline = time.monotonic() + 240
+    while not glob.glob(pattern) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-2000:]
+    (tune_dir,) = (path.parent / "runs").iterdir()
+    record = json.loads((tune_dir / "tune.json").read_text())
+    assert len(record["runs"]["0"]) == 1 and not record["runs"].get("1")  # 1: unfinished
+    interrupted = list((tune_dir / "trials" / "1").iterdir())
+    assert len(interrupted) == 1
+    assert json.loads((interrupted[0] / "run.json").read_text())["status"] == "interrupted"
+
+    resumed = subprocess.run([sys.executable, "-m", "kerapipe", "tune", "--resume",
+                              str(tune_dir)], cwd=path.parent, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "trial 0:" not in resumed.stderr  # never run again
+    assert len(list((tune_dir / "trials" / "0").iterdir())) == 1
+    assert len(list((tune_dir / "trials" / "1").iterdir())) == 2  # the retry beside it
+    assert "best: trial" in resumed.stdout
