@@ -356,6 +356,19 @@ def test_a_stored_spec_is_read_without_references(tmp_path):
     assert result.spec.name == "a${env:KP_UNSET}"  # the text as it is, not resolved
 
 
+@pytest.mark.xfail(strict=True, reason="saved_run._validate_stored_spec and "
+                   "runner._stored_spec_now (not this task's files) call validate_text without "
+                   "resolve=False yet: a run folder's spec.yaml is resolved again")
+def test_a_run_folders_spec_yaml_is_never_resolved_again(tmp_path, base, monkeypatch):
+    from kerapipe.saved_run import _validate_stored_spec
+
+    monkeypatch.setenv("KP_SECRET", "from-env")
+    text = "extends: base.yaml\n" + BASE.replace("name: base", "name: a${env:KP_SECRET}")
+    result = _validate_stored_spec(text, tmp_path / "spec.yaml")  # a tampered spec.yaml
+    assert [i.code for i in result.issues] == ["bad-extends"]  # base.yaml is not read
+    assert result.document.data["name"] == "a${env:KP_SECRET}"
+
+
 # --- the schema, the README, the example ---------------------------------------------
 
 def test_the_schema_takes_a_partial_file_that_extends_and_a_whole_one_that_does_not():
