@@ -50,6 +50,7 @@ TOLERANCE = {"saved_model": 1e-4, "tflite": 1e-4, "onnx": 1e-4}
 
 ONNX_EXTRA_HINT = 'pip install "kerapipe[onnx]"'
 _SPLIT_BATCH = 256
+_MAX_PREDICTIONS_BYTES = 1 << 30  # predictions.csv, read whole: ~40 bytes a test example
 
 
 class ExportMismatch(KerapipeError):
@@ -65,6 +66,8 @@ class ExportResult:
 
     Attributes:
         max_delta: the largest |difference| of any output value, exported vs Keras.
+        max_relative: the largest |difference| divided by ``max(1, |Keras's value|)``:
+            what the tolerance bounds (``max_delta`` itself for probabilities).
         agreed: examples whose predicted class (every classifier output's) is the Keras
             model's; ``None`` for a model that predicts no classes (regression).
         agreed_run: examples whose predicted class is the one predictions.csv holds;
@@ -80,6 +83,7 @@ class ExportResult:
     split: str
     max_delta: float
     tolerance: float
+    max_relative: float = 0.0
     agreed: Optional[int] = None
     agreed_run: Optional[int] = None
     near_ties: int = 0
@@ -89,7 +93,10 @@ class ExportResult:
         """The lines ``kerapipe export`` prints."""
         lines = [f"exported {self.format} to {self.path} ({self.seconds:.1f} s)",
                  f"parity on the {self.split} split ({self.examples} examples): "
-                 f"max |Δp| = {self.max_delta:.3g} (tolerance {self.tolerance:g})"]
+                 f"max |Δp| = {self.max_delta:.3g}"
+                 + (f" ({self.max_relative:.3g} of max(1, |value|))"
+                    if self.max_relative != self.max_delta else "")
+                 + f" (tolerance {self.tolerance:g})"]
         if self.agreed is not None:
             lines.append(f"predicted classes: {self.agreed}/{self.examples} equal the Keras "
                          "model's" + (f" ({self.near_ties} near-tie(s))" if self.near_ties
@@ -134,6 +141,20 @@ def check_destination(path: Path) -> None:
                           "another path with -o, or remove it first.")
 
 
+def refuse_a_linked_export_folder(run_dir: str | os.PathLike) -> None:
+    """The default destination is inside the run folder: its ``export`` must be a real
+    folder there (or absent), never a link that would carry the export elsewhere.
+
+    Raises:
+        OutputError: ``RUN_DIR/export`` is a link or not a folder.
+    """
+    folder = Path(run_dir) / "export"
+    if os.path.islink(folder) or (os.path.lexists(folder) and not folder.is_dir()):
+        raise OutputError(f"{folder} is {'a link' if os.path.islink(folder) else 'not a folder'}"
+                          "; kerapipe export writes into the run folder's own export/ folder "
+                          "only. Give the path to write with -o.")
+
+
 def export_run(saved, fmt: str, output: Optional[str | os.PathLike] = None) -> ExportResult:
     """Export a finished run's model to ``fmt``, check it on the run's test inputs, and
     move it to ``output`` (default ``default_export_path``).
@@ -157,7 +178,10 @@ def export_run(saved, fmt: str, output: Optional[str | os.PathLike] = None) -> E
         _refuse_string_inputs(saved.model, fmt)
     destination = Path(output) if output is not None else default_export_path(saved.run_dir, fmt)
     check_destination(destination)
+    if output is None:
+        refuse_a_linked_export_folder(saved.run_dir)
     inputs, split, reference, run_classes, classifiers = _parity_inputs(saved)
+    checked = _comparable(run_classes, classifiers, reference, split)
     staging = _make_staging(destination)
     try:
         artifact = staging / destination.name
@@ -165,8 +189,8 @@ def export_run(saved, fmt: str, output: Optional[str | os.PathLike] = None) -> E
         notes = _EXPORTERS[fmt](saved.model, artifact, staging)
         seconds = time.perf_counter() - tick
         exported = _RUNNERS[fmt](artifact, saved.model, inputs)
-        result = _compare(fmt, reference, exported, classifiers, run_classes, split)
-        result.seconds, result.notes = seconds, notes
+        result = _compare(fmt, reference, exported, classifiers, checked[0], split)
+        result.seconds, result.notes = seconds, notes + checked[1]
         _check_parity(result)
         check_destination(destination)  # taken while we worked: still never replaced
         os.rename(artifact, destination)
@@ -218,8 +242,26 @@ def _parity_inputs(saved):
     batches = [keras.tree.map_structure(lambda t: t.numpy(), batch)
                for batch in split_features(split, data, saved.spec, _SPLIT_BATCH)]
     reference = _named_outputs(saved.model, [saved.model.predict_on_batch(b) for b in batches])
-    run_classes = _run_predictions(saved) if name == "test" else None
+    run_classes = _run_predictions(saved) if name == "test" else None  # not the test's
     return batches, name, reference, run_classes, _classifier_outputs(data, reference)
+
+
+def _comparable(run_classes: Optional[dict], classifiers: list, reference: dict,
+                split: str) -> tuple[Optional[dict], list]:
+    """predictions.csv's classes for the outputs that predict classes, if they are the
+    test split's (one per example); else ``None``, with a note saying why."""
+    if not classifiers:
+        return None, []
+    if split != "test":
+        return None, [f"the run has no test split: checked on its {split} split, without "
+                      "predictions.csv"]
+    examples = len(next(iter(reference.values())))
+    usable = {n: c for n, c in (run_classes or {}).items()
+              if n in classifiers and len(c) == examples}
+    if len(usable) != len(classifiers):
+        return None, ["predictions.csv was not compared: it is missing, or does not hold "
+                      f"one predicted class per test example ({examples})"]
+    return usable, []
 
 
 def _named_outputs(model, per_batch: list) -> dict:
@@ -242,7 +284,7 @@ def _run_predictions(saved) -> Optional[dict]:
     path = saved.run_dir / "predictions.csv"
     if not os.path.lexists(path):
         return None
-    rows = list(csv.DictReader(read_run_text(path, 1 << 30).splitlines()))
+    rows = list(csv.DictReader(read_run_text(path, _MAX_PREDICTIONS_BYTES).splitlines()))
     names = list(saved.model.output_names)
     columns = {names[0]: "predicted"} if len(names) == 1 else \
         {n: f"{n}_predicted" for n in names}
@@ -306,27 +348,102 @@ def _export_tflite(model, artifact: Path, staging: Path) -> list:
 
 
 def _export_onnx(model, artifact: Path, staging: Path) -> list:
-    """ONNX by Keras's ``model.export(format="onnx")`` (tf2onnx on TensorFlow); the ops
-    tf2onnx could not convert, which it logs, are named in the error."""
+    """ONNX by tf2onnx (``tf2onnx.convert.from_graph_def``) from the model's inference
+    function with its variables and captured tensors frozen into constants
+    (TensorFlow's ``convert_variables_to_constants_v2``), its inputs and outputs named as the
+    model's (``raw_features``, ``probabilities``, ...).
+
+    Not Keras's ``model.export(format="onnx")``: it hands tf2onnx the function as it is,
+    and tf2onnx (``from_function``) makes each tensor the function captures that is not a
+    variable (a ``normalize`` step's mean and variance) a graph input, so the file asks
+    for inputs no caller has. The ops tf2onnx could not convert, which it logs, are named
+    in the error."""
+    import tf2onnx
+
+    from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import \
+        convert_variables_to_constants_v2
+
     unsupported = _Unsupported()
     tf2onnx_log = logging.getLogger("tf2onnx")
-    propagate = tf2onnx_log.propagate
+    propagate, tf_level = tf2onnx_log.propagate, tf.get_logger().level
     tf2onnx_log.addHandler(unsupported)
     tf2onnx_log.propagate = False  # its errors are ours to word
+    tf.get_logger().setLevel(logging.ERROR)  # tf2onnx's TF1-API deprecation notices
     try:
         with warnings.catch_warnings():
-            # Keras's tf2onnx patch probes np.object (numpy 2: a FutureWarning).
+            # Keras's tf2onnx patch for NumPy 2 probes np.object (a FutureWarning).
             warnings.filterwarnings("ignore", message="In the future `np.object`",
                                     category=FutureWarning)
-            model.export(str(artifact), format="onnx", verbose=False)
+            _patch_tf2onnx_for_numpy2()
+            function = _inference_function(tf, model).get_concrete_function()
+            frozen = convert_variables_to_constants_v2(function)
+            proto, _ = tf2onnx.convert.from_graph_def(
+                frozen.graph.as_graph_def(), input_names=[t.name for t in frozen.inputs],
+                output_names=[t.name for t in frozen.outputs])
     except Exception as err:
         raise _cannot_export("onnx", err, unsupported.ops) from err
     finally:
         tf2onnx_log.removeHandler(unsupported)
         tf2onnx_log.propagate = propagate
+        tf.get_logger().setLevel(tf_level)
     if unsupported.ops:
         raise _cannot_export("onnx", None, unsupported.ops)
+    names = dict(zip([t.name for t in frozen.inputs], [t.name for t in model.inputs]))
+    names.update(zip([t.name for t in frozen.outputs],
+                     tf.nest.flatten(_output_names(model, function.structured_outputs))))
+    _rename_onnx(proto, names)
+    try:
+        artifact.write_bytes(proto.SerializeToString())
+    except OSError as err:
+        raise OutputError(f"cannot write {artifact}: {err.strerror or err}") from err
     return []
+
+
+def _patch_tf2onnx_for_numpy2() -> None:
+    """What Keras's own ONNX export applies first (tf2onnx's constant folding predates
+    NumPy 2); kept optional, as it is Keras's private module."""
+    try:
+        from keras.src.export.tf2onnx_lib import patch_tf2onnx
+    except ImportError:
+        return
+    patch_tf2onnx()
+
+
+def _inference_function(tf, model):
+    """The model's forward pass as a ``tf.function`` of one tensor per input, in the
+    order and with the names of ``model.inputs``."""
+    names = [t.name for t in model.inputs]
+    signature = [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in model.inputs]
+
+    @tf.function(input_signature=signature)
+    def forward(*tensors):
+        if isinstance(model.input, dict):
+            return model(dict(zip(names, tensors)), training=False)
+        return model(list(tensors) if len(tensors) > 1 else tensors[0], training=False)
+
+    return forward
+
+
+def _output_names(model, structure):
+    """``structure`` (the function's outputs) with each tensor replaced by the name of
+    the model's output it is, so that flattening it orders the names as the outputs."""
+    if isinstance(structure, dict):
+        return {key: key for key in structure}
+    if isinstance(structure, (list, tuple)):
+        return list(model.output_names[:len(structure)])
+    return model.output_names[0]
+
+
+def _rename_onnx(proto, names: dict) -> None:
+    """Rename the ONNX graph's tensors ``old -> new`` wherever they appear."""
+    graph = proto.graph
+    for value in list(graph.input) + list(graph.output):
+        value.name = names.get(value.name, value.name)
+    for node in graph.node:
+        node.input[:] = [names.get(n, n) for n in node.input]
+        node.output[:] = [names.get(n, n) for n in node.output]
 
 
 class _Unsupported(logging.Handler):
@@ -407,8 +524,9 @@ def _run_onnx(artifact: Path, model, batches: list) -> dict:
     except Exception as err:  # tf2onnx wrote ops onnxruntime does not know
         raise _cannot_export("onnx", err) from err
     names = [o.name for o in session.get_outputs()]
-    return _joined([dict(zip(model.output_names, session.run(names, _input_dict(model, b))))
-                    for b in batches])
+    by_name = set(names) == set(model.output_names)  # several outputs keep their names
+    return _joined([dict(zip(names if by_name else model.output_names,
+                             session.run(names, _input_dict(model, b)))) for b in batches])
 
 
 def _joined(per_batch: list) -> dict:
@@ -426,15 +544,21 @@ def _compare(fmt: str, reference: dict, exported: dict, classifiers: list,
 
     tolerance = TOLERANCE[fmt]
     examples = len(next(iter(reference.values())))
-    max_delta = 0.0
+    max_delta = max_relative = 0.0
     for name, want in reference.items():
         got = exported.get(name)
         if got is None or got.shape != want.shape:
             raise ExportMismatch(f"the {fmt} export's output '{name}' has shape "
                                  f"{None if got is None else got.shape}, the Keras model's "
                                  f"{want.shape}.")
-        max_delta = max(max_delta, float(np.max(np.abs(got.astype(np.float64) - want))))
-    result = ExportResult(fmt, Path(), 0.0, examples, split, max_delta, tolerance)
+        delta = np.abs(got.astype(np.float64) - want)
+        max_delta = max(max_delta, float(np.max(delta, initial=0.0)))
+        # A value (regression) is held to the tolerance relative to its size; a
+        # probability, at most 1, to the tolerance itself.
+        max_relative = max(max_relative, float(np.max(
+            delta / np.maximum(1.0, np.abs(want.astype(np.float64))), initial=0.0)))
+    result = ExportResult(fmt, Path(), 0.0, examples, split, max_delta, tolerance,
+                          max_relative=max_relative)
     if not classifiers:
         return result
     agree = np.ones(examples, bool)
@@ -446,8 +570,7 @@ def _compare(fmt: str, reference: dict, exported: dict, classifiers: list,
         top2 = np.sort(class_columns(reference[name]), axis=1)[:, -2:]
         near_tie |= ~same & (top2[:, 1] - top2[:, 0] <= 2 * tolerance)
         agree &= same
-        if agree_run is not None and name in run_classes \
-                and len(run_classes[name]) == examples:
+        if agree_run is not None:
             agree_run &= probabilities_to_classes(exported[name]) == run_classes[name]
     result.agreed, result.near_ties = int(agree.sum()), int(near_tie.sum())
     result.agreed_run = None if agree_run is None else int(agree_run.sum())
@@ -469,8 +592,10 @@ def _classifier_outputs(data, reference: dict) -> list:
 
 def _check_parity(result: ExportResult) -> None:
     problems = []
-    if not result.max_delta <= result.tolerance:  # NaN fails too
-        problems.append(f"max |Δp| = {result.max_delta:.3g} exceeds the tolerance "
+    if not result.max_relative <= result.tolerance:  # NaN fails too
+        shown = "" if result.max_relative == result.max_delta else \
+            f" ({result.max_relative:.3g} of max(1, |value|))"
+        problems.append(f"max |Δp| = {result.max_delta:.3g}{shown} exceeds the tolerance "
                         f"{result.tolerance:g}")
     if result.agreed is not None and result.examples - result.agreed > result.near_ties:
         problems.append(f"{result.examples - result.agreed} of {result.examples} predicted "

@@ -175,3 +175,33 @@ def test_predictions_csv_that_disagrees_fails_the_export():
 
     with pytest.raises(ExportMismatch, match="differ from the run's predictions.csv"):
         _compared([[0.2, 0.8], [0.9, 0.1]], [[0.2, 0.8], [0.9, 0.1]], run=[1, 1])
+
+
+def test_values_are_held_to_the_tolerance_relative_to_their_size():
+    """A regression output of 1e5 differs by float32 rounding (~1e-2), not by 1e-4."""
+    from kerapipe.export import ExportMismatch, _check_parity, _compare
+
+    result = _compare("tflite", {"v": np.array([[1.5e5], [0.5]])},
+                      {"v": np.array([[1.5e5 + 0.03], [0.5]])}, [], None, "test")
+    _check_parity(result)
+    assert result.max_delta == pytest.approx(0.03, rel=1e-3) and result.agreed is None
+    assert "max |Δp| = 0.03 (2e-07 of max(1, |value|))" in result.summary()
+    small = _compare("tflite", {"v": np.array([[0.5]])}, {"v": np.array([[0.5003]])}, [],
+                     None, "test")
+    with pytest.raises(ExportMismatch, match="exceeds the tolerance 0.0001"):
+        _check_parity(small)
+
+
+@pytest.mark.slow
+def test_a_linked_export_folder_in_the_run_is_refused(mnist_run, call_main, tmp_path):
+    """A run folder's `export` that links elsewhere would carry the export out of it."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("spec.yaml", "run.json", "model.keras", "predictions.csv"):
+        (copy / name).write_bytes((mnist_run / name).read_bytes())
+    (copy / "export").symlink_to(elsewhere)
+    code, out, err = call_main("export", copy, "--format", "tflite")
+    assert code == 5 and f"{copy / 'export'} is a link" in err
+    assert list(elsewhere.iterdir()) == []

@@ -35,6 +35,8 @@ def command(run_dir: str, fmt: str, output: Optional[str], allow_imports: bool) 
         require_onnx_extra
     from pathlib import Path
 
+    if output == "":
+        raise click.UsageError("-o/--output needs a path.")
     if fmt == "onnx":
         require_onnx_extra()  # before seconds of loading the model
     check_destination(Path(output) if output else default_export_path(run_dir, fmt))
