@@ -560,3 +560,18 @@ def test_the_readme_example_is_real_output():
     found = inspect_data(SHIPPED / "penguins.csv")
     expected = render_pipeline(found, str(ROOT / "pipelines"), "penguins-init.yaml")
     assert example.split("```", 1)[0] == expected
+
+
+def test_a_data_file_name_with_a_quote_and_a_hash_reads_back(tmp_path):
+    data = tmp_path / 'odd "name" #1: x.csv'
+    shutil.copy(SHIPPED / "iris.csv", data)
+    text = render_pipeline(inspect_data(data), str(tmp_path))
+    assert _spec_of(text).data.source.csv.path == data.name
+
+
+def test_a_data_path_the_format_refuses_is_a_data_error_naming_the_key(tmp_path, call_main):
+    data = tmp_path / "line\nbreak.csv"
+    shutil.copy(SHIPPED / "iris.csv", data)
+    code, stdout, stderr = call_main("init", data)
+    assert code == 3 and stdout == ""
+    assert "could not write a valid pipeline" in stderr and "error[bad-path]" in stderr
