@@ -346,6 +346,15 @@ def _read_record(tune_dir: Path) -> dict:
         raise UsageError(f"cannot read {path}: {err}") from err
     if not isinstance(record, dict) or not isinstance(record.get("pipeline_file"), str):
         raise UsageError(f"{path} is not a record kerapipe tune wrote.")
+    runs = record.get("runs")
+    root = os.path.realpath(tune_dir / "trials")
+    if not isinstance(runs, dict) or not all(
+            isinstance(folders, list) and all(
+                isinstance(f, str) and os.path.commonpath(
+                    [root, os.path.realpath(tune_dir / f)]) == root for f in folders)
+            for folders in runs.values()):
+        raise UsageError(f"{path} names run folders outside {tune_dir}/trials: it is not "
+                         "the record kerapipe tune wrote. Start a new search.")
     return record
 
 
@@ -363,15 +372,29 @@ def _finish(search: _Search, oracle, echo) -> TuneResult:
                             "reasons above.")
     pick = min if search.direction == "min" else max
     best = pick(done, key=lambda row: row["objective"])
-    best_file = search.tune_dir / "best.yaml"
     text = best_pipeline_text(search.file, search.overrides, best["values"])
-    if not best_file.exists():
-        write_text_atomic(best_file, text)
+    best_file = _best_file(search.tune_dir, text)
     best_run = _best_run(search, best, text)
     result = TuneResult(search.tune_dir, rows, best, best_file, best_run, search.direction,
                         search.tune.objective, search.keys)
     echo(format_trials(result))
     return result
+
+
+def _best_file(tune_dir: Path, text: str) -> Path:
+    """best.yaml, or when a resumed search found another best, best-2.yaml, ...: an
+    earlier one is never overwritten (the same text is not written twice)."""
+    for index in range(1, 1000):
+        path = tune_dir / ("best.yaml" if index == 1 else f"best-{index}.yaml")
+        if not path.exists():
+            write_text_atomic(path, text)
+            return path
+        try:
+            if path.read_text("utf-8") == text:
+                return path
+        except (OSError, ValueError):
+            continue
+    raise UsageError(f"{tune_dir} holds 999 best-*.yaml files; start a new search.")
 
 
 def best_pipeline_text(file: str, overrides: Sequence[str], values: dict) -> str:
@@ -402,12 +425,17 @@ def _best_run(search: _Search, best: dict, text: str) -> Path:
     if runs and not epochs_differ:
         return search.tune_dir / runs[0]
     best_dir = search.tune_dir / "best"
-    finished = [p for p in best_dir.glob("*/run.json")] if best_dir.is_dir() else []
-    if finished:
-        return finished[0].parent
+    result = search.validated(sets)
+    for record in sorted(best_dir.glob("*/run.json")) if best_dir.is_dir() else []:
+        try:  # a finished run of this pipeline from an earlier end of the search
+            ran = json.loads(record.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        if (isinstance(ran, dict) and ran.get("status") == "finished"
+                and ran.get("overrides") == list(result.overrides)):
+            return record.parent
     from kerapipe.pipeline import compile_pipeline
 
-    result = search.validated(sets)
     compiled = compile_pipeline(result, allow_imports=search.allow_imports)
     search.echo("kerapipe tune: training best.yaml's pipeline in full")
     return Path(compiled.run(output_dir=str(best_dir), verbose=0).run_dir)

@@ -149,7 +149,11 @@ def test_resume_with_a_larger_budget_runs_only_the_new_trials(workspace):
     path = workspace()
     first, _ = _run(path, max_trials=2)
     before = {row["trial"]: row["runs"] for row in first.trials}
+    best_text = first.best_file.read_text()
     second, lines = _run(path, resume_dir=str(first.tune_dir), max_trials=3)
+    assert first.best_file.read_text() == best_text  # never overwritten: a new best is best-2
+    assert second.best_file.name == ("best.yaml" if second.best["trial"] == first.best["trial"]
+                                     else "best-2.yaml")
     assert len(second.trials) == 3
     assert {row["trial"]: row["runs"] for row in second.trials[:2]} == before
     assert sum(line.endswith(tuple("0123456789.")) and "val_loss=" in line and "trial " in line
@@ -230,3 +234,33 @@ def test_ctrl_c_during_a_trial_keeps_the_finished_ones_and_resume_retries_it(wor
     assert len(list((tune_dir / "trials" / "0").iterdir())) == 1
     assert len(list((tune_dir / "trials" / "1").iterdir())) == 2  # the retry beside it
     assert "best: trial" in resumed.stdout
+
+
+def test_a_tune_record_naming_folders_outside_the_tune_folder_is_refused(tmp_path, call_main):
+    import json
+
+    (tmp_path / "keras_tuner").mkdir()
+    (tmp_path / "keras_tuner" / "oracle.json").write_text("{}")
+    (tmp_path / "tune.json").write_text(json.dumps({
+        "pipeline_file": "p.yaml", "runs": {"0": ["../../../etc"]}}))
+    code, out, err = call_main("tune", "--resume", str(tmp_path))
+    assert code == 2 and "outside" in err
+
+
+@pytest.mark.slow
+def test_hyperband_trials_train_at_most_the_files_epochs_and_the_best_runs_in_full(workspace):
+    import yaml
+
+    text = PIPELINE.replace("train: {epochs: 2}", "train: {epochs: 3}").replace(
+        "  max_trials: 3\n", "  max_trials: 3\n  tuner: hyperband\n")
+    result, _ = _run(workspace(text=text))
+    epochs = []
+    for row in result.trials:
+        (run,) = row["runs"]
+        spec = yaml.safe_load((result.tune_dir / run / "spec.yaml").read_text())
+        epochs.append(spec["train"]["epochs"])
+    assert max(epochs) <= 3 and min(epochs) < 3  # the brackets: fewer epochs first
+    best_epochs = yaml.safe_load((result.best_run / "spec.yaml").read_text())["train"]["epochs"]
+    assert best_epochs == 3  # best.yaml's pipeline, with the file's epochs
+    if epochs[result.trials.index(result.best)] < 3:
+        assert result.best_run.parent == result.tune_dir / "best"
