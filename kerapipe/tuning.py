@@ -129,6 +129,7 @@ def objective_direction(spec, objective: str) -> str:
     name = objective.removeprefix("val_")
     if name == "loss":
         return "min"
+    from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
     import keras
 
     for metric in spec.metrics:
