@@ -94,10 +94,11 @@ def resolve_extends(document: Document, read_text: Callable[[str], str], size: i
                            "too-large")
         base = load_document(text, name)  # its problems are located in it
         if not isinstance(base.data, dict):
+            kind, (line, column) = describe_value(base.data), base.position(())
             raise LoadProblem(Issue("bad-extends", (), f"a base pipeline file holds a mapping "
-                                    f"of keys, as a pipeline file does; this one holds "
-                                    f"{describe_value(base.data)} (it is the base of {current.file}).",
-                                    file=name, line=1, column=1))
+                                    f"of keys, as a pipeline file does; this one holds {kind} "
+                                    f"(it is the base of {current.file}).", file=name,
+                                    line=line, column=column))
         chain.append(base)
         seen.append(os.path.realpath(target))
     merged = chain[-1]
