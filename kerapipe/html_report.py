@@ -28,6 +28,7 @@ from typing import Optional
 
 import numpy as np
 
+from kerapipe.errors import UsageError
 from kerapipe.run_files import damaged, max_spec_bytes, read_run_json, read_run_text
 
 _HISTORY_BYTES = 64 << 20
@@ -284,6 +285,7 @@ def write_run_report(folder) -> list[Path]:
                                  confusion_matrix, counts_of_classes, counts_of_label_sets)
 
     report = read_run_report(folder)
+    _refuse_callback_files_in_the_way(report.spec_text)
     written, images, tables = [], [], []
     if report.history:
         png = plots.learning_curves_png(report.history)
@@ -340,6 +342,27 @@ font-size:.8rem}img{max-width:100%;height:auto;border:1px solid #eee}
 .meta{color:#555}.notes li{color:#7a4b00}figure{margin:1rem 0}
 """
 _POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+class CallbackFileInTheWay(UsageError):
+    """The run's own callback wrote where the report goes: the report is not written."""
+
+
+def _refuse_callback_files_in_the_way(spec_text: str) -> None:
+    """A callback of the run that wrote where the report goes (``REPORT_NAMES``; a
+    ``callback-path-shared`` warning at validation) keeps its files: no report then."""
+    from kerapipe.spec.callbacks import report_names_claimed
+    from kerapipe.spec.validate import validate_text
+
+    spec = validate_text(spec_text, "spec.yaml").spec if spec_text else None
+    claimed = report_names_claimed(spec) if spec is not None else []
+    if claimed:
+        from kerapipe.spec.overrides import format_key_path
+
+        at, name, value = claimed[0]
+        raise CallbackFileInTheWay(f"{format_key_path(at)}: {name} wrote {value!r} where the report "
+                         "goes; the report is not written, so as not to overwrite it (give "
+                         "the callback another path next time).")
 
 
 def _e(value) -> str:

@@ -167,10 +167,12 @@ def _write_report(folder: RunFolder, result: RunResult) -> None:
     """The finished run's plots, classification report and report.html
     (``kerapipe.html_report``). A failure to write them is a note, not a failed run: the
     run's results are in its folder already, and ``kerapipe report`` writes them again."""
-    from kerapipe.html_report import write_run_report
+    from kerapipe.html_report import CallbackFileInTheWay, write_run_report
 
     try:
         write_run_report(folder)
+    except CallbackFileInTheWay as err:
+        result.notes.append(str(err))
     except Exception as err:  # noqa: BLE001 (the run stays finished; the note says why)
         result.notes.append(f"the report was not written ({type(err).__name__}: {err}); "
                             f"write it with: kerapipe report {folder.path}")

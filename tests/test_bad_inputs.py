@@ -615,6 +615,14 @@ GOLDEN = {
                           "filename: CSVLogger writes here, inside the run folder, but it holds "
                           "'..'. Give a relative path of a new file or folder in the run folder, "
                           "e.g. `filename: epochs.csv`. Received: '../log.csv'"),
+    "callback-path-shared": (change(_EARLY, _EARLY + "\n  callbacks: [{CSVLogger: {filename: "
+                                    "report.html}}]"),
+                             "p.yaml:24:38: warning[callback-path-shared]: train.callbacks[0]."
+                             "CSVLogger.filename: CSVLogger writes into 'report.html', where "
+                             "the run's report goes (plots/, report.html, ..., README \"Plots "
+                             "and the report\"), so the run will not write its report. Give the "
+                             "callback another path, e.g. `filename: epochs.csv`. Received: "
+                             "'report.html'"),
     "unknown-tune-key": (change("  dir: runs", "  dir: runs\ntune:\n  space:\n"
                                 "    model.layers[3].Dense.unit: [10, 20]"),
                          "p.yaml:28:5: error[unknown-tune-key]: tune.space.model.layers[3].Dense."

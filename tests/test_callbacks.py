@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kerapipe.spec.callbacks import RUN_FOLDER_NAMES, callback_catalog
+from kerapipe.spec.callbacks import REPORT_NAMES, RUN_FOLDER_NAMES, callback_catalog
 from kerapipe.spec.validate import validate_text
 
 BASE = """\
@@ -238,7 +238,8 @@ def test_tensorboard_and_csv_logger_write_inside_the_run_folder(resumed_run):
         [0.001, 0.001, 0.0005, 0.00025])
     assert {p.name for p in resumed_run["folder"].iterdir()} == {"data.npz", "p.yaml", "runs"}
     # Every other name in the run folder is one kerapipe owns (so a path may not take it).
-    assert {p.name for p in run_dir.iterdir()} - {"tb", "logs"} <= set(RUN_FOLDER_NAMES)
+    assert {p.name for p in run_dir.iterdir()} - {"tb", "logs"} <= set(RUN_FOLDER_NAMES
+                                                                     + REPORT_NAMES)
 
 
 def test_a_bare_fit_runs_the_callbacks_that_write_no_files(resumed_run):
@@ -295,3 +296,23 @@ def test_tensorboard_without_its_package_is_refused_before_a_run_folder_exists(
     assert "TensorBoard needs the tensorboard package" in err
     assert "pip install kerapipe[tensorboard]" in err and "Traceback" not in err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_a_callback_file_where_the_report_goes_keeps_its_file_and_the_run_has_no_report(
+        tmp_path, npz_workspace):
+    """A file that validated before the report existed still validates (with a warning)
+    and runs; the callback's file is kept, and the report is not written over it."""
+    from kerapipe import compile_pipeline
+    from kerapipe.spec.validate import validate_file
+
+    pipeline = npz_workspace(tmp_path, epochs=1)
+    pipeline.write_text(pipeline.read_text().replace(
+        "train: {epochs: 1}\n", "train:\n  epochs: 1\n  callbacks: [{CSVLogger: "
+        "{filename: report.html}}]\n"))
+    result = validate_file(str(pipeline))
+    assert [(i.code, i.severity) for i in result.issues] == [("callback-path-shared", "warning")]
+    run = compile_pipeline(result).run(output_dir=str(tmp_path / "runs"), verbose=0)
+    assert (run.run_dir / "report.html").read_text().startswith("epoch,")  # the CSV log
+    assert not (run.run_dir / "plots").exists()
+    assert any("the report is not written" in note for note in run.notes), run.notes

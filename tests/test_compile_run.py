@@ -444,7 +444,9 @@ def test_missing_data_raises_data_error_naming_it(source, mentioned, tmp_path, m
 
 RUN_FILES = {"spec.yaml", "model.keras", "history.csv", "metrics.json", "predictions.csv",
              "run.json", "checkpoints/LATEST", "checkpoints/epoch-0001/last.keras",
-             "checkpoints/epoch-0001/state.json"}
+             "checkpoints/epoch-0001/state.json", "model_summary.txt",
+             "plots/learning_curves.png", "plots/confusion_matrix.png",
+             "classification_report.csv", "report.html"}
 
 
 def tree_snapshot(folder: Path) -> dict:

@@ -29,8 +29,12 @@ PACKAGE = ROOT / "kerapipe"
 BOTTOM = ("kerapipe.errors", "kerapipe.safe_io")
 RUN_SIDE = ("kerapipe.pipeline", "kerapipe.runner", "kerapipe.run_folder", "kerapipe.run_location",
             "kerapipe.run_files", "kerapipe.saved_run", "kerapipe.callbacks", "kerapipe.report",
-            "kerapipe.launcher")
-CLI = ("kerapipe.cli",)
+            "kerapipe.launcher", "kerapipe.tracking", "kerapipe.plots", "kerapipe.html_report",
+            "kerapipe.compare", "kerapipe.export", "kerapipe.tuning", "kerapipe.scaffold")
+# The commands: kerapipe/cli.py and one module per command in kerapipe/commands/.
+CLI = ("kerapipe.cli", "kerapipe.commands")
+# What reads or writes run folders and data files without a model: works without TensorFlow.
+NO_MODEL = ("kerapipe.compare", "kerapipe.html_report", "kerapipe.plots", "kerapipe.scaffold")
 HEAVY = ("tensorflow", "keras", "jax", "torch")
 # The standard library: free for every layer (``packages`` rules concern the others).
 STDLIB = frozenset(sys.stdlib_module_names)
@@ -67,8 +71,11 @@ RULES = (
     Rule("the cluster facts and the local launcher never import TensorFlow (`run --workers` "
          "starts its workers without it)", applies_to=("kerapipe.cluster", "kerapipe.launcher"),
          never=HEAVY),
+    Rule("compare, report and init read files, never a model: no TensorFlow or Keras "
+         "(`kerapipe report` and `kerapipe compare` run where TensorFlow is not installed)",
+         applies_to=NO_MODEL, never=HEAVY),
     Rule("only the CLI imports the CLI", applies_to=("kerapipe",), never=CLI,
-         except_for=("kerapipe.cli", "kerapipe.__main__")),
+         except_for=CLI + ("kerapipe.__main__",)),
 )
 
 # Known violations, (importer, imported) -> why it is still here. Each entry must still be

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from kerapipe.spec.catalog import Family, load_catalog
-from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
+from kerapipe.spec.issues import WARNING, Issue, Path, did_you_mean, safe_repr
 from kerapipe.spec.keras_objects import (_check_named_object, _NamedKerasObject, _single_key,
                                          named_object_schema)
 
@@ -35,6 +35,12 @@ PATH_ARGUMENTS = {("TensorBoard", "log_dir"), ("CSVLogger", "filename")}
 RUN_FOLDER_NAMES = ("spec.yaml", "run.json", "history.csv", "metrics.json", "predictions.csv",
                     "predictions.npz", "model.keras", "checkpoints")
 _TEMPORARY_PREFIX = ".tmp-"
+# What a finished run's folder holds besides RUN_FOLDER_NAMES: the report's files and
+# output.tensorboard's logs (README "Plots and the report"). A callback path under one of
+# them was valid before there was a report, so it stays valid, with a warning; the run
+# then leaves the report unwritten rather than overwrite the callback's files.
+REPORT_NAMES = ("model_summary.txt", "plots", "classification_report.csv", "report.html",
+                "tensorboard", "export")
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,19 @@ def written_paths(spec: Any) -> list[tuple[tuple, str, str]]:
     return found
 
 
+def report_names_claimed(spec: Any) -> list[tuple[tuple, str, str]]:
+    """``(key path, callback name, path)`` of each callback file in one of the report's
+    places (``REPORT_NAMES``): the report is not written for such a run (the run side and
+    ``kerapipe report`` ask here)."""
+    return [(at, name, value) for at, name, value in written_paths(spec)
+            if _first_part(value) in REPORT_NAMES]
+
+
+def _first_part(value: str) -> str:
+    parts = [part for part in value.replace("\\", "/").split("/") if part not in ("", ".")]
+    return parts[0] if parts else ""
+
+
 def callback_issues(spec: Any) -> list[Issue]:
     """The checks of ``train.callbacks`` across keys (a typed ``PipelineSpec``)."""
     from kerapipe.spec.checks import monitor_issues
@@ -182,6 +201,13 @@ def callback_issues(spec: Any) -> list[Issue]:
                                 "`use_ema: true`. Add `use_ema: true` to optimizer.",
                                 at_key=True))
     issues += _path_issues(spec)
+    for at, name, value in report_names_claimed(spec):
+        issues.append(Issue(
+            "callback-path-shared", at, f"{name} writes into '{_first_part(value)}', where the "
+            "run's report goes (plots/, report.html, ..., README \"Plots and the report\"), so "
+            "the run will not write its report. Give the callback another path, e.g. "
+            + ("`log_dir: logs`" if name == "TensorBoard" else "`filename: epochs.csv`")
+            + f". Received: {safe_repr(value)}", severity=WARNING))
     return issues
 
 
@@ -198,7 +224,7 @@ def _path_issues(spec: Any) -> list[Issue]:
             issues.append(Issue("bad-callback-path", at, f"{name} writes here, inside the run "
                                 f"folder, but {problem}. Give a relative path of a new file "
                                 "or folder in the run folder, e.g. "
-                                + ("`log_dir: tensorboard`" if name == "TensorBoard" else
+                                + ("`log_dir: logs`" if name == "TensorBoard" else
                                    "`filename: epochs.csv`")
                                 + f". Received: {safe_repr(value)}"))
             continue

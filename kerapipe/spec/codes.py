@@ -76,6 +76,8 @@ ISSUE_CODES: dict[str, str] = {
     # checks across keys
     "bad-callback-path": "a callback's file (TensorBoard's log_dir, CSVLogger's filename) "
                          "that is absolute, leaves the run folder or names one of its files",
+    "callback-path-shared": "a callback's file where the run's report goes (plots/, "
+                            "report.html, ...): a warning; the report is then not written",
     "outside-path": "a layer argument or an `imports:` file points outside the pipeline's "
                     "folder",
     "bad-import": "an `imports:` entry that is not a `.py` file or module name, or a repeat",
