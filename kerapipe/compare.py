@@ -32,6 +32,7 @@ from kerapipe.errors import UsageError
 from kerapipe.spec.issues import safe_repr
 
 MAX_RUNS = 100  # run folders in one comparison, globs' matches included
+_MAX_SCANNED = 100_000  # a glob's matches looked at for a run.json
 MAX_TEST_METRICS = 1000  # in one metrics.json: kerapipe writes one per metric of the pipeline
 MAX_DIFFERING_KEYS = 1000  # key paths in which the runs' specs differ
 MAX_CELL = 40  # characters of one value in the text table
@@ -108,11 +109,16 @@ def expand_run_arguments(arguments: Sequence[str]) -> list[str]:
             raise UsageError(f"{printable(argument, 80)}: a path cannot hold a NUL byte.")
         matches = [argument]
         if not os.path.lexists(argument) and glob.has_magic(argument):
-            matches = sorted(itertools.islice(glob.iglob(argument), MAX_RUNS + 1))
+            # What output.dir holds besides run folders (an MLflow `mlruns/`, a tune
+            # folder) is skipped: `compare 'runs/*'` means the runs in it.
+            scanned = itertools.islice(glob.iglob(argument), _MAX_SCANNED)
+            matches = sorted(itertools.islice(
+                (m for m in scanned if os.path.isfile(os.path.join(m, "run.json"))),
+                MAX_RUNS + 1))
             if not matches:
                 raise UsageError(f"no run folder matches {printable(argument, 200)}: the glob "
-                                 "matches nothing. Check the pattern, or give the run "
-                                 "folders themselves.")
+                                 "matches no folder with a run.json. Check the pattern, or "
+                                 "give the run folders themselves.")
         for match in matches:
             real = os.path.realpath(match)
             if real in seen:

@@ -292,6 +292,17 @@ def test_a_glob_is_expanded_in_name_order_and_a_folder_named_twice_comes_once(
     assert [run["name"] for run in document["runs"]] == ["run-3", "run-1", "run-2"]
 
 
+def test_a_glob_skips_what_output_dir_holds_besides_run_folders(tmp_path, call_main):
+    for name in ("run-1", "run-2"):
+        _run_folder(tmp_path, name)
+    (tmp_path / "mlruns" / "0").mkdir(parents=True)  # output.mlflow's default store
+    (tmp_path / "notes.txt").write_text("mine")
+    document = _json(call_main, str(tmp_path / "*"))
+    assert [run["name"] for run in document["runs"]] == ["run-1", "run-2"]
+    err = _refused(call_main, tmp_path / "mlruns")  # named as it is: still refused
+    assert "mlruns" in err
+
+
 def test_a_glob_that_matches_nothing_is_an_error_naming_it(tmp_path, call_main):
     _run_folder(tmp_path, "a")
     err = _refused(call_main, tmp_path / "a", str(tmp_path / "nope-*"))
