@@ -319,8 +319,13 @@ def tune_pipeline(file: Optional[str] = None, overrides: Sequence[str] = (),
         search.reasons = dict(record.get("failed") or {})
     search.record()
     oracle = _oracle(keras_tuner, search, max_trials or spec.tune.max_trials)
-    tuner = _tuner_class(keras_tuner)(search, oracle, directory=str(tune_dir),
-                                      project_name=PROJECT, overwrite=False)
+    try:  # a resume reloads keras-tuner's state (overwrite=False): it may be damaged
+        tuner = _tuner_class(keras_tuner)(search, oracle, directory=str(tune_dir),
+                                          project_name=PROJECT, overwrite=False)
+    except (ValueError, KeyError, TypeError, RuntimeError, OSError) as err:
+        raise UsageError(f"cannot reload the search's state from {tune_dir / PROJECT}: "
+                         f"{type(err).__name__}: {err}. It was changed or cut short (a "
+                         "Ctrl-C while keras-tuner wrote it); start a new search.") from err
     try:
         tuner.search(verbose=0)
     except keras_tuner.errors.FatalError as stop:  # an error that ends the search: ours
@@ -399,21 +404,20 @@ def _best_file(tune_dir: Path, text: str) -> Path:
 
 
 def best_pipeline_text(file: str, overrides: Sequence[str], values: dict) -> str:
-    """best.yaml: the file's data with its ``--set`` values and the best ``values``
-    applied, ``tune:`` removed, as YAML."""
+    """best.yaml: the pipeline as it validates with its ``--set`` values and the best
+    ``values`` (``extends:`` merged in, ``${env:...}`` read), ``tune:`` removed, as YAML."""
     import yaml
 
-    from kerapipe.spec.overrides import apply_overrides
-    from kerapipe.spec.yaml_loader import load_document
-
-    document = load_document(read_pipeline_text(file), file)
-    apply_overrides(document, [*overrides, *trial_overrides(values)])
-    data = {k: v for k, v in document.data.items() if k != "tune"}
+    result = validate_file(file, [*overrides, *trial_overrides(values), "tune="])
+    if result.spec is None or result.document is None:  # the best trial validated: a bug
+        raise SpecError(result.errors)
+    data = {k: v for k, v in result.document.data.items() if k != "tune"}
     folder = os.path.dirname(os.path.abspath(file))
     header = (f"# kerapipe tune: {os.path.basename(file)} with the best trial's values "
               f"({', '.join(f'{k}={json.dumps(v)}' for k, v in values.items())}).\n"
               f"# Relative paths are relative to the folder of that file: {folder}\n")
-    return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+    return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None,
+                                   allow_unicode=True)
 
 
 def _best_run(search: _Search, best: dict, text: str) -> Path:

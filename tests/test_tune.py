@@ -264,3 +264,28 @@ def test_hyperband_trials_train_at_most_the_files_epochs_and_the_best_runs_in_fu
     assert best_epochs == 3  # best.yaml's pipeline, with the file's epochs
     if epochs[result.trials.index(result.best)] < 3:
         assert result.best_run.parent == result.tune_dir / "best"
+
+
+@pytest.mark.slow
+def test_a_damaged_oracle_state_is_a_usage_error_on_resume(workspace, call_main):
+    path = workspace()
+    first, _ = _run(path, max_trials=1)
+    (first.tune_dir / "keras_tuner" / "oracle.json").write_text('{"ongoing_trials": ')
+    code, out, err = call_main("tune", "--resume", str(first.tune_dir))
+    assert code == 2 and "cannot reload the search's state" in err
+
+
+@pytest.mark.slow
+def test_each_execution_of_a_trial_has_its_own_seed_and_the_objective_is_their_mean(workspace):
+    import json
+
+    text = PIPELINE.replace("  max_trials: 3\n", "  max_trials: 1\n  executions_per_trial: 2\n")
+    result, _ = _run(workspace(text=text))
+    (row,) = result.trials
+    assert len(row["runs"]) == 2
+    seeds = [json.loads((result.tune_dir / run / "run.json").read_text())["overrides"][-2]
+             for run in row["runs"]]
+    best = [min(_history(result.tune_dir / run, "val_loss")) for run in row["runs"]]
+    assert row["objective"] == pytest.approx(sum(best) / 2)
+    assert result.best_run == result.tune_dir / row["runs"][0]  # the file's own seed
+    assert "seed=4" in seeds[1]
