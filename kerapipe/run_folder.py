@@ -22,7 +22,7 @@ import platform
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 from kerapipe.errors import KerapipeError, OutputError, UsageError
 from kerapipe.safe_io import rewrite_when_full, write_bytes_atomic, write_text_atomic
@@ -282,6 +282,12 @@ class RunFolder:
         self._facts = run_facts(compiled, command)
         if self.record:  # a resumed run: when it first started, and when it went on
             self._facts["resumed_at"] = _now()
+        self._write_record(self._record("running", None, {}))
+
+    def record_fact(self, key: str, value: Any) -> None:
+        """Add ``key`` to run.json while the run is ``running`` (e.g. the MLflow run a
+        ``--resume`` goes on in); every later rewrite of run.json keeps it."""
+        self._facts[key] = value
         self._write_record(self._record("running", None, {}))
 
     def finish(self, seconds: dict) -> None:

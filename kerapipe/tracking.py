@@ -377,9 +377,7 @@ def _is_number(value: Any) -> bool:
 def _record_in_run_json(folder, facts: dict) -> None:
     """run.json's ``mlflow``: the MLflow run a ``--resume`` goes on in, kept in every
     later rewrite of run.json."""
-    # RunFolder writes run.json; it has no public way yet to add a fact after ``begin``.
-    folder._facts[RECORD_KEY] = facts  # noqa: SLF001
-    folder._write_record(folder._record("running", None, {}))  # noqa: SLF001
+    folder.record_fact(RECORD_KEY, facts)
 
 
 __all__ = ["MlflowTracker", "TrackingTarget", "check_mlflow_installed", "param_key",
