@@ -188,7 +188,7 @@ def export_run(saved, fmt: str, output: Optional[str | os.PathLike] = None) -> E
         tick = time.perf_counter()
         notes = _EXPORTERS[fmt](saved.model, artifact, staging)
         seconds = time.perf_counter() - tick
-        exported = _RUNNERS[fmt](artifact, saved.model, inputs)
+        exported = _run_export(fmt, artifact, saved.model, inputs)
         result = _compare(fmt, reference, exported, classifiers, checked[0], split)
         result.seconds, result.notes = seconds, notes + checked[1]
         _check_parity(result)
@@ -404,6 +404,8 @@ def _export_onnx(model, artifact: Path, staging: Path) -> list:
 def _patch_tf2onnx_for_numpy2() -> None:
     """What Keras's own ONNX export applies first (tf2onnx's constant folding predates
     NumPy 2); kept optional, as it is Keras's private module."""
+    from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
+
     try:
         from keras.src.export.tf2onnx_lib import patch_tf2onnx
     except ImportError:
@@ -534,6 +536,25 @@ def _joined(per_batch: list) -> dict:
 
 
 _RUNNERS = {"saved_model": _run_saved_model, "tflite": _run_tflite, "onnx": _run_onnx}
+_RUNTIMES = {"saved_model": "TensorFlow's SavedModel loader", "tflite": "tf.lite.Interpreter",
+             "onnx": "onnxruntime"}
+
+
+def _run_export(fmt: str, artifact: Path, model, batches: list) -> dict:
+    """The export's outputs on the batches, by its own runtime.
+
+    Raises:
+        ExportMismatch: the runtime cannot load or run what the converter wrote.
+    """
+    try:
+        return _RUNNERS[fmt](artifact, model, batches)
+    except KerapipeError:
+        raise
+    except Exception as err:  # what each runtime raises varies: said, not a traceback
+        reason = " ".join(str(err).strip().splitlines()[:1])[:300]
+        raise ExportMismatch(f"the {fmt} export was converted, but {_RUNTIMES[fmt]} cannot "
+                             f"run it on the run's inputs ({type(err).__name__}: {reason}). "
+                             "Nothing was written; export to another format.") from err
 
 
 # --- compare ------------------------------------------------------------------------------

@@ -205,3 +205,22 @@ def test_a_linked_export_folder_in_the_run_is_refused(mnist_run, call_main, tmp_
     code, out, err = call_main("export", copy, "--format", "tflite")
     assert code == 5 and f"{copy / 'export'} is a link" in err
     assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_an_export_its_runtime_cannot_run_is_refused_and_leaves_nothing(mnist_run, call_main,
+                                                                        tmp_path,
+                                                                        monkeypatch):
+    import kerapipe.export
+
+    def refuses(*args):
+        raise RuntimeError("Node number 2 (FlexStringLower) failed to prepare.")
+
+    monkeypatch.setitem(kerapipe.export._RUNNERS, "tflite", refuses)
+    code, out, err = call_main("export", mnist_run, "--format", "tflite", "-o",
+                               tmp_path / "m.tflite")
+    assert code == 4
+    assert "the tflite export was converted, but tf.lite.Interpreter cannot run it on the " \
+           "run's inputs (RuntimeError: Node number 2 (FlexStringLower) failed to " \
+           "prepare.). Nothing was written" in err
+    assert list(tmp_path.iterdir()) == []
