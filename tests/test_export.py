@@ -224,3 +224,54 @@ def test_an_export_its_runtime_cannot_run_is_refused_and_leaves_nothing(mnist_ru
            "run's inputs (RuntimeError: Node number 2 (FlexStringLower) failed to " \
            "prepare.). Nothing was written" in err
     assert list(tmp_path.iterdir()) == []
+
+
+NORMALIZED_NPZ = """\
+kerapipe: 1
+name: {name}
+seed: 1
+data:
+  source: {{npz: data.npz}}
+  split: {{validation: 0.2, test: {test}}}
+  preprocess: [{{normalize: {{}}}}]
+  batch_size: 8
+model:
+  layers: [{{Dense: {{units: 3}}}}]
+train: {{epochs: 1}}
+"""
+
+
+def _tiny_run(npz_workspace, kerapipe_main, folder: Path, name: str, test: float) -> Path:
+    pipeline = npz_workspace(folder, text=NORMALIZED_NPZ.format(name=name, test=test))
+    assert kerapipe_main("run", pipeline, "--output", folder / "runs") == 0
+    (run,) = (folder / "runs").iterdir()
+    return run
+
+
+@pytest.mark.slow
+def test_onnx_export_of_a_normalize_step_runs_without_extra_inputs(
+        npz_workspace, kerapipe_main, call_main, tmp_path):
+    """The step's mean and variance are constants the function captures: Keras's own
+    onnx export (tf2onnx.from_function) made them graph inputs no caller can feed."""
+    import onnxruntime
+
+    run = _tiny_run(npz_workspace, kerapipe_main, tmp_path, "normalized", 0.2)
+    code, out, err = call_main("export", run, "--format", "onnx")
+    assert code == 0, err
+    assert _max_delta(out) <= 1e-4 and "6/6 equal the run's predictions.csv" in out
+    session = onnxruntime.InferenceSession(str(run / "export" / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["raw_features"]
+    assert [o.name for o in session.get_outputs()] == ["probabilities"]
+
+
+@pytest.mark.slow
+def test_a_run_without_a_test_split_is_checked_on_its_validation_split(
+        npz_workspace, kerapipe_main, call_main, tmp_path):
+    run = _tiny_run(npz_workspace, kerapipe_main, tmp_path, "no-test", 0)
+    code, out, err = call_main("export", run, "--format", "tflite")
+    assert code == 0, err
+    assert "parity on the validation split (6 examples)" in out
+    assert "note: the run has no test split: checked on its validation split, without " \
+           "predictions.csv" in out
+    assert "equal the run's predictions.csv" not in out
