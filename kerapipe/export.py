@@ -192,12 +192,37 @@ def export_run(saved, fmt: str, output: Optional[str | os.PathLike] = None) -> E
         result = _compare(fmt, reference, exported, classifiers, checked[0], split)
         result.seconds, result.notes = seconds, notes + checked[1]
         _check_parity(result)
-        check_destination(destination)  # taken while we worked: still never replaced
-        os.rename(artifact, destination)
+        _move_into_place(artifact, destination)
         result.path = destination
         return result
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_into_place(artifact: Path, destination: Path) -> None:
+    """Rename the checked artifact to its destination, which must still not exist: a
+    file by a hard link (which refuses an existing name, even one made while we worked),
+    a folder by a rename after a last check.
+
+    Raises:
+        OutputError: the destination appeared meanwhile, or cannot be written.
+    """
+    check_destination(destination)
+    try:
+        if artifact.is_file():
+            try:
+                os.link(artifact, destination)
+                return
+            except FileExistsError:
+                raise
+            except OSError:  # a file system without hard links: the checked rename
+                pass
+        os.rename(artifact, destination)
+    except FileExistsError as err:
+        raise OutputError(f"{destination} already exists (it appeared during the export); "
+                          "kerapipe export never overwrites. Nothing was written.") from err
+    except OSError as err:
+        raise OutputError(f"cannot write {destination}: {err.strerror or err}.") from err
 
 
 def _make_staging(destination: Path) -> Path:

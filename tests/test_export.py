@@ -275,3 +275,22 @@ def test_a_run_without_a_test_split_is_checked_on_its_validation_split(
     assert "note: the run has no test split: checked on its validation split, without " \
            "predictions.csv" in out
     assert "equal the run's predictions.csv" not in out
+
+
+@pytest.mark.slow
+def test_a_destination_made_during_the_export_is_not_replaced(mnist_run, call_main, tmp_path,
+                                                              monkeypatch):
+    import kerapipe.export
+
+    path = tmp_path / "m.onnx"
+    check = kerapipe.export._check_parity
+
+    def check_then_another_writer(result):
+        check(result)
+        path.write_bytes(b"written meanwhile")
+
+    monkeypatch.setattr(kerapipe.export, "_check_parity", check_then_another_writer)
+    code, out, err = call_main("export", mnist_run, "--format", "onnx", "-o", path)
+    assert code == 5 and "already exists" in err
+    assert path.read_bytes() == b"written meanwhile"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
