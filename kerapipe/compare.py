@@ -249,7 +249,8 @@ def _read_spec(path: str) -> tuple[Optional[dict], Optional[str]]:
     from kerapipe.spec.typed import to_plain
     from kerapipe.spec.validate import validate_text
 
-    result = validate_text(read_run_text(path, max_spec_bytes()), printable(path, 200))
+    result = validate_text(read_run_text(path, max_spec_bytes()), printable(path, 200),
+                           resolve=False)  # a stored spec: no extends or ${env:} again
     if result.spec is not None:
         return flatten_key_paths(to_plain(result.spec)), None
     data = result.document.data if result.document is not None else None

@@ -354,7 +354,7 @@ def _refuse_callback_files_in_the_way(spec_text: str) -> None:
     from kerapipe.spec.callbacks import report_names_claimed
     from kerapipe.spec.validate import validate_text
 
-    spec = validate_text(spec_text, "spec.yaml").spec if spec_text else None
+    spec = validate_text(spec_text, "spec.yaml", resolve=False).spec if spec_text else None
     claimed = report_names_claimed(spec) if spec is not None else []
     if claimed:
         from kerapipe.spec.overrides import format_key_path

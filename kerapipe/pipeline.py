@@ -104,6 +104,7 @@ class CompiledPipeline:
         self.callbacks: list[keras.callbacks.Callback] = _callbacks(spec, self.datasets)
         self.history: Optional[keras.callbacks.History] = None
         self.overrides: list[str] = []  # the `--set` values it was compiled with
+        self.bases: list[str] = []  # the files `extends:` brought in, nearest first
         self.custom_objects: dict[str, Any] = {}  # `module.Name` -> imported class/function
         self.import_hashes: dict[str, str] = {}  # `imports:` .py entry -> sha256 (run.json)
         self.stage_progress = StageProgress()  # where `fit` starts train.stages
@@ -439,6 +440,7 @@ def compile_pipeline(source: Union[str, os.PathLike, dict, ValidationResult],
                                 source_file=parts.source_file, base_dir=parts.base_dir,
                                 distribution=parts.distribution)
     compiled.overrides = parts.overrides
+    compiled.bases = [os.path.abspath(base) for base in result.bases]
     compiled.custom_objects = parts.custom_objects
     compiled.import_hashes = parts.import_hashes
     return compiled

@@ -96,6 +96,7 @@ def run_facts(compiled, command: Optional[Sequence[str]]) -> dict:
         "base_dir": str(compiled.base_dir),
         "command": list(command) if command else None,
         "overrides": list(getattr(compiled, "overrides", [])),
+        "extends": list(getattr(compiled, "bases", [])),
         "imports": compiled.import_hashes,
         "data": {"description": data.description, "fingerprint": data.fingerprint,
                  "splits": splits, "class_names": data.class_names,

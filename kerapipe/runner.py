@@ -533,7 +533,7 @@ def _stored_spec_now(folder: RunFolder) -> str:
     begun by an older kerapipe resumes unforced); as stored when it no longer validates."""
     from kerapipe.spec.validate import validate_text
 
-    stored = validate_text(folder.spec_text, str(folder.path / "spec.yaml"))
+    stored = validate_text(folder.spec_text, str(folder.path / "spec.yaml"), resolve=False)
     return resolved_yaml(stored.spec) if stored.spec is not None else folder.spec_text
 
 

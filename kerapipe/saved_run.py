@@ -81,7 +81,7 @@ def _validate_stored_spec(text: str, path: Path) -> ValidationResult:
     accepts (``default_run_name`` of it) and the spec validated again; any other error
     is reported as it is.
     """
-    result = validate_text(text, str(path))
+    result = validate_text(text, str(path), resolve=False)  # stored: never extends again
     data = result.document.data if result.document is not None else None
     if result.spec is not None or not isinstance(data, dict) \
             or any(issue.code != "bad-name" for issue in result.errors):

@@ -356,9 +356,6 @@ def test_a_stored_spec_is_read_without_references(tmp_path):
     assert result.spec.name == "a${env:KP_UNSET}"  # the text as it is, not resolved
 
 
-@pytest.mark.xfail(strict=True, reason="saved_run._validate_stored_spec and "
-                   "runner._stored_spec_now (not this task's files) call validate_text without "
-                   "resolve=False yet: a run folder's spec.yaml is resolved again")
 def test_a_run_folders_spec_yaml_is_never_resolved_again(tmp_path, base, monkeypatch):
     from kerapipe.saved_run import _validate_stored_spec
 
@@ -409,6 +406,7 @@ def test_a_run_stores_the_resolved_spec_and_a_resume_notices_a_changed_base(
     assert "source:" in spec_yaml  # the base's keys, merged in
     record = json.loads((run_dir / "run.json").read_text())
     assert record["pipeline_file"] == str(top)
+    assert record["extends"] == [str(tmp_path / "w" / "base.yaml")]
     record["status"] = "interrupted"
     (run_dir / "run.json").write_text(json.dumps(record))
     base_path = tmp_path / "w" / "base.yaml"
