@@ -22,7 +22,8 @@ EXIT_CODES: dict[int, str] = {
     EXIT_INTERNAL: "internal error (a bug in kerapipe; never caused by user input)",
     EXIT_SPEC: "invalid pipeline file or command-line usage",
     EXIT_DATA: "data error (missing, unreadable or invalid data)",
-    EXIT_TRAINING: "training failure (e.g. NaN loss, out of memory)",
+    EXIT_TRAINING: "training or export failure (e.g. NaN loss, out of memory, an export "
+                   "whose predictions differ from its model's)",
     EXIT_OUTPUT: "output or I/O error (e.g. unwritable output folder)",
     EXIT_PEERS_MISSING: "a multi_worker worker did not see all its peers start within "
                         "train.distribute.startup_timeout (the message names the missing ones)",
