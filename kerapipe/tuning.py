@@ -368,7 +368,7 @@ def _finish(search: _Search, oracle, echo) -> TuneResult:
     rows = []
     for trial_id in oracle.start_order:
         trial = oracle.trials[trial_id]
-        score = trial.score if trial.status == "COMPLETED" else None
+        score = float(trial.score) if trial.status == "COMPLETED" else None
         rows.append({"trial": trial_id, "status": trial.status.lower(),
                      "values": trial_values(trial, search.keys), "objective": score,
                      "runs": search.runs.get(trial_id, [])})

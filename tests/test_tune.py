@@ -162,14 +162,17 @@ def test_resume_with_a_larger_budget_runs_only_the_new_trials(workspace):
 
 @pytest.mark.slow
 def test_a_trial_whose_values_do_not_validate_together_fails_and_the_search_goes_on(workspace):
-    text = PIPELINE.replace("    model.layers[0].Dense.units: [4, 16]\n",
-                            "    data.split.validation: [0.2, 0.7]\n"
-                            "    data.split.test: [0.2, 0.7]\n")
-    result, lines = _run(workspace(text=text), max_trials=3)
+    text = PIPELINE.replace("    optimizer.learning_rate: [0.001, 0.01, 0.1]\n", "").replace(
+                            "    model.layers[0].Dense.units: [4, 16]\n",
+                            "    data.split.validation: [0.2, 0.6]\n"
+                            "    data.split.test: [0.2, 0.6]\n")
+    result, lines = _run(workspace(text=text), max_trials=4)  # every pair: one fails
     statuses = {row["trial"]: row["status"] for row in result.trials}
     for row in result.trials:
         together = row["values"]["data.split.validation"] + row["values"]["data.split.test"]
         assert statuses[row["trial"]] == ("failed" if together >= 1 else "completed")
+    assert sorted(statuses.values()) == ["completed"] * 3 + ["failed"], result.trials
+    assert any("does not validate" in line for line in lines)
 
 
 def test_tune_without_keras_tuner_names_the_extra(workspace, monkeypatch, call_main):
