@@ -286,7 +286,12 @@ def tune_pipeline(file: Optional[str] = None, overrides: Sequence[str] = (),
     record = _read_record(Path(resume_dir)) if resume_dir else None
     if record is not None:
         file = file or record["pipeline_file"]
-        overrides = list(overrides) or list(record.get("overrides") or [])
+        recorded = [str(o) for o in record.get("overrides") or []]
+        if overrides and list(overrides) != recorded:
+            raise UsageError(f"the search in {resume_dir} ran with --set "
+                             f"{' --set '.join(recorded) or '(none)'}; a resume goes on with "
+                             "the same values (leave --set out), or start a new search.")
+        overrides = recorded
     if not file:
         raise UsageError("give a pipeline FILE (or --resume TUNE_DIR).")
     result = validate_file(file, overrides)

@@ -292,3 +292,14 @@ def test_each_execution_of_a_trial_has_its_own_seed_and_the_objective_is_their_m
     assert row["objective"] == pytest.approx(sum(best) / 2)
     assert result.best_run == result.tune_dir / row["runs"][0]  # the file's own seed
     assert "seed=4" in seeds[1]
+
+
+def test_a_resume_with_other_set_values_is_refused(tmp_path, call_main):
+    import json
+
+    (tmp_path / "keras_tuner").mkdir()
+    (tmp_path / "keras_tuner" / "oracle.json").write_text("{}")
+    (tmp_path / "tune.json").write_text(json.dumps({
+        "pipeline_file": "p.yaml", "overrides": ["train.epochs=2"], "runs": {}}))
+    code, out, err = call_main("tune", "--resume", str(tmp_path), "--set", "train.epochs=3")
+    assert code == 2 and "ran with --set train.epochs=2" in err
