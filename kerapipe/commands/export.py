@@ -6,7 +6,7 @@ from typing import Optional
 
 import click
 
-# The names kerapipe.export.FORMATS holds (that module imports NumPy; this one stays light).
+# The names kerapipe.export.FORMATS holds (that package imports NumPy; this one stays light).
 _FORMATS = ("saved_model", "tflite", "onnx")
 
 
