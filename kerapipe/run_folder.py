@@ -234,14 +234,7 @@ class RunFolder:
                 of the two files is damaged (``run_files``).
         """
         folder = Path(path)
-        if not os.path.isdir(folder) or not os.path.lexists(folder / "run.json"):
-            raise UsageError(f"'{folder}' is not a kerapipe run folder that can be resumed (it "
-                             "has no run.json). Give a folder that `kerapipe run` created.")
-        record = read_run_record(folder / "run.json")
-        if "kerapipe" not in record:
-            raise UsageError(f"'{folder}' is not a kerapipe run folder that can be resumed "
-                             "(its run.json is not a kerapipe run record). Give a folder "
-                             "that `kerapipe run` created.")
+        record = _kerapipe_record(folder, " that can be resumed")
         if record["status"] == "finished" and not finished_ok:
             raise UsageError(f"'{folder}' finished already; there is nothing to resume.")
         return cls(folder, record, read_run_text(folder / "spec.yaml", max_spec_bytes()))
@@ -366,14 +359,7 @@ class RunFolder:
                 run.json is damaged (``run_files``).
         """
         folder = Path(path)
-        if not os.path.isdir(folder) or not os.path.lexists(folder / "run.json"):
-            raise UsageError(f"'{folder}' is not a kerapipe run folder (it has no run.json). "
-                             "Give a folder that `kerapipe run` created.")
-        record = read_run_record(folder / "run.json")
-        if "kerapipe" not in record:
-            raise UsageError(f"'{folder}' is not a kerapipe run folder (its run.json is not "
-                             "a kerapipe run record). Give a folder that `kerapipe run` "
-                             "created.")
+        record = _kerapipe_record(folder)
         if record["status"] != "finished":
             raise UsageError(f"'{folder}' is a run that is {record['status']}, not "
                              "finished; its report is written when it finishes (continue "
@@ -535,3 +521,21 @@ class RunFolder:
         for old in self.checkpoints.glob("epoch-*"):
             if old.name != name:
                 shutil.rmtree(old, ignore_errors=True)
+
+
+def _kerapipe_record(folder: Path, purpose: str = "") -> dict:
+    """run.json of a folder that ``kerapipe run`` created (read and checked, ``run_files``);
+    ``purpose`` ends "is not a kerapipe run folder" in the refusal.
+
+    Raises:
+        UsageError: there is no run.json, or it is not a kerapipe run record.
+    """
+    if not os.path.isdir(folder) or not os.path.lexists(folder / "run.json"):
+        raise UsageError(f"'{folder}' is not a kerapipe run folder{purpose} (it has no "
+                         "run.json). Give a folder that `kerapipe run` created.")
+    record = read_run_record(folder / "run.json")
+    if "kerapipe" not in record:
+        raise UsageError(f"'{folder}' is not a kerapipe run folder{purpose} (its run.json is "
+                         "not a kerapipe run record). Give a folder that `kerapipe run` "
+                         "created.")
+    return record
