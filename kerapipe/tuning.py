@@ -383,7 +383,7 @@ def _finish(search: _Search, oracle, echo) -> TuneResult:
                             "reasons above.")
     pick = min if search.direction == "min" else max
     best = pick(done, key=lambda row: row["objective"])
-    text = best_pipeline_text(search.file, search.overrides, best["values"])
+    text = best_pipeline_text(search.file, search.overrides, best["values"], search.tune_dir)
     best_file = _best_file(search.tune_dir, text)
     best_run = _best_run(search, best, text)
     result = TuneResult(search.tune_dir, rows, best, best_file, best_run, search.direction,
@@ -408,21 +408,44 @@ def _best_file(tune_dir: Path, text: str) -> Path:
     raise UsageError(f"{tune_dir} holds 999 best-*.yaml files; start a new search.")
 
 
-def best_pipeline_text(file: str, overrides: Sequence[str], values: dict) -> str:
+def best_pipeline_text(file: str, overrides: Sequence[str], values: dict,
+                       written_in: Optional[Path] = None) -> str:
     """best.yaml: the pipeline as it validates with its ``--set`` values and the best
-    ``values`` (``extends:`` merged in, ``${env:...}`` read), ``tune:`` removed, as YAML."""
+    ``values`` (``extends:`` merged in, ``${env:...}`` read), ``tune:`` removed, as YAML.
+    Its data paths are rebased onto ``written_in`` (best.yaml's folder), so that ``kerapipe
+    run best.yaml`` reads the data the search read."""
     import yaml
+
+    from kerapipe.spec.data_paths import data_folder, named_data_paths
 
     result = validate_file(file, [*overrides, *trial_overrides(values), "tune="])
     if result.spec is None or result.document is None:  # the best trial validated: a bug
         raise SpecError(result.errors)
     data = {k: v for k, v in result.document.data.items() if k != "tune"}
-    folder = os.path.dirname(os.path.abspath(file))
+    folder = data_folder(file)
+    if written_in is not None:
+        for key_path, value, _ in named_data_paths(result.spec):
+            if not os.path.isabs(os.path.expanduser(value)):
+                _set_in(data, key_path, os.path.relpath(os.path.join(folder, value),
+                                                        os.path.abspath(written_in)))
     header = (f"# kerapipe tune: {os.path.basename(file)} with the best trial's values "
               f"({', '.join(f'{k}={json.dumps(v)}' for k, v in values.items())}).\n"
-              f"# Relative paths are relative to the folder of that file: {folder}\n")
+              f"# Data paths are rebased onto this file's folder; any other relative path "
+              f"(imports, vocabulary files) is relative to {folder}\n")
     return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None,
                                    allow_unicode=True)
+
+
+def _set_in(data: Any, key_path: tuple, value: str) -> None:
+    """Replace the value at ``key_path`` of the loaded file, where the file wrote it there
+    (a shorthand that holds the path elsewhere is left as it is)."""
+    for part in key_path[:-1]:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        else:
+            return
+    if isinstance(data, dict) and isinstance(data.get(key_path[-1]), str):
+        data[key_path[-1]] = value
 
 
 def _best_run(search: _Search, best: dict, text: str) -> Path:

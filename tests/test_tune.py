@@ -78,7 +78,7 @@ def test_a_random_search_writes_best_yaml_with_the_best_trials_values(workspace)
         assert row["objective"] == pytest.approx(min(_history(result.tune_dir / run, "val_loss")))
     # best.yaml: a complete pipeline with the best values and no tune section
     best = validate_file(result.best_file)
-    assert best.errors == [] and best.spec.tune is None
+    assert best.issues == [] and best.spec.tune is None  # no missing-data: paths rebased
     assert best.spec.optimizer.learning_rate == result.best["values"]["optimizer.learning_rate"]
     assert best.spec.model.layers[0].kwargs["units"] == \
         result.best["values"]["model.layers[0].Dense.units"]
