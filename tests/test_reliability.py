@@ -534,8 +534,13 @@ def assert_no_partial_file_at_a_final_name(run_dir: Path) -> None:
                 pass
         elif path.name == "LATEST":
             assert (path.parent / path.read_text().strip() / "state.json").exists(), path
-        elif path.suffix in (".csv", ".yaml"):
+        elif path.suffix in (".csv", ".yaml", ".txt"):
             assert path.read_text().endswith("\n"), path
+        elif path.suffix == ".html":
+            assert path.read_text().endswith("</html>\n"), path
+        elif path.suffix == ".png":  # a whole PNG ends with its IEND chunk
+            data = path.read_bytes()
+            assert data.startswith(b"\x89PNG") and data.endswith(b"IEND\xaeB`\x82"), path
         else:
             pytest.fail(f"unexpected file at a final name: {path}")
 
