@@ -447,12 +447,25 @@ def _hostile(kind: str, tmp: Path) -> Path:
         (tmp / "t.csv").write_text("a,label\n" + "".join(f"{i},name{i}\n" for i in range(300)))
     elif kind == "one-class":
         (tmp / "t.csv").write_text("a,label\n" + "".join(f"{i},x\n" for i in range(30)))
+    elif kind == "one-value-target":
+        (tmp / "t.csv").write_text("a,label\n" + "".join(f"{i},0.5\n" for i in range(30)))
+    elif kind == "same-label-sets":
+        (tmp / "t.csv").write_text("a,label\n" + "".join(f"{i},x|y\n" for i in range(30)))
     elif kind == "reserved-column":
         (tmp / "t.csv").write_text("features,label\n" + "".join(f"{i},{i % 2}\n"
                                                                  for i in range(30)))
     elif kind == "no-class-folders":
         (tmp / "d").mkdir()
         (tmp / "d" / "a.png").write_bytes(png(4, 4, 1))
+        return tmp / "d"
+    elif kind in ("one-class-folder", "one-text-folder"):
+        made = image_folder(tmp / "d") if kind == "one-class-folder" else text_folder(tmp / "d")
+        shutil.rmtree(made / sorted(os.listdir(made))[1])
+        return made
+    elif kind == "one-filled-class-folder":
+        image_folder(tmp / "d")
+        for image in (tmp / "d" / "dog").iterdir():
+            image.unlink()
         return tmp / "d"
     elif kind == "empty-class-folders":
         (tmp / "d" / "cat").mkdir(parents=True)
@@ -476,6 +489,14 @@ def _hostile(kind: str, tmp: Path) -> Path:
     elif kind == "npz-pickle":
         np.savez(tmp / "a.npz", x=np.array([[1], [1, 2]], dtype=object), y=np.zeros(2))
         return tmp / "a.npz"
+    elif kind == "npz-one-label":
+        return npz_file(tmp / "a.npz", x=np.zeros((20, 2)), y=np.ones(20, dtype="int64"))
+    elif kind == "npz-one-target":
+        return npz_file(tmp / "a.npz", x=np.zeros((20, 2)), y=np.full(20, 0.5))
+    elif kind == "npz-one-class-name":
+        return npz_file(tmp / "a.npz", x=np.zeros((20, 2)), y=np.array(["cat"] * 20))
+    elif kind == "npz-no-label-set":
+        return npz_file(tmp / "a.npz", x=np.zeros((20, 2)), y=np.zeros((20, 3), dtype="int8"))
     elif kind == "npz-damaged":
         (tmp / "a.npz").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
         return tmp / "a.npz"
@@ -493,6 +514,14 @@ HOSTILE = {
     "numbers-as-header": "not column names", "ragged-row": "line 3: 3 fields",
     "duplicate-column": "appears more than once", "line-too-long": "longer than", "unique-text-label": "an id or free text",
     "one-class": "one class only", "reserved-column": "cannot be a feature",
+    "one-value-target": "holds one value only (0.5)",
+    "same-label-sets": "is the same in every example read (every example has x, y)",
+    "one-class-folder": "one class folder only ('cat'); a classifier needs at least two",
+    "one-text-folder": "one class folder only ('food'); a classifier needs at least two",
+    "one-filled-class-folder": "only the class folder 'cat' holds images (dog holds none)",
+    "npz-one-label": "holds one value only (1)", "npz-one-target": "one value only (0.5)",
+    "npz-one-class-name": "one class only ('cat')",
+    "npz-no-label-set": "is the same in every example read (none has 0, 1, 2)",
     "no-class-folders": "no class sub-folders", "empty-class-folders": "no images",
     "folder-link-cycle": "a cycle", "link-out-of-folder": "outside the data folder",
     "text-not-utf8": "UTF-8", "npz-without-x": "arrays x (features) and y",
@@ -510,6 +539,8 @@ def test_hostile_data_is_a_clear_data_error(kind, tmp_path, call_main):
     assert stderr.startswith("error: ") and HOSTILE[kind] in stderr
     assert "Traceback" not in stderr and stdout == ""
     assert not out.exists()
+    if kind.startswith("npz-"):  # --label is for a CSV file: the hint is another
+        assert "--label" not in stderr
 
 
 @pytest.mark.parametrize("kind", ["images", "npz-table"])

@@ -34,9 +34,31 @@ def inspect_folder(path: str) -> Inspection:
                         "sub-folder per class, each holding images or .txt files.")
     if len(images.paths) >= len(texts.paths):
         check_class_folders(images, path, path, IMAGES)
+        _check_two_classes(path, images, IMAGES)
         return _inspect_images(path, images)
     check_class_folders(texts, path, path, TEXTS, every_class_filled=True)
+    _check_two_classes(path, texts, TEXTS)
     return _inspect_texts(path, texts)
+
+
+def _check_two_classes(path: str, index, kind) -> None:
+    """Refuse a folder where fewer than two class folders hold files: a classifier of
+    one class has nothing to tell apart (and learns to answer it always)."""
+    filled = [n for n, c in zip(index.class_names, index.counts) if c]
+    if len(filled) >= 2:
+        return
+    first, second = kind.samples
+    layout = (f"Put the {kind.examples} of each class in a sub-folder of its own, e.g. "
+              f"{path}/{first} and {path}/{second}.")
+    if len(index.class_names) < 2:
+        raise DataError(f"{path}: one class folder only ('{shown(filled[0])}'); a classifier "
+                        f"needs at least two class folders. {layout}")
+    empty = [n for n in index.class_names if n not in filled]
+    others = (", ".join(shown(n) for n in empty[:5]) + (", ..." if len(empty) > 5 else "")
+              + (" hold none" if len(empty) > 1 else " holds none"))
+    raise DataError(f"{path}: only the class folder '{shown(filled[0])}' holds "
+                    f"{kind.files} ({others}); a classifier needs at least two class folders "
+                    f"with {kind.files}. {layout}")
 
 
 def _folder_label(index) -> LabelGuess:

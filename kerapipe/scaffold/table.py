@@ -81,7 +81,7 @@ def inspect_csv(path: str, label: Optional[str]) -> Inspection:
     if not label_cells:
         raise DataError(f"{path}: the label column '{shown(label)}' is empty in the "
                         f"{len(rows):,} rows read. Choose the label with --label COLUMN.")
-    guess = label_from_texts(label, label_cells)
+    guess = label_from_texts(label, label_cells, path)
     guess = LabelGuess(**{**guess.__dict__, "picked": picked})
     found = []
     for name, cells in zip(header, columns):
