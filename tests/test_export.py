@@ -4,7 +4,10 @@ overwriting, nothing left behind by a failed export, the onnx extra named when m
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ["saved_model", "tflite", "onnx"]
 DEFAULT_NAMES = {"saved_model": "export/saved_model", "tflite": "export/model.tflite",
                  "onnx": "export/model.onnx"}
+SUFFIXES = {"saved_model": "", "tflite": ".tflite", "onnx": ".onnx"}
 # mnist.yaml made quick: one epoch of a narrower CNN on the shipped 5,000 digits.
 QUICK = ["--set", "train.epochs=1", "--set", "model.layers[0].Conv2D.filters=8",
          "--set", "model.layers[2].Conv2D.filters=8"]
@@ -80,13 +84,13 @@ def test_output_option_writes_where_the_user_says_creating_folders(mnist_run, ca
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_an_existing_path_is_never_overwritten(mnist_run, call_main, tmp_path, fmt):
-    path = tmp_path / "taken"
+    path = tmp_path / f"taken{SUFFIXES[fmt]}"
     path.write_bytes(b"the user's file")
     code, out, err = call_main("export", mnist_run, "--format", fmt, "-o", path)
     assert code == 5
     assert f"{path} already exists; kerapipe export never overwrites" in err
     assert path.read_bytes() == b"the user's file"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
 
 
 @pytest.mark.slow
@@ -294,3 +298,141 @@ def test_a_destination_made_during_the_export_is_not_replaced(mnist_run, call_ma
     assert code == 5 and "already exists" in err
     assert path.read_bytes() == b"written meanwhile"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+# --- what a user sees: kerapipe's lines only, refusals before TensorFlow --------------------
+
+def _child_env() -> dict:
+    """This environment as a user's shell has it: without the TF_CPP_MIN_LOG_LEVEL that
+    importing kerapipe's backend in this process set (a child would inherit it, and a set
+    level shows TensorFlow's log by design), nor KERAPIPE_DEBUG."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAPIPE_DEBUG")}
+
+
+@pytest.mark.slow
+def test_an_export_prints_kerapipe_s_lines_only(npz_workspace, kerapipe_main, tmp_path):
+    """No TensorFlow C++ log, no tf2onnx log, no TFLite "INFO: Created TensorFlow Lite
+    XNNPACK delegate" line: each format exported by the CLI in one fresh process (onnx
+    first: it used to import TensorFlow by tf2onnx, before kerapipe's quiet import)."""
+    run = _tiny_run(npz_workspace, kerapipe_main, tmp_path, "quiet", 0.2)
+    exports = [["export", str(run), "--format", fmt, "-o", str(tmp_path / f"m{SUFFIXES[fmt]}")]
+               for fmt in ("onnx", "tflite", "saved_model")]
+    done = subprocess.run([sys.executable, "-c", "import sys\nfrom kerapipe.cli import main\n"
+                           f"for argv in {exports!r}:\n    main(argv)\n"],
+                          capture_output=True, text=True, cwd=tmp_path, env=_child_env(),
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert len(lines) == 12 and all(line.startswith(("exported ", "parity on the test split",
+                                                     "predicted classes: ")) for line in lines)
+
+
+# Each refusal that needs no model, with its exit code and the words that name it.
+REFUSED_WITHOUT_A_MODEL = [
+    (["--format", "saved_model", "-o", "{tmp}/taken"], 5, "already exists"),
+    (["--format", "tflite", "-o", "{tmp}/taken.tflite"], 5, "already exists"),
+    (["--format", "onnx", "-o", "{tmp}/taken.onnx"], 5, "already exists"),
+    (["--format", "tflite"], 5, "is a link; kerapipe export writes into the run folder's own"),
+    (["--format", "tflite", "-o", "{tmp}/m.onnx"], 2, "a tflite export is a .tflite file"),
+    (["--format", "onnx", "-o", "{tmp}/m.tflite"], 2, "an onnx export is a .onnx file"),
+    (["--format", "saved_model", "-o", "{tmp}/m.onnx"], 2, "a saved_model export is a folder"),
+    (["--format", "pickle"], 2, "'pickle' is not one of"),
+    (["--format", "onnx", "-o", "{tmp}/new.onnx", "no onnxruntime"], 2,
+     "--format onnx needs onnxruntime, not installed here"),
+]
+NOT_A_RUN = (["--format", "saved_model", "-o", "{tmp}/new"], 2,
+             "is not a finished kerapipe run folder")
+
+
+@pytest.mark.slow
+def test_refusals_that_need_no_model_come_before_tensorflow_is_imported(tmp_path):
+    """A taken destination, a linked RUN/export, a suffix of another format, an unknown
+    format, the missing onnx extra, a folder that is not a run: refused without importing
+    TensorFlow (seconds), tf2onnx or Keras. These refusals come before the run folder is
+    read, so the run here is a folder whose export/ is a link and nothing else."""
+    for name in ("taken", "taken.tflite", "taken.onnx"):
+        (tmp_path / name).write_bytes(b"the user's")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "export").symlink_to(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [[str(run)] + [a.format(tmp=tmp_path) for a in args]
+             for args, _, _ in REFUSED_WITHOUT_A_MODEL]
+    cases.append([str(empty)] + [a.format(tmp=tmp_path) for a in NOT_A_RUN[0]])
+    probe = f"""
+import io, json, sys
+from contextlib import redirect_stderr
+from kerapipe.cli import main
+for argv in {cases!r}:
+    blocked = argv[-1] == "no onnxruntime"
+    if blocked:
+        argv.pop()
+        sys.modules["onnxruntime"] = None
+    err = io.StringIO()
+    with redirect_stderr(err):
+        try:
+            main(["export", *argv])
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code
+    if blocked:
+        del sys.modules["onnxruntime"]
+    loaded = [m for m in ("tensorflow", "keras", "tf2onnx") if m in sys.modules]
+    print(json.dumps([code, loaded, err.getvalue()]))
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=tmp_path, env=_child_env(), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    outcomes = [json.loads(line) for line in done.stdout.splitlines()]
+    expected = REFUSED_WITHOUT_A_MODEL + [NOT_A_RUN]
+    assert [(code, loaded) for code, loaded, _ in outcomes] == [(c, []) for _, c, _ in expected]
+    for (_, _, err), (_, _, words) in zip(outcomes, expected):
+        assert words in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "run", "taken",
+                                                          "taken.onnx", "taken.tflite"]
+
+
+@pytest.mark.parametrize("fmt, name, hint", [
+    ("tflite", "m.onnx", "-o m.onnx: a tflite export is a .tflite file, but this path ends "
+     "in .onnx (an onnx file's suffix); a file whose suffix names another format misleads "
+     "every tool that opens it. Give a path ending in .tflite, e.g. -o m.tflite."),
+    ("onnx", "x.tflite", "-o x.tflite: an onnx export"),
+    ("onnx", "model", "-o model: an onnx export is a .onnx file, but this path has no "
+     "suffix. Give a path ending in .onnx, e.g. -o model.onnx."),
+    ("tflite", "out/", "e.g. -o out/model.tflite."),
+    ("saved_model", "x.onnx", "-o x.onnx: a saved_model export is a folder (saved_model.pb "
+     "and variables/), but this path ends in .onnx (an onnx file's suffix). Give a folder "
+     "name without it, e.g. -o x."),
+    ("saved_model", "m.keras", "ends in .keras (a Keras model file's suffix)"),
+], ids=["tflite-to-onnx", "onnx-to-tflite", "onnx-without-suffix", "tflite-to-a-folder",
+        "saved_model-to-onnx", "saved_model-to-keras"])
+def test_an_output_path_of_another_format_is_refused_with_the_path_to_give(
+        fmt, name, hint, call_main, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = call_main("export", tmp_path, "--format", fmt, "-o", name)
+    assert (code, out) == (2, "")
+    assert hint in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt, name", [("tflite", "m.tflite"), ("tflite", "M.TFLITE"),
+                                       ("onnx", "a/b/m.onnx"), ("saved_model", "serving"),
+                                       ("saved_model", "model.v2")])
+def test_an_output_path_that_names_its_format_is_accepted(fmt, name):
+    from kerapipe.export import check_output_suffix
+
+    check_output_suffix(name, fmt)
+
+
+def test_tflite_runtime_info_lines_are_kept_off_stderr_and_its_errors_kept(capfd):
+    """What the TFLite runtime writes to file descriptor 2: its INFO lines dropped, any
+    other line written again."""
+    from kerapipe.export.runtimes import _runtime_info_kept_off_stderr
+
+    with _runtime_info_kept_off_stderr():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+        os.write(2, b"ERROR: tensor 3 failed to prepare\n")
+    assert capfd.readouterr().err == "ERROR: tensor 3 failed to prepare\n"

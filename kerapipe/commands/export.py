@@ -31,15 +31,13 @@ def command(run_dir: str, fmt: str, output: Optional[str], allow_imports: bool) 
     model's within the tolerance (max |Δp| printed) and its predicted classes the run's
     predictions.csv, else nothing is written (exit 4).
     """
-    from kerapipe.export import check_destination, default_export_path, export_run, \
-        require_onnx_extra
-    from pathlib import Path
+    from kerapipe.export import check_export_request, export_run
 
     if output == "":
         raise click.UsageError("-o/--output needs a path.")
-    if fmt == "onnx":
-        require_onnx_extra()  # before seconds of loading the model
-    check_destination(Path(output) if output else default_export_path(run_dir, fmt))
+    # Every refusal that needs no TensorFlow comes first, in well under a second: the
+    # request's here, the run folder's in open_run before it loads the model.
+    check_export_request(run_dir, fmt, output)
     from kerapipe.saved_run import open_run
 
     result = export_run(open_run(run_dir, allow_imports), fmt, output)

@@ -32,19 +32,48 @@ from typing import Optional
 from kerapipe.errors import UsageError
 from kerapipe.export.destination import DEFAULT_PATHS, check_destination, default_export_path, \
     make_staging, move_into_place, refuse_a_linked_export_folder
-from kerapipe.export.formats import EXPORTERS, FORMATS, ONNX_EXTRA_HINT, refuse_string_inputs, \
-    require_onnx_extra
+from kerapipe.export.formats import EXPORTERS, FORMATS, ONNX_EXTRA_HINT, SUFFIXES, \
+    check_output_suffix, refuse_string_inputs, require_onnx_extra
 from kerapipe.export.parity import TOLERANCE, check_parity, comparable, compare, parity_inputs
 from kerapipe.export.result import ExportMismatch, ExportResult
 from kerapipe.export.runtimes import RUNNERS, run_export
 
-__all__ = ["DEFAULT_PATHS", "FORMATS", "ONNX_EXTRA_HINT", "TOLERANCE", "ExportMismatch",
-           "ExportResult", "check_destination", "default_export_path", "export_run",
+__all__ = ["DEFAULT_PATHS", "FORMATS", "ONNX_EXTRA_HINT", "SUFFIXES", "TOLERANCE",
+           "ExportMismatch", "ExportResult", "check_destination", "check_export_request",
+           "check_output_suffix", "default_export_path", "export_run",
            "refuse_a_linked_export_folder", "require_onnx_extra"]
 
 # Names of the single module this package was, still importable from here (export_run
 # calls check_parity, the name to patch).
 _compare, _check_parity, _RUNNERS = compare, check_parity, RUNNERS
+
+
+def check_export_request(run_dir: str | os.PathLike, fmt: str,
+                         output: Optional[str | os.PathLike] = None) -> Path:
+    """Every refusal of an export that needs neither TensorFlow nor the run's model, so
+    that ``kerapipe export`` gives it at once, not after seconds of importing TensorFlow
+    and loading the model: the format, ``output``'s suffix, a destination that exists, a
+    linked ``RUN_DIR/export``, the onnx extra. The destination is checked again when the
+    checked artifact is moved there (``move_into_place``).
+
+    Returns:
+        The destination: ``output``, else ``default_export_path(run_dir, fmt)``.
+
+    Raises:
+        UsageError: an unknown format, a suffix of another format, the onnx extra missing.
+        OutputError: the destination exists, or ``RUN_DIR/export`` is a link.
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown export format '{fmt}'; expected one of {', '.join(FORMATS)}.")
+    if output is not None:
+        check_output_suffix(output, fmt)
+    destination = Path(output) if output is not None else default_export_path(run_dir, fmt)
+    check_destination(destination)
+    if output is None:
+        refuse_a_linked_export_folder(run_dir)
+    if fmt == "onnx":
+        require_onnx_extra()
+    return destination
 
 
 def export_run(saved, fmt: str, output: Optional[str | os.PathLike] = None) -> ExportResult:
@@ -57,21 +86,15 @@ def export_run(saved, fmt: str, output: Optional[str | os.PathLike] = None) -> E
         output: the path to write. Defaults to ``RUN_DIR/export/<format's name>``.
 
     Raises:
-        UsageError: the onnx extra is missing, or the model cannot be exported to ``fmt``.
+        UsageError: a request ``check_export_request`` refuses, or the model cannot be
+            exported to ``fmt``.
         OutputError: the destination exists or cannot be written.
         DataError: the run's data cannot be read again (its test inputs).
         ExportMismatch: the export does not reproduce the Keras model.
     """
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown export format '{fmt}'; expected one of {', '.join(FORMATS)}.")
-    if fmt == "onnx":
-        require_onnx_extra()
+    destination = check_export_request(saved.run_dir, fmt, output)
     if fmt in ("onnx", "tflite"):
         refuse_string_inputs(saved.model, fmt)
-    destination = Path(output) if output is not None else default_export_path(saved.run_dir, fmt)
-    check_destination(destination)
-    if output is None:
-        refuse_a_linked_export_folder(saved.run_dir)
     inputs, split, reference, run_classes, classifiers = parity_inputs(saved)
     checked = comparable(run_classes, classifiers, reference, split)
     staging = make_staging(destination)

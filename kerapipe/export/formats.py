@@ -6,8 +6,11 @@ with a ``UsageError`` saying why."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
 import re
+import sys
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -18,23 +21,69 @@ FORMATS = ("saved_model", "tflite", "onnx")
 
 ONNX_EXTRA_HINT = 'pip install "kerapipe[onnx]"'
 
+# The suffix of each format's artifact ("" for a folder: the SavedModel).
+SUFFIXES = {"saved_model": "", "tflite": ".tflite", "onnx": ".onnx"}
+# Files that hold a model, by suffix: a SavedModel folder named so would pass for one.
+_MODEL_FILE_SUFFIXES = {".tflite": "a tflite file", ".onnx": "an onnx file",
+                        ".keras": "a Keras model file", ".h5": "a Keras HDF5 file",
+                        ".pb": "a protocol buffer"}
+
 
 def require_onnx_extra() -> None:
-    """Import the ``kerapipe[onnx]`` extra (tf2onnx, onnxruntime).
+    """Check that the ``kerapipe[onnx]`` extra (tf2onnx, onnxruntime) is installed, without
+    importing it: tf2onnx imports TensorFlow (seconds, and its start-up log unless
+    ``kerapipe.compiler.backend`` imported it first), which a refusal must not wait for.
 
     Raises:
         UsageError: one is not installed, naming the install command.
     """
-    missing = []
-    for module in ("tf2onnx", "onnxruntime"):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(module)
+    missing = [module for module in ("tf2onnx", "onnxruntime") if not _installed(module)]
     if missing:
         raise UsageError(f"--format onnx needs {' and '.join(missing)}, not installed here "
                          f"(the optional extra kerapipe[onnx]). Install it with "
                          f"`{ONNX_EXTRA_HINT}`.")
+
+
+def _installed(module: str) -> bool:
+    """``module`` can be imported (``None`` in ``sys.modules`` is a blocked import)."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def check_output_suffix(output: str | os.PathLike, fmt: str) -> None:
+    """Refuse a ``-o`` path whose suffix says another format than ``fmt``: a ``.tflite``
+    or ``.onnx`` file must end so (tools pick their loader by it), and a SavedModel,
+    a folder, must not end in a model file's suffix. Needs nothing but the path.
+
+    Raises:
+        UsageError: the suffix does not match, with the path to give instead.
+    """
+    path = Path(output)
+    suffix = path.suffix.lower()
+    wanted = SUFFIXES[fmt]
+    if wanted and suffix == wanted or not wanted and suffix not in _MODEL_FILE_SUFFIXES:
+        return
+    if wanted:
+        folder = str(output).endswith(("/", os.sep)) or path.is_dir()
+        instead = path / f"model{wanted}" if folder else path.with_suffix(wanted)
+        said = f"ends in {suffix}{_named(suffix)}; a file whose suffix names another " \
+            "format misleads every tool that opens it" if suffix else "has no suffix"
+        article = "an" if fmt == "onnx" else "a"
+        raise UsageError(f"-o {output}: {article} {fmt} export is a {wanted} file, but this "
+                         f"path {said}. Give a path ending in {wanted}, e.g. -o {instead}.")
+    raise UsageError(f"-o {output}: a saved_model export is a folder (saved_model.pb and "
+                     f"variables/), but this path ends in {suffix}{_named(suffix)}. Give a "
+                     f"folder name without it, e.g. -o {path.with_suffix('')}.")
+
+
+def _named(suffix: str) -> str:
+    """`` (an onnx file's suffix)``, what a known suffix is."""
+    owner = _MODEL_FILE_SUFFIXES.get(suffix)
+    return f" ({owner}'s suffix)" if owner else ""
 
 
 def refuse_string_inputs(model, fmt: str) -> None:
@@ -96,10 +145,9 @@ def _export_onnx(model, artifact: Path, staging: Path) -> list:
     variable (a ``normalize`` step's mean and variance) a graph input, so the file asks
     for inputs no caller has. The ops tf2onnx could not convert, which it logs, are named
     in the error."""
-    import tf2onnx
-
-    from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
+    from kerapipe.compiler import backend  # noqa: F401  (first: tf2onnx imports TensorFlow)
     import tensorflow as tf
+    import tf2onnx
     from tensorflow.python.framework.convert_to_constants import \
         convert_variables_to_constants_v2
 

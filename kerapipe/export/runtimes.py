@@ -4,7 +4,11 @@ session; outputs named and ordered as the Keras model's."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -52,14 +56,53 @@ def _run_tflite(artifact: Path, model, batches: list) -> dict:
                                 "deprecated", category=UserWarning)
         interpreter = tf.lite.Interpreter(model_path=str(artifact))
     runner = interpreter.get_signature_runner("serving_default")
-    return _joined([_ordered(model, runner(**_input_dict(model, b))) for b in batches])
+    with _runtime_info_kept_off_stderr():  # the first call applies the XNNPACK delegate
+        return _joined([_ordered(model, runner(**_input_dict(model, b))) for b in batches])
+
+
+@contextlib.contextmanager
+def _runtime_info_kept_off_stderr():
+    """File descriptor 2 into a temporary file while the TFLite runtime runs, then every
+    line it caught but TFLite's ``INFO: `` lines written to ``sys.stderr`` again.
+
+    TFLite's C++ logger prints ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.``
+    straight to file descriptor 2 when the first call applies its default delegate;
+    ``TF_CPP_MIN_LOG_LEVEL`` is TensorFlow's logger, not TFLite's, and Python has no
+    switch for it. The other way to silence it, an interpreter without the default
+    delegates (``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``), would check other
+    kernels than the ones a TFLite runtime serves the file with. A warning or error line
+    is kept, in its order.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no file descriptor 2 (an embedding host): nothing leaks
+        yield
+        return
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            kept = [line for line in caught.read().decode("utf-8", "replace").splitlines()
+                    if line.strip() and not line.startswith("INFO: ")]
+            if kept:
+                sys.stderr.write("\n".join(kept) + "\n")
+                sys.stderr.flush()
 
 
 def _run_onnx(artifact: Path, model, batches: list) -> dict:
     import onnxruntime
 
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only: its graph-optimisation warnings are noise
     try:
-        session = onnxruntime.InferenceSession(str(artifact),
+        session = onnxruntime.InferenceSession(str(artifact), sess_options=options,
                                                providers=["CPUExecutionProvider"])
     except Exception as err:  # tf2onnx wrote ops onnxruntime does not know
         raise cannot_export("onnx", err) from err
