@@ -1,12 +1,14 @@
 """File primitives every side shares: atomic writes (a reader, or a crash, never sees a
-half-written file, and the file gets the mode the umask asks for) and opening a file that
-must be a regular one without blocking."""
+half-written file, and the file gets the mode the umask asks for), writing a new file or
+moving a staged one into place without ever replacing what is there (``write_new_file``,
+``link_into_place``), and opening a file that must be a regular one without blocking."""
 
 from __future__ import annotations
 
 import errno
 import os
 import stat
+from typing import Optional
 
 from kerapipe.errors import OutputError
 
@@ -69,6 +71,152 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     except OSError as err:
         raise OutputError(f"cannot write {path}: {err.strerror or err}. Check that the folder "
                           "exists and is writable.") from err
+
+
+def write_new_file(path: str | os.PathLike, data: bytes | str,
+                   taken: Optional[str] = None) -> None:
+    """Write ``data`` to ``path``, which must not exist: a complete file or none, and
+    never over anything, even a file (or link) made there while it was being written.
+
+    The data goes to a temporary file beside ``path`` (mode ``0o666 & ~umask``, fsynced),
+    which ``link_into_place`` then puts at ``path``. A symbolic link at ``path``, even
+    a dangling one, is a taken name: it is never followed.
+
+    Args:
+        path: the file to create.
+        data: its content; ``str`` is written as UTF-8.
+        taken: the message when ``path`` exists. Defaults to a generic one.
+
+    Raises:
+        OutputError: ``path`` exists (``taken``), or its folder cannot be written.
+    """
+    import tempfile  # not at the top: see write_bytes_atomic
+
+    path = os.fspath(path)
+    if taken is None:
+        taken = (f"{path} already exists; kerapipe never overwrites a file. Choose another "
+                 "name.")
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if os.path.lexists(path):  # the early, common refusal; link_into_place is the real one
+        raise OutputError(taken)
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~current_umask())
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        link_into_place(tmp, path, taken)
+    except OSError as err:
+        raise OutputError(f"cannot write {path}: {err.strerror or err}. Check that the folder "
+                          "exists and is writable.") from err
+    finally:
+        if tmp is not None and os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
+# link(2) errors of a file system that has no hard links (FAT, exFAT, some network and
+# FUSE file systems): the move falls back to a rename that refuses an existing name.
+_NO_HARD_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS,
+                            errno.EMLINK})
+
+
+def link_into_place(staged: str | os.PathLike, final: str | os.PathLike, taken: str) -> None:
+    """Move ``staged`` (a finished file or folder, in ``final``'s folder) to ``final``,
+    which must not exist; it is never replaced, even when it appears meanwhile.
+
+    A file moves by a hard link (``link`` refuses a taken name, a dangling symbolic link
+    included), then the staged name is removed. Where the file system has no hard links,
+    and for a folder: ``renameat2(RENAME_NOREPLACE)`` (Linux), else the name is first
+    reserved by an exclusive create (an empty file or folder, which ``rename`` may
+    replace) and the staged one renamed over it. Only in that last case can a reader,
+    or a crash, see an empty file at ``final`` for a moment.
+
+    Args:
+        staged: the finished file or folder, on ``final``'s file system.
+        final: where it goes.
+        taken: the message when ``final`` exists.
+
+    Raises:
+        OutputError: ``final`` exists (``taken``), or the move failed; ``staged`` is
+            then left where it was for the caller to remove.
+    """
+    staged, final = os.fspath(staged), os.fspath(final)
+    try:
+        if stat.S_ISREG(os.lstat(staged).st_mode):
+            try:
+                os.link(staged, final)
+            except OSError as err:
+                if err.errno not in _NO_HARD_LINKS:
+                    raise
+            else:
+                _remove_quietly(staged)
+                return
+        if not _rename_noreplace(staged, final):
+            _reserve_then_rename(staged, final)
+    except FileExistsError as err:
+        raise OutputError(taken) from err
+    except OSError as err:
+        raise OutputError(f"cannot write {final}: {err.strerror or err}.") from err
+
+
+def _rename_noreplace(staged: str, final: str) -> bool:
+    """``renameat2(..., RENAME_NOREPLACE)``: True when it moved ``staged``, False where
+    the system or the file system does not have it.
+
+    Raises:
+        FileExistsError: ``final`` exists.
+        OSError: the rename failed otherwise.
+    """
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes  # only on this rare path: hard links are the rule
+
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)  # glibc 2.28
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_noreplace = -100, 1
+    if renameat2(at_fdcwd, os.fsencode(staged), at_fdcwd, os.fsencode(final),
+                 rename_noreplace) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), final)
+
+
+def _reserve_then_rename(staged: str, final: str) -> None:
+    """Claim ``final`` by an exclusive create (``O_EXCL`` or ``mkdir``: both refuse any
+    existing name, a link included, and follow none), then rename ``staged`` over that
+    empty placeholder; a failed rename removes the placeholder again."""
+    if os.path.isdir(staged):
+        os.mkdir(final, 0o700)
+    else:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        os.close(os.open(final, flags | getattr(os, "O_CLOEXEC", 0), 0o600))
+    placeholder = os.lstat(final)
+    try:
+        os.rename(staged, final)
+    except BaseException:
+        try:
+            now = os.lstat(final)
+            if (now.st_dev, now.st_ino) == (placeholder.st_dev, placeholder.st_ino):
+                (os.rmdir if stat.S_ISDIR(now.st_mode) else os.unlink)(final)
+        except OSError:
+            pass
+        raise
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:  # the caller's clean-up removes it with its staging folder
+        pass
 
 
 def rewrite_when_full(path: str | os.PathLike, text: str) -> None:

@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from kerapipe.errors import DataError, OutputError, SpecError, UsageError
+from kerapipe.errors import DataError, SpecError, UsageError
 from kerapipe.spec.model import PipelineSpec, default_run_name, is_custom_name
 from kerapipe.spec.validate import ValidationResult, validate_data, validate_text
 
@@ -208,13 +208,17 @@ def _compare_shapes(input_path: str | os.PathLike, expected: tuple, given: tuple
 
 
 def write_new_file(path: str | os.PathLike, text: str) -> None:
-    """Write a file that must not exist yet: nothing a user had is overwritten."""
-    from kerapipe.safe_io import write_text_atomic
+    """Write a file that must not exist yet: nothing a user had is overwritten, not even a
+    file made meanwhile, and a link there is refused, not followed
+    (``kerapipe.safe_io.write_new_file``).
 
-    if os.path.exists(path):
-        raise OutputError(f"{path} already exists; kerapipe never overwrites a file. Choose "
-                          "another name.")
-    write_text_atomic(str(path), text)
+    Raises:
+        OutputError: ``path`` exists, or its folder cannot be written.
+    """
+    from kerapipe import safe_io
+
+    safe_io.write_new_file(path, text, taken=(
+        f"{path} already exists; kerapipe never overwrites a file. Choose another name."))
 
 
 def evaluate_run(saved: SavedRun) -> dict[str, float]:

@@ -1,6 +1,7 @@
 """Where an export is written, and how it is written there without overwriting anything
 or leaving anything half-written: a hidden staging folder beside the destination, and a
-final move that refuses a name that exists (even one made during the export)."""
+final move that refuses a name that exists, even one made during the export
+(``kerapipe.safe_io.link_into_place``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 from pathlib import Path
 
 from kerapipe.errors import OutputError
+from kerapipe.safe_io import link_into_place
 
 # Where an export goes without -o: inside the run folder, one name per format.
 DEFAULT_PATHS = {"saved_model": "export/saved_model", "tflite": "export/model.tflite",
@@ -45,29 +47,17 @@ def refuse_a_linked_export_folder(run_dir: str | os.PathLike) -> None:
 
 
 def move_into_place(artifact: Path, destination: Path) -> None:
-    """Rename the checked artifact to its destination, which must still not exist: a
-    file by a hard link (which refuses an existing name, even one made while we worked),
-    a folder by a rename after a last check.
+    """Move the checked artifact (a file or folder in the staging folder) to its
+    destination, which must still not exist: ``kerapipe.safe_io.link_into_place``, which
+    never replaces a name, even one made while the export ran.
 
     Raises:
         OutputError: the destination appeared meanwhile, or cannot be written.
     """
     check_destination(destination)
-    try:
-        if artifact.is_file():
-            try:
-                os.link(artifact, destination)
-                return
-            except FileExistsError:
-                raise
-            except OSError:  # a file system without hard links: the checked rename
-                pass
-        os.rename(artifact, destination)
-    except FileExistsError as err:
-        raise OutputError(f"{destination} already exists (it appeared during the export); "
-                          "kerapipe export never overwrites. Nothing was written.") from err
-    except OSError as err:
-        raise OutputError(f"cannot write {destination}: {err.strerror or err}.") from err
+    link_into_place(artifact, destination, taken=(
+        f"{destination} already exists (it appeared during the export); kerapipe export "
+        "never overwrites. Nothing was written."))
 
 
 def make_staging(destination: Path) -> Path:

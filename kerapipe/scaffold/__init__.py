@@ -19,7 +19,7 @@ import os
 import stat
 from typing import Optional
 
-from kerapipe.errors import DataError, OutputError, UsageError
+from kerapipe.errors import DataError, UsageError
 from kerapipe.scaffold.arrays import inspect_npz
 from kerapipe.scaffold.facts import ColumnGuess, Inspection, LabelGuess, Scaffold, open_data_file
 from kerapipe.scaffold.folders import inspect_folder
@@ -107,56 +107,15 @@ def scaffold(data: str | os.PathLike, output: Optional[str] = None,
 
 
 def write_new_file(path: str, text: str) -> None:
-    """Write ``text`` to ``path``, which must not exist: a complete file or none (written
-    to a temporary file beside it, then hard-linked into place, which fails when the
-    name is taken, even by a file made meanwhile).
+    """Write ``text`` to ``path``, which must not exist: a complete file or none, never
+    over a file (or link) that is there, even one made meanwhile
+    (``kerapipe.safe_io.write_new_file``).
 
     Raises:
         OutputError: ``path`` exists, or its folder cannot be written.
     """
-    import errno
-    import tempfile
+    from kerapipe import safe_io
 
-    from kerapipe.safe_io import current_umask
-
-    taken = (f"{path} already exists; kerapipe init never overwrites a file. Choose another "
-             "name, or remove it first.")
-    if os.path.lexists(path):
-        raise OutputError(taken)
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    except OSError as err:
-        raise OutputError(f"cannot write {path}: {err.strerror or err}. Check that the "
-                          "folder exists and is writable.") from err
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o666 & ~current_umask())
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError as err:
-            raise OutputError(taken) from err
-        except OSError as err:
-            if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
-                raise OutputError(f"cannot write {path}: {err.strerror or err}.") from err
-            # A file system without hard links: exclusive creation, then the text.
-            _write_exclusive(path, text, taken)
-    except OSError as err:
-        raise OutputError(f"cannot write {path}: {err.strerror or err}.") from err
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-
-
-def _write_exclusive(path: str, text: str, taken: str) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except FileExistsError as err:
-        raise OutputError(taken) from err
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(text.encode("utf-8"))
-        handle.flush()
-        os.fsync(handle.fileno())
+    safe_io.write_new_file(path, text, taken=(
+        f"{path} already exists; kerapipe init never overwrites a file. Choose another "
+        "name, or remove it first."))
