@@ -8,7 +8,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Optional
 
 from kerapipe.errors import OutputError
 
@@ -74,7 +73,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
 
 
 def write_new_file(path: str | os.PathLike, data: bytes | str,
-                   taken: Optional[str] = None) -> None:
+                   taken: str | None = None) -> None:
     """Write ``data`` to ``path``, which must not exist: a complete file or none, and
     never over anything, even a file (or link) made there while it was being written.
 

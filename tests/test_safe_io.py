@@ -147,16 +147,36 @@ def test_a_name_taken_between_the_check_and_the_write_is_not_overwritten(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]  # no temporary file
 
 
-def test_a_write_that_fails_leaves_no_file_at_all(tmp_path, monkeypatch):
+@pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
+def test_a_write_that_fails_leaves_no_file_at_all(tmp_path, monkeypatch, route):
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
+    route(monkeypatch)
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(OutputError) as caught:
         write_new_file(tmp_path / "out.csv", "x" * 100_000, TAKEN)
     assert str(caught.value) == (f"cannot write {tmp_path / 'out.csv'}: No space left on "
                                  "device. Check that the folder exists and is writable.")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
+def test_the_name_is_taken_only_once_the_whole_file_is_on_disk(tmp_path, monkeypatch, route):
+    """init's fallback used to create the name, then write into it: a write failing there
+    (a full disk) left a partial file under the name."""
+    out, seen = tmp_path / "out.csv", []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        seen.append(os.path.lexists(out))
+        real_fsync(fd)
+
+    route(monkeypatch)
+    monkeypatch.setattr(os, "fsync", fsync)
+    write_new_file(out, "x" * 100_000, TAKEN)
+    assert seen and not any(seen)
+    assert out.read_text() == "x" * 100_000
 
 
 def test_a_final_rename_that_fails_removes_its_placeholder(tmp_path, monkeypatch):
