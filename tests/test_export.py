@@ -436,3 +436,36 @@ def test_tflite_runtime_info_lines_are_kept_off_stderr_and_its_errors_kept(capfd
         os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
         os.write(2, b"ERROR: tensor 3 failed to prepare\n")
     assert capfd.readouterr().err == "ERROR: tensor 3 failed to prepare\n"
+
+
+@pytest.mark.slow
+def test_a_run_whose_data_changed_is_not_exported(npz_workspace, kerapipe_main, call_main,
+                                                 tmp_path):
+    """Its test split would not be the one the run held out and predicted."""
+    run = _tiny_run(npz_workspace, kerapipe_main, tmp_path, "changed", 0.2)
+    with (tmp_path / "data.npz").open("wb") as changed:
+        np.savez(changed, x=np.ones((30, 4), "float32"), y=np.arange(30) % 3)
+    code, out, err = call_main("export", run, "--format", "tflite")
+    assert code == 3
+    assert "the data changed since this run (its fingerprint differs from run.json)" in err
+    assert not os.path.lexists(run / "export")
+
+
+def test_tf2onnx_log_is_kept_off_the_terminal_and_its_unsupported_ops_named(capsys,
+                                                                            caplog):
+    """Its notes reach no handler (not the terminal, not the caller's root logger); the
+    ops it logs it cannot convert (at ERROR) are named in the refusal."""
+    import logging
+
+    from kerapipe.export.formats import _tf2onnx_log_collected, cannot_export
+
+    with _tf2onnx_log_collected() as unsupported:
+        logging.getLogger("tf2onnx.tfonnx").warning("a progress note")
+        logging.getLogger("tf2onnx.tfonnx").error(
+            "Unsupported ops: Counter({'StringLower': 2, 'RegexReplace': 1})")
+    assert unsupported.ops == ["StringLower", "RegexReplace"]
+    assert capsys.readouterr() == ("", "") and caplog.records == []
+    assert str(cannot_export("onnx", None, unsupported.ops)).startswith(
+        "this run's model cannot be exported to onnx (it uses TensorFlow ops onnx has no "
+        "equivalent for: StringLower, RegexReplace). Export it to another format "
+        "(saved_model, tflite)")

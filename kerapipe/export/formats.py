@@ -6,6 +6,7 @@ with a ``UsageError`` saying why."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -151,14 +152,10 @@ def _export_onnx(model, artifact: Path, staging: Path) -> list:
     from tensorflow.python.framework.convert_to_constants import \
         convert_variables_to_constants_v2
 
-    unsupported = _Unsupported()
-    tf2onnx_log = logging.getLogger("tf2onnx")
-    propagate, tf_level = tf2onnx_log.propagate, tf.get_logger().level
-    tf2onnx_log.addHandler(unsupported)
-    tf2onnx_log.propagate = False  # its errors are ours to word
+    tf_level = tf.get_logger().level
     tf.get_logger().setLevel(logging.ERROR)  # tf2onnx's TF1-API deprecation notices
     try:
-        with warnings.catch_warnings():
+        with _tf2onnx_log_collected() as unsupported, warnings.catch_warnings():
             # Keras's tf2onnx patch for NumPy 2 probes np.object (a FutureWarning).
             warnings.filterwarnings("ignore", message="In the future `np.object`",
                                     category=FutureWarning)
@@ -171,8 +168,6 @@ def _export_onnx(model, artifact: Path, staging: Path) -> list:
     except Exception as err:
         raise cannot_export("onnx", err, unsupported.ops) from err
     finally:
-        tf2onnx_log.removeHandler(unsupported)
-        tf2onnx_log.propagate = propagate
         tf.get_logger().setLevel(tf_level)
     if unsupported.ops:
         raise cannot_export("onnx", None, unsupported.ops)
@@ -232,6 +227,26 @@ def _rename_onnx(proto, names: dict) -> None:
     for node in graph.node:
         node.input[:] = [names.get(n, n) for n in node.input]
         node.output[:] = [names.get(n, n) for n in node.output]
+
+
+@contextlib.contextmanager
+def _tf2onnx_log_collected():
+    """tf2onnx's log (the ``tf2onnx`` logger and its children) kept off the user's
+    terminal and off the caller's handlers while it converts: its progress notes and
+    warnings dropped, its errors collected by the ``_Unsupported`` handler yielded (the
+    ops it could not convert, which the refusal names: its errors are ours to word)."""
+    unsupported = _Unsupported()
+    log = logging.getLogger("tf2onnx")
+    propagate, level = log.propagate, log.level
+    log.addHandler(unsupported)
+    log.propagate = False
+    log.setLevel(logging.ERROR)
+    try:
+        yield unsupported
+    finally:
+        log.removeHandler(unsupported)
+        log.propagate = propagate
+        log.setLevel(level)
 
 
 class _Unsupported(logging.Handler):
