@@ -303,3 +303,121 @@ def test_a_resume_with_other_set_values_is_refused(tmp_path, call_main):
         "pipeline_file": "p.yaml", "overrides": ["train.epochs=2"], "runs": {}}))
     code, out, err = call_main("tune", "--resume", str(tmp_path), "--set", "train.epochs=3")
     assert code == 2 and "ran with --set train.epochs=2" in err
+
+
+# --- best.yaml names the files the search read ------------------------------------------
+
+NPZ_PIPELINE = """\
+kerapipe: 1
+name: files-t
+seed: 1
+imports: [lib/layers.py]
+data:
+  source: {npz: data.npz}
+  split: {validation: 0.2, test: 0.2}
+model:
+  layers:
+    - IntegerLookup: {vocabulary: lib/v.txt, output_mode: multi_hot}
+    - layers.Twice: {}
+    - Dense: {units: 2}
+train: {epochs: 1}
+output: {dir: out}
+tune:
+  space:
+    optimizer.learning_rate: [0.01]
+  max_trials: 1
+"""
+
+TWICE = """\
+import keras
+
+
+class Twice(keras.layers.Layer):
+    def call(self, x):
+        return keras.ops.cast(x, "float32") * 2.0
+"""
+
+
+def _files_workspace(tmp_path: Path, text: str = NPZ_PIPELINE) -> Path:
+    """A pipeline in pipe/ that imports lib/layers.py and reads the vocabulary lib/v.txt."""
+    import numpy as np
+
+    folder = tmp_path / "pipe"
+    (folder / "lib").mkdir(parents=True)
+    (folder / "lib" / "layers.py").write_text(TWICE)
+    (folder / "lib" / "v.txt").write_text("1\n2\n3\n")
+    x = np.tile(np.array([[1], [2], [3]], dtype="int64"), (10, 1))
+    np.savez(folder / "data.npz", x=x, y=(x[:, 0] % 2).astype("int64"))
+    (tmp_path / "elsewhere").mkdir()
+    (folder / "p.yaml").write_text(text)
+    return folder / "p.yaml"
+
+
+@pytest.mark.slow
+def test_best_yaml_names_the_imports_vocabulary_and_data_the_trial_read(tmp_path, monkeypatch):
+    """Run from another folder: best.yaml validates with no issue, and compiling it imports
+    the code the best trial ran, reads its vocabulary and its data."""
+    import json
+
+    from kerapipe.pipeline import compile_pipeline
+    from kerapipe.spec.data_paths import data_folder, resolve_data_path
+    from kerapipe.spec.validate import validate_file
+    from kerapipe.tuning import tune_pipeline
+
+    _files_workspace(tmp_path)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    result = tune_pipeline("../pipe/p.yaml", allow_imports=True, echo=lambda line: None)
+    assert result.best_file.parent.parent == Path("out")  # output.dir: the cwd's
+    best = validate_file(str(result.best_file))
+    assert best.issues == []
+    assert best.spec.imports == ["best-files/lib/layers.py"]
+    assert (result.tune_dir / "best-files" / "lib" / "layers.py").read_text() == TWICE
+    data = resolve_data_path(data_folder(str(result.best_file)), best.spec.data.source.npz.path)
+    assert Path(data).samefile(tmp_path / "pipe" / "data.npz")
+
+    compiled = compile_pipeline(str(result.best_file), allow_imports=True)
+    lookup = next(layer for layer in compiled.model.layers
+                  if type(layer).__name__ == "IntegerLookup")
+    assert [int(v) for v in lookup.get_vocabulary()[1:]] == [1, 2, 3]
+    assert any(type(layer).__name__ == "Twice" for layer in compiled.model.layers)
+    ran = json.loads((result.best_run / "run.json").read_text())
+    assert list(compiled.import_hashes.values()) == list(ran["imports"].values())
+    header = result.best_file.read_text().split("kerapipe: 1")[0]
+    assert "best-files/ holds copies" in header and str(tmp_path) not in header
+
+
+def test_best_yaml_copies_files_the_pipelines_folder_must_hold(tmp_path, monkeypatch):
+    """No path leads from the tune folder into the pipeline's folder for an import, a
+    vocabulary or a TFRecord glob (they must stay inside the pipeline's folder): best.yaml
+    names copies in best-files/ at the same paths, a TFRecord file hard-linked."""
+    import os
+
+    from kerapipe.spec.validate import validate_file
+    from kerapipe.tuning import write_best_pipeline
+
+    text = NPZ_PIPELINE.replace("  source: {npz: data.npz}\n", (
+        "  source:\n    tfrecord:\n      files: [data/*.tfrecord]\n"
+        "      features: {x: {dtype: int64, shape: [1]}, y: int64}\n      label: y\n"))
+    path = _files_workspace(tmp_path, text.split("tune:\n")[0])
+    (path.parent / "data").mkdir()
+    for name in ("a.tfrecord", "b.tfrecord", "c.txt"):
+        (path.parent / "data" / name).write_bytes(b"records")
+    tune_dir = tmp_path / "elsewhere" / "t"
+    tune_dir.mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    best_file = write_best_pipeline("../pipe/p.yaml", [], {"train.epochs": 1}, tune_dir)
+    best = validate_file(str(best_file))
+    assert best.issues == []
+    assert best.spec.data.source.tfrecord.files == ["best-files/data/*.tfrecord"]
+    copied = tune_dir / "best-files"
+    assert sorted(p.relative_to(copied).as_posix() for p in copied.rglob("*") if p.is_file()) \
+        == ["data/a.tfrecord", "data/b.tfrecord", "lib/layers.py", "lib/v.txt"]
+    assert os.path.samefile(copied / "data" / "a.tfrecord", path.parent / "data" / "a.tfrecord")
+    assert not os.path.samefile(copied / "lib" / "v.txt", path.parent / "lib" / "v.txt")
+    # written again with the same files: the same best.yaml; after a change: best-2.yaml
+    assert write_best_pipeline("../pipe/p.yaml", [], {"train.epochs": 1}, tune_dir) == best_file
+    (path.parent / "lib" / "v.txt").write_text("1\n2\n")
+    again = write_best_pipeline("../pipe/p.yaml", [], {"train.epochs": 1}, tune_dir)
+    assert again.name == "best-2.yaml" and validate_file(str(again)).issues == []
+    assert (tune_dir / "best-files" / "lib" / "v.txt").read_text() == "1\n2\n3\n"
+    assert (tune_dir / "best-2-files" / "lib" / "v.txt").read_text() == "1\n2\n"

@@ -47,6 +47,25 @@ def named_data_paths(spec) -> Iterator[tuple[Path, str, str]]:
         yield ("data", "split", part, "file"), file, found[0][2] if found else "file"
 
 
+def pipeline_paths(spec) -> Iterator[tuple[Path, str, str, bool]]:
+    """``(key path, value, what, inside)`` of every path the spec names relative to the
+    pipeline file's folder: its data (``named_data_paths``), its imported ``.py`` files
+    (``imports``) and the files its layers read (``vocabulary``, ``validate.file_arguments``).
+    ``inside``: the spec refuses the path unless it stays inside that folder (TFRecord
+    globs, imports, layer files), so another file can name such a file only in its own
+    folder. Module names, URLs and ``output.dir`` (the current directory's) are no such
+    paths; a file that ``extends:`` another is resolved before this is asked."""
+    from kerapipe.spec.validate import file_arguments  # it imports this module
+
+    for path, value, what in named_data_paths(spec):
+        yield path, value, what, what == "glob"  # TfrecordSource.check_local
+    for index, entry in enumerate(spec.imports):
+        if entry.endswith(".py"):
+            yield ("imports", index), entry, "import", True
+    for path, value in file_arguments(spec):
+        yield path, value, "file", True
+
+
 def missing_data_issues(spec, pipeline_file: Optional[str]) -> list[Issue]:
     """A ``missing-data`` warning for each data path of ``spec`` (``named_data_paths``)
     that leads nowhere from the pipeline's folder, and each glob that matches nothing.
