@@ -7,7 +7,11 @@ its own runtime (SavedModel serving signature, tf.lite.Interpreter, onnxruntime)
 Keras model on the run's 500 test digits; how many predicted classes equal the Keras
 model's and the run's predictions.csv; the seconds of the export itself (model.export /
 the converter) and of the whole export_run (loading the data, the export, its check);
-and the artifact's size.
+and the artifact's size. Then per format, the command a user types, in a child process:
+the seconds of a whole ``kerapipe export`` (start-up, TensorFlow's import, loading the
+model, the export and its check) and what it wrote to stderr (nothing, when TensorFlow's,
+tf2onnx's and TFLite's logs are kept off it); and the seconds ``kerapipe export`` takes to
+refuse a path that exists (before TensorFlow is imported).
 
     python bench/export.py [--epochs N] [--output FILE]
 
@@ -38,6 +42,17 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def _cli(*args: str) -> tuple[float, int, str]:
+    """Seconds, exit code and stderr of ``python -m kerapipe ARGS`` as a user's shell runs
+    it: without a TF_CPP_MIN_LOG_LEVEL kerapipe's backend set in this process."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",
+                                                            "KERAPIPE_DEBUG")}
+    tick = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "kerapipe", *args], capture_output=True,
+                          text=True, timeout=900, env=env)
+    return time.perf_counter() - tick, done.returncode, done.stderr
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=3)
@@ -54,7 +69,7 @@ def main() -> None:
         (run_dir,) = runs.iterdir()
         metrics = json.loads((run_dir / "metrics.json").read_text())
 
-        from kerapipe.export import export_run
+        from kerapipe.export import SUFFIXES, export_run
         from kerapipe.saved_run import open_run
 
         saved = open_run(run_dir)
@@ -76,6 +91,24 @@ def main() -> None:
                   f"export {row['export_seconds']:.1f} s (with its check "
                   f"{row['export_and_check_seconds']:.1f} s), {row['bytes']:,} bytes",
                   flush=True)
+
+        taken = Path(scratch) / "taken"
+        taken.mkdir()
+        for row in results:
+            fmt = row["format"]
+            name = f"m{SUFFIXES[fmt]}"
+            seconds, code, stderr = _cli("export", str(run_dir), "--format", fmt, "-o",
+                                         str(Path(scratch) / name))
+            if code != 0:
+                sys.exit(f"kerapipe export --format {fmt} failed ({code}):\n{stderr[-2000:]}")
+            (taken / name).write_bytes(b"")
+            refusal, code, _ = _cli("export", str(run_dir), "--format", fmt, "-o",
+                                    str(taken / name))
+            row.update(cli_seconds=round(seconds, 2), cli_stderr_lines=stderr.splitlines(),
+                       refusal_seconds=round(refusal, 2), refusal_exit=code)
+            print(f"{fmt:>11}: `kerapipe export` {seconds:.1f} s, {len(stderr.splitlines())} "
+                  f"line(s) on stderr; an existing path refused in {refusal:.2f} s "
+                  f"(exit {code})", flush=True)
 
     import keras
     import onnxruntime

@@ -73,10 +73,10 @@ def _runtime_info_kept_off_stderr():
     kernels than the ones a TFLite runtime serves the file with. A warning or error line
     is kept, in its order.
     """
+    _flush_stderr()
     try:
-        sys.stderr.flush()
         saved = os.dup(2)
-    except (OSError, ValueError):  # no file descriptor 2 (an embedding host): nothing leaks
+    except OSError:  # no file descriptor 2 (an embedding host): nothing can leak
         yield
         return
     with tempfile.TemporaryFile() as caught:
@@ -84,16 +84,28 @@ def _runtime_info_kept_off_stderr():
         try:
             yield
         finally:
-            with contextlib.suppress(OSError, ValueError):
-                sys.stderr.flush()
+            _flush_stderr()  # what Python wrote meanwhile is caught too, and kept
             os.dup2(saved, 2)
             os.close(saved)
             caught.seek(0)
             kept = [line for line in caught.read().decode("utf-8", "replace").splitlines()
                     if line.strip() and not line.startswith("INFO: ")]
             if kept:
-                sys.stderr.write("\n".join(kept) + "\n")
-                sys.stderr.flush()
+                _write_stderr("\n".join(kept) + "\n")
+
+
+def _flush_stderr() -> None:
+    with contextlib.suppress(AttributeError, OSError, ValueError):  # None, or closed
+        sys.stderr.flush()
+
+
+def _write_stderr(text: str) -> None:
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):  # no sys.stderr: its descriptor
+        with contextlib.suppress(OSError):
+            os.write(2, text.encode("utf-8", "replace"))
 
 
 def _run_onnx(artifact: Path, model, batches: list) -> dict:
