@@ -427,15 +427,22 @@ def test_an_output_path_that_names_its_format_is_accepted(fmt, name):
     check_output_suffix(name, fmt)
 
 
-def test_tflite_runtime_info_lines_are_kept_off_stderr_and_its_errors_kept(capfd):
-    """What the TFLite runtime writes to file descriptor 2: its INFO lines dropped, any
-    other line written again."""
+@pytest.mark.parametrize("debug", [False, True], ids=["default", "KERAPIPE_DEBUG"])
+def test_tflite_runtime_info_lines_are_kept_off_stderr_and_its_errors_kept(capfd,
+                                                                           monkeypatch, debug):
+    """What the TFLite runtime writes to file descriptor 2: its INFO lines dropped (kept
+    with KERAPIPE_DEBUG, as TensorFlow's log is), any other line written again."""
     from kerapipe.export.runtimes import _runtime_info_kept_off_stderr
 
+    monkeypatch.delenv("KERAPIPE_DEBUG", raising=False)
+    if debug:
+        monkeypatch.setenv("KERAPIPE_DEBUG", "1")
+    info = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
     with _runtime_info_kept_off_stderr():
-        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+        os.write(2, info.encode())
         os.write(2, b"ERROR: tensor 3 failed to prepare\n")
-    assert capfd.readouterr().err == "ERROR: tensor 3 failed to prepare\n"
+    assert capfd.readouterr().err == (info if debug else "") + \
+        "ERROR: tensor 3 failed to prepare\n"
 
 
 @pytest.mark.slow

@@ -71,8 +71,11 @@ def _runtime_info_kept_off_stderr():
     switch for it. The other way to silence it, an interpreter without the default
     delegates (``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``), would check other
     kernels than the ones a TFLite runtime serves the file with. A warning or error line
-    is kept, in its order.
+    is kept, in its order; with ``KERAPIPE_DEBUG`` set, every line is.
     """
+    if os.environ.get("KERAPIPE_DEBUG"):  # as for TensorFlow's log (compiler.backend)
+        yield
+        return
     _flush_stderr()
     try:
         saved = os.dup(2)
