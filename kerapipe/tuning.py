@@ -170,7 +170,8 @@ class _Search:
 
     def record(self) -> None:
         write_text_atomic(self.tune_dir / TUNE_RECORD, json.dumps({
-            "pipeline_file": self.file, "overrides": self.overrides,
+            "pipeline_file": os.path.abspath(self.file),  # --resume from any folder
+            "overrides": self.overrides,
             "tune": _plain_tune(self.tune), "runs": self.runs, "failed": self.reasons},
             indent=1) + "\n")
 

@@ -421,3 +421,18 @@ def test_best_yaml_copies_files_the_pipelines_folder_must_hold(tmp_path, monkeyp
     assert again.name == "best-2.yaml" and validate_file(str(again)).issues == []
     assert (tune_dir / "best-files" / "lib" / "v.txt").read_text() == "1\n2\n3\n"
     assert (tune_dir / "best-2-files" / "lib" / "v.txt").read_text() == "1\n2\n"
+
+
+@pytest.mark.slow
+def test_resume_from_another_folder_finds_the_searchs_file(workspace, monkeypatch, call_main):
+    """tune.json names the file as an absolute path: `--resume` alone works from any
+    folder (a relative one would be looked for from the new current directory)."""
+    path = workspace(text=PIPELINE.replace("max_trials: 3", "max_trials: 1"))
+    monkeypatch.chdir(path.parent)
+    first, _ = _run(Path("p.yaml"))
+    tune_dir = first.tune_dir.resolve()
+    (path.parent / "elsewhere").mkdir()
+    monkeypatch.chdir(path.parent / "elsewhere")
+    code, out, err = call_main("tune", "--resume", str(tune_dir))
+    assert code == 0, err
+    assert "best: trial 0" in out
