@@ -221,24 +221,36 @@ def write_new_file(path: str | os.PathLike, text: str) -> None:
         f"{path} already exists; kerapipe never overwrites a file. Choose another name."))
 
 
+def load_run_data(saved: SavedRun):
+    """The run's data, read again as the run read it (its pipeline, from the folder it
+    ran in) and checked against run.json's fingerprint, so its splits are the run's.
+
+    Raises:
+        DataError: it cannot be read, or it changed since the run.
+    """
+    from kerapipe.compiler.sources.loading import load_data
+
+    data = load_data(saved.spec, saved.record.get("base_dir") or os.getcwd())
+    if data.fingerprint != saved.record.get("data", {}).get("fingerprint"):
+        raise DataError("the data changed since this run (its fingerprint differs from "
+                        "run.json), so its splits are not the ones the run held out. "
+                        "Restore the run's data, or start a new run.")
+    return data
+
+
 def evaluate_run(saved: SavedRun) -> dict[str, float]:
     """Re-evaluate the saved model on its run's test split (same seed, same split)."""
     from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
     import keras
 
     from kerapipe.compiler.build import build_loss_on_probabilities, build_metric
-    from kerapipe.compiler.sources.loading import load_data
     from kerapipe.compiler.datasets import split_features
     from kerapipe.compiler.metrics import loaded_run_labels
     from kerapipe.spec.metrics import logged_metric_name
 
-    base_dir = saved.record.get("base_dir") or os.getcwd()
-    data = load_data(saved.spec, base_dir)
+    data = load_run_data(saved)
     if data.test is None or len(data.test.y) == 0:
         raise DataError("this run has no test split to evaluate (data.split.test is 0).")
-    if data.fingerprint != saved.record.get("data", {}).get("fingerprint"):
-        raise DataError("the data changed since this run (its fingerprint differs from "
-                        "run.json), so its test split is not the one the run held out.")
     probabilities = saved.model.predict(
         split_features(data.test, data, saved.spec, 256), verbose=0)
     if data.outputs is not None:

@@ -35,14 +35,9 @@ def parity_inputs(saved):
     import keras
 
     from kerapipe.compiler.datasets import split_features
-    from kerapipe.compiler.sources.loading import load_data
+    from kerapipe.saved_run import load_run_data
 
-    base_dir = saved.record.get("base_dir") or os.getcwd()
-    data = load_data(saved.spec, base_dir)
-    if data.fingerprint != saved.record.get("data", {}).get("fingerprint"):
-        raise DataError("the data changed since this run (its fingerprint differs from "
-                        "run.json), so the export cannot be checked on the inputs the run "
-                        "predicted. Restore the run's data, or export from a new run.")
+    data = load_run_data(saved)  # the run's splits, or a DataError
     split, name = next(((s, n) for s, n in ((data.test, "test"), (data.validation,
                         "validation"), (data.train, "training")) if s is not None and len(s.y)),
                        (None, None))
