@@ -451,6 +451,16 @@ def _hostile(kind: str, tmp: Path) -> Path:
         (tmp / "t.csv").write_text("a,label\n" + "".join(f"{i},0.5\n" for i in range(30)))
     elif kind == "same-label-sets":
         (tmp / "t.csv").write_text("a,label\n" + "".join(f"{i},x|y\n" for i in range(30)))
+    elif kind == "infinite-target":
+        (tmp / "t.csv").write_text("a,label\n" + "".join(f"{i},{['inf', '1.5', '2.5'][i % 3]}\n"
+                                                           for i in range(30)))
+    elif kind == "only-an-id":
+        (tmp / "t.csv").write_text("id,label\n" + "".join(f"{i},{i % 2}\n" for i in range(30)))
+    elif kind == "too-few-rows":
+        (tmp / "t.csv").write_text("a,label\n" + "".join(f"{i},{i % 2}\n" for i in range(9)))
+    elif kind == "column-name-too-long":
+        (tmp / "t.csv").write_text("a" * 1025 + ",label\n"
+                                   + "".join(f"{i},{i % 2}\n" for i in range(30)))
     elif kind == "reserved-column":
         (tmp / "t.csv").write_text("features,label\n" + "".join(f"{i},{i % 2}\n"
                                                                  for i in range(30)))
@@ -466,6 +476,9 @@ def _hostile(kind: str, tmp: Path) -> Path:
         image_folder(tmp / "d")
         for image in (tmp / "d" / "dog").iterdir():
             image.unlink()
+        return tmp / "d"
+    elif kind == "folder-of-one-folder-of-classes":
+        image_folder(tmp / "d" / "all")
         return tmp / "d"
     elif kind == "empty-class-folders":
         (tmp / "d" / "cat").mkdir(parents=True)
@@ -497,6 +510,12 @@ def _hostile(kind: str, tmp: Path) -> Path:
         return npz_file(tmp / "a.npz", x=np.zeros((20, 2)), y=np.array(["cat"] * 20))
     elif kind == "npz-no-label-set":
         return npz_file(tmp / "a.npz", x=np.zeros((20, 2)), y=np.zeros((20, 3), dtype="int8"))
+    elif kind == "npz-bytes-labels-not-ascii":
+        return npz_file(tmp / "a.npz", x=np.zeros((20, 2)), y=np.array([b"cat", b"\xff"] * 10))
+    elif kind == "npz-features-not-finite":
+        x = RNG.normal(size=(20, 3))
+        x[7, 1] = np.nan
+        return npz_file(tmp / "a.npz", x=x, y=np.arange(20) % 2)
     elif kind == "npz-damaged":
         (tmp / "a.npz").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
         return tmp / "a.npz"
@@ -522,6 +541,15 @@ HOSTILE = {
     "npz-one-label": "holds one value only (1)", "npz-one-target": "one value only (0.5)",
     "npz-one-class-name": "one class only ('cat')",
     "npz-no-label-set": "is the same in every example read (none has 0, 1, 2)",
+    "infinite-target": "holds numbers that are not finite (inf, 10 in the examples read)",
+    "only-an-id": "left out: 'id' (a different number in each row: an id)",
+    "too-few-rows": "9 data rows only; kerapipe init needs at least 10",
+    "column-name-too-long": "has a name of 1,025 characters; a key of data.features has at "
+                            "most 1,024",
+    "folder-of-one-folder-of-classes": "if those are the classes, run kerapipe init",
+    "npz-bytes-labels-not-ascii": "'y'[1] holds bytes that are not ASCII (b'\\xff')",
+    "npz-features-not-finite": "not finite (NaN or infinite) in 1 of its 20 examples, the "
+                               "first [7]",
     "no-class-folders": "no class sub-folders", "empty-class-folders": "no images",
     "folder-link-cycle": "a cycle", "link-out-of-folder": "outside the data folder",
     "text-not-utf8": "UTF-8", "npz-without-x": "arrays x (features) and y",
@@ -541,6 +569,71 @@ def test_hostile_data_is_a_clear_data_error(kind, tmp_path, call_main):
     assert not out.exists()
     if kind.startswith("npz-"):  # --label is for a CSV file: the hint is another
         assert "--label" not in stderr
+
+
+@pytest.mark.parametrize("output,expected", [
+    ("folder", "-o {}: a folder; -o names the new pipeline file. Give a file in it, e.g. "
+               "-o {}/pipeline.yaml."),
+    ("new/", "-o {}: a folder name; -o names the new pipeline file"),
+    ("", "-o names the new pipeline file, but it is empty")], ids=["folder", "slash", "empty"])
+def test_an_output_that_cannot_name_a_file_is_exit_5_before_the_data_is_read(
+        output, expected, tmp_path, call_main):
+    (tmp_path / "folder").mkdir()
+    where = f"{tmp_path}/{output}" if output else ""
+    code, stdout, stderr = call_main("init", tmp_path / "no-such-data.csv", "-o", where)
+    assert code == 5 and stdout == ""
+    assert expected.format(where, where.rstrip("/")) in stderr and "Traceback" not in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
+
+
+@pytest.mark.parametrize("name", ["yes", "null", "#x", "a: b", "~", "ünï", "- x", "&a", "!t",
+                                  "1_000", " lead"])
+def test_any_label_column_name_is_written_so_that_it_reads_back(name, tmp_path, call_main):
+    import csv
+
+    path = tmp_path / "t.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["f", name])
+        writer.writerows([[i * 0.5, i % 2] for i in range(30)])
+    out = tmp_path / "p.yaml"
+    assert call_main("init", path, "-o", out, "--label", name.strip())[0] == 0
+    result = validate_file(out)
+    assert [i.format() for i in result.issues] == []
+    assert result.spec.data.source.csv.label == name.strip()  # header names are stripped
+
+
+def test_yaml_special_class_names_stay_in_comments(tmp_path, call_main):
+    names = ["yes", "null", "#x", "a: b", "~", "- x", "a\nb", "\u2028x", "\x1b[31mred"]
+    for value, name in enumerate(names):
+        (tmp_path / "d" / name).mkdir(parents=True)
+        for i in range(2):
+            (tmp_path / "d" / name / f"{i}.png").write_bytes(png(8, 8, value + i))
+    out = tmp_path / "p.yaml"
+    assert call_main("init", tmp_path / "d", "-o", out)[0] == 0
+    result = validate_file(out)
+    assert [i.format() for i in result.issues] == []
+    assert result.spec.model.layers[-1].kwargs["units"] == len(names)
+    assert "a\\nb 2" in out.read_text()  # escaped: a line break would end the comment
+
+
+def test_many_whole_number_labels_each_used_often_are_class_indices(tmp_path):
+    data = npz_file(tmp_path / "c.npz", x=RNG.normal(size=(2000, 4)), y=np.arange(2000) % 100)
+    found = inspect_data(data)
+    assert (found.label.kind, found.label.units) == ("classes", 100)
+    assert "every one used by 20 examples on average" in found.label.reason
+    sparse = npz_file(tmp_path / "s.npz", x=RNG.normal(size=(200, 4)), y=np.arange(200) % 50)
+    assert inspect_data(sparse).label.kind == "regression"  # 4 examples a value: a target
+
+
+def test_a_tsv_file_separated_by_commas_gets_the_comma(tmp_path):
+    data = write_csv(tmp_path / "t.tsv", ["a", "b", "label"], [[i, i * 2, i % 2]
+                                                                for i in range(30)])
+    found = inspect_data(data)
+    assert found.delimiter == "," and [c.name for c in found.features] == ["a", "b"]
+    tabs = write_csv(tmp_path / "u.tsv", ["a", "b", "label"], [[i, i * 2, i % 2]
+                                                               for i in range(30)], "\t")
+    assert inspect_data(tabs).delimiter == "\t"
 
 
 @pytest.mark.parametrize("kind", ["images", "npz-table"])

@@ -28,6 +28,8 @@ def command(data: str, output: Optional[str], label: Optional[str]) -> None:
     """
     from kerapipe.scaffold import scaffold, write_new_file
 
+    if output is not None:
+        _check_output(output)
     result = scaffold(data, output, label)
     found = result.inspection
     summary = (f"{found.kind} data, label {found.label.name!r} ({found.label.kind}"
@@ -41,3 +43,20 @@ def command(data: str, output: Optional[str], label: Optional[str]) -> None:
     write_new_file(output, result.text)
     click.echo(f"wrote {output}: {summary}.\nNext: kerapipe validate --strict {output} && "
                f"kerapipe run {output}")
+
+
+def _check_output(output: str) -> None:
+    """Refuse, before the data is read, an ``-o`` that cannot name a new file: empty, or a
+    folder (``write_new_file`` refuses what exists, but would call a folder a file)."""
+    import os
+
+    from kerapipe.errors import OutputError
+
+    if not output:
+        raise OutputError("-o names the new pipeline file, but it is empty. Give a file "
+                          "name, e.g. -o pipeline.yaml.")
+    if os.path.isdir(output) or output.endswith(("/", os.sep)):
+        example = os.path.join(output, "pipeline.yaml")
+        raise OutputError(f"-o {output}: {'a folder' if os.path.isdir(output) else 'a folder name'}"
+                          f"; -o names the new pipeline file. Give a file in it, e.g. "
+                          f"-o {example}.")

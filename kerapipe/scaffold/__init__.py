@@ -21,7 +21,8 @@ from typing import Optional
 
 from kerapipe.errors import DataError, UsageError
 from kerapipe.scaffold.arrays import inspect_npz
-from kerapipe.scaffold.facts import ColumnGuess, Inspection, LabelGuess, Scaffold, open_data_file
+from kerapipe.scaffold.facts import (MIN_EXAMPLES, ColumnGuess, Inspection, LabelGuess, Scaffold,
+                                     open_data_file)
 from kerapipe.scaffold.folders import inspect_folder
 from kerapipe.scaffold.render import render_pipeline
 from kerapipe.scaffold.table import inspect_csv
@@ -94,6 +95,12 @@ def scaffold(data: str | os.PathLike, output: Optional[str] = None,
     from kerapipe.spec.validate import validate_text
 
     found = inspect_data(data, label)
+    if found.examples < MIN_EXAMPLES:
+        what = {"csv": "data rows", "images": "images", "text": "texts"}.get(found.kind,
+                                                                           "examples")
+        raise DataError(f"{data}: {found.examples} {what} only; kerapipe init needs at least "
+                        f"{MIN_EXAMPLES} to write a pipeline that trains, validates and tests "
+                        "on splits of them. Add examples, or write the pipeline by hand.")
     folder = os.path.dirname(os.path.abspath(output)) if output else os.getcwd()
     file_name = os.path.basename(output) if output else "pipeline.yaml"
     text = render_pipeline(found, folder, file_name)

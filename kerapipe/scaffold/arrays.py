@@ -39,8 +39,16 @@ def inspect_npz(path: str) -> Inspection:
     label = label_from_array(y_name, y, path)
     x_kind, example, notes = _npz_feature_kind(path, x_name, x_head)
     x = None
-    if x_kind in ("image", "text") and x_head.nbytes <= MAX_INSPECTED_ARRAY_BYTES:
+    if (x_kind in ("image", "text") or x_head.dtype.kind == "f") \
+            and x_head.nbytes <= MAX_INSPECTED_ARRAY_BYTES:
         x = read_npz(path, [x_name])[x_name]
+    if x is not None and x.dtype.kind == "f":
+        bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+        if bad.any():
+            raise DataError(f"{path}: '{x_name}' holds values that are not finite (NaN or "
+                            f"infinite) in {int(bad.sum()):,} of its {len(x):,} examples, the "
+                            f"first [{int(np.flatnonzero(bad)[0])}]; training would give a NaN "
+                            "loss. Remove or fill those examples.")
     pixels = ""
     if x_kind == "image":
         largest = float(np.max(x)) if x is not None and x.size else None

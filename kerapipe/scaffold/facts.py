@@ -10,6 +10,7 @@ from typing import Optional
 
 WIDE_TABLE = 200  # more numeric columns than this: one Normalization, no data.features
 MAX_STRING_CATEGORIES = 100  # a string column's categories kept; a label's names at most
+MIN_EXAMPLES = 10  # fewer cannot fill a training, a validation and a test split
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,13 @@ def _check_two_classes(path: str, index, kind) -> None:
     layout = (f"Put the {kind.examples} of each class in a sub-folder of its own, e.g. "
               f"{path}/{first} and {path}/{second}.")
     if len(index.class_names) < 2:
+        inner = _sub_folders(os.path.join(path, filled[0]))
+        deeper = (f" The folder {shown(filled[0])} holds sub-folders itself "
+                  f"({', '.join(shown(n) for n in inner[:5])}{', ...' if len(inner) > 5 else ''})"
+                  f": if those are the classes, run kerapipe init "
+                  f"{os.path.join(path, filled[0])}." if len(inner) > 1 else "")
         raise DataError(f"{path}: one class folder only ('{shown(filled[0])}'); a classifier "
-                        f"needs at least two class folders. {layout}")
+                        f"needs at least two class folders.{deeper} {layout}")
     empty = [n for n in index.class_names if n not in filled]
     others = (", ".join(shown(n) for n in empty[:5]) + (", ..." if len(empty) > 5 else "")
               + (" hold none" if len(empty) > 1 else " holds none"))
@@ -64,6 +69,17 @@ def _check_two_classes(path: str, index, kind) -> None:
 def _folder_label(index) -> LabelGuess:
     return LabelGuess("folders", "classes", len(index.class_names), tuple(index.class_names),
                       tuple(index.counts), reason="one per sub-folder, in sorted order")
+
+
+def _sub_folders(path: str) -> list[str]:
+    """The names of the folders in ``path`` that would be classes (sorted; none when it
+    cannot be listed)."""
+    try:
+        with os.scandir(path) as entries:
+            return sorted(e.name for e in entries
+                          if not e.name.startswith(".") and e.is_dir(follow_symlinks=False))
+    except OSError:
+        return []
 
 
 def _sample(paths: list[str]) -> list[str]:

@@ -11,7 +11,8 @@ from kerapipe.errors import DataError
 from kerapipe.scaffold.facts import (MAX_STRING_CATEGORIES, LabelGuess, number, shown,
                                      whole_number)
 
-MAX_CLASSES_GUESS = 20  # whole-number labels with more values than this: a target
+MAX_CLASSES_GUESS = 20  # whole-number labels with more values than this: a target, unless
+CLASS_EXAMPLES_GUESS = 20  # ... every index from 0 (or 1) is used, by this many examples each
 CSV_HINT = "Choose the label with --label COLUMN."
 NPZ_HINT = "Save the .npz file with labels that differ from example to example."
 
@@ -31,7 +32,16 @@ def label_from_texts(name: str, cells: list[str], where: str,
         DataError: labels that cannot train a model: one value only, or a different text
             in most rows.
     """
+    from kerapipe.compiler.values import csv_number
+
     numbers = [number(cell) for cell in cells]
+    unbounded = [c for c, n in zip(cells, numbers) if n is None and csv_number(c) is not None]
+    if unbounded and all(n is not None or csv_number(c) is not None
+                         for c, n in zip(cells, numbers)):
+        raise DataError(f"{where}: the label '{shown(name)}' holds numbers that are not "
+                        f"finite ({shown(unbounded[0])}, {len(unbounded):,} in the examples "
+                        "read): no loss can be computed from them. Remove those rows, or "
+                        "write them as missing values.")
     if all(n is not None for n in numbers):
         # 1.0 is a class index too (as pandas writes whole numbers of a float column)
         wholes = [whole_number(c) if whole_number(c) is not None else
@@ -99,14 +109,21 @@ def label_from_numbers(name: str, values: Sequence[int], where: str,
     if len(counts) < 2:
         raise DataError(f"{where}: the label '{shown(name)}' holds one value only ({low}) in "
                         f"the examples read; a model needs labels that differ. {hint}")
-    if low >= 0 and len(counts) <= MAX_CLASSES_GUESS and high < 4 * MAX_CLASSES_GUESS:
+    few = low >= 0 and len(counts) <= MAX_CLASSES_GUESS and high < 4 * MAX_CLASSES_GUESS
+    # More indices (CIFAR-100's 0..99) when every one is used, each by many examples.
+    every = (low in (0, 1) and len(counts) == high - low + 1 and high < MAX_STRING_CATEGORIES
+             and len(values) >= CLASS_EXAMPLES_GUESS * len(counts))
+    if few or every:
         names = tuple(str(i) for i in range(high + 1))
         unused = "" if not low else (f"; an output per index from 0, so 0..{low - 1} "
                                      "without examples too" if low > 1 else
                                      "; an output per index from 0, so 0 without examples too")
+        each = "" if few else (f", every one used by {len(values) // len(counts):,} examples "
+                               "on average:")
         return LabelGuess(name, "classes", high + 1, names,
                           tuple(counts.get(i, 0) for i in range(high + 1)),
-                          reason=f"whole numbers {low}..{high}, class indices{unused}")
+                          reason=f"whole numbers {low}..{high}{each or ','} class "
+                          f"indices{unused}")
     if len(counts) == 2:
         names = tuple(str(v) for v in sorted(counts))
         return LabelGuess(name, "binary", 1, names, tuple(counts[v] for v in sorted(counts)),
@@ -138,6 +155,13 @@ def label_from_array(name: str, y, path: str) -> LabelGuess:
         raise DataError(f"{path}: '{name}' has shape {y.shape}; kerapipe init reads one label "
                         "per example (a class index, a class name or a target), or rows of "
                         "0/1 (several labels).")
+    if y.dtype.kind == "S":  # the run side reads byte labels as ASCII (numpy's astype(str))
+        values = y.tolist()
+        first = next((i for i, v in enumerate(values) if not v.isascii()), None)
+        if first is not None:
+            raise DataError(f"{path}: '{name}'[{first}] holds bytes that are not ASCII "
+                            f"({values[first]!r}); class names in bytes must be ASCII. Save "
+                            "the labels as a 'U' array: numpy.array(labels, dtype=str).")
     if y.dtype.kind in "US":
         return label_from_texts(name, [str(v) for v in y.astype(str)], path, NPZ_HINT)
     if y.dtype.kind == "b":

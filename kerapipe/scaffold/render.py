@@ -15,6 +15,7 @@ COMMENT_COLUMN = 40  # where a comment beside a value starts
 WIDTH = 100  # the longest line written (a longer comment goes above its line)
 SCHEMA_FILE = os.path.join("schema", "pipeline.schema.json")
 SCHEMA_LOOKS_UP = 8  # parent folders searched for schema/pipeline.schema.json
+MAX_KEY_CHARS = 1024  # YAML's longest implicit key, quotes included (a feature's name)
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_./-]*")
 _YAML_WORDS = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"}

@@ -24,14 +24,16 @@ INT32 = 2 ** 31 - 1  # FeatureSpace's integer features take int32
 
 
 def _sniff_delimiter(path: str) -> str:
-    if path.lower().endswith((".tsv", ".tab")):
-        return "\t"
+    """The header row's separator: a tab for a .tsv file whose header has one, else the
+    most frequent of , ; tab | (a comma when none is there)."""
     try:
         with open(open_data_file(path), "rb") as handle:
             first = handle.read(1 << 16).split(b"\n", 1)[0]
     except OSError as err:
         raise DataError(f"{path}: cannot read the file ({err.strerror or err}).") from err
     counts = {d: first.count(d.encode()) for d in (",", ";", "\t", "|")}
+    if path.lower().endswith((".tsv", ".tab")) and counts["\t"]:
+        return "\t"
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
 
@@ -92,11 +94,13 @@ def inspect_csv(path: str, label: Optional[str]) -> Inspection:
         found.append(_column_guess(name, [c for c in cells if c not in tokens], missing, found))
     found = _skip_constants(found)
     if not [c for c in found if c.type not in ("label", "id", "skip")]:
-        raise DataError(f"{path}: no feature column: the only column"
-                        f"{'s are' if len(header) > 1 else ' is'} "
-                        f"{', '.join(shown(n) for n in header)}, and '{shown(label)}' is the "
-                        "label. A table needs at least one column to learn from besides the "
-                        "label.")
+        others = [c for c in found if c.type != "label"]
+        left_out = ("; the other columns are left out: " + ", ".join(
+            f"'{shown(c.name, 30)}' ({c.reason}{': an id' if c.type == 'id' else ''})"
+            for c in others[:5]) + (", ..." if len(others) > 5 else "")) if others else ""
+        raise DataError(f"{path}: no feature column: '{shown(label)}' is the label"
+                        f"{left_out or ' and the only column'}. A table needs at least one "
+                        "column to learn from besides the label.")
     _check_feature_names(path, found)
     notes = []
     if len(label_cells) < len(rows):
@@ -123,11 +127,18 @@ def _check_header(path: str, header: list[str]) -> None:
 
 
 def _check_feature_names(path: str, columns: list[ColumnGuess]) -> None:
+    from kerapipe.scaffold.render import MAX_KEY_CHARS, quoted
     from kerapipe.spec.features import RESERVED_NAMES
 
     for column in columns:
         if column.type in ("label", "id", "skip"):
             continue
+        if len(quoted(column.name)) > MAX_KEY_CHARS:
+            raise DataError(f"{path}: the column '{shown(column.name)}' has a name of "
+                            f"{len(column.name):,} characters; a key of data.features has at "
+                            f"most {MAX_KEY_CHARS:,} (YAML's limit, with the quotes a name of "
+                            "other characters than letters, digits and _ needs). Rename the "
+                            "column in the header row.")
         if "/" in column.name or column.name in RESERVED_NAMES:
             why = ("Keras refuses '/' in the name of the model input each feature is" if "/"
                    in column.name else f"'{column.name}' is the name of "
