@@ -17,7 +17,8 @@ _FORMATS = ("saved_model", "tflite", "onnx")
               "tflite: a .tflite file (the TFLite converter); onnx: a .onnx file (tf2onnx, "
               'the optional extra: pip install "kerapipe[onnx]").')
 @click.option("--output", "-o", "output", metavar="PATH",
-              help="Where to write the export (never overwritten). Defaults to "
+              help="Where to write the export (never overwritten; a tflite path ends in .tflite, "
+              "an onnx path in .onnx). Defaults to "
               "RUN_DIR/export/saved_model, RUN_DIR/export/model.tflite or "
               "RUN_DIR/export/model.onnx.")
 @click.option("--allow-imports", is_flag=True, help="Import the Python files the run's "
