@@ -1,5 +1,5 @@
 """`kerapipe compare RUN_DIR...` (issue 17): one table of runs and the spec keys in which
-they differ (``kerapipe/compare.py``).
+they differ (``kerapipe/compare/``).
 
 Most cases build run folders by hand, file for file as `kerapipe run` writes them
 (``_run_folder`` copies the layout of a real iris run: run.json, metrics.json and the
@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-import kerapipe.compare as compare_module
 from kerapipe.compare import _same, printable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -280,6 +279,97 @@ def test_a_run_without_spec_yaml_has_blank_spec_cells_and_a_warning(tmp_path, ca
     assert document["runs"][2]["spec"] is None
 
 
+# --- where one run has a mapping (or a list) and another has not ------------------------
+
+_ES = ("early_stopping: {monitor: val_loss, patience: 10, min_delta: 0.0, mode: auto, "
+       "restore_best_weights: true,\n    start_from_epoch: 0}")
+_BASE = SPEC.format(lr=0.001, epochs=3)
+assert _ES in _BASE
+ABSENT = object()  # the run's spec lacks the key: no value in its JSON `spec`
+
+# (id, the other run's spec.yaml, the one column, the first run's value, the other's, the
+# other's cell in the text table). The first run is SPEC as it is.
+SHAPES = [
+    ("null-vs-mapping", _BASE.replace("mlflow: null", "mlflow: {experiment: x}"),
+     "output.mlflow", None, {"tracking_uri": None, "experiment": "x"},
+     "{tracking_uri: null, experiment: x}"),
+    ("mapping-vs-absent-is-null", _BASE.replace("  " + _ES + "\n", ""),
+     "train.early_stopping",
+     {"monitor": "val_loss", "patience": 10, "min_delta": 0.0, "mode": "auto",
+      "restore_best_weights": True, "start_from_epoch": 0}, None, "null"),
+    ("a-layer-more", _BASE.replace("  - Dense: {units: 3}\n",
+                                   "  - Dense: {units: 3}\n  - Dense: {units: 2}\n"),
+     "model.layers[3]", ABSENT, {"Dense": {"units": 2}}, "{Dense: {units: 2}}"),
+    ("another-layer-kind", _BASE.replace("relu}\n  - Dense: {units: 16, activation: relu}",
+                                         "relu}\n  - Dropout: {rate: 0.5}"),
+     "model.layers[1]", {"Dense": {"units": 16, "activation": "relu"}},
+     {"Dropout": {"rate": 0.5}}, "{Dropout: {rate: 0.5}}"),
+    ("list-vs-empty-list", _BASE.replace("missing_values: ['']", "missing_values: []"),
+     "data.source.csv.missing_values", [""], [], "[]"),
+]
+
+
+@pytest.mark.parametrize("other, key, first, second, cell", [case[1:] for case in SHAPES],
+                         ids=[case[0] for case in SHAPES])
+def test_where_only_one_run_has_a_mapping_there_the_parent_key_is_the_one_column(
+        tmp_path, call_main, other, key, first, second, cell):
+    _run_folder(tmp_path, "a")
+    _run_folder(tmp_path, "b", spec=other)
+    document = _json(call_main, tmp_path / "a", tmp_path / "b")
+    assert document["differing_keys"] == [key]
+    expected = [{} if first is ABSENT else {key: first}, {key: second}]
+    assert [run["spec"] for run in document["runs"]] == expected
+    code, out, _ = call_main("compare", tmp_path / "a", tmp_path / "b")
+    header, row_a, row_b = out.splitlines()
+    assert header.split()[-1] == key and row_b.endswith("  " + cell)
+    code, out, _ = call_main("compare", tmp_path / "a", tmp_path / "b", "--format", "csv")
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0][-1] == key and rows[2][-1] == cell
+
+
+def test_a_mapping_both_runs_have_differs_by_its_sub_keys(tmp_path, call_main):
+    _run_folder(tmp_path, "a")
+    _run_folder(tmp_path, "b", spec=_BASE.replace("patience: 10", "patience: 5"))
+    _run_folder(tmp_path, "c", spec=_BASE.replace("mlflow: null", "mlflow: {experiment: x}")
+                .replace("patience: 10", "patience: 5"))
+    document = _json(call_main, tmp_path / "a", tmp_path / "b", tmp_path / "c")
+    assert document["differing_keys"] == ["train.early_stopping.patience", "output.mlflow"]
+    assert [run["spec"] for run in document["runs"]] == [
+        {"train.early_stopping.patience": 10, "output.mlflow": None},
+        {"train.early_stopping.patience": 5, "output.mlflow": None},
+        {"train.early_stopping.patience": 5,
+         "output.mlflow": {"tracking_uri": None, "experiment": "x"}}]
+
+
+def test_a_run_whose_mapping_differs_by_a_sub_key_shows_its_whole_mapping_beside_a_null(
+        tmp_path, call_main):
+    # The first run (the one the others are compared with) has the mapping.
+    _run_folder(tmp_path, "a", spec=_BASE.replace("mlflow: null", "mlflow: {experiment: x}"))
+    _run_folder(tmp_path, "b", spec=_BASE.replace("mlflow: null", "mlflow: {experiment: y}"))
+    _run_folder(tmp_path, "c")
+    _run_folder(tmp_path, "d", spec=_BASE.replace("mlflow: null", "mlflow: {experiment: x}"))
+    document = _json(call_main, *(tmp_path / name for name in "abcd"))
+    assert document["differing_keys"] == ["output.mlflow"]
+    assert [run["spec"]["output.mlflow"] for run in document["runs"]] == [
+        {"tracking_uri": None, "experiment": "x"}, {"tracking_uri": None, "experiment": "y"},
+        None, {"tracking_uri": None, "experiment": "x"}]
+
+
+def test_a_key_only_one_spec_has_as_written_is_one_column_blank_in_the_other(
+        tmp_path, call_main):
+    retired = _BASE.replace("seed: 42", "seed: 42\nretired_key: 1")  # compared as written
+    _run_folder(tmp_path, "a", spec=retired)
+    _run_folder(tmp_path, "b", spec=retired.replace("  " + _ES + "\n", ""))
+    code, out, err = call_main("compare", tmp_path / "a", tmp_path / "b")
+    assert code == 0 and err.count("its keys are compared as written") == 2
+    header, row_a, row_b = out.splitlines()
+    assert header.split()[-1] == "train.early_stopping" and row_b.endswith(" 13.9 s")
+    assert row_a.endswith("  {monitor: val_loss, patience: 10, min...")
+    document = _json(call_main, tmp_path / "a", tmp_path / "b")
+    assert document["differing_keys"] == ["train.early_stopping"]
+    assert document["runs"][1]["spec"] == {}
+
+
 # --- which folders ----------------------------------------------------------------------
 
 def test_a_glob_is_expanded_in_name_order_and_a_folder_named_twice_comes_once(
@@ -310,7 +400,7 @@ def test_a_glob_that_matches_nothing_is_an_error_naming_it(tmp_path, call_main):
 
 
 def test_more_run_folders_than_the_bound_are_refused(tmp_path, call_main, monkeypatch):
-    monkeypatch.setattr(compare_module, "MAX_RUNS", 2)
+    monkeypatch.setattr("kerapipe.compare.folders.MAX_RUNS", 2)
     for name in "abc":
         _run_folder(tmp_path, name)
     assert "compare takes at most 2 run folders" in _refused(call_main, str(tmp_path / "*"))
@@ -419,6 +509,28 @@ def test_terminal_escapes_in_names_metrics_and_values_are_never_printed_raw(
     assert document["runs"][1]["spec"] == {"data.source.csv.label": f"sp{ESC}\u202e"}
 
 
+def test_a_mapping_shown_whole_in_one_cell_is_escaped_and_never_a_formula(
+        tmp_path, call_main):
+    _run_folder(tmp_path, "a")
+    _run_folder(tmp_path, "b", spec=_BASE.replace(
+        "mlflow: null", 'mlflow: {experiment: "x\\x1b]0;owned\\x07\\u202e"}'))
+    retired = _BASE.replace("seed: 42", "seed: 42\nretired_key: 1")  # compared as written
+    _run_folder(tmp_path, "c", spec=retired.replace(_ES, 'early_stopping: "=HYPERLINK(1)"'))
+    runs = [tmp_path / name for name in "abc"]
+    for fmt in ("text", "json", "csv"):
+        code, out, err = call_main("compare", *runs, "--format", fmt)
+        assert code == 0, err
+        assert "\x1b" not in out + err and "\x07" not in out and "\u202e" not in out
+    rows = list(csv.reader(io.StringIO(out)))
+    spec_cells = dict(zip(rows[0], rows[3])), dict(zip(rows[0], rows[2]))
+    assert spec_cells[0]["train.early_stopping"] == "'=HYPERLINK(1)"
+    assert spec_cells[1]["output.mlflow"] == (
+        '{tracking_uri: null, experiment: "x\\e]0;owned\\a\\u202e"}')
+    document = _json(call_main, *runs)
+    assert document["runs"][1]["spec"]["output.mlflow"] == {
+        "tracking_uri": None, "experiment": "x\x1b]0;owned\x07\u202e"}
+
+
 def test_an_error_about_a_folder_named_with_escapes_shows_them_escaped(tmp_path, call_main):
     reset = "\x1b]0;owned\x07\x1bc"  # no `[`: not a glob
     err = _refused(call_main, tmp_path / f"x{reset}")
@@ -437,11 +549,18 @@ def test_a_folder_name_that_is_not_utf8_is_shown_escaped(tmp_path, call_main):
 
 def test_specs_that_differ_at_more_key_paths_than_the_bound_are_refused(
         tmp_path, call_main, monkeypatch):
-    monkeypatch.setattr(compare_module, "MAX_DIFFERING_KEYS", 1)
+    monkeypatch.setattr("kerapipe.compare.differences.MAX_DIFFERING_KEYS", 1)
     _run_folder(tmp_path, "a", lr=0.001, epochs=3)
     _run_folder(tmp_path, "b", lr=0.01, epochs=5)
     assert "differ at more than 1 key paths" in _refused(call_main, tmp_path / "a",
                                                          tmp_path / "b")
+
+
+def test_the_command_offers_the_formats_that_compare_renders():
+    from kerapipe.commands.compare import _FORMATS  # kept apart to keep start-up light
+    from kerapipe.compare import _RENDERERS, FORMATS
+
+    assert _FORMATS == FORMATS == tuple(_RENDERERS)
 
 
 def test_printable_escapes_controls_and_keeps_newlines_only_when_asked():

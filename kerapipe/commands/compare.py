@@ -18,6 +18,10 @@ def command(run_dirs: tuple[str, ...], fmt: str) -> None:
     """Compare runs: name, date, status, test metrics, epochs and wall time of each run
     folder, and the spec keys (key paths, as --set writes them) in which they differ.
 
+    Each difference is one column, at the shallowest key path where the runs differ: where
+    only some runs have a mapping (output.mlflow: null in one run, {experiment: x} in
+    another), that key path's whole value.
+
     RUN_DIR may be a glob (quote it to let kerapipe expand it). A path that is not a run
     folder, a glob that matches nothing and a damaged run file are errors (exit 2).
     """
