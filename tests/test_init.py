@@ -480,6 +480,11 @@ def _hostile(kind: str, tmp: Path) -> Path:
     elif kind == "folder-of-one-folder-of-classes":
         image_folder(tmp / "d" / "all")
         return tmp / "d"
+    elif kind == "empty-texts":
+        text_folder(tmp / "d")
+        for text in (tmp / "d").glob("*/*.txt"):
+            text.write_text(" \n")
+        return tmp / "d"
     elif kind == "empty-class-folders":
         (tmp / "d" / "cat").mkdir(parents=True)
         (tmp / "d" / "cat" / "notes.md").write_text("x")
@@ -516,6 +521,19 @@ def _hostile(kind: str, tmp: Path) -> Path:
         x = RNG.normal(size=(20, 3))
         x[7, 1] = np.nan
         return npz_file(tmp / "a.npz", x=x, y=np.arange(20) % 2)
+    elif kind == "npz-label-lone-surrogate":
+        return npz_file(tmp / "a.npz", x=np.zeros((20, 2)), y=np.array(["cat", "d\ud800g"] * 10))
+    elif kind == "npz-text-lone-surrogate":
+        return npz_file(tmp / "a.npz", x=np.array(["a b", "c\ud800 d"] * 10),
+                        y=np.arange(20) % 2)
+    elif kind == "npz-empty-texts":
+        return npz_file(tmp / "a.npz", x=np.array([""] * 20), y=np.arange(20) % 2)
+    elif kind == "npz-x-test-without-y-test":
+        return npz_file(tmp / "a.npz", x_train=np.zeros((20, 2)), y_train=np.arange(20) % 2,
+                        x_test=np.zeros((5, 2)))
+    elif kind == "npz-test-of-another-shape":
+        return npz_file(tmp / "a.npz", x_train=np.zeros((20, 2)), y_train=np.arange(20) % 2,
+                        x_test=np.zeros((5, 3)), y_test=np.arange(5) % 2)
     elif kind == "npz-damaged":
         (tmp / "a.npz").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
         return tmp / "a.npz"
@@ -548,6 +566,13 @@ HOSTILE = {
                             "most 1,024",
     "folder-of-one-folder-of-classes": "if those are the classes, run kerapipe init",
     "npz-bytes-labels-not-ascii": "'y'[1] holds bytes that are not ASCII (b'\\xff')",
+    "empty-texts": "every one of the 20 texts read is empty (no words)",
+    "npz-empty-texts": "'x': every one of the 20 texts read is empty",
+    "npz-label-lone-surrogate": "'y'[1] holds a lone surrogate character",
+    "npz-text-lone-surrogate": "'x'[1] holds a lone surrogate character",
+    "npz-x-test-without-y-test": "has 'x_test' but no 'y_test'; a test split needs both",
+    "npz-test-of-another-shape": "'x_test' holds examples of shape (3,), but 'x_train' holds "
+                                 "(2,)",
     "npz-features-not-finite": "not finite (NaN or infinite) in 1 of its 20 examples, the "
                                "first [7]",
     "no-class-folders": "no class sub-folders", "empty-class-folders": "no images",

@@ -17,7 +17,7 @@ MAX_INSPECTED_ARRAY_BYTES = 1 << 28  # an npz feature array read whole for its v
 def inspect_npz(path: str) -> Inspection:
     import numpy as np
 
-    from kerapipe.compiler.sources.npz_file import npz_headers, read_npz
+    from kerapipe.compiler.sources.npz_file import check_texts, npz_headers, read_npz
 
     headers = npz_headers(path)
     listing = ", ".join(f"{n} {h.shape}" for n, h in headers.items()) or "nothing"
@@ -34,14 +34,18 @@ def inspect_npz(path: str) -> Inspection:
                         "hold one row per example, the same number of rows.")
     if x_head.shape[0] == 0:
         raise DataError(f"{path}: '{x_name}' holds no examples.")
-    own_test = x_name == "x_train" and "x_test" in headers and "y_test" in headers
+    own_test = _own_test_split(path, headers, x_name, y_name)
     y = read_npz(path, [y_name])[y_name]
+    if y.dtype.kind == "U":  # a lone surrogate: a class name no file or JSON can hold
+        check_texts(y.reshape(-1), path, y_name)
     label = label_from_array(y_name, y, path)
     x_kind, example, notes = _npz_feature_kind(path, x_name, x_head)
     x = None
     if (x_kind in ("image", "text") or x_head.dtype.kind == "f") \
             and x_head.nbytes <= MAX_INSPECTED_ARRAY_BYTES:
         x = read_npz(path, [x_name])[x_name]
+        if x_kind == "text":
+            check_texts(x, path, x_name)
     if x is not None and x.dtype.kind == "f":
         bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
         if bad.any():
@@ -58,12 +62,39 @@ def inspect_npz(path: str) -> Inspection:
     length = tokens = 0
     if x_kind == "text":
         sample = [] if x is None else [str(t) for t in x[::max(1, len(x) // 1000)]]
-        length, tokens = text_settings(sample, x_head.shape[0])
+        length, tokens = text_settings(sample, x_head.shape[0], f"{path}: '{x_name}'")
     image_size = tuple(example[:2]) if x_kind == "image" else None
     return Inspection("npz", os.path.abspath(path), x_head.shape[0], True, label,
                       image_size=image_size, x_shape=example, x_kind=x_kind,
                       pixels=pixels, sequence_length=length, max_tokens=tokens,
                       own_test_split=own_test, notes=tuple(notes))
+
+
+def _own_test_split(path: str, headers: dict, x_name: str, y_name: str) -> bool:
+    """Whether the file has its own test split (``x_test`` and ``y_test`` beside
+    ``x_train`` and ``y_train``), refused as the npz source refuses it: half of one, or
+    test examples of another shape."""
+    if not (x_name.endswith("_train") and y_name.endswith("_train")):
+        return False
+    x_test, y_test = x_name[:-6] + "_test", y_name[:-6] + "_test"
+    has = (x_test in headers, y_test in headers)
+    if has == (False, False):
+        return False
+    if has != (True, True):
+        present, absent = (x_test, y_test) if has[0] else (y_test, x_test)
+        raise DataError(f"{path}: has '{present}' but no '{absent}'; a test split needs "
+                        f"both. Add '{absent}' to the file, or remove '{present}'.")
+    if headers[x_test].shape[1:] != headers[x_name].shape[1:]:
+        raise DataError(f"{path}: '{x_test}' holds examples of shape "
+                        f"{headers[x_test].shape[1:]}, but '{x_name}' holds "
+                        f"{headers[x_name].shape[1:]}; test examples must have the shape the "
+                        "model is trained on.")
+    if not headers[x_test].shape or not headers[y_test].shape \
+            or headers[x_test].shape[0] != headers[y_test].shape[0]:
+        raise DataError(f"{path}: '{x_test}' {headers[x_test].shape} and '{y_test}' "
+                        f"{headers[y_test].shape} must hold one row per example, the same "
+                        "number of rows.")
+    return True
 
 
 def _npz_feature_kind(path: str, name: str, header) -> tuple[str, tuple[int, ...], list[str]]:

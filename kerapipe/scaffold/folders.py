@@ -170,9 +170,17 @@ def parse_image_header(head: bytes) -> Optional[tuple[int, int, int]]:
     return found
 
 
-def text_settings(texts: Sequence[str], examples: int) -> tuple[int, int]:
+def text_settings(texts: Sequence[str], examples: int, where: str) -> tuple[int, int]:
     """TextVectorization's ``output_sequence_length`` (most texts' words, in 8s) and
-    ``max_tokens`` (a vocabulary that grows with the data)."""
+    ``max_tokens`` (a vocabulary that grows with the data).
+
+    Raises:
+        DataError: every text read is empty (``where`` names them): no vocabulary.
+    """
+    if texts and not any(t.split() for t in texts):
+        raise DataError(f"{where}: every one of the {len(texts):,} texts read is empty (no "
+                        "words), so TextVectorization would learn no vocabulary. Check that "
+                        "the texts were saved.")
     lengths = sorted(len(t.split()) for t in texts) or [1]
     longest = lengths[min(len(lengths) - 1, int(len(lengths) * 0.9))]
     length = min(512, max(16, -(-longest // 8) * 8))
@@ -183,6 +191,6 @@ def _inspect_texts(path: str, index) -> Inspection:
     from kerapipe.compiler.sources.text_folder import read_text_file
 
     texts = [read_text_file(p, path)[0] for p in _sample(index.paths)]
-    length, tokens = text_settings(texts, len(index.paths))
+    length, tokens = text_settings(texts, len(index.paths), path)
     return Inspection("text", os.path.abspath(path), len(index.paths), True,
                       _folder_label(index), sequence_length=length, max_tokens=tokens)
