@@ -355,6 +355,16 @@ def test_a_run_whose_mapping_differs_by_a_sub_key_shows_its_whole_mapping_beside
         None, {"tracking_uri": None, "experiment": "x"}]
 
 
+def test_a_whole_value_is_one_line_of_flow_yaml_as_set_takes_it():
+    from kerapipe.compare.values import show_value
+
+    shared = {"units": 2}  # what a YAML alias repeats: written again, never as `*id001`
+    assert show_value({"a": shared, "b": shared, "text": "two\nlines", "comma": ",",
+                       "word": "yes", "none": None, "list": [1.5, []]}) == (
+        '{a: {units: 2}, b: {units: 2}, text: "two\\nlines", comma: \',\', word: \'yes\', '
+        "none: null, list: [1.5, []]}")
+
+
 def test_a_key_only_one_spec_has_as_written_is_one_column_blank_in_the_other(
         tmp_path, call_main):
     retired = _BASE.replace("seed: 42", "seed: 42\nretired_key: 1")  # compared as written

@@ -12,7 +12,7 @@ import math
 import os
 import stat
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 from kerapipe.compare.escape import printable
 from kerapipe.compare.values import instant, is_number
@@ -53,8 +53,8 @@ class RunSummary:
 
 
 def read_run(folder: str) -> tuple[RunSummary, Optional[dict], list[str]]:
-    """One run folder's summary, its spec as plain data (a mapping with text keys, as
-    ``to_plain`` writes a resolved spec; ``None`` without a spec.yaml) and warnings.
+    """One run folder's summary, its spec as plain data (``to_plain``'s form of a resolved
+    spec, a mapping with text keys; ``None`` without a spec.yaml) and warnings.
 
     Raises:
         UsageError: the folder is not a run folder, or one of its files is damaged; the
@@ -175,17 +175,8 @@ def _read_spec(path: str) -> tuple[Optional[dict], Optional[str]]:
         reason = first.message if first is not None else "it is empty"
         raise damaged(path, f"it is not a pipeline file ({reason})")
     if all(issue.code == "bad-name" for issue in result.errors):  # an older run name rule
-        return _text_keys(data), None
-    return _text_keys(data), (
+        return data, None
+    return data, (
         f"{printable(path, 200)} does not validate with this kerapipe "
         f"({printable(first.format(), 200)}); its keys are compared as written.")
 
-
-def _text_keys(data: Any) -> Any:
-    """``data`` with every mapping key as text (YAML keys may be numbers, ``null``...), as
-    a key path writes it; of two keys with one text, the later one's value."""
-    if isinstance(data, dict):
-        return {str(key): _text_keys(value) for key, value in data.items()}
-    if isinstance(data, list):
-        return [_text_keys(value) for value in data]
-    return data

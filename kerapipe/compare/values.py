@@ -75,10 +75,19 @@ def json_value(value: Any) -> Any:
 
 
 class _FlowDumper(yaml.SafeDumper):
-    """PyYAML's safe dumper writing a value that an alias repeated again, not as ``*id001``."""
+    """PyYAML's safe dumper writing a value that an alias repeated again, not as ``*id001``,
+    and a text of several lines double-quoted (``"a\\nb"``), so that it stays on one line."""
 
     def ignore_aliases(self, data: Any) -> bool:  # noqa: D102 - PyYAML hook
         return True
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = '"' if any(c in text for c in "\n\r\x85\u2028\u2029") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_FlowDumper.add_representer(str, _represent_text)
 
 
 def _flow(value: Any) -> str:
