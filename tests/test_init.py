@@ -441,6 +441,8 @@ def _hostile(kind: str, tmp: Path) -> Path:
         (tmp / "t.csv").write_text("a,label\n1,0\n2,1,3\n")
     elif kind == "line-too-long":
         (tmp / "t.csv").write_text("a,label\n" + "1" * (5 << 20) + ",0\n")
+    elif kind == "nul-in-column-name":
+        (tmp / "t.csv").write_text("a\0,label\n" + "".join(f"{i},{i % 2}\n" for i in range(30)))
     elif kind == "duplicate-column":
         (tmp / "t.csv").write_text("a,a,label\n1,2,0\n")
     elif kind == "unique-text-label":
@@ -559,6 +561,7 @@ HOSTILE = {
     "npz-one-label": "holds one value only (1)", "npz-one-target": "one value only (0.5)",
     "npz-one-class-name": "one class only ('cat')",
     "npz-no-label-set": "is the same in every example read (none has 0, 1, 2)",
+    "nul-in-column-name": "the name of column 1 ('a\\x00') holds a NUL byte",
     "infinite-target": "holds numbers that are not finite (inf, 10 in the examples read)",
     "only-an-id": "left out: 'id' (a different number in each row: an id)",
     "too-few-rows": "9 data rows only; kerapipe init needs at least 10",

@@ -24,7 +24,7 @@ def command(data: str, output: Optional[str], label: Optional[str]) -> None:
 
     The label, its kind, the feature types and a first model are guessed from a bounded
     sample of the data; each comment in the file says why. Exit 3 when the data cannot
-    be read or used, 5 when FILE exists or cannot be written.
+    be read or used, 5 when FILE exists, is a folder or cannot be written.
     """
     from kerapipe.scaffold import scaffold, write_new_file
 

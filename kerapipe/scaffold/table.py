@@ -120,6 +120,11 @@ def _check_header(path: str, header: list[str]) -> None:
         if not name:
             raise DataError(f"{path}, line 1: column {position + 1} has no name. Name every "
                             "column in the header row.")
+        if "\0" in name:  # Keras saves names as HDF5 strings, which cannot hold one
+            raise DataError(f"{path}, line 1: the name of column {position + 1} "
+                            f"('{shown(name)}') holds a NUL byte, which a saved model cannot "
+                            "hold in a name (and which is often a sign of a damaged file). "
+                            "Rename the column in the header row.")
     repeated = [name for name, count in Counter(header).items() if count > 1]
     if repeated:
         raise DataError(f"{path}, line 1: the column name '{shown(repeated[0])}' appears "
