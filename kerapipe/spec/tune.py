@@ -3,7 +3,7 @@
 A search space names key paths, exactly the paths ``--set`` takes
 (``optimizer.learning_rate``, ``model.layers[1].Dense.units``), each with a list of
 choices or a range. ``kerapipe run`` ignores the section; ``kerapipe tune`` runs one
-trial per point of the space (``kerapipe/tuning.py``, with keras-tuner's oracles).
+trial per point of the space (``kerapipe/tuning/``, with keras-tuner's oracles).
 
 Validation checks the space against the rest of the file without training: each choice,
 and both ends of each range, is applied as a ``--set`` to the file and the result
