@@ -262,6 +262,14 @@ def test_rows_of_zeros_and_ones_in_an_npz_are_several_labels(tmp_path):
     assert _spec_of(render_pipeline(found, str(tmp_path))).data.labels.kind == "multi_label"
 
 
+def test_a_binary_label_is_two_classes_in_its_comment(tmp_path):
+    data = write_csv(tmp_path / "t.csv", ["f", "label"],
+                     [[i * 0.5, ["-1", "+1"][i % 2]] for i in range(30)])
+    text = render_pipeline(inspect_data(data), str(tmp_path))
+    assert "# 2 classes (two values, -1 is class 0 and 1 class 1): -1 15, 1 15." in text
+    assert _spec_of(text).data.labels.kind == "binary"
+
+
 def test_labels_written_as_whole_floats_are_class_indices(tmp_path):
     data = write_csv(tmp_path / "t.csv", ["f", "label"],
                      [[i * 0.5, f"{i % 3}.0"] for i in range(30)])

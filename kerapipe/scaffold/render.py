@@ -230,7 +230,8 @@ def _labels(out: _Lines, found: Inspection) -> None:
                     f"{_counted(label.classes, label.counts)}.")
         out.add(2, f"labels: {{kind: multi_label{extra}}}")
         return
-    out.note(2, f"{label.units} classes ({label.reason}): "
+    count = len(label.classes) if label.kind == "binary" else label.units
+    out.note(2, f"{count} classes ({label.reason}): "
                 f"{_counted(label.classes, label.counts)}.")
     out.add(2, f"labels: {label.kind}")
 
