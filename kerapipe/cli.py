@@ -142,8 +142,6 @@ def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[st
     history.csv, metrics.json, predictions.csv, run.json and checkpoints/. Ctrl-C or
     SIGTERM stops at the next step, keeps the last finished epoch, and exits 130/143.
     """
-    from kerapipe.report import format_run_summary
-
     if workers is not None:
         sys.exit(_launch_workers(workers, file, overrides, output_dir, resume_dir, force,
                                  allow_imports))
@@ -153,7 +151,7 @@ def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[st
         command = ["kerapipe", "run", *([file] if file else []), "--resume", resume_dir]
         result = resume_run(resume_dir, file, overrides, force, command=command,
                             allow_imports=allow_imports)
-        click.echo(format_run_summary(result))
+        _echo_run_summary(result)
         return
     if not file:
         raise click.UsageError("give a pipeline FILE (or --resume RUN_DIR).")
@@ -175,7 +173,7 @@ def run(file: Optional[str], overrides: tuple[str, ...], output_dir: Optional[st
         command += ["--set", override]
     command += ["--output", output_dir] if output_dir else []
     result = compiled.run(output_dir=output_dir, command=command)
-    click.echo(format_run_summary(result))
+    _echo_run_summary(result)
 
 
 def _launch_workers(workers: int, file: Optional[str], overrides: tuple[str, ...],
@@ -355,6 +353,15 @@ def main(argv: Optional[list[str]] = None) -> None:
                    "in kerapipe; rerun with KERAPIPE_DEBUG=1 for the traceback and report it.",
                    err=True)
         sys.exit(EXIT_INTERNAL)
+
+
+def _echo_run_summary(result) -> None:
+    """``kerapipe run``'s summary, then where MLflow has the run (when it is tracked)."""
+    from kerapipe.report import format_run_summary
+
+    click.echo(format_run_summary(result))
+    if result.mlflow is not None:
+        click.echo(result.mlflow.describe())
 
 
 def _notes(err: BaseException) -> str:

@@ -22,7 +22,7 @@ from kerapipe.compiler.predictions import (class_columns, outputs_predictions_cs
 from kerapipe.errors import Interrupted, PeerLost, SpecError, TrainingError, UsageError
 from kerapipe.run_folder import BEST_WEIGHTS, RunFolder, resolved_yaml
 from kerapipe.run_location import ensure_free_space
-from kerapipe.tracking import MlflowTracker
+from kerapipe.tracking import MlflowTracker, TrackedRun
 
 __all__ = ["RunResult", "resume_run", "run_pipeline"]
 
@@ -40,6 +40,8 @@ class RunResult:
         class_names: names of the classes, when known.
         seconds: wall time of the stages (``fit``, ``evaluate``, ``total``).
         notes: what the run adjusted and a user should know (e.g. a clamped top_k).
+        mlflow: where the run is in MLflow (``TrackedRun``); ``None``: not tracked, or
+            tracking stopped (a note said so).
     """
 
     run_dir: Path
@@ -50,6 +52,7 @@ class RunResult:
     class_names: Optional[list] = None
     seconds: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    mlflow: Optional[TrackedRun] = None
 
     @property
     def epochs_run(self) -> int:
@@ -159,7 +162,7 @@ def run_pipeline(compiled, output_dir: Optional[str] = None,
         close_files(run.files)  # a fit that raised never ran their on_train_end
     if compiled.distribution.is_chief:
         _write_report(run.folder, result)
-    run.tracker.finish(run.folder, result)  # last: report.html is one of its artifacts
+    result.mlflow = run.tracker.finish(run.folder, result)  # last: report.html is an artifact
     return result
 
 

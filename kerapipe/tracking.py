@@ -12,10 +12,16 @@ run is in the store resolved now.
 active run): a run named after the run folder, the resolved spec as params (its key paths,
 ``flatten_key_paths``), one value per epoch of each logged metric (step: the epoch number,
 as history.csv counts it), the test metrics, the run folder's files as artifacts, and an
-end status that matches the run's (FINISHED, FAILED, KILLED). MLflow is a witness, not a
-part of the run: any MLflow failure (a server that does not answer, a store that refuses)
-is one ``note:`` line on standard error, tracking stops there, and the run and its folder
-go on as without it.
+end status that matches the run's (FINISHED, FAILED, KILLED). Before a run folder exists,
+``MlflowTracker.for_run`` checks that the store answers, with MLflow's HTTP retries and
+timeout bounded (``PROBE_SETTINGS``, where the user set none): a store that does not is an
+``OutputError`` (exit 5) in seconds, before any training, not minutes of MLflow's retries
+and then an untracked run. Once the run has begun, MLflow is a witness, not a part of the
+run: any MLflow failure (a server that stops answering, a store that refuses) is one
+``note:`` line on standard error, tracking stops there, and the run and its folder go on
+as without it. A finished tracked run's ``RunResult.mlflow`` (``TrackedRun``) says where it
+is, and ``kerapipe run`` prints it. A tracking URI's credentials (``user:password@``) are
+never printed or recorded (``redact_uri``).
 
 MLflow is imported only when a run is tracked; its telemetry is switched off
 (MLFLOW_DISABLE_TELEMETRY, unless the user set it): a run sends nothing anywhere but to the
@@ -30,11 +36,14 @@ import math
 import os
 import re
 import sys
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
-from kerapipe.errors import Interrupted, UsageError
+from kerapipe.errors import Interrupted, OutputError, UsageError
 
 MLFLOW_INSTALL = 'pip install "kerapipe[mlflow]"'  # the extra that brings mlflow-skinny
 TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"
@@ -47,6 +56,14 @@ ARTIFACTS = ("model.keras", "report.html", "plots", "classification_report.csv",
 KEPT_OF_A_STOPPED_RUN = ("run.json", "history.csv")  # a failed or interrupted run's artifacts
 _PARAM_KEY = re.compile(r"[^/\w.\- ]")  # what MLflow refuses in a param key (and ':')
 _RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}")  # an MLflow run id (as MLflow checks it)
+_CREDENTIALS = re.compile(r"(?<=//)[^/?#\s]*@")  # a URL's user:password@ (to its last @)
+# The check at the start: one retry, at once (urllib3 waits before the second only), and
+# 10 s a request, so that a server that refuses costs a second and one that never answers
+# about 20 s. MLflow's defaults (7 retries, backoff 2, 120 s) stay for the run itself,
+# where a rate limit or a restart of the server should not cost the rest of the tracking.
+PROBE_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+                  "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
 def note(text: str) -> None:
@@ -67,6 +84,44 @@ class TrackingTarget:
     tracking_uri: str
     experiment: str
     run_id: Optional[str] = None
+    untracked: str = field(default="remove output.mlflow", compare=False)  # how to opt out
+
+
+def redact_uri(text: str) -> str:
+    """``text`` with any URL's credentials (``user:password@``, a token before ``@``) as
+    ``***@``: ``http://u:p@host:5000`` -> ``http://***@host:5000``."""
+    return _CREDENTIALS.sub("***@", text)
+
+
+def store_location(uri: str) -> str:
+    """Where a tracking URI points, for a reader: a ``file:`` store's path, any other URI
+    without its credentials (``redact_uri``)."""
+    if uri.startswith("file:"):
+        return url2pathname(urlsplit(uri).path)
+    return redact_uri(uri)
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    """Where a finished run is in MLflow (``RunResult.mlflow``).
+
+    Args:
+        run_id: the MLflow run's id.
+        experiment: its experiment's name.
+        experiment_id: its experiment's id.
+        tracking_uri: the tracking URI, its credentials redacted (``redact_uri``).
+    """
+
+    run_id: str
+    experiment: str
+    experiment_id: str
+    tracking_uri: str
+
+    def describe(self) -> str:
+        """The line ``kerapipe run`` prints: ``mlflow: run ID in experiment 'NAME' at
+        WHERE`` (a ``file:`` store's path, else the URI)."""
+        return (f"mlflow: run {self.run_id} in experiment {self.experiment!r} at "
+                f"{store_location(self.tracking_uri)}")
 
 
 def check_mlflow_installed(spec) -> None:
@@ -123,11 +178,14 @@ def tracking_target(spec, output_dir: str | os.PathLike, is_chief: bool = True,
     experiment = (asked.experiment if asked is not None else None) or \
         environ.get(EXPERIMENT_VARIABLE) or spec.name
     previous = (recorded or {}).get(RECORD_KEY)
-    run_id = previous.get("run_id") if isinstance(previous, dict) and \
-        previous.get("tracking_uri") == uri else None
+    run_id = previous.get("run_id") if isinstance(previous, dict) and isinstance(
+        previous.get("tracking_uri"), str) and redact_uri(
+        previous["tracking_uri"]) == redact_uri(uri) else None  # run.json's is redacted
     if not (isinstance(run_id, str) and _RUN_ID.fullmatch(run_id)):
         run_id = None
-    return TrackingTarget(uri, experiment, run_id)
+    opt_out = ([f"unset {TRACKING_URI_VARIABLE}"] if environ.get(TRACKING_URI_VARIABLE) else []) \
+        + (["--set output.mlflow=null"] if asked is not None else [])
+    return TrackingTarget(uri, experiment, run_id, " and ".join(opt_out))
 
 
 # --- the spec as MLflow params ----------------------------------------------------------
@@ -174,6 +232,25 @@ def _import_mlflow():
     return mlflow, MlflowClient
 
 
+@contextmanager
+def _bounded_requests() -> Iterator[None]:
+    """``PROBE_SETTINGS`` in the environment, where the user set none, while MLflow makes
+    its first request (MLflow reads them at each request)."""
+    added = [name for name in PROBE_SETTINGS if name not in os.environ]
+    os.environ.update({name: PROBE_SETTINGS[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+def _brief(err: BaseException) -> str:
+    """``Type: message`` on one line, at most 300 characters, credentials redacted."""
+    text = redact_uri(" ".join(str(err).split()))
+    return f"{type(err).__name__}: {text if len(text) <= 300 else text[:297] + '...'}"
+
+
 def _allow_file_store(uri: str) -> None:
     """MLflow 3 refuses its file store unless MLFLOW_ALLOW_FILE_STORE is true; it is the one
     local store mlflow-skinny can write (a database store needs the full mlflow), and
@@ -186,11 +263,12 @@ def _allow_file_store(uri: str) -> None:
 
 class MlflowTracker:
     """Tracks one run in MLflow (``TrackingTarget``; ``None``: the run is not tracked, and
-    every method does nothing); never raises once made (``note`` instead).
+    every method does nothing).
 
-    ``start`` after run.json says the run is running, ``callbacks`` in the fit, ``finish``
-    after the run folder is complete, or ``end`` with the error a run failed or stopped
-    with.
+    ``connect`` before a run folder exists (``for_run`` does; it raises ``OutputError``);
+    then, never raising (a ``note`` instead): ``start`` after run.json says the run is
+    running, ``callbacks`` in the fit, ``finish`` after the run folder is complete, or
+    ``end`` with the error a run failed or stopped with.
     """
 
     def __init__(self, target: Optional[TrackingTarget] = None) -> None:
@@ -199,30 +277,55 @@ class MlflowTracker:
         self.run_id: Optional[str] = target.run_id if target is not None else None
         self.active = False
         self.recorded: Optional[dict] = None  # a resumed run's run.json ``mlflow``
+        self.tracked: Optional[TrackedRun] = None  # the MLflow run, once it runs
 
     @classmethod
     def for_run(cls, compiled, output_dir: str | os.PathLike,
                 recorded: Optional[Mapping] = None) -> "MlflowTracker":
-        """The tracker of ``compiled``'s run in ``output_dir`` (``tracking_target``).
+        """The tracker of ``compiled``'s run in ``output_dir`` (``tracking_target``),
+        connected to its store (``connect``).
 
         Raises:
             UsageError: ``output.mlflow`` without mlflow installed.
+            OutputError: the store does not answer, or refuses.
         """
         tracker = cls(tracking_target(compiled.spec, output_dir,
                                       compiled.distribution.is_chief, recorded))
         if tracker.run_id is not None:
             tracker.recorded = dict((recorded or {})[RECORD_KEY])
+        tracker.connect()
         return tracker
+
+    def connect(self) -> None:
+        """MLflow's client of the target's store, and one request that shows the store
+        answers (the experiment looked up), bounded by ``PROBE_SETTINGS``: before a run
+        folder exists, so that a run is never trained untracked for want of a check.
+
+        Raises:
+            OutputError: the store does not answer, or refuses (exit 5); the message says
+                how to run untracked.
+        """
+        if self.target is None or self.client is not None:
+            return
+        _, client_class = _import_mlflow()  # a broken install: the CLI names the extra
+        _allow_file_store(self.target.tracking_uri)
+        try:
+            client = client_class(tracking_uri=self.target.tracking_uri)
+            with _bounded_requests():
+                client.get_experiment_by_name(self.target.experiment)
+        except Exception as err:  # noqa: BLE001 (whatever MLflow raises: said, not a traceback)
+            raise OutputError(
+                f"MLflow tracking at {redact_uri(self.target.tracking_uri)} cannot start "
+                f"({_brief(err)}); nothing was trained. Start the tracking server or fix the "
+                f"tracking URI, or run untracked ({self.target.untracked}).") from err
+        self.client = client
 
     # --- guarded calls -----------------------------------------------------------------
 
     def _stopped(self, err: BaseException) -> None:
         self.active = False
-        text = " ".join(str(err).split())
-        text = text if len(text) <= 300 else text[:297] + "..."
-        note(f"MLflow tracking at {self.target.tracking_uri} stopped "
-             f"({type(err).__name__}: {text}); the run goes on, and its run folder is "
-             "complete without it.")
+        note(f"MLflow tracking at {redact_uri(self.target.tracking_uri)} stopped "
+             f"({_brief(err)}); the run goes on, and its run folder is complete without it.")
 
     # --- the run -----------------------------------------------------------------------
 
@@ -235,7 +338,9 @@ class MlflowTracker:
         try:
             mlflow, client_class = _import_mlflow()
             _allow_file_store(self.target.tracking_uri)
-            self.client = client = client_class(tracking_uri=self.target.tracking_uri)
+            if self.client is None:  # a tracker ``for_run`` did not make
+                self.client = client_class(tracking_uri=self.target.tracking_uri)
+            client = self.client
             if self.run_id is not None:
                 run = client.get_run(self.run_id)
                 client.update_run(self.run_id, status="RUNNING")
@@ -247,10 +352,12 @@ class MlflowTracker:
                                         tags=self._tags(folder, "running"))
                 self.run_id = run.info.run_id
             self.active = True
+            self.tracked = TrackedRun(self.run_id, self.target.experiment, experiment_id,
+                                      redact_uri(self.target.tracking_uri))
             _record_in_run_json(folder, {
                 "run_id": self.run_id, "experiment_id": experiment_id,
                 "experiment": self.target.experiment,
-                "tracking_uri": self.target.tracking_uri})
+                "tracking_uri": self.tracked.tracking_uri})
             if self.target.run_id is None:  # a resume's params are the run's already
                 self._log_params(mlflow, spec)
             client.log_artifact(self.run_id, str(folder.path / "spec.yaml"))
@@ -329,18 +436,25 @@ class MlflowTracker:
 
         return [MlflowEpochLogger()]
 
-    def finish(self, folder, result) -> None:
+    def finish(self, folder, result) -> Optional[TrackedRun]:
         """The test metrics (``test_<name>``), the run folder's files as artifacts, and
-        the MLflow run FINISHED. Call it last: report.html is one of the artifacts."""
+        the MLflow run FINISHED. Call it last: report.html is one of the artifacts.
+
+        Returns:
+            Where the run is in MLflow; ``None``: it is not tracked, or tracking stopped
+            (a note said so).
+        """
         if not self.active:
-            return
+            return None
         try:
             self.log_metrics({f"test_{k}": v for k, v in result.test_metrics.items()},
                              result.epochs_run)
             if self.active:
                 self._close(folder, "finished", "FINISHED")
+                return self.tracked
         except BaseException as err:  # noqa: BLE001 (a second Ctrl-C: the run is finished)
             self._stopped(err)
+        return None
 
     def end(self, folder, err: BaseException) -> None:
         """A run that failed (FAILED) or stopped on a signal (KILLED): run.json (which
@@ -380,5 +494,6 @@ def _record_in_run_json(folder, facts: dict) -> None:
     folder.record_fact(RECORD_KEY, facts)
 
 
-__all__ = ["MlflowTracker", "TrackingTarget", "check_mlflow_installed", "param_key",
-           "param_value", "spec_params", "tracking_target"]
+__all__ = ["MlflowTracker", "TrackedRun", "TrackingTarget", "check_mlflow_installed",
+           "param_key", "param_value", "redact_uri", "spec_params", "store_location",
+           "tracking_target"]

@@ -5,8 +5,9 @@ Spec and rules without training: MLflow param keys and values, where a run is tr
 off, the missing extras. Then tiny runs (30 examples, 1-3 epochs) tracked in a ``file:``
 store under tmp_path: one interrupted by SIGINT after its second epoch (its MLflow run
 KILLED) and resumed (the same MLflow run, FINISHED), with TensorBoard logs; one tracked
-by the environment variable alone; one in the default store; one whose tracking server
-does not answer; one whose environment asks for MLflow that is not installed.
+by the environment variable alone; one in the default store; one whose environment asks
+for MLflow that is not installed. A tracking server that does not answer (a closed port
+on loopback) stops ``kerapipe run`` in seconds, before a run folder exists.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from pathlib import Path
 import pytest
 
 from kerapipe.spec.validate import validate_text
-from kerapipe.tracking import (TRUNCATED, TrackingTarget, param_key, param_value, spec_params,
+from kerapipe.tracking import (PROBE_SETTINGS, TRUNCATED, TrackedRun, TrackingTarget, param_key,
+                               param_value, redact_uri, spec_params, store_location,
                                tracking_target)
 
 MLFLOW_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_ALLOW_FILE_STORE",
                     "MLFLOW_DISABLE_TELEMETRY", "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
-                    "MLFLOW_HTTP_REQUEST_TIMEOUT")
+                    "MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")
 
 
 @pytest.fixture(autouse=True)
@@ -110,6 +112,40 @@ def test_a_resume_goes_on_in_the_recorded_mlflow_run_only_in_the_same_store(tmp_
     assert tracking_target(spec, tmp_path, recorded=moved, environ={}).run_id is None
     hostile = {"mlflow": {"run_id": "../../etc", "tracking_uri": uri}}
     assert tracking_target(spec, tmp_path, recorded=hostile, environ={}).run_id is None
+    redacted = {"mlflow": {"run_id": "abc123", "tracking_uri": "http://***@h:5000"}}
+    with_credentials = {"MLFLOW_TRACKING_URI": "http://u:secret@h:5000"}
+    assert tracking_target(spec, tmp_path, recorded=redacted,
+                           environ=with_credentials).run_id == "abc123"
+
+
+@pytest.mark.parametrize("uri, redacted", [
+    ("http://u:secret@h:5000/x?y=1", "http://***@h:5000/x?y=1"),
+    ("https://token@h", "https://***@h"),
+    ("http://u:p@ss@h:5000", "http://***@h:5000"),
+    ("http://h:5000/a@b", "http://h:5000/a@b"),
+    ("file:///tmp/mlruns", "file:///tmp/mlruns"),
+], ids=["user-password", "token", "at-in-password", "at-in-path", "file"])
+def test_a_tracking_uris_credentials_are_redacted(uri, redacted):
+    assert redact_uri(uri) == redacted
+    assert redact_uri(f"API request to {uri}/api failed") == f"API request to {redacted}/api failed"
+
+
+def test_the_mlflow_line_names_the_run_the_experiment_and_where_the_store_is(tmp_path):
+    store = tmp_path / "my runs" / "mlruns"
+    assert store_location(store.as_uri()) == str(store)
+    assert TrackedRun("abc", "iris", "1", "http://***@h:5000").describe() == (
+        "mlflow: run abc in experiment 'iris' at http://***@h:5000")
+
+
+def test_the_start_bounds_mlflows_retries_only_where_the_user_set_none(monkeypatch):
+    from kerapipe.tracking import _bounded_requests
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "300")
+    with _bounded_requests():
+        assert {name: os.environ[name] for name in PROBE_SETTINGS} == {
+            **PROBE_SETTINGS, "MLFLOW_HTTP_REQUEST_TIMEOUT": "300"}
+    assert [name for name in PROBE_SETTINGS if name in os.environ] == [
+        "MLFLOW_HTTP_REQUEST_TIMEOUT"]  # MLflow's own defaults again for the run itself
 
 
 
@@ -129,6 +165,21 @@ def test_a_resume_whose_mlflow_run_cannot_be_reached_keeps_it_recorded(tmp_path,
     assert not tracker.active
     assert json.loads((folder.path / "run.json").read_text())["mlflow"] == recorded
     assert capsys.readouterr().err.startswith(f"note: MLflow tracking at {uri} stopped")
+
+
+def test_a_note_of_tracking_that_stopped_never_shows_the_uris_credentials(
+        tmp_path, capsys, monkeypatch):
+    from kerapipe.run_folder import RunFolder
+    from kerapipe.tracking import MlflowTracker
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    tracker = MlflowTracker(TrackingTarget(f"http://u:secret@127.0.0.1:{closed_port()}", "e"))
+    folder = RunFolder(tmp_path / "run")
+    folder.path.mkdir()
+    tracker.start(folder, spec_of())  # made without for_run: nothing checked the server
+    err = capsys.readouterr().err
+    assert err.startswith("note: MLflow tracking at http://***@127.0.0.1:") and \
+        "secret" not in err and not tracker.active
 
 def test_only_the_chief_tracks_a_multi_worker_run(tmp_path):
     spec = spec_of("output: {mlflow: {}}\n")
@@ -250,6 +301,7 @@ def tracked(tmp_path_factory, npz_workspace):
         resumed = json.loads((run_dir / "run.json").read_text())
         final = mlflow_facts(client, resumed["mlflow"]["run_id"])
     return {"folder": folder, "run_dir": run_dir, "record": record, "resumed": resumed,
+            "experiment_id": client.get_experiment_by_name("kp").experiment_id,
             "interrupted": interrupted, "final": final, "result": result, "uri": uri}
 
 
@@ -300,6 +352,12 @@ def test_mlflow_artifacts_are_the_run_folders_files(tracked):
 
 
 @pytest.mark.slow
+def test_the_run_result_says_where_the_run_is_in_mlflow(tracked):
+    assert tracked["result"].mlflow == TrackedRun(
+        tracked["record"]["mlflow"]["run_id"], "kp", tracked["experiment_id"], tracked["uri"])
+
+
+@pytest.mark.slow
 def test_an_interrupted_run_is_killed_in_mlflow_and_its_resume_finishes_the_same_run(tracked):
     interrupted, final = tracked["interrupted"], tracked["final"]
     assert tracked["record"]["status"] == "interrupted"
@@ -323,6 +381,9 @@ def test_the_environment_variable_alone_tracks_the_run(tmp_path, npz_workspace, 
     [run_dir] = (tmp_path / "runs").iterdir()
     record = json.loads((run_dir / "run.json").read_text())["mlflow"]
     assert record["tracking_uri"] == uri
+    assert out.splitlines()[-2:] == [  # where the run is: its folder, then its MLflow run
+        f"run folder: {run_dir}",
+        f"mlflow: run {record['run_id']} in experiment 'from-env' at {tmp_path / 'store'}"]
     facts = mlflow_facts(mlflow_client(uri), record["run_id"])
     assert (facts["status"], facts["experiment"]) == ("FINISHED", "from-env")
     assert [step for step, _ in facts["metrics"]["loss"]] == [1]
@@ -341,27 +402,41 @@ def test_the_default_store_is_mlruns_in_the_output_dir_never_the_current_directo
     assert record["tracking_uri"] == (tmp_path / "out" / "mlruns").as_uri()
     facts = mlflow_facts(mlflow_client(record["tracking_uri"]), record["run_id"])
     assert (facts["status"], facts["experiment"]) == ("FINISHED", "case")
+    assert out.splitlines()[-1] == (f"mlflow: run {record['run_id']} in experiment 'case' at "
+                                    f"{tmp_path / 'out' / 'mlruns'}")
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.mark.slow
-def test_an_unreachable_tracking_server_is_a_note_and_the_run_finishes(
-        tmp_path, npz_workspace, call_main, monkeypatch):
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
-    uri = f"http://127.0.0.1:{port}"
-    pipeline = npz_workspace(tmp_path, extra=f"output: {{mlflow: {{tracking_uri: '{uri}'}}}}\n")
+@pytest.mark.parametrize("asked_by", ["key", "environment"])
+def test_an_unreachable_tracking_server_stops_the_run_in_seconds_before_a_run_folder(
+        tmp_path, npz_workspace, call_main, monkeypatch, asked_by):
+    # MLflow's own retries (none of its variables set here) would take minutes, then the
+    # run would train untracked.
+    uri = f"http://user:secret@127.0.0.1:{closed_port()}"
+    if asked_by == "key":
+        pipeline = npz_workspace(tmp_path, extra=f"output: {{mlflow: {{tracking_uri: '{uri}'}}}}\n")
+        untracked = "--set output.mlflow=null"
+    else:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        pipeline = npz_workspace(tmp_path)
+        untracked = "unset MLFLOW_TRACKING_URI"
     code, out, err = call_main("run", pipeline, "--output", tmp_path / "runs")
-    assert code == 0, out + err
-    notes = [line for line in err.splitlines() if line.startswith("note: MLflow")]
-    assert len(notes) == 1 and notes[0].startswith(f"note: MLflow tracking at {uri} stopped")
-    assert "the run goes on, and its run folder is complete without it." in notes[0]
-    [run_dir] = (tmp_path / "runs").iterdir()
-    record = json.loads((run_dir / "run.json").read_text())
-    assert record["status"] == "finished" and "mlflow" not in record
-    assert (run_dir / "model.keras").exists() and (run_dir / "metrics.json").exists()
+    assert code == 5, out + err
+    [line] = [line for line in err.splitlines() if line.startswith("error:")]
+    assert line.startswith(f"error: MLflow tracking at {redact_uri(uri)} cannot start (")
+    assert line.endswith("; nothing was trained. Start the tracking server or fix the tracking "
+                         f"URI, or run untracked ({untracked}).")
+    assert "secret" not in out + err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    for name in PROBE_SETTINGS:  # the bounded settings were for the check alone
+        assert name not in os.environ
 
 
 @pytest.mark.slow
