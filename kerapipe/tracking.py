@@ -293,6 +293,7 @@ class MlflowTracker:
                                       compiled.distribution.is_chief, recorded))
         if tracker.run_id is not None:
             tracker.recorded = dict((recorded or {})[RECORD_KEY])
+            tracker.recorded["tracking_uri"] = redact_uri(tracker.recorded["tracking_uri"])
         tracker.connect()
         return tracker
 

@@ -167,6 +167,43 @@ def test_a_resume_whose_mlflow_run_cannot_be_reached_keeps_it_recorded(tmp_path,
     assert capsys.readouterr().err.startswith(f"note: MLflow tracking at {uri} stopped")
 
 
+class RecordingClient:
+    """What ``MlflowTracker.start`` asks of MLflow's client, answered at once."""
+
+    def get_experiment_by_name(self, name):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(experiment_id="7")
+
+    def create_run(self, experiment_id, run_name, tags):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(info=SimpleNamespace(run_id="r1"))
+
+    def log_batch(self, *args, **kwargs):
+        pass
+
+    def log_artifact(self, *args):
+        pass
+
+
+def test_run_json_and_the_run_result_never_hold_the_uris_credentials(tmp_path):
+    from kerapipe.run_folder import RunFolder
+    from kerapipe.tracking import MlflowTracker
+
+    tracker = MlflowTracker(TrackingTarget("http://u:secret@h:5000", "e"))
+    tracker.client = RecordingClient()
+    folder = RunFolder(tmp_path / "run")
+    folder.path.mkdir()
+    (folder.path / "spec.yaml").write_text("kerapipe: 1\n")
+    tracker.start(folder, spec_of())
+    assert tracker.active
+    assert json.loads((folder.path / "run.json").read_text())["mlflow"] == {
+        "run_id": "r1", "experiment_id": "7", "experiment": "e",
+        "tracking_uri": "http://***@h:5000"}
+    assert tracker.tracked == TrackedRun("r1", "e", "7", "http://***@h:5000")
+
+
 def test_a_note_of_tracking_that_stopped_never_shows_the_uris_credentials(
         tmp_path, capsys, monkeypatch):
     from kerapipe.run_folder import RunFolder
