@@ -24,7 +24,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_DATA: "data error (missing, unreadable or invalid data)",
     EXIT_TRAINING: "training or export failure (e.g. NaN loss, out of memory, an export "
                    "whose predictions differ from its model's)",
-    EXIT_OUTPUT: "output or I/O error (e.g. unwritable output folder)",
+    EXIT_OUTPUT: "output or I/O error (e.g. an unwritable output folder, an MLflow tracking store that cannot be reached)",
     EXIT_PEERS_MISSING: "a multi_worker worker did not see all its peers start within "
                         "train.distribute.startup_timeout (the message names the missing ones)",
     EXIT_PEER_LOST: "a multi_worker peer was lost mid-run: rerun all workers to resume",
