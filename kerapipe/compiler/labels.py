@@ -22,6 +22,7 @@ from typing import Optional
 import numpy as np
 
 from kerapipe.compiler.multi_hot import multi_hot_labels
+from kerapipe.compiler.sources.npz_file import check_texts
 from kerapipe.compiler.sources.raw import RawData
 from kerapipe.compiler.values import check_finite, check_float32, locate, show, show_as_written
 from kerapipe.errors import DataError
@@ -188,6 +189,8 @@ def prepare_labels_of_kind(raw: RawData, y: np.ndarray, y_test: Optional[np.ndar
     if kind == "binary":
         return binary_labels(raw, y, y_test)
     if kind == "multi_label":
+        y, y_test = (None if labels is None else label_strings(raw, name, np.asarray(labels))
+                     for name, labels in ((raw.names[1], y), (raw.names[3], y_test)))
         return multi_hot_labels(raw, y, y_test, separator)
     if kind == "raw":
         return raw_labels(raw, y), (raw_labels(raw, y_test, test=True)
@@ -221,7 +224,8 @@ def binary_labels(raw: RawData, y: np.ndarray, y_test: Optional[np.ndarray]
         if labels.dtype.kind == "f":
             check_finite(raw.where, name, labels, raw.lines,
                          raw.label_text if name == raw.names[1] else None)
-        parts.append(labels.astype(str) if labels.dtype.kind in "US" else labels)
+        parts.append(label_strings(raw, name, labels) if labels.dtype.kind in "US"
+                     else labels)
     if names is None:
         present = sorted(set().union(*(np.unique(p).tolist() for p in parts if p is not None)))
         if len(present) > 2:
@@ -277,18 +281,19 @@ def class_indices(raw: RawData, name: str, labels: np.ndarray) -> np.ndarray:
                         "one class index per example. For one-hot labels, save "
                         "argmax(labels, axis=1) and add `- one_hot: {}` to data.preprocess.")
     if labels.dtype.kind in "US":
+        labels = label_strings(raw, name, labels)
         if raw.class_names is None:
-            raw.class_names = sorted({str(v) for v in labels.astype(str)})
+            raw.class_names = sorted(set(labels.tolist()))
             if len(raw.class_names) > MAX_CLASSES:
                 raise DataError(f"{where}: '{name}' holds {len(raw.class_names):,} different "
                                 f"labels, more than the {MAX_CLASSES:,} classes kerapipe "
                                 "allows. Are they ids rather than classes?")
         index = {c: i for i, c in enumerate(raw.class_names)}
-        missing = sorted({str(v) for v in labels.astype(str)} - set(index))
+        missing = sorted(set(labels.tolist()) - set(index))
         if missing:
             raise DataError(f"{where}: '{name}' holds labels {missing} that the training "
                             "labels do not have.")
-        return np.array([index[str(v)] for v in labels.astype(str)], dtype=np.int64)
+        return np.array([index[v] for v in labels.tolist()], dtype=np.int64)
     if labels.dtype.kind == "b":
         return labels.astype(np.int64)
     text = raw.label_text if name == raw.names[1] else None
@@ -322,6 +327,25 @@ def class_indices(raw: RawData, name: str, labels: np.ndarray) -> np.ndarray:
             shown = show_as_written(text(first)) if text else show(labels[first])
             raise DataError(f"{where}: {locate(name, first, raw.lines)} is {shown}; {rule}")
     return labels.astype(np.int64)
+
+
+def label_strings(raw: RawData, name: str, labels: np.ndarray) -> np.ndarray:
+    """String labels (an .npz array of dtype 'U' or 'S') as a 'U' array, checked as the npz
+    source checks texts (``check_texts``): bytes decoded as UTF-8 (``astype(str)`` decodes
+    ASCII only, and fails on ``b'caf\\xc3\\xa9'``), no lone surrogate (no class-names file
+    can hold one). Other dtypes, and shapes that hold no one string per example, are left
+    to the label kind's own checks.
+
+    Raises:
+        DataError: naming the file, the array and the first label that is no text.
+    """
+    if labels.dtype.kind not in "US" or not (
+            labels.ndim == 1 or (labels.ndim == 2 and labels.shape[1] == 1)):
+        return labels
+    labels = check_texts(labels, raw.where, name)
+    if labels.dtype.kind == "S":
+        return np.char.decode(labels, "utf-8")
+    return labels
 
 
 def csv_labels(distinct: list[str], codes: np.ndarray, raw: RawData) -> np.ndarray:

@@ -566,7 +566,8 @@ def column_positions(where: str, header: list[str]) -> dict[str, int]:
     """Each column's position by name.
 
     Raises:
-        DataError: more than ``MAX_CSV_COLUMNS`` columns, or a name given twice.
+        DataError: more than ``MAX_CSV_COLUMNS`` columns, a name given twice, or a name
+            holding a NUL byte.
     """
     if len(header) > MAX_CSV_COLUMNS:
         raise DataError(f"{where}: the header has {len(header):,} columns, more than the "
@@ -575,6 +576,11 @@ def column_positions(where: str, header: list[str]) -> dict[str, int]:
     position: dict[str, int] = {}
     duplicates: set[str] = set()
     for index, name in enumerate(header):  # one pass: a quadratic check took seconds
+        if "\0" in name:  # Keras saves names as HDF5 strings, which cannot hold one
+            raise DataError(f"{where}, line 1: the name of column {index + 1} ({show(name)}) "
+                            "holds a NUL byte, which a saved model cannot hold in a name "
+                            "(and which is often a sign of a damaged file). Rename the "
+                            "column in the header row.")
         if position.setdefault(name, index) != index:
             duplicates.add(name)
     if duplicates:

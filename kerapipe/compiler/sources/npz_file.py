@@ -224,7 +224,10 @@ class NpzFileSource(ArraySource):
                                 f"numbers, not the strings of '{name}'. Remove the "
                                 "`pad_sequences` step; a TextVectorization step with "
                                 "output_sequence_length pads token ids.")
-            return check_texts(x, raw.where, name)
+            x = check_texts(x, raw.where, name)
+            if name != raw.names[2]:  # the training texts: the vocabulary is learnt there
+                _check_some_words(x, raw.where, name, self.spec)
+            return x
         return super().prepare_features(x, name, raw, pad_steps)
 
     def prepare_inputs(self, x: np.ndarray, where: str) -> np.ndarray:
@@ -254,6 +257,19 @@ class NpzFileSource(ArraySource):
             raw.parts = _split_parts(raw, resolve(self.base_dir, options.path),
                                      self.spec.data.split.column)
         return raw
+
+
+def _check_some_words(x: np.ndarray, where: str, name: str, spec) -> None:
+    """Training texts that an adapted TextVectorization step reads hold a word somewhere
+    (``text_folder.has_words``): else it learns no vocabulary, and every step fails."""
+    from kerapipe.compiler.sources.text_folder import has_words, no_words
+
+    step = spec.data.first_options("TextVectorization")
+    if step is None or "vocabulary" in step.kwargs or not len(x):
+        return
+    if not any(has_words(text) for text in x.tolist()):
+        raise no_words(where, f"the {len(x):,} texts of '{name}'", "Check that the array "
+                       "saved is the one of the texts.")
 
 
 def _split_parts(raw: RawData, path: str, name: str) -> np.ndarray:

@@ -146,6 +146,21 @@ def read_text_file(path: str, where: str) -> tuple[str, bytes]:
     return text[1:] if text.startswith(_BOM) else text, contents
 
 
+def has_words(text: str | bytes) -> bool:
+    """Whether a text holds more than spaces: a text of none gives TextVectorization no
+    token to learn (an empty or blank text)."""
+    return bool(text) and not text.isspace()
+
+
+def no_words(where: str, texts: str, fix: str) -> DataError:
+    """The error for training texts of which none ``has_words`` (``texts`` names them):
+    TextVectorization would adapt to an empty vocabulary, and every training step fail
+    in tf.data ("Table not initialized")."""
+    return DataError(f"{where}: every text is empty: no vocabulary can be learned ({texts} "
+                     "hold no word, only empty or blank text, so every example would look "
+                     f"the same). {fix}")
+
+
 def read_text(path):
     """Read one text file for tf.data: its bytes as one string, a UTF-8 byte-order mark
     dropped (as ``read_text_file`` does)."""
@@ -194,10 +209,16 @@ def load_texts(source: TextSource, base: str) -> RawData:
     index = index_text_folder(root, where, classes_only=True)
     check_class_folders(index, root, where, TEXTS, every_class_filled=True)
     digest = hashlib.sha256()
+    words = False
     for path, relative in zip(index.paths, index.ids):
         digest.update(relative.encode() + b"\0")  # UTF-8: index_text_folder checked
-        digest.update(hashlib.sha256(read_text_file(path, where)[1]).digest())
+        text, contents = read_text_file(path, where)
+        words = words or has_words(text)
+        digest.update(hashlib.sha256(contents).digest())
     count = len(index.paths)
+    if count and not words:
+        raise no_words(where, f"its {count:,} .txt files", "Check that the files were "
+                       "saved with their texts.")
     # An object array shares the path strings between the splits (see load_images).
     return RawData(np.array(index.paths, dtype=object), np.array(index.labels, dtype=np.int64),
                    where=where, class_names=index.class_names, regression=False,
