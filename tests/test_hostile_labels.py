@@ -199,3 +199,22 @@ def test_a_run_on_a_text_folder_of_empty_texts_exits_3(tmp_path, call_main):
     assert code == 3, out + err
     assert "every text is empty: no vocabulary can be learned" in err
     assert "Table not initialized" not in out + err
+
+
+@pytest.mark.parametrize("mode", ["int", "tf_idf"])
+def test_a_run_on_texts_of_punctuation_only_exits_3(tmp_path, call_main, mode):
+    """Past the load-time check (the texts are not empty), TextVectorization's own
+    standardize leaves no token: a clear data error, not TensorFlow's "Table not
+    initialized" (exit 4) or a Keras refusal taken for a spec error (exit 2)."""
+    text_folder(tmp_path, "!!! ... ?")
+    head = "[{Embedding: {input_dim: 50, output_dim: 4}}, {GlobalAveragePooling1D: {}}, "
+    layers = head + "{Dense: {units: 2}}]" if mode == "int" else "[{Dense: {units: 2}}]"
+    length = ", output_sequence_length: 8" if mode == "int" else ""
+    (tmp_path / "p.yaml").write_text(
+        "kerapipe: 1\nname: p\ndata:\n  source: {text: texts}\n  preprocess: "
+        f"[{{TextVectorization: {{max_tokens: 50, output_mode: {mode}{length}}}}}]\n"
+        f"model:\n  layers: {layers}\ntrain: {{epochs: 1}}\n")
+    code, out, err = call_main("run", tmp_path / "p.yaml", "--output", tmp_path / "runs")
+    assert code == 3, out + err
+    assert "data.preprocess[0] (TextVectorization)" in err and "learns no vocabulary" in err
+    assert "Table not initialized" not in out + err and "Traceback" not in out + err

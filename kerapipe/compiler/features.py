@@ -118,7 +118,7 @@ def _check_model_name(spec: PipelineSpec, features: list[FeatureSpec]) -> None:
                                    "column.", at_key=True)])
 
 
-def _no_tokens(layer: keras.layers.TextVectorization) -> bool:
+def learned_no_tokens(layer: keras.layers.TextVectorization) -> bool:
     """Whether an adapted TextVectorization holds only its padding and OOV tokens."""
     try:
         vocabulary = layer.get_vocabulary()
@@ -170,9 +170,9 @@ class FeatureEncoding:
             try:
                 layer.adapt(columns.map(lambda x, n=name: x[n]))
             except Exception:  # tf_idf fails in adapt on an empty vocabulary
-                if not _no_tokens(layer):
+                if not learned_no_tokens(layer):
                     raise
-            if _no_tokens(layer):
+            if learned_no_tokens(layer):
                 raise DataError(f"text feature '{name}': its training split holds no token "
                                 "once standardized and split (every text is empty, or "
                                 "punctuation only), so TextVectorization learns no "

@@ -268,10 +268,28 @@ def build_preprocessing(spec: PipelineSpec, train_features: Callable[[], tf.data
     for position, layer in enumerate(result.layers):
         if _learns_from_data(layer_steps[position][1]):
             index, step = layer_steps[position]
-            with keras_guard("layer-arguments", ("data", "preprocess", index, step.kind),
-                             f"the {step.kind} step could not adapt on the training split"):
-                layer.adapt(_adapt_dataset(train_features(), result.layers[:position], dtype))
+            try:
+                with keras_guard("layer-arguments", ("data", "preprocess", index, step.kind),
+                                 f"the {step.kind} step could not adapt on the training split"):
+                    layer.adapt(_adapt_dataset(train_features(), result.layers[:position],
+                                               dtype))
+            except SpecError:  # tf_idf fails in adapt on an empty vocabulary
+                if not _learned_no_vocabulary(layer):
+                    raise
+            if _learned_no_vocabulary(layer):
+                raise DataError(f"data.preprocess[{index}] ({step.kind}): the training "
+                                "split's texts hold no token once standardized and split "
+                                "(every text is empty, or punctuation only), so "
+                                "TextVectorization learns no vocabulary and could encode "
+                                "nothing. Check the texts, or give the step a `vocabulary`.")
     return result
+
+
+def _learned_no_vocabulary(layer) -> bool:
+    """A TextVectorization that adapted to nothing but its padding and OOV tokens."""
+    from kerapipe.compiler.features import learned_no_tokens
+
+    return isinstance(layer, keras.layers.TextVectorization) and learned_no_tokens(layer)
 
 
 def _feature_preprocessing(spec: PipelineSpec, train_features: Callable[[], tf.data.Dataset],
