@@ -525,7 +525,7 @@ def _hostile(kind: str, tmp: Path) -> Path:
         return npz_file(tmp / "a.npz", x=np.zeros((20, 2)), y=np.array(["cat"] * 20))
     elif kind == "npz-no-label-set":
         return npz_file(tmp / "a.npz", x=np.zeros((20, 2)), y=np.zeros((20, 3), dtype="int8"))
-    elif kind == "npz-bytes-labels-not-ascii":
+    elif kind == "npz-bytes-labels-not-utf8":
         return npz_file(tmp / "a.npz", x=np.zeros((20, 2)), y=np.array([b"cat", b"\xff"] * 10))
     elif kind == "npz-features-not-finite":
         x = RNG.normal(size=(20, 3))
@@ -576,7 +576,7 @@ HOSTILE = {
     "column-name-too-long": "has a name of 1,025 characters; a key of data.features has at "
                             "most 1,024",
     "folder-of-one-folder-of-classes": "if those are the classes, run kerapipe init",
-    "npz-bytes-labels-not-ascii": "'y'[1] holds bytes that are not ASCII (b'\\xff')",
+    "npz-bytes-labels-not-utf8": "'y'[1] is not UTF-8 text (the bytes b'\\xff' at byte 1)",
     "empty-texts": "every one of the 20 texts read is empty (no words)",
     "npz-empty-texts": "'x': every one of the 20 texts read is empty",
     "npz-label-lone-surrogate": "'y'[1] holds a lone surrogate character",
@@ -735,3 +735,11 @@ def test_a_data_path_the_format_refuses_is_a_data_error_naming_the_key(tmp_path,
     code, stdout, stderr = call_main("init", data)
     assert code == 3 and stdout == ""
     assert "could not write a valid pipeline" in stderr and "error[bad-path]" in stderr
+
+
+def test_npz_utf8_byte_labels_are_class_names_as_the_run_reads_them(tmp_path):
+    """Bytes are decoded as UTF-8, by the run's own rule (compiler.labels.text_labels)."""
+    y = np.array([b"caf\xc3\xa9", b"th\xc3\xa9", b"eau"] * 10)
+    found = inspect_data(npz_file(tmp_path / "a.npz", x=RNG.normal(size=(30, 2)), y=y))
+    assert (found.label.kind, found.label.classes) == ("classes", ("café", "eau", "thé"))
+    assert _spec_of(render_pipeline(found, str(tmp_path))).data.labels.kind == "classes"

@@ -339,10 +339,15 @@ def label_strings(raw: RawData, name: str, labels: np.ndarray) -> np.ndarray:
     Raises:
         DataError: naming the file, the array and the first label that is no text.
     """
+    return text_labels(labels, raw.where, name)
+
+
+def text_labels(labels: np.ndarray, where: str, name: str) -> np.ndarray:
+    """``label_strings`` for an array read from ``where`` (also ``kerapipe init``'s rule)."""
     if labels.dtype.kind not in "US" or not (
             labels.ndim == 1 or (labels.ndim == 2 and labels.shape[1] == 1)):
         return labels
-    labels = check_texts(labels, raw.where, name)
+    labels = check_texts(labels, where, name)
     if labels.dtype.kind == "S":
         return np.char.decode(labels, "utf-8")
     return labels

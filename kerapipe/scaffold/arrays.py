@@ -17,6 +17,7 @@ MAX_INSPECTED_ARRAY_BYTES = 1 << 28  # an npz feature array read whole for its v
 def inspect_npz(path: str) -> Inspection:
     import numpy as np
 
+    from kerapipe.compiler.labels import text_labels
     from kerapipe.compiler.sources.npz_file import check_texts, npz_headers, read_npz
 
     headers = npz_headers(path)
@@ -36,8 +37,7 @@ def inspect_npz(path: str) -> Inspection:
         raise DataError(f"{path}: '{x_name}' holds no examples.")
     own_test = _own_test_split(path, headers, x_name, y_name)
     y = read_npz(path, [y_name])[y_name]
-    if y.dtype.kind == "U":  # a lone surrogate: a class name no file or JSON can hold
-        check_texts(y.reshape(-1), path, y_name)
+    y = text_labels(y, path, y_name)  # as the run reads string labels: UTF-8, no surrogate
     label = label_from_array(y_name, y, path)
     x_kind, example, notes = _npz_feature_kind(path, x_name, x_head)
     x = None

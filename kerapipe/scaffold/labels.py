@@ -155,13 +155,6 @@ def label_from_array(name: str, y, path: str) -> LabelGuess:
         raise DataError(f"{path}: '{name}' has shape {y.shape}; kerapipe init reads one label "
                         "per example (a class index, a class name or a target), or rows of "
                         "0/1 (several labels).")
-    if y.dtype.kind == "S":  # the run side reads byte labels as ASCII (numpy's astype(str))
-        values = y.tolist()
-        first = next((i for i, v in enumerate(values) if not v.isascii()), None)
-        if first is not None:
-            raise DataError(f"{path}: '{name}'[{first}] holds bytes that are not ASCII "
-                            f"({values[first]!r}); class names in bytes must be ASCII. Save "
-                            "the labels as a 'U' array: numpy.array(labels, dtype=str).")
     if y.dtype.kind in "US":
         return label_from_texts(name, [str(v) for v in y.astype(str)], path, NPZ_HINT)
     if y.dtype.kind == "b":
