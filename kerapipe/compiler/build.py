@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerapipe.compiler.files import physical_memory
-from kerapipe.compiler.layer_classes import construct_layer, shapes_only
+from kerapipe.compiler.layer_classes import construct_layer, restore_loaded_weights, shapes_only
 from kerapipe.compiler.metrics import keras_metric
 from kerapipe.compiler.precision import float32_scope, loss_scaled, policy_scope
 from kerapipe.errors import KerapipeError, SpecError, TrainingError
@@ -38,7 +38,7 @@ from kerapipe.spec.checks import labels_from_spec, output_activation
 from kerapipe.spec.graph import MODEL_INPUT, ModelNode, model_nodes, output_node
 from kerapipe.spec.issues import Issue, format_path
 from kerapipe.spec.metrics import RunLabels, metric_class, metric_issues, output_heads
-from kerapipe.spec.validate import FILE_ARGUMENTS, inside_folder
+from kerapipe.spec.validate import inside_folder, is_file_argument
 from kerapipe.spec.model import (NESTED_LAYER_ARGS, LayerSpec, LossSpec, MetricSpec,
                                  OptimizerSpec, PipelineSpec, ScheduleSpec, is_custom_name)
 
@@ -86,18 +86,21 @@ def build_layer(spec: LayerSpec, custom: Optional[dict[str, Any]] = None,
     base_dir = base_dir or os.getcwd()
     kwargs = {key: build_layer(value, custom, path + (key, value.name), base_dir)
               if key in NESTED_LAYER_ARGS and isinstance(value, LayerSpec)
-              else _resolve_file_arguments(key, value, base_dir, path + (key,))
+              else _resolve_file_arguments(spec.name, key, value, base_dir, path + (key,))
               for key, value in spec.kwargs.items()}
     with keras_guard("layer-arguments", path, f"Keras refused the arguments of {spec.name}"):
         return construct_layer(spec.name, kwargs, custom, input_shape)
 
 
-def _resolve_file_arguments(key: Any, value: Any, base_dir: str, path: tuple) -> Any:
-    """``value`` with every file argument (at any depth of mappings and lists) replaced by
-    its path inside ``base_dir``: Keras opens a relative path from the current directory,
-    which is not the pipeline's folder, so the spec side's outside-path rule would not
-    hold. A path that leaves the folder is refused here too (defence in depth)."""
-    if key in FILE_ARGUMENTS and isinstance(value, str):
+def _resolve_file_arguments(owner: Any, key: Any, value: Any, base_dir: str,
+                            path: tuple) -> Any:
+    """``value`` with every file argument (``validate.is_file_argument``: a vocabulary, a
+    backbone's weights file; at any depth of mappings and lists) replaced by its path
+    inside ``base_dir``: Keras opens a relative path from the current directory, which is
+    not the pipeline's folder, so the spec side's outside-path rule would not hold. A path
+    that leaves the folder is refused here too (defence in depth). ``owner``: the layer
+    name, or the key of the mapping holding ``value``."""
+    if is_file_argument(owner, key, value):
         target = inside_folder(base_dir, value)
         if target is None:
             raise _Refused([Issue("outside-path", path, "a file a layer reads must be inside "
@@ -105,9 +108,11 @@ def _resolve_file_arguments(key: Any, value: Any, base_dir: str, path: tuple) ->
                                   "it). Copy the file there.")])
         return target
     if isinstance(value, dict):
-        return {k: _resolve_file_arguments(k, v, base_dir, path + (k,)) for k, v in value.items()}
+        return {k: _resolve_file_arguments(key, k, v, base_dir, path + (k,))
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve_file_arguments(None, v, base_dir, path + (i,)) for i, v in enumerate(value)]
+        return [_resolve_file_arguments(owner, None, v, base_dir, path + (i,))
+                for i, v in enumerate(value)]
     return value
 
 
@@ -320,6 +325,7 @@ def _allocate(deferred: list, built: list) -> None:
     for variable in deferred:  # a variable no layer lists (none in Keras's own layers)
         if id(variable) in pending:
             variable._deferred_initialize()
+    restore_loaded_weights(deferred)  # a backbone's ImageNet or file weights over them
 
 
 def _call_nodes(nodes: tuple[ModelNode, ...], inputs: Any, custom: Optional[dict[str, Any]],

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import traceback
+import weakref
 from typing import Any, Iterator, Optional
 
 from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
@@ -62,7 +63,8 @@ def construct_layer(name: str, kwargs: dict, custom: Optional[dict[str, Any]] = 
             when known. Only backbones use it.
 
     Raises:
-        DataError: a backbone's weights cannot be downloaded.
+        DataError: a backbone's weights cannot be downloaded, or its weights file refers
+            to other files (``check_weights_file``).
         UsageError: a keras-hub layer without keras-hub installed.
     """
     if is_custom_name(name):
@@ -124,16 +126,121 @@ def construct_backbone(name: str, kwargs: dict, input_shape: Optional[tuple]) ->
     function = getattr(keras.applications, name[len(APPLICATIONS_PREFIX):])
     if _SHAPES_ONLY.get():
         kwargs = {**kwargs, "weights": None}
+    weights = kwargs.get("weights", "imagenet")
+    if isinstance(weights, str) and weights != "imagenet":  # a file (compiler.build resolved it)
+        check_weights_file(name, weights)
     if input_shape is not None:
         kwargs = {**kwargs, "input_shape": tuple(input_shape[1:])}
     try:
-        return function(**kwargs)
+        model = function(**kwargs)
     except Exception as err:
         download = _failed_download(err)
         if download is None:
             raise
         raise DataError(_download_message(name, kwargs.get("weights", "imagenet"), download,
                                           err)) from err
+    _keep_loaded_weights(model, kwargs.get("weights", "imagenet"))
+    return model
+
+
+# What a backbone loaded (ImageNet's or a file's weights) while its variables were not
+# allocated yet (``compiler.build`` builds a model inside a StatelessScope that defers
+# them, to refuse one too large before allocating): Keras's assignments went to that
+# scope, not to the variables, and would be lost when the variables get their initial
+# values. ``restore_loaded_weights`` gives them to the variables then.
+_LOADED: "weakref.WeakKeyDictionary[Any, list]" = weakref.WeakKeyDictionary()
+
+
+def _keep_loaded_weights(model: Any, weights: Any) -> None:
+    from keras.src.backend.common.stateless_scope import get_stateless_scope
+
+    scope = get_stateless_scope()
+    if weights is None or scope is None or scope.initialize_variables:
+        return  # random weights, or variables that hold what Keras loaded already
+    loaded = [(variable, scope.get_current_value(variable)) for variable in model.weights]
+    _LOADED[model] = [(variable, value) for variable, value in loaded if value is not None]
+
+
+def restore_loaded_weights(allocated: list) -> None:
+    """Assign what each backbone loaded while its variables were deferred
+    (``_keep_loaded_weights``) to those variables, once ``allocated`` (the variables just
+    given their initial values, outside the StatelessScope) holds them all."""
+    ids = {id(variable) for variable in allocated}
+    for model in list(_LOADED):
+        pairs = _LOADED[model]
+        if all(id(variable) in ids for variable, _ in pairs):
+            del _LOADED[model]
+            for variable, value in pairs:
+                variable.assign(value)
+
+
+# Objects a weights file may hold before it is refused unread: a real backbone's file has
+# a few thousand groups and datasets; a hostile one could hold millions of links.
+MAX_WEIGHTS_OBJECTS = 200_000
+
+
+def check_weights_file(name: str, path: str) -> None:
+    """Refuse a backbone's weights file that would make HDF5 read another file.
+
+    HDF5 follows what the file says: an external link opens another HDF5 file, a
+    dataset with external storage reads its bytes from any file (``/etc/passwd``,
+    ``~/.ssh/id_rsa``), and a virtual dataset maps other files; Keras would load those
+    bytes into the weights and the run would save them in ``model.keras``. ``path`` is
+    inside the pipeline's folder already (``compiler.build``); what it refers to is
+    checked here, before Keras opens it, without following any of it.
+
+    Raises:
+        DataError: the file is not HDF5, refers to another file, or holds more than
+            ``MAX_WEIGHTS_OBJECTS`` objects.
+    """
+    import h5py
+
+    problem = None
+    try:
+        if not h5py.is_hdf5(path):
+            problem = "it is not an HDF5 file (Keras's .h5 or .weights.h5 weights format)"
+        else:
+            with h5py.File(path, "r") as handle:
+                problem = _outside_reference(handle)
+    except OSError as err:  # not there, unreadable, a folder
+        problem = f"it cannot be read ({err.strerror or err})"
+    if problem is not None:
+        raise DataError(f"{name}: the weights file {path} cannot be used: {problem}. Give the "
+                        "weights as one .weights.h5 file saved by Keras (save_weights), "
+                        "inside the pipeline's folder, or use `weights: imagenet` or `weights: "
+                        "null`.")
+
+
+def _outside_reference(handle: Any) -> Optional[str]:
+    """What in an open HDF5 file refers to another file, or ``None``: links are read
+    without being followed (``getlink=True``), each object visited once."""
+    import h5py
+
+    pending, seen, count = [handle], set(), 0
+    while pending:
+        group = pending.pop()
+        for key in group:
+            count += 1
+            if count > MAX_WEIGHTS_OBJECTS:
+                return f"it holds more than {MAX_WEIGHTS_OBJECTS:,} objects"
+            where = f"{group.name.rstrip('/')}/{key}"
+            link = group.get(key, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                return f"{where} is a link to another file ({link.filename})"
+            if isinstance(link, h5py.SoftLink):
+                continue  # a path inside this file: its target is visited where it is
+            if not isinstance(link, h5py.HardLink):
+                return f"{where} is a link of a kind kerapipe does not follow"
+            item = group[key]
+            if isinstance(item, h5py.Dataset):
+                if item.is_virtual:
+                    return f"{where} is a virtual dataset (it maps other files)"
+                if item.id.get_create_plist().get_external_count():
+                    return f"{where} keeps its values in another file (external storage)"
+            elif isinstance(item, h5py.Group) and hash(item.id) not in seen:
+                seen.add(hash(item.id))
+                pending.append(item)
+    return None
 
 
 def _failed_download(err: BaseException) -> Optional[dict]:

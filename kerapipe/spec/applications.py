@@ -20,9 +20,20 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from kerapipe.spec.catalog import load_catalog
-from kerapipe.spec.issues import Issue, Path
+from kerapipe.spec.issues import Issue, Path, safe_repr
 
 PREFIX = "applications."
+
+# A backbone's `weights`: null, `imagenet` (Keras downloads it into its cache from its own
+# address) or a weights file that Keras opens with Model.load_weights, which is a file
+# argument (``validate.is_file_argument``): inside the pipeline's folder, resolved there.
+# Only an HDF5 file (``.h5``, ``.weights.h5``) is taken: a sharded ``.weights.json`` names
+# other files, a ``.keras`` archive holds a whole model, and an Orbax checkpoint is a
+# folder. The compile side refuses an HDF5 file that reads other files too
+# (``compiler.layer_classes.check_weights_file``).
+WEIGHTS = "weights"
+WEIGHT_NAMES = (None, "imagenet")
+WEIGHTS_FILE_SUFFIX = ".h5"
 
 # What each preprocessing mode does to RGB pixels in [0, 255] (Keras's
 # applications.imagenet_utils.preprocess_input; the compile side builds it as layers).
@@ -116,7 +127,7 @@ def backbone_issues(layer: Any, path: Path, example_shape: Optional[tuple]) -> l
                             f"{width} (shape {shape}). Resize first: add `- resize: "
                             f"[{max(height, side)}, {max(width, side)}]` to data.preprocess.",
                             at_key=True))
-    weights = layer.kwargs.get("weights", app.default_weights)
+    weights = layer.kwargs.get(WEIGHTS, app.default_weights)
     if weights == "imagenet" and channels != 3:
         given = "weights" in layer.kwargs
         where = at + ("weights",) if given else at
@@ -126,6 +137,31 @@ def backbone_issues(layer: Any, path: Path, example_shape: Optional[tuple]) -> l
                             f"(shape {shape}). Use `weights: null` (trained from scratch), or "
                             "give the data 3 channels.", at_key=not given))
     return issues
+
+
+def weights_issues(layer: Any, path: Path) -> list[Issue]:
+    """A backbone's ``weights`` that is none of null, ``imagenet`` and an HDF5 file's name
+    (``WEIGHTS_FILE_SUFFIX``): Keras takes any other string for a path.
+
+    Args:
+        layer: a ``LayerSpec``; anything but a backbone gives no issue.
+        path: the key path of its entry (see ``backbone_issues``).
+    """
+    app = application(getattr(layer, "name", None))
+    if app is None or WEIGHTS not in layer.kwargs or layer.kwargs[WEIGHTS] in WEIGHT_NAMES:
+        return []
+    value = layer.kwargs[WEIGHTS]
+    at = path + (layer.name, WEIGHTS)
+    expected = (f"{app.layer_name} takes as weights null (random weights), imagenet (Keras "
+                "downloads them into its cache) or the name of a .h5 weights file "
+                "(`.weights.h5`, saved by Keras's save_weights) inside the pipeline's folder.")
+    if not isinstance(value, str):
+        return [Issue("wrong-type", at, f"{expected} Received: weights={safe_repr(value)}")]
+    if value.endswith(WEIGHTS_FILE_SUFFIX):
+        return []
+    hint = " Did you mean 'imagenet'?" if value.strip().lower() == "imagenet" else ""
+    return [Issue("unknown-value", at, f"{expected}{hint} Received: weights="
+                  f"{safe_repr(value)}")]
 
 
 def preprocess_channels_issue(app: Application, shape: Optional[tuple],

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 from kerapipe.errors import SpecError
 from kerapipe.safe_io import open_regular
+from kerapipe.spec.applications import WEIGHT_NAMES, WEIGHTS, is_backbone, weights_issues
 from kerapipe.spec.callbacks import callback_issues
 from kerapipe.spec.checks import every_layer, import_name, run_checks
 from kerapipe.spec.compose import EXTENDS, pipeline_folder, resolve_extends, substitute_env
@@ -143,33 +144,57 @@ def bound_report(issues: list[Issue], limit: int = MAX_ISSUES) -> list[Issue]:
         severity=severity, file=first.file, line=first.line, column=first.column)]
 
 
-# Keras layer arguments that name a file Keras will read. Audited against Keras 3.15
-# (keras_catalog.json): only `vocabulary` of StringLookup, IntegerLookup and
-# TextVectorization takes a path (read with tf.io.gfile, which also reads URLs such as
-# gs://); `idf_weights`, `weights`, `mean`/`variance` take arrays and initializers,
-# regularizers and constraints take names or configs, never files.
+# Keras layer arguments that name a file Keras will read. Audited against Keras 3.15 and
+# keras-hub 0.32 (keras_catalog.json; every argument named like a path, file, dir, url,
+# origin, preset, weights or vocabulary): `vocabulary` of StringLookup, IntegerLookup
+# and TextVectorization takes a path (read with tf.io.gfile, which also reads URLs such
+# as gs://), and so does a backbone's `weights` (``applications.WEIGHTS``). `idf_weights`,
+# `mean`/`variance` and the `weights` of Embedding, Bidirectional and ReversibleEmbedding
+# take arrays; initializers, regularizers and constraints take names or configs; the
+# keras-hub layers a file may use have no preset or file argument (tokenizers and
+# `from_preset` models are not layers there). Callbacks write only inside the run folder
+# (``callbacks.PATH_ARGUMENTS``).
 FILE_ARGUMENTS = ("vocabulary",)
+
+
+def is_file_argument(owner: Any, key: Any, value: Any) -> bool:
+    """Whether ``value``, given as the argument ``key`` of ``owner`` (the layer name, or
+    the key of the mapping holding it), names a file that Keras would read."""
+    if not isinstance(value, str):
+        return False
+    if key in FILE_ARGUMENTS:
+        return True
+    return key == WEIGHTS and value not in WEIGHT_NAMES and is_backbone(owner)
 
 
 def check_file_arguments(spec: PipelineSpec, file: str) -> list[Issue]:
     """A layer argument that reads a file must point inside the pipeline's own folder.
 
     A pipeline file from someone else must not make kerapipe read ``/etc/passwd`` or
-    ``~/.ssh/id_rsa`` into a vocabulary (and from there into a saved model). Every layer
-    is checked (``checks.every_layer``: nested ones, ``Random*`` steps), and so is every
-    mapping or list inside a layer's arguments (e.g. ``Pipeline: {layers: [...]}``). The
-    check never touches the file, so its answer cannot tell whether an outside path exists.
+    ``~/.ssh/id_rsa`` into a vocabulary or a backbone's weights (and from there into a
+    saved model). Every layer is checked (``checks.every_layer``: nested ones, ``Random*``
+    steps), and so is every mapping or list inside a layer's arguments (e.g. ``Pipeline:
+    {layers: [...]}``). The check never touches the file, so its answer cannot tell
+    whether an outside path exists.
     """
     folder = pipeline_folder(file)
     issues: list[Issue] = []
     for path, value in file_arguments(spec):
         if inside_folder(folder, value) is None:
+            weights = path[-1] == WEIGHTS and is_backbone(path[-2])
+            what = "a backbone's weights file" if weights else "a file a layer reads"
+            hint = (" (or use `weights: imagenet`, which Keras downloads into its cache, or "
+                    "`weights: null`)" if weights else "")
             issues.append(Issue("outside-path", path, f"{safe_repr(value)} is not a "
-                                "path inside the pipeline's folder; a file a layer "
-                                "reads must be next to the pipeline file or below it "
+                                f"path inside the pipeline's folder; {what} "
+                                "must be next to the pipeline file or below it "
                                 "(absolute paths, `~`, `..` that leave the folder, "
-                                "URLs and NUL bytes are refused). Copy the file there "
-                                "and name it relative to the pipeline."))
+                                "links that lead out, URLs and NUL bytes are refused). "
+                                "Copy the file there and name it relative to the "
+                                f"pipeline{hint}."))
+    outside = {issue.path for issue in issues}  # said once: outside, whatever its name
+    issues += [issue for layer_path, layer in every_layer(spec)
+               for issue in weights_issues(layer, layer_path) if issue.path not in outside]
     for index, entry in enumerate(spec.imports):
         if not entry.endswith(".py") or import_name(entry) is None:
             continue  # a module name, or an entry check_imports refuses already
@@ -190,27 +215,32 @@ def check_file_arguments(spec: PipelineSpec, file: str) -> list[Issue]:
 
 
 def file_arguments(spec: PipelineSpec) -> Iterator[tuple[tuple, str]]:
-    """``(key path, value)`` of every layer argument that names a file (``FILE_ARGUMENTS``)
-    as a string, in every layer (``checks.every_layer``) and every mapping or list inside
-    a layer's arguments (e.g. ``Pipeline: {layers: [...]}``)."""
+    """``(key path, value)`` of every layer argument that names a file
+    (``is_file_argument``: a ``vocabulary``, a backbone's ``weights`` file) as a string,
+    in every layer (``checks.every_layer``) and every mapping or list inside a layer's
+    arguments (e.g. ``Pipeline: {layers: [...]}``)."""
     for layer_path, layer in every_layer(spec):
         # a loop over (path, value), not recursion: a dict given to the API may nest deeply
-        pending = [(layer_path + (layer.name, k), k, v) for k, v in layer.kwargs.items()
+        pending = [(layer_path + (layer.name, k), layer.name, k, v)
+                   for k, v in layer.kwargs.items()
                    if not isinstance(v, LayerSpec)]  # every_layer visits those
         while pending:
-            path, key, value = pending.pop()
-            if key in FILE_ARGUMENTS and isinstance(value, str):
+            path, owner, key, value = pending.pop()
+            if is_file_argument(owner, key, value):
                 yield path, value
             elif isinstance(value, (dict, list)):
+                # a mapping's items belong to the key holding it (`{applications.X: {...}}`)
+                inner = key if isinstance(value, dict) else owner
                 items = value.items() if isinstance(value, dict) else enumerate(value)
-                pending += [(path + (k,), k, v) for k, v in items]
+                pending += [(path + (k,), inner, k, v) for k, v in items]
 
 
 def data_path_issues(spec: PipelineSpec, file: str) -> list[Issue]:
     """A ``missing-data`` warning for each file, folder or glob of data that the pipeline
     file ``file`` names and that is not there (``data_paths.missing_data_issues``), and for
-    each file a layer would read (``vocabulary``) that is missing. Only for a file on disk:
-    a run folder's ``spec.yaml`` names paths relative to the pipeline it came from."""
+    each file a layer would read (``vocabulary``, a backbone's ``weights``) that is
+    missing. Only for a file on disk: a run folder's ``spec.yaml`` names paths relative to
+    the pipeline it came from."""
     issues = missing_data_issues(spec, file)
     folder = pipeline_folder(file)
     for path, value in file_arguments(spec):
