@@ -251,23 +251,43 @@ def _head(path, columns: dict, prefix: str, name: str, class_names, num_classes,
                     np.array([_number(path, v, f"{prefix}predicted") for v in predicted]),
                     inputs=inputs)
     names = [str(n) for n in class_names] if isinstance(class_names, list) else []
-    count = len(names) or (num_classes if isinstance(num_classes, int) else 0)
-    count = max(count, 2) if count else _MAX_CLASSES  # one sigmoid unit: two classes
+    stated = _class_count(names, num_classes)
+    count = stated or _MAX_CLASSES
     indices = []
     for column, cells in ((f"{prefix}true", true), (f"{prefix}predicted", predicted)):
         values = []
         for cell in cells:
             if not _INDEX.fullmatch(cell) or int(cell) >= count:
-                raise damaged(path, f"{column} should be a class index from 0 to {count - 1}. "
-                                    f"Received: {cell[:40]!r}")
+                whose = "" if not stated else (
+                    f" (run.json's data: {count} classes"
+                    + (f", {_shown_names(names)})" if names else ")"))
+                raise damaged(path, f"{column} should be a class index from 0 to {count - 1}"
+                                    f"{whose}. Received: {cell[:40]!r}")
             values.append(int(cell))
         indices.append(np.array(values, dtype=np.int64))
-    if count == _MAX_CLASSES:  # run.json does not say: the classes the predictions name
+    if not stated:  # run.json does not say: the classes the predictions name
         count = max(2, 1 + max((int(a.max()) for a in indices if len(a)), default=1))
     names = names + [str(i) for i in range(len(names), count)]
     confidence = np.array([_number(path, v, f"{prefix}confidence")
                            for v in columns[f"{prefix}confidence"]])
     return Head(name, "classes", names, indices[0], indices[1], confidence, inputs)
+
+
+def _class_count(names: list, num_classes) -> Optional[int]:
+    """How many classes a run's classifier output has, as its run.json says: the larger
+    of ``num_classes`` (the count the output layer was checked against) and the number
+    of ``class_names`` (a binary run may name one class only), at least two (one sigmoid
+    unit stands for two classes); ``None`` when run.json says neither. Never the classes
+    a split happens to hold: a test split without examples of a class still has it."""
+    stated = num_classes if isinstance(num_classes, int) and not isinstance(
+        num_classes, bool) and num_classes > 0 else 0
+    count = max(len(names), stated)
+    return max(count, 2) if count else None
+
+
+def _shown_names(names: list) -> str:
+    shown = ", ".join(repr(name[:40]) for name in names[:4])
+    return shown + (", ..." if len(names) > 4 else "")
 
 
 # --- writing the report ----------------------------------------------------------------

@@ -294,6 +294,65 @@ def test_report_command_refuses_a_folder_that_is_not_a_finished_run(tmp_path, ca
     assert not (folder / "report.html").exists() and not (folder / "plots").exists()
 
 
+def _head_of(run: Path):
+    """The one output's ``Head`` as the report reads it (no plot drawn: cheap)."""
+    from kerapipe.html_report import read_run_report
+
+    (head,) = read_run_report(RunFolder.open_finished(run)).heads
+    return head
+
+
+def _one_hot(indices, classes: int) -> np.ndarray:
+    """Model outputs whose argmax is ``indices``."""
+    return np.eye(classes)[np.asarray(indices)] * 0.8 + 0.2 / classes
+
+
+@pytest.mark.parametrize("true, predicted", [
+    ([0, 0, 1, 1, 0], [0, 1, 1, 0, 0]),  # class 2 neither in the test split nor predicted
+    ([0, 0, 1, 1, 0], [0, 2, 1, 2, 0]),  # predicted, but no test example holds it
+    ([2, 2, 2, 2, 2], [2, 2, 2, 2, 2]),  # the test split holds one class only
+], ids=["class-absent", "only-predicted", "one-class-in-test"])
+def test_the_report_counts_every_class_of_the_run_whatever_the_test_split_holds(
+        tmp_path, true, predicted):
+    run = _write_run(tmp_path / "run", class_names=("Adelie", "Chinstrap", "Gentoo"),
+                     true=np.array(true), outputs=_one_hot(predicted, 3))
+    head = _head_of(run)
+    assert head.class_names == ["Adelie", "Chinstrap", "Gentoo"]
+    rows = classification_report(*counts_of_classes(head.true, head.predicted, 3),
+                                 head.class_names)
+    assert [(name, support) for name, *_, support in rows[:3]] == [
+        (name, true.count(i)) for i, name in enumerate(head.class_names)]
+
+
+def _record_says(run: Path, **data) -> None:
+    record = json.loads((run / "run.json").read_text())
+    record["data"].update(data)
+    (run / "run.json").write_text(json.dumps(record))
+
+
+def test_the_class_count_is_run_jsons_num_classes_when_it_names_fewer_classes(tmp_path):
+    # The run's count of classes is num_classes (what the output layer was checked
+    # against); a name list that is shorter leaves the other classes their indices.
+    run = _write_run(tmp_path / "run", class_names=("a", "b", "c"),
+                     true=np.array([0, 1, 2, 2]), outputs=_one_hot([0, 2, 2, 1], 3))
+    _record_says(run, class_names=["a", "b"], num_classes=3)
+    head = _head_of(run)
+    assert (head.class_names, head.true.tolist(), head.predicted.tolist()) == (
+        ["a", "b", "2"], [0, 1, 2, 2], [0, 2, 2, 1])
+
+
+def test_a_class_beyond_the_runs_classes_is_refused_naming_run_jsons_classes(
+        tmp_path, call_main):
+    run = _write_run(tmp_path / "run", class_names=("Adelie", "Chinstrap", "Gentoo"),
+                     true=np.array([0, 1, 2]), outputs=_one_hot([0, 1, 2], 3))
+    _record_says(run, class_names=["Adelie", "Chinstrap"], num_classes=2)
+    code, _, err = call_main("report", run)
+    assert code == 2 and "Traceback" not in err
+    assert ("predictions.csv: true should be a class index from 0 to 1 (run.json's data: "
+            "2 classes, 'Adelie', 'Chinstrap'). Received: '2'.") in err
+    assert not (run / "report.html").exists()
+
+
 def test_damaged_predictions_are_a_usage_error_naming_the_file(tmp_path, call_main):
     run = _write_run(tmp_path / "run")
     text = (run / "predictions.csv").read_text().replace("\n1,", "\n1,x,99999,", 1)
