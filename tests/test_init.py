@@ -449,6 +449,9 @@ def _hostile(kind: str, tmp: Path) -> Path:
         (tmp / "t.csv").write_text("a,label\n1,0\n2,1,3\n")
     elif kind == "line-too-long":
         (tmp / "t.csv").write_text("a,label\n" + "1" * (5 << 20) + ",0\n")
+    elif kind == "missing-labels":
+        (tmp / "t.csv").write_text("a,label\n" + "".join(
+            f"{i},{'NA' if i in (3, 9) else 'xy'[i % 2]}\n" for i in range(30)))
     elif kind == "nul-in-column-name":
         (tmp / "t.csv").write_text("a\0,label\n" + "".join(f"{i},{i % 2}\n" for i in range(30)))
     elif kind == "duplicate-column":
@@ -569,6 +572,8 @@ HOSTILE = {
     "npz-one-label": "holds one value only (1)", "npz-one-target": "one value only (0.5)",
     "npz-one-class-name": "one class only ('cat')",
     "npz-no-label-set": "is the same in every example read (none has 0, 1, 2)",
+    "missing-labels": "2 of the rows read have no label (a missing value in 'label'), and "
+                      "the run refuses a row without its label",
     "nul-in-column-name": "the name of column 1 ('a\\x00') holds a NUL byte",
     "infinite-target": "holds numbers that are not finite (inf, 10 in the examples read)",
     "only-an-id": "left out: 'id' (a different number in each row: an id)",

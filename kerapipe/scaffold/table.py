@@ -102,13 +102,13 @@ def inspect_csv(path: str, label: Optional[str]) -> Inspection:
                         f"{left_out or ' and the only column'}. A table needs at least one "
                         "column to learn from besides the label.")
     _check_feature_names(path, found)
-    notes = []
-    if len(label_cells) < len(rows):
-        notes.append(f"{len(rows) - len(label_cells):,} of the rows read have no label "
-                     f"(a missing value in '{shown(label)}'): the run refuses such rows; "
-                     "remove them from the file first")
+    if len(label_cells) < len(rows):  # the run refuses them: a file it would refuse is no start
+        raise DataError(f"{path}: {len(rows) - len(label_cells):,} of the rows read have no "
+                        f"label (a missing value in '{shown(label)}'), and the run refuses a "
+                        "row without its label. Remove those rows from the file, or choose "
+                        "another label with --label COLUMN.")
     return Inspection("csv", os.path.abspath(path), len(rows), complete, guess, tuple(found),
-                      delimiter, tuple(tokens), notes=tuple(notes))
+                      delimiter, tuple(tokens))
 
 
 def _check_header(path: str, header: list[str]) -> None:
