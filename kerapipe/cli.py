@@ -356,12 +356,10 @@ def main(argv: Optional[list[str]] = None) -> None:
 
 
 def _echo_run_summary(result) -> None:
-    """``kerapipe run``'s summary, then where MLflow has the run (when it is tracked)."""
+    """``kerapipe run``'s summary (``format_run_summary``: its MLflow run included)."""
     from kerapipe.report import format_run_summary
 
     click.echo(format_run_summary(result))
-    if result.mlflow is not None:
-        click.echo(result.mlflow.describe())
 
 
 def _notes(err: BaseException) -> str:

@@ -27,6 +27,8 @@ def format_run_summary(result) -> str:
                      f"({result.accuracy:.2%}); most confused: {confused or 'none'}")
     lines += [f"note: {note}" for note in getattr(result, "notes", [])]
     lines.append(f"run folder: {result.run_dir}")
+    if getattr(result, "mlflow", None) is not None:  # where MLflow has the run
+        lines.append(result.mlflow.describe())
     return "\n".join(lines)
 
 
