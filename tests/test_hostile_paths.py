@@ -111,6 +111,27 @@ def test_a_backbone_in_a_mapping_of_another_layer_is_checked_too(tmp_path):
             ".weights", WEIGHTS_LINE) in errors_of(pipeline)
 
 
+def test_weights_given_to_a_block_a_set_or_a_search_are_checked_the_same(tmp_path):
+    folder = tmp_path / "pipe"
+    folder.mkdir()
+    block = folder / "block.yaml"
+    block.write_text(PIPELINE.replace(
+        "  layers:\n    - applications.MobileNetV3Small: {include_top: false, weights: "
+        "WEIGHTS, pooling: avg}",
+        "  blocks:\n    bb:\n      params: {w: str}\n      layers:\n        - applications"
+        ".MobileNetV3Small: {include_top: false, weights: $w, pooling: avg}\n"
+        "  layers:\n    - bb: {w: /etc/passwd}"))
+    assert [(i.code, i.key_path) for i in validate_file(block).errors] == [
+        ("outside-path", "model.blocks.bb.layers[0].applications.MobileNetV3Small.weights")]
+    pipeline = write_pipeline(folder, "null")
+    result = validate_file(pipeline, [f"{WEIGHTS_KEY}=/etc/passwd"])
+    assert [(i.code, i.key_path) for i in result.errors] == [("outside-path", WEIGHTS_KEY)]
+    pipeline.write_text(pipeline.read_text() + "tune:\n  space:\n    " + WEIGHTS_KEY
+                        + ": [null, /etc/passwd]\n  objective: val_loss\n")
+    (issue,) = validate_file(pipeline).errors
+    assert issue.code == "bad-tune-value" and "error[outside-path]" in issue.message
+
+
 @pytest.mark.parametrize("weights, code, hint", [
     ("ImageNet", "unknown-value", "Did you mean 'imagenet'?"),
     ("w.keras", "unknown-value", "Received: weights='w.keras'"),
@@ -264,6 +285,33 @@ def test_relative_weights_are_read_from_the_pipeline_folder_not_the_cwd(tmp_path
     (tmp_path / "w.weights.h5").write_bytes(b"what a cwd-relative read would take")
     monkeypatch.chdir(tmp_path)
     compiled = compile_pipeline(os.path.join("pipe", write_pipeline(folder, "w.weights.h5").name))
+    backbone = next(layer for layer in compiled.model.layers
+                    if isinstance(layer, keras.Model))
+    for got, want in zip(backbone.get_weights(), saved.get_weights()):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.filterwarnings("ignore:`input_shape` is undefined or non-square:UserWarning")
+def test_imagenet_weights_survive_the_build_that_defers_allocation(tmp_path, monkeypatch):
+    """The model is built with its variables deferred (to refuse one too large before
+    allocating): what Keras loads into a backbone then must still be there after. The
+    "download" is a file of known weights (monkeypatched get_file: nothing downloads)."""
+    import keras
+    from keras.src.utils import file_utils
+
+    from kerapipe import compile_pipeline
+
+    folder = tmp_path / "pipe"
+    folder.mkdir()
+    write_images(folder)
+    saved = keras.applications.MobileNetV3Small(input_shape=(32, 32, 3), include_top=False,
+                                                weights=None, pooling="avg")
+    saved.save_weights(tmp_path / "imagenet.weights.h5")
+    asked = []
+    monkeypatch.setattr(file_utils, "get_file", lambda fname, *args, **kwargs: (
+        asked.append(fname), str(tmp_path / "imagenet.weights.h5"))[1])
+    compiled = compile_pipeline(str(write_pipeline(folder, "imagenet")))
+    assert asked == ["weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"]
     backbone = next(layer for layer in compiled.model.layers
                     if isinstance(layer, keras.Model))
     for got, want in zip(backbone.get_weights(), saved.get_weights()):
