@@ -345,12 +345,17 @@ def _not_hdf5(path: Path, other: Path) -> None:
     path.write_text("root:x:0:0:root:/root:/bin/bash\n")
 
 
+def _fifo(path: Path, other: Path) -> None:
+    os.mkfifo(path)  # opening it to read would wait for a writer forever
+
+
 @pytest.mark.parametrize("write, said", [
     (_external_link, "is a link to another file"),
     (_external_storage, "keeps its values in another file"),
     (_virtual_dataset, "is a virtual dataset"),
     (_not_hdf5, "is not an HDF5 file"),
-], ids=["external-link", "external-storage", "virtual-dataset", "not-hdf5"])
+    (_fifo, "is not a regular file"),
+], ids=["external-link", "external-storage", "virtual-dataset", "not-hdf5", "fifo"])
 def test_a_weights_file_that_reads_other_files_is_refused_before_keras_opens_it(
         tmp_path, call_main, backbone_calls, outside, write, said):
     """HDF5 reads what the file says: external storage would load the bytes of any file

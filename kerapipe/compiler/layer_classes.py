@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
+import stat
 import traceback
 import weakref
 from typing import Any, Iterator, Optional
@@ -190,14 +192,16 @@ def check_weights_file(name: str, path: str) -> None:
     checked here, before Keras opens it, without following any of it.
 
     Raises:
-        DataError: the file is not HDF5, refers to another file, or holds more than
-            ``MAX_WEIGHTS_OBJECTS`` objects.
+        DataError: the file is not a regular HDF5 file, refers to another file, or
+            holds more than ``MAX_WEIGHTS_OBJECTS`` objects.
     """
     import h5py
 
     problem = None
     try:
-        if not h5py.is_hdf5(path):
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the reader
+            problem = "it is not a regular file"
+        elif not h5py.is_hdf5(path):
             problem = "it is not an HDF5 file (Keras's .h5 or .weights.h5 weights format)"
         else:
             with h5py.File(path, "r") as handle:

@@ -50,7 +50,8 @@ def named_data_paths(spec) -> Iterator[tuple[Path, str, str]]:
 def pipeline_paths(spec) -> Iterator[tuple[Path, str, str, bool]]:
     """``(key path, value, what, inside)`` of every path the spec names relative to the
     pipeline file's folder: its data (``named_data_paths``), its imported ``.py`` files
-    (``imports``) and the files its layers read (``vocabulary``, ``validate.file_arguments``).
+    (``imports``) and the files its layers read (``vocabulary``, a backbone's ``weights``
+    file: ``validate.file_arguments``).
     ``inside``: the spec refuses the path unless it stays inside that folder (TFRecord
     globs, imports, layer files), so another file can name such a file only in its own
     folder. Module names, URLs and ``output.dir`` (the current directory's) are no such
