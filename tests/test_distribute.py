@@ -847,3 +847,107 @@ def test_plan_of_a_multi_worker_file_counts_the_workers_of_tf_config(tmp_path, c
     assert "83 gradient values = 332 bytes" in out, out  # (6 x 8 + 8) + (8 x 3 + 3)
     assert "global batch 32: 10 or 11 per replica (32 does not divide by 3)" in out, out
     assert not (tmp_path / "runs").exists() and not (tmp_path / "w" / "runs").exists()
+
+
+# --- 10. the report, TensorBoard and MLflow of a 2-worker run: the chief's, once --------
+
+TRACKED_OUTPUT = "output: {tensorboard: true, mlflow: {}}\n"  # the default mlruns store
+PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"  # a PNG cut short lacks its end
+
+
+def tensorboard_scalars(folder: Path) -> dict[str, int]:
+    """How many values of each summary tag the event files under ``folder`` hold, read as
+    the TFRecord framing they are (length, its CRC, the Event, its CRC: a file cut short
+    fails) without TensorBoard's loader, which imports TensorFlow (seconds)."""
+    import struct
+
+    from tensorboard.compat.proto.event_pb2 import Event
+
+    counts: dict[str, int] = {}
+    for path in folder.rglob("events.out.tfevents.*"):
+        data, at = path.read_bytes(), 0
+        while at < len(data):
+            (length,) = struct.unpack_from("<Q", data, at)
+            end = at + 12 + length + 4
+            assert end <= len(data), f"{path} is cut short at byte {at}"
+            event = Event.FromString(data[at + 12:end - 4])
+            for value in event.summary.value:
+                counts[value.tag] = counts.get(value.tag, 0) + 1
+            at = end
+    return counts
+
+
+def run_folders_without_store(output: Path) -> tuple[Path, list[Path]]:
+    """``run_folders`` of an output folder that holds an MLflow store (mlruns) too."""
+    entries = sorted(p for p in output.iterdir() if p.name != "mlruns")
+    chiefs = [p for p in entries if ".worker-" not in p.name]
+    assert len(chiefs) == 1, entries
+    return chiefs[0], [p for p in entries if ".worker-" in p.name]
+
+
+@pytest.mark.slow
+def test_two_workers_write_one_report_one_tensorboard_log_and_one_mlflow_run(
+        tmp_path, children, monkeypatch):
+    """Issue 17's outputs with `run --workers 2`: only the chief writes them, once; worker
+    1's folder stays the checkpoint backup it is (README: Several devices and workers)."""
+    for name in [n for n in os.environ if n.startswith("MLFLOW_")]:
+        monkeypatch.delenv(name)  # the workers' store is output.mlflow's default: out/mlruns
+    pipeline = write_workspace(tmp_path / "w", epochs=2)
+    with open(pipeline, "a") as handle:
+        handle.write(TRACKED_OUTPUT)
+    output = tmp_path / "out"
+    launcher = children.kerapipe(tmp_path, "launcher", "run", pipeline, "--workers", "2",
+                                 "-o", output)
+    assert launcher.wait(240) == 0, launcher.describe()
+
+    # one run folder (and worker 1's backup beside it), the store; nothing else anywhere
+    assert (output / "mlruns").is_dir()
+    chief, (backup,) = run_folders_without_store(output)
+    assert sorted(p.name for p in output.iterdir()) == sorted(
+        [chief.name, backup.name, "mlruns"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "launcher.stderr", "launcher.stdout", "out", "w"]  # the workers' cwd
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["data.npz", "p.yaml"]
+
+    # the report, whole
+    page = (chief / "report.html").read_text("utf-8")
+    assert page.rstrip().endswith("</html>"), page[-200:]
+    curves = (chief / "plots" / "learning_curves.png").read_bytes()
+    assert curves.startswith(PNG_START) and curves.endswith(PNG_END), len(curves)
+    with open(chief / "classification_report.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["class"] for r in rows] == ["0", "1", "2", "macro avg", "weighted avg"], rows
+    assert sum(int(r["support"]) for r in rows[:CLASSES]) == \
+        read_json(chief / "run.json")["data"]["splits"]["test"]
+    assert "Total params" in (chief / "model_summary.txt").read_text("utf-8")
+    for name in ("report.html", "plots", "classification_report.csv", "model_summary.txt",
+                 "tensorboard", "mlruns"):
+        assert not (backup / name).exists(), name  # a backup is checkpoints only
+    assert "mlflow" not in read_json(backup / "run.json")
+
+    # TensorBoard: the chief's folder only, each epoch once
+    events = sorted(tmp_path.rglob("events.out.tfevents.*"))
+    assert events and all(p.is_relative_to(chief / "tensorboard") for p in events), events
+    assert sorted(p.parent.name for p in events) == ["train", "validation"], events
+    scalars = tensorboard_scalars(chief / "tensorboard")
+    assert scalars.get("epoch_loss") == 2 * 2, scalars  # 2 epochs, train and validation
+
+    # MLflow: one run, finished, with the test metrics and one value an epoch
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # this process's own reads
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
+
+    client = MlflowClient(tracking_uri=(output / "mlruns").as_uri())
+    experiments = [e.experiment_id for e in client.search_experiments(ViewType.ALL)]
+    runs = client.search_runs(experiments, run_view_type=ViewType.ALL)
+    assert len(runs) == 1, [(r.info.run_name, r.info.status) for r in runs]
+    (run,) = runs
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == chief.name
+    assert read_json(chief / "run.json")["mlflow"]["run_id"] == run.info.run_id
+    test_metrics = read_json(chief / "metrics.json")["test"]
+    assert test_metrics and {f"test_{k}" for k in test_metrics} <= set(run.data.metrics)
+    for key, value in test_metrics.items():
+        assert run.data.metrics[f"test_{key}"] == pytest.approx(value), key
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2]
+    assert launcher.stdout.count(f"mlflow: run {run.info.run_id}") == 1, launcher.stdout
