@@ -84,7 +84,7 @@ ISSUE_CODES: dict[str, str] = {
     "unknown-import": "a `module.Name` layer or loss whose module is not in `imports:`",
     "missing-import": "an `imports:` file that does not exist",
     "missing-data": "a warning: a data file, folder or glob the pipeline names (a source's "
-                    "path, a split file, a layer's vocabulary file) is not there, relative "
+                    "path, a split file, a layer's vocabulary file or a backbone's weights file) is not there, relative "
                     "to the pipeline file's folder",
     "imports-not-allowed": "a pipeline with `imports:` run without `--allow-imports`",
     "no-training-data": "split fractions leave no training examples",

@@ -1,6 +1,6 @@
 """best.yaml: the pipeline with the best trial's values, ``tune:`` removed, its relative
 paths rebased onto the tune folder, and best-files/, the copies of the files a pipeline's
-folder must hold (imports, vocabulary and TFRecord files)."""
+folder must hold (imports, vocabulary, TFRecord and backbone weights files)."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def best_pipeline(file: str, overrides: Sequence[str], values: dict,
               f"({', '.join(f'{k}={json.dumps(v)}' for k, v in values.items())}).\n"
               + ("# Its relative paths lead from this folder to the files the search read"
                  + (f"; {files_folder}/ holds copies of those a pipeline's folder must hold "
-                    "(imports, vocabulary and TFRecord files).\n" if copies else ".\n")
+                    "(imports, vocabulary, TFRecord and backbone weights files).\n" if copies else ".\n")
                  if placed else ""))
     text = header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None,
                                    allow_unicode=True)
