@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Sequence
 
 from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
@@ -61,6 +61,8 @@ class Distribution:
     name: str = "none"
     strategy: Optional[tf.distribute.Strategy] = None
     cluster: Optional[Cluster] = None
+    # The all-reduce functions, made once each (``_all_reduce_sum``).
+    _reducers: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def replicas(self) -> int:
@@ -172,8 +174,7 @@ class Distribution:
                              "same data.")
 
     def _sum_over_replicas(self, value: int) -> int:
-        mine = tf.constant(value, tf.int64)
-        return int(self._all_reduce_sum(lambda: mine).numpy())
+        return int(self._all_reduce_sum(tf.constant(value, tf.int64)).numpy())
 
     def _from_the_chief(self, values: Sequence[int]) -> list[int]:
         if self.workers == 1:
@@ -184,21 +185,32 @@ class Distribution:
     def _chiefs_tensor(self, mine: tf.Tensor) -> tf.Tensor:
         """The chief's ``mine`` on every worker: one all-reduce to which the replica on
         the chief (replica 0) gives its value and every other replica zeros."""
-        def chiefs_only():
-            context = tf.distribute.get_replica_context()
-            first = tf.equal(context.replica_id_in_sync_group, 0)
-            return tf.where(first, mine, tf.zeros_like(mine))
+        return self._all_reduce_sum(mine, chiefs_only=True)
 
-        return self._all_reduce_sum(chiefs_only)
+    def _all_reduce_sum(self, mine: tf.Tensor, chiefs_only: bool = False) -> tf.Tensor:
+        """The sum over every replica of ``mine`` (``chiefs_only``: the chief's replica
+        gives ``mine``, every other replica zeros).
 
-    def _all_reduce_sum(self, replica_value) -> tf.Tensor:
-        """The sum over every replica of ``replica_value()`` (called in each replica)."""
-        @tf.function  # (eagerly, MWMS warns of its overhead)
-        def summed():
-            return self.strategy.reduce("SUM", self.strategy.run(replica_value), axis=None)
+        A tf.function (eagerly, MWMS warns of its overhead), made once per kind: one made
+        per call is traced again on every call, and TensorFlow warns of the retracing
+        ("5 out of the last 5 calls ... triggered tf.function retracing"). It is traced
+        once per shape and dtype of ``mine``.
+        """
+        if chiefs_only not in self._reducers:
+            def summed(value):
+                def replica_value():
+                    if not chiefs_only:
+                        return value
+                    context = tf.distribute.get_replica_context()
+                    first = tf.equal(context.replica_id_in_sync_group, 0)
+                    return tf.where(first, value, tf.zeros_like(value))
 
+                return self.strategy.reduce("SUM", self.strategy.run(replica_value),
+                                            axis=None)
+
+            self._reducers[chiefs_only] = tf.function(summed)
         with peer_faults(self):
-            return summed()
+            return self._reducers[chiefs_only](mine)
 
 
 def make_distribution(settings: Any) -> Distribution:
