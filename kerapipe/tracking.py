@@ -251,6 +251,32 @@ def _brief(err: BaseException) -> str:
     return f"{type(err).__name__}: {text if len(text) <= 300 else text[:297] + '...'}"
 
 
+# What a refused connection says, deep in urllib3's retry error; shown even when the
+# error's own text is cut (``_brief``).
+_NETWORK_CAUSES = ("Connection refused", "Name or service not known", "timed out",
+                   "No route to host", "Temporary failure in name resolution",
+                   "certificate verify failed")
+
+
+def _root_cause(err: BaseException) -> str:
+    """``: <cause>`` when the error's text names a network cause that ``_brief``'s cut
+    may hide (MLflow wraps urllib3's in a long retry message), else nothing."""
+    text = " ".join(str(err).split())
+    cause = next((c for c in _NETWORK_CAUSES if c in text), None)
+    return f": {cause}" if cause and cause in text[297:] else ""
+
+
+def _store_hint(uri: str) -> str:
+    """What to fix, by the kind of store the URI names."""
+    scheme = uri.split(":", 1)[0].lower() if ":" in uri else "file"
+    if scheme == "file":
+        return "Check that the store's folder can be created and written"
+    if scheme.startswith(("sqlite", "postgresql", "mysql", "mssql")):
+        return ("A database store needs the full MLflow package (pip install mlflow; "
+                "kerapipe[mlflow] brings mlflow-skinny, which writes file: stores)")
+    return "Start the tracking server or fix the tracking URI"
+
+
 def _allow_file_store(uri: str) -> None:
     """MLflow 3 refuses its file store unless MLFLOW_ALLOW_FILE_STORE is true; it is the one
     local store mlflow-skinny can write (a database store needs the full mlflow), and
@@ -315,10 +341,11 @@ class MlflowTracker:
             with _bounded_requests():
                 client.get_experiment_by_name(self.target.experiment)
         except Exception as err:  # noqa: BLE001 (whatever MLflow raises: said, not a traceback)
+            uri = self.target.tracking_uri
             raise OutputError(
-                f"MLflow tracking at {redact_uri(self.target.tracking_uri)} cannot start "
-                f"({_brief(err)}); nothing was trained. Start the tracking server or fix the "
-                f"tracking URI, or run untracked ({self.target.untracked}).") from err
+                f"MLflow tracking at {redact_uri(uri)} cannot start ({_brief(err)}"
+                f"{_root_cause(err)}); nothing was trained. {_store_hint(uri)}, or run "
+                f"untracked ({self.target.untracked}).") from err
         self.client = client
 
     # --- guarded calls -----------------------------------------------------------------

@@ -468,6 +468,7 @@ def test_an_unreachable_tracking_server_stops_the_run_in_seconds_before_a_run_fo
     assert code == 5, out + err
     [line] = [line for line in err.splitlines() if line.startswith("error:")]
     assert line.startswith(f"error: MLflow tracking at {redact_uri(uri)} cannot start (")
+    assert ": Connection refused); nothing was trained." in line  # the cause, past the cut
     assert line.endswith("; nothing was trained. Start the tracking server or fix the tracking "
                          f"URI, or run untracked ({untracked}).")
     assert "secret" not in out + err and "Traceback" not in err
@@ -512,3 +513,15 @@ def test_a_failed_run_is_failed_in_mlflow_with_its_run_json(tmp_path, npz_worksp
     assert (record["status"], facts["status"], facts["tags"]["kerapipe.status"]) == (
         "failed", "FAILED", "failed")
     assert "run.json" in facts["artifacts"] and "model.keras" not in facts["artifacts"]
+
+
+@pytest.mark.parametrize("uri, hint", [
+    ("http://mlflow.example:5000", "Start the tracking server or fix the tracking URI"),
+    ("file:/proc/nope/mlruns", "Check that the store's folder can be created and written"),
+    ("/srv/mlruns", "Check that the store's folder can be created and written"),
+    ("sqlite:///mlflow.db", "A database store needs the full MLflow package"),
+])
+def test_a_store_that_cannot_start_gets_the_hint_of_its_kind(uri, hint):
+    from kerapipe.tracking import _store_hint
+
+    assert _store_hint(uri).startswith(hint)
