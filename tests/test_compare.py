@@ -403,6 +403,17 @@ def test_a_glob_skips_what_output_dir_holds_besides_run_folders(tmp_path, call_m
     assert "mlruns" in err
 
 
+def test_a_shells_expansion_that_brings_a_folder_with_no_run_says_to_quote_the_glob(
+        tmp_path, call_main):
+    for name in ("run-1", "run-2"):
+        _run_folder(tmp_path, name)
+    (tmp_path / "mlruns" / "0").mkdir(parents=True)  # what `compare runs/*` gets in a shell
+    err = _refused(call_main, *sorted(tmp_path.iterdir()))
+    assert err.startswith(f"error: {tmp_path / 'mlruns'} is not a kerapipe run folder: it "
+                          "has no run.json")
+    assert "quote the glob ('runs/*') so kerapipe expands it" in " ".join(err.split())
+
+
 def test_a_glob_that_matches_nothing_is_an_error_naming_it(tmp_path, call_main):
     _run_folder(tmp_path, "a")
     err = _refused(call_main, tmp_path / "a", str(tmp_path / "nope-*"))

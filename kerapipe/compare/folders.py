@@ -9,6 +9,7 @@ import os
 from typing import Sequence
 
 from kerapipe.compare.escape import printable
+from kerapipe.compare.run_reader import RUN_FOLDER_HAS
 from kerapipe.errors import UsageError
 
 MAX_RUNS = 100  # run folders in one comparison, globs' matches included
@@ -20,7 +21,8 @@ def expand_run_arguments(arguments: Sequence[str]) -> list[str]:
     else a glob's matches (sorted); a folder named twice (or by a link) comes once.
 
     Raises:
-        UsageError: a glob matches nothing, or there are more than ``MAX_RUNS`` folders.
+        UsageError: a glob matches nothing, a folder given as it is has no run.json, or
+            there are more than ``MAX_RUNS`` folders.
     """
     folders: list[str] = []
     seen: set[str] = set()
@@ -39,6 +41,8 @@ def expand_run_arguments(arguments: Sequence[str]) -> list[str]:
                 raise UsageError(f"no run folder matches {printable(argument, 200)}: the glob "
                                  "matches no folder with a run.json. Check the pattern, or "
                                  "give the run folders themselves.")
+        elif os.path.isdir(argument) and not os.path.lexists(os.path.join(argument, "run.json")):
+            raise UsageError(_no_run_folder(argument))
         for match in matches:
             real = os.path.realpath(match)
             if real in seen:
@@ -50,3 +54,12 @@ def expand_run_arguments(arguments: Sequence[str]) -> list[str]:
                                  f"{printable(argument, 200)} brings more. Give fewer runs "
                                  "or a narrower glob.")
     return folders
+
+
+def _no_run_folder(folder: str) -> str:
+    """The refusal of a folder named as it is that holds no run.json: most often one a
+    shell's expansion of ``runs/*`` brought (an MLflow ``mlruns/``, a tune folder)."""
+    return (f"{printable(folder, 200)} is not a kerapipe run folder: it has no run.json; "
+            f"{RUN_FOLDER_HAS}. A shell's expansion of a glob includes every folder: quote "
+            "the glob ('runs/*') so kerapipe expands it and skips the folders that are no "
+            "runs (mlruns, tune folders).")
