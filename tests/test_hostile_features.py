@@ -558,7 +558,7 @@ def test_unicode_quoted_and_long_cells_reordered_predict_and_unseen_values(tmp_p
         csv.writer(handle).writerows([row[:3] for row in rows])
     code, _, err = call_main("predict", str(run), str(tmp_path / "short.csv"))
     assert code == 3 and "Traceback" not in err
-    assert "no column 'colour', 'notes', which the model was trained on" in err
+    assert "no columns 'colour', 'notes', which the model was trained on" in err
 
 
 MISSING_TABLE = (

@@ -309,3 +309,14 @@ def test_the_run_records_the_csv_feature_columns_predict_selects_by_name(csv_run
     _, run_dir = csv_run
     record = json.loads((run_dir / "run.json").read_text())
     assert record["data"]["feature_columns"] == ["f1", "f2"]
+
+
+def test_another_table_gets_no_did_you_mean_from_a_chance_name(csv_run, tmp_path, call_main):
+    """A file without any of the model's columns is another table: a near name there
+    (f1 -> g1) is chance, not a typo, so none is suggested; the columns are listed."""
+    folder, run_dir = csv_run
+    write_csv(tmp_path / "other_table.csv", ["g1", "g2", "label"], csv_rows())
+    code, out, err = call_main("predict", run_dir, tmp_path / "other_table.csv")
+    assert code == 3, out + err
+    assert "no columns 'f1', 'f2', which the model was trained on." in err
+    assert "Did you mean" not in err

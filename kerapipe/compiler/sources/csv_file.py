@@ -454,9 +454,14 @@ def _missing_columns(where: str, header: list[str], columns: list[str],
         return DataError(f"{where}, line 1: the first row looks like data, not a header "
                          f"naming the columns. Add a header row naming the columns the "
                          f"model was trained on: {_listing(columns)}.")
-    hint = did_you_mean(missing[0], header if len(header) <= 10_000 else ())
-    return DataError(f"{where}: no column {_listing([repr(m) for m in missing])}, which the "
-                     f"model was trained on.{hint} It needs the columns "
+    # A near name is a likely typo only when the file is the model's table otherwise; in
+    # another table (no column of the model's) a near name is chance (sepal_length ->
+    # bill_length_mm).
+    some_present = len(missing) < len(columns)
+    hint = did_you_mean(missing[0], header if some_present and len(header) <= 10_000 else ())
+    columns_word = "column" if len(missing) == 1 else "columns"
+    return DataError(f"{where}: no {columns_word} {_listing([repr(m) for m in missing])}, "
+                     f"which the model was trained on.{hint} It needs the columns "
                      f"{_listing(columns)}, found by name in any order; the file has "
                      f"{_listing(header)}.{_delimiter_hint(header, delimiter)} Rename the "
                      "columns or add the missing ones.")
