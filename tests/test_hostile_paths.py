@@ -134,12 +134,13 @@ def test_weights_given_to_a_block_a_set_or_a_search_are_checked_the_same(tmp_pat
 
 @pytest.mark.parametrize("weights, code, hint", [
     ("ImageNet", "unknown-value", "Did you mean 'imagenet'?"),
+    ("imagenett", "unknown-value", "Did you mean 'imagenet'?"),
     ("w.keras", "unknown-value", "Received: weights='w.keras'"),
     ("w.weights.json", "unknown-value", "Received: weights='w.weights.json'"),
     ("checkpoints", "unknown-value", "Received: weights='checkpoints'"),
     ("3", "wrong-type", "Received: weights=3"),
     ("[1, 2]", "wrong-type", "Received: weights=[1, 2]"),
-], ids=["capitalised-imagenet", "keras-archive", "sharded-json", "folder", "number", "list"])
+], ids=["capitalised-imagenet", "misspelt-imagenet", "keras-archive", "sharded-json", "folder", "number", "list"])
 def test_backbone_weights_are_null_imagenet_or_an_h5_file(tmp_path, weights, code, hint):
     pipeline = write_pipeline(tmp_path / "pipe", weights)
     assert errors_of(pipeline) == [(code, WEIGHTS_KEY, WEIGHTS_LINE)]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from kerapipe.spec.catalog import load_catalog
-from kerapipe.spec.issues import Issue, Path, safe_repr
+from kerapipe.spec.issues import Issue, Path, did_you_mean, safe_repr
 
 PREFIX = "applications."
 
@@ -159,7 +159,7 @@ def weights_issues(layer: Any, path: Path) -> list[Issue]:
         return [Issue("wrong-type", at, f"{expected} Received: weights={safe_repr(value)}")]
     if value.endswith(WEIGHTS_FILE_SUFFIX):
         return []
-    hint = " Did you mean 'imagenet'?" if value.strip().lower() == "imagenet" else ""
+    hint = did_you_mean(value.strip(), ("imagenet",))  # ImageNet, imagenett
     return [Issue("unknown-value", at, f"{expected}{hint} Received: weights="
                   f"{safe_repr(value)}")]
 
