@@ -334,6 +334,8 @@ REFUSED_WITHOUT_A_MODEL = [
     (["--format", "saved_model", "-o", "{tmp}/taken"], 5, "already exists"),
     (["--format", "tflite", "-o", "{tmp}/taken.tflite"], 5, "already exists"),
     (["--format", "onnx", "-o", "{tmp}/taken.onnx"], 5, "already exists"),
+    (["--format", "onnx", "-o", "{tmp}/taken/deep/m.onnx"], 5,
+     "taken is a file, not a folder. Give -o a path whose folders are folders"),
     (["--format", "tflite"], 5, "is a link; kerapipe export writes into the run folder's own"),
     (["--format", "tflite", "-o", "{tmp}/m.onnx"], 2, "a tflite export is a .tflite file"),
     (["--format", "onnx", "-o", "{tmp}/m.tflite"], 2, "an onnx export is a .onnx file"),

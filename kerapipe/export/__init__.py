@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from kerapipe.errors import UsageError
+from kerapipe.errors import OutputError, UsageError
 from kerapipe.export.destination import DEFAULT_PATHS, check_destination, default_export_path, \
     make_staging, move_into_place, refuse_a_linked_export_folder
 from kerapipe.export.formats import EXPORTERS, FORMATS, ONNX_EXTRA_HINT, SUFFIXES, \
@@ -54,8 +54,8 @@ def check_export_request(run_dir: str | os.PathLike, fmt: str,
                          output: Optional[str | os.PathLike] = None) -> Path:
     """Every refusal of an export that needs neither TensorFlow nor the run's model, so
     that ``kerapipe export`` gives it at once, not after seconds of importing TensorFlow
-    and loading the model: the format, ``output``'s suffix, a destination that exists, a
-    linked ``RUN_DIR/export``, the onnx extra. The destination is checked again when the
+    and loading the model: the format, ``output``'s suffix, a destination that exists or
+    whose folder is a file, a linked ``RUN_DIR/export``, the onnx extra. The destination is checked again when the
     checked artifact is moved there (``move_into_place``).
 
     Returns:
@@ -63,7 +63,8 @@ def check_export_request(run_dir: str | os.PathLike, fmt: str,
 
     Raises:
         UsageError: an unknown format, a suffix of another format, the onnx extra missing.
-        OutputError: the destination exists, or ``RUN_DIR/export`` is a link.
+        OutputError: the destination exists, a folder of its path is a file, or
+            ``RUN_DIR/export`` is a link.
     """
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format '{fmt}'; expected one of {', '.join(FORMATS)}.")
@@ -71,6 +72,13 @@ def check_export_request(run_dir: str | os.PathLike, fmt: str,
         check_output_suffix(output, fmt)
     destination = Path(output) if output is not None else default_export_path(run_dir, fmt)
     check_destination(destination)
+    folder = destination.parent  # missing folders are made; one that is a file cannot be
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        kind = "a file, not a folder" if os.path.isfile(folder) else "not a folder"
+        raise OutputError(f"cannot write {destination}: {folder} is {kind}. Give "
+                          "-o a path whose folders are folders (missing ones are created).")
     if output is None:
         refuse_a_linked_export_folder(run_dir)
     if fmt == "onnx":
