@@ -115,7 +115,7 @@ def test_the_written_file_validates_strictly(kind, tmp_path, call_main):
     out.parent.mkdir()
     code, stdout, stderr = call_main("init", data, "-o", out)
     assert code == 0, stderr
-    assert f"wrote {out}" in stdout
+    assert f"wrote {out}" in stderr and stdout == ""  # with -o, nothing data-like on stdout
     result = validate_file(out)
     assert [i.format() for i in result.issues] == []  # no error, no warning (--strict)
     assert result.spec is not None
@@ -748,3 +748,22 @@ def test_npz_utf8_byte_labels_are_class_names_as_the_run_reads_them(tmp_path):
     found = inspect_data(npz_file(tmp_path / "a.npz", x=RNG.normal(size=(30, 2)), y=y))
     assert (found.label.kind, found.label.classes) == ("classes", ("café", "eau", "thé"))
     assert _spec_of(render_pipeline(found, str(tmp_path))).data.labels.kind == "classes"
+
+
+def test_init_creates_the_missing_folders_of_its_output_as_export_does(tmp_path, call_main):
+    data = _data("shipped-iris", tmp_path)
+    out = tmp_path / "new" / "deeper" / "p.yaml"
+    code, stdout, stderr = call_main("init", data, "-o", out)
+    assert (code, stdout) == (0, ""), stderr
+    assert f"wrote {out}" in stderr and "Next: kerapipe validate --strict" in stderr
+    assert validate_file(out).spec is not None
+
+
+def test_an_output_through_a_file_is_exit_5_before_the_data_is_read(tmp_path, call_main):
+    (tmp_path / "iris.yaml").write_text("mine")
+    where = tmp_path / "iris.yaml" / "sub" / "p.yaml"
+    code, stdout, stderr = call_main("init", tmp_path / "no-such-data.csv", "-o", where)
+    assert (code, stdout) == (5, ""), stderr
+    assert f"{tmp_path / 'iris.yaml'} is a file, not a folder" in stderr
+    assert "Traceback" not in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.yaml"]
