@@ -226,6 +226,26 @@ def test_predict_never_overwrites_an_existing_output_file(trained, inputs_npz, t
     assert target.read_text() == "precious\n"
 
 
+def test_predict_output_creates_its_missing_folders_as_export_does(trained, inputs_npz,
+                                                                   tmp_path):
+    target = tmp_path / "nodir" / "deeper" / "x.csv"
+    result = invoke("predict", trained.run_dir, inputs_npz, "-o", target)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and f"wrote {target}" in result.stderr
+    assert len(target.read_text().splitlines()) == 8
+
+
+def test_predict_output_through_a_file_is_exit_5_and_writes_nothing(trained, inputs_npz,
+                                                                    tmp_path, call_main):
+    (tmp_path / "iris.yaml").write_text("mine\n")
+    target = tmp_path / "iris.yaml" / "sub" / "x.csv"
+    exit_code, out, err = call_main("predict", trained.run_dir, inputs_npz, "-o", target)
+    assert (exit_code, out) == (5, "")
+    assert f"{tmp_path / 'iris.yaml'} is a file, not a folder" in err
+    assert "Traceback" not in err
+    assert (tmp_path / "iris.yaml").read_text() == "mine\n"
+
+
 @pytest.mark.parametrize("folder", ["empty", "spec-only"])
 def test_predict_on_a_folder_that_is_not_a_run_exits_2(folder, inputs_npz, tmp_path,
                                                        call_main):
