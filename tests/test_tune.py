@@ -130,9 +130,13 @@ def test_resume_after_an_interrupted_search_keeps_the_finished_trials(workspace,
 
     monkeypatch.setattr(CompiledPipeline, "run", interrupted_second_trial)
     path = workspace()
-    with pytest.raises(Interrupted):
+    with pytest.raises(Interrupted) as stop:
         _run(path)
     (tune_dir,) = (path.parent / "runs").iterdir()
+    assert stop.value.exit_code == 130
+    assert str(stop.value) == (  # the search's message, not the trial run's
+        f"interrupted by SIGINT during trial 1; the search's 1 finished trial(s) are kept "
+        f"in {tune_dir}. Continue the search with: kerapipe tune --resume {tune_dir}")
     monkeypatch.setattr(CompiledPipeline, "run", real_run)
     result, _ = _run(path, resume_dir=str(tune_dir))
     assert result.tune_dir == tune_dir
@@ -142,6 +146,62 @@ def test_resume_after_an_interrupted_search_keeps_the_finished_trials(workspace,
     # trial 0 ran once in all; trial 1 again on resume; then trial 2
     assert len(list((tune_dir / "trials" / "0").iterdir())) == 1
     assert [row["trial"] for row in result.trials] == ["0", "1", "2"]
+
+
+@pytest.mark.slow
+def test_a_resume_keeps_the_budget_the_search_started_with(workspace, monkeypatch):
+    """`--max-trials 2`, interrupted in trial 1, resumed without --max-trials: 2 trials in
+    all (tune.json records the budget), not the file's 3. A tune.json of an older
+    kerapipe (no max_trials) falls back to the file's. Keras's session is cleared after
+    every trial."""
+    import json
+
+    import keras
+
+    from kerapipe.errors import Interrupted
+    from kerapipe.pipeline import CompiledPipeline
+
+    real_run = CompiledPipeline.run
+    calls = []
+
+    def interrupted_second_trial(self, *args, **kwargs):
+        calls.append(kwargs["output_dir"])
+        if len(calls) == 2:
+            raise Interrupted("interrupted by SIGINT", 2)
+        return real_run(self, *args, **kwargs)
+
+    cleared = []
+    real_clear = keras.backend.clear_session
+    monkeypatch.setattr(keras.backend, "clear_session",
+                        lambda *a, **k: (cleared.append(1), real_clear(*a, **k))[1])
+    monkeypatch.setattr(CompiledPipeline, "run", interrupted_second_trial)
+    path = workspace()
+    with pytest.raises(Interrupted):
+        _run(path, max_trials=2)
+    (tune_dir,) = (path.parent / "runs").iterdir()
+    record = json.loads((tune_dir / "tune.json").read_text())
+    assert record["max_trials"] == 2
+    monkeypatch.setattr(CompiledPipeline, "run", real_run)
+    result, _ = _run(path, resume_dir=str(tune_dir))
+    assert [row["status"] for row in result.trials] == ["completed"] * 2
+    assert json.loads((tune_dir / "tune.json").read_text())["max_trials"] == 2
+    assert len(cleared) >= 2  # after trial 0, and after trial 1 on resume
+    record = json.loads((tune_dir / "tune.json").read_text())
+    del record["max_trials"]  # as an older kerapipe wrote it
+    (tune_dir / "tune.json").write_text(json.dumps(record))
+    result, _ = _run(path, resume_dir=str(tune_dir))
+    assert len(result.trials) == 3  # the file's tune.max_trials
+
+
+def test_a_tune_record_with_a_bad_budget_is_refused(tmp_path, call_main):
+    import json
+
+    (tmp_path / "keras_tuner").mkdir()
+    (tmp_path / "keras_tuner" / "oracle.json").write_text("{}")
+    (tmp_path / "tune.json").write_text(json.dumps({
+        "pipeline_file": "p.yaml", "runs": {}, "max_trials": "3"}))
+    code, out, err = call_main("tune", "--resume", str(tmp_path))
+    assert code == 2 and "max_trials is '3', not a trial budget" in err
 
 
 @pytest.mark.slow
@@ -199,6 +259,40 @@ def test_tune_resume_of_a_folder_that_is_no_tune_folder_is_refused(tmp_path, cal
     assert code == 2 and "is not a tune folder" in err
 
 
+# TensorFlow's C++ start-up log, which kerapipe.compiler.backend keeps off stderr
+TF_STARTUP_LOG = ("absl::InitializeLog", "oneDNN custom operations", "cuda drivers",
+                  "cpu_feature_guard", "cuInit")
+
+
+def tune_dir_name(path: Path) -> str:
+    (tune_dir,) = (path.parent / "runs").iterdir()
+    return tune_dir.name
+
+
+def _quiet_env() -> dict:
+    import os
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAPIPE_DEBUG")}
+    return env
+
+
+def test_loading_keras_tuner_keeps_tensorflows_start_up_log_off_stderr(tmp_path):
+    """keras_tuner imports TensorFlow: import_keras_tuner() loads it through
+    kerapipe.compiler.backend first, as every other command does (a fresh process:
+    this one has TensorFlow loaded already)."""
+    import subprocess
+
+    code = ("import sys\nfrom kerapipe.tuning import import_keras_tuner\n"
+            "assert 'tensorflow' not in sys.modules\nimport_keras_tuner()\n"
+            "assert 'kerapipe.compiler.backend' in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env=_quiet_env())
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not [m for m in TF_STARTUP_LOG if m in done.stderr], done.stderr[:2000]
+    assert done.stdout == ""
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_a_trial_keeps_the_finished_ones_and_resume_retries_it(workspace):
     """A real SIGINT to `kerapipe tune` while trial 1 trains: exit 130, trial 0's run
@@ -214,7 +308,7 @@ def test_ctrl_c_during_a_trial_keeps_the_finished_ones_and_resume_retries_it(wor
                      .replace("max_trials: 3", "max_trials: 2"))
     command = [sys.executable, "-m", "kerapipe", "tune", str(path), "-o", str(path.parent / "runs")]
     process = subprocess.Popen(command, cwd=path.parent, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, env=_quiet_env())
     pattern = str(path.parent / "runs" / "*" / "trials" / "1" / "*" / "history.csv")
     deadline = time.monotonic() + 240
     while not glob.glob(pattern) and process.poll() is None and time.monotonic() < deadline:
@@ -222,6 +316,12 @@ def test_ctrl_c_during_a_trial_keeps_the_finished_ones_and_resume_retries_it(wor
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err[-2000:]
+    assert "during trial 1; the search's 1 finished trial(s) are kept" in err
+    assert "kerapipe run --resume" not in err
+    assert err.rstrip().endswith("Continue the search with: kerapipe tune --resume "
+                                 f"{path.parent / 'runs' / tune_dir_name(path)}"), err[-2000:]
+    assert not [m for m in TF_STARTUP_LOG if m in err], err[:2000]
+    assert out == ""
     (tune_dir,) = (path.parent / "runs").iterdir()
     record = json.loads((tune_dir / "tune.json").read_text())
     assert len(record["runs"]["0"]) == 1 and not record["runs"].get("1")  # 1: unfinished
@@ -231,12 +331,16 @@ def test_ctrl_c_during_a_trial_keeps_the_finished_ones_and_resume_retries_it(wor
 
     resumed = subprocess.run([sys.executable, "-m", "kerapipe", "tune", "--resume",
                               str(tune_dir)], cwd=path.parent, capture_output=True, text=True,
-                             timeout=600)
+                             timeout=600, env=_quiet_env())
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "trial 0:" not in resumed.stderr  # never run again
     assert len(list((tune_dir / "trials" / "0").iterdir())) == 1
     assert len(list((tune_dir / "trials" / "1").iterdir())) == 2  # the retry beside it
     assert "best: trial" in resumed.stdout
+    # stdout: kerapipe's table only (keras-tuner prints "Reloading Tuner from ...")
+    assert "Reloading" not in resumed.stdout + resumed.stderr
+    assert resumed.stdout.splitlines()[0].split()[:2] == ["trial", "status"], resumed.stdout
+    assert not [m for m in TF_STARTUP_LOG if m in resumed.stderr], resumed.stderr[:2000]
 
 
 def test_a_tune_record_naming_folders_outside_the_tune_folder_is_refused(tmp_path, call_main):
@@ -436,3 +540,5 @@ def test_resume_from_another_folder_finds_the_searchs_file(workspace, monkeypatc
     code, out, err = call_main("tune", "--resume", str(tune_dir))
     assert code == 0, err
     assert "best: trial 0" in out
+    assert "Reloading" not in out + err  # keras-tuner's print on reload: dropped
+    assert out.splitlines()[0].split()[:2] == ["trial", "status"], out

@@ -33,7 +33,10 @@ reported; ``tune_pipeline`` here puts them in order and picks (or trains) best.y
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -51,7 +54,9 @@ INSTALL_HINT = 'pip install "kerapipe[tune]"'
 
 def import_keras_tuner():
     """keras_tuner, or a ``UsageError`` (exit 2) that names the extra to install."""
-    try:
+    from kerapipe.compiler import backend  # noqa: F401  (TensorFlow's start-up log silenced)
+
+    try:  # keras_tuner imports TensorFlow: after backend, or its C++ log reaches stderr
         import keras_tuner
     except ImportError as err:
         raise UsageError("kerapipe tune needs keras-tuner, which is not installed: "
@@ -71,7 +76,8 @@ def tune_pipeline(file: Optional[str] = None, overrides: Sequence[str] = (),
         allow_imports: run the pipeline's ``imports:`` (as ``run --allow-imports``).
         resume_dir: a tune folder to continue: finished trials are kept, an interrupted
             one is run again.
-        max_trials: the trial budget instead of ``tune.max_trials``.
+        max_trials: the trial budget instead of ``tune.max_trials`` (a resume: instead of
+            the search's own budget, recorded in tune.json).
         output_dir: the folder that receives the tune folder. Defaults to ``output.dir``.
         echo: where progress lines go.
 
@@ -119,17 +125,23 @@ def tune_pipeline(file: Optional[str] = None, overrides: Sequence[str] = (),
     if record is not None:
         search.runs = {str(k): list(v) for k, v in (record.get("runs") or {}).items()}
         search.reasons = dict(record.get("failed") or {})
+    # the budget: --max-trials, else the one the search started with, else the file's
+    # (a tune.json written before it recorded its budget)
+    search.max_trials = (max_trials or (record or {}).get("max_trials")
+                         or spec.tune.max_trials)
     search.record()
-    oracle = make_oracle(keras_tuner, search, max_trials or spec.tune.max_trials)
+    oracle = make_oracle(keras_tuner, search, search.max_trials)
     try:  # a resume reloads keras-tuner's state (overwrite=False): it may be damaged
-        tuner = tuner_class(keras_tuner)(search, oracle, directory=str(tune_dir),
-                                          project_name=PROJECT, overwrite=False)
+        with contextlib.redirect_stdout(io.StringIO()):  # its "Reloading Tuner from ..."
+            tuner = tuner_class(keras_tuner)(search, oracle, directory=str(tune_dir),
+                                              project_name=PROJECT, overwrite=False)
     except (ValueError, KeyError, TypeError, RuntimeError, OSError) as err:
         raise UsageError(f"cannot reload the search's state from {tune_dir / PROJECT}: "
                          f"{type(err).__name__}: {err}. It was changed or cut short (a "
                          "Ctrl-C while keras-tuner wrote it); start a new search.") from err
-    try:
-        tuner.search(verbose=0)
+    try:  # stdout holds kerapipe's table only: whatever the search prints goes to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            tuner.search(verbose=0)
     except keras_tuner.errors.FatalError as stop:  # an error that ends the search: ours
         if isinstance(stop.__cause__, Exception):  # (keras-tuner marks any other invalid)
             raise stop.__cause__ from None

@@ -1,6 +1,6 @@
 """The tune folder's record, ``tune.json``: the state one search shares with its tuner,
-written after every change (the file, its ``--set`` values, the tune section, each
-trial's run folders and each failed trial's reason) and read back by ``--resume``."""
+written after every change (the file, its ``--set`` values, the tune section, the
+trial budget, each trial's run folders and each failed trial's reason) and read back by ``--resume``."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class Search:
         self.keys = list(self.tune.space)
         self.runs: dict[str, list[str]] = {}
         self.reasons: dict[str, str] = {}
+        self.max_trials: int = self.tune.max_trials  # the search's budget (--max-trials)
 
     def validated(self, sets: Sequence[str]) -> ValidationResult:
         return validate_file(self.file, [*self.overrides, *sets, "tune="])
@@ -37,7 +38,8 @@ class Search:
         write_text_atomic(self.tune_dir / TUNE_RECORD, json.dumps({
             "pipeline_file": os.path.abspath(self.file),  # --resume from any folder
             "overrides": self.overrides,
-            "tune": plain_tune(self.tune), "runs": self.runs, "failed": self.reasons},
+            "tune": plain_tune(self.tune), "max_trials": self.max_trials,
+            "runs": self.runs, "failed": self.reasons},
             indent=1) + "\n")
 
 
@@ -71,4 +73,9 @@ def read_record(tune_dir: Path) -> dict:
             for folders in runs.values()):
         raise UsageError(f"{path} names run folders outside {tune_dir}/trials: it is not "
                          "the record kerapipe tune wrote. Start a new search.")
+    budget = record.get("max_trials")  # absent in a tune.json of an older kerapipe
+    if budget is not None and (type(budget) is not int or budget < 1):
+        raise UsageError(f"{path}: max_trials is {budget!r}, not a trial budget (a whole "
+                         "number, 1 or more): it is not the record kerapipe tune wrote. "
+                         "Start a new search.")
     return record

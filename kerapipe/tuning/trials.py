@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 
 from kerapipe.errors import DataError, OutputError, SpecError, TrainingError, UsageError
 from kerapipe.tuning.record import Search
@@ -24,6 +25,15 @@ def tuner_class(keras_tuner):
 
         def run_trial(self, trial, *args, **kwargs):
             return run_one_trial(self.search_state, trial, keras_tuner)
+
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)
+            # the trial's models are done with: free them and Keras's global state (a
+            # long search otherwise grows in memory, and TensorFlow warns of retracing)
+            from kerapipe.compiler import backend  # noqa: F401
+            import keras
+
+            keras.backend.clear_session()
 
     return PipelineTuner
 
@@ -66,7 +76,10 @@ def run_one_trial(search: Search, trial, keras_tuner) -> dict:
             search.record()
             search.echo(f"kerapipe tune: trial {trial.trial_id} failed: {err}")
             raise keras_tuner.errors.FailedTrialError(str(err)) from err
-        except (Interrupted, DataError, OutputError, UsageError) as err:  # stop the search
+        except Interrupted as err:  # the search's own message: the run's names the run
+            stop = search_interrupted(search, trial.trial_id, err)
+            raise keras_tuner.errors.FatalError(str(stop)) from stop
+        except (DataError, OutputError, UsageError) as err:  # stop the search
             raise keras_tuner.errors.FatalError(str(err)) from err
         runs.append(os.path.relpath(run.run_dir, search.tune_dir))
         search.record()
@@ -78,6 +91,22 @@ def run_one_trial(search: Search, trial, keras_tuner) -> dict:
     score = sum(scores) / len(scores)
     search.echo(f"kerapipe tune: trial {trial.trial_id}: {search.tune.objective}={score:.6g}")
     return {search.tune.objective: score}
+
+
+def search_interrupted(search: Search, trial_id: str, err):
+    """The ``Interrupted`` (same exit code) that a Ctrl-C or SIGTERM during a trial ends
+    the search with: it names the search's ``--resume``, not the trial run's."""
+    from kerapipe.errors import EXIT_SIGTERM, Interrupted
+
+    signum = signal.SIGTERM if err.exit_code == EXIT_SIGTERM else signal.SIGINT
+    finished = sum(1 for tid, runs in search.runs.items() if runs and tid != trial_id)
+    stop = Interrupted(
+        f"interrupted by {signal.Signals(signum).name} during trial {trial_id}; the "
+        f"search's {finished} finished trial(s) are kept in {search.tune_dir}. Continue "
+        f"the search with: kerapipe tune --resume {search.tune_dir}"
+        f"{' --allow-imports' if search.spec.imports else ''}", signum)
+    stop.recorded = getattr(err, "recorded", False)
+    return stop
 
 
 def make_oracle(keras_tuner, search: Search, max_trials: int):
