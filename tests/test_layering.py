@@ -200,12 +200,14 @@ def layer_violations(imports: list[Import], allowed=ALLOWED) -> list[tuple[Impor
 
 
 def unquiet_heavy_imports(imports: list[Import]) -> list[Import]:
-    """``keras``/``tensorflow`` imports not preceded by an import of the backend module in
-    the same or an enclosing scope (the backend module itself excepted)."""
+    """``keras``/``tensorflow`` imports (and ``keras_tuner``'s, which loads TensorFlow) not
+    preceded by an import of the backend module in the same or an enclosing scope (the
+    backend module itself excepted)."""
     backend = [found for found in imports if found.imported == BACKEND]
     late = []
     for found in imports:
-        if found.importer == BACKEND or not under(found.imported, ("tensorflow", "keras")):
+        if found.importer == BACKEND or not under(found.imported, ("tensorflow", "keras",
+                                                                  "keras_tuner")):
             continue
         if not any(first.importer == found.importer and first.line < found.line
                    and found.scope[:len(first.scope)] == first.scope for first in backend):
