@@ -130,6 +130,33 @@ def failure_reason(err: BaseException) -> str:
     return text if len(text) <= _REASON_LIMIT else text[:_REASON_LIMIT - 3] + "..."
 
 
+def not_finished_refusal(folder: PathLike, record: dict, only_finished: str) -> str:
+    """The refusal of a command that needs a finished run, for a run whose run.json says
+    it failed, was interrupted or is still running, with run.json's reason; ``--resume``
+    is suggested for a run it can continue (a failed one would fail again).
+
+    Args:
+        folder: the run folder, as given.
+        record: its run.json (``read_run_record``).
+        only_finished: what the command needs, e.g. "Only a finished run has a report".
+    """
+    status, reason = record.get("status"), record.get("reason")
+    because = f": {reason[:500]}" if isinstance(reason, str) and reason.strip() else ""
+    resume = f"kerapipe run --resume {folder}"
+    if status == "failed":
+        return (f"'{folder}' is a run that failed, not a finished one{because}. "
+                f"{only_finished}. Fix the cause, then run the pipeline again.")
+    if status == "interrupted":
+        return (f"'{folder}' is a run that was interrupted, not a finished one{because}. "
+                f"{only_finished}; continue it with: {resume}")
+    if status == "running":
+        return (f"'{folder}' is a run that is still running, not a finished one. "
+                f"{only_finished}; wait for it to finish (if its process is gone, continue "
+                f"it with: {resume}).")
+    return (f"'{folder}' is a run whose run.json says status {status!r}, not \"finished\". "
+            f"{only_finished}.")
+
+
 def resume_command(compiled, run_dir: PathLike) -> str:
     """The command line that continues this run (what the messages tell a user to type);
     for a multi-worker run, the chief's folder, on every worker (``--workers N`` when
@@ -361,9 +388,8 @@ class RunFolder:
         folder = Path(path)
         record = _kerapipe_record(folder)
         if record["status"] != "finished":
-            raise UsageError(f"'{folder}' is a run that is {record['status']}, not "
-                             "finished; its report is written when it finishes (continue "
-                             f"it with: kerapipe run --resume {folder}).")
+            raise UsageError(not_finished_refusal(folder, record, "Only a finished run has a "
+                                                  "report"))
         return cls(folder, record)
 
     def write_model_summary(self, text: str) -> None:

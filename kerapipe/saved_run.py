@@ -39,13 +39,22 @@ def open_run(run_dir: str | os.PathLike, allow_imports: bool = False) -> SavedRu
     (to rebuild the custom layers) only with ``allow_imports``.
 
     Raises:
-        UsageError: the folder is not a complete run folder.
+        UsageError: the folder is not a complete run folder, or its run.json says the
+            run failed, was interrupted or is still running.
         SpecError: its spec.yaml no longer validates, or it imports code not allowed.
     """
     from kerapipe.run_files import (damaged, load_saved_model, max_spec_bytes,
                                     read_run_record, read_run_text)
 
     folder = Path(run_dir)
+    if os.path.lexists(folder / "run.json"):  # a run that failed or goes on: say so
+        record = read_run_record(folder / "run.json")
+        if record["status"] != "finished":
+            from kerapipe.run_folder import not_finished_refusal
+
+            raise UsageError(not_finished_refusal(folder, record, "Only a finished run has "
+                                                  "the model.keras to predict, evaluate or "
+                                                  "export with"))
     needed = ["spec.yaml", "run.json", "model.keras"]
     missing = [name for name in needed if not os.path.lexists(folder / name)]
     if missing:

@@ -257,6 +257,37 @@ def test_predict_on_a_folder_that_is_not_a_run_exits_2(folder, inputs_npz, tmp_p
     assert "Traceback" not in out + err
 
 
+@pytest.mark.parametrize("status, reason, says", [
+    ("failed", "training stopped: the loss became NaN at epoch 1",
+     "is a run that failed, not a finished one: training stopped: the loss became NaN at "
+     "epoch 1. Only a finished run has the model.keras to predict, evaluate or export with. "
+     "Fix the cause, then run the pipeline again."),
+    ("interrupted", "interrupted by SIGTERM", "is a run that was interrupted, not a finished "
+     "one: interrupted by SIGTERM. Only a finished run has the model.keras to predict, "
+     "evaluate or export with; continue it with: kerapipe run --resume"),
+    ("running", None, "is a run that is still running, not a finished one."),
+], ids=["failed", "interrupted", "running"])
+@pytest.mark.parametrize("command", [["predict", "{run}", "{inputs}"], ["evaluate", "{run}"],
+                                     ["export", "{run}", "--format", "saved_model"]],
+                         ids=["predict", "evaluate", "export"])
+def test_a_run_that_did_not_finish_is_refused_with_how_it_ended(command, status, reason, says,
+                                                                 inputs_npz, tmp_path,
+                                                                 call_main):
+    run = tmp_path / "run"
+    run.mkdir()
+    record = {"status": status, "kerapipe": "0.1.0", "started_at": "2026-01-01T00:00:00+00:00"}
+    if reason:
+        record["reason"] = reason
+    (run / "run.json").write_text(json.dumps(record))
+    write(run, "spec.yaml", TINY)
+    argv = [a.format(run=run, inputs=inputs_npz) for a in command]
+    exit_code, out, err = call_main(*argv)
+    assert (exit_code, out) == (2, ""), err
+    assert says in " ".join(err.split()) and "Traceback" not in err
+    assert "is not a finished kerapipe run folder" not in err
+    assert ("--resume" in err) == (status != "failed")
+
+
 def test_predict_on_a_missing_input_exits_3(trained, tmp_path, call_main):
     exit_code, out, err = call_main("predict", trained.run_dir, tmp_path / "nothing.npz")
     assert exit_code == 3

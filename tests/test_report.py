@@ -283,7 +283,8 @@ def test_report_command_regenerates_the_same_files(tmp_path, call_main):
     (lambda p: p.mkdir(), "is not a kerapipe run folder (it has no run.json)"),
     (lambda p: (p.mkdir(), (p / "run.json").write_text('{"status": "finished"}')),
      "its run.json is not a kerapipe run record"),
-    (lambda p: _write_run(p, status="interrupted"), "is a run that is interrupted, not finished"),
+    (lambda p: _write_run(p, status="interrupted"), "is a run that was interrupted, not a "
+     "finished one"),
 ], ids=["no-run-json", "foreign-run-json", "unfinished"])
 def test_report_command_refuses_a_folder_that_is_not_a_finished_run(tmp_path, call_main,
                                                                    make, expected):
@@ -455,3 +456,33 @@ def test_a_report_that_cannot_be_written_leaves_the_run_finished_with_a_note(
     assert "note: the report was not written (OutputError: cannot write" in out
     assert f"write it with: kerapipe report {run}" in out
     assert not (run / "report.html").exists()
+
+
+def _unfinished(folder: Path, status: str, reason=None) -> Path:
+    _write_run(folder, status=status)
+    record = json.loads((folder / "run.json").read_text())
+    if reason is not None:
+        record["reason"] = reason
+    (folder / "run.json").write_text(json.dumps(record))
+    return folder
+
+
+NAN = "training stopped: the loss became NaN at epoch 1"
+
+
+@pytest.mark.parametrize("status, reason, says, resume", [
+    ("failed", NAN, f"is a run that failed, not a finished one: {NAN}. Only a finished run "
+     "has a report. Fix the cause, then run the pipeline again.", False),
+    ("interrupted", "interrupted by SIGTERM", "is a run that was interrupted, not a finished "
+     "one: interrupted by SIGTERM. Only a finished run has a report; continue it with: "
+     "kerapipe run --resume", True),
+    ("running", None, "is a run that is still running, not a finished one. Only a finished "
+     "run has a report; wait for it to finish", True),
+], ids=["failed", "interrupted", "running"])
+def test_report_on_an_unfinished_run_says_how_it_ended_and_suggests_resume_only_to_continue(
+        tmp_path, call_main, status, reason, says, resume):
+    folder = _unfinished(tmp_path / "run", status, reason)
+    code, out, err = call_main("report", folder)
+    assert (code, out) == (2, ""), err
+    assert says in " ".join(err.split()) and "Traceback" not in err
+    assert ("--resume" in err) == resume
