@@ -360,10 +360,17 @@ def test_a_name_taken_while_writing_is_not_overwritten(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["p.yaml"]  # no temporary file left
 
 
-def test_an_output_folder_that_does_not_exist_is_exit_5(tmp_path, call_main):
+def test_an_output_folder_that_cannot_be_created_is_exit_5(tmp_path, call_main, monkeypatch):
+    """A missing folder is created (as export -o does); one the system refuses is exit 5."""
     data = _data("shipped-iris", tmp_path)
+
+    def refused(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(os, "makedirs", refused)
     code, _, stderr = call_main("init", data, "-o", tmp_path / "missing" / "p.yaml")
-    assert code == 5 and "cannot write" in stderr
+    assert code == 5 and f"cannot create the folder {tmp_path / 'missing'}" in stderr
+    assert "Permission denied" in stderr and "Traceback" not in stderr
 
 
 def test_the_schema_modeline_points_at_the_checkouts_schema(tmp_path, call_main):
