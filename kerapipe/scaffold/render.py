@@ -113,8 +113,9 @@ def find_schema(folder: str) -> Optional[str]:
 def data_path_from(folder: str, data: str) -> str:
     """``data`` relative to ``folder``, as ``run`` resolves it: from the pipeline file's
     folder with links followed (``spec.data_paths.data_folder``), then lexically."""
-    relative = os.path.relpath(os.path.abspath(data), os.path.realpath(folder))
-    return relative.replace(os.sep, "/")
+    from kerapipe.spec.data_paths import data_path_from as named_from
+
+    return named_from(os.path.realpath(folder), data)
 
 
 def render_pipeline(found: Inspection, folder: str, file_name: str = "pipeline.yaml") -> str:

@@ -30,6 +30,16 @@ def resolve_data_path(base: str, path: str) -> str:
     return os.path.normpath(os.path.join(base, os.path.expanduser(path)))
 
 
+def data_path_from(base: str, target: str) -> str:
+    """How a pipeline in ``base`` (``data_folder``) names the data at ``target`` (absolute):
+    relative to ``base``, as written by hand; absolute when the two share no folder but
+    the root (``../../../../srv/data.csv`` says less and breaks when either moves)."""
+    target = os.path.abspath(target)
+    if os.path.commonpath([base, target]) == os.path.dirname(os.path.abspath(os.sep)):
+        return target.replace(os.sep, "/")
+    return os.path.relpath(target, base).replace(os.sep, "/")
+
+
 def data_glob(base: str, pattern: str) -> list[str]:
     """What a file glob from the spec (``data/train-*.tfrecord``, ``**``) matches under
     ``base``, unsorted; ``base`` itself is taken literally (it may hold ``[`` or ``*``)."""
