@@ -774,3 +774,14 @@ def test_an_output_through_a_file_is_exit_5_before_the_data_is_read(tmp_path, ca
     assert f"{tmp_path / 'iris.yaml'} is a file, not a folder" in stderr
     assert "Traceback" not in stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.yaml"]
+
+
+@pytest.mark.parametrize("folder, data, named", [
+    ("/srv/pipelines", "/srv/data/iris.csv", "../data/iris.csv"),
+    ("/srv", "/srv/iris.csv", "iris.csv"),
+    ("/tmp/work/a", "/srv/data/iris.csv", "/srv/data/iris.csv"),  # only the root in common
+])
+def test_the_data_path_is_relative_unless_only_the_root_is_shared(folder, data, named):
+    from kerapipe.scaffold.render import data_path_from
+
+    assert data_path_from(folder, data) == named
