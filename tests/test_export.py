@@ -409,8 +409,9 @@ for argv in {cases!r}:
      "and variables/), but this path ends in .onnx (an onnx file's suffix). Give a folder "
      "name without it, e.g. -o x."),
     ("saved_model", "m.keras", "ends in .keras (a Keras model file's suffix)"),
+    ("onnx", "m.TXT", "this path ends in .TXT; a file"),  # the suffix as the user wrote it
 ], ids=["tflite-to-onnx", "onnx-to-tflite", "onnx-without-suffix", "tflite-to-a-folder",
-        "saved_model-to-onnx", "saved_model-to-keras"])
+        "saved_model-to-onnx", "saved_model-to-keras", "onnx-to-upper-case-txt"])
 def test_an_output_path_of_another_format_is_refused_with_the_path_to_give(
         fmt, name, hint, call_main, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from kerapipe import scaffold
-from kerapipe.errors import OutputError
+from kerapipe.errors import DataError, OutputError
 from kerapipe.scaffold import inspect_data, render_pipeline, table
 from kerapipe.scaffold.facts import WIDE_TABLE
 from kerapipe.scaffold.folders import parse_image_header
@@ -785,3 +785,12 @@ def test_the_data_path_is_relative_unless_only_the_root_is_shared(folder, data, 
     from kerapipe.scaffold.render import data_path_from
 
     assert data_path_from(folder, data) == named
+
+
+def test_a_fifo_is_named_once_in_its_refusal(tmp_path):
+    os.mkfifo(tmp_path / "pipe.csv")
+    with pytest.raises(DataError) as caught:
+        inspect_data(tmp_path / "pipe.csv")
+    message = str(caught.value)
+    assert message.count("pipe.csv") == 1, message
+    assert "is a FIFO (named pipe), not a regular file" in message

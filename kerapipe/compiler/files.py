@@ -32,7 +32,8 @@ def missing_file(key: str, path: str, resolved: str) -> DataError:
 def not_regular(where: str, path: str, kind: str) -> DataError:
     """The error for a path that is ``kind`` (``kerapipe.safe_io.file_kind``): a FIFO, a device,
     a socket or a folder."""
-    return DataError(f"{where}: {path} is {kind}, not a regular file. kerapipe reads "
+    named = path if where == path else f"{where}: {path}"  # the file named once
+    return DataError(f"{named} is {kind}, not a regular file. kerapipe reads "
                      "data only from regular files (a FIFO or a device can block or never "
                      "end); replace it with a file, or remove it.")
 

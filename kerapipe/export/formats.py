@@ -71,13 +71,13 @@ def check_output_suffix(output: str | os.PathLike, fmt: str) -> None:
     if wanted:
         folder = str(output).endswith(("/", os.sep)) or path.is_dir()
         instead = path / f"model{wanted}" if folder else path.with_suffix(wanted)
-        said = f"ends in {suffix}{_named(suffix)}; a file whose suffix names another " \
+        said = f"ends in {path.suffix}{_named(suffix)}; a file whose suffix names another " \
             "format misleads every tool that opens it" if suffix else "has no suffix"
         article = "an" if fmt == "onnx" else "a"
         raise UsageError(f"-o {output}: {article} {fmt} export is a {wanted} file, but this "
                          f"path {said}. Give a path ending in {wanted}, e.g. -o {instead}.")
     raise UsageError(f"-o {output}: a saved_model export is a folder (saved_model.pb and "
-                     f"variables/), but this path ends in {suffix}{_named(suffix)}. Give a "
+                     f"variables/), but this path ends in {path.suffix}{_named(suffix)}. Give a "
                      f"folder name without it, e.g. -o {path.with_suffix('')}.")
 
 
