@@ -14,7 +14,8 @@ import click
 @click.command("init")
 @click.argument("data", type=click.Path())
 @click.option("--output", "-o", "output", metavar="FILE", help="Write the pipeline to this "
-              "new file (never overwritten; its data path is relative to the file's folder). "
+              "new file (never overwritten; missing folders are created; its data path is "
+              "relative to the file's folder). "
               "Defaults to standard output, with paths relative to the current directory.")
 @click.option("--label", metavar="COLUMN", help="The CSV label column. Defaults to a column "
               "named like a label (label, target, class, y, species, ...), else the last one.")
