@@ -193,6 +193,33 @@ def test_a_resume_keeps_the_budget_the_search_started_with(workspace, monkeypatc
     assert len(result.trials) == 3  # the file's tune.max_trials
 
 
+def test_a_search_drops_tensorflows_retracing_warning_only():
+    """Every trial is a new model whose predict function TensorFlow traces once; it counts
+    the tracings of that function's code over the process and, from the fifth trial,
+    warns of "retracing" (seen at trials 4 and 5 of a 7-trial search). The search drops
+    that warning and no other."""
+    import logging
+
+    from kerapipe.tuning import without_retracing_warning
+
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    try:
+        with without_retracing_warning():
+            logger.warning("5 out of the last 5 calls to <function f> triggered tf.function "
+                           "retracing. Tracing is expensive")
+            logger.warning("another warning")
+        logger.warning("6 out of the last 6 calls to <function f> triggered tf.function "
+                       "retracing.")
+    finally:
+        logger.removeHandler(handler)
+    assert seen == ["another warning", "6 out of the last 6 calls to <function f> "
+                    "triggered tf.function retracing."]
+
+
 def test_a_tune_record_with_a_bad_budget_is_refused(tmp_path, call_main):
     import json
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -140,7 +141,7 @@ def tune_pipeline(file: Optional[str] = None, overrides: Sequence[str] = (),
                          f"{type(err).__name__}: {err}. It was changed or cut short (a "
                          "Ctrl-C while keras-tuner wrote it); start a new search.") from err
     try:  # stdout holds kerapipe's table only: whatever the search prints goes to stderr
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(sys.stderr), without_retracing_warning():
             tuner.search(verbose=0)
     except keras_tuner.errors.FatalError as stop:  # an error that ends the search: ours
         if isinstance(stop.__cause__, Exception):  # (keras-tuner marks any other invalid)
@@ -152,7 +153,31 @@ def tune_pipeline(file: Optional[str] = None, overrides: Sequence[str] = (),
         raise TrainingError(f"the search stopped: {oracle.max_consecutive_failed_trials} "
                             f"trials in a row failed. The last: {search.reasons.get(max(search.reasons, default=''), '')}"
                             ) from None
-    return _finish(search, tuner.oracle, echo)
+    with without_retracing_warning():  # best.yaml's run in full: one model more
+        return _finish(search, tuner.oracle, echo)
+
+
+RETRACING = "triggered tf.function retracing"
+
+
+class _NoRetracingWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return RETRACING not in record.getMessage()
+
+
+@contextlib.contextmanager
+def without_retracing_warning():
+    """TensorFlow's "N out of the last N calls to ...make_predict_function... triggered
+    tf.function retracing" warning dropped: it counts the tracings of one function's code
+    in the whole process, and every trial is a new model whose functions are traced once
+    (its advice, define the function outside the loop, does not apply)."""
+    logger = logging.getLogger("tensorflow")
+    quiet = _NoRetracingWarning()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def _finish(search: Search, oracle, echo) -> TuneResult:

@@ -29,7 +29,7 @@ def tuner_class(keras_tuner):
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
             # the trial's models are done with: free them and Keras's global state (a
-            # long search otherwise grows in memory, and TensorFlow warns of retracing)
+            # long search otherwise keeps every trial's graphs and layer names)
             from kerapipe.compiler import backend  # noqa: F401
             import keras
 
