@@ -96,13 +96,13 @@ def _validated(file: str, overrides: tuple[str, ...], allow_imports: bool,
             issue is listed, warnings too).
     """
     from kerapipe.errors import SpecError
-    from kerapipe.spec.checks import imports_not_allowed
+    from kerapipe.spec.checks import refused_imports
     from kerapipe.spec.issues import render
     from kerapipe.spec.validate import validate_file
 
     result = validate_file(file, overrides)
-    refused = result.spec is not None and bool(result.spec.imports) and not allow_imports
-    issues = result.issues + (result.locate([imports_not_allowed(result.spec)]) if refused else [])
+    refused = refused_imports(result, allow_imports)
+    issues = result.issues + refused
     if result.errors or refused:
         raise SpecError(issues)
     if issues and warn:

@@ -68,6 +68,11 @@ def open_run(run_dir: str | os.PathLike, allow_imports: bool = False) -> SavedRu
     result = _validate_stored_spec(spec_text, folder / "spec.yaml")
     if result.spec is None:
         raise SpecError(result.errors)
+    from kerapipe.spec.checks import refused_imports
+
+    refused = refused_imports(result, allow_imports)  # before seconds of TensorFlow
+    if refused:
+        raise SpecError(refused)
     from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
 
     from kerapipe.compiler.imports import imported_objects

@@ -18,6 +18,8 @@ from __future__ import annotations
 import collections
 import errno
 import os
+import subprocess
+import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,6 +365,14 @@ def test_custom_layer_and_loss_from_imports_train_save_and_reload(tmp_path, call
 
     code, out, err = call_main("evaluate", run_dir)
     assert code == 2 and "imports-not-allowed" in err and "Traceback" not in out + err
+    # refused before TensorFlow is imported (seconds), as a fresh process shows
+    probe = ("import sys\nfrom kerapipe.errors import SpecError\n"
+             "from kerapipe.saved_run import open_run\n"
+             f"try:\n    open_run({str(run_dir)!r})\nexcept SpecError:\n"
+             "    print('refused', 'tensorflow' in sys.modules)\n")
+    probed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=120)
+    assert probed.stdout.strip() == "refused False", probed.stdout + probed.stderr
     code, out, err = call_main("evaluate", run_dir, "--allow-imports")
     assert code == 0, out + err
     assert "accuracy" in out and "loss" not in out  # a custom loss is not re-scored

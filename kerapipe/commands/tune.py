@@ -36,15 +36,14 @@ def command(file: Optional[str], overrides: tuple[str, ...], output_dir: Optiona
     finished trials; --resume TUNE_DIR goes on. Needs `pip install "kerapipe[tune]"`.
     """
     from kerapipe.errors import SpecError, UsageError
-    from kerapipe.spec.checks import imports_not_allowed
+    from kerapipe.spec.checks import refused_imports
     from kerapipe.spec.issues import render
     from kerapipe.spec.validate import validate_file
 
     if file:  # checked before TensorFlow and keras-tuner load: a typo costs no seconds
         result = validate_file(file, overrides)
-        refused = result.spec is not None and bool(result.spec.imports) and not allow_imports
-        issues = result.issues + (result.locate([imports_not_allowed(result.spec)])
-                                  if refused else [])
+        refused = refused_imports(result, allow_imports)
+        issues = result.issues + refused
         if result.errors or refused:
             raise SpecError(issues)
         if result.spec.tune is None:

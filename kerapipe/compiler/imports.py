@@ -23,7 +23,8 @@ from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly
 import keras
 
 from kerapipe.errors import SpecError, UsageError
-from kerapipe.spec.checks import custom_references, import_name, imports_not_allowed
+from kerapipe.spec.checks import (custom_references, import_name, imports_not_allowed,
+                                  refused_imports)
 from kerapipe.spec.model import PipelineSpec
 from kerapipe.spec.validate import inside_folder
 
@@ -41,8 +42,9 @@ def imported_objects(result, allowed: bool, base_dir: os.PathLike | str) -> dict
     spec = result.spec
     if not spec.imports:
         return {}
-    if not allowed:
-        raise SpecError(result.locate([imports_not_allowed(spec)]))
+    refused = refused_imports(result, allowed)
+    if refused:
+        raise SpecError(refused)
     return resolve_custom_objects(spec, load_imports(spec, base_dir))
 
 

@@ -521,6 +521,16 @@ def imports_not_allowed(spec: PipelineSpec) -> Issue:
                  at_key=True)
 
 
+def refused_imports(result, allowed: bool) -> list[Issue]:
+    """The one rule for code a pipeline imports: without the caller's leave
+    (``--allow-imports``, ``allow_imports=True``), the located ``imports-not-allowed``
+    issue of a validated ``result`` that imports any; else ``[]``. Checked before any of
+    the code, or TensorFlow, is imported."""
+    if result.spec is None or not result.spec.imports or allowed:
+        return []
+    return result.locate([imports_not_allowed(result.spec)])
+
+
 CHECKS: list[Callable[[PipelineSpec, list[Issue]], None]] = [
     check_imports,
     check_graph,
