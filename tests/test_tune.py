@@ -569,3 +569,26 @@ def test_resume_from_another_folder_finds_the_searchs_file(workspace, monkeypatc
     assert "best: trial 0" in out
     assert "Reloading" not in out + err  # keras-tuner's print on reload: dropped
     assert out.splitlines()[0].split()[:2] == ["trial", "status"], out
+
+
+def test_best_yaml_names_data_absolutely_when_it_shares_only_the_root(tmp_path):
+    """A tune folder on another tree than the data (/dev/shm against /tmp): best.yaml
+    names the data by its absolute path, not by ../../../ up to the root."""
+    import os
+    import shutil
+    import tempfile
+
+    from kerapipe.tuning.best import best_pipeline
+
+    if not os.path.isdir("/dev/shm") or os.path.realpath(str(tmp_path)).startswith("/dev"):
+        pytest.skip("needs /dev/shm beside the test's own temporary tree")
+    path = _files_workspace(tmp_path)
+    elsewhere = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        best = best_pipeline(str(path), [], {"train.epochs": 1}, written_in=elsewhere,
+                             ran_in=())
+        data = os.path.realpath(str(path.parent / "data.npz"))
+        assert best.placed[("data", "source", "npz", "path")] == data, best.placed
+        assert f"source: {{npz: {data}}}" in best.text
+    finally:
+        shutil.rmtree(elsewhere)

@@ -74,7 +74,7 @@ def best_pipeline(file: str, overrides: Sequence[str], values: dict,
     """
     import yaml
 
-    from kerapipe.spec.data_paths import data_folder, pipeline_paths
+    from kerapipe.spec.data_paths import data_folder, data_path_from, pipeline_paths
 
     result = validate_file(file, [*overrides, *trial_overrides(values), "tune="])
     if result.spec is None or result.document is None:  # the best trial validated: a bug
@@ -91,7 +91,7 @@ def best_pipeline(file: str, overrides: Sequence[str], values: dict,
             elif os.path.isabs(os.path.expanduser(value)):
                 continue
             else:
-                new = os.path.relpath(os.path.join(folder, os.path.expanduser(value)), here)
+                new = data_path_from(here, os.path.join(folder, os.path.expanduser(value)))
             if not _set_in(data, key_path, value, new):
                 raise _unplaced([key_path])
             placed[key_path] = new
