@@ -279,13 +279,13 @@ def evaluate_run(saved: SavedRun) -> dict[str, float]:
     labels, units = loaded_run_labels(saved.spec, data.num_classes,
                                       tuple(probabilities.shape[1:]), logits=False)
     results = {}
-    if not is_custom_name(saved.spec.loss.name):  # a custom loss may expect logits: skipped
-        results["loss"] = float(build_loss_on_probabilities(saved.spec)(y, probabilities))
     for metric_spec in saved.spec.metrics:
         metric = build_metric(metric_spec, labels=labels, output_units=units)
         metric.update_state(y, probabilities)
         results[logged_metric_name(metric_spec)] = float(metric.result())
-    return results
+    if not is_custom_name(saved.spec.loss.name):  # a custom loss may expect logits: skipped
+        results["loss"] = float(build_loss_on_probabilities(saved.spec)(y, probabilities))
+    return results  # in the run's order (metrics.json's: Keras's evaluate, the loss last)
 
 
 def _evaluate_outputs(saved: SavedRun, data, outputs: dict) -> dict[str, float]:

@@ -308,6 +308,7 @@ def test_evaluate_prints_the_test_metrics_of_the_run(trained):
     printed = printed_metrics(result.stdout)
     saved = json.loads((trained.run_dir / "metrics.json").read_text())["test"]
     assert set(printed) == set(saved) == {"loss", "accuracy"}
+    assert list(printed) == list(saved)  # in the run's order, as `run` printed them
     for name, value in saved.items():
         assert printed[name] == pytest.approx(value, abs=1e-4), name
 
