@@ -15,7 +15,7 @@ takes the raw columns and loads with plain Keras in safe mode.
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from kerapipe.compiler import backend  # noqa: F401  (imports TensorFlow quietly)
 import keras
@@ -118,13 +118,36 @@ def _check_model_name(spec: PipelineSpec, features: list[FeatureSpec]) -> None:
                                    "column.", at_key=True)])
 
 
-def learned_no_tokens(layer: keras.layers.TextVectorization) -> bool:
+def _no_tokens(layer: keras.layers.TextVectorization) -> bool:
     """Whether an adapted TextVectorization holds only its padding and OOV tokens."""
     try:
         vocabulary = layer.get_vocabulary()
     except Exception:  # not adapted at all
         return True
     return not [token for token in vocabulary if token not in ("", "[UNK]")]
+
+
+def adapt_refusing_no_tokens(layer: keras.layers.Layer, adapt: Callable[[], None],
+                             where: str, fix: str) -> None:
+    """``adapt()`` (the layer's adapt on the training split); a TextVectorization that
+    learns no token from it (every text empty, or punctuation only, once standardized) is
+    a data error naming ``where``, with ``fix``. tf_idf's adapt fails on an empty
+    vocabulary: that failure is this one. Typed text features and text steps alike.
+
+    Raises:
+        DataError: the layer learned no token.
+    """
+    text = isinstance(layer, keras.layers.TextVectorization)
+    try:
+        adapt()
+    except Exception:
+        if not (text and _no_tokens(layer)):
+            raise
+    if text and _no_tokens(layer):
+        raise DataError(f"{where}: its training split holds no token once standardized and "
+                        "split (every text is empty, or punctuation only), so "
+                        "TextVectorization learns no vocabulary and could encode nothing. "
+                        f"{fix}")
 
 
 class FeatureEncoding:
@@ -167,17 +190,10 @@ class FeatureEncoding:
         for name, layer in self.texts.items():
             if name in given:
                 continue  # Keras refuses to adapt a layer given its vocabulary
-            try:
-                layer.adapt(columns.map(lambda x, n=name: x[n]))
-            except Exception:  # tf_idf fails in adapt on an empty vocabulary
-                if not learned_no_tokens(layer):
-                    raise
-            if learned_no_tokens(layer):
-                raise DataError(f"text feature '{name}': its training split holds no token "
-                                "once standardized and split (every text is empty, or "
-                                "punctuation only), so TextVectorization learns no "
-                                "vocabulary and could encode nothing. Check the column in "
-                                "the CSV, or give the feature a `vocabulary`.")
+            adapt_refusing_no_tokens(
+                layer, lambda: layer.adapt(columns.map(lambda x, n=name: x[n])),
+                f"text feature '{name}'",
+                "Check the column in the CSV, or give the feature a `vocabulary`.")
         self.encoder = self._build_encoder()
 
     def _build_encoder(self) -> keras.Model:

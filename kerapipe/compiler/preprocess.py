@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerapipe.compiler.build import build_layer, keras_guard
+from kerapipe.compiler.features import adapt_refusing_no_tokens
 from kerapipe.errors import DataError, SpecError
 from kerapipe.spec.applications import application
 from kerapipe.spec.issues import Issue
@@ -268,28 +269,18 @@ def build_preprocessing(spec: PipelineSpec, train_features: Callable[[], tf.data
     for position, layer in enumerate(result.layers):
         if _learns_from_data(layer_steps[position][1]):
             index, step = layer_steps[position]
-            try:
-                with keras_guard("layer-arguments", ("data", "preprocess", index, step.kind),
-                                 f"the {step.kind} step could not adapt on the training split"):
-                    layer.adapt(_adapt_dataset(train_features(), result.layers[:position],
-                                               dtype))
-            except SpecError:  # tf_idf fails in adapt on an empty vocabulary
-                if not _learned_no_vocabulary(layer):
-                    raise
-            if _learned_no_vocabulary(layer):
-                raise DataError(f"data.preprocess[{index}] ({step.kind}): the training "
-                                "split's texts hold no token once standardized and split "
-                                "(every text is empty, or punctuation only), so "
-                                "TextVectorization learns no vocabulary and could encode "
-                                "nothing. Check the texts, or give the step a `vocabulary`.")
+            adapt_refusing_no_tokens(
+                layer, lambda: _adapt_step(layer, index, step, _adapt_dataset(
+                    train_features(), result.layers[:position], dtype)),
+                f"data.preprocess[{index}] ({step.kind})",
+                "Check the texts, or give the step a `vocabulary`.")
     return result
 
 
-def _learned_no_vocabulary(layer) -> bool:
-    """A TextVectorization that adapted to nothing but its padding and OOV tokens."""
-    from kerapipe.compiler.features import learned_no_tokens
-
-    return isinstance(layer, keras.layers.TextVectorization) and learned_no_tokens(layer)
+def _adapt_step(layer, index: int, step, dataset) -> None:
+    with keras_guard("layer-arguments", ("data", "preprocess", index, step.kind),
+                     f"the {step.kind} step could not adapt on the training split"):
+        layer.adapt(dataset)
 
 
 def _feature_preprocessing(spec: PipelineSpec, train_features: Callable[[], tf.data.Dataset],
