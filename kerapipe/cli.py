@@ -239,7 +239,7 @@ def _warn_of_a_slow_precision(compiled) -> None:
 def predict(run_dir: str, input_path: str, output_file: Optional[str],
             allow_imports: bool) -> None:
     """Argmax predictions of a finished run's model for INPUT (.npz, .csv or image folder)."""
-    from kerapipe.commands.init import make_parent_folders, refuse_a_parent_through_a_file
+    from kerapipe.safe_io import make_parent_folders, refuse_a_parent_through_a_file
     from kerapipe.saved_run import open_run, predict_to_csv, write_new_file
 
     if output_file:  # before the model loads (seconds); its missing folders come after

@@ -298,3 +298,39 @@ def open_regular(path: str | os.PathLike) -> int:
         os.close(fd)
         raise NotRegularFile(path, mode)
     return fd
+
+
+def refuse_a_parent_through_a_file(path: str) -> None:
+    """Refuse an ``-o`` path whose missing folders cannot be made: its closest existing
+    parent is a file (``-o iris.yaml/p.yaml``), not a folder. Creates nothing; needs no
+    more than the path, so a command can refuse before its slow work (init, predict,
+    export).
+
+    Raises:
+        OutputError: a folder of the path is a file (or a broken link).
+    """
+    folder = os.path.dirname(path)
+    while folder and not os.path.lexists(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    if folder and os.path.lexists(folder) and not os.path.isdir(folder):
+        kind = "a file, not a folder" if os.path.isfile(folder) else "not a folder"
+        raise OutputError(f"cannot write {path}: {folder} is {kind}. Give -o a path whose "
+                          "folders are folders (missing ones are created).")
+
+
+def make_parent_folders(path: str) -> None:
+    """Create the missing folders of an ``-o`` path (``init``, ``predict``; ``export`` makes
+    its own beside its staging folder).
+
+    Raises:
+        OutputError: a folder of the path is a file, or a folder cannot be created.
+    """
+    refuse_a_parent_through_a_file(path)
+    folder = os.path.dirname(path)
+    if folder:
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"cannot create the folder {folder} for {path}: "
+                              f"{err.strerror or err}. Give -o a path that can be "
+                              "written.") from err

@@ -28,6 +28,7 @@ def command(data: str, output: Optional[str], label: Optional[str]) -> None:
     be read or used, 5 when FILE exists, is a folder or cannot be written. With -o, the
     "wrote" line goes to standard error.
     """
+    from kerapipe.safe_io import make_parent_folders
     from kerapipe.scaffold import scaffold, write_new_file
 
     if output is not None:
@@ -65,45 +66,6 @@ def _check_output(output: str) -> None:
         raise OutputError(f"-o {output}: {'a folder' if os.path.isdir(output) else 'a folder name'}"
                           f"; -o names the new pipeline file. Give a file in it, e.g. "
                           f"-o {example}.")
+    from kerapipe.safe_io import refuse_a_parent_through_a_file
+
     refuse_a_parent_through_a_file(output)
-
-
-def refuse_a_parent_through_a_file(path: str) -> None:
-    """Refuse an ``-o`` path whose missing folders cannot be made: its closest existing
-    parent is a file (``-o iris.yaml/p.yaml``), not a folder. Creates nothing.
-
-    Raises:
-        OutputError: a folder of the path is a file (or a broken link).
-    """
-    import os
-
-    from kerapipe.errors import OutputError
-
-    folder = os.path.dirname(path)
-    while folder and not os.path.lexists(folder) and os.path.dirname(folder) != folder:
-        folder = os.path.dirname(folder)
-    if folder and os.path.lexists(folder) and not os.path.isdir(folder):
-        kind = "a file, not a folder" if os.path.isfile(folder) else "not a folder"
-        raise OutputError(f"cannot write {path}: {folder} is {kind}. Give -o a path whose "
-                          "folders are folders (missing ones are created).")
-
-
-def make_parent_folders(path: str) -> None:
-    """Create the missing folders of an ``-o`` path, as ``kerapipe export -o`` does.
-
-    Raises:
-        OutputError: a folder of the path is a file, or a folder cannot be created.
-    """
-    import os
-
-    from kerapipe.errors import OutputError
-
-    refuse_a_parent_through_a_file(path)
-    folder = os.path.dirname(path)
-    if folder:
-        try:
-            os.makedirs(folder, exist_ok=True)
-        except OSError as err:
-            raise OutputError(f"cannot create the folder {folder} for {path}: "
-                              f"{err.strerror or err}. Give -o a path that can be "
-                              "written.") from err

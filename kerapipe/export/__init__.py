@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from kerapipe.errors import OutputError, UsageError
+from kerapipe.errors import UsageError
 from kerapipe.export.destination import DEFAULT_PATHS, check_destination, default_export_path, \
     make_staging, move_into_place, refuse_a_linked_export_folder
 from kerapipe.export.formats import EXPORTERS, FORMATS, ONNX_EXTRA_HINT, SUFFIXES, \
@@ -39,6 +39,7 @@ from kerapipe.export.formats import EXPORTERS, FORMATS, ONNX_EXTRA_HINT, SUFFIXE
 from kerapipe.export.parity import TOLERANCE, check_parity, comparable, compare, parity_inputs
 from kerapipe.export.result import ExportMismatch, ExportResult
 from kerapipe.export.runtimes import RUNNERS, run_export
+from kerapipe.safe_io import refuse_a_parent_through_a_file
 
 __all__ = ["DEFAULT_PATHS", "FORMATS", "ONNX_EXTRA_HINT", "SUFFIXES", "TOLERANCE",
            "ExportMismatch", "ExportResult", "check_destination", "check_export_request",
@@ -55,8 +56,8 @@ def check_export_request(run_dir: str | os.PathLike, fmt: str,
     """Every refusal of an export that needs neither TensorFlow nor the run's model, so
     that ``kerapipe export`` gives it at once, not after seconds of importing TensorFlow
     and loading the model: the format, ``output``'s suffix, a destination that exists or
-    whose folder is a file, a linked ``RUN_DIR/export``, the onnx extra. The destination is checked again when the
-    checked artifact is moved there (``move_into_place``).
+    whose folder is a file, a linked ``RUN_DIR/export``, the onnx extra. The destination
+    is checked again when the checked artifact is moved there (``move_into_place``).
 
     Returns:
         The destination: ``output``, else ``default_export_path(run_dir, fmt)``.
@@ -72,13 +73,7 @@ def check_export_request(run_dir: str | os.PathLike, fmt: str,
         check_output_suffix(output, fmt)
     destination = Path(output) if output is not None else default_export_path(run_dir, fmt)
     check_destination(destination)
-    folder = destination.parent  # missing folders are made; one that is a file cannot be
-    while not os.path.lexists(folder) and folder != folder.parent:
-        folder = folder.parent
-    if os.path.lexists(folder) and not os.path.isdir(folder):
-        kind = "a file, not a folder" if os.path.isfile(folder) else "not a folder"
-        raise OutputError(f"cannot write {destination}: {folder} is {kind}. Give "
-                          "-o a path whose folders are folders (missing ones are created).")
+    refuse_a_parent_through_a_file(str(destination))  # missing folders are made later
     if output is None:
         refuse_a_linked_export_folder(run_dir)
     if fmt == "onnx":
