@@ -47,20 +47,21 @@ def open_run(run_dir: str | os.PathLike, allow_imports: bool = False) -> SavedRu
                                     read_run_record, read_run_text)
 
     folder = Path(run_dir)
-    if os.path.lexists(folder / "run.json"):  # a run that failed or goes on: say so
-        record = read_run_record(folder / "run.json")
-        if record["status"] != "finished":
-            from kerapipe.run_folder import not_finished_refusal
+    # regular, bounded files, or a UsageError; read first: a run that failed or goes on
+    # is said so, not called a folder that lacks model.keras
+    record = (read_run_record(folder / "run.json") if os.path.lexists(folder / "run.json")
+              else None)
+    if record is not None and record["status"] != "finished":
+        from kerapipe.run_folder import not_finished_refusal
 
-            raise UsageError(not_finished_refusal(folder, record, "Only a finished run has "
-                                                  "the model.keras to predict, evaluate or "
-                                                  "export with"))
+        raise UsageError(not_finished_refusal(folder, record, "Only a finished run has "
+                                              "the model.keras to predict, evaluate or "
+                                              "export with"))
     needed = ["spec.yaml", "run.json", "model.keras"]
     missing = [name for name in needed if not os.path.lexists(folder / name)]
     if missing:
         raise UsageError(f"'{folder}' is not a finished kerapipe run folder (missing "
                          f"{', '.join(missing)}). Give a folder that `kerapipe run` created.")
-    record = read_run_record(folder / "run.json")  # regular, bounded files, or a UsageError
     if "num_classes" not in (record.get("data") or {}):  # every finished run records it
         raise damaged(folder / "run.json", "it does not say whether the model predicts "
                       "classes or values (data.num_classes is missing)")
