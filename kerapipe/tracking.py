@@ -245,25 +245,22 @@ def _bounded_requests() -> Iterator[None]:
             os.environ.pop(name, None)
 
 
-def _brief(err: BaseException) -> str:
-    """``Type: message`` on one line, at most 300 characters, credentials redacted."""
-    text = redact_uri(" ".join(str(err).split()))
-    return f"{type(err).__name__}: {text if len(text) <= 300 else text[:297] + '...'}"
-
-
-# What a refused connection says, deep in urllib3's retry error; shown even when the
-# error's own text is cut (``_brief``).
+# What a refused connection says, deep in urllib3's retry error (MLflow wraps it in a
+# long message): kept when ``_brief`` cuts the text before it.
 _NETWORK_CAUSES = ("Connection refused", "Name or service not known", "timed out",
                    "No route to host", "Temporary failure in name resolution",
                    "certificate verify failed")
 
 
-def _root_cause(err: BaseException) -> str:
-    """``: <cause>`` when the error's text names a network cause that ``_brief``'s cut
-    may hide (MLflow wraps urllib3's in a long retry message), else nothing."""
-    text = " ".join(str(err).split())
-    cause = next((c for c in _NETWORK_CAUSES if c in text), None)
-    return f": {cause}" if cause and cause in text[297:] else ""
+def _brief(err: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one line, the message at most ``limit`` characters (a network
+    cause the cut would hide is added: ``...: Connection refused``), credentials
+    redacted."""
+    text = redact_uri(" ".join(str(err).split()))
+    if len(text) > limit:
+        hidden = next((c for c in _NETWORK_CAUSES if c in text[limit - 3:]), None)
+        text = text[:limit - 3] + "..." + (f": {hidden}" if hidden else "")
+    return f"{type(err).__name__}: {text}"
 
 
 def _store_hint(uri: str) -> str:
@@ -343,8 +340,8 @@ class MlflowTracker:
         except Exception as err:  # noqa: BLE001 (whatever MLflow raises: said, not a traceback)
             uri = self.target.tracking_uri
             raise OutputError(
-                f"MLflow tracking at {redact_uri(uri)} cannot start ({_brief(err)}"
-                f"{_root_cause(err)}); nothing was trained. {_store_hint(uri)}, or run "
+                f"MLflow tracking at {redact_uri(uri)} cannot start ({_brief(err)}); "
+                f"nothing was trained. {_store_hint(uri)}, or run "
                 f"untracked ({self.target.untracked}).") from err
         self.client = client
 
