@@ -189,7 +189,7 @@ def prepare_labels_of_kind(raw: RawData, y: np.ndarray, y_test: Optional[np.ndar
     if kind == "binary":
         return binary_labels(raw, y, y_test)
     if kind == "multi_label":
-        y, y_test = (None if labels is None else label_strings(raw, name, np.asarray(labels))
+        y, y_test = (None if labels is None else text_labels(np.asarray(labels), raw.where, name)
                      for name, labels in ((raw.names[1], y), (raw.names[3], y_test)))
         return multi_hot_labels(raw, y, y_test, separator)
     if kind == "raw":
@@ -224,7 +224,7 @@ def binary_labels(raw: RawData, y: np.ndarray, y_test: Optional[np.ndarray]
         if labels.dtype.kind == "f":
             check_finite(raw.where, name, labels, raw.lines,
                          raw.label_text if name == raw.names[1] else None)
-        parts.append(label_strings(raw, name, labels) if labels.dtype.kind in "US"
+        parts.append(text_labels(labels, raw.where, name) if labels.dtype.kind in "US"
                      else labels)
     if names is None:
         present = sorted(set().union(*(np.unique(p).tolist() for p in parts if p is not None)))
@@ -281,7 +281,7 @@ def class_indices(raw: RawData, name: str, labels: np.ndarray) -> np.ndarray:
                         "one class index per example. For one-hot labels, save "
                         "argmax(labels, axis=1) and add `- one_hot: {}` to data.preprocess.")
     if labels.dtype.kind in "US":
-        labels = label_strings(raw, name, labels)
+        labels = text_labels(labels, raw.where, name)
         if raw.class_names is None:
             raw.class_names = sorted(set(labels.tolist()))
             if len(raw.class_names) > MAX_CLASSES:
@@ -329,21 +329,17 @@ def class_indices(raw: RawData, name: str, labels: np.ndarray) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def label_strings(raw: RawData, name: str, labels: np.ndarray) -> np.ndarray:
-    """String labels (an .npz array of dtype 'U' or 'S') as a 'U' array, checked as the npz
-    source checks texts (``check_texts``): bytes decoded as UTF-8 (``astype(str)`` decodes
-    ASCII only, and fails on ``b'caf\\xc3\\xa9'``), no lone surrogate (no class-names file
-    can hold one). Other dtypes, and shapes that hold no one string per example, are left
-    to the label kind's own checks.
+def text_labels(labels: np.ndarray, where: str, name: str) -> np.ndarray:
+    """String labels (array ``name`` of an .npz file read from ``where``, dtype 'U' or
+    'S') as a 'U' array, checked as the npz source checks texts (``check_texts``): bytes
+    decoded as UTF-8 (``astype(str)`` decodes ASCII only, and fails on
+    ``b'caf\\xc3\\xa9'``), no lone surrogate (no class-names file can hold one). Other
+    dtypes, and shapes that hold no one string per example, are left to the label kind's
+    own checks. The run's rule and ``kerapipe init``'s.
 
     Raises:
         DataError: naming the file, the array and the first label that is no text.
     """
-    return text_labels(labels, raw.where, name)
-
-
-def text_labels(labels: np.ndarray, where: str, name: str) -> np.ndarray:
-    """``label_strings`` for an array read from ``where`` (also ``kerapipe init``'s rule)."""
     if labels.dtype.kind not in "US" or not (
             labels.ndim == 1 or (labels.ndim == 2 and labels.shape[1] == 1)):
         return labels
